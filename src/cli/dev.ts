@@ -1,0 +1,81 @@
+import { parseArgs } from 'node:util';
+import { componentNames } from '../sandbox/component.js';
+import { parseComponentList, sandboxComponents } from '../sandbox/components.js';
+import { sandboxPaths } from '../sandbox/paths.js';
+import { Sandbox } from '../sandbox/sandbox.js';
+import { createLogger } from '../log.js';
+
+const help = `usage: swell dev <up|status|down|install> [options]
+
+  up       build or download what is missing (first run: minutes), start the servers on 127.0.0.1,
+           and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL
+  status   show which servers run and where
+  down     stop everything up started
+  install  only build or download what is missing into the cache (CI runs this before the tests)
+
+options:
+  --components LIST   comma-separated subset of ${componentNames.join(',')} (default: all)
+  --state-dir DIR     where state, logs and the env file live (default: .swell/dev in the checkout)
+`;
+
+export async function devCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { components: { type: 'string' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    process.stderr.write(`swell dev: ${(error as Error).message}\n\n${help}`);
+    return 2;
+  }
+  const [action] = parsed.positionals;
+  if (parsed.values.help || !action) {
+    process.stdout.write(help);
+    return parsed.values.help ? 0 : 2;
+  }
+  const started = Date.now();
+  const progress = (message: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
+  const sandbox = new Sandbox({
+    paths: sandboxPaths({ stateDir: parsed.values['state-dir'] }),
+    components: sandboxComponents(),
+    log: createLogger({ name: 'sandbox', level: process.env.SWELL_LOG_LEVEL ?? 'warn' }),
+    progress,
+  });
+  try {
+    const names = parsed.values.components ? parseComponentList(parsed.values.components) : [...componentNames];
+    switch (action) {
+      case 'up': {
+        const env = await sandbox.up(names);
+        process.stdout.write(`sandbox is up (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+        for (const [key, value] of Object.entries(env)) process.stdout.write(`  ${key}=${value}\n`);
+        process.stdout.write(`\nsource ${sandbox.envFile} to use it; \`swell dev down\` stops it.\n`);
+        return 0;
+      }
+      case 'install': {
+        await sandbox.install(names);
+        process.stdout.write(`installed ${names.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+        return 0;
+      }
+      case 'status': {
+        for (const s of await sandbox.status()) {
+          const where = s.endpoints ? Object.entries(s.endpoints.endpoints).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+          process.stdout.write(`${s.name.padEnd(11)} ${s.state.padEnd(10)} ${where}\n`);
+        }
+        return 0;
+      }
+      case 'down': {
+        const stopped = await sandbox.down(names);
+        process.stdout.write(stopped.length ? `stopped ${stopped.join(', ')}\n` : 'nothing was running\n');
+        return 0;
+      }
+      default:
+        process.stderr.write(`swell dev: unknown action "${action}"\n\n${help}`);
+        return 2;
+    }
+  } catch (error) {
+    process.stderr.write(`swell dev ${action}: ${(error as Error).message}\n`);
+    return 1;
+  }
+}

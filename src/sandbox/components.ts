@@ -1,0 +1,24 @@
+import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
+import { kafkaComponent } from './kafka.js';
+import { kubeComponent } from './kube.js';
+import { prometheusComponent } from './prometheus.js';
+import { redisComponent } from './redis.js';
+import { sqsComponent } from './sqs.js';
+
+export function sandboxComponents(): Record<ComponentName, SandboxComponent> {
+  return {
+    kube: kubeComponent(),
+    redis: redisComponent(),
+    kafka: kafkaComponent(),
+    sqs: sqsComponent(),
+    prometheus: prometheusComponent(),
+  };
+}
+
+/** Parses "kube,redis" into component names, rejecting unknown ones with the list of valid names. */
+export function parseComponentList(list: string): ComponentName[] {
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(componentNames as readonly string[]).includes(n));
+  if (unknown.length > 0) throw new Error(`unknown component(s) ${unknown.join(', ')}; choose from ${componentNames.join(', ')}`);
+  return names as ComponentName[];
+}
