@@ -1,0 +1,91 @@
+import { KedaApiVersion, KedaGroup } from './schema.js';
+import { compileKedaSchemas, isKedaKind, KedaKinds, type FieldError, type KedaKind, type KedaObject } from './schema-validation.js';
+import type { TriggerSpec } from './triggers.js';
+import { validateScaledJob, validateScaledObject, validateTriggerAuthentication, type SemanticResult } from './validation.js';
+
+export interface KedaValidationResult {
+  /** The document's kind as written (may be a misspelt KEDA kind, which is then an error). */
+  kind: string;
+  name: string;
+  namespace?: string;
+  valid: boolean;
+  errors: FieldError[];
+  warnings: FieldError[];
+  /** The typed object when the schema check passed (semantic errors may still be present). */
+  object?: KedaObject;
+}
+
+export interface KedaValidatorOptions {
+  /** Per-scaler metadata check (the scaler registry's); each returned message is an error on that trigger. */
+  validateTrigger?: (trigger: TriggerSpec) => string[];
+}
+
+export interface KedaValidator {
+  /** undefined when the document is not in the keda.sh group, so callers can skip it. */
+  validate(document: unknown): KedaValidationResult | undefined;
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Schema check, then KEDA's semantic rules, then each trigger's own metadata check: one call for a whole object. */
+export function createKedaValidator(options: KedaValidatorOptions = {}): KedaValidator {
+  const schemas = compileKedaSchemas();
+  return {
+    validate(document) {
+      const apiVersion = asString(field(document, 'apiVersion')) ?? '';
+      if (apiVersion.split('/')[0] !== KedaGroup) return undefined;
+      const metadata = field(document, 'metadata');
+      const kind = asString(field(document, 'kind')) ?? '';
+      const namespace = asString(field(metadata, 'namespace'));
+      const identity = { kind, name: asString(field(metadata, 'name')) ?? '', ...(namespace !== undefined ? { namespace } : {}) };
+      if (apiVersion !== KedaApiVersion) return invalid(identity, 'apiVersion', `unsupported apiVersion "${apiVersion}", expected "${KedaApiVersion}"`);
+      if (!isKedaKind(kind)) return invalid(identity, 'kind', `unknown kind "${kind}", expected one of: ${KedaKinds.join(', ')}`);
+      const checked = schemas[kind](document);
+      if (!checked.ok) return { ...identity, valid: false, errors: checked.errors, warnings: [] };
+      const semantic = semanticCheck(kind, checked.value);
+      const errors = [...semantic.errors, ...withoutRepeats(triggerErrors(checked.value, options.validateTrigger), semantic.errors)];
+      return { ...identity, valid: errors.length === 0, errors, warnings: semantic.warnings, object: checked.value };
+    },
+  };
+}
+
+function invalid(identity: Pick<KedaValidationResult, 'kind' | 'name' | 'namespace'>, path: string, message: string): KedaValidationResult {
+  return { ...identity, valid: false, errors: [{ path, message }], warnings: [] };
+}
+
+function semanticCheck(kind: KedaKind, object: KedaObject): SemanticResult {
+  switch (object.kind) {
+    case 'ScaledObject':
+      return validateScaledObject(object);
+    case 'ScaledJob':
+      return validateScaledJob(object);
+    case 'TriggerAuthentication':
+    case 'ClusterTriggerAuthentication':
+      return validateTriggerAuthentication(object);
+    default:
+      throw new Error(`no semantic rules for ${kind}`);
+  }
+}
+
+/** The scaler check repeats some KEDA-wide trigger rules; report each problem of a trigger once. */
+function withoutRepeats(errors: FieldError[], already: FieldError[]): FieldError[] {
+  return errors.filter((e) => !already.some((a) => a.message === e.message && (a.path === e.path || a.path.startsWith(`${e.path}.`))));
+}
+
+function triggerErrors(object: KedaObject, validateTrigger: KedaValidatorOptions['validateTrigger']): FieldError[] {
+  if (!validateTrigger || (object.kind !== 'ScaledObject' && object.kind !== 'ScaledJob')) return [];
+  return object.spec.triggers.flatMap((trigger, index) => {
+    const path = `spec.triggers[${index}]`;
+    try {
+      return validateTrigger(trigger).map((message) => ({ path, message }));
+    } catch (err) {
+      return [{ path, message: `metadata check failed: ${err instanceof Error ? err.message : String(err)}` }];
+    }
+  });
+}

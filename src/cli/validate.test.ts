@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { validateCommand, validateManifests } from './validate.js';
+
+const fixtures = join(import.meta.dirname, '..', '..', 'test', 'unit', 'fixtures');
+const fixture = (name: string) => join(fixtures, name);
+
+describe('validateManifests', () => {
+  it('accepts manifests shaped like KEDA documentation examples and skips other kinds', () => {
+    const results = validateManifests(readFileSync(fixture('keda-valid.yaml'), 'utf8'));
+    expect(results.map((r) => [r.kind, r.namespace, r.name, r.valid])).toEqual([
+      ['TriggerAuthentication', 'shop', 'sqs-credentials', true],
+      ['ScaledObject', 'shop', 'checkout-queue', true],
+      ['ScaledObject', 'billing', 'invoice-consumer', true],
+      ['ScaledObject', 'web', 'office-hours', true],
+      ['ClusterTriggerAuthentication', null, 'shared-redis', true],
+      ['ScaledJob', 'media', 'thumbnailer', true],
+    ]);
+    expect(results.flatMap((r) => r.errors)).toEqual([]);
+  });
+
+  it('names the object and field of each problem', () => {
+    const results = validateManifests(readFileSync(fixture('keda-invalid.yaml'), 'utf8'));
+    expect(results.map((r) => [r.name, r.valid, [...new Set(r.errors.map((e) => e.path))]])).toEqual([
+      ['bounds', false, ['spec.minReplicaCount']],
+      ['metadata-typo', false, ['spec.triggers[0]']],
+      ['no-template', false, ['spec.jobTargetRef.template']],
+    ]);
+    expect(results[1]?.errors[0]?.message).toMatch(/queueURL/);
+  });
+
+  it('checks trigger metadata once the schema passes', () => {
+    const [result] = validateManifests(`
+apiVersion: keda.sh/v1alpha1
+kind: ScaledJob
+metadata: { name: j }
+spec:
+  jobTargetRef: { template: { spec: { containers: [] } } }
+  triggers:
+    - type: cron
+      useCachedMetrics: true
+      metadata: {}
+`);
+    expect(result?.errors.map((e) => e.path)).toContain('spec.triggers[0].useCachedMetrics');
+    expect(result?.errors.filter((e) => /useCachedMetrics/.test(e.message))).toHaveLength(1);
+    expect(result?.errors.some((e) => e.path === 'spec.triggers[0]')).toBe(true);
+  });
+
+  it('reports unknown trigger types and YAML syntax errors', () => {
+    const results = validateManifests('apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: w}, triggers: [{type: rabbitmq, metadata: {}}]}\n---\nkey: [unclosed\n');
+    expect(results[0]?.errors[0]?.message).toMatch(/no scaler found for type: rabbitmq/);
+    expect(results[1]).toMatchObject({ valid: false, name: 'document 2' });
+  });
+
+  it('expands kind: List', () => {
+    const text = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name: 'c' }, spec: {} }] });
+    expect(validateManifests(text).map((r) => r.name)).toEqual(['c']);
+  });
+});
+
+describe('validateCommand', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  function capture() {
+    const out: string[] = [];
+    const err: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (out.push(String(chunk)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (err.push(String(chunk)), true));
+    return { out: () => out.join(''), err: () => err.join('') };
+  }
+
+  it.each<[string, string[], number]>([
+    ['all valid', ['-f', fixture('keda-valid.yaml')], 0],
+    ['some invalid', ['-f', fixture('keda-valid.yaml'), '-f', fixture('keda-invalid.yaml')], 1],
+    ['a missing file', ['-f', fixture('does-not-exist.yaml')], 2],
+    ['no -f', [], 2],
+    ['an unknown flag', ['-f', fixture('keda-valid.yaml'), '--strict'], 2],
+    ['a bad output format', ['-f', fixture('keda-valid.yaml'), '-o', 'xml'], 2],
+  ])('exits for %s with the right status', async (_n, argv, code) => {
+    capture();
+    expect(await validateCommand(argv)).toBe(code);
+  });
+
+  it('prints JSON results', async () => {
+    const io = capture();
+    expect(await validateCommand(['-f', fixture('keda-invalid.yaml'), '--output', 'json'])).toBe(1);
+    const parsed = JSON.parse(io.out()) as { kind: string; namespace: string | null; name: string; valid: boolean; errors: { path: string; message: string }[] }[];
+    expect(parsed[0]).toMatchObject({ kind: 'ScaledObject', namespace: 'shop', name: 'bounds', valid: false, errors: [{ path: 'spec.minReplicaCount', message: 'MinReplicaCount=10 must be less than MaxReplicaCount=3' }] });
+  });
+
+  it('prints one line per problem in text mode', async () => {
+    const io = capture();
+    await validateCommand(['-f', fixture('keda-invalid.yaml')]);
+    expect(io.out()).toContain('ScaledObject shop/bounds: invalid\n  error   spec.minReplicaCount: MinReplicaCount=10 must be less than MaxReplicaCount=3\n');
+    expect(io.out()).toMatch(/3 KEDA object\(s\) checked, 3 invalid\n$/);
+  });
+});
