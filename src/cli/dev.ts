@@ -49,7 +49,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       case 'up': {
         const env = await sandbox.up(names);
         process.stdout.write(`sandbox is up (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
-        for (const [key, value] of Object.entries(env)) process.stdout.write(`  ${key}=${value}\n`);
+        for (const [key, value] of Object.entries(env)) process.stdout.write(`  ${key}=${/PASSWORD|SECRET|TOKEN/.test(key) ? '(in the env file)' : value}\n`);
         process.stdout.write(`\nsource ${sandbox.envFile} to use it; \`swell dev down\` stops it.\n`);
         return 0;
       }

@@ -1,0 +1,125 @@
+/** Anything the pool can hand out: a client for one server with one set of credentials. */
+export interface Closeable {
+  close(): Promise<void>;
+}
+
+export interface PooledConnection<C> {
+  readonly connection: C;
+  /**
+   * Runs one request against the server, within the server's concurrency limit. The timeout covers the wait
+   * for a slot too, so a slow or dead server fails its own callers quickly and never holds up other servers.
+   * The signal aborts when the time is up; a slot is only given back once the request really settles.
+   */
+  use<T>(timeoutMs: number, request: (connection: C, signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Drops this holder's reference; the last one closes the connection. Safe to call more than once. */
+  release(): Promise<void>;
+}
+
+interface Entry {
+  readonly connection: Closeable;
+  readonly label: string;
+  refs: number;
+  active: number;
+  readonly waiting: Array<() => void>;
+}
+
+export class PoolTimeoutError extends Error {
+  constructor(label: string, timeoutMs: number) {
+    super(`${label} did not answer within ${timeoutMs} ms`);
+    this.name = 'PoolTimeoutError';
+  }
+}
+
+export interface ConnectionPoolOptions {
+  /** Requests in flight per server; more wait their turn (within their timeout). */
+  maxConcurrentPerServer: number;
+}
+
+/**
+ * Connections shared by every scaler that talks to the same server with the same credentials, ref-counted and
+ * closed when the last scaler lets go. Keys must identify kind, server and credentials (see sourceKey).
+ */
+export class ConnectionPool {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly options: ConnectionPoolOptions = { maxConcurrentPerServer: 8 }) {}
+
+  /** `label` names the server in errors (never credentials); `open` runs only when no connection exists yet. */
+  acquire<C extends Closeable>(key: string, label: string, open: () => C): PooledConnection<C> {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { connection: open(), label, refs: 0, active: 0, waiting: [] };
+      this.entries.set(key, entry);
+    }
+    entry.refs++;
+    const held = entry;
+    let released = false;
+    return {
+      connection: held.connection as C,
+      use: (timeoutMs, request) => this.use(held, timeoutMs, request as (c: Closeable, s: AbortSignal) => Promise<never>),
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.release(key, held);
+      },
+    };
+  }
+
+  /** Open connections, for tests and the operator's own metrics. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private async use<T>(entry: Entry, timeoutMs: number, request: (c: Closeable, s: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new PoolTimeoutError(entry.label, timeoutMs)), timeoutMs);
+    try {
+      await this.takeSlot(entry, controller.signal);
+      const running = Promise.resolve().then(() => request(entry.connection, controller.signal));
+      running.finally(() => this.giveSlot(entry)).catch(() => undefined);
+      return await Promise.race([running, aborted(controller.signal)]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private takeSlot(entry: Entry, signal: AbortSignal): Promise<void> {
+    if (entry.active < this.options.maxConcurrentPerServer) {
+      entry.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const turn = (): void => {
+        signal.removeEventListener('abort', giveUp);
+        entry.active++;
+        resolve();
+      };
+      const giveUp = (): void => {
+        const at = entry.waiting.indexOf(turn);
+        if (at >= 0) entry.waiting.splice(at, 1);
+        reject(signal.reason as Error);
+      };
+      entry.waiting.push(turn);
+      signal.addEventListener('abort', giveUp, { once: true });
+    });
+  }
+
+  private giveSlot(entry: Entry): void {
+    entry.active--;
+    entry.waiting.shift()?.();
+  }
+
+  private async release(key: string, entry: Entry): Promise<void> {
+    entry.refs--;
+    if (entry.refs > 0) return;
+    if (this.entries.get(key) === entry) this.entries.delete(key);
+    await entry.connection.close();
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason as Error);
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+}

@@ -1,0 +1,101 @@
+import { Cron } from 'croner';
+import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import { metadataInput, prefixed } from './definition.js';
+import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
+import { assertOwnMetric, externalMetricSpec, ScalerReadError, type MetricReading, type Scaler, type ScalerContext, type ScalerDeps } from './scaler.js';
+
+const schema = {
+  timezone: field.string(),
+  start: field.string(),
+  end: field.string(),
+  desiredReplicas: field.int(),
+};
+
+export type CronMetadata = MetadataOf<typeof schema>;
+
+/**
+ * A standard 5-field schedule (minute hour day-of-month month day-of-week), no seconds and no @descriptors,
+ * as KEDA's parser accepts. Returns the parser's complaint, or undefined when the schedule is valid.
+ */
+export function cronScheduleProblem(expression: string): string | undefined {
+  if (expression.startsWith('@')) return `descriptors are not supported: "${expression}"`;
+  try {
+    new Cron(expression, { mode: '5-part', paused: true });
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+const rules: Rule<CronMetadata>[] = [
+  {
+    fields: ['start'],
+    check: (m) => {
+      const problem = cronScheduleProblem(m.start);
+      return problem === undefined ? undefined : `error parsing start schedule: ${problem}`;
+    },
+  },
+  {
+    fields: ['end'],
+    check: (m) => {
+      const problem = cronScheduleProblem(m.end);
+      return problem === undefined ? undefined : `error parsing end schedule: ${problem}`;
+    },
+  },
+  { fields: ['start', 'end'], check: (m) => (m.start === m.end ? 'start and end can not have exactly same time input' : undefined) },
+  { fields: ['desiredReplicas'], check: (m) => (m.desiredReplicas === 0 ? 'no desiredReplicas specified' : undefined) },
+];
+
+export function parseCron(input: ParseInput): ParseResult<CronMetadata> {
+  const parsed = parseMetadata(schema, metadataInput(input));
+  return { config: parsed.values, errors: prefixed('error parsing cron metadata', [...parsed.errors, ...checkRules(parsed, rules)]) };
+}
+
+/** KEDA's spelling of a schedule inside a metric name. */
+function scheduleForName(expression: string): string {
+  return expression.replace(/\s+/g, '').replace(/\*/g, 'x').replace(/\//g, 'Sl').replace(/\?/g, 'Qm').replace(/,/g, 'Cm');
+}
+
+export function cronMetricName(m: Pick<CronMetadata, 'timezone' | 'start' | 'end'>): string {
+  return `cron-${m.timezone}-${scheduleForName(m.start)}-${scheduleForName(m.end)}`;
+}
+
+/**
+ * Inside the window exactly when the next end comes no later than the next start: the window [start, end)
+ * has begun and not yet finished. Pure in `now`, so DST and time zones are tested with fixed instants.
+ */
+export function cronWindowActive(now: Date, m: Pick<CronMetadata, 'timezone' | 'start' | 'end'>): boolean {
+  let nextStart: Date | null;
+  let nextEnd: Date | null;
+  try {
+    nextStart = new Cron(m.start, { mode: '5-part', timezone: m.timezone, paused: true }).nextRun(now);
+    nextEnd = new Cron(m.end, { mode: '5-part', timezone: m.timezone, paused: true }).nextRun(now);
+  } catch (err) {
+    throw new ScalerReadError(`unable to load timezone: ${m.timezone}`, { cause: err });
+  }
+  if (nextStart === null || nextEnd === null) return false;
+  return nextEnd.getTime() <= nextStart.getTime();
+}
+
+function createCronScaler(config: CronMetadata, context: ScalerContext, deps: ScalerDeps): Scaler {
+  // The target is 1, so the HPA's desired count is the value itself: desiredReplicas inside the window.
+  const spec = externalMetricSpec(context, cronMetricName(config), 1);
+  return {
+    metricSpecs: [spec],
+    read: (metricName): Promise<MetricReading> =>
+      Promise.resolve().then(() => {
+        assertOwnMetric([spec], metricName);
+        const active = cronWindowActive(deps.clock.now(), config);
+        return { value: active ? config.desiredReplicas : 0, active };
+      }),
+    close: () => Promise.resolve(),
+  };
+}
+
+export const cronScaler: ScalerDefinition<CronMetadata> = {
+  types: ['cron'],
+  allowsCachedMetrics: false,
+  external: true,
+  parse: parseCron,
+  create: createCronScaler,
+};

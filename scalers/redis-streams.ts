@@ -1,0 +1,146 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import { metadataInput, prefixed } from './definition.js';
+import { checkRules, field, parseMetadata, type MetadataOf } from './metadata.js';
+import { acquireRedis, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
+import {
+  assertOwnMetric,
+  defaultRequestTimeoutMs,
+  externalMetricSpec,
+  ScalerReadError,
+  type MetricReading,
+  type Scaler,
+  type ScalerContext,
+  type ScalerDeps,
+} from './scaler.js';
+
+const schema = {
+  ...redisConnectionSchema,
+  stream: field.string(),
+  consumerGroup: field.string({ optional: true }),
+  pendingEntriesCount: field.int({ default: 5 }),
+  streamLength: field.int({ default: 5 }),
+  lagCount: field.int({ optional: true }),
+  activationLagCount: field.int({ default: 0 }),
+};
+
+export type RedisStreamsMetadata = MetadataOf<typeof schema>;
+
+/** What the scaler counts: unacknowledged entries of a group, entries in the stream, or a group's lag. */
+export type StreamMode = 'pending' | 'length' | 'lag';
+
+export interface RedisStreamsConfig extends RedisStreamsMetadata {
+  flavour: RedisFlavour;
+  mode: StreamMode;
+  /** The HPA target for the chosen mode. */
+  target: number;
+}
+
+/** KEDA picks the mode from the group and lagCount: lag with both, pending entries with a group only, else length. */
+export function streamModeOf(m: Pick<RedisStreamsMetadata, 'consumerGroup' | 'lagCount'>): StreamMode {
+  if (m.consumerGroup === undefined) return 'length';
+  return m.lagCount !== undefined && m.lagCount !== 0 ? 'lag' : 'pending';
+}
+
+function targetOf(mode: StreamMode, m: RedisStreamsMetadata): number {
+  switch (mode) {
+    case 'pending':
+      return m.pendingEntriesCount;
+    case 'length':
+      return m.streamLength;
+    case 'lag':
+      return m.lagCount ?? 0;
+  }
+}
+
+export function parseRedisStreams(input: ParseInput): ParseResult<RedisStreamsConfig> {
+  const flavour = redisFlavourOf(input.trigger.type);
+  const parsed = parseMetadata(schema, metadataInput(input));
+  const errors = [...parsed.errors, ...checkRules(parsed, redisConnectionRules<RedisStreamsMetadata>(flavour))];
+  if (parsed.unresolved.has('stream') && !input.offline) errors.push('missing redis stream name');
+  const mode = streamModeOf(parsed.values);
+  return {
+    config: { ...parsed.values, flavour, mode, target: targetOf(mode, parsed.values) },
+    errors: prefixed('error parsing redis streams metadata', errors),
+  };
+}
+
+type RedisClient = Redis | Cluster;
+
+/** XINFO GROUPS replies with a flat [name, value, name, value...] array per group. */
+export function groupLag(groups: unknown, group: string): number | null | undefined {
+  if (!Array.isArray(groups)) return undefined;
+  for (const entry of groups) {
+    if (!Array.isArray(entry)) continue;
+    const fields = new Map<string, unknown>();
+    for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), entry[i + 1]);
+    if (fields.get('name') !== group) continue;
+    const lag = fields.get('lag');
+    return lag === null || lag === undefined ? null : Number(lag);
+  }
+  return undefined;
+}
+
+export function redisMajorVersion(info: string): number {
+  const match = /^redis_version:(\d+)/m.exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+async function pendingCount(client: RedisClient, stream: string, group: string): Promise<number> {
+  const reply = await client.xpending(stream, group);
+  return Number(reply[0] ?? 0);
+}
+
+async function lagOf(client: RedisClient, stream: string, group: string): Promise<number> {
+  const version = redisMajorVersion(await client.info('server'));
+  if (version < 7) throw new ScalerReadError('redis version 7+ required for lag');
+  let groups: unknown;
+  try {
+    groups = await client.xinfo('GROUPS', stream);
+  } catch (err) {
+    if (err instanceof Error && /no such key/i.test(err.message)) return 0;
+    throw err;
+  }
+  const lag = groupLag(groups, group);
+  // A group not registered yet has everything ahead of it; Redis reports no lag when it cannot tell
+  // (after deletions), and the stream length is then the safe upper bound.
+  if (lag === undefined || lag === null) return client.xlen(stream);
+  return lag;
+}
+
+function countOf(mode: StreamMode, client: RedisClient, config: RedisStreamsConfig): Promise<number> {
+  const group = config.consumerGroup ?? '';
+  switch (mode) {
+    case 'pending':
+      return pendingCount(client, config.stream, group);
+    case 'length':
+      return client.xlen(config.stream);
+    case 'lag':
+      return lagOf(client, config.stream, group);
+  }
+}
+
+function createRedisStreamsScaler(config: RedisStreamsConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
+  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
+  const lease = acquireRedis(config.flavour, config, deps, timeoutMs);
+  const spec = externalMetricSpec(context, `redis-streams-${config.stream}`, config.target);
+  const readKey = `${lease.key}|stream|${config.mode}|${config.stream}|${config.consumerGroup ?? ''}`;
+  const fetch = (): Promise<number> => lease.pooled.use(timeoutMs, (handle) => countOf(config.mode, handle.client, config));
+  return {
+    metricSpecs: [spec],
+    async read(metricName, options): Promise<MetricReading> {
+      assertOwnMetric([spec], metricName);
+      const value = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, fetch);
+      return { value, active: value > config.activationLagCount };
+    },
+    close: () => lease.pooled.release(),
+  };
+}
+
+export const redisStreamsScaler: ScalerDefinition<RedisStreamsConfig> = {
+  types: ['redis-streams', 'redis-cluster-streams', 'redis-sentinel-streams'],
+  allowsCachedMetrics: true,
+  external: true,
+  parse: parseRedisStreams,
+  create: createRedisStreamsScaler,
+};

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { createScaler, supportedTriggerTypes, validateTriggerMetadata } from './registry.js';
+import { normalizeMetricName, ScalerConfigError } from './scaler.js';
+import { contextFor, testDeps } from './testing.js';
+
+describe('registry', () => {
+  it('supports the KEDA trigger types swell implements', () => {
+    expect([...supportedTriggerTypes].sort()).toEqual(
+      [
+        'aws-sqs-queue',
+        'cpu',
+        'cron',
+        'kafka',
+        'memory',
+        'prometheus',
+        'redis',
+        'redis-cluster',
+        'redis-cluster-streams',
+        'redis-sentinel',
+        'redis-sentinel-streams',
+        'redis-streams',
+      ].sort(),
+    );
+  });
+
+  it('names an unknown trigger type', () => {
+    expect(validateTriggerMetadata({ type: 'rabbitmq', metadata: {} })).toEqual(['no scaler found for type: rabbitmq']);
+    expect(() => createScaler(contextFor({ type: 'rabbitmq' }), testDeps())).toThrow('no scaler found for type: rabbitmq');
+  });
+
+  it('refuses Utilization for external metrics', () => {
+    const trigger = { type: 'redis', metricType: 'Utilization' as const, metadata: { address: 'r:1', listName: 'l' } };
+    expect(validateTriggerMetadata(trigger)).toEqual([
+      "'Utilization' metric type is unsupported for external metrics, allowed values are 'Value' or 'AverageValue'",
+    ]);
+  });
+
+  it('throws one ScalerConfigError carrying every problem, each naming its field', () => {
+    const context = contextFor({ type: 'kafka', metadata: { lagThreshold: 'ten', offsetResetPolicy: 'oldest' } }, { triggerIndex: 3 });
+    let caught: unknown;
+    try {
+      createScaler(context, testDeps());
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ScalerConfigError);
+    const error = caught as ScalerConfigError;
+    expect(error.triggerIndex).toBe(3);
+    expect(error.problems).toEqual([
+      'error parsing kafka metadata: missing required parameter "bootstrapServers" in [triggerMetadata resolvedEnv]',
+      'error parsing kafka metadata: missing required parameter "consumerGroup" in [triggerMetadata resolvedEnv]',
+      'error parsing kafka metadata: unable to set param "lagThreshold" value "ten": not an integer',
+      'error parsing kafka metadata: parameter "offsetResetPolicy" value "oldest" must be one of [latest earliest]',
+    ]);
+    expect(error.message).toContain('trigger 3 (type "kafka")');
+  });
+
+  it('keeps secrets out of configuration errors', () => {
+    const context = contextFor(
+      { type: 'redis', metadata: { listName: 'l', address: 'r:1', enableTLS: 'true' } },
+      { authParams: { password: 'hunter2', tls: 'enable' } },
+    );
+    expect(() => createScaler(context, testDeps())).toThrow(ScalerConfigError);
+    try {
+      createScaler(context, testDeps());
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('refuses to read a metric the scaler does not publish', async () => {
+    const scaler = createScaler(contextFor({ type: 'redis', metadata: { address: '127.0.0.1:1', listName: 'l' } }), testDeps());
+    await expect(scaler.read('s0-redis-other')).rejects.toThrow('no metric named "s0-redis-other"');
+    await scaler.close();
+  });
+});
+
+describe('normalizeMetricName', () => {
+  it.each([
+    ['a/b.c:d%e(f)g', 'a-b-c-d-e-f-g'],
+    ['Keep_Case,comma', 'Keep_Case,comma'],
+  ])('%s → %s', (raw, normalised) => expect(normalizeMetricName(raw)).toBe(normalised));
+});

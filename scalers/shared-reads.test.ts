@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { SharedReads, sourceKey } from './shared-reads.js';
+import { ManualClock } from './testing.js';
+
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+describe('SharedReads', () => {
+  it('makes concurrent readers of one source share a single request', async () => {
+    const reads = new SharedReads(new ManualClock());
+    const pending = deferred<number>();
+    let requests = 0;
+    const fetch = () => {
+      requests++;
+      return pending.promise;
+    };
+    const all = Promise.all(Array.from({ length: 100 }, () => reads.read('redis|list', 0, fetch)));
+    pending.resolve(42);
+    expect(await all).toEqual(Array(100).fill(42));
+    expect(requests).toBe(1);
+  });
+
+  it.each([
+    { maxAgeMs: 30_000, elapsed: 29_999, requests: 1 },
+    { maxAgeMs: 30_000, elapsed: 30_000, requests: 1 },
+    { maxAgeMs: 30_000, elapsed: 30_001, requests: 2 },
+    { maxAgeMs: 0, elapsed: 0, requests: 1 },
+    { maxAgeMs: 0, elapsed: 1, requests: 2 },
+  ])('reuses a value read $elapsed ms ago when the max age is $maxAgeMs: $requests request(s)', async ({ maxAgeMs, elapsed, requests }) => {
+    const clock = new ManualClock();
+    const reads = new SharedReads(clock);
+    let count = 0;
+    const fetch = () => Promise.resolve(++count);
+    await reads.read('k', maxAgeMs, fetch);
+    clock.advance(elapsed);
+    const second = await reads.read('k', maxAgeMs, fetch);
+    expect(count).toBe(requests);
+    expect(second).toBe(requests);
+  });
+
+  it('keeps sources apart', async () => {
+    const reads = new SharedReads(new ManualClock());
+    expect(await reads.read('a', 1000, () => Promise.resolve('A'))).toBe('A');
+    expect(await reads.read('b', 1000, () => Promise.resolve('B'))).toBe('B');
+  });
+
+  it('shares a failure with the readers waiting for it but does not remember it', async () => {
+    const reads = new SharedReads(new ManualClock());
+    const pending = deferred<number>();
+    const first = reads.read('k', 60_000, () => pending.promise);
+    const second = reads.read('k', 60_000, () => Promise.resolve(1));
+    pending.reject(new Error('down'));
+    await expect(first).rejects.toThrow('down');
+    await expect(second).rejects.toThrow('down');
+    await expect(reads.read('k', 60_000, () => Promise.resolve(7))).resolves.toBe(7);
+  });
+
+  it('dates a value from when its request started, so a slow reply is not treated as fresher than it is', async () => {
+    const clock = new ManualClock();
+    const reads = new SharedReads(clock);
+    const pending = deferred<number>();
+    const first = reads.read('k', 10_000, () => pending.promise);
+    clock.advance(8_000);
+    pending.resolve(1);
+    await first;
+    clock.advance(2_001);
+    await expect(reads.read('k', 10_000, () => Promise.resolve(2))).resolves.toBe(2);
+  });
+
+  it('forgets sources nobody can reuse any more', async () => {
+    const clock = new ManualClock();
+    const reads = new SharedReads(clock, 4);
+    for (const key of ['a', 'b', 'c']) await reads.read(key, 1000, () => Promise.resolve(key));
+    clock.advance(1001);
+    await reads.read('d', 1000, () => Promise.resolve('d'));
+    expect(reads.size).toBe(1);
+  });
+});
+
+describe('sourceKey', () => {
+  it('is independent of field order and hides credentials', () => {
+    const a = sourceKey('redis', { host: 'h', db: 0 }, { password: 'hunter2' });
+    const b = sourceKey('redis', { db: 0, host: 'h' }, { password: 'hunter2' });
+    expect(a).toBe(b);
+    expect(a).not.toContain('hunter2');
+    expect(sourceKey('redis', { host: 'h', db: 0 }, { password: 'other' })).not.toBe(a);
+  });
+});
