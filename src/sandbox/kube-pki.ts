@@ -18,6 +18,8 @@ export interface ClusterPkiFiles {
   /** Signs only the aggregator's client cert; aggregated API servers trust it for X-Remote-User headers. */
   readonly frontProxyCa: CertFiles;
   readonly frontProxyClient: CertFiles;
+  /** The apiserver's identity towards kubelets (`kubectl logs` through a virtual node's kubelet API). */
+  readonly apiserverKubeletClient: CertFiles;
   readonly admin: CertFiles;
   readonly controllerManager: CertFiles;
   readonly controllerManagerServing: CertFiles;
@@ -39,6 +41,7 @@ export function clusterPkiFiles(dir: string): ClusterPkiFiles {
     apiserver: pair('apiserver'),
     frontProxyCa: pair('front-proxy-ca'),
     frontProxyClient: pair('front-proxy-client'),
+    apiserverKubeletClient: pair('apiserver-kubelet-client'),
     admin: pair('admin'),
     controllerManager: pair('kube-controller-manager'),
     controllerManagerServing: pair('kube-controller-manager-serving'),
@@ -71,6 +74,7 @@ export async function writeClusterPki(dir: string, serviceIp: string): Promise<C
     [files.apiserver, issueServerCertificate(ca, { commonName: 'kube-apiserver', ...apiserverSubjectAltNames(serviceIp) })],
     [files.frontProxyClient, issueClientCertificate(frontProxyCa, { commonName: frontProxyClientName })],
     [files.admin, issueClientCertificate(ca, { commonName: adminUser, organizations: ['system:masters'] })],
+    [files.apiserverKubeletClient, issueClientCertificate(ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'] })],
     [files.controllerManager, issueClientCertificate(ca, { commonName: 'system:kube-controller-manager' })],
     [files.controllerManagerServing, issueServerCertificate(ca, { commonName: 'kube-controller-manager', ...loopback })],
     [files.scheduler, issueClientCertificate(ca, { commonName: 'system:kube-scheduler' })],
