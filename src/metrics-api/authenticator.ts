@@ -1,0 +1,91 @@
+import { createHash, type X509Certificate } from 'node:crypto';
+import { frontProxyUser, verifyClientChain, type ChainVerdict, type DistinctHeaders, type FrontProxyTrust } from './front-proxy.js';
+import { TtlCache, type Clock } from './ttl-cache.js';
+import type { AuthenticationResult, UserInfo } from './user.js';
+
+/** Asks Kubernetes who a bearer token belongs to (a TokenReview). */
+export type TokenReviewer = (token: string, signal?: AbortSignal) => Promise<{ authenticated: true; user: UserInfo } | { authenticated: false; error: string }>;
+
+/** The parts of a request authentication looks at. */
+export interface CredentialsView {
+  /** Identity of the TLS connection, so that its certificate chain is verified once rather than per request. */
+  readonly connection: object;
+  /** The client's certificate chain, leaf first; empty when it sent none. Called at most once per connection. */
+  readonly peerCertificates: () => readonly X509Certificate[];
+  readonly headers: DistinctHeaders;
+}
+
+export interface RequestAuthenticatorOptions {
+  /** The current front-proxy trust; undefined until the ConfigMap has been read. */
+  readonly trust: () => FrontProxyTrust | undefined;
+  /** Optional: accept bearer tokens by TokenReview, for clients that talk to the server directly. */
+  readonly tokenReviewer?: TokenReviewer;
+  readonly clock: Clock;
+  /** How long a token review answer is reused; default 10 s, as kube's delegated authentication does. */
+  readonly tokenCacheTtlMs?: number;
+  readonly tokenCacheMaxEntries?: number;
+}
+
+interface ConnectionVerdict {
+  readonly trust: FrontProxyTrust;
+  readonly verdict: ChainVerdict;
+}
+
+/**
+ * Authenticates requests as kube's delegated authentication does: a client certificate from the front-proxy
+ * CA with an allowed common name makes the identity headers trustworthy; otherwise a bearer token may be
+ * reviewed. Identity headers from anyone else are ignored.
+ */
+export class RequestAuthenticator {
+  private readonly connections = new WeakMap<object, ConnectionVerdict>();
+  private readonly tokens: TtlCache<Awaited<ReturnType<TokenReviewer>>>;
+  private readonly tokenTtlMs: number;
+
+  constructor(private readonly options: RequestAuthenticatorOptions) {
+    this.tokenTtlMs = options.tokenCacheTtlMs ?? 10_000;
+    this.tokens = new TtlCache(options.tokenCacheMaxEntries ?? 1_000, options.clock);
+  }
+
+  async authenticate(request: CredentialsView, signal?: AbortSignal): Promise<AuthenticationResult> {
+    const certificate = this.verifyConnection(request);
+    if (certificate.ok) {
+      const trust = this.options.trust();
+      const user = trust ? frontProxyUser(request.headers, trust.config) : undefined;
+      if (user) return { ok: true, user, via: 'front-proxy' };
+    }
+    const token = bearerToken(request.headers);
+    if (token !== undefined && this.options.tokenReviewer) return this.reviewToken(token, signal);
+    if (!certificate.ok) return { ok: false, message: certificate.message };
+    return { ok: false, message: `front-proxy certificate "${certificate.commonName}" sent no user header` };
+  }
+
+  private verifyConnection(request: CredentialsView): ChainVerdict {
+    const trust = this.options.trust();
+    if (!trust) return { ok: false, message: 'front-proxy authentication is not configured yet' };
+    const now = this.options.clock();
+    const cached = this.connections.get(request.connection);
+    if (cached && cached.trust === trust && (!cached.verdict.ok || now <= cached.verdict.validUntil)) return cached.verdict;
+    const verdict = verifyClientChain(request.peerCertificates(), trust, now);
+    this.connections.set(request.connection, { trust, verdict });
+    return verdict;
+  }
+
+  private async reviewToken(token: string, signal?: AbortSignal): Promise<AuthenticationResult> {
+    const reviewer = this.options.tokenReviewer;
+    if (!reviewer) return { ok: false, message: 'bearer tokens are not accepted' };
+    // The cache key is a digest so that tokens never sit in memory longer than the request that carried them.
+    const key = createHash('sha256').update(token).digest('base64');
+    let review = this.tokens.get(key);
+    if (!review) {
+      review = await reviewer(token, signal);
+      this.tokens.set(key, review, this.tokenTtlMs);
+    }
+    return review.authenticated ? { ok: true, user: review.user, via: 'token' } : { ok: false, message: `bearer token rejected: ${review.error}` };
+  }
+}
+
+function bearerToken(headers: DistinctHeaders): string | undefined {
+  const value = headers.authorization?.[0];
+  const match = value ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null;
+  return match?.[1];
+}

@@ -1,0 +1,168 @@
+import { X509Certificate } from 'node:crypto';
+import type { UserInfo } from './user.js';
+
+/** What kube-apiserver publishes in ConfigMap kube-system/extension-apiserver-authentication about its front proxy. */
+export interface RequestHeaderConfig {
+  readonly clientCaPem: string;
+  /** Common names the proxy's client certificate may have; empty means any certificate from the CA. */
+  readonly allowedNames: readonly string[];
+  readonly usernameHeaders: readonly string[];
+  readonly uidHeaders: readonly string[];
+  readonly groupHeaders: readonly string[];
+  readonly extraHeaderPrefixes: readonly string[];
+}
+
+/** A config plus its parsed trust anchors; a new object whenever the config changes. */
+export interface FrontProxyTrust {
+  readonly config: RequestHeaderConfig;
+  readonly authorities: readonly X509Certificate[];
+}
+
+export const authenticationConfigMap = { namespace: 'kube-system', name: 'extension-apiserver-authentication' } as const;
+
+const clientAuthUsage = '1.3.6.1.5.5.7.3.2';
+const anyExtendedUsage = '2.5.29.37.0';
+const maxChainLength = 5;
+
+/** Parses the ConfigMap's data; throws an error naming the key when it is missing or malformed. */
+export function parseRequestHeaderConfig(data: Readonly<Record<string, string>> | undefined): RequestHeaderConfig {
+  const where = `ConfigMap ${authenticationConfigMap.namespace}/${authenticationConfigMap.name}`;
+  const clientCaPem = data?.['requestheader-client-ca-file'];
+  if (!clientCaPem?.includes('BEGIN CERTIFICATE')) throw new Error(`${where}: key "requestheader-client-ca-file" is missing or holds no PEM certificate; is kube-apiserver running with --requestheader-client-ca-file?`);
+  const list = (key: string): string[] => {
+    const raw = data?.[key];
+    if (raw === undefined || raw.trim() === '') return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new Error(`${where}: key "${key}" is not a JSON list of strings: ${raw.slice(0, 80)}`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) throw new Error(`${where}: key "${key}" is not a JSON list of strings`);
+    return parsed;
+  };
+  const config: RequestHeaderConfig = {
+    clientCaPem,
+    allowedNames: list('requestheader-allowed-names'),
+    usernameHeaders: list('requestheader-username-headers'),
+    uidHeaders: list('requestheader-uid-headers'),
+    groupHeaders: list('requestheader-group-headers'),
+    extraHeaderPrefixes: list('requestheader-extra-headers-prefix'),
+  };
+  if (config.usernameHeaders.length === 0) throw new Error(`${where}: key "requestheader-username-headers" is empty; without it no user can be read from a proxied request`);
+  return config;
+}
+
+export function frontProxyTrust(config: RequestHeaderConfig): FrontProxyTrust {
+  const authorities = parseCertificateBundle(config.clientCaPem, 'requestheader-client-ca-file');
+  return { config, authorities };
+}
+
+/** Splits a PEM bundle into certificates, naming the bundle when one does not parse. */
+export function parseCertificateBundle(pem: string, what: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`${what}: no PEM certificate found`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw new Error(`${what}: certificate #${i + 1} does not parse: ${(error as Error).message}`, { cause: error });
+    }
+  });
+}
+
+export type ChainVerdict = { ok: true; commonName: string; validUntil: number } | { ok: false; message: string };
+
+/**
+ * Verifies a client's certificate chain (leaf first, then any intermediates it sent) up to one of the
+ * authorities, checking signatures, validity dates, CA flags on issuers and that the leaf may authenticate
+ * TLS clients. Then checks the leaf's common name against the allowed names.
+ */
+export function verifyClientChain(chain: readonly X509Certificate[], trust: FrontProxyTrust, now: number): ChainVerdict {
+  const [leaf, ...intermediates] = chain;
+  if (!leaf) return { ok: false, message: 'no client certificate' };
+  const leafProblem = validityProblem(leaf, now) ?? usageProblem(leaf);
+  if (leafProblem) return { ok: false, message: leafProblem };
+  let current = leaf;
+  let validUntil = Date.parse(leaf.validTo);
+  for (let depth = 0; depth < maxChainLength; depth += 1) {
+    const authority = trust.authorities.find((ca) => issues(ca, current));
+    if (authority) {
+      const problem = validityProblem(authority, now);
+      if (problem) return { ok: false, message: `front-proxy CA ${problem}` };
+      return allowedName(leaf, trust.config, Math.min(validUntil, Date.parse(authority.validTo)));
+    }
+    const intermediate = intermediates.find((candidate) => candidate.ca && issues(candidate, current));
+    if (!intermediate || validityProblem(intermediate, now)) break;
+    validUntil = Math.min(validUntil, Date.parse(intermediate.validTo));
+    current = intermediate;
+  }
+  return { ok: false, message: `client certificate "${leaf.subject.replace(/\n/g, ', ')}" is not signed by the front-proxy CA` };
+}
+
+function issues(issuer: X509Certificate, subject: X509Certificate): boolean {
+  return issuer.ca && subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
+}
+
+function validityProblem(certificate: X509Certificate, now: number): string | undefined {
+  if (now < Date.parse(certificate.validFrom)) return `certificate "${commonNameOf(certificate)}" is not valid before ${certificate.validFrom}`;
+  if (now > Date.parse(certificate.validTo)) return `certificate "${commonNameOf(certificate)}" expired at ${certificate.validTo}`;
+  return undefined;
+}
+
+function usageProblem(leaf: X509Certificate): string | undefined {
+  const usages = leaf.keyUsage as string[] | undefined;
+  if (!usages || usages.includes(clientAuthUsage) || usages.includes(anyExtendedUsage)) return undefined;
+  return `certificate "${commonNameOf(leaf)}" is not a client certificate (extended key usage lacks clientAuth)`;
+}
+
+function allowedName(leaf: X509Certificate, config: RequestHeaderConfig, validUntil: number): ChainVerdict {
+  const commonName = commonNameOf(leaf);
+  if (config.allowedNames.length > 0 && !config.allowedNames.includes(commonName)) {
+    return { ok: false, message: `client certificate common name "${commonName}" is not one of the allowed front-proxy names` };
+  }
+  return { ok: true, commonName, validUntil };
+}
+
+export function commonNameOf(certificate: X509Certificate): string {
+  const line = certificate.subject.split('\n').find((l) => l.startsWith('CN='));
+  return line ? line.slice(3) : '';
+}
+
+/** Request headers with every value of repeated headers kept apart, names lower-case (node's `headersDistinct`). */
+export type DistinctHeaders = Readonly<Record<string, readonly string[] | undefined>>;
+
+/**
+ * Reads the user the front proxy vouches for from the configured headers: the first non-empty username
+ * header wins, groups and extras collect every value. No username means the proxy asserted nobody.
+ */
+export function frontProxyUser(headers: DistinctHeaders, config: RequestHeaderConfig): UserInfo | undefined {
+  const first = (names: readonly string[]): string | undefined => {
+    for (const name of names) {
+      const value = headers[name.toLowerCase()]?.find((v) => v !== '');
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  };
+  const username = first(config.usernameHeaders);
+  if (username === undefined) return undefined;
+  const groups = config.groupHeaders.flatMap((name) => headers[name.toLowerCase()] ?? []);
+  const extra: Record<string, string[]> = {};
+  for (const prefix of config.extraHeaderPrefixes.map((p) => p.toLowerCase())) {
+    for (const [name, values] of Object.entries(headers)) {
+      if (!values || !name.startsWith(prefix) || name.length === prefix.length) continue;
+      const key = safeUnescape(name.slice(prefix.length));
+      extra[key] = [...(extra[key] ?? []), ...values];
+    }
+  }
+  const uid = first(config.uidHeaders);
+  return { username, ...(uid === undefined ? {} : { uid }), groups, extra };
+}
+
+function safeUnescape(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,113 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../log.js';
+import { RequestAuthenticator } from './authenticator.js';
+import { CachingAuthorizer } from './authorizer.js';
+import { FileServingCertificate, ManagedServingCertificate, type CertificateFiles, type RenewalPolicy, type ServingBundle, type ServingIdentity } from './certificates.js';
+import { FrontProxyConfigWatcher } from './front-proxy-config.js';
+import { createMetricsHandler } from './handler.js';
+import { apiServiceCaBundlePublisher, authenticationConfigReader, secretBundleStore, subjectAccessReviewer, tokenReviewer } from './kube-access.js';
+import { ensureNamespace, registerLocalApiService, unregisterApiService } from './register.js';
+import { MetricsApiServer } from './server.js';
+import type { ExternalMetricsSource } from './source.js';
+
+export type CertificateSource =
+  /** Generate a CA and serving certificate, keep them in a Secret in identity.namespace, renew before expiry. */
+  | { kind: 'generated'; identity: ServingIdentity; secretName?: string; policy?: RenewalPolicy }
+  /** Serve user-provided files (cert-manager), reloading them when they change. */
+  | { kind: 'files'; files: CertificateFiles };
+
+export interface MetricsApiOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly source: ExternalMetricsSource;
+  readonly log: Logger;
+  readonly certificates: CertificateSource;
+  /** Default 0.0.0.0:6443. */
+  readonly host?: string;
+  readonly port?: number;
+  /** Patch the APIService caBundle with the serving CA; default true (turn off when cert-manager injects it). */
+  readonly publishCaBundle?: boolean;
+  /** Local runs only: create the ExternalName Service and the APIService, and delete the APIService on stop. */
+  readonly registerLocally?: { namespace: string; serviceName: string };
+  /** Also accept bearer tokens (TokenReview) from clients that call the server directly; default false. */
+  readonly acceptBearerTokens?: boolean;
+  readonly clock?: () => number;
+}
+
+export interface RunningMetricsApi {
+  readonly port: number;
+  /** The CA the serving certificate chains to (empty when files without a CA file are served). */
+  caPem(): string;
+  /** Deletes a local registration, stops the background loops, and closes the server; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Wires the external metrics API together: authentication config, authorization, certificates, server. */
+export async function startMetricsApi(options: MetricsApiOptions): Promise<RunningMetricsApi> {
+  const clock = options.clock ?? Date.now;
+  const log = options.log;
+  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.kubeConfig), log });
+  await frontProxy.start();
+  const handler = createMetricsHandler({
+    source: options.source,
+    authenticator: new RequestAuthenticator({ trust: frontProxy.trust, clock, ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.kubeConfig) } : {}) }),
+    authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.kubeConfig), clock }),
+    log,
+    notReadyReason: () => frontProxy.notReadyReason(),
+  });
+
+  let server: MetricsApiServer | undefined;
+  let current: ServingBundle | undefined;
+  const publisher = options.publishCaBundle === false ? undefined : apiServiceCaBundlePublisher(options.kubeConfig, log);
+  const publish = async (bundle: ServingBundle) => {
+    if (publisher && bundle.caPem) await publisher(bundle.caPem);
+  };
+  const apply = (bundle: ServingBundle) => {
+    current = bundle;
+    server?.setServingCertificate(bundle);
+  };
+  const certificates =
+    options.certificates.kind === 'generated'
+      ? new ManagedServingCertificate({
+          store: secretBundleStore(options.kubeConfig, options.certificates.identity.namespace, options.certificates.secretName ?? `${options.certificates.identity.serviceName}-certs`),
+          identity: options.certificates.identity,
+          ...(options.certificates.policy ? { policy: options.certificates.policy } : {}),
+          now: () => new Date(clock()),
+          apply,
+          sync: publish,
+          log,
+        })
+      : new FileServingCertificate({
+          files: options.certificates.files,
+          apply: (bundle) => {
+            apply(bundle);
+            return publish(bundle).catch((error: unknown) => log.error({ err: error }, 'could not publish the serving CA'));
+          },
+          log,
+        });
+
+  const registration = options.registerLocally;
+  try {
+    if (registration) await ensureNamespace(options.kubeConfig, registration.namespace);
+    const bundle = await certificates.start();
+    server = await MetricsApiServer.start({ handler, servingCertificate: bundle, log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
+    if (registration) await registerLocalApiService(options.kubeConfig, { ...registration, port: server.port, caPem: bundle.caPem }, log);
+  } catch (error) {
+    certificates.stop();
+    frontProxy.stop();
+    await server?.close(0);
+    throw error;
+  }
+  const running = server;
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    if (registration) await unregisterApiService(options.kubeConfig, registration, log).catch((error: unknown) => log.warn({ err: error }, 'could not delete the APIService'));
+    certificates.stop();
+    frontProxy.stop();
+    await running.close();
+  };
+  return {
+    port: running.port,
+    caPem: () => current?.caPem ?? '',
+    stop: () => (stopping ??= stop()),
+  };
+}

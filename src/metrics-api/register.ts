@@ -1,0 +1,119 @@
+import { ApiregistrationV1Api, CoreV1Api, type KubeConfig, type V1APIService, type V1Service } from '@kubernetes/client-node';
+import type { Logger } from '../log.js';
+import { base64, externalMetricsApiServiceName, isStatus } from './kube-access.js';
+import { metricsGroup, metricsVersion } from './routes.js';
+
+/** Where a locally running server is reached from the apiserver on the same machine. */
+export interface LocalRegistration {
+  /** Namespace of the ExternalName Service, created if absent; e.g. swell-system. */
+  readonly namespace: string;
+  readonly serviceName: string;
+  /** The server's local port; the aggregator dials https://<externalName>:<port>. */
+  readonly port: number;
+  /** CA the aggregator verifies the serving certificate with. */
+  readonly caPem: string;
+  /** Default 127.0.0.1: the apiserver and the server share the loopback interface. */
+  readonly address?: string;
+}
+
+/**
+ * For local runs against the sandbox: points the aggregation layer at the server through an ExternalName
+ * Service, since Endpoints cannot hold loopback addresses. Idempotent; replaces an APIService pointing elsewhere.
+ */
+export async function registerLocalApiService(kubeConfig: KubeConfig, registration: LocalRegistration, log: Logger): Promise<void> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await ensureNamespace(kubeConfig, registration.namespace);
+  await ensureExternalNameService(core, registration);
+  const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
+  const desired: V1APIService = {
+    apiVersion: 'apiregistration.k8s.io/v1',
+    kind: 'APIService',
+    metadata: { name: externalMetricsApiServiceName, labels: { 'app.kubernetes.io/managed-by': 'swell' } },
+    spec: {
+      group: metricsGroup,
+      version: metricsVersion,
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+      caBundle: base64(registration.caPem),
+      service: { name: registration.serviceName, namespace: registration.namespace, port: registration.port },
+    },
+  };
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
+      if (!current) {
+        await api.createAPIService({ body: desired });
+      } else {
+        const previous = current.spec?.service;
+        if (previous && (previous.name !== registration.serviceName || previous.namespace !== registration.namespace)) {
+          log.warn({ previous: `${previous.namespace}/${previous.name}` }, `replacing APIService ${externalMetricsApiServiceName} that pointed at another service`);
+        }
+        await api.replaceAPIService({ name: externalMetricsApiServiceName, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+      }
+      log.info({ service: `${registration.namespace}/${registration.serviceName}`, port: registration.port }, `registered APIService ${externalMetricsApiServiceName}`);
+      return;
+    } catch (error) {
+      if (!(isStatus(error, 409) && attempt < 5)) throw error;
+    }
+  }
+}
+
+/**
+ * Deletes the APIService if it still points at this registration's Service: an APIService whose backend is gone
+ * breaks discovery for every client and blocks namespace deletion.
+ */
+export async function unregisterApiService(kubeConfig: KubeConfig, registration: Pick<LocalRegistration, 'namespace' | 'serviceName'>, log: Logger): Promise<void> {
+  const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
+  const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
+  const service = current?.spec?.service;
+  if (!current || service?.name !== registration.serviceName || service.namespace !== registration.namespace) return;
+  try {
+    await api.deleteAPIService({ name: externalMetricsApiServiceName, body: { preconditions: { uid: current.metadata?.uid } } });
+    log.info(`deleted APIService ${externalMetricsApiServiceName}`);
+  } catch (error) {
+    if (!isStatus(error, 404) && !isStatus(error, 409)) throw error;
+  }
+}
+
+/** Creates the namespace if it is absent; local runs need it before the certificate Secret is written. */
+export async function ensureNamespace(kubeConfig: KubeConfig, name: string): Promise<void> {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  if (await readOrUndefined(() => core.readNamespace({ name }))) return;
+  try {
+    await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+  } catch (error) {
+    if (!isStatus(error, 409)) throw error;
+  }
+}
+
+async function ensureExternalNameService(core: CoreV1Api, registration: LocalRegistration): Promise<void> {
+  const { namespace, serviceName: name } = registration;
+  const externalName = registration.address ?? '127.0.0.1';
+  const body: V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'swell' } },
+    spec: { type: 'ExternalName', externalName, ports: [{ name: 'https', port: registration.port, protocol: 'TCP' }] },
+  };
+  const current = await readOrUndefined(() => core.readNamespacedService({ name, namespace }));
+  if (!current) {
+    try {
+      await core.createNamespacedService({ namespace, body });
+      return;
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+  }
+  const port = current?.spec?.ports?.[0]?.port;
+  if (current?.spec?.type === 'ExternalName' && current.spec.externalName === externalName && port === registration.port) return;
+  await core.replaceNamespacedService({ name, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: current?.metadata?.resourceVersion } } });
+}
+
+async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isStatus(error, 404)) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,128 @@
+import { X509Certificate } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { Logger } from '../log.js';
+import type { MetricsHandler, MetricsResponse } from './handler.js';
+
+/** A serving key pair, PEM. */
+export interface ServingKeyPair {
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+}
+
+export interface MetricsApiServerOptions {
+  readonly handler: MetricsHandler;
+  readonly servingCertificate: ServingKeyPair;
+  readonly log: Logger;
+  /** Default 0.0.0.0 (every interface, as in a pod); local runs pass 127.0.0.1. */
+  readonly host?: string;
+  /** Default 6443; 0 picks a free port. */
+  readonly port?: number;
+}
+
+/**
+ * The HTTPS listener of external.metrics.k8s.io. It asks every client for a certificate but accepts any, so
+ * that health checks work without one; the handler decides what a certificate (or its absence) allows.
+ */
+export class MetricsApiServer {
+  private closing = false;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(options: MetricsApiServerOptions): Promise<MetricsApiServer> {
+    const server = createServer({
+      key: options.servingCertificate.privateKeyPem,
+      cert: options.servingCertificate.certificatePem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      ALPNProtocols: ['http/1.1'],
+      // Longer than the idle timeout of Go's HTTP transport in the aggregator would be wasteful; shorter makes
+      // it reconnect (and redo the TLS handshake) all the time.
+      keepAliveTimeout: 65_000,
+      headersTimeout: 30_000,
+      requestTimeout: 60_000,
+    });
+    const instance = new MetricsApiServer(server, options.log);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => instance.serve(options.handler, request, response));
+    server.on('tlsClientError', (error) => options.log.debug({ err: error }, 'TLS handshake failed'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 6443, options.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    options.log.info({ port: instance.port, host: options.host ?? '0.0.0.0' }, 'external metrics API listening');
+    return instance;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Swaps the serving certificate for new handshakes; open connections keep theirs and are not dropped. */
+  setServingCertificate(keyPair: ServingKeyPair): void {
+    this.server.setSecureContext({ key: keyPair.privateKeyPem, cert: keyPair.certificatePem, minVersion: 'TLSv1.2' });
+    this.log.info('serving certificate reloaded');
+  }
+
+  /** Stops accepting connections, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
+  async close(graceMs = 5_000): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private serve(handler: MetricsHandler, request: IncomingMessage, response: ServerResponse): void {
+    const aborted = new AbortController();
+    response.once('close', () => {
+      if (!response.writableFinished) aborted.abort(new Error('client disconnected'));
+    });
+    const socket = request.socket as TLSSocket;
+    handler({
+      method: request.method ?? 'GET',
+      url: request.url ?? '/',
+      headers: request.headersDistinct,
+      connection: socket,
+      peerCertificates: () => peerChain(socket),
+      signal: aborted.signal,
+    }).then(
+      (result) => write(response, result, request.method === 'HEAD', this.closing),
+      (error: unknown) => {
+        this.log.error({ err: error }, 'request handler failed');
+        write(response, { status: 500, text: 'internal error' }, false, this.closing);
+      },
+    );
+  }
+}
+
+/** Writes a response; while closing, asks the client to drop the connection so shutdown need not wait for it. */
+function write(response: ServerResponse, result: MetricsResponse, headOnly: boolean, closing: boolean): void {
+  if (response.destroyed) return;
+  const [body, contentType] = 'json' in result ? [JSON.stringify(result.json), 'application/json'] : [result.text, 'text/plain; charset=utf-8'];
+  response.shouldKeepAlive = response.shouldKeepAlive && !closing;
+  response.writeHead(result.status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
+  response.end(headOnly ? undefined : body);
+}
+
+/** The certificates the client sent, leaf first, as the TLS layer linked them. */
+function peerChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  let current: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<DetailedPeerCertificate>();
+  while (current?.raw && !seen.has(current) && chain.length < 10) {
+    seen.add(current);
+    chain.push(new X509Certificate(current.raw));
+    current = current.issuerCertificate;
+  }
+  return chain;
+}
