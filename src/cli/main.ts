@@ -6,6 +6,8 @@ export type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   dev: { summary: 'run a local sandbox cluster with event sources (up | status | down)', load: async () => (await import('./dev.js')).devCommand },
   validate: { summary: 'check KEDA manifests offline (schema, KEDA rules, trigger metadata)', load: async () => (await import('./validate.js')).validateCommand },
+  operator: { summary: 'run the ScaledObject operator (KEDA-compatible)', load: async () => (await import('./operator.js')).operatorCommand },
+  'virtual-node': { summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)', load: async () => (await import('./virtual-node.js')).virtualNodeCommand },
 };
 
 function usage(): string {

@@ -1,0 +1,246 @@
+/*
+ * How the operator holds up with many ScaledObjects: creates N cron ScaledObjects (each on its own scale
+ * target) in the sandbox, runs the operator in this process, waits until every object is Ready, then measures a
+ * steady-state window: operator CPU, RSS, poll lateness p50/p99, and apiserver requests per second.
+ *
+ *   npx tsx src/cli/main.ts dev up --components kube
+ *   npx tsx bench/scaledobjects.ts --count 1000 [--polling-interval 30] [--window S] [--workers 20]
+ *
+ * Each ScaledObject scales its own Deployment, at zero replicas (no pods) as most event-driven workloads are
+ * most of the time; the triggers are cron windows that are closed, so every poll reads its target (from the
+ * operator's Deployment cache) and its trigger, and writes nothing. The HPA controller of the sandbox syncs
+ * every HPA each 2 s, which loads the shared apiserver far more than a real cluster's 15 s.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { ConnectionPool } from '../scalers/connection-pool.js';
+import { createScaler } from '../scalers/registry.js';
+import { SharedReads } from '../scalers/shared-reads.js';
+import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
+import { isNotFound } from '../src/kube/errors.js';
+import { createKubeListWatchSource } from '../src/kube/list-watch.js';
+import { createLogger } from '../src/log.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/operator/kube-client.js';
+import { Operator } from '../src/operator/operator.js';
+import { installCrds, waitFor } from '../test/integration/operator-support.js';
+
+const repo = join(import.meta.dirname, '..');
+
+interface Options {
+  count: number;
+  pollingIntervalS: number;
+  windowS: number;
+  workers: number;
+  keep: boolean;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      count: { type: 'string', default: '1000' },
+      'polling-interval': { type: 'string', default: '30' },
+      window: { type: 'string' },
+      workers: { type: 'string', default: '20' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const int = (name: string, raw: string): number => {
+    if (!/^[1-9]\d*$/.test(raw)) throw new Error(`--${name}: "${raw}" is not a positive integer`);
+    return Number(raw);
+  };
+  const count = int('count', values.count);
+  const pollingIntervalS = int('polling-interval', values['polling-interval']);
+  // Long enough that the scheduler's lateness samples (the last 4096 runs) all fall inside the window.
+  const defaultWindowS = Math.max(60, Math.ceil((4096 * pollingIntervalS) / count) + 10);
+  return {
+    count,
+    pollingIntervalS,
+    windowS: values.window === undefined ? defaultWindowS : int('window', values.window),
+    workers: int('workers', values.workers),
+    keep: values.keep,
+  };
+}
+
+async function kubeconfigPath(): Promise<string> {
+  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
+  const env = await readFile(join(repo, '.swell', 'dev', 'env'), 'utf8').catch(() => '');
+  const match = /KUBECONFIG='([^']+)'/.exec(env);
+  if (!match?.[1]) throw new Error('no sandbox: run `npx tsx src/cli/main.ts dev up --components kube` first (or set KUBECONFIG)');
+  return match[1];
+}
+
+/** Counts the operator's apiserver requests by method, to report the steady-state request rate. */
+function countingClient(inner: KubeClient): KubeClient & { counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  return {
+    counts,
+    request(method, path, opts) {
+      const kind = /\/(status|scale)$/.exec(path)?.[1] ?? /\/namespaces\/[^/]+\/([^/]+)/.exec(path)?.[1] ?? path.split('/').at(-1) ?? '';
+      const key = `${method} ${kind}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      return inner.request(method, path, opts);
+    },
+  };
+}
+
+/** Runs `task` for 0..count-1 with at most `limit` in flight. */
+async function forEachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number): Promise<void> {
+  const minute = new Date().getUTCMinutes();
+  // A closed window: opens 20 minutes from now, so nothing activates during the run.
+  const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: `${(minute + 20) % 60} * * * *`, end: `${(minute + 30) % 60} * * * *`, desiredReplicas: '2' } };
+  const targets = resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace });
+  const scaledObjects = resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace });
+  await forEachLimited(count, 32, async (i) => {
+    const name = `t-${i}`;
+    const conflictOk = (err: unknown): void => {
+      if ((err as { code?: number }).code !== 409) throw err;
+    };
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name },
+      spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } } },
+    };
+    await client.request('POST', targets, { body: deployment }).catch(conflictOk);
+    await client
+      .request('POST', scaledObjects, {
+        body: {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ScaledObject',
+          metadata: { name },
+          spec: { scaleTargetRef: { name }, pollingInterval: pollingIntervalS, triggers: [trigger] },
+        },
+      })
+      .catch(conflictOk);
+  });
+}
+
+function readyCount(objects: readonly ScaledObject[]): number {
+  return objects.filter((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(await kubeconfigPath());
+  const setupClient = createHttpKubeClient(kubeConfig, { maxSockets: 64 });
+  const namespace = `bench-so-${opts.count}`;
+  const log = createLogger({ name: 'bench', level: process.env.SWELL_LOG_LEVEL ?? 'warn' });
+  const progress = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
+
+  await installCrds(setupClient);
+  await setupClient.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } }).catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+
+  const client = countingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
+  const clock = { now: () => new Date() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const registry = new Registry();
+  const operator = new Operator({
+    client,
+    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
+    identity: 'bench',
+    namespace,
+    clusterAuthNamespace: namespace,
+    scalerFactory: (context) => createScaler(context, scalerDeps),
+    log,
+    registry,
+    version: 'bench',
+    workers: opts.workers,
+  });
+  const running = operator.start();
+  const cpuStart = process.cpuUsage();
+  const setupStarted = Date.now();
+  progress(`creating ${opts.count} targets and ScaledObjects in ${namespace}`);
+  await createObjects(setupClient, namespace, opts.count, opts.pollingIntervalS);
+  const created = Date.now();
+  progress(`created in ${((created - setupStarted) / 1000).toFixed(1)} s; waiting until all are Ready`);
+  const list = () => setupClient.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }));
+  await waitFor(`${opts.count} ScaledObjects Ready`, 30 * 60_000, async () => {
+    const ready = readyCount((await list()).items);
+    progress(`${ready}/${opts.count} Ready`);
+    if (ready >= opts.count) return true;
+    await new Promise((r) => setTimeout(r, 2_000));
+    return undefined;
+  });
+  const allReady = Date.now();
+  const setupCpu = process.cpuUsage(cpuStart);
+
+  // Let the first polls pass (they write Active, then HPAActive once the HPA controller has seen the HPA).
+  progress(`all Ready after ${((allReady - setupStarted) / 1000).toFixed(1)} s; settling for two polling intervals`);
+  await new Promise((r) => setTimeout(r, opts.pollingIntervalS * 2_000 + 5_000));
+  const requestsBefore = new Map(client.counts);
+  const windowCpuStart = process.cpuUsage();
+  const windowStarted = Date.now();
+  let rssPeak = 0;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 1_000);
+  progress(`measuring for ${opts.windowS} s`);
+  await new Promise((r) => setTimeout(r, opts.windowS * 1000));
+  clearInterval(sampler);
+  const windowMs = Date.now() - windowStarted;
+  const windowCpu = process.cpuUsage(windowCpuStart);
+  const memory = process.memoryUsage();
+  const lateness = operator.lateness();
+  const requests: Record<string, number> = {};
+  for (const [method, total] of client.counts) requests[method] = Number((((total - (requestsBefore.get(method) ?? 0)) * 1000) / windowMs).toFixed(2));
+
+  const result = {
+    count: opts.count,
+    pollingIntervalSeconds: opts.pollingIntervalS,
+    workers: opts.workers,
+    node: process.version,
+    setup: {
+      createSeconds: Number(((created - setupStarted) / 1000).toFixed(1)),
+      allReadySeconds: Number(((allReady - setupStarted) / 1000).toFixed(1)),
+      cpuSeconds: Number(((setupCpu.user + setupCpu.system) / 1e6).toFixed(1)),
+    },
+    steady: {
+      windowSeconds: Number((windowMs / 1000).toFixed(1)),
+      cpuPercentOfOneCore: Number((((windowCpu.user + windowCpu.system) / 1000 / windowMs) * 100).toFixed(2)),
+      rssMiB: Number((memory.rss / 2 ** 20).toFixed(1)),
+      rssPeakMiB: Number((Math.max(rssPeak, memory.rss) / 2 ** 20).toFixed(1)),
+      heapUsedMiB: Number((memory.heapUsed / 2 ** 20).toFixed(1)),
+      pollsPerSecondExpected: Number((opts.count / opts.pollingIntervalS).toFixed(1)),
+      latenessP50Ms: Number(lateness.p50.toFixed(2)),
+      latenessP99Ms: Number(lateness.p99.toFixed(2)),
+      scheduled: lateness.scheduled,
+      apiRequestsPerSecond: requests,
+    },
+  };
+  await mkdir(join(repo, 'bench', 'results'), { recursive: true });
+  const suffix = opts.pollingIntervalS === 30 ? '' : `-${opts.pollingIntervalS}s`;
+  const out = join(repo, 'bench', 'results', `scaledobjects-${opts.count}${suffix}.json`);
+  await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to ${out}\n`);
+
+  if (!opts.keep) {
+    progress('cleaning up (the operator removes the finalizers)');
+    await setupClient.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
+    await waitFor('bench namespace gone', 20 * 60_000, async () => {
+      try {
+        await setupClient.request('GET', `/api/v1/namespaces/${namespace}`);
+        await new Promise((r) => setTimeout(r, 2_000));
+        return undefined;
+      } catch (err) {
+        return isNotFound(err) ? true : undefined;
+      }
+    }).catch((err: unknown) => progress(String(err)));
+  }
+  await operator.stop();
+  await running;
+}
+
+await main();

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { parseVirtualNodeFlags } from './virtual-node.js';
+
+describe('parseVirtualNodeFlags', () => {
+  it('defaults to one large, tainted, simulated virtual node at Fargate prices', () => {
+    expect(parseVirtualNodeFlags([])).toMatchObject({
+      name: 'swell-virtual-node',
+      provider: 'simulated',
+      regular: false,
+      count: 1,
+      capacity: { cpu: '1k', memory: '4Ti', pods: '5k' },
+      port: 10250,
+      metricsPort: 10255,
+      startLatencyMs: 1000,
+      rates: { vcpuHour: 0.04048, gibHour: 0.004445, minimumSeconds: 60 },
+    });
+  });
+
+  it('sizes regular nodes like ordinary workers and numbers them', () => {
+    expect(parseVirtualNodeFlags(['--regular', '--count', '2', '--cpu', '8'])).toMatchObject({ name: 'swell-node', regular: true, count: 2, capacity: { cpu: '8', memory: '16Gi', pods: '110' } });
+  });
+
+  it('reads provider, prices and simulation settings', () => {
+    expect(
+      parseVirtualNodeFlags(['--provider', 'process', '--price-vcpu-hour', '0.05', '--minimum-billed', '0s', '--start-latency', '30s', '--run-duration', '1m', '--failure-rate', '0.1']),
+    ).toMatchObject({ provider: 'process', rates: { vcpuHour: 0.05, minimumSeconds: 0 }, startLatencyMs: 30_000, runDurationMs: 60_000, failureRate: 0.1 });
+  });
+
+  it.each([
+    [['--provider', 'fargate'], /--provider: "fargate" is not one of simulated, process/],
+    [['--cpu', 'lots'], /--cpu: "lots" is not a Kubernetes quantity/],
+    [['--count', '3'], /--count: only --regular nodes/],
+    [['--regular', '--count', '0'], /--count: "0" is not a positive integer/],
+    [['--port', '70000'], /--port: "70000" is not a port number/],
+    [['--failure-rate', '2'], /--failure-rate: 2 is not between 0 and 1/],
+    [['--start-latency', 'soon'], /--start-latency: "soon" is not a duration/],
+    [['--price-gib-hour=-1'], /--price-gib-hour: "-1" is not a non-negative number/],
+  ])('rejects %j naming the flag', (argv, message) => {
+    expect(() => parseVirtualNodeFlags(argv)).toThrow(message);
+  });
+});

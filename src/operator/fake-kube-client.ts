@@ -1,0 +1,109 @@
+import { ApiException } from '@kubernetes/client-node';
+import type { JsonObject, KubeClient, RequestOptions } from './kube-client.js';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RecordedCall {
+  method: Method;
+  path: string;
+  body?: unknown;
+}
+
+/**
+ * An in-memory apiserver for unit tests of the operator's I/O shell: objects stored by path, JSON merge
+ * patches, the status and scale subresources (scale maps to spec.replicas), and a log of the writes.
+ */
+export class FakeKubeClient implements KubeClient {
+  readonly objects = new Map<string, JsonObject>();
+  readonly calls: RecordedCall[] = [];
+  private version = 1;
+  private generated = 0;
+
+  put(path: string, object: JsonObject): void {
+    this.objects.set(path, this.stamp(structuredClone(object)));
+  }
+
+  get(path: string): JsonObject | undefined {
+    return this.objects.get(path);
+  }
+
+  writes(): RecordedCall[] {
+    return this.calls.filter((c) => c.method !== 'GET');
+  }
+
+  request<T = JsonObject>(method: Method, path: string, options: RequestOptions = {}): Promise<T> {
+    this.calls.push({ method, path, ...(options.body !== undefined ? { body: structuredClone(options.body) } : {}) });
+    try {
+      return Promise.resolve(this.handle(method, path, options.body) as T);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private handle(method: Method, path: string, body: unknown): unknown {
+    const [base, sub] = splitSubresource(path);
+    const current = this.objects.get(base);
+    switch (method) {
+      case 'GET':
+        if (current) return sub === 'scale' ? scaleOf(current) : structuredClone(current);
+        if (!sub) return { items: [...this.objects].filter(([p]) => p.startsWith(`${path}/`) && !p.slice(path.length + 1).includes('/')).map(([, o]) => structuredClone(o)) };
+        throw notFound(path);
+      case 'PATCH': {
+        if (!current) throw notFound(path);
+        const patch = sub === 'scale' ? { spec: { replicas: (body as { spec: { replicas: number } }).spec.replicas } } : (body as JsonObject);
+        const merged = mergePatch(current, sub === 'status' ? { status: (patch as { status: unknown }).status } : patch) as JsonObject;
+        this.objects.set(base, this.stamp(merged));
+        return sub === 'scale' ? scaleOf(merged) : structuredClone(merged);
+      }
+      case 'POST': {
+        const object = structuredClone(body) as { metadata: { name?: string; generateName?: string } };
+        object.metadata.name ??= `${object.metadata.generateName ?? 'obj-'}${++this.generated}`;
+        const at = `${path}/${object.metadata.name}`;
+        if (this.objects.has(at)) throw new ApiException(409, 'exists', { reason: 'AlreadyExists' }, {});
+        this.objects.set(at, this.stamp(object));
+        return structuredClone(this.objects.get(at));
+      }
+      case 'PUT':
+        if (!current) throw notFound(path);
+        this.objects.set(base, this.stamp(structuredClone(body) as JsonObject));
+        return structuredClone(this.objects.get(base));
+      case 'DELETE':
+        if (!current) throw notFound(path);
+        this.objects.delete(base);
+        return {};
+    }
+  }
+
+  private stamp(object: JsonObject): JsonObject {
+    const metadata = (object.metadata ?? {}) as JsonObject;
+    metadata.resourceVersion = String(++this.version);
+    object.metadata = metadata;
+    return object;
+  }
+}
+
+function splitSubresource(path: string): [string, string | undefined] {
+  for (const sub of ['scale', 'status']) if (path.endsWith(`/${sub}`)) return [path.slice(0, -sub.length - 1), sub];
+  return [path, undefined];
+}
+
+function scaleOf(object: JsonObject): JsonObject {
+  const spec = object.spec as { replicas?: number } | undefined;
+  const metadata = object.metadata as { resourceVersion?: string } | undefined;
+  return { kind: 'Scale', metadata: { resourceVersion: metadata?.resourceVersion }, spec: { replicas: spec?.replicas ?? 1 }, status: { selector: 'app=test' } };
+}
+
+function notFound(path: string): ApiException<unknown> {
+  return new ApiException(404, `${path} not found`, { reason: 'NotFound' }, {});
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch);
+  const result: JsonObject = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as JsonObject) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}

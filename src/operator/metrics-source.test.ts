@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import { createLogger } from '../log.js';
+import type { Scaler } from '../../scalers/scaler.js';
+import { FakeKubeClient } from './fake-kube-client.js';
+import { LastReadings } from './last-readings.js';
+import { MetricsSourceError, ScaledObjectMetricsSource } from './metrics-source.js';
+import { ReadyPods } from './ready-pods.js';
+import { ScaleTargets } from './scale-target.js';
+import { ScalersCache } from './scalers-cache.js';
+
+function scaledObject(extra: Partial<ScaledObject['spec']> = {}, health?: number): ScaledObject {
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'orders', namespace: 'app' },
+    spec: { scaleTargetRef: { name: 'web' }, triggers: [{ type: 'fake', metadata: {} }], ...extra },
+    status: {
+      scaleTargetGVKR: { group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments' },
+      ...(health !== undefined ? { health: { 's0-fake': { numberOfFailures: health, status: 'Failing' } } } : {}),
+    },
+  };
+}
+
+async function setup(so: ScaledObject, read: () => Promise<number>) {
+  const client = new FakeKubeClient();
+  client.put('/apis/apps/v1/namespaces/app/deployments/web', { metadata: { name: 'web' }, spec: { replicas: 2 } });
+  let reads = 0;
+  const scaler: Scaler = {
+    metricSpecs: [{ kind: 'External', metricName: 's0-fake', targetType: 'AverageValue', target: 5 }],
+    read: async () => {
+      reads++;
+      return { value: await read(), active: true };
+    },
+    close: () => Promise.resolve(),
+  };
+  const scalers = new ScalersCache({ factory: () => scaler, log: createLogger({ level: 'silent' }) });
+  await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });
+  const readings = new LastReadings();
+  const source = new ScaledObjectMetricsSource({
+    now: () => 1_000,
+    scaledObjects: { get: (key) => (key === 'app/orders' ? so : undefined), list: () => [so] },
+    scalers,
+    readings,
+    targets: new ScaleTargets(client),
+    readyPods: new ReadyPods(client),
+  });
+  return { source, readings, reads: () => reads };
+}
+
+describe('ScaledObjectMetricsSource', () => {
+  it('reads live, coalescing concurrent requests for one metric, and clamps negatives to 0', async () => {
+    const { source, reads } = await setup(scaledObject(), () => new Promise((r) => setTimeout(() => r(-3), 10)));
+    const values = await Promise.all([1, 2, 3].map(() => source.getMetric('app', 'orders', 's0-fake')));
+    expect(values.map((v) => v.value)).toEqual([0, 0, 0]);
+    expect(reads()).toBe(1);
+  });
+
+  it('answers useCachedMetrics triggers from the last poll without reading', async () => {
+    const so = scaledObject({ triggers: [{ type: 'fake', metadata: {}, useCachedMetrics: true }] });
+    const { source, readings, reads } = await setup(so, () => Promise.resolve(9));
+    readings.record('app/orders', 's0-fake', 4, true, 500);
+    expect(await source.getMetric('app', 'orders', 's0-fake')).toEqual({ value: 4, timestamp: 500 });
+    expect(reads()).toBe(0);
+  });
+
+  it.each([
+    { name: 'no fallback: the error', so: scaledObject(), expected: 'metric:s0-fake encountered error: down' },
+    { name: 'below the threshold: the error', so: scaledObject({ fallback: { failureThreshold: 3, replicas: 4 } }, 2), expected: 'metric:s0-fake encountered error: down' },
+    { name: 'past the threshold: target x fallback replicas', so: scaledObject({ fallback: { failureThreshold: 3, replicas: 4 } }, 4), expected: 20 },
+  ])('when the source fails, $name', async ({ so, expected }) => {
+    const { source } = await setup(so, () => Promise.reject(new Error('down')));
+    const result = source.getMetric('app', 'orders', 's0-fake');
+    if (typeof expected === 'number') expect((await result).value).toBe(expected);
+    else await expect(result).rejects.toThrow(expected);
+  });
+
+  it('names what is missing', async () => {
+    const { source } = await setup(scaledObject(), () => Promise.resolve(1));
+    await expect(source.getMetric('app', 'orders', 's9-nope')).rejects.toMatchObject({ reason: 'NotFound', message: 'no matching metrics found for s9-nope' });
+    await expect(source.getMetric('app', 'ghost', 's0-fake')).rejects.toBeInstanceOf(MetricsSourceError);
+  });
+});

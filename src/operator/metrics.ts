@@ -1,0 +1,147 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** KEDA's common label set for per-scaler metrics. */
+export interface ScalerLabels {
+  namespace: string;
+  scaledObject: string;
+  /** The trigger's name when set, else KEDA's scaler type name (cronScaler, kafkaScaler...). */
+  scaler: string;
+  triggerIndex: number;
+  metric: string;
+}
+
+export interface RegisteredObject {
+  namespace: string;
+  triggerTypes: readonly string[];
+}
+
+/** Both registration gauges are collected in one scrape; the counting pass is shared between them. */
+function countRegistrations(registered: () => Iterable<RegisteredObject>): () => { triggers: Map<string, number>; perNamespace: Map<string, number> } {
+  let last: { at: number; triggers: Map<string, number>; perNamespace: Map<string, number> } | undefined;
+  return () => {
+    const now = Date.now();
+    if (last && now - last.at < 1000) return last;
+    const triggers = new Map<string, number>();
+    const perNamespace = new Map<string, number>();
+    for (const object of registered()) {
+      perNamespace.set(object.namespace, (perNamespace.get(object.namespace) ?? 0) + 1);
+      for (const type of object.triggerTypes) triggers.set(type, (triggers.get(type) ?? 0) + 1);
+    }
+    last = { at: now, triggers, perNamespace };
+    return last;
+  };
+}
+
+const scalerLabelNames = ['namespace', 'metric', 'scaledObject', 'scaler', 'triggerIndex', 'type'] as const;
+
+/** KEDA names scalers after their Go type; dashboards group by it, so swell derives the same names. */
+export function scalerTypeName(triggerType: string): string {
+  return `${triggerType.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase())}Scaler`;
+}
+
+/**
+ * The operator's Prometheus metrics under KEDA's names (so existing dashboards and alerts keep working),
+ * registered on the registry passed in. Series of a deleted ScaledObject are removed with it.
+ */
+export class OperatorMetrics {
+  private readonly scalerValue: Gauge<(typeof scalerLabelNames)[number]>;
+  private readonly scalerLatency: Gauge<(typeof scalerLabelNames)[number]>;
+  private readonly scalerActive: Gauge<(typeof scalerLabelNames)[number]>;
+  private readonly scalerErrors: Counter<(typeof scalerLabelNames)[number]>;
+  private readonly objectErrors: Counter<'namespace' | 'scaledObject'>;
+  private readonly objectPaused: Gauge<'namespace' | 'scaledObject'>;
+  private readonly loopLatency: Gauge<'namespace' | 'type' | 'resource'>;
+  private readonly seriesByObject = new Map<string, Set<string>>();
+
+  /** `registered` lists the observed ScaledObjects; it is read at scrape time, so the counts are never stale. */
+  constructor(registry: Registry, version: string, registered: () => Iterable<RegisteredObject>) {
+    const registers = [registry];
+    new Gauge({ name: 'keda_build_info', help: 'Build information', labelNames: ['version', 'git_commit', 'goversion', 'goos', 'goarch'], registers }).set(
+      { version, git_commit: '', goversion: `node${process.versions.node}`, goos: process.platform, goarch: process.arch },
+      1,
+    );
+    this.scalerValue = new Gauge({ name: 'keda_scaler_metrics_value', help: 'The current value for each scaler metric', labelNames: scalerLabelNames, registers });
+    this.scalerLatency = new Gauge({ name: 'keda_scaler_metrics_latency_seconds', help: 'The latency of retrieving the current metric from each scaler', labelNames: scalerLabelNames, registers });
+    this.scalerActive = new Gauge({ name: 'keda_scaler_active', help: 'Activity of a scaler metric (1 active, 0 inactive)', labelNames: scalerLabelNames, registers });
+    this.scalerErrors = new Counter({ name: 'keda_scaler_detail_errors_total', help: 'The total number of errors encountered for each scaler', labelNames: scalerLabelNames, registers });
+    this.objectErrors = new Counter({ name: 'keda_scaled_object_errors_total', help: 'The number of errors per ScaledObject', labelNames: ['namespace', 'scaledObject'], registers });
+    this.objectPaused = new Gauge({ name: 'keda_scaled_object_paused', help: 'Whether a ScaledObject is paused (1) or not (0)', labelNames: ['namespace', 'scaledObject'], registers });
+    const counts = countRegistrations(registered);
+    new Gauge({
+      name: 'keda_trigger_registered_total',
+      help: 'Number of triggers registered, by type',
+      labelNames: ['type'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [type, count] of counts().triggers) this.set({ type }, count);
+      },
+    });
+    new Gauge({
+      name: 'keda_resource_registered_total',
+      help: 'Number of KEDA resources registered, by kind and namespace',
+      labelNames: ['type', 'namespace'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [namespace, count] of counts().perNamespace) this.set({ type: 'scaled_object', namespace }, count);
+      },
+    });
+    this.loopLatency = new Gauge({ name: 'keda_internal_scale_loop_latency_seconds', help: 'Deviation of a scale loop run from its schedule', labelNames: ['namespace', 'type', 'resource'], registers });
+  }
+
+  scalerReading(labels: ScalerLabels, reading: { value: number; active: boolean; latencySeconds: number }): void {
+    const l = this.labels(labels);
+    this.scalerValue.set(l, reading.value);
+    this.scalerActive.set(l, reading.active ? 1 : 0);
+    this.scalerLatency.set(l, reading.latencySeconds);
+  }
+
+  scalerError(labels: ScalerLabels): void {
+    this.scalerErrors.inc(this.labels(labels));
+  }
+
+  objectError(namespace: string, scaledObject: string): void {
+    this.objectErrors.inc({ namespace, scaledObject });
+  }
+
+  /** KEDA starts the error counter at 0 so rate() works from the first error. */
+  objectRegistered(namespace: string, scaledObject: string, paused: boolean): void {
+    this.objectErrors.inc({ namespace, scaledObject }, 0);
+    this.objectPaused.set({ namespace, scaledObject }, paused ? 1 : 0);
+  }
+
+  scaleLoopLatency(namespace: string, scaledObject: string, seconds: number): void {
+    this.loopLatency.set({ namespace, type: 'scaledobject', resource: scaledObject }, seconds);
+  }
+
+  /** Drops every series of a ScaledObject that no longer exists. */
+  forget(namespace: string, scaledObject: string): void {
+    const key = `${namespace}/${scaledObject}`;
+    for (const serialized of this.seriesByObject.get(key) ?? []) {
+      const labels = JSON.parse(serialized) as Record<(typeof scalerLabelNames)[number], string>;
+      for (const metric of [this.scalerValue, this.scalerActive, this.scalerLatency]) metric.remove(labels);
+      this.scalerErrors.remove(labels);
+    }
+    this.seriesByObject.delete(key);
+    this.objectErrors.remove({ namespace, scaledObject });
+    this.objectPaused.remove({ namespace, scaledObject });
+    this.loopLatency.remove({ namespace, type: 'scaledobject', resource: scaledObject });
+  }
+
+  private labels(labels: ScalerLabels): Record<(typeof scalerLabelNames)[number], string> {
+    const l = {
+      namespace: labels.namespace,
+      metric: labels.metric,
+      scaledObject: labels.scaledObject,
+      scaler: labels.scaler,
+      triggerIndex: String(labels.triggerIndex),
+      type: 'scaledobject',
+    };
+    const key = `${labels.namespace}/${labels.scaledObject}`;
+    let series = this.seriesByObject.get(key);
+    if (!series) this.seriesByObject.set(key, (series = new Set()));
+    series.add(JSON.stringify(l));
+    return l;
+  }
+}

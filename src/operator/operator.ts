@@ -1,0 +1,407 @@
+import type { KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import { splitObjectKey } from '../controller/keys.js';
+import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../apis/keda/v1alpha1/triggerauthentication.js';
+import { validateScaledObject } from '../apis/keda/v1alpha1/validation.js';
+import { createSystemClock, type Clock } from '../controller/clock.js';
+import { runController } from '../controller/controller.js';
+import { Informer } from '../controller/informer.js';
+import { LeaderElector, type LeaseStore } from '../controller/leader-election.js';
+import type { ListWatchSource } from '../controller/list-watch-source.js';
+import { PollScheduler } from '../controller/poll-scheduler.js';
+import { WorkQueue } from '../controller/workqueue.js';
+import type { Logger } from '../log.js';
+import type { KeyLookup } from './container-env.js';
+import { DependencyIndex, dependencyKey } from './dependencies.js';
+import { KubeEventRecorder, type EventRecorder } from './events.js';
+import { createHpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { resourcePath, type KubeClient } from './kube-client.js';
+import { LastReadings } from './last-readings.js';
+import { OperatorMetrics } from './metrics.js';
+import { ScaledObjectMetricsSource, type MetricsSource } from './metrics-source.js';
+import { ReadyPods } from './ready-pods.js';
+import { ScaledObjectReconciler, type ObjectCache, type PollRegistry } from './reconciler.js';
+import { ScaleLoop } from './scale-loop.js';
+import { ScaleTargets, type CachedWorkload } from './scale-target.js';
+import { ScalersCache, type ScalerFactory } from './scalers-cache.js';
+import { StatusWriter } from './status-writer.js';
+
+export interface OperatorOptions {
+  client: KubeClient;
+  /** A list-watch source for a collection path (e.g. `/apis/keda.sh/v1alpha1/scaledobjects`). */
+  listWatch: <T extends KubernetesObject>(path: string) => ListWatchSource<T>;
+  /** The Lease to campaign on; without one this process always leads (single replica, tests). */
+  leaseStore?: LeaseStore;
+  identity: string;
+  /** Watch only this namespace; all namespaces when unset. */
+  namespace?: string;
+  /** Where ClusterTriggerAuthentication secrets and config maps are read from. */
+  clusterAuthNamespace: string;
+  scalerFactory: ScalerFactory;
+  log: Logger;
+  registry: Registry;
+  version: string;
+  clock?: Clock;
+  random?: () => number;
+  events?: EventRecorder;
+  /** ScaledObjects reconciled at once (KEDA_SCALEDOBJECT_CTRL_MAX_RECONCILES); default 5. */
+  workers?: number;
+  /** Polls running at once; default 64. */
+  pollConcurrency?: number;
+  /** How often every cached object is reconciled again even without a change; default 10 min. */
+  resyncPeriodMs?: number;
+  /** Leader election timings (defaults: 15 s lease, 10 s renew deadline, 2 s retry). */
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+}
+
+type AnyInformer = Informer<KubernetesObject>;
+
+interface Informers {
+  scaledObjects: AnyInformer;
+  hpas: AnyInformer;
+  triggerAuths: AnyInformer;
+  clusterTriggerAuths: AnyInformer;
+  secrets: AnyInformer[];
+  configMaps: AnyInformer[];
+  deployments: AnyInformer;
+  statefulSets: AnyInformer;
+}
+
+/**
+ * The cache typed as the kind it holds. client-node's KubernetesObject types timestamps as Date, but watch
+ * events carry JSON strings, which is what the KEDA types (and this operator) expect.
+ */
+function view<T>(informer: AnyInformer): ObjectCache<T> & { keys(): string[]; readonly size: number } {
+  return {
+    get: (key) => informer.get(key) as T | undefined,
+    list: () => informer.list() as T[],
+    keys: () => informer.keys(),
+    get size() {
+      return informer.size;
+    },
+  };
+}
+
+/** Polling work of the current leadership term; replaced on every new term. */
+interface Term {
+  queue: WorkQueue;
+  scheduler: PollScheduler;
+}
+
+/**
+ * `swell operator`: informers feed a work queue of ScaledObject keys; while this process leads, a controller
+ * reconciles them and one poll scheduler runs every object's scale loop. Reconcile and poll of the same object
+ * never overlap. Losing leadership stops the loop and closes every scaler; the next leader continues from
+ * what is stored in the cluster.
+ */
+export class Operator {
+  readonly metricsSource: MetricsSource;
+  readonly #options: OperatorOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #informers: Informers;
+  readonly #reconciler: ScaledObjectReconciler;
+  readonly #loop: ScaleLoop;
+  readonly #scalers: ScalersCache;
+  readonly #mutex = new KeyedMutex();
+  readonly #dependencies = new DependencyIndex();
+  readonly #stop = new AbortController();
+  readonly #metrics: OperatorMetrics;
+  /** When each object's last poll ended and its interval then: the schedule a run is measured against. */
+  readonly #lastPoll = new Map<string, { endedAt: number; intervalMs: number }>();
+  #term: Term | undefined;
+  #running: Promise<void> | undefined;
+  #elector: LeaderElector | undefined;
+
+  constructor(options: OperatorOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? createSystemClock();
+    this.#log = options.log;
+    this.#informers = this.#createInformers();
+    const scaledObjects = view<ScaledObject>(this.#informers.scaledObjects);
+    const metrics = new OperatorMetrics(options.registry, options.version, () => registered(scaledObjects.list()));
+    this.#metrics = metrics;
+    const events = options.events ?? new KubeEventRecorder(options.client, { log: options.log, now: () => this.#clock.now(), component: 'keda-operator' });
+    const workloads = { deployments: view<CachedWorkload>(this.#informers.deployments), statefulsets: view<CachedWorkload>(this.#informers.statefulSets) };
+    const targets = new ScaleTargets(options.client, (gvkr) => (gvkr.group === 'apps' && (gvkr.resource === 'deployments' || gvkr.resource === 'statefulsets') ? workloads[gvkr.resource] : undefined));
+    const readyPods = new ReadyPods(options.client);
+    const status = new StatusWriter(options.client);
+    const readings = new LastReadings();
+    this.#scalers = new ScalersCache({ factory: options.scalerFactory, log: options.log });
+    const polling: PollRegistry = {
+      schedule: (key, intervalMs) => this.#schedule(key, intervalMs),
+      unschedule: (key) => {
+        this.#term?.scheduler.unschedule(key);
+        this.#lastPoll.delete(key);
+      },
+    };
+    this.#reconciler = new ScaledObjectReconciler({
+      log: options.log.child({ controller: 'scaledobject' }),
+      client: options.client,
+      scaledObjects,
+      hpas: view<HorizontalPodAutoscaler>(this.#informers.hpas),
+      sources: {
+        triggerAuthentication: (ns, name) => this.#informers.triggerAuths.get(`${ns}/${name}`) as TriggerAuthentication | undefined,
+        clusterTriggerAuthentication: (name) => this.#informers.clusterTriggerAuths.get(name) as ClusterTriggerAuthentication | undefined,
+        lookup: this.#keyLookup(),
+        clusterAuthNamespace: options.clusterAuthNamespace,
+        targets,
+      },
+      targets,
+      scalers: this.#scalers,
+      hpaPlanner: createHpaPlanner(options.version),
+      events,
+      metrics,
+      polling,
+      dependencies: this.#dependencies,
+      status,
+      readings,
+      validate: (so) => validateScaledObject(so).errors.map((e) => `${e.path}: ${e.message}`),
+    });
+    this.#loop = new ScaleLoop({
+      log: options.log.child({ controller: 'scale-loop' }),
+      now: () => this.#clock.now(),
+      scaledObjects,
+      hpas: view<HorizontalPodAutoscaler>(this.#informers.hpas),
+      scalers: this.#scalers,
+      targets,
+      readyPods,
+      status,
+      events,
+      metrics,
+      readings,
+    });
+    this.metricsSource = new ScaledObjectMetricsSource({ now: () => this.#clock.now(), scaledObjects, scalers: this.#scalers, readings, targets, readyPods });
+  }
+
+  /** Starts watching and campaigning; the returned promise settles when the operator has stopped. */
+  start(): Promise<void> {
+    this.#running ??= this.#run();
+    return this.#running;
+  }
+
+  /** Clean shutdown: stop polling and reconciling, release the lease, close every scaler, stop watching. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    await this.#running;
+  }
+
+  get isLeader(): boolean {
+    return this.#term !== undefined;
+  }
+
+  /** Ready once every informer has filled its cache. */
+  ready(): { ok: boolean; reason?: string } {
+    const pending = this.#allInformers().filter((i) => !i.hasSynced).length;
+    return pending === 0 ? { ok: true } : { ok: false, reason: `${pending} informer(s) not synced yet` };
+  }
+
+  /** Poll lateness percentiles of the current term (ms), for the benchmark. */
+  lateness(): { p50: number; p99: number; scheduled: number } {
+    const scheduler = this.#term?.scheduler;
+    return { p50: scheduler?.p50LatenessMs ?? 0, p99: scheduler?.p99LatenessMs ?? 0, scheduled: scheduler?.size ?? 0 };
+  }
+
+  async #run(): Promise<void> {
+    for (const informer of this.#allInformers()) informer.start();
+    const signal = this.#stop.signal;
+    try {
+      if (!this.#options.leaseStore) {
+        await this.#lead(signal);
+        return;
+      }
+      this.#elector = new LeaderElector({
+        store: this.#options.leaseStore,
+        identity: this.#options.identity,
+        log: this.#log,
+        clock: this.#clock,
+        ...(this.#options.random ? { random: this.#options.random } : {}),
+        ...(this.#options.leaseDurationMs ? { leaseDurationMs: this.#options.leaseDurationMs } : {}),
+        ...(this.#options.renewDeadlineMs ? { renewDeadlineMs: this.#options.renewDeadlineMs } : {}),
+        ...(this.#options.retryPeriodMs ? { retryPeriodMs: this.#options.retryPeriodMs } : {}),
+        releaseOnCancel: true,
+        onStartedLeading: (termSignal) => this.#lead(termSignal),
+      });
+      // Leadership lost (renewal failed) means campaigning again, as long as the operator is not stopping.
+      while (!signal.aborted) await this.#elector.run(signal);
+    } finally {
+      await Promise.all(this.#allInformers().map((i) => i.stop()));
+    }
+  }
+
+  /** One leadership term: reconcile and poll until `signal` aborts, then stop and close everything. */
+  async #lead(signal: AbortSignal): Promise<void> {
+    const synced = await Promise.all(this.#allInformers().map((i) => i.synced()));
+    if (signal.aborted || synced.includes(false)) return;
+    const { registry, workers } = this.#options;
+    const queue = new WorkQueue({ name: 'scaledobject', clock: this.#clock, registry });
+    const scheduler = new PollScheduler({
+      name: 'scaledobject',
+      run: (key) => this.#mutex.run(key, () => this.#poll(key)),
+      concurrency: this.#options.pollConcurrency ?? 64,
+      log: this.#log,
+      clock: this.#clock,
+      registry,
+    });
+    this.#term = { queue, scheduler };
+    for (const key of this.#informers.scaledObjects.keys()) queue.add(key);
+    this.#log.info({ scaledObjects: this.#informers.scaledObjects.size }, 'leading: reconciling and polling');
+    try {
+      await runController({
+        name: 'scaledobject',
+        queue,
+        workers: workers ?? 5,
+        log: this.#log,
+        signal,
+        registry,
+        clock: this.#clock,
+        reconcile: (key) => this.#mutex.run(key, () => this.#reconciler.reconcile(key)),
+      });
+    } finally {
+      this.#term = undefined;
+      await scheduler.stop();
+      await this.#scalers.closeAll();
+      this.#log.info('stopped reconciling and polling');
+    }
+  }
+
+  /** One scale-loop run, recording how late it started against its schedule (KEDA's loop latency gauge). */
+  async #poll(key: string): Promise<void> {
+    const now = this.#clock.now();
+    const previous = this.#lastPoll.get(key);
+    if (previous) {
+      const { namespace, name } = splitObjectKey(key);
+      this.#metrics.scaleLoopLatency(namespace ?? '', name, Math.max(0, now - previous.endedAt - previous.intervalMs) / 1000);
+    }
+    try {
+      await this.#loop.poll(key);
+    } finally {
+      const so = this.#informers.scaledObjects.get(key) as ScaledObject | undefined;
+      if (so) this.#lastPoll.set(key, { endedAt: this.#clock.now(), intervalMs: (so.spec.pollingInterval ?? ScaledObjectDefaults.pollingInterval) * 1000 });
+      else this.#lastPoll.delete(key);
+    }
+  }
+
+  #schedule(key: string, intervalMs: number): void {
+    const scheduler = this.#term?.scheduler;
+    if (!scheduler) return;
+    if (scheduler.has(key)) {
+      scheduler.schedule(key, intervalMs);
+      return;
+    }
+    // A new object polls soon (KEDA starts its loop at once); spread so a restart with thousands does not stampede.
+    const random = this.#options.random ?? Math.random;
+    scheduler.schedule(key, intervalMs, Math.floor(random() * Math.min(intervalMs, 5_000)));
+  }
+
+  #enqueue(key: string): void {
+    this.#term?.queue.add(key);
+  }
+
+  #createInformers(): Informers {
+    const { namespace, clusterAuthNamespace, log } = this.#options;
+    const make = (name: string, path: string, labelSelector?: string): AnyInformer =>
+      new Informer<KubernetesObject>({
+        name,
+        source: this.#options.listWatch<KubernetesObject>(path),
+        log,
+        clock: this.#clock,
+        ...(labelSelector ? { labelSelector } : {}),
+        ...(this.#options.resyncPeriodMs !== undefined ? { resyncPeriodMs: this.#options.resyncPeriodMs } : {}),
+      });
+    const secretNamespaces = namespace === undefined ? [undefined] : [...new Set([namespace, clusterAuthNamespace])];
+    const informers: Informers = {
+      scaledObjects: make('scaledobjects', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })),
+      // Every HPA, not only owned ones: refusing a target another HPA scales needs to see them all.
+      hpas: make('hpas', resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace })),
+      triggerAuths: make('triggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace })),
+      clusterTriggerAuths: make('clustertriggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications' })),
+      secrets: secretNamespaces.map((ns) => make(`secrets${ns ? `-${ns}` : ''}`, resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: ns }))),
+      configMaps: secretNamespaces.map((ns) => make(`configmaps${ns ? `-${ns}` : ''}`, resourcePath({ group: '', version: 'v1', resource: 'configmaps', namespace: ns }))),
+      // Scale targets of the common kinds, so polls read replicas from memory instead of GET /scale.
+      deployments: make('deployments', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
+      statefulSets: make('statefulsets', resourcePath({ group: 'apps', version: 'v1', resource: 'statefulsets', namespace })),
+    };
+    this.#wire(informers);
+    return informers;
+  }
+
+  #wire(informers: Informers): void {
+    const key = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+    informers.scaledObjects.addHandler({
+      add: (so) => this.#enqueue(key(so)),
+      // Status-only changes (most of them the operator's own writes) need no reconcile.
+      update: (old, so) => (old === so || specOrMetadataChanged(old, so) ? this.#enqueue(key(so)) : undefined),
+      delete: (so) => this.#enqueue(key(so)),
+    });
+    const ownerOf = (hpa: KubernetesObject): void => {
+      const owner = hpa.metadata?.ownerReferences?.find((o) => o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/'));
+      if (owner) this.#enqueue(`${hpa.metadata?.namespace ?? ''}/${owner.name}`);
+    };
+    informers.hpas.addHandler({ update: (old, hpa) => (old === hpa || specOrMetadataChanged(old, hpa) ? ownerOf(hpa) : undefined), delete: ownerOf });
+    const dependents = (kind: string, o: KubernetesObject): void => {
+      for (const owner of this.#dependencies.dependentsOf(dependencyKey(kind, o.metadata?.namespace, o.metadata?.name ?? ''))) this.#enqueue(owner);
+    };
+    const watchDependency = (kind: string, informer: AnyInformer): void => {
+      informer.addHandler({
+        add: (o) => dependents(kind, o),
+        update: (old, o) => (old === o ? undefined : dependents(kind, o)),
+        delete: (o) => dependents(kind, o),
+      });
+    };
+    watchDependency('TriggerAuthentication', informers.triggerAuths);
+    watchDependency('ClusterTriggerAuthentication', informers.clusterTriggerAuths);
+    for (const i of informers.secrets) watchDependency('Secret', i);
+    for (const i of informers.configMaps) watchDependency('ConfigMap', i);
+  }
+
+  #keyLookup(): KeyLookup {
+    const find = <T>(list: AnyInformer[], ns: string, name: string): T | undefined => {
+      for (const informer of list) {
+        const found = informer.get(`${ns}/${name}`);
+        if (found) return found as T;
+      }
+      return undefined;
+    };
+    const secretData = (ns: string, name: string): Record<string, string> | undefined => {
+      const secret = find<V1Secret>(this.#informers.secrets, ns, name);
+      if (!secret) return undefined;
+      const decoded: Record<string, string> = { ...(secret.stringData ?? {}) };
+      for (const [k, v] of Object.entries(secret.data ?? {})) decoded[k] = Buffer.from(v, 'base64').toString('utf8');
+      return decoded;
+    };
+    const configMapData = (ns: string, name: string): Record<string, string> | undefined => find<V1ConfigMap>(this.#informers.configMaps, ns, name)?.data;
+    return {
+      secret: (ns, name, key) => secretData(ns, name)?.[key],
+      configMap: (ns, name, key) => configMapData(ns, name)?.[key],
+      secretData,
+      configMapData,
+    };
+  }
+
+  #allInformers(): AnyInformer[] {
+    const i = this.#informers;
+    return [i.scaledObjects, i.hpas, i.triggerAuths, i.clusterTriggerAuths, ...i.secrets, ...i.configMaps, i.deployments, i.statefulSets];
+  }
+}
+
+function registered(objects: readonly ScaledObject[]): { namespace: string; triggerTypes: string[] }[] {
+  return objects.map((so) => ({ namespace: so.metadata.namespace ?? '', triggerTypes: so.spec.triggers.map((t) => t.type) }));
+}
+
+/** Generation (spec), labels, annotations, finalizers or deletion changed: what a reconcile acts on. */
+function specOrMetadataChanged(old: KubernetesObject, next: KubernetesObject): boolean {
+  const a = old.metadata;
+  const b = next.metadata;
+  return (
+    a?.generation !== b?.generation ||
+    a?.deletionTimestamp !== b?.deletionTimestamp ||
+    JSON.stringify(a?.labels ?? {}) !== JSON.stringify(b?.labels ?? {}) ||
+    JSON.stringify(a?.annotations ?? {}) !== JSON.stringify(b?.annotations ?? {}) ||
+    JSON.stringify(a?.finalizers ?? []) !== JSON.stringify(b?.finalizers ?? [])
+  );
+}

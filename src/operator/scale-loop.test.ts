@@ -1,0 +1,175 @@
+import { Registry } from 'prom-client';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import { createLogger } from '../log.js';
+import type { MetricReading, Scaler } from '../../scalers/scaler.js';
+import type { EventRecorder } from './events.js';
+import { FakeKubeClient } from './fake-kube-client.js';
+import { LastReadings } from './last-readings.js';
+import { OperatorMetrics } from './metrics.js';
+import { ReadyPods } from './ready-pods.js';
+import { hpaActiveCondition, ScaleLoop } from './scale-loop.js';
+import { ScaleTargets } from './scale-target.js';
+import { ScalersCache } from './scalers-cache.js';
+import { StatusWriter } from './status-writer.js';
+
+const soPath = '/apis/keda.sh/v1alpha1/namespaces/app/scaledobjects/orders';
+const deployPath = '/apis/apps/v1/namespaces/app/deployments/web';
+const now = Date.parse('2026-06-01T12:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+
+type Source = () => MetricReading;
+
+function scaledObject(spec: Partial<ScaledObject['spec']>, status: ScaledObject['status'] = {}): ScaledObject {
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'orders', namespace: 'app', uid: 'u1', creationTimestamp: iso(now - 3_600_000), generation: 1 },
+    spec: { scaleTargetRef: { name: 'web' }, cooldownPeriod: 300, triggers: [{ type: 'fake', metadata: {} }], ...spec },
+    status: { scaleTargetGVKR: { group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments' }, ...status },
+  };
+}
+
+interface Harness {
+  client: FakeKubeClient;
+  events: string[];
+  poll(): Promise<void>;
+  status(): NonNullable<ScaledObject['status']>;
+  replicas(): number;
+}
+
+async function harness(so: ScaledObject, replicas: number, source: Source): Promise<Harness> {
+  const client = new FakeKubeClient();
+  client.put(soPath, so);
+  client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas } });
+  const log = createLogger({ level: 'silent' });
+  const scaler: Scaler = {
+    metricSpecs: [{ kind: 'External', metricName: 's0-fake', targetType: 'AverageValue', target: 1 }],
+    read: () => Promise.resolve().then(source),
+    close: () => Promise.resolve(),
+  };
+  const scalers = new ScalersCache({ factory: () => scaler, log });
+  await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });
+  const events: string[] = [];
+  const recorder: EventRecorder = { emit: (_o, _t, reason) => void events.push(reason) };
+  const loop = new ScaleLoop({
+    log,
+    now: () => now,
+    scaledObjects: { get: () => client.get(soPath) as unknown as ScaledObject, list: () => [] },
+    scalers,
+    targets: new ScaleTargets(client),
+    readyPods: new ReadyPods(client),
+    status: new StatusWriter(client),
+    events: recorder,
+    metrics: new OperatorMetrics(new Registry(), 'test', () => []),
+    readings: new LastReadings(),
+    hpas: { get: () => undefined, list: () => [] },
+  });
+  return {
+    client,
+    events,
+    poll: () => loop.poll('app/orders'),
+    status: () => (client.get(soPath) as unknown as ScaledObject).status ?? {},
+    replicas: () => (client.get(deployPath) as { spec: { replicas: number } }).spec.replicas,
+  };
+}
+
+const active: Source = () => ({ value: 5, active: true });
+const idle: Source = () => ({ value: 0, active: false });
+const failing: Source = () => {
+  throw new Error('connection refused');
+};
+
+function condition(status: NonNullable<ScaledObject['status']>, type: string): string {
+  const c = status.conditions?.find((x) => x.type === type);
+  return c ? `${c.status}/${c.reason ?? ''}` : 'absent';
+}
+
+describe('ScaleLoop.poll', () => {
+  let h: Harness;
+
+  describe.each([
+    { name: 'activates from zero', so: scaledObject({}), replicas: 0, source: active, expectReplicas: 1, active: 'True/ScalerActive', event: 'KEDAScaleTargetActivated', lastActive: iso(now) },
+    { name: 'activates to minReplicaCount with idle mode', so: scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), replicas: 0, source: active, expectReplicas: 3, active: 'True/ScalerActive', event: 'KEDAScaleTargetActivated', lastActive: iso(now) },
+    { name: 'leaves a running target to the HPA', so: scaledObject({}), replicas: 4, source: active, expectReplicas: 4, active: 'True/ScalerActive', event: undefined, lastActive: iso(now) },
+    { name: 'scales to zero after the cooldown', so: scaledObject({}, { lastActiveTime: iso(now - 301_000) }), replicas: 3, source: idle, expectReplicas: 0, active: 'False/ScalerNotActive', event: 'KEDAScaleTargetDeactivated', lastActive: iso(now - 301_000) },
+    { name: 'scales to idle, not to zero', so: scaledObject({ minReplicaCount: 2, idleReplicaCount: 1 }, { lastActiveTime: iso(now - 301_000) }), replicas: 2, source: idle, expectReplicas: 1, active: 'False/ScalerNotActive', event: 'KEDAScaleTargetDeactivated', lastActive: iso(now - 301_000) },
+    { name: 'waits out the cooldown', so: scaledObject({}, { lastActiveTime: iso(now - 10_000) }), replicas: 3, source: idle, expectReplicas: 3, active: 'False/ScalerCooldown', event: undefined, lastActive: iso(now - 10_000) },
+    { name: 'never scales down because a trigger errs', so: scaledObject({}, { lastActiveTime: iso(now - 999_000) }), replicas: 3, source: failing, expectReplicas: 3, active: 'False/ScalerNotActive', event: 'KEDAScalerFailed', lastActive: iso(now - 999_000) },
+  ])('$name', ({ so, replicas, source, expectReplicas, active: activeCondition, event, lastActive }) => {
+    beforeEach(async () => {
+      h = await harness(so, replicas, source);
+      await h.poll();
+    });
+    it('writes /scale only when the decision says so', () => {
+      expect(h.replicas()).toBe(expectReplicas);
+      const scaleWrites = h.client.writes().filter((c) => c.path.endsWith('/scale'));
+      expect(scaleWrites).toHaveLength(expectReplicas === replicas ? 0 : 1);
+    });
+    it('records Active and lastActiveTime in status', () => {
+      expect(condition(h.status(), 'Active')).toBe(activeCondition);
+      expect(h.status().lastActiveTime).toBe(lastActive);
+    });
+    it('emits the event', () => {
+      if (event) expect(h.events).toContain(event);
+      else expect(h.events).toEqual([]);
+    });
+  });
+
+  it('reports TriggerError when a trigger fails without fallback', async () => {
+    h = await harness(scaledObject({}), 2, failing);
+    await h.poll();
+    expect(condition(h.status(), 'Ready')).toBe('False/TriggerError');
+    expect(h.status().health).toBeUndefined();
+  });
+
+  it('counts failures in status.health across polls and activates fallback past the threshold', async () => {
+    h = await harness(scaledObject({ fallback: { failureThreshold: 2, replicas: 6 } }), 0, failing);
+    const failures: (number | undefined)[] = [];
+    for (let i = 0; i < 3; i++) {
+      await h.poll();
+      failures.push(h.status().health?.['s0-fake']?.numberOfFailures);
+    }
+    expect(failures).toEqual([1, 2, 3]);
+    expect(condition(h.status(), 'Fallback')).toBe('True/FallbackExists');
+    expect(h.events).toContain('ScaledObjectFallbackActivated');
+    // Fallback counts as active, so a target at zero is woken for the HPA to take it to fallback.replicas.
+    expect(h.replicas()).toBe(1);
+  });
+
+  it('resets health when the source recovers', async () => {
+    h = await harness(scaledObject({ fallback: { failureThreshold: 1, replicas: 2 } }, { health: { 's0-fake': { numberOfFailures: 4, status: 'Failing' } } }), 2, active);
+    await h.poll();
+    expect(h.status().health).toEqual({ 's0-fake': { numberOfFailures: 0, status: 'Happy' } });
+    expect(condition(h.status(), 'Fallback')).toBe('False/NoFallbackFound');
+  });
+
+  it('does nothing while paused', async () => {
+    const so = scaledObject({});
+    so.metadata.annotations = { 'autoscaling.keda.sh/paused': 'true' };
+    h = await harness(so, 0, active);
+    await h.poll();
+    expect(h.client.writes()).toEqual([]);
+  });
+
+  it('writes status only when it changed', async () => {
+    h = await harness(scaledObject({}, { lastActiveTime: iso(now - 10_000) }), 3, idle);
+    await h.poll();
+    const afterFirst = h.client.writes().length;
+    await h.poll();
+    expect(h.client.writes().length).toBe(afterFirst);
+  });
+});
+
+describe('hpaActiveCondition', () => {
+  const hpa = (status: string, reason: string) => ({ status: { conditions: [{ type: 'ScalingActive', status, reason, message: 'm' }] } }) as never;
+  it.each([
+    { name: 'no HPA yet', hpa: undefined, expected: undefined },
+    { name: 'scaling', hpa: hpa('True', 'ValidMetricFound'), expected: 'True/HPAActive' },
+    { name: 'target at zero is healthy', hpa: hpa('False', 'ScalingDisabled'), expected: 'True/ScalingDisabled' },
+    { name: 'metrics missing', hpa: hpa('False', 'FailedGetExternalMetric'), expected: 'False/FailedGetExternalMetric' },
+  ])('$name', ({ hpa: observed, expected }) => {
+    const c = hpaActiveCondition(observed);
+    expect(c ? `${c.status}/${c.reason}` : undefined).toBe(expected);
+  });
+});

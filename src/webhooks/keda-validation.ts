@@ -1,0 +1,108 @@
+import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import type { FieldError } from '../apis/keda/v1alpha1/schema-validation.js';
+import type { KedaValidator } from '../apis/keda/v1alpha1/validator.js';
+import { isNotFound } from '../kube/errors.js';
+import type { KubeClient } from '../operator/kube-client.js';
+import type { HpaSummary } from '../operator/target-conflicts.js';
+import { targetApiVersion, targetKind } from '../operator/target-conflicts.js';
+import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from './admission.js';
+import { onlyBookkeepingChanged, scaledObjectClusterErrors, type ContainerResources, type ScaledObjectClusterFacts } from './keda-rules.js';
+
+/** The reads the cluster checks need; the HTTP implementation is {@link kubeClusterReader}. */
+export interface KedaClusterReader {
+  scaledObjects(namespace: string): Promise<ScaledObject[]>;
+  hpas(namespace: string): Promise<HpaSummary[]>;
+  /** Containers of a Deployment's or StatefulSet's pod template; undefined for other kinds or when it does not exist. */
+  targetContainers(namespace: string, apiVersion: string, kind: string, name: string): Promise<ContainerResources[] | undefined>;
+  limitRangeDefaults(namespace: string): Promise<Set<string>>;
+}
+
+export const kedaWebhookPaths = {
+  scaledObject: '/validate-keda-sh-v1alpha1-scaledobject',
+  scaledJob: '/validate-keda-sh-v1alpha1-scaledjob',
+  triggerAuthentication: '/validate-keda-sh-v1alpha1-triggerauthentication',
+  clusterTriggerAuthentication: '/validate-keda-sh-v1alpha1-clustertriggerauthentication',
+} as const;
+
+function describe(kind: string, namespace: string | undefined, name: string, errors: FieldError[]): string {
+  const where = namespace ? `${namespace}/${name}` : name;
+  return `${kind} ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`;
+}
+
+/**
+ * Admission for every KEDA kind: the schema and KEDA's own rules (the same validator `swell validate` uses), then,
+ * for ScaledObjects, the checks against the other objects of the namespace.
+ */
+export function createKedaAdmissionHandler(validator: KedaValidator, reader: KedaClusterReader): AdmissionHandler {
+  return async (request: AdmissionRequest): Promise<AdmissionVerdict> => {
+    if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { allowed: true };
+    if (request.operation === 'UPDATE' && onlyBookkeepingChanged(request.object, request.oldObject)) return { allowed: true };
+    const result = validator.validate(request.object);
+    if (!result) return { allowed: true };
+    const warnings = result.warnings.map((w) => `${w.path}: ${w.message}`);
+    if (!result.valid) return { allowed: false, code: 422, reason: 'Invalid', message: describe(result.kind, result.namespace, result.name, result.errors), warnings };
+    if (result.object?.kind !== 'ScaledObject') return { allowed: true, warnings };
+    const so = result.object;
+    const namespace = so.metadata.namespace ?? request.namespace ?? '';
+    const errors = scaledObjectClusterErrors(so, await observe(reader, so, namespace, request.dryRun === true));
+    if (errors.length > 0) return { allowed: false, code: 403, reason: 'Forbidden', message: describe('ScaledObject', namespace, so.metadata.name ?? '', errors), warnings };
+    return { allowed: true, warnings };
+  };
+}
+
+async function observe(reader: KedaClusterReader, so: ScaledObject, namespace: string, dryRun: boolean): Promise<ScaledObjectClusterFacts> {
+  const needsRequests = !dryRun && so.spec.triggers.some((t) => t.type === 'cpu' || t.type === 'memory');
+  const [scaledObjects, hpas, targetContainers, limitRangeDefaults] = await Promise.all([
+    reader.scaledObjects(namespace),
+    reader.hpas(namespace),
+    needsRequests ? reader.targetContainers(namespace, targetApiVersion(so), targetKind(so), so.spec.scaleTargetRef.name) : Promise.resolve(undefined),
+    needsRequests ? reader.limitRangeDefaults(namespace) : Promise.resolve(new Set<string>()),
+  ]);
+  return { scaledObjects, hpas, ...(targetContainers ? { targetContainers } : {}), limitRangeDefaults, dryRun };
+}
+
+interface PodTemplateOwner {
+  spec?: { template?: { spec?: { containers?: ContainerResources[] } } };
+}
+
+interface LimitRangeList {
+  items?: { spec?: { limits?: { type?: string; default?: Record<string, unknown>; defaultRequest?: Record<string, unknown> }[] } }[];
+}
+
+const enc = encodeURIComponent;
+
+/** Reads what the checks need straight from the apiserver (admission is rare; no cache is kept). */
+export function kubeClusterReader(client: KubeClient): KedaClusterReader {
+  return {
+    async scaledObjects(namespace) {
+      const list = await client.request<{ items?: ScaledObject[] }>('GET', `/apis/keda.sh/v1alpha1/namespaces/${enc(namespace)}/scaledobjects`);
+      return list.items ?? [];
+    },
+    async hpas(namespace) {
+      const list = await client.request<{ items?: HpaSummary[] }>('GET', `/apis/autoscaling/v2/namespaces/${enc(namespace)}/horizontalpodautoscalers`);
+      return list.items ?? [];
+    },
+    async targetContainers(namespace, apiVersion, kind, name) {
+      const plural = apiVersion === 'apps/v1' ? { Deployment: 'deployments', StatefulSet: 'statefulsets' }[kind] : undefined;
+      if (!plural) return undefined;
+      try {
+        const owner = await client.request<PodTemplateOwner>('GET', `/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(name)}`);
+        return owner.spec?.template?.spec?.containers ?? [];
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+    },
+    async limitRangeDefaults(namespace) {
+      const list = await client.request<LimitRangeList>('GET', `/api/v1/namespaces/${enc(namespace)}/limitranges`);
+      const defaults = new Set<string>();
+      for (const range of list.items ?? []) {
+        for (const limit of range.spec?.limits ?? []) {
+          if (limit.type !== 'Container') continue;
+          for (const key of [...Object.keys(limit.default ?? {}), ...Object.keys(limit.defaultRequest ?? {})]) defaults.add(key);
+        }
+      }
+      return defaults;
+    },
+  };
+}

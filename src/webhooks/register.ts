@@ -1,0 +1,122 @@
+import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { isNotFound } from '../kube/errors.js';
+import type { Logger } from '../log.js';
+
+/** How the apiserver reaches the webhook server: a URL (local runs, no Service routing) or a Service in-cluster. */
+export type WebhookEndpoint = { url: string } | { service: { namespace: string; name: string; port: number } };
+
+export interface WebhookRule {
+  apiGroups: string[];
+  apiVersions: string[];
+  resources: string[];
+  operations: ('CREATE' | 'UPDATE' | 'DELETE')[];
+  scope?: 'Namespaced' | 'Cluster' | '*';
+}
+
+export interface WebhookDefinition {
+  /** Fully qualified, e.g. `vscaledobject.swell.dev`. */
+  name: string;
+  path: string;
+  rules: WebhookRule[];
+  objectSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+  namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+}
+
+export interface WebhookConfigurationSpec {
+  /** Name of both configuration objects. */
+  name: string;
+  endpoint: WebhookEndpoint;
+  caPem: string;
+  validating: WebhookDefinition[];
+  mutating: WebhookDefinition[];
+  /** Short, so a slow webhook costs users little; default 5 s. */
+  timeoutSeconds?: number;
+}
+
+const managedBy = { 'app.kubernetes.io/managed-by': 'swell' };
+
+function clientConfig(endpoint: WebhookEndpoint, path: string, caPem: string) {
+  const caBundle = Buffer.from(caPem).toString('base64');
+  if ('url' in endpoint) return { url: `${endpoint.url.replace(/\/$/, '')}${path}`, caBundle };
+  return { service: { ...endpoint.service, path }, caBundle };
+}
+
+function common(spec: WebhookConfigurationSpec, def: WebhookDefinition) {
+  return {
+    name: def.name,
+    clientConfig: clientConfig(spec.endpoint, def.path, spec.caPem),
+    rules: def.rules.map((r) => ({ ...r, scope: r.scope ?? '*' })),
+    // Fail open: with swell down, objects are admitted as they are and the controllers repair later.
+    failurePolicy: 'Ignore',
+    sideEffects: 'None',
+    admissionReviewVersions: ['v1'],
+    timeoutSeconds: spec.timeoutSeconds ?? 5,
+    matchPolicy: 'Equivalent',
+    ...(def.objectSelector ? { objectSelector: def.objectSelector } : {}),
+    ...(def.namespaceSelector ? { namespaceSelector: def.namespaceSelector } : {}),
+  };
+}
+
+export function validatingConfiguration(spec: WebhookConfigurationSpec): V1ValidatingWebhookConfiguration {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: spec.name, labels: managedBy },
+    webhooks: spec.validating.map((def) => common(spec, def)),
+  };
+}
+
+export function mutatingConfiguration(spec: WebhookConfigurationSpec): V1MutatingWebhookConfiguration {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: spec.name, labels: managedBy },
+    // Pods mutated by a later webhook are not sent again; swell's changes do not depend on what others add.
+    webhooks: spec.mutating.map((def) => ({ ...common(spec, def), reinvocationPolicy: 'Never' })),
+  };
+}
+
+/** Creates or replaces both configurations (an empty list of webhooks removes that configuration). */
+export async function registerWebhooks(api: AdmissionregistrationV1Api, spec: WebhookConfigurationSpec, log: Logger): Promise<void> {
+  const validating = validatingConfiguration(spec);
+  const mutating = mutatingConfiguration(spec);
+  if (spec.validating.length > 0) {
+    await upsert(
+      () => api.readValidatingWebhookConfiguration({ name: spec.name }),
+      (resourceVersion) => api.replaceValidatingWebhookConfiguration({ name: spec.name, body: { ...validating, metadata: { ...validating.metadata, resourceVersion } } }),
+      () => api.createValidatingWebhookConfiguration({ body: validating }),
+    );
+  } else await ignoreMissing(() => api.deleteValidatingWebhookConfiguration({ name: spec.name }));
+  if (spec.mutating.length > 0) {
+    await upsert(
+      () => api.readMutatingWebhookConfiguration({ name: spec.name }),
+      (resourceVersion) => api.replaceMutatingWebhookConfiguration({ name: spec.name, body: { ...mutating, metadata: { ...mutating.metadata, resourceVersion } } }),
+      () => api.createMutatingWebhookConfiguration({ body: mutating }),
+    );
+  } else await ignoreMissing(() => api.deleteMutatingWebhookConfiguration({ name: spec.name }));
+  log.info({ name: spec.name, validating: spec.validating.map((w) => w.name), mutating: spec.mutating.map((w) => w.name) }, 'webhooks registered');
+}
+
+export async function unregisterWebhooks(api: AdmissionregistrationV1Api, name: string, log: Logger): Promise<void> {
+  await ignoreMissing(() => api.deleteValidatingWebhookConfiguration({ name }));
+  await ignoreMissing(() => api.deleteMutatingWebhookConfiguration({ name }));
+  log.info({ name }, 'webhooks unregistered');
+}
+
+async function upsert(read: () => Promise<{ metadata?: { resourceVersion?: string } }>, replace: (rv: string) => Promise<unknown>, create: () => Promise<unknown>): Promise<void> {
+  let resourceVersion: string | undefined;
+  try {
+    resourceVersion = (await read()).metadata?.resourceVersion;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  await (resourceVersion === undefined ? create() : replace(resourceVersion));
+}
+
+async function ignoreMissing(remove: () => Promise<unknown>): Promise<void> {
+  try {
+    await remove();
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}

@@ -1,0 +1,99 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { isNotFound } from '../../src/kube/errors.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+
+/*
+ * Shared steps of the operator's integration stories: a client for the sandbox, KEDA's CRDs installed from
+ * crds/, namespaces, Deployments, and bounded waits.
+ */
+
+export function sandboxClient(): { kubeConfig: KubeConfig; client: KubeClient } {
+  const path = process.env.KUBECONFIG;
+  if (!path) throw new Error('KUBECONFIG is not set: the sandbox setup should have started kube');
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(path);
+  return { kubeConfig, client: createHttpKubeClient(kubeConfig) };
+}
+
+const crdPath = (name?: string) => resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', ...(name ? { name } : {}) });
+
+/**
+ * Creates or replaces every CRD in crds/ through the apiextensions API as raw JSON (client-node's typed
+ * serializer drops x-kubernetes-int-or-string) and waits until each is Established.
+ */
+export async function installCrds(client: KubeClient, dir = join(import.meta.dirname, '..', '..', 'crds')): Promise<string[]> {
+  const names: string[] = [];
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const doc of parseAllDocuments(await readFile(join(dir, file), 'utf8'))) {
+      const crd = doc.toJSON() as { kind?: string; metadata: { name: string; resourceVersion?: string } } | null;
+      if (crd?.kind !== 'CustomResourceDefinition') continue;
+      names.push(crd.metadata.name);
+      try {
+        const existing = await client.request<{ metadata: { resourceVersion: string } }>('GET', crdPath(crd.metadata.name));
+        await client.request('PUT', crdPath(crd.metadata.name), { body: { ...crd, metadata: { ...crd.metadata, resourceVersion: existing.metadata.resourceVersion } } });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await client.request('POST', crdPath(), { body: crd });
+      }
+    }
+  }
+  for (const name of names) {
+    await waitFor(`CRD ${name} Established`, 30_000, async () => {
+      const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', crdPath(name));
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    });
+  }
+  return names;
+}
+
+/** Polls `probe` every 200 ms until it returns something other than undefined; fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function createNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } }).catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 409) throw err;
+  });
+}
+
+export async function deleteNamespace(client: KubeClient, name: string): Promise<void> {
+  await client.request('DELETE', `/api/v1/namespaces/${name}`).catch(() => undefined);
+}
+
+export async function createDeployment(client: KubeClient, namespace: string, name: string, replicas: number): Promise<void> {
+  await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), {
+    body: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace },
+      spec: {
+        replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1', env: [{ name: 'GREETING', value: 'hello' }] }] } },
+      },
+    },
+  });
+}
+
+export async function replicasOf(client: KubeClient, namespace: string, name: string): Promise<number> {
+  const scale = await client.request<{ spec: { replicas?: number } }>('GET', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace, name, subresource: 'scale' }));
+  return scale.spec.replicas ?? 0;
+}
+
+export const soPath = (namespace: string, name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });
+export const hpaPath = (namespace: string, name?: string) => resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(name ? { name } : {}) });
