@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# The swell image: `swell operator` and `swell virtual-node` on Node 22, production dependencies only, as a
+# non-root user. Build: docker build -t swell:$(node -p "require('./package.json').version") .
+
+ARG NODE_IMAGE=node:22-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Scripts off: `prepare` would compile before the sources are copied.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY scalers ./scalers
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS dependencies
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=dependencies /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+# A numeric user so runAsNonRoot can verify it without reading /etc/passwd; the files stay root-owned and
+# read-only to it.
+USER 10001:10001
+EXPOSE 6443 8080 8081 9443
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["operator"]
