@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { componentNames } from '../sandbox/component.js';
 import { parseComponentList, sandboxComponents } from '../sandbox/components.js';
-import { sandboxPaths } from '../sandbox/paths.js';
+import { ensureHelm } from '../sandbox/helm.js';
+import { defaultCacheDir, sandboxPaths } from '../sandbox/paths.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { createLogger } from '../log.js';
 
@@ -11,7 +12,8 @@ const help = `usage: swell dev <up|status|down|install> [options]
            and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL
   status   show which servers run and where
   down     stop everything up started
-  install  only build or download what is missing into the cache (CI runs this before the tests)
+  install  only build or download what is missing into the cache, and helm for the chart tests
+           (CI runs this before the tests)
 
 options:
   --components LIST   comma-separated subset of ${componentNames.join(',')} (default: all)
@@ -55,6 +57,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       }
       case 'install': {
         await sandbox.install(names);
+        if (!parsed.values.components) progress(`helm: ${await ensureHelm(defaultCacheDir(), (m) => progress(`helm: ${m}`))}`);
         process.stdout.write(`installed ${names.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
         return 0;
       }
