@@ -7,6 +7,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   dev: { summary: 'run a local sandbox cluster with event sources (up | status | down)', load: async () => (await import('./dev.js')).devCommand },
   validate: { summary: 'check KEDA manifests offline (schema, KEDA rules, trigger metadata)', load: async () => (await import('./validate.js')).validateCommand },
   operator: { summary: 'run the ScaledObject operator (KEDA-compatible)', load: async () => (await import('./operator.js')).operatorCommand },
+  demo: { summary: 'show swell scaling a Redis queue 0 → N → 0 with burst onto a virtual node, and chart it', load: async () => (await import('./demo.js')).demoCommand },
   'virtual-node': { summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)', load: async () => (await import('./virtual-node.js')).virtualNodeCommand },
 };
 

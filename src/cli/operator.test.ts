@@ -3,7 +3,7 @@ import { parseOperatorFlags } from './operator.js';
 
 describe('swell operator flags', () => {
   it('defaults: all namespaces, ports 8080/8081, leader election on, own namespace from POD_NAMESPACE', () => {
-    expect(parseOperatorFlags([], { POD_NAMESPACE: 'autoscaling' })).toEqual({
+    expect(parseOperatorFlags([], { POD_NAMESPACE: 'autoscaling', KUBERNETES_SERVICE_HOST: '10.0.0.1' })).toMatchObject({
       metricsPort: 8080,
       healthPort: 8081,
       leaderElect: true,
@@ -11,13 +11,35 @@ describe('swell operator flags', () => {
       clusterAuthNamespace: 'autoscaling',
       maxReconciles: 5,
       logLevel: 'info',
+      local: false,
+      metricsApi: { enabled: true, port: 6443, serviceName: 'swell-metrics-apiserver', publishCaBundle: true },
+      webhooks: { enabled: true, port: 9443, serviceName: 'swell-webhooks', configurationName: 'swell-admission', validateKeda: true },
+      burst: true,
+      installCrds: false,
     });
     expect(parseOperatorFlags([], {})).toMatchObject({ leaseNamespace: 'swell-system', clusterAuthNamespace: 'swell-system' });
   });
 
   it('reads every flag', () => {
     const argv = ['--kubeconfig', '/k', '--namespace', 'team-a', '--metrics-port', '0', '--health-port', '9', '--leader-elect', 'false', '--lease-namespace', 'l', '--cluster-auth-namespace', 'c', '--max-reconciles', '20', '--log-level', 'debug'];
-    expect(parseOperatorFlags(argv, {})).toEqual({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9, leaderElect: false, leaseNamespace: 'l', clusterAuthNamespace: 'c', maxReconciles: 20, logLevel: 'debug' });
+    expect(parseOperatorFlags(argv, {})).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9, leaderElect: false, leaseNamespace: 'l', clusterAuthNamespace: 'c', maxReconciles: 20, logLevel: 'debug' });
+  });
+
+  it('outside a pod runs locally: free ports for the metrics API and webhooks', () => {
+    expect(parseOperatorFlags([], {})).toMatchObject({ local: true, metricsApi: { port: 0 }, webhooks: { port: 0 } });
+  });
+
+  it('reads the chart environment, flags winning', () => {
+    const env = { KUBERNETES_SERVICE_HOST: 'x', SWELL_METRICS_API_PORT: '7443', SWELL_METRICS_API_SERVICE: 'm', SWELL_PUBLISH_APISERVICE_CA: 'false', SWELL_WEBHOOKS_PORT: '10443', SWELL_WEBHOOKS_SERVICE: 'w', SWELL_WEBHOOK_CONFIGURATION: 'cfg', SWELL_VALIDATE_KEDA: 'false', SWELL_CERT_DIR: '/certs', SWELL_CERT_SECRET: 's', SWELL_BURST: 'false', SWELL_VIRTUAL_NODE_METRICS_URL: 'http://vn:10255/metrics' };
+    expect(parseOperatorFlags([], env)).toMatchObject({
+      metricsApi: { port: 7443, serviceName: 'm', publishCaBundle: false },
+      webhooks: { port: 10443, serviceName: 'w', configurationName: 'cfg', validateKeda: false },
+      certDir: '/certs',
+      certSecret: 's',
+      burst: false,
+      virtualNodeMetricsUrl: 'http://vn:10255/metrics',
+    });
+    expect(parseOperatorFlags(['--metrics-api-port', '1', '--burst', 'true', '--install-crds', '--crds-dir', '/c'], env)).toMatchObject({ metricsApi: { port: 1 }, burst: true, installCrds: true, crdsDir: '/c' });
   });
 
   it.each([
@@ -26,6 +48,10 @@ describe('swell operator flags', () => {
     { argv: ['--leader-elect', 'maybe'], error: '--leader-elect' },
     { argv: ['--max-reconciles', '0'], error: '--max-reconciles' },
     { argv: ['--log-level', 'loud'], error: '--log-level' },
+    { argv: ['--local', 'perhaps'], error: '--local' },
+    { argv: ['--metrics-api-port', '-1'], error: '--metrics-api-port' },
+    { argv: ['--webhooks-port', '99999'], error: '--webhooks-port' },
+    { argv: ['--virtual-node-metrics-url', 'not a url'], error: '--virtual-node-metrics-url' },
     { argv: ['--bogus'], error: 'bogus' },
   ])('rejects $argv naming the flag', ({ argv, error }) => {
     expect(() => parseOperatorFlags(argv, {})).toThrow(error);

@@ -1,39 +1,72 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createScaler } from '../../scalers/registry.js';
+import type { ScalerContext } from '../../scalers/scaler.js';
 import { ConnectionPool } from '../../scalers/connection-pool.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createKubeLeaseStore } from '../kube/lease-store.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
-import { createLogger } from '../log.js';
+import { startBurstPlacement } from '../burst/index.js';
+import { createLogger, type Logger } from '../log.js';
+import { startMetricsApi, type CertificateSource, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
+import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
-import { createHttpKubeClient } from '../operator/kube-client.js';
+import { installCrds } from '../operator/install-crds.js';
+import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
+import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
+import { startScaledJobController } from '../operator/scaledjob/index.js';
+import { startWebhooks, type AdmissionHandler, type WebhooksDeps } from '../webhooks/index.js';
 
 const help = `usage: swell operator [options]
 
-Runs the ScaledObject operator: watches KEDA ScaledObjects, owns their HPAs, polls their triggers and scales
-their targets to and from zero. Works in a pod (service account) or from a workstation (kubeconfig).
+Runs swell in one process: the ScaledObject operator (owns the HPAs, polls triggers, scales to and from zero),
+the ScaledJob controller, the external metrics API (external.metrics.k8s.io, served by every replica), the
+admission webhooks (KEDA validation and the burst pod mutator) and the burst placement controller. Polling
+and placement run only on the replica that leads. Works in a pod (service account) or from a workstation
+(kubeconfig; --local). The CRDs are the user's to apply (kubectl apply -f crds/) unless --install-crds.
 
 options:
-  --kubeconfig FILE            kubeconfig to use (default: KUBECONFIG, in-cluster, ~/.kube/config)
-  --namespace NS               watch only this namespace (default: all namespaces)
-  --metrics-port PORT          serve /metrics on this port (default 8080; 0 picks a free port)
-  --health-port PORT           serve /healthz and /readyz on this port (default 8081; 0 picks a free port)
-  --leader-elect BOOL          campaign on a Lease so only one replica acts (default true)
-  --lease-namespace NS         namespace of the Lease (default: POD_NAMESPACE or swell-system)
-  --cluster-auth-namespace NS  where ClusterTriggerAuthentication secrets live (default: POD_NAMESPACE or swell-system)
-  --max-reconciles N           ScaledObjects reconciled at once (default 5)
-  --log-level LEVEL            trace, debug, info, warn or error (default info)
+  --kubeconfig FILE             kubeconfig to use (default: KUBECONFIG, in-cluster, ~/.kube/config)
+  --namespace NS                watch only this namespace (default: all namespaces)
+  --metrics-port PORT           serve /metrics on this port (default 8080; 0 picks a free port)
+  --health-port PORT            serve /healthz and /readyz on this port (default 8081; 0 picks a free port)
+  --leader-elect BOOL           campaign on Leases so only one replica acts (default true)
+  --lease-namespace NS          namespace of the Leases (default: POD_NAMESPACE or swell-system)
+  --cluster-auth-namespace NS   where ClusterTriggerAuthentication secrets live (default: POD_NAMESPACE or swell-system)
+  --max-reconciles N            ScaledObjects reconciled at once (default 5)
+  --local BOOL                  run from outside the cluster: serve on 127.0.0.1 and register the APIService and
+                                webhooks with loopback addresses, removing them on shutdown
+                                (default: true when not in a pod)
+  --metrics-api BOOL            serve external.metrics.k8s.io (default true)
+  --metrics-api-port PORT       its HTTPS port (env SWELL_METRICS_API_PORT; default 6443, --local 0 = free port)
+  --metrics-api-service NAME    its Service (env SWELL_METRICS_API_SERVICE; default swell-metrics-apiserver)
+  --publish-apiservice-ca BOOL  write the serving CA into the APIService (env SWELL_PUBLISH_APISERVICE_CA; default true)
+  --webhooks BOOL               serve the admission webhooks (default true)
+  --webhooks-port PORT          their HTTPS port (env SWELL_WEBHOOKS_PORT; default 9443, --local 0 = free port)
+  --webhooks-service NAME       their Service (env SWELL_WEBHOOKS_SERVICE; default swell-webhooks)
+  --webhook-configuration NAME  name of the webhook configurations (env SWELL_WEBHOOK_CONFIGURATION; default swell-admission)
+  --validate-keda BOOL          validate KEDA objects on admission (env SWELL_VALIDATE_KEDA; default true)
+  --cert-dir DIR                serve tls.crt/tls.key/ca.crt from DIR, e.g. cert-manager's (env SWELL_CERT_DIR;
+                                default: generate a CA and certificate)
+  --cert-secret NAME            Secret the generated metrics API certificate is kept in (env SWELL_CERT_SECRET)
+  --burst BOOL                  burst placement: pod mutator and BurstPolicy controller (env SWELL_BURST; default true)
+  --virtual-node-metrics-url URL  the virtual node's /metrics, for burst cost (env SWELL_VIRTUAL_NODE_METRICS_URL)
+  --install-crds                apply crds/*.yaml before starting (sandboxes and demos)
+  --crds-dir DIR                where --install-crds reads them (default: the crds/ folder of this checkout)
+  --log-level LEVEL             trace, debug, info, warn or error (default info)
 `;
 
 const LEASE_NAME = 'swell-operator';
 
-interface OperatorFlags {
+export interface OperatorFlags {
   kubeconfig?: string;
   namespace?: string;
   metricsPort: number;
@@ -43,9 +76,18 @@ interface OperatorFlags {
   clusterAuthNamespace: string;
   maxReconciles: number;
   logLevel: string;
+  local: boolean;
+  metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
+  webhooks: { enabled: boolean; port: number; serviceName: string; configurationName: string; validateKeda: boolean };
+  certDir?: string;
+  certSecret?: string;
+  burst: boolean;
+  virtualNodeMetricsUrl?: string;
+  installCrds: boolean;
+  crdsDir: string;
 }
 
-/** Parses the flags; throws with a message naming the bad flag. */
+/** Parses the flags (env variables as the chart sets them, flags winning); throws naming the bad flag. */
 export function parseOperatorFlags(argv: string[], env: Record<string, string | undefined> = process.env): OperatorFlags | 'help' {
   const { values } = parseArgs({
     args: argv,
@@ -59,6 +101,22 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       'cluster-auth-namespace': { type: 'string' },
       'max-reconciles': { type: 'string' },
       'log-level': { type: 'string' },
+      local: { type: 'string' },
+      'metrics-api': { type: 'string' },
+      'metrics-api-port': { type: 'string' },
+      'metrics-api-service': { type: 'string' },
+      'publish-apiservice-ca': { type: 'string' },
+      webhooks: { type: 'string' },
+      'webhooks-port': { type: 'string' },
+      'webhooks-service': { type: 'string' },
+      'webhook-configuration': { type: 'string' },
+      'validate-keda': { type: 'string' },
+      'cert-dir': { type: 'string' },
+      'cert-secret': { type: 'string' },
+      burst: { type: 'string' },
+      'virtual-node-metrics-url': { type: 'string' },
+      'install-crds': { type: 'boolean' },
+      'crds-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,6 +124,10 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
   const ownNamespace = env.POD_NAMESPACE || 'swell-system';
   const level = values['log-level'] ?? env.SWELL_LOG_LEVEL ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new Error(`--log-level: unknown level "${level}"`);
+  const local = bool('--local', values.local ?? (env.KUBERNETES_SERVICE_HOST ? 'false' : 'true'));
+  const certDir = values['cert-dir'] ?? env.SWELL_CERT_DIR;
+  const certSecret = values['cert-secret'] ?? env.SWELL_CERT_SECRET;
+  const virtualNodeMetricsUrl = values['virtual-node-metrics-url'] ?? env.SWELL_VIRTUAL_NODE_METRICS_URL;
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     ...(values.namespace ? { namespace: values.namespace } : {}),
@@ -76,7 +138,32 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
     clusterAuthNamespace: values['cluster-auth-namespace'] ?? ownNamespace,
     maxReconciles: positiveInt('--max-reconciles', values['max-reconciles'] ?? '5'),
     logLevel: level,
+    local,
+    metricsApi: {
+      enabled: bool('--metrics-api', values['metrics-api'] ?? 'true'),
+      port: port('--metrics-api-port', values['metrics-api-port'] ?? env.SWELL_METRICS_API_PORT ?? (local ? '0' : '6443')),
+      serviceName: values['metrics-api-service'] ?? env.SWELL_METRICS_API_SERVICE ?? 'swell-metrics-apiserver',
+      publishCaBundle: bool('--publish-apiservice-ca', values['publish-apiservice-ca'] ?? env.SWELL_PUBLISH_APISERVICE_CA ?? 'true'),
+    },
+    webhooks: {
+      enabled: bool('--webhooks', values.webhooks ?? 'true'),
+      port: port('--webhooks-port', values['webhooks-port'] ?? env.SWELL_WEBHOOKS_PORT ?? (local ? '0' : '9443')),
+      serviceName: values['webhooks-service'] ?? env.SWELL_WEBHOOKS_SERVICE ?? 'swell-webhooks',
+      configurationName: values['webhook-configuration'] ?? env.SWELL_WEBHOOK_CONFIGURATION ?? 'swell-admission',
+      validateKeda: bool('--validate-keda', values['validate-keda'] ?? env.SWELL_VALIDATE_KEDA ?? 'true'),
+    },
+    ...(certDir ? { certDir } : {}),
+    ...(certSecret ? { certSecret } : {}),
+    burst: bool('--burst', values.burst ?? env.SWELL_BURST ?? 'true'),
+    ...(virtualNodeMetricsUrl ? { virtualNodeMetricsUrl: url('--virtual-node-metrics-url', virtualNodeMetricsUrl) } : {}),
+    installCrds: values['install-crds'] ?? false,
+    crdsDir: values['crds-dir'] ?? fileURLToPath(new URL('../../crds', import.meta.url)),
   };
+}
+
+function url(flag: string, raw: string): string {
+  if (!URL.canParse(raw)) throw new Error(`${flag}: "${raw}" is not a URL`);
+  return raw;
 }
 
 function port(flag: string, raw: string): number {
@@ -121,48 +208,135 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger({ name: 'operator', level: flags.logLevel });
-  let kubeConfig;
+  let kubeConfig: KubeConfig;
   try {
     kubeConfig = loadKubeConfig({ ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}) });
   } catch (err) {
     process.stderr.write(`swell operator: ${(err as Error).message}\n`);
     return 2;
   }
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const clock = { now: () => new Date() };
-  const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections: new ConnectionPool({ maxConcurrentPerServer: 16 }) };
-  const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
-  const operator = new Operator({
-    client: createHttpKubeClient(kubeConfig),
-    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
-    ...(flags.leaderElect ? { leaseStore: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name: LEASE_NAME }) } : {}),
-    identity,
-    ...(flags.namespace ? { namespace: flags.namespace } : {}),
-    clusterAuthNamespace: flags.clusterAuthNamespace,
-    scalerFactory: (context) => createScaler(context, scalerDeps),
-    log,
-    registry,
-    version: packageVersion(),
-    workers: flags.maxReconciles,
-  });
-  const metricsEndpoint = await serveMetrics(registry, flags.metricsPort);
-  const healthEndpoint = await serveHealth(() => operator.ready(), flags.healthPort);
-  log.info({ identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect }, 'swell operator starting');
+  const client = createHttpKubeClient(kubeConfig);
+  const stopping = new AbortController();
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'shutting down');
-    void operator.stop();
+    stopping.abort();
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+
+  const parts = new StartedParts(log);
   try {
-    await operator.start();
+    if (flags.installCrds) await installCrds(client, flags.crdsDir, log);
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const clock = { now: () => new Date() };
+    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections: new ConnectionPool({ maxConcurrentPerServer: 16 }) };
+    const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
+    const leaseStore = (name: string) => (flags.leaderElect ? { leaseStore: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name }) } : {});
+    const common = {
+      client,
+      listWatch: <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(kubeConfig, path),
+      identity,
+      ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      clusterAuthNamespace: flags.clusterAuthNamespace,
+      scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
+      log,
+      registry,
+      version: packageVersion(),
+    };
+    // The ScaledObject operator first: its metric families are registered before the ScaledJob controller's.
+    const operator = new Operator({ ...common, ...leaseStore(LEASE_NAME), workers: flags.maxReconciles });
+    const scaledJobs = startScaledJobController({ ...common, ...leaseStore(`${LEASE_NAME}-scaledjob`) });
+    parts.add('scaledjob controller', () => scaledJobs.stop());
+    const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
+    parts.add('metrics endpoint', () => metricsEndpoint.close());
+    const healthEndpoint = await serveHealth(() => bothReady(operator.ready(), scaledJobs.ready()), flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
+    parts.add('health endpoint', () => healthEndpoint.close());
+    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, kubeConfig, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
+    if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
+    const placement = flags.burst
+      ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
+      : undefined;
+    if (placement) parts.add('burst placement', () => placement.stop());
+    const webhooks = flags.webhooks.enabled ? await startWebhooks(webhooksOptions(flags, kubeConfig, client, log, placement?.podMutator)) : undefined;
+    if (webhooks) parts.add('webhooks', () => webhooks.stop());
+    log.info(
+      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
+      'swell operator started',
+    );
+    const burstLoop = placement ? runWhileLeading({ ...leaseStore(`${LEASE_NAME}-burst`), identity, log: log.child({ controller: 'burst' }), work: (signal) => placement.run(signal) }, stopping.signal) : Promise.resolve();
+    const operatorDone = operator.start();
+    await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
+    stopping.abort();
+    await Promise.all([operator.stop(), burstLoop]);
     return 0;
   } catch (err) {
     log.error({ err }, 'operator failed');
     return 1;
   } finally {
-    await Promise.all([metricsEndpoint.close(), healthEndpoint.close()]);
+    await parts.stopAll();
     log.info('swell operator stopped');
+  }
+}
+
+function bothReady(...checks: { ok: boolean; reason?: string }[]): { ok: boolean; reason?: string } {
+  const failing = checks.filter((c) => !c.ok);
+  return failing.length === 0 ? { ok: true } : { ok: false, reason: failing.map((c) => c.reason).join('; ') };
+}
+
+function abortedPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}
+
+/** Local runs serve on loopback and register themselves; in a pod the chart's Service routes to us. */
+function metricsApiOptions(flags: OperatorFlags, kubeConfig: KubeConfig, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
+  const identity = { serviceName: flags.metricsApi.serviceName, namespace: flags.leaseNamespace };
+  const certificates: CertificateSource = flags.certDir
+    ? { kind: 'files', files: { certificateFile: join(flags.certDir, 'tls.crt'), privateKeyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } }
+    : { kind: 'generated', identity, ...(flags.certSecret ? { secretName: flags.certSecret } : {}) };
+  return {
+    kubeConfig,
+    source,
+    log: log.child({ component: 'metrics-api' }),
+    certificates,
+    host: flags.local ? '127.0.0.1' : '0.0.0.0',
+    port: flags.metricsApi.port,
+    publishCaBundle: flags.metricsApi.publishCaBundle,
+    ...(flags.local ? { registerLocally: identity } : {}),
+  };
+}
+
+function webhooksOptions(flags: OperatorFlags, kubeConfig: KubeConfig, client: KubeClient, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
+  const names = { serviceName: flags.webhooks.serviceName, namespace: flags.leaseNamespace };
+  return {
+    kubeConfig,
+    client,
+    log,
+    host: flags.local ? '127.0.0.1' : '0.0.0.0',
+    port: flags.webhooks.port,
+    configurationName: flags.webhooks.configurationName,
+    validateKeda: flags.webhooks.validateKeda,
+    ...(podMutator ? { podMutator } : {}),
+    certificate: flags.certDir ? { files: { certFile: join(flags.certDir, 'tls.crt'), keyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } } : { generate: names },
+    // Local: the apiserver calls 127.0.0.1 (the default endpoint). In a pod: the Service; with cert-manager's
+    // files the chart's configurations (caBundle injected) are left alone, otherwise ours carry the generated CA.
+    ...(flags.local ? {} : { endpoint: { service: { namespace: names.namespace, name: names.serviceName, port: 443 } }, register: !flags.certDir }),
+  };
+}
+
+/** What has been started, stopped in reverse order on the way out, each failure logged and the rest still stopped. */
+class StartedParts {
+  readonly #parts: { name: string; stop: () => Promise<void> }[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  add(name: string, stop: () => Promise<void>): void {
+    this.#parts.push({ name, stop });
+  }
+
+  async stopAll(): Promise<void> {
+    for (const part of this.#parts.reverse()) {
+      await part.stop().catch((error: unknown) => this.log.warn({ err: error, part: part.name }, 'could not stop cleanly'));
+    }
   }
 }

@@ -1,0 +1,46 @@
+// @sandbox kube,redis
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { seriesFromChart } from '../../src/demo/chart.js';
+import { repoDir } from './support.js';
+
+/*
+ * `swell demo` as someone trying swell runs it, on the sandbox the tests use: it must finish by itself, and the
+ * chart it leaves must show the whole story: a full queue, burst replicas on the virtual node, and back to zero.
+ */
+describe('swell demo', () => {
+  it('scales a small queue 0 → N (with burst) → 0 and charts it', async () => {
+    const kubeconfig = process.env.KUBECONFIG ?? '';
+    // KUBECONFIG is <state-dir>/kube/admin.kubeconfig: the demo reuses that sandbox instead of starting one.
+    const stateDir = dirname(dirname(kubeconfig));
+    const outDir = mkdtempSync(join(tmpdir(), 'swell-demo-'));
+    const tsx = createRequire(join(repoDir, 'package.json')).resolve('tsx');
+    const child = spawn(process.execPath, ['--import', tsx, join(repoDir, 'src', 'cli', 'main.ts'), 'demo', '--jobs', '30', '--timeout', '120', '--out-dir', outDir, '--state-dir', stateDir], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGTERM'), 280_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    clearTimeout(timer);
+    expect(code, output).toBe(0);
+    const chartPath = /chart: (\S+\.svg)/.exec(output)?.[1];
+    expect(chartPath, output).toBeDefined();
+    expect(chartPath?.startsWith(outDir)).toBe(true);
+    const series = seriesFromChart(readFileSync(chartPath ?? '', 'utf8'));
+    const queue = series.get('items waiting') ?? [];
+    const regular = series.get('regular nodes') ?? [];
+    const virtual = series.get('virtual node (burst)') ?? [];
+    const cost = series.get('virtual node cost') ?? [];
+    expect(queue[0]).toBe(30);
+    expect(Math.max(...virtual)).toBeGreaterThan(0);
+    expect(Math.max(...regular)).toBeLessThanOrEqual(2);
+    expect(queue.at(-1)).toBe(0);
+    expect((regular.at(-1) ?? -1) + (virtual.at(-1) ?? -1)).toBe(0);
+    expect(cost.at(-1)).toBeGreaterThan(0);
+    expect(output).not.toContain('had to be emptied');
+  });
+});
