@@ -1,3 +1,4 @@
+import { quantityValue } from '../src/kube/quantity.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { checkRules, field, parseInteger, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
@@ -18,32 +19,11 @@ export interface ResourceConfig {
   containerName?: string;
 }
 
-const suffixes: Record<string, number> = {
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  '': 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
 /** A Kubernetes quantity ("500m", "512Mi", "1.5", "1e3") as a plain number of base units. */
 export function parseQuantity(raw: string): number {
-  const match = /^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$/.exec(raw);
-  if (!match) throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`);
-  const base = Number(match[1]);
-  if (match[2] !== undefined) return base * 10 ** Number(match[2].slice(1));
-  return base * (suffixes[match[3] ?? ''] ?? 1);
+  const value = quantityValue(raw);
+  if (value === undefined) throw new Error(`quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`);
+  return value;
 }
 
 function effectiveType(m: ResourceMetadata, metricType: MetricTargetType | undefined): MetricTargetType | undefined {
