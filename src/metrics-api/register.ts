@@ -62,11 +62,12 @@ export async function registerLocalApiService(kubeConfig: KubeConfig, registrati
  * Deletes the APIService if it still points at this registration's Service: an APIService whose backend is gone
  * breaks discovery for every client and blocks namespace deletion.
  */
-export async function unregisterApiService(kubeConfig: KubeConfig, registration: Pick<LocalRegistration, 'namespace' | 'serviceName'>, log: Logger): Promise<void> {
+export async function unregisterApiService(kubeConfig: KubeConfig, registration: Pick<LocalRegistration, 'namespace' | 'serviceName' | 'port'>, log: Logger): Promise<void> {
   const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
   const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
   const service = current?.spec?.service;
-  if (!current || service?.name !== registration.serviceName || service.namespace !== registration.namespace) return;
+  // Another local operator may have registered itself since (same Service, its own port): leave its APIService be.
+  if (!current || service?.name !== registration.serviceName || service.namespace !== registration.namespace || service.port !== registration.port) return;
   try {
     await api.deleteAPIService({ name: externalMetricsApiServiceName, body: { preconditions: { uid: current.metadata?.uid } } });
     log.info(`deleted APIService ${externalMetricsApiServiceName}`);
