@@ -100,7 +100,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   const running = server;
   let stopping: Promise<void> | undefined;
   const stop = async () => {
-    if (registration) await unregisterApiService(options.kubeConfig, registration, log).catch((error: unknown) => log.warn({ err: error }, 'could not delete the APIService'));
+    if (registration) await unregisterApiService(options.kubeConfig, { ...registration, port: running.port }, log).catch((error: unknown) => log.warn({ err: error }, 'could not delete the APIService'));
     certificates.stop();
     frontProxy.stop();
     await running.close();
