@@ -96,3 +96,30 @@ describe('validateCommand', () => {
     expect(io.out()).toMatch(/3 KEDA object\(s\) checked, 3 invalid\n$/);
   });
 });
+
+describe('every scaler through swell validate', () => {
+  // One broken and one sound trigger per scaler: `swell validate` reports what the scaler's own metadata parser
+  // says, on the trigger's path, and passes the sound one. Offline, the authenticationRef's parameters count as
+  // present (SQS credentials, for one).
+  const cases: [type: string, broken: Record<string, string>, sound: Record<string, string>, expectedFragment: RegExp][] = [
+    ['aws-sqs-queue', { queueLength: '5x' }, { queueURL: 'https://sqs.us-east-1.amazonaws.com/1/q', awsRegion: 'us-east-1' }, /queueURL|queueLength/],
+    ['kafka', { bootstrapServers: 'b:9092', topic: 't' }, { bootstrapServers: 'b:9092', consumerGroup: 'g', topic: 't' }, /consumerGroup/],
+    ['redis', { address: 'r:6379' }, { address: 'r:6379', listName: 'jobs' }, /listName/],
+    ['redis-streams', { address: 'r:6379' }, { address: 'r:6379', stream: 's', consumerGroup: 'g' }, /stream/],
+    ['cron', { timezone: 'Etc/UTC', start: '0 8 * * *' }, { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '3' }, /end|desiredReplicas/],
+    ['prometheus', { serverAddress: 'http://p:9090', query: 'up' }, { serverAddress: 'http://p:9090', query: 'up', threshold: '10' }, /threshold/],
+    ['cpu', { value: 'lots' }, { type: 'Utilization', value: '60' }, /type|value/],
+  ];
+  const manifest = (type: string, metadata: Record<string, string>) =>
+    JSON.stringify({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: `so-${type}`, namespace: 'n' }, spec: { scaleTargetRef: { name: 'w' }, minReplicaCount: 1, triggers: [{ type, metadata, authenticationRef: { name: 'creds' } }] } });
+
+  it.each(cases)('%s', (type, broken, sound, expectedFragment) => {
+    const [bad] = validateManifests(manifest(type, broken));
+    expect(bad?.valid).toBe(false);
+    const triggerErrors = bad?.errors.filter((e) => e.path.startsWith('spec.triggers[0]')) ?? [];
+    expect(triggerErrors.length).toBeGreaterThan(0);
+    expect(triggerErrors.map((e) => e.message).join('\n')).toMatch(expectedFragment);
+    const [good] = validateManifests(manifest(type, sound));
+    expect(good?.errors).toEqual([]);
+  });
+});
