@@ -81,3 +81,47 @@ describe('ScaledObjectMetricsSource', () => {
     await expect(source.getMetric('app', 'ghost', 's0-fake')).rejects.toBeInstanceOf(MetricsSourceError);
   });
 });
+
+describe('ScaledObjectMetricsSource on a replica that does not lead', () => {
+  it('builds the scalers itself on the first request, then reuses them', async () => {
+    const so = scaledObject();
+    const client = new FakeKubeClient();
+    let built = 0;
+    const scaler: Scaler = {
+      metricSpecs: [{ kind: 'External', metricName: 's0-fake', targetType: 'AverageValue', target: 5 }],
+      read: () => Promise.resolve({ value: 12, active: true }),
+      close: () => Promise.resolve(),
+    };
+    const scalers = new ScalersCache({ factory: () => scaler, log: createLogger({ level: 'silent' }) });
+    const source = new ScaledObjectMetricsSource({
+      now: () => 1_000,
+      scaledObjects: { get: () => so, list: () => [so] },
+      scalers,
+      readings: new LastReadings(),
+      targets: new ScaleTargets(client),
+      readyPods: new ReadyPods(client),
+      buildScalers: (key) => {
+        built++;
+        return scalers.ensure(key, { namespace: 'app', triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });
+      },
+    });
+    expect((await source.getMetric('app', 'orders', 's0-fake')).value).toBe(12);
+    expect((await source.getMetric('app', 'orders', 's0-fake')).value).toBe(12);
+    expect(built).toBe(1);
+  });
+
+  it('reports scalers that cannot be built as unavailable, naming the object', async () => {
+    const so = scaledObject();
+    const client = new FakeKubeClient();
+    const source = new ScaledObjectMetricsSource({
+      now: () => 1_000,
+      scaledObjects: { get: () => so, list: () => [so] },
+      scalers: new ScalersCache({ factory: () => { throw new Error('unused'); }, log: createLogger({ level: 'silent' }) }),
+      readings: new LastReadings(),
+      targets: new ScaleTargets(client),
+      readyPods: new ReadyPods(client),
+      buildScalers: () => Promise.reject(new Error('TriggerAuthentication app/creds not found')),
+    });
+    await expect(source.getMetric('app', 'orders', 's0-fake')).rejects.toThrow(/app\/orders cannot be built: TriggerAuthentication app\/creds not found/);
+  });
+});

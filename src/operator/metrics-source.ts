@@ -4,7 +4,7 @@ import type { LastReadings } from './last-readings.js';
 import type { ReadyPods } from './ready-pods.js';
 import type { ObjectCache } from './reconciler.js';
 import type { ScaleTargets } from './scale-target.js';
-import type { ScalersCache } from './scalers-cache.js';
+import type { ScalerSet, ScalersCache } from './scalers-cache.js';
 
 export interface MetricValue {
   /** Never negative, NaN or infinite (KEDA serves 0 instead). */
@@ -39,6 +39,11 @@ export interface MetricsSourceDeps {
   readings: LastReadings;
   targets: ScaleTargets;
   readyPods: ReadyPods;
+  /**
+   * Builds the scalers of a ScaledObject this process has not reconciled: a replica that does not lead serves
+   * metrics too, from scalers of its own.
+   */
+  buildScalers?: (key: string, so: ScaledObject) => Promise<ScalerSet>;
 }
 
 /**
@@ -66,8 +71,7 @@ export class ScaledObjectMetricsSource implements MetricsSource {
     const key = `${namespace}/${name}`;
     const so = this.deps.scaledObjects.get(key);
     if (!so) throw new MetricsSourceError('NotFound', `ScaledObject ${key} not found`);
-    const set = this.deps.scalers.get(key);
-    if (!set) throw new MetricsSourceError('Unavailable', `scalers of ScaledObject ${key} are not ready`);
+    const set = this.deps.scalers.get(key) ?? (await this.buildScalers(key, so));
     const trigger = set.triggers.find((t) => t.scaler.metricSpecs.some((s) => s.kind === 'External' && s.metricName === metricName));
     const spec = trigger?.scaler.metricSpecs.find((s) => s.kind === 'External' && s.metricName === metricName);
     if (!trigger || !spec) throw new MetricsSourceError('NotFound', `no matching metrics found for ${metricName}`);
@@ -80,6 +84,15 @@ export class ScaledObjectMetricsSource implements MetricsSource {
       return { value: servable(reading.value), timestamp: this.deps.now() };
     } catch (err) {
       return this.fallback(so, spec, err);
+    }
+  }
+
+  private async buildScalers(key: string, so: ScaledObject): Promise<ScalerSet> {
+    if (!this.deps.buildScalers) throw new MetricsSourceError('Unavailable', `scalers of ScaledObject ${key} are not ready`);
+    try {
+      return await this.deps.buildScalers(key, so);
+    } catch (err) {
+      throw new MetricsSourceError('Unavailable', `scalers of ScaledObject ${key} cannot be built: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

@@ -25,6 +25,8 @@ import { ReadyPods } from './ready-pods.js';
 import { ScaledObjectReconciler, type ObjectCache, type PollRegistry } from './reconciler.js';
 import { ScaleLoop } from './scale-loop.js';
 import { ScaleTargets, type CachedWorkload } from './scale-target.js';
+import { resolveScalerInputs } from './scaler-inputs.js';
+import { targetApiVersion, targetKind } from './target-conflicts.js';
 import { ScalersCache, type ScalerFactory } from './scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
 
@@ -139,18 +141,19 @@ export class Operator {
         this.#lastPoll.delete(key);
       },
     };
+    const sources = {
+      triggerAuthentication: (ns: string, name: string) => this.#informers.triggerAuths.get(`${ns}/${name}`) as TriggerAuthentication | undefined,
+      clusterTriggerAuthentication: (name: string) => this.#informers.clusterTriggerAuths.get(name) as ClusterTriggerAuthentication | undefined,
+      lookup: this.#keyLookup(),
+      clusterAuthNamespace: options.clusterAuthNamespace,
+      targets,
+    };
     this.#reconciler = new ScaledObjectReconciler({
       log: options.log.child({ controller: 'scaledobject' }),
       client: options.client,
       scaledObjects,
       hpas: view<HorizontalPodAutoscaler>(this.#informers.hpas),
-      sources: {
-        triggerAuthentication: (ns, name) => this.#informers.triggerAuths.get(`${ns}/${name}`) as TriggerAuthentication | undefined,
-        clusterTriggerAuthentication: (name) => this.#informers.clusterTriggerAuths.get(name) as ClusterTriggerAuthentication | undefined,
-        lookup: this.#keyLookup(),
-        clusterAuthNamespace: options.clusterAuthNamespace,
-        targets,
-      },
+      sources,
       targets,
       scalers: this.#scalers,
       hpaPlanner: createHpaPlanner(options.version),
@@ -175,7 +178,11 @@ export class Operator {
       metrics,
       readings,
     });
-    this.metricsSource = new ScaledObjectMetricsSource({ now: () => this.#clock.now(), scaledObjects, scalers: this.#scalers, readings, targets, readyPods });
+    const buildScalers = async (key: string, so: ScaledObject) => {
+      const gvkr = await targets.resolve(targetApiVersion(so), targetKind(so));
+      return this.#scalers.ensure(key, (await resolveScalerInputs(so, gvkr, sources)).inputs);
+    };
+    this.metricsSource = new ScaledObjectMetricsSource({ now: () => this.#clock.now(), scaledObjects, scalers: this.#scalers, readings, targets, readyPods, buildScalers });
   }
 
   /** Starts watching and campaigning; the returned promise settles when the operator has stopped. */
