@@ -194,4 +194,35 @@ describe('burst placement on the sandbox (real scheduler and controllers, swell 
       expect(pod.spec?.nodeSelector ?? {}).not.toHaveProperty('type');
     }
   });
+
+  it('when regular capacity frees up, rebalance moves burst pods back one at a time without the ready count dropping', async () => {
+    await scale('big', 0);
+    await until('big scaled to 0', async () => ((await livePods('big')).length === 0 ? true : undefined));
+    // Without a BurstPolicy, `hog` takes 3 of the 4 CPUs of each regular node.
+    await deployment('hog', '3');
+    await scale('hog', 2);
+    await until('hog on both regular nodes', async () => (placementOf(await livePods('hog')).regular === 2 ? true : undefined));
+    await deployment('mover', '2');
+    await burstPolicy('mover', { scaleTargetRef: { name: 'mover' }, pendingTimeout: '3s', rebalance: { enabled: true, interval: '2s' } });
+    await scale('mover', 2);
+    const burst = await until('mover bursting', async () => {
+      const p = placementOf(await livePods('mover'));
+      return p.running === 2 ? p : undefined;
+    });
+    expect(burst).toMatchObject({ regular: 0, virtual: 2 });
+
+    await scale('hog', 0);
+    let lowestRunning = Number.POSITIVE_INFINITY;
+    const moved = await until(
+      'mover back on regular nodes',
+      async () => {
+        const p = placementOf(await livePods('mover'));
+        lowestRunning = Math.min(lowestRunning, p.running);
+        return p.regular === 2 && p.virtual === 0 && p.total === 2 ? p : undefined;
+      },
+      120_000,
+    );
+    expect(moved).toEqual({ total: 2, running: 2, regular: 2, virtual: 0 });
+    expect(lowestRunning).toBeGreaterThanOrEqual(2);
+  }, 180_000);
 });
