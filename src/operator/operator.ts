@@ -1,5 +1,4 @@
 import type { KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
-import type { Registry } from 'prom-client';
 import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { splitObjectKey } from '../controller/keys.js';
 import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../apis/keda/v1alpha1/triggerauthentication.js';
@@ -7,17 +6,16 @@ import { validateScaledObject } from '../apis/keda/v1alpha1/validation.js';
 import { createSystemClock, type Clock } from '../controller/clock.js';
 import { runController } from '../controller/controller.js';
 import { Informer } from '../controller/informer.js';
-import { LeaderElector, type LeaseStore } from '../controller/leader-election.js';
-import type { ListWatchSource } from '../controller/list-watch-source.js';
+import { LeaderElector } from '../controller/leader-election.js';
 import { PollScheduler } from '../controller/poll-scheduler.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
 import type { KeyLookup } from './container-env.js';
 import { DependencyIndex, dependencyKey } from './dependencies.js';
-import { KubeEventRecorder, type EventRecorder } from './events.js';
+import { KubeEventRecorder } from './events.js';
 import { createHpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { resourcePath, type KubeClient } from './kube-client.js';
+import { resourcePath } from './kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ScaledObjectMetricsSource, type MetricsSource } from './metrics-source.js';
@@ -27,38 +25,12 @@ import { ScaleLoop } from './scale-loop.js';
 import { ScaleTargets, type CachedWorkload } from './scale-target.js';
 import { resolveScalerInputs } from './scaler-inputs.js';
 import { targetApiVersion, targetKind } from './target-conflicts.js';
-import { ScalersCache, type ScalerFactory } from './scalers-cache.js';
+import { ScalersCache } from './scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
+import type { ScalingControllerOptions } from './controller-options.js';
 
-export interface OperatorOptions {
-  client: KubeClient;
-  /** A list-watch source for a collection path (e.g. `/apis/keda.sh/v1alpha1/scaledobjects`). */
-  listWatch: <T extends KubernetesObject>(path: string) => ListWatchSource<T>;
-  /** The Lease to campaign on; without one this process always leads (single replica, tests). */
-  leaseStore?: LeaseStore;
-  identity: string;
-  /** Watch only this namespace; all namespaces when unset. */
-  namespace?: string;
-  /** Where ClusterTriggerAuthentication secrets and config maps are read from. */
-  clusterAuthNamespace: string;
-  scalerFactory: ScalerFactory;
-  log: Logger;
-  registry: Registry;
-  version: string;
-  clock?: Clock;
-  random?: () => number;
-  events?: EventRecorder;
-  /** ScaledObjects reconciled at once (KEDA_SCALEDOBJECT_CTRL_MAX_RECONCILES); default 5. */
-  workers?: number;
-  /** Polls running at once; default 64. */
-  pollConcurrency?: number;
-  /** How often every cached object is reconciled again even without a change; default 10 min. */
-  resyncPeriodMs?: number;
-  /** Leader election timings (defaults: 15 s lease, 10 s renew deadline, 2 s retry). */
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
-}
+/** Workers default to 5 (KEDA_SCALEDOBJECT_CTRL_MAX_RECONCILES), polls at once to 64. */
+export type OperatorOptions = ScalingControllerOptions;
 
 type AnyInformer = Informer<KubernetesObject>;
 

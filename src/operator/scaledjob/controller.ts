@@ -1,5 +1,4 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Registry } from 'prom-client';
 import { KedaLabels } from '../../apis/keda/v1alpha1/annotations.js';
 import { ScaledJobDefaults, type ScaledJob } from '../../apis/keda/v1alpha1/scaledjob.js';
 import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../../apis/keda/v1alpha1/triggerauthentication.js';
@@ -8,52 +7,26 @@ import { createSystemClock, type Clock } from '../../controller/clock.js';
 import { runController } from '../../controller/controller.js';
 import { splitObjectKey } from '../../controller/keys.js';
 import { Informer } from '../../controller/informer.js';
-import { LeaderElector, type LeaseStore } from '../../controller/leader-election.js';
-import type { ListWatchSource } from '../../controller/list-watch-source.js';
+import { LeaderElector } from '../../controller/leader-election.js';
 import { PollScheduler } from '../../controller/poll-scheduler.js';
 import { WorkQueue } from '../../controller/workqueue.js';
 import { isNotFound } from '../../kube/errors.js';
 import type { Logger } from '../../log.js';
-import { KubeEventRecorder, type EventRecorder } from '../events.js';
+import { KubeEventRecorder } from '../events.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { resourcePath, type KubeClient } from '../kube-client.js';
 import type { ObjectCache } from '../reconciler.js';
-import { ScalersCache, type ScalerFactory } from '../scalers-cache.js';
+import { ScalersCache } from '../scalers-cache.js';
 import type { JobObject } from './jobs.js';
 import { ScaledJobMetrics } from './metrics.js';
 import { ScaledJobPoller } from './poller.js';
 import { ScaledJobReconciler, type JobCache } from './reconciler.js';
 import type { DataKind, ScaledJobAuthSources } from './scaler-inputs.js';
 import { ScaledJobStatusWriter } from './status.js';
+import type { ScalingControllerOptions } from '../controller-options.js';
 
-export interface ScaledJobControllerOptions {
-  client: KubeClient;
-  /** A list-watch source for a collection path (e.g. `/apis/keda.sh/v1alpha1/scaledjobs`). */
-  listWatch: <T extends KubernetesObject>(path: string) => ListWatchSource<T>;
-  /** The Lease to campaign on; without one this process always leads (single replica, tests). */
-  leaseStore?: LeaseStore;
-  identity: string;
-  /** Watch only this namespace; all namespaces when unset. */
-  namespace?: string;
-  /** Where ClusterTriggerAuthentication secrets and config maps are read from. */
-  clusterAuthNamespace: string;
-  scalerFactory: ScalerFactory;
-  log: Logger;
-  registry: Registry;
-  /** Written into each Job's app.kubernetes.io/version label. */
-  version: string;
-  clock?: Clock;
-  random?: () => number;
-  events?: EventRecorder;
-  /** ScaledJobs reconciled at once (KEDA_SCALEDJOB_CTRL_MAX_RECONCILES); default 1. */
-  workers?: number;
-  /** Polls running at once; default 32. */
-  pollConcurrency?: number;
-  resyncPeriodMs?: number;
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
-}
+/** Workers default to 1 (KEDA_SCALEDJOB_CTRL_MAX_RECONCILES), polls at once to 32. */
+export type ScaledJobControllerOptions = ScalingControllerOptions;
 
 export interface ScaledJobController {
   /** Settles once the controller has stopped (after `stop()`); rejects only on an unexpected failure. */
