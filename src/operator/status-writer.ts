@@ -6,43 +6,59 @@ import { statusPatch } from './status.js';
 
 export type StatusChanges = { [K in keyof ScaledObjectStatus]?: ScaledObjectStatus[K] | null };
 
+/** An object with Kubernetes metadata and a status the operator owns. */
+interface StatusOwner<S> {
+  metadata: { uid?: string; resourceVersion?: string };
+  status?: S;
+}
+
 /**
- * Writes ScaledObject status with merge patches, only when something changed. The informer cache lags the
+ * Writes an object's status with merge patches, only when something changed. The informer cache lags the
  * operator's own writes by a watch round trip, so the object returned by the last patch is remembered and
  * preferred while the cache is older; otherwise a quick second write would be computed against stale status.
  */
-export class StatusWriter {
-  private readonly written = new Map<string, ScaledObject>();
+export class CachedStatusWriter<T extends StatusOwner<S>, S, C> {
+  private readonly written = new Map<string, T>();
 
-  constructor(private readonly client: KubeClient) {}
+  constructor(
+    private readonly client: KubeClient,
+    private readonly statusPath: (obj: T) => string,
+    private readonly patchOf: (observed: S | undefined, changes: C) => Record<string, unknown> | undefined,
+  ) {}
 
   /** The freshest status known for the object: the cached copy or the operator's last write, whichever is newer. */
-  current(key: string, cached: ScaledObject): ScaledObject {
+  current(key: string, cached: T): T {
     const mine = this.written.get(key);
     if (!mine || mine.metadata.uid !== cached.metadata.uid) return cached;
     return newerThan(mine.metadata.resourceVersion, cached.metadata.resourceVersion) ? mine : cached;
   }
 
   /** Patches status with `changes`; returns the object as stored (or the input when nothing changed). */
-  async patch(key: string, cached: ScaledObject, changes: StatusChanges): Promise<ScaledObject> {
-    const so = this.current(key, cached);
-    const patch = statusPatch(so.status, changes);
-    if (!patch) return so;
+  async patch(key: string, cached: T, changes: C): Promise<T> {
+    const obj = this.current(key, cached);
+    const patch = this.patchOf(obj.status, changes);
+    if (!patch) return obj;
     try {
-      const stored = await this.client.request<ScaledObject>('PATCH', scaledObjectPath(so, 'status'), {
+      const stored = await this.client.request<T>('PATCH', this.statusPath(obj), {
         body: { status: patch },
         contentType: 'application/merge-patch+json',
       });
       this.written.set(key, stored);
       return stored;
     } catch (err) {
-      if (isNotFound(err)) return so;
+      if (isNotFound(err)) return obj;
       throw err;
     }
   }
 
   forget(key: string): void {
     this.written.delete(key);
+  }
+}
+
+export class StatusWriter extends CachedStatusWriter<ScaledObject, ScaledObjectStatus, StatusChanges> {
+  constructor(client: KubeClient) {
+    super(client, (so) => scaledObjectPath(so, 'status'), statusPatch);
   }
 }
 

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ScaledJob, ScaledJobStatus } from '../../apis/keda/v1alpha1/scaledjob.js';
-import { isNotFound } from '../../kube/errors.js';
 import { resourcePath, type KubeClient } from '../kube-client.js';
 import type { InvolvedObject } from '../events.js';
+import { CachedStatusWriter } from '../status-writer.js';
 
 export type ScaledJobStatusChanges = { [K in keyof ScaledJobStatus]?: ScaledJobStatus[K] | null };
 
@@ -54,42 +54,9 @@ export function involvedScaledJob(sj: Pick<ScaledJob, 'metadata'>): InvolvedObje
   return { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', namespace: sj.metadata.namespace ?? '', name: sj.metadata.name ?? '', ...(sj.metadata.uid ? { uid: sj.metadata.uid } : {}) };
 }
 
-/**
- * Writes ScaledJob status with merge patches, only when something changed. The informer lags the operator's
- * own writes by a watch round trip, so the object returned by the last patch is preferred while it is newer.
- */
-export class ScaledJobStatusWriter {
-  private readonly written = new Map<string, ScaledJob>();
-
-  constructor(private readonly client: KubeClient) {}
-
-  current(key: string, cached: ScaledJob): ScaledJob {
-    const mine = this.written.get(key);
-    if (!mine || mine.metadata.uid !== cached.metadata.uid) return cached;
-    return newerThan(mine.metadata.resourceVersion, cached.metadata.resourceVersion) ? mine : cached;
+/** ScaledJob status, written as the ScaledObject's is. */
+export class ScaledJobStatusWriter extends CachedStatusWriter<ScaledJob, ScaledJobStatus, ScaledJobStatusChanges> {
+  constructor(client: KubeClient) {
+    super(client, (sj) => scaledJobPath(sj, 'status'), scaledJobStatusPatch);
   }
-
-  async patch(key: string, cached: ScaledJob, changes: ScaledJobStatusChanges): Promise<ScaledJob> {
-    const sj = this.current(key, cached);
-    const patch = scaledJobStatusPatch(sj.status, changes);
-    if (!patch) return sj;
-    try {
-      const stored = await this.client.request<ScaledJob>('PATCH', scaledJobPath(sj, 'status'), { body: { status: patch }, contentType: 'application/merge-patch+json' });
-      this.written.set(key, stored);
-      return stored;
-    } catch (err) {
-      if (isNotFound(err)) return sj;
-      throw err;
-    }
-  }
-
-  forget(key: string): void {
-    this.written.delete(key);
-  }
-}
-
-/** Resource versions from etcd are increasing integers; anything else lets the cache win. */
-function newerThan(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
-  return BigInt(a) > BigInt(b);
 }
