@@ -97,9 +97,9 @@ async function forEachLimited(count: number, limit: number, task: (i: number) =>
 }
 
 async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number): Promise<void> {
-  const minute = new Date().getUTCMinutes();
-  // A closed window: opens 20 minutes from now, so nothing activates during the run.
-  const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: `${(minute + 20) % 60} * * * *`, end: `${(minute + 30) % 60} * * * *`, desiredReplicas: '2' } };
+  // A one-minute window on the first day of a month half a year away: closed however long the run takes.
+  const month = ((new Date().getUTCMonth() + 6) % 12) + 1;
+  const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: `0 0 1 ${month} *`, end: `1 0 1 ${month} *`, desiredReplicas: '2' } };
   const targets = resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace });
   const scaledObjects = resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace });
   await forEachLimited(count, 32, async (i) => {
@@ -169,11 +169,13 @@ async function main(): Promise<void> {
   const created = Date.now();
   progress(`created in ${((created - setupStarted) / 1000).toFixed(1)} s; waiting until all are Ready`);
   const list = () => setupClient.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }));
-  await waitFor(`${opts.count} ScaledObjects Ready`, 30 * 60_000, async () => {
+  // Listing every object is itself load on the apiserver and on this process: look less often the more there are.
+  const listEveryMs = Math.max(2_000, opts.count);
+  await waitFor(`${opts.count} ScaledObjects Ready`, Math.max(30 * 60_000, opts.count * 360), async () => {
     const ready = readyCount((await list()).items);
     progress(`${ready}/${opts.count} Ready`);
     if (ready >= opts.count) return true;
-    await new Promise((r) => setTimeout(r, 2_000));
+    await new Promise((r) => setTimeout(r, listEveryMs));
     return undefined;
   });
   const allReady = Date.now();

@@ -3,6 +3,7 @@ import { componentNames } from '../sandbox/component.js';
 import { parseComponentList, sandboxComponents } from '../sandbox/components.js';
 import { ensureHelm } from '../sandbox/helm.js';
 import { defaultCacheDir, sandboxPaths } from '../sandbox/paths.js';
+import type { KubeOptions } from '../sandbox/kube.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { createLogger } from '../log.js';
 
@@ -18,6 +19,8 @@ const help = `usage: swell dev <up|status|down|install> [options]
 options:
   --components LIST   comma-separated subset of ${componentNames.join(',')} (default: all)
   --state-dir DIR     where state, logs and the env file live (default: .swell/dev in the checkout)
+  --hpa-sync-period S the controller manager's HPA sync period in seconds when kube starts (default 2, so tests
+                      see the HPA react quickly; 15 is what a real cluster uses)
 `;
 
 export async function devCommand(argv: string[]): Promise<number> {
@@ -26,7 +29,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { components: { type: 'string' }, 'state-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { components: { type: 'string' }, 'state-dir': { type: 'string' }, 'hpa-sync-period': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
     process.stderr.write(`swell dev: ${(error as Error).message}\n\n${help}`);
@@ -37,11 +40,18 @@ export async function devCommand(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return parsed.values.help ? 0 : 2;
   }
+  let kube: KubeOptions;
+  try {
+    kube = hpaOptions(parsed.values['hpa-sync-period']);
+  } catch (error) {
+    process.stderr.write(`swell dev: ${(error as Error).message}\n`);
+    return 2;
+  }
   const started = Date.now();
   const progress = (message: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
   const sandbox = new Sandbox({
     paths: sandboxPaths({ stateDir: parsed.values['state-dir'] }),
-    components: sandboxComponents(),
+    components: sandboxComponents(kube),
     log: createLogger({ name: 'sandbox', level: process.env.SWELL_LOG_LEVEL ?? 'warn' }),
     progress,
   });
@@ -81,4 +91,10 @@ export async function devCommand(argv: string[]): Promise<number> {
     process.stderr.write(`swell dev ${action}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+function hpaOptions(raw: string | undefined): KubeOptions {
+  if (raw === undefined) return {};
+  if (!/^[1-9]\d*$/.test(raw)) throw new Error(`--hpa-sync-period: "${raw}" is not a positive whole number of seconds`);
+  return { hpaSyncPeriodSeconds: Number(raw) };
 }

@@ -1,13 +1,13 @@
 import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
 import { kafkaComponent } from './kafka.js';
-import { kubeComponent } from './kube.js';
+import { kubeComponent, type KubeOptions } from './kube.js';
 import { prometheusComponent } from './prometheus.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
 
-export function sandboxComponents(): Record<ComponentName, SandboxComponent> {
+export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName, SandboxComponent> {
   return {
-    kube: kubeComponent(),
+    kube: kubeComponent(kube),
     redis: redisComponent(),
     kafka: kafkaComponent(),
     sqs: sqsComponent(),

@@ -62,7 +62,7 @@ async function observe(reader: KedaClusterReader, so: ScaledObject, namespace: s
 }
 
 interface PodTemplateOwner {
-  spec?: { template?: { spec?: { containers?: ContainerResources[] } } };
+  spec?: { template?: { spec?: { containers?: { name: string; resources?: Omit<ContainerResources, 'name'> }[] } } };
 }
 
 interface LimitRangeList {
@@ -87,7 +87,7 @@ export function kubeClusterReader(client: KubeClient): KedaClusterReader {
       if (!plural) return undefined;
       try {
         const owner = await client.request<PodTemplateOwner>('GET', `/apis/apps/v1/namespaces/${enc(namespace)}/${plural}/${enc(name)}`);
-        return owner.spec?.template?.spec?.containers ?? [];
+        return (owner.spec?.template?.spec?.containers ?? []).map(({ name, resources }) => ({ name, ...resources }));
       } catch (error) {
         if (isNotFound(error)) return undefined;
         throw error;
