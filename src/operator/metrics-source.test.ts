@@ -125,3 +125,90 @@ describe('ScaledObjectMetricsSource on a replica that does not lead', () => {
     await expect(source.getMetric('app', 'orders', 's0-fake')).rejects.toThrow(/app\/orders cannot be built: TriggerAuthentication app\/creds not found/);
   });
 });
+
+describe('ScaledObjectMetricsSource composite-metric', () => {
+  const named = (name: string, extra: Record<string, unknown> = {}) => ({ type: 'fake', name, metadata: {}, ...extra });
+
+  async function compositeSource(spec: Partial<ScaledObject['spec']>, values: (() => Promise<number>)[], health?: Record<string, number>) {
+    const so = scaledObject(spec);
+    if (health) so.status = { ...so.status, health: Object.fromEntries(Object.entries(health).map(([m, n]) => [m, { numberOfFailures: n, status: 'Failing' as const }])) };
+    const client = new FakeKubeClient();
+    client.put('/apis/apps/v1/namespaces/app/deployments/web', { metadata: { name: 'web' }, spec: { replicas: 2 } });
+    const reads: string[] = [];
+    const scalers = new ScalersCache({
+      log: createLogger({ level: 'silent' }),
+      factory: ({ triggerIndex }) => ({
+        metricSpecs: [{ kind: 'External', metricName: `s${triggerIndex}-fake`, targetType: 'AverageValue', target: 1 }],
+        read: async (metricName) => {
+          reads.push(metricName);
+          return { value: await (values[triggerIndex] ?? (() => Promise.reject(new Error('no source'))))(), active: true };
+        },
+        close: () => Promise.resolve(),
+      }),
+    });
+    await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: so.spec.triggers.map(() => ({ params: {}, warnings: [] })), env: {} });
+    const readings = new LastReadings();
+    const source = new ScaledObjectMetricsSource({
+      now: () => 1_000,
+      scaledObjects: { get: (key) => (key === 'app/orders' ? so : undefined), list: () => [so] },
+      scalers,
+      readings,
+      targets: new ScaleTargets(client),
+      readyPods: new ReadyPods(client),
+    });
+    return { source, readings, reads };
+  }
+
+  const modifiers = (formula: string) => ({ advanced: { scalingModifiers: { formula, target: '5' } } });
+  const ok = (v: number) => () => Promise.resolve(v);
+  const down = () => Promise.reject(new Error('down'));
+
+  it.each([
+    { name: 'the formula over live values', formula: '(a + b) / 2', values: [ok(3), ok(8)], expected: 5.5 },
+    { name: 'negative readings enter the formula as 0, as KEDA serves them', formula: 'a + b + 1', values: [ok(-7), ok(2)], expected: 3 },
+    { name: 'a negative composite is served as 0', formula: 'a - b', values: [ok(1), ok(9)], expected: 0 },
+    { name: 'a ternary', formula: 'a > b ? a * 2 : b', values: [ok(6), ok(4)], expected: 12 },
+  ])('serves $name', async ({ formula, values, expected }) => {
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers(formula) }, values);
+    expect(await source.getMetric('app', 'orders', 'composite-metric')).toEqual({ value: expected, timestamp: 1_000 });
+  });
+
+  it('answers useCachedMetrics triggers from the last poll and reads the others live', async () => {
+    const { source, readings, reads } = await compositeSource({ triggers: [named('a', { useCachedMetrics: true }), named('b')], ...modifiers('a + b') }, [ok(100), ok(2)]);
+    readings.record('app/orders', 's0-fake', 7, true, 500);
+    expect((await source.getMetric('app', 'orders', 'composite-metric')).value).toBe(9);
+    expect(reads).toEqual(['s1-fake']);
+  });
+
+  it.each([
+    { name: 'a failing trigger without fallback', spec: {}, health: undefined, message: 'metric:s1-fake encountered error: down' },
+    { name: 'a failing trigger below the threshold', spec: { fallback: { failureThreshold: 3, replicas: 4 } }, health: { 's1-fake': 2 }, message: 'metric:s1-fake encountered error: down' },
+  ])('fails with $name', async ({ spec, health, message }) => {
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a + b'), ...spec }, [ok(1), down], health);
+    await expect(source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({ reason: 'Unavailable', message });
+  });
+
+  it.each([
+    { name: 'static: target x replicas, skipping the formula', behavior: 'static' as const, formula: 'a + b', expected: 20 },
+    { name: 'scalingModifiers: the failing trigger is nil in the formula', behavior: 'scalingModifiers' as const, formula: 'a + (b ?? 10)', expected: 11 },
+    { name: 'scalingModifiers: a nil result serves fallback.replicas x target', behavior: 'scalingModifiers' as const, formula: 'b ?? nil', expected: 20 },
+  ])('past the fallback threshold, $name', async ({ behavior, formula, expected }) => {
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers(formula), fallback: { failureThreshold: 1, replicas: 4, behavior } }, [ok(1), down], { 's1-fake': 5 });
+    expect((await source.getMetric('app', 'orders', 'composite-metric')).value).toBe(expected);
+  });
+
+  it('names the formula when it fails on the values', async () => {
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a > 2 ? a : nil') }, [ok(1), ok(1)]);
+    await expect(source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({
+      reason: 'Unavailable',
+      message: 'metric:composite-metric encountered error: spec.advanced.scalingModifiers.formula: formula produced nil; use ?? to give a default',
+    });
+  });
+
+  it('has no composite-metric without scalingModifiers, and still serves each trigger metric with them', async () => {
+    const plain = await compositeSource({ triggers: [named('a'), named('b')] }, [ok(1), ok(2)]);
+    await expect(plain.source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({ reason: 'NotFound' });
+    const modified = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a + b') }, [ok(1), ok(2)]);
+    expect((await modified.source.getMetric('app', 'orders', 's1-fake')).value).toBe(2);
+  });
+});

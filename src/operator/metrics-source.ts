@@ -1,10 +1,14 @@
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import type { MetricSpec } from '../../scalers/scaler.js';
 import { applyFallback } from '../scaling/fallback.js';
+import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
 import type { LastReadings } from './last-readings.js';
 import type { ReadyPods } from './ready-pods.js';
 import type { ObjectCache } from './reconciler.js';
 import type { ScaleTargets } from './scale-target.js';
-import type { ScalerSet, ScalersCache } from './scalers-cache.js';
+import type { ScalerSet, ScalersCache, TriggerScaler } from './scalers-cache.js';
+
+type ExternalMetricSpec = Extract<MetricSpec, { kind: 'External' }>;
 
 export interface MetricValue {
   /** Never negative, NaN or infinite (KEDA serves 0 instead). */
@@ -44,18 +48,24 @@ export interface MetricsSourceDeps {
    * metrics too, from scalers of its own.
    */
   buildScalers?: (key: string, so: ScaledObject) => Promise<ScalerSet>;
+  /** Compiled scalingModifiers formulas; one of its own when not given. */
+  formulas?: FormulaCache;
 }
 
 /**
  * Serves metrics from the scalers the scale loop uses, with KEDA's rules: triggers with useCachedMetrics
  * answer from the last poll; others are read live, concurrent requests for the same metric sharing one read;
  * a failed read past the fallback threshold (counted by the scale loop in status.health) serves the
- * fallback value instead of an error.
+ * fallback value instead of an error. With scalingModifiers, composite-metric is the formula over all of them.
  */
 export class ScaledObjectMetricsSource implements MetricsSource {
   private readonly inFlight = new Map<string, Promise<MetricValue>>();
 
-  constructor(private readonly deps: MetricsSourceDeps) {}
+  private readonly formulas: FormulaCache;
+
+  constructor(private readonly deps: MetricsSourceDeps) {
+    this.formulas = deps.formulas ?? new FormulaCache();
+  }
 
   getMetric(namespace: string, scaledObject: string, metricName: string): Promise<MetricValue> {
     const key = `${namespace}/${scaledObject}/${metricName}`;
@@ -72,19 +82,55 @@ export class ScaledObjectMetricsSource implements MetricsSource {
     const so = this.deps.scaledObjects.get(key);
     if (!so) throw new MetricsSourceError('NotFound', `ScaledObject ${key} not found`);
     const set = this.deps.scalers.get(key) ?? (await this.buildScalers(key, so));
+    const modifiers = activeScalingModifiers(so.spec);
+    if (metricName === CompositeMetricName && modifiers) return this.composite(key, so, set, modifiers);
     const trigger = set.triggers.find((t) => t.scaler.metricSpecs.some((s) => s.kind === 'External' && s.metricName === metricName));
-    const spec = trigger?.scaler.metricSpecs.find((s) => s.kind === 'External' && s.metricName === metricName);
+    const spec = trigger?.scaler.metricSpecs.find((s): s is ExternalMetricSpec => s.kind === 'External' && s.metricName === metricName);
     if (!trigger || !spec) throw new MetricsSourceError('NotFound', `no matching metrics found for ${metricName}`);
+    const served = await this.read(key, so, trigger, spec);
+    return { value: served.value, timestamp: served.timestamp };
+  }
+
+  /** One metric by KEDA's rules: from the last poll with useCachedMetrics, else live; a failure goes through fallback. */
+  private async read(key: string, so: ScaledObject, trigger: TriggerScaler, spec: ExternalMetricSpec): Promise<MetricValue & { fallbackApplied: boolean }> {
     if (trigger.trigger.useCachedMetrics) {
-      const cached = this.deps.readings.get(key, metricName);
-      if (cached) return { value: servable(cached.value), timestamp: cached.at };
+      const cached = this.deps.readings.get(key, spec.metricName);
+      if (cached) return { value: servableMetricValue(cached.value), timestamp: cached.at, fallbackApplied: false };
     }
     try {
-      const reading = await trigger.scaler.read(metricName);
-      return { value: servable(reading.value), timestamp: this.deps.now() };
+      const reading = await trigger.scaler.read(spec.metricName);
+      return { value: servableMetricValue(reading.value), timestamp: this.deps.now(), fallbackApplied: false };
     } catch (err) {
-      return this.fallback(so, spec, err);
+      return { ...(await this.fallback(so, spec, err)), fallbackApplied: true };
     }
+  }
+
+  /**
+   * composite-metric: every external metric read as above (in parallel), then the scalingModifiers formula over
+   * them, with KEDA's fallback rules for the composite (see compositeValue).
+   */
+  private async composite(key: string, so: ScaledObject, set: ScalerSet, modifiers: ActiveScalingModifiers): Promise<MetricValue> {
+    const externals = set.triggers.flatMap((trigger) => trigger.scaler.metricSpecs.flatMap((spec) => (spec.kind === 'External' ? [{ trigger, spec }] : [])));
+    const metrics = await Promise.all(
+      externals.map(async ({ trigger, spec }) => {
+        try {
+          const served = await this.read(key, so, trigger, spec);
+          return { metricName: spec.metricName, outcome: { value: served.value }, fallbackApplied: served.fallbackApplied };
+        } catch (err) {
+          if (!(err instanceof MetricsSourceError)) throw err;
+          return { metricName: spec.metricName, outcome: { error: err.message }, fallbackApplied: false };
+        }
+      }),
+    );
+    const result = evaluateComposite({
+      formulas: this.formulas,
+      modifiers,
+      ...(so.spec.fallback ? { fallback: so.spec.fallback } : {}),
+      triggers: set.triggers.map((t) => ({ trigger: t.trigger, metricNames: externalMetricNames(t) })),
+      metrics,
+    });
+    if ('error' in result) throw new MetricsSourceError('Unavailable', result.error.startsWith('metric:') ? result.error : `metric:${CompositeMetricName} encountered error: ${result.error}`);
+    return { value: servableMetricValue(result.value), timestamp: this.deps.now() };
   }
 
   private async buildScalers(key: string, so: ScaledObject): Promise<ScalerSet> {
@@ -96,11 +142,11 @@ export class ScaledObjectMetricsSource implements MetricsSource {
     }
   }
 
-  private async fallback(so: ScaledObject, spec: Parameters<typeof applyFallback>[0]['metric'], err: unknown): Promise<MetricValue> {
-    const failed = new MetricsSourceError('Unavailable', `metric:${spec.kind === 'External' ? spec.metricName : spec.resource} encountered error: ${err instanceof Error ? err.message : String(err)}`);
+  private async fallback(so: ScaledObject, spec: ExternalMetricSpec, err: unknown): Promise<MetricValue> {
+    const failed = new MetricsSourceError('Unavailable', `metric:${spec.metricName} encountered error: ${err instanceof Error ? err.message : String(err)}`);
     const gvkr = so.status?.scaleTargetGVKR;
     if (!so.spec.fallback || !gvkr) throw failed;
-    const health = so.status?.health?.[spec.kind === 'External' ? spec.metricName : ''];
+    const health = so.status?.health?.[spec.metricName];
     // The scale loop owns the failure count; a request here only asks whether the count is already past it.
     const previous = health?.status ? { numberOfFailures: Math.max(0, (health.numberOfFailures ?? 0) - 1), status: health.status } : undefined;
     const scale = await this.deps.targets.getScale(gvkr, so.metadata.namespace ?? '', so.spec.scaleTargetRef.name);
@@ -114,10 +160,16 @@ export class ScaledObjectMetricsSource implements MetricsSource {
       ...(readyReplicas !== undefined ? { readyReplicas } : {}),
     });
     if (!result.fallbackApplied || !('value' in result.outcome)) throw failed;
-    return { value: servable(result.outcome.value), timestamp: this.deps.now() };
+    return { value: servableMetricValue(result.outcome.value), timestamp: this.deps.now() };
   }
 }
 
-function servable(value: number): number {
+/** A trigger's external metric names, in the order its scaler publishes them. */
+export function externalMetricNames(trigger: TriggerScaler): string[] {
+  return trigger.scaler.metricSpecs.flatMap((s) => (s.kind === 'External' ? [s.metricName] : []));
+}
+
+/** KEDA serves 0 for a negative, NaN or infinite value (and feeds the formula what it serves). */
+export function servableMetricValue(value: number): number {
   return Number.isFinite(value) && value > 0 ? value : 0;
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { CompositeMetricName } from '../scaling/formula.js';
 
 /** KEDA's common label set for per-scaler metrics. */
 export interface ScalerLabels {
@@ -90,11 +91,20 @@ export class OperatorMetrics {
     this.loopLatency = new Gauge({ name: 'keda_internal_scale_loop_latency_seconds', help: 'Deviation of a scale loop run from its schedule', labelNames: ['namespace', 'type', 'resource'], registers });
   }
 
-  scalerReading(labels: ScalerLabels, reading: { value: number; active: boolean; latencySeconds: number }): void {
+  /** `active` is left out for triggers of a scalingModifiers object: KEDA reports activity once, for the composite. */
+  scalerReading(labels: ScalerLabels, reading: { value: number; active?: boolean; latencySeconds: number }): void {
     const l = this.labels(labels);
     this.scalerValue.set(l, reading.value);
-    this.scalerActive.set(l, reading.active ? 1 : 0);
+    if (reading.active !== undefined) this.scalerActive.set(l, reading.active ? 1 : 0);
     this.scalerLatency.set(l, reading.latencySeconds);
+  }
+
+  /** The scalingModifiers composite under scaler="composite-metric"; no value series while the formula fails. */
+  compositeReading(namespace: string, scaledObject: string, reading: { value?: number; active: boolean }): void {
+    const l = this.labels({ namespace, scaledObject, scaler: CompositeMetricName, triggerIndex: 0, metric: CompositeMetricName });
+    if (reading.value !== undefined) this.scalerValue.set(l, reading.value);
+    else this.scalerValue.remove(l);
+    this.scalerActive.set(l, reading.active ? 1 : 0);
   }
 
   scalerError(labels: ScalerLabels): void {

@@ -173,3 +173,97 @@ describe('hpaActiveCondition', () => {
     expect(c ? `${c.status}/${c.reason}` : undefined).toBe(expected);
   });
 });
+
+describe('ScaleLoop.poll with scalingModifiers', () => {
+  const named = (name: string) => ({ type: 'fake', name, metadata: {} });
+  const value = (v: number): Source => () => ({ value: v, active: v > 0 });
+
+  /** Two (or more) triggers, each publishing s<index>-fake and read from its own source. */
+  async function composite(spec: Partial<ScaledObject['spec']>, replicas: number, sources: Source[], status: ScaledObject['status'] = {}) {
+    const client = new FakeKubeClient();
+    const so = scaledObject(spec, status);
+    client.put(soPath, so);
+    client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas } });
+    const log = createLogger({ level: 'silent' });
+    const scalers = new ScalersCache({
+      log,
+      factory: ({ triggerIndex }) => ({
+        metricSpecs: [{ kind: 'External', metricName: `s${triggerIndex}-fake`, targetType: 'AverageValue', target: 1 }],
+        read: () => Promise.resolve().then(sources[triggerIndex] ?? failing),
+        close: () => Promise.resolve(),
+      }),
+    });
+    await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: so.spec.triggers.map(() => ({ params: {}, warnings: [] })), env: {} });
+    const events: string[] = [];
+    const registry = new Registry();
+    const loop = new ScaleLoop({
+      log,
+      now: () => now,
+      scaledObjects: { get: () => client.get(soPath) as unknown as ScaledObject, list: () => [] },
+      scalers,
+      targets: new ScaleTargets(client),
+      readyPods: new ReadyPods(client),
+      status: new StatusWriter(client),
+      events: { emit: (_o, _t, reason, message) => void events.push(`${reason}: ${message}`) },
+      metrics: new OperatorMetrics(registry, 'test', () => []),
+      readings: new LastReadings(),
+      hpas: { get: () => undefined, list: () => [] },
+    });
+    await loop.poll('app/orders');
+    return {
+      events,
+      status: () => (client.get(soPath) as unknown as ScaledObject).status ?? {},
+      replicas: () => (client.get(deployPath) as { spec: { replicas: number } }).spec.replicas,
+      series: async (name: string) => (await registry.getSingleMetric(name)?.get())?.values.map((v) => ({ scaler: v.labels.scaler, value: v.value })) ?? [],
+    };
+  }
+
+  const modifiers = (formula: string, activationTarget = '5') => ({ advanced: { scalingModifiers: { formula, target: '5', activationTarget } } });
+
+  it.each([
+    { name: 'activates on the composite above the activation target', sources: [value(3), value(8)], formula: '(a + b) / 2', replicas: 0, expectReplicas: 1, active: 'True/ScalerActive' },
+    { name: 'stays at zero below it although every trigger is active', sources: [value(3), value(4)], formula: '(a + b) / 2', replicas: 0, expectReplicas: 0, active: 'False/ScalerNotActive' },
+    { name: 'uses a ternary over both triggers', sources: [value(1), value(40)], formula: 'a > 2 ? a : b / 4', replicas: 0, expectReplicas: 1, active: 'True/ScalerActive' },
+    { name: 'ignores an unnamed trigger', sources: [value(1), value(1), value(100)], formula: 'a + b', replicas: 0, expectReplicas: 0, active: 'False/ScalerNotActive', extra: true },
+  ])('$name', async ({ sources, formula, replicas, expectReplicas, active: activeCondition, extra }) => {
+    const triggers = [named('a'), named('b'), ...(extra ? [{ type: 'fake', metadata: {} }] : [])];
+    const h = await composite({ triggers, ...modifiers(formula) }, replicas, sources);
+    expect(h.replicas()).toBe(expectReplicas);
+    expect(condition(h.status(), 'Active')).toBe(activeCondition);
+    if (expectReplicas > replicas) expect(h.events).toContainEqual(expect.stringMatching(/^KEDAScaleTargetActivated: .*triggered by composite-metric$/));
+  });
+
+  it('reports activity once, as scaler="composite-metric", with the composite value beside the triggers\' values', async () => {
+    const h = await composite({ triggers: [named('a'), named('b')], ...modifiers('(a + b) / 2') }, 0, [value(3), value(8)]);
+    expect(await h.series('keda_scaler_active')).toEqual([{ scaler: 'composite-metric', value: 1 }]);
+    expect(await h.series('keda_scaler_metrics_value')).toEqual(
+      expect.arrayContaining([
+        { scaler: 'a', value: 3 },
+        { scaler: 'b', value: 8 },
+        { scaler: 'composite-metric', value: 5.5 },
+      ]),
+    );
+  });
+
+  it('holds the replicas and reports the formula when it fails on the values', async () => {
+    const h = await composite({ triggers: [named('a'), named('b')], ...modifiers('a > 2 ? a : nil') }, 3, [value(1), value(1)], { lastActiveTime: iso(now - 999_000) });
+    expect(h.replicas()).toBe(3);
+    expect(condition(h.status(), 'Ready')).toBe('False/TriggerError');
+    expect(h.events).toContain('KEDAScalerFailed: composite-metric: spec.advanced.scalingModifiers.formula: formula produced nil; use ?? to give a default');
+  });
+
+  it('with fallback behavior scalingModifiers passes a failing trigger as nil past the threshold', async () => {
+    const spec = { triggers: [named('a'), named('b')], fallback: { failureThreshold: 1, replicas: 4, behavior: 'scalingModifiers' as const }, ...modifiers('a + (b ?? 100)') };
+    const h = await composite(spec, 0, [value(1), failing], { health: { 's1-fake': { numberOfFailures: 1, status: 'Failing' } } });
+    expect(h.status().health?.['s1-fake']).toEqual({ numberOfFailures: 2, status: 'Failing' });
+    expect(await h.series('keda_scaler_metrics_value')).toContainEqual({ scaler: 'composite-metric', value: 101 });
+    expect(h.replicas()).toBe(1);
+  });
+
+  it('with static fallback serves target x replicas as the composite, skipping the formula', async () => {
+    const spec = { triggers: [named('a'), named('b')], fallback: { failureThreshold: 1, replicas: 4 }, ...modifiers('a * 0') };
+    const h = await composite(spec, 0, [value(1), failing], { health: { 's1-fake': { numberOfFailures: 1, status: 'Failing' } } });
+    expect(await h.series('keda_scaler_metrics_value')).toContainEqual({ scaler: 'composite-metric', value: 20 });
+    expect(h.replicas()).toBe(1);
+  });
+});

@@ -2,11 +2,13 @@ import { readPauseState } from '../apis/keda/v1alpha1/annotations.js';
 import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { Logger } from '../log.js';
 import type { MetricSpec } from '../../scalers/scaler.js';
-import { decideScale, evaluateActivity, type TriggerReading } from '../scaling/scaledobject.js';
-import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth } from '../scaling/fallback.js';
+import { decideScale, evaluateActivity, type ActivityInput, type TriggerReading } from '../scaling/scaledobject.js';
+import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth, type MetricOutcome } from '../scaling/fallback.js';
+import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
 import type { EventRecorder } from './events.js';
 import type { HorizontalPodAutoscaler } from './hpa.js';
 import type { OperatorMetrics } from './metrics.js';
+import { externalMetricNames, servableMetricValue } from './metrics-source.js';
 import type { ObjectCache } from './reconciler.js';
 import { involved } from './reconciler.js';
 import type { ReadyPods } from './ready-pods.js';
@@ -28,6 +30,15 @@ export interface ScaleLoopDeps {
   metrics: OperatorMetrics;
   readings: LastReadings;
   hpas: ObjectCache<HorizontalPodAutoscaler>;
+  /** Compiled scalingModifiers formulas; one of its own when not given. */
+  formulas?: FormulaCache;
+}
+
+/** A metric of this poll after fallback: what activity sees, and the value (or error) the formula sees. */
+interface ServedRead {
+  reading: TriggerReading;
+  outcome: MetricOutcome;
+  fallbackApplied: boolean;
 }
 
 interface MetricRead {
@@ -45,7 +56,11 @@ interface MetricRead {
  * so a restarted operator continues where the previous one stopped.
  */
 export class ScaleLoop {
-  constructor(private readonly deps: ScaleLoopDeps) {}
+  private readonly formulas: FormulaCache;
+
+  constructor(private readonly deps: ScaleLoopDeps) {
+    this.formulas = deps.formulas ?? new FormulaCache();
+  }
 
   async poll(key: string): Promise<void> {
     const cached = this.deps.scaledObjects.get(key);
@@ -64,11 +79,17 @@ export class ScaleLoop {
       return;
     }
     const intervalMs = (so.spec.pollingInterval ?? ScaledObjectDefaults.pollingInterval) * 1000;
-    const reads = await this.readAll(so, set.triggers, intervalMs);
+    const modifiers = activeScalingModifiers(so.spec);
+    const reads = await this.readAll(so, set.triggers, intervalMs, modifiers !== undefined);
     const health: Record<string, MetricHealth> = {};
-    const readings: TriggerReading[] = [];
-    for (const read of reads) readings.push(await this.withFallback(so, read, current, health));
-    const activity = evaluateActivity({ triggerTypes: so.spec.triggers.map((t) => t.type), readings });
+    const served: ServedRead[] = [];
+    for (const read of reads) served.push(await this.withFallback(so, read, current, health));
+    const composite = modifiers ? this.composite(so, set.triggers, modifiers, served) : undefined;
+    const activity = evaluateActivity({ triggerTypes: so.spec.triggers.map((t) => t.type), readings: served.map((s) => s.reading), ...(composite ? { composite } : {}) });
+    if (composite) {
+      const value = composite.value !== undefined ? servableMetricValue(composite.value) : undefined;
+      this.deps.metrics.compositeReading(namespace, so.metadata.name ?? '', { ...(value !== undefined ? { value } : {}), active: activity.isActive });
+    }
     const now = this.deps.now();
     const lastActive = so.status?.lastActiveTime ? Date.parse(so.status.lastActiveTime) : undefined;
     const decision = decideScale({
@@ -105,7 +126,7 @@ export class ScaleLoop {
     }
   }
 
-  private async readAll(so: ScaledObject, triggers: readonly TriggerScaler[], intervalMs: number): Promise<MetricRead[]> {
+  private async readAll(so: ScaledObject, triggers: readonly TriggerScaler[], intervalMs: number, composite: boolean): Promise<MetricRead[]> {
     const namespace = so.metadata.namespace ?? '';
     const name = so.metadata.name ?? '';
     const jobs = triggers.flatMap((trigger) =>
@@ -117,7 +138,8 @@ export class ScaleLoop {
         const started = performance.now();
         try {
           const reading = await trigger.scaler.read(spec.metricName, { maxAgeMs: intervalMs });
-          this.deps.metrics.scalerReading(labels, { value: reading.value, active: reading.active, latencySeconds: (performance.now() - started) / 1000 });
+          const latencySeconds = (performance.now() - started) / 1000;
+          this.deps.metrics.scalerReading(labels, { value: reading.value, ...(composite ? {} : { active: reading.active }), latencySeconds });
           this.deps.readings.record(`${namespace}/${name}`, spec.metricName, reading.value, reading.active, this.deps.now());
           return { trigger, spec, value: reading.value, active: reading.active };
         } catch (err) {
@@ -131,8 +153,26 @@ export class ScaleLoop {
     );
   }
 
+  /** The scalingModifiers composite of this poll; a formula that fails on these values counts as a failing trigger. */
+  private composite(so: ScaledObject, triggers: readonly TriggerScaler[], modifiers: ActiveScalingModifiers, served: readonly ServedRead[]): NonNullable<ActivityInput['composite']> {
+    const result = evaluateComposite({
+      formulas: this.formulas,
+      modifiers,
+      ...(so.spec.fallback ? { fallback: so.spec.fallback } : {}),
+      triggers: triggers.map((t) => ({ trigger: t.trigger, metricNames: externalMetricNames(t) })),
+      metrics: served.map(({ reading, outcome, fallbackApplied }) => ({ metricName: reading.metricName, outcome, fallbackApplied })),
+    });
+    if ('value' in result) return { value: result.value, activationTarget: modifiers.activationTarget };
+    if (served.every((s) => s.reading.error === undefined)) {
+      // A trigger's own failure was already reported; a formula that fails on good values is news.
+      this.deps.log.warn({ scaledObject: `${so.metadata.namespace ?? ''}/${so.metadata.name ?? ''}`, err: result.error }, 'scalingModifiers formula failed');
+      this.deps.events.emit(involved(so), 'Warning', 'KEDAScalerFailed', `${CompositeMetricName}: ${result.error}`);
+    }
+    return { value: undefined, activationTarget: modifiers.activationTarget, error: result.error };
+  }
+
   /** KEDA's fallback on a poll: counts the failure in status.health and, past the threshold, counts it as active. */
-  private async withFallback(so: ScaledObject, read: MetricRead, current: { replicas: number; selector?: string }, health: Record<string, MetricHealth>): Promise<TriggerReading> {
+  private async withFallback(so: ScaledObject, read: MetricRead, current: { replicas: number; selector?: string }, health: Record<string, MetricHealth>): Promise<ServedRead> {
     const previous = so.status?.health?.[read.spec.metricName];
     const needsReady = read.error !== undefined && read.spec.targetType === 'Value' && so.spec.fallback !== undefined;
     const readyReplicas = needsReady ? await this.deps.readyPods.count(so.metadata.namespace ?? '', current.selector) : undefined;
@@ -145,8 +185,9 @@ export class ScaleLoop {
       ...(readyReplicas !== undefined ? { readyReplicas } : {}),
     });
     if (result.health) health[read.spec.metricName] = result.health;
-    if (result.fallbackApplied) return { metricName: read.spec.metricName, active: true, fallbackApplied: true };
-    return { metricName: read.spec.metricName, active: read.active, ...(read.error !== undefined ? { error: read.error } : {}) };
+    const outcome = 'value' in result.outcome ? { value: servableMetricValue(result.outcome.value) } : result.outcome;
+    if (result.fallbackApplied) return { reading: { metricName: read.spec.metricName, active: true, fallbackApplied: true }, outcome, fallbackApplied: true };
+    return { reading: { metricName: read.spec.metricName, active: read.active, ...(read.error !== undefined ? { error: read.error } : {}) }, outcome, fallbackApplied: false };
   }
 
   /** Writes /scale when the decision asks for a different count; false when the write failed. */

@@ -20,6 +20,8 @@ describe('applyFallback', () => {
     ['currentReplicas behavior', { previous: failing(2), spec: { fallback: { ...fallback, behavior: 'currentReplicas' } } }, { outcome: { value: 30 }, fallbackApplied: true, health: failing(3) }],
     ['Value targets divide by ready replicas', { previous: failing(2), metric: { ...metric, targetType: 'Value' }, readyReplicas: 4 }, { outcome: { value: 15 }, fallbackApplied: true, health: failing(3) }],
     ['Value targets without ready replicas stay an error', { previous: failing(2), metric: { ...metric, targetType: 'Value' }, readyReplicas: 0 }, { outcome: { error: expect.stringMatching(/ready replica/) as string }, fallbackApplied: false, health: failing(3) }],
+    ['with scalingModifiers the composite target scales the value', { previous: failing(2), spec: { fallback, advanced: { scalingModifiers: { formula: 'a', target: '4' } } } }, { outcome: { value: 24 }, fallbackApplied: true, health: failing(3) }],
+    ['with scalingModifiers of type Value the composite type applies', { previous: failing(2), spec: { fallback, advanced: { scalingModifiers: { formula: 'a', target: '4', metricType: 'Value' } } }, readyReplicas: 3 }, { outcome: { value: 8 }, fallbackApplied: true, health: failing(3) }],
     ['no fallback: errors pass through and no health is kept', { spec: {}, previous: failing(9) }, { outcome: { error: 'connection refused' }, fallbackApplied: false }],
     ['Utilization metrics are not covered', { previous: failing(9), metric: { kind: 'Resource', resource: 'cpu', targetType: 'Utilization', target: 50 } }, { outcome: { error: 'connection refused' }, fallbackApplied: false }],
   ])('%s', (_name, overrides, expected) => {

@@ -99,12 +99,18 @@ export function applyFallback(input: FallbackInput): FallbackResult {
   if ('value' in outcome || health.numberOfFailures <= spec.fallback.failureThreshold) return { outcome, fallbackApplied: false, health };
   const replicas = fallbackReplicas(spec.fallback, input.currentReplicas);
   const synthetic = fallbackMetricValue({
-    targetType: metric.targetType,
-    target: metric.target,
+    ...fallbackTarget(spec, { targetType: metric.targetType, target: metric.target }),
     replicas,
     ...(input.readyReplicas !== undefined ? { readyReplicas: input.readyReplicas } : {}),
   });
   return { outcome: synthetic, fallbackApplied: 'value' in synthetic, health };
+}
+
+/** The target the synthetic value is scaled by: the metric's own, or with scalingModifiers the composite's (what the HPA divides by). */
+function fallbackTarget(spec: FallbackInput['spec'], metric: { targetType: 'AverageValue' | 'Value'; target: number }): { targetType: 'AverageValue' | 'Value'; target: number } {
+  const modifiers = spec.advanced?.scalingModifiers;
+  if (!usesScalingModifiers(modifiers)) return { targetType: metric.targetType, target: metric.target };
+  return { targetType: modifiers.metricType ?? 'AverageValue', target: Number(modifiers.target) };
 }
 
 /** Fallback=True while any metric is failing beyond the threshold. */

@@ -4,15 +4,14 @@ import type { MetricSpec } from '../../scalers/scaler.js';
 import { excludedLabelKeys, KedaAnnotations, KedaLabels, readPauseState } from '../apis/keda/v1alpha1/annotations.js';
 import { KedaApiVersion } from '../apis/keda/v1alpha1/schema.js';
 import { ScaledObjectDefaults, type HpaBehavior, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import { hpaNameFor, isGoFloat, usesScalingModifiers } from '../apis/keda/v1alpha1/validation.js';
+import { hpaNameFor } from '../apis/keda/v1alpha1/validation.js';
+import { activeScalingModifiers, CompositeMetricName } from './formula.js';
 import { formatQuantity, sameQuantity } from './quantity.js';
 
 /*
  * The autoscaling/v2 HPA swell owns for a ScaledObject, built the way KEDA builds it so that dashboards,
  * label selectors and `kubectl get hpa` look the same, plus the drift check that decides when to rewrite it.
  */
-
-export const CompositeMetricName = 'composite-metric';
 
 export interface HpaBuildInput {
   scaledObject: Pick<ScaledObject, 'metadata' | 'spec'>;
@@ -111,11 +110,8 @@ function hpaMetrics(input: HpaBuildInput): { ok: true; value: V2MetricSpec[] } |
 
 /** With a scalingModifiers formula and a positive target, all external metrics collapse into one. */
 function compositeMetric(spec: ScaledObject['spec']): MetricSpec | undefined {
-  const modifiers = spec.advanced?.scalingModifiers;
-  if (!usesScalingModifiers(modifiers) || !modifiers.formula?.trim()) return undefined;
-  const target = modifiers.target?.trim() ?? '';
-  if (!isGoFloat(target) || Number(target) <= 0) return undefined;
-  return { kind: 'External', metricName: CompositeMetricName, targetType: modifiers.metricType ?? 'AverageValue', target: Number(target) };
+  const modifiers = activeScalingModifiers(spec);
+  return modifiers && { kind: 'External', metricName: CompositeMetricName, targetType: modifiers.metricType, target: modifiers.target };
 }
 
 function copyRules(rules: HpaBehavior['scaleUp']): V2HPAScalingRules | undefined {

@@ -99,8 +99,29 @@ describe('evaluateActivity', () => {
     ['composite above the activation target', { triggerTypes: ['redis'], readings: [{ metricName: 'a', active: false }], composite: { value: 3, activationTarget: 2 } }, { isActive: true, isError: false, activeMetrics: ['composite-metric'] }],
     ['composite at the activation target', { triggerTypes: ['redis'], readings: [{ metricName: 'a', active: true }], composite: { value: 2, activationTarget: 2 } }, { isActive: false, isError: false, activeMetrics: [] }],
     ['composite with an error is inactive', { triggerTypes: ['redis', 'kafka'], readings: [{ metricName: 'a', active: true }, { metricName: 'b', active: true, error: 'x' }], composite: { value: 9, activationTarget: 0 } }, { isActive: false, isError: true, activeMetrics: [] }],
+    ['composite whose formula failed is an error, and inactive', { triggerTypes: ['redis'], readings: [{ metricName: 'a', active: true }], composite: { value: undefined, activationTarget: 0, error: 'formula: + needs numbers' } }, { isActive: false, isError: true, activeMetrics: [] }],
+    ['composite over a fallen-back trigger is judged on its value', { triggerTypes: ['redis', 'redis'], readings: [{ metricName: 'a', active: false, fallbackApplied: true }, { metricName: 'b', active: false }], composite: { value: 30, activationTarget: 5 } }, { isActive: true, isError: false, activeMetrics: ['composite-metric'] }],
+    ['composite below activation while a trigger is active', { triggerTypes: ['redis', 'redis'], readings: [{ metricName: 'a', active: true }, { metricName: 'b', active: true }], composite: { value: 4, activationTarget: 5 } }, { isActive: false, isError: false, activeMetrics: [] }],
+    ['composite with cpu only is still always active', { triggerTypes: ['cpu'], readings: [], composite: { value: 0, activationTarget: 5 } }, { isActive: true, isError: false, activeMetrics: [] }],
   ])('%s', (_name, activityInput, expected) => {
     expect(evaluateActivity(activityInput)).toEqual(expected);
+  });
+});
+
+describe('decideScale on a scalingModifiers composite', () => {
+  const readings = [{ metricName: 's0-redis-a', active: true }, { metricName: 's1-redis-b', active: false }];
+  it.each<[string, { value: number | undefined; activationTarget: number; error?: string }, Partial<ScaleDecisionInput>, string, number | undefined]>([
+    ['activates from zero when the composite passes the activation target', { value: 6, activationTarget: 5 }, {}, 'activate', 1],
+    ['stays at zero while the composite is at the activation target, whatever the triggers say', { value: 5, activationTarget: 5 }, {}, 'none', undefined],
+    ['scales to zero after the cooldown once the composite drops', { value: 1, activationTarget: 5 }, { currentReplicas: 4, lastActiveTime: s(0) }, 'deactivate', 0],
+    ['holds on a formula error instead of scaling to zero', { value: undefined, activationTarget: 0, error: 'formula: + needs numbers, got nil' }, { currentReplicas: 4, lastActiveTime: s(0) }, 'error-hold', undefined],
+    ['holds for the HPA on a formula error with fallback', { value: undefined, activationTarget: 0, error: 'formula failed' }, { currentReplicas: 4, lastActiveTime: s(0), spec: { fallback: { failureThreshold: 1, replicas: 2 } } }, 'fallback-hold', undefined],
+  ])('%s', (_name, composite, overrides, action, replicas) => {
+    const activity = evaluateActivity({ triggerTypes: ['redis', 'redis'], readings, composite });
+    const decision = decideScale(input({ activity, ...overrides }));
+    expect(decision.action).toBe(action);
+    expect(decision.replicas).toBe(replicas);
+    if (action === 'activate') expect(decision.events[0]?.message).toMatch(/triggered by composite-metric$/);
   });
 });
 

@@ -1,6 +1,7 @@
 import { readPauseState } from '../apis/keda/v1alpha1/annotations.js';
 import { ScaledObjectDefaults, type ScaledObjectSpec } from '../apis/keda/v1alpha1/scaledobject.js';
 import { isResourceTrigger } from '../apis/keda/v1alpha1/triggers.js';
+import { CompositeMetricName } from './formula.js';
 import type { Condition, ScalingEvent } from './types.js';
 
 /*
@@ -30,19 +31,22 @@ export interface ActivityInput {
   /** `spec.triggers[*].type`, to recognise objects scaled only on cpu/memory. */
   triggerTypes: readonly string[];
   readings: readonly TriggerReading[];
-  /** With scalingModifiers, activity is the composite value against the activation target instead. */
-  composite?: { value: number | undefined; activationTarget: number };
+  /**
+   * With scalingModifiers, activity is the composite value against the activation target instead; a formula
+   * that fails on this poll's values (error) counts as a failing trigger, so nothing is scaled down on it.
+   */
+  composite?: { value: number | undefined; activationTarget: number; error?: string };
 }
 
 /** KEDA's isActive / isError for one poll (scale_handler's checkScalers). */
 export function evaluateActivity(input: ActivityInput): Activity {
-  const isError = input.readings.some((r) => r.error !== undefined);
+  const isError = input.readings.some((r) => r.error !== undefined) || input.composite?.error !== undefined;
   const healthy = input.readings.filter((r) => r.error === undefined);
   let activeMetrics = healthy.filter((r) => r.active || r.fallbackApplied).map((r) => r.metricName);
   let isActive = activeMetrics.length > 0;
   if (input.composite) {
     isActive = !isError && input.composite.value !== undefined && input.composite.value > input.composite.activationTarget;
-    activeMetrics = isActive ? ['composite-metric'] : [];
+    activeMetrics = isActive ? [CompositeMetricName] : [];
   }
   // cpu/memory never report activity; an object scaled only on them is always active.
   if (!isError && input.triggerTypes.length > 0 && input.triggerTypes.every(isResourceTrigger)) isActive = true;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { createKedaValidator } from './validator.js';
-import { formulaVariables } from './validation.js';
 
 type Doc = Record<string, unknown>;
 
@@ -43,6 +42,16 @@ describe('ScaledObject semantic validation', () => {
     ['target without formula', { advanced: { scalingModifiers: { target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /formula is required/ }]],
     ['formula naming a missing trigger', { advanced: { scalingModifiers: { formula: 'queue + other', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /"other"/ }]],
     ['formula with functions and literals', { advanced: { scalingModifiers: { formula: 'max(queue, 2.5) > 1 ? queue : 0', target: '2', activationTarget: '1.5' } } }, {}, []],
+    ['formula with expr-lang word operators', { triggers: [redis('a'), redis('b')], advanced: { scalingModifiers: { formula: 'a > 1 and not (b < 0 or a == b) ? a ^ 2 : b ?? 0', target: '2' } } }, {}, []],
+    ['formula that does not parse', { advanced: { scalingModifiers: { formula: '(queue + ', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /cannot parse "\(queue \+"/ }]],
+    ['formula naming an unnamed trigger', { triggers: [redis()], advanced: { scalingModifiers: { formula: 'redis * 2', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /unknown name "redis": no trigger has a name/ }]],
+    ['formula naming a cpu trigger', { triggers: [redis('queue'), { ...cpu, name: 'load' }], advanced: { scalingModifiers: { formula: 'queue + load', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /unknown name "load": the triggers it can use are "queue"/ }]],
+    ['formula with a boolean result', { advanced: { scalingModifiers: { formula: 'queue > 5', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /must produce a number, not a boolean/ }]],
+    ['formula treating a number as a boolean', { advanced: { scalingModifiers: { formula: 'queue && 1', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /&& needs true or false, got a number/ }]],
+    ['formula calling an unknown function', { advanced: { scalingModifiers: { formula: 'sqrt(queue)', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /unknown function "sqrt"/ }]],
+    ['formula reaching for a property', { advanced: { scalingModifiers: { formula: 'queue.constructor', target: '2' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.formula', message: /not supported/ }]],
+    ['fractional target is allowed', { advanced: { scalingModifiers: { formula: 'queue', target: '0.5' } } }, {}, []],
+    ['unparsable target and activationTarget', { advanced: { scalingModifiers: { formula: 'queue', target: 'five', activationTarget: 'x' } } }, {}, [{ path: 'spec.advanced.scalingModifiers.target', message: /"five" must be a number greater than 0/ }, { path: 'spec.advanced.scalingModifiers.activationTarget', message: /"x" must be a number/ }]],
     ['unparsable paused-replicas', {}, { annotations: { 'autoscaling.keda.sh/paused-replicas': 'three' } }, [{ path: 'metadata.annotations["autoscaling.keda.sh/paused-replicas"]', message: /not an integer/ }]],
     ['negative paused-replicas', {}, { annotations: { 'autoscaling.keda.sh/paused-replicas': '-1' } }, [{ path: 'metadata.annotations["autoscaling.keda.sh/paused-replicas"]', message: /negative/ }]],
     ['over-long name', {}, { name: 'x'.repeat(64) }, [{ path: 'metadata.name', message: /no more than 63/ }, { path: 'metadata.name', message: /HPA name/ }]],
@@ -77,6 +86,7 @@ describe('schema validation', () => {
     ['zero pollingInterval', scaledObject({ pollingInterval: 0 }), [{ path: 'spec.pollingInterval', message: /greater or equal to 1/ }]],
     ['misspelt field', scaledObject({ minReplicas: 1 }), [{ path: 'spec.minReplicas', message: /unknown field/ }]],
     ['non-string metadata value', scaledObject({ triggers: [{ type: 'redis', metadata: { listLength: 5 } }] }), [{ path: 'spec.triggers[0].metadata.listLength', message: /string/ }]],
+    ['Utilization for scalingModifiers', scaledObject({ advanced: { scalingModifiers: { formula: 'queue', target: '2', metricType: 'Utilization' } } }), [{ path: 'spec.advanced.scalingModifiers.metricType', message: /must be one of/ }]],
     ['unknown fallback behavior', scaledObject({ fallback: { failureThreshold: 1, replicas: 1, behavior: 'sometimes' } }), [{ path: 'spec.fallback.behavior', message: /must be one of: "static"/ }]],
     ['bad authenticationRef kind', scaledObject({ triggers: [{ type: 'redis', metadata: {}, authenticationRef: { name: 'a', kind: 'Secret' } }] }), [{ path: 'spec.triggers[0].authenticationRef.kind', message: /TriggerAuthentication/ }]],
     ['bad HPA tolerance', scaledObject({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleUp: { tolerance: true } } } } }), [{ path: 'spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleUp.tolerance', message: /integer or a quantity/ }]],
@@ -134,19 +144,5 @@ describe('ScaledJob and TriggerAuthentication validation', () => {
     const result = withTriggers.validate(scaledObject({ triggers: [{ type: 'redis', metadata: { listName: 'a' } }, { type: 'redis', metadata: {} }] }));
     expect(result?.valid).toBe(false);
     expect(result?.errors).toEqual([{ path: 'spec.triggers[1]', message: 'missing required parameter "listName"' }]);
-  });
-});
-
-describe('formulaVariables', () => {
-  it.each<[string, string[]]>([
-    ['queue + lag', ['queue', 'lag']],
-    ['max(queue, 1) * 2', ['queue']],
-    ['queue > 2 && other == "a b" ? 1 : 0', ['queue', 'other']],
-    ['let x = queue * 2; x + 1', ['queue']],
-    ['float(kafka ?? 0) / 1e3', ['kafka']],
-    ['metrics.queue + 1', ['metrics']],
-    ['queue not in [1, 2] or true', ['queue']],
-  ])('%s', (formula, names) => {
-    expect(formulaVariables(formula)).toEqual(names);
   });
 });

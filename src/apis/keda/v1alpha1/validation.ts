@@ -4,6 +4,7 @@ import { ScaledObjectDefaults, type ScaledObject, type ScalingModifiers } from '
 import type { FieldError } from './schema-validation.js';
 import type { ClusterTriggerAuthentication, PodIdentity, TriggerAuthentication } from './triggerauthentication.js';
 import { isResourceTrigger, type TriggerSpec } from './triggers.js';
+import { compileFormula, FormulaError, formulaVariableNames } from '../../../scaling/formula.js';
 
 /*
  * Semantic rules KEDA enforces in its admission webhook and reconciler, shared here by swell's operator, webhook
@@ -169,11 +170,18 @@ function checkScalingModifiers(so: ScaledObject, findings: Findings): void {
   else if (!isGoFloat(target) || Number(target) <= 0) findings.error(`${base}.target`, `target "${target}" must be a number greater than 0`);
   const activation = modifiers.activationTarget?.trim();
   if (activation && !isGoFloat(activation)) findings.error(`${base}.activationTarget`, `activationTarget "${activation}" must be a number`);
-  const variables = new Set(so.spec.triggers.filter((t) => t.name && !isResourceTrigger(t.type)).map((t) => t.name as string));
-  for (const name of formulaVariables(formula)) {
-    if (!variables.has(name)) {
-      findings.error(`${base}.formula`, `formula uses "${name}", which is not the name of a trigger (cpu and memory triggers cannot be used)`);
-    }
+  const error = formulaProblem(formula, formulaVariableNames(so.spec.triggers));
+  if (error) findings.error(`${base}.formula`, error);
+}
+
+/** KEDA's check (metricType Utilization is refused by the schema): the formula compiles and runs with every trigger it may use set to -1. */
+function formulaProblem(formula: string, variables: string[]): string | undefined {
+  try {
+    compileFormula(formula, variables).evaluate(Object.fromEntries(variables.map((name) => [name, -1])));
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof FormulaError)) throw err;
+    return err.reason;
   }
 }
 
@@ -246,22 +254,4 @@ function isHttpUrl(value: string): boolean {
   } catch {
     return false;
   }
-}
-
-const formulaKeywords = new Set(['and', 'or', 'not', 'in', 'matches', 'contains', 'startsWith', 'endsWith', 'nil', 'true', 'false', 'let', 'if', 'else']);
-
-/**
- * The free variables of an expr-lang formula: identifiers that are not keywords, function calls, member
- * accesses, string contents or `let` bindings. Enough to catch a formula naming a trigger that does not exist.
- */
-export function formulaVariables(formula: string): string[] {
-  const withoutStrings = formula.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, ' ');
-  const bound = new Set([...withoutStrings.matchAll(/\blet\s+([A-Za-z_]\w*)/g)].map((m) => m[1] as string));
-  const names = new Set<string>();
-  for (const match of withoutStrings.matchAll(/(?<![.\w#$])([A-Za-z_]\w*)(\s*\()?/g)) {
-    const name = match[1] as string;
-    if (match[2] || formulaKeywords.has(name) || bound.has(name)) continue;
-    names.add(name);
-  }
-  return [...names];
 }

@@ -1,0 +1,198 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { activeScalingModifiers, compileFormula, compositeValue, FormulaCache, FormulaError, metricVariables, type CompositePart, type FormulaVariables } from './formula.js';
+
+const run = (source: string, values: FormulaVariables = {}) => compileFormula(source, Object.keys(values)).evaluate(values);
+
+describe('compileFormula / evaluate', () => {
+  it.each<[string, FormulaVariables, number | null]>([
+    ['(a + b) / 2', { a: 3, b: 8 }, 5.5],
+    ['a - b * 2', { a: 10, b: 3 }, 4],
+    ['a % 4', { a: 10 }, 2],
+    ['a ** 2 + 1', { a: 3 }, 10],
+    ['a ^ 2 + 1', { a: 3 }, 10],
+    ['2 ^ 3 ^ 2', {}, 512],
+    ['-a ** 2', { a: 3 }, -9],
+    ['(-a) ** 2', { a: 3 }, 9],
+    ['a > 5 ? a : b', { a: 6, b: 1 }, 6],
+    ['a > 5 ? a : b', { a: 5, b: 1 }, 1],
+    ['a > 1 && b > 1 ? 10 : 0', { a: 2, b: 2 }, 10],
+    ['a > 1 and b > 1 ? 10 : 0', { a: 2, b: 0 }, 0],
+    ['a > 1 || b > 1 ? 10 : 0', { a: 0, b: 2 }, 10],
+    ['a > 1 or b > 1 ? 10 : 0', { a: 0, b: 0 }, 0],
+    ['!(a > 1) ? 1 : 2', { a: 0 }, 1],
+    ['not (a > 1) ? 1 : 2', { a: 5 }, 2],
+    ['a == b ? 1 : 0', { a: 2, b: 2 }, 1],
+    ['a != nil ? a : 7', { a: null }, 7],
+    ['a ?? 4', { a: null }, 4],
+    ['a ?? 4', { a: 9 }, 9],
+    ['a ?? nil', { a: null }, null],
+    ['min(a, b, 3)', { a: 5, b: 4 }, 3],
+    ['max([a, b], 1)', { a: 5, b: 4 }, 5],
+    ['sum([a, b, 1])', { a: 5, b: 4 }, 10],
+    ['mean([a, b])', { a: 5, b: 4 }, 4.5],
+    ['median([a, b, 10])', { a: 5, b: 4 }, 5],
+    ['abs(a)', { a: -2.5 }, 2.5],
+    ['ceil(a / 3)', { a: 10 }, 4],
+    ['floor(a / 3)', { a: 10 }, 3],
+    ['round(a)', { a: 2.5 }, 3],
+    ['round(a)', { a: -2.5 }, -3],
+    ['int(a)', { a: -2.7 }, -2],
+    ['float(a) / 2', { a: 3 }, 1.5],
+    ['a / 0', { a: 1 }, Infinity],
+    ['1_000 + 1e3 + .5', {}, 2000.5],
+    ['/* weighted */ a * 0.3 + b * 0.7', { a: 10, b: 20 }, 17],
+    ['a_b1 + 1', { a_b1: 1 }, 2],
+  ])('%s with %j = %s', (source, values, expected) => {
+    expect(run(source, values)).toBe(expected);
+  });
+
+  it.each<[string, FormulaVariables, RegExp]>([
+    ['(a +', { a: 1 }, /cannot parse "\(a \+": Unclosed/],
+    ['a b', { a: 1, b: 1 }, /cannot parse "a b": Unexpected token/],
+    ['a + c', { a: 1 }, /unknown name "c": the triggers it can use are "a"/],
+    ['c', {}, /unknown name "c": no trigger has a name it can use/],
+    ['sqrt(a)', { a: 1 }, /unknown function "sqrt": use min, max/],
+    ['min()', {}, /min\(\) needs at least 1 number/],
+    ['abs(a, a)', { a: 1 }, /abs\(\) takes exactly one argument, got 2/],
+    ['a.b', { a: 1 }, /operator \. is not supported/],
+    ['a[0]', { a: 1 }, /indexing/],
+    ['constructor', {}, /unknown name "constructor"/],
+    ['toString()', {}, /unknown function "toString"/],
+    ['__proto__', {}, /unknown name "__proto__"/],
+    ['a = 5', { a: 1 }, /operator = is not supported/],
+    ['"text"', {}, /string literals are not supported/],
+    ['Infinity', {}, /write nil/],
+    ['NaN', {}, /write nil/],
+    ['undefined', {}, /write nil/],
+    ['null', {}, /write nil/],
+    ['(a, a)', { a: 1 }, /comma list/],
+    ['a > 1', { a: 2 }, /must produce a number, not a boolean \(true\)/],
+    ['[a]', { a: 2 }, /must produce a number, not an array/],
+    ['a && 1 ? 1 : 0', { a: 1 }, /&& needs true or false, got a number \(1\)/],
+    ['a ? 1 : 0', { a: 1 }, /\?: needs true or false/],
+    ['a + 1', { a: null }, /\+ needs numbers, got nil/],
+    ['a', { a: null }, /formula produced nil; use \?\? to give a default/],
+    ['[a] == [a] ? 1 : 0', { a: 1 }, /arrays cannot be compared/],
+  ])('%s with %j fails: %s', (source, values, message) => {
+    let error: unknown;
+    try {
+      run(source, values);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(FormulaError);
+    expect((error as Error).message).toMatch(/^spec\.advanced\.scalingModifiers\.formula: /);
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['a chain of 1000 additions', `a${' + a'.repeat(1000)}`, /nests more than 200 operations deep/],
+    ['150 nested parentheses around 100 negations', `${'('.repeat(150)}${'!'.repeat(100)}a${')'.repeat(150)}`, /nests more than 200 operations deep/],
+    ['a formula of 5000 characters', `a${' + 1'.repeat(1250)}`, /longer than 4096 characters/],
+    ['2000 unclosed parentheses', '('.repeat(2000), /cannot parse "\({57}\.\.\."/],
+  ])('refuses %s with a FormulaError, not a stack overflow', (_name, source, message) => {
+    expect(() => compileFormula(source, ['a'])).toThrow(FormulaError);
+    expect(() => compileFormula(source, ['a'])).toThrow(message);
+  });
+
+  it('accepts a long but shallow-enough formula', () => {
+    expect(compileFormula(`a${' + a'.repeat(150)}`, ['a']).evaluate({ a: 2 })).toBe(302);
+  });
+
+  it('keeps word operators inside string literals for the error message', () => {
+    expect(() => run('a + "x and y"', { a: 1 })).toThrow(/string literals are not supported/);
+  });
+
+  it('reports a value missing at evaluation', () => {
+    expect(() => compileFormula('a + 1', ['a']).evaluate({})).toThrow(/no value for trigger "a"/);
+  });
+
+  it('agrees with JavaScript arithmetic on any values', () => {
+    const formula = compileFormula('(a + b) * 2 - max(a, b) / 4', ['a', 'b']);
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), fc.double({ noNaN: true, min: -1e6, max: 1e6 }), (a, b) => {
+        expect(formula.evaluate({ a, b })).toBe((a + b) * 2 - Math.max(a, b) / 4);
+      }),
+    );
+  });
+});
+
+describe('FormulaCache', () => {
+  it('returns the same compiled formula for the same source and names, and a new one for other names', () => {
+    const cache = new FormulaCache(2);
+    const first = cache.compile('a + 1', ['a']);
+    expect(cache.compile('a + 1', ['a'])).toBe(first);
+    expect(cache.compile('a + 1', ['a', 'b'])).not.toBe(first);
+  });
+
+  it('evicts the least recently used beyond its capacity', () => {
+    const cache = new FormulaCache(2);
+    const a = cache.compile('a', ['a']);
+    const b = cache.compile('b', ['b']);
+    cache.compile('a', ['a']);
+    cache.compile('c', ['c']);
+    expect(cache.compile('a', ['a'])).toBe(a);
+    expect(cache.compile('b', ['b'])).not.toBe(b);
+  });
+
+  it('remembers a compile error', () => {
+    const cache = new FormulaCache();
+    expect(() => cache.compile('a +', ['a'])).toThrow(FormulaError);
+    expect(() => cache.compile('a +', ['a'])).toThrow(/cannot parse/);
+  });
+});
+
+describe('activeScalingModifiers', () => {
+  it.each<[string, Record<string, string> | undefined, ReturnType<typeof activeScalingModifiers>]>([
+    ['none', undefined, undefined],
+    ['formula and target', { formula: ' a + b ', target: '5' }, { formula: 'a + b', target: 5, activationTarget: 0, metricType: 'AverageValue' }],
+    ['with activation target and Value', { formula: 'a', target: '2.5', activationTarget: '1.5', metricType: 'Value' }, { formula: 'a', target: 2.5, activationTarget: 1.5, metricType: 'Value' }],
+    ['no target', { formula: 'a' }, undefined],
+    ['zero target', { formula: 'a', target: '0' }, undefined],
+    ['no formula', { target: '2' }, undefined],
+  ])('%s', (_name, modifiers, expected) => {
+    expect(activeScalingModifiers({ advanced: modifiers ? { scalingModifiers: modifiers } : {} })).toEqual(expected);
+  });
+});
+
+describe('metricVariables', () => {
+  it('names each metric after its trigger, numbering further metrics, skipping unnamed and cpu/memory triggers', () => {
+    const variables = metricVariables([
+      { trigger: { type: 'redis', name: 'queue' }, metricNames: ['s0-redis-jobs'] },
+      { trigger: { type: 'kafka', name: 'lag' }, metricNames: ['s1-kafka-a', 's1-kafka-b', 's1-kafka-c'] },
+      { trigger: { type: 'redis' }, metricNames: ['s2-redis-other'] },
+      { trigger: { type: 'cpu', name: 'load' }, metricNames: ['cpu'] },
+    ]);
+    expect(Object.fromEntries(variables)).toEqual({ 's0-redis-jobs': 'queue', 's1-kafka-a': 'lag', 's1-kafka-b': 'lag01', 's1-kafka-c': 'lag02' });
+  });
+});
+
+describe('compositeValue', () => {
+  const formula = compileFormula('(a ?? 0) + (b ?? 0) > 0 ? (a ?? 0) + (b ?? 0) : nil', ['a', 'b']);
+  const value = (metricName: string, variable: string | undefined, v: number): CompositePart => ({ metricName, ...(variable ? { variable } : {}), outcome: { value: v }, fallbackApplied: false });
+  const failed = (metricName: string, variable: string): CompositePart => ({ metricName, variable, outcome: { error: `${metricName} down` }, fallbackApplied: false });
+  const fellBack = (metricName: string, variable: string, v: number): CompositePart => ({ metricName, variable, outcome: { value: v }, fallbackApplied: true });
+
+  it.each<[string, Parameters<typeof compositeValue>[0]['fallback'], CompositePart[], ReturnType<typeof compositeValue>]>([
+    ['the formula over the values', undefined, [value('s0', 'a', 3), value('s1', 'b', 4)], { value: 7, fallbackApplied: false }],
+    ['an unnamed trigger is not in the formula', undefined, [value('s0', 'a', 3), value('s1', 'b', 4), value('s2', undefined, 100)], { value: 7, fallbackApplied: false }],
+    ['an error without fallback fails the composite', undefined, [value('s0', 'a', 3), failed('s1', 'b')], { error: 's1 down' }],
+    ['an error below the fallback threshold fails too', { replicas: 4, behavior: 'static' }, [value('s0', 'a', 3), failed('s1', 'b')], { error: 's1 down' }],
+    ['static fallback serves the first fallback value, skipping the formula', { replicas: 4, behavior: 'static' }, [value('s0', 'a', 3), fellBack('s1', 'b', 20), fellBack('s2', 'a', 30)], { value: 20, fallbackApplied: true }],
+    ['currentReplicas fallback too', { replicas: 4, behavior: 'currentReplicas' }, [fellBack('s0', 'a', 10), value('s1', 'b', 4)], { value: 10, fallbackApplied: true }],
+    ['scalingModifiers fallback passes the failing trigger as nil', { replicas: 4, behavior: 'scalingModifiers' }, [value('s0', 'a', 3), fellBack('s1', 'b', 20)], { value: 3, fallbackApplied: true }],
+    ['scalingModifiers fallback with a nil result serves replicas x target', { replicas: 4, behavior: 'scalingModifiers' }, [fellBack('s0', 'a', 20), fellBack('s1', 'b', 20)], { value: 20, fallbackApplied: true }],
+    ['a nil result without fallback is an error', undefined, [value('s0', 'a', 0), value('s1', 'b', 0)], { error: 'spec.advanced.scalingModifiers.formula: formula produced nil and there is no fallback to serve instead' }],
+    ['a nil result with fallback configured but not active serves replicas x target', { replicas: 2, behavior: 'static' }, [value('s0', 'a', 0), value('s1', 'b', 0)], { value: 10, fallbackApplied: true }],
+  ])('%s', (_name, fallback, parts, expected) => {
+    expect(compositeValue({ formula, target: 5, ...(fallback ? { fallback } : {}), parts })).toEqual(expected);
+  });
+
+  it('reports a formula that fails on the values, naming the field', () => {
+    const strict = compileFormula('a + b', ['a', 'b']);
+    expect(compositeValue({ formula: strict, target: 5, fallback: { replicas: 1, behavior: 'scalingModifiers' }, parts: [value('s0', 'a', 1), fellBack('s1', 'b', 5)] })).toEqual({
+      error: 'spec.advanced.scalingModifiers.formula: + needs numbers, got nil',
+    });
+  });
+});
