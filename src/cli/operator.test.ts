@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOperatorFlags } from './operator.js';
+import { certificateSource, parseOperatorFlags, webhookConfigurationsOwner, type OperatorFlags } from './operator.js';
 
 describe('swell operator flags', () => {
   it('defaults: all namespaces, ports 8080/8081, leader election on, own namespace from POD_NAMESPACE', () => {
@@ -14,6 +14,7 @@ describe('swell operator flags', () => {
       local: false,
       metricsApi: { enabled: true, port: 6443, serviceName: 'swell-metrics-apiserver', publishCaBundle: true },
       webhooks: { enabled: true, port: 9443, serviceName: 'swell-webhooks', configurationName: 'swell-admission', validateKeda: true },
+      certSecret: 'swell-certs',
       burst: true,
       installCrds: false,
     });
@@ -59,5 +60,37 @@ describe('swell operator flags', () => {
 
   it('asks for help', () => {
     expect(parseOperatorFlags(['--help'], {})).toBe('help');
+  });
+});
+
+function flagsOf(argv: string[], env: Record<string, string> = {}): OperatorFlags {
+  const flags = parseOperatorFlags(argv, env);
+  if (flags === 'help') throw new Error('unexpected help');
+  return flags;
+}
+
+describe('the certificate both TLS servers share', () => {
+  it('is generated into one Secret naming the metrics API and webhooks Services of the own namespace', () => {
+    const env = { KUBERNETES_SERVICE_HOST: 'x', POD_NAMESPACE: 'autoscaling', SWELL_CERT_SECRET: 'r-certs', SWELL_METRICS_API_SERVICE: 'r-metrics', SWELL_WEBHOOKS_SERVICE: 'r-webhooks' };
+    expect(certificateSource(flagsOf([], env))).toEqual({
+      kind: 'generated',
+      identity: { serviceName: 'r-metrics', additionalServiceNames: ['r-webhooks'], namespace: 'autoscaling' },
+      secretName: 'r-certs',
+    });
+  });
+
+  it("is cert-manager's files when a cert dir is given", () => {
+    expect(certificateSource(flagsOf(['--cert-dir', '/certs']))).toEqual({ kind: 'files', files: { certificateFile: '/certs/tls.crt', privateKeyFile: '/certs/tls.key', caFile: '/certs/ca.crt' } });
+  });
+});
+
+describe('who owns the webhook configurations', () => {
+  it.each([
+    ['a local run', ['--local', 'true'], 'local'],
+    ['a local run with certificate files', ['--local', 'true', '--cert-dir', '/c'], 'local'],
+    ['a pod with a generated certificate: only the caBundles are written', ['--local', 'false'], 'chart'],
+    ["a pod with cert-manager's files: its CA injector writes the caBundles", ['--local', 'false', '--cert-dir', '/c'], 'injected'],
+  ])('%s: %s', (_, argv, owner) => {
+    expect(webhookConfigurationsOwner(flagsOf(argv))).toBe(owner);
   });
 });

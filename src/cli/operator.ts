@@ -15,7 +15,9 @@ import { createKubeLeaseStore } from '../kube/lease-store.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import { startBurstPlacement } from '../burst/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { startMetricsApi, type CertificateSource, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
+import type { CertificateSource } from '../certificates/index.js';
+import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
+import { ensureNamespace } from '../metrics-api/register.js';
 import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
 import { installCrds } from '../operator/install-crds.js';
@@ -23,7 +25,7 @@ import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.j
 import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
-import { startWebhooks, type AdmissionHandler, type WebhooksDeps } from '../webhooks/index.js';
+import { startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
 
 const help = `usage: swell operator [options]
 
@@ -43,8 +45,8 @@ options:
   --cluster-auth-namespace NS   where ClusterTriggerAuthentication secrets live (default: POD_NAMESPACE or swell-system)
   --max-reconciles N            ScaledObjects reconciled at once (default 5)
   --local BOOL                  run from outside the cluster: serve on 127.0.0.1 and register the APIService and
-                                webhooks with loopback addresses, removing them on shutdown
-                                (default: true when not in a pod)
+                                webhooks with loopback addresses, removing them on shutdown; in a pod the chart
+                                owns them and only their caBundles are written (default: true when not in a pod)
   --metrics-api BOOL            serve external.metrics.k8s.io (default true)
   --metrics-api-port PORT       its HTTPS port (env SWELL_METRICS_API_PORT; default 6443, --local 0 = free port)
   --metrics-api-service NAME    its Service (env SWELL_METRICS_API_SERVICE; default swell-metrics-apiserver)
@@ -54,9 +56,11 @@ options:
   --webhooks-service NAME       their Service (env SWELL_WEBHOOKS_SERVICE; default swell-webhooks)
   --webhook-configuration NAME  name of the webhook configurations (env SWELL_WEBHOOK_CONFIGURATION; default swell-admission)
   --validate-keda BOOL          validate KEDA objects on admission (env SWELL_VALIDATE_KEDA; default true)
-  --cert-dir DIR                serve tls.crt/tls.key/ca.crt from DIR, e.g. cert-manager's (env SWELL_CERT_DIR;
-                                default: generate a CA and certificate)
-  --cert-secret NAME            Secret the generated metrics API certificate is kept in (env SWELL_CERT_SECRET)
+  --cert-dir DIR                serve tls.crt/tls.key/ca.crt from DIR, e.g. cert-manager's, whose CA injector
+                                also writes the caBundles (env SWELL_CERT_DIR; default: generate a CA and
+                                certificate and publish the CA in the APIService and webhook configurations)
+  --cert-secret NAME            Secret the generated CA and certificate, shared by the metrics API, the webhooks
+                                and every replica, are kept in (env SWELL_CERT_SECRET; default swell-certs)
   --burst BOOL                  burst placement: pod mutator and BurstPolicy controller (env SWELL_BURST; default true)
   --virtual-node-metrics-url URL  the virtual node's /metrics, for burst cost (env SWELL_VIRTUAL_NODE_METRICS_URL)
   --install-crds                apply crds/*.yaml before starting (sandboxes and demos)
@@ -80,7 +84,7 @@ export interface OperatorFlags {
   metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
   webhooks: { enabled: boolean; port: number; serviceName: string; configurationName: string; validateKeda: boolean };
   certDir?: string;
-  certSecret?: string;
+  certSecret: string;
   burst: boolean;
   virtualNodeMetricsUrl?: string;
   installCrds: boolean;
@@ -126,7 +130,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new Error(`--log-level: unknown level "${level}"`);
   const local = bool('--local', values.local ?? (env.KUBERNETES_SERVICE_HOST ? 'false' : 'true'));
   const certDir = values['cert-dir'] ?? env.SWELL_CERT_DIR;
-  const certSecret = values['cert-secret'] ?? env.SWELL_CERT_SECRET;
+  const certSecret = values['cert-secret'] ?? env.SWELL_CERT_SECRET ?? 'swell-certs';
   const virtualNodeMetricsUrl = values['virtual-node-metrics-url'] ?? env.SWELL_VIRTUAL_NODE_METRICS_URL;
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
@@ -153,7 +157,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       validateKeda: bool('--validate-keda', values['validate-keda'] ?? env.SWELL_VALIDATE_KEDA ?? 'true'),
     },
     ...(certDir ? { certDir } : {}),
-    ...(certSecret ? { certSecret } : {}),
+    certSecret,
     burst: bool('--burst', values.burst ?? env.SWELL_BURST ?? 'true'),
     ...(virtualNodeMetricsUrl ? { virtualNodeMetricsUrl: url('--virtual-node-metrics-url', virtualNodeMetricsUrl) } : {}),
     installCrds: values['install-crds'] ?? false,
@@ -252,13 +256,16 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     parts.add('metrics endpoint', () => metricsEndpoint.close());
     const healthEndpoint = await serveHealth(() => bothReady(operator.ready(), scaledJobs.ready()), flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
-    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, kubeConfig, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
+    // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
+    if (flags.local && !flags.certDir) await ensureNamespace(kubeConfig, flags.leaseNamespace);
+    const certificates = certificateSource(flags);
+    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, kubeConfig, certificates, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
     if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
     const placement = flags.burst
       ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
-    const webhooks = flags.webhooks.enabled ? await startWebhooks(webhooksOptions(flags, kubeConfig, client, log, placement?.podMutator)) : undefined;
+    const webhooks = flags.webhooks.enabled ? await startWebhooks(webhooksOptions(flags, kubeConfig, client, certificates, log, placement?.podMutator)) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
       { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
@@ -288,12 +295,18 @@ function abortedPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
 }
 
+/**
+ * One certificate for both TLS servers: cert-manager's files, or one generated CA and certificate naming both
+ * Services, kept in one Secret that every replica converges on.
+ */
+export function certificateSource(flags: OperatorFlags): CertificateSource {
+  if (flags.certDir) return { kind: 'files', files: { certificateFile: join(flags.certDir, 'tls.crt'), privateKeyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } };
+  const identity = { serviceName: flags.metricsApi.serviceName, additionalServiceNames: [flags.webhooks.serviceName], namespace: flags.leaseNamespace };
+  return { kind: 'generated', identity, secretName: flags.certSecret };
+}
+
 /** Local runs serve on loopback and register themselves; in a pod the chart's Service routes to us. */
-function metricsApiOptions(flags: OperatorFlags, kubeConfig: KubeConfig, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
-  const identity = { serviceName: flags.metricsApi.serviceName, namespace: flags.leaseNamespace };
-  const certificates: CertificateSource = flags.certDir
-    ? { kind: 'files', files: { certificateFile: join(flags.certDir, 'tls.crt'), privateKeyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } }
-    : { kind: 'generated', identity, ...(flags.certSecret ? { secretName: flags.certSecret } : {}) };
+function metricsApiOptions(flags: OperatorFlags, kubeConfig: KubeConfig, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
   return {
     kubeConfig,
     source,
@@ -302,12 +315,20 @@ function metricsApiOptions(flags: OperatorFlags, kubeConfig: KubeConfig, source:
     host: flags.local ? '127.0.0.1' : '0.0.0.0',
     port: flags.metricsApi.port,
     publishCaBundle: flags.metricsApi.publishCaBundle,
-    ...(flags.local ? { registerLocally: identity } : {}),
+    ...(flags.local ? { registerLocally: { serviceName: flags.metricsApi.serviceName, namespace: flags.leaseNamespace } } : {}),
   };
 }
 
-function webhooksOptions(flags: OperatorFlags, kubeConfig: KubeConfig, client: KubeClient, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
-  const names = { serviceName: flags.webhooks.serviceName, namespace: flags.leaseNamespace };
+/**
+ * Local runs register their own configurations at a loopback URL. In a pod the chart owns them: swell writes
+ * only their caBundles, or nothing at all when cert-manager's files are served (its CA injector writes them).
+ */
+export function webhookConfigurationsOwner(flags: Pick<OperatorFlags, 'local' | 'certDir'>): WebhookConfigurations {
+  if (flags.local) return 'local';
+  return flags.certDir ? 'injected' : 'chart';
+}
+
+function webhooksOptions(flags: OperatorFlags, kubeConfig: KubeConfig, client: KubeClient, certificate: CertificateSource, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
   return {
     kubeConfig,
     client,
@@ -317,10 +338,8 @@ function webhooksOptions(flags: OperatorFlags, kubeConfig: KubeConfig, client: K
     configurationName: flags.webhooks.configurationName,
     validateKeda: flags.webhooks.validateKeda,
     ...(podMutator ? { podMutator } : {}),
-    certificate: flags.certDir ? { files: { certFile: join(flags.certDir, 'tls.crt'), keyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } } : { generate: names },
-    // Local: the apiserver calls 127.0.0.1 (the default endpoint). In a pod: the Service; with cert-manager's
-    // files the chart's configurations (caBundle injected) are left alone, otherwise ours carry the generated CA.
-    ...(flags.local ? {} : { endpoint: { service: { namespace: names.namespace, name: names.serviceName, port: 443 } }, register: !flags.certDir }),
+    certificate,
+    configurations: webhookConfigurationsOwner(flags),
   };
 }
 

@@ -39,3 +39,24 @@ describe('parseVirtualNodeFlags', () => {
     expect(() => parseVirtualNodeFlags(argv)).toThrow(message);
   });
 });
+
+describe('the virtual node address', () => {
+  it.each([
+    ['a local run', [], {}, { nodeIP: '127.0.0.1', listenAddress: '127.0.0.1' }],
+    ['a pod, from POD_IP', [], { POD_IP: '10.244.1.7' }, { nodeIP: '10.244.1.7', listenAddress: '0.0.0.0' }],
+    ['an IPv6 pod', [], { POD_IP: 'fd00::7' }, { nodeIP: 'fd00::7', listenAddress: '::' }],
+    ['the flag winning over POD_IP', ['--node-ip', '192.168.0.9'], { POD_IP: '10.244.1.7' }, { nodeIP: '192.168.0.9', listenAddress: '0.0.0.0' }],
+    ['an empty POD_IP', [], { POD_IP: '' }, { nodeIP: '127.0.0.1', listenAddress: '127.0.0.1' }],
+    ['an explicit listen address', ['--listen-address', '10.244.1.7'], { POD_IP: '10.244.1.7' }, { nodeIP: '10.244.1.7', listenAddress: '10.244.1.7' }],
+  ])('%s', (_, argv, env, expected) => {
+    expect(parseVirtualNodeFlags(argv, env)).toMatchObject(expected);
+  });
+
+  it.each([
+    [['--node-ip', 'node-1'], {}, /--node-ip: "node-1" is not an IP address/],
+    [[], { POD_IP: '10.0.0.300' }, /--node-ip: "10.0.0.300" is not an IP address/],
+    [['--listen-address', 'everywhere'], {}, /--listen-address: "everywhere" is not an IP address/],
+  ])('rejects %j %j naming the flag', (argv, env, message) => {
+    expect(() => parseVirtualNodeFlags(argv, env)).toThrow(message);
+  });
+});

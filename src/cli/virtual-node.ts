@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../log.js';
@@ -29,6 +30,11 @@ options:
   --count N                 with --regular: how many nodes (default 1)
   --state-dir DIR           where the process provider keeps pod state and logs (default .swell/virtual-node)
   --port PORT               kubelet API port (default 10250; 0 picks a free port; with --count each node takes the next)
+  --node-ip IP              address the Node advertises for its kubelet API (env POD_IP, as the chart sets it from
+                            status.podIP; default 127.0.0.1)
+  --listen-address IP       where /metrics listens (default 127.0.0.1 for a loopback node IP, else 0.0.0.0: in a
+                            pod, every interface, for the probes and the cost Service); the kubelet API listens on
+                            the node IP
   --metrics-port PORT       serve /metrics (cost by namespace and workload) on this port (default 10255; 0: free)
   --client-ca-file FILE     CA of kube-apiserver's kubelet client certificate (default: the cluster client CA
                             published in kube-system/extension-apiserver-authentication)
@@ -54,6 +60,8 @@ export interface VirtualNodeFlags {
   stateDir: string;
   port: number;
   metricsPort: number;
+  nodeIP: string;
+  listenAddress: string;
   clientCaFile?: string;
   startLatencyMs: number;
   runDurationMs: number;
@@ -62,8 +70,8 @@ export interface VirtualNodeFlags {
   logLevel: string;
 }
 
-/** Parses the flags; throws with a message naming the bad flag. */
-export function parseVirtualNodeFlags(argv: string[]): VirtualNodeFlags | 'help' {
+/** Parses the flags (POD_IP from the environment, a flag winning); throws with a message naming the bad flag. */
+export function parseVirtualNodeFlags(argv: string[], env: Record<string, string | undefined> = process.env): VirtualNodeFlags | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -78,6 +86,8 @@ export function parseVirtualNodeFlags(argv: string[]): VirtualNodeFlags | 'help'
       'state-dir': { type: 'string' },
       port: { type: 'string' },
       'metrics-port': { type: 'string' },
+      'node-ip': { type: 'string' },
+      'listen-address': { type: 'string' },
       'client-ca-file': { type: 'string' },
       'start-latency': { type: 'string' },
       'run-duration': { type: 'string' },
@@ -101,7 +111,7 @@ export function parseVirtualNodeFlags(argv: string[]): VirtualNodeFlags | 'help'
   };
   const failureRate = number('--failure-rate', values['failure-rate'] ?? '0');
   if (failureRate > 1) throw new Error(`--failure-rate: ${failureRate} is not between 0 and 1`);
-  const level = values['log-level'] ?? process.env.SWELL_LOG_LEVEL ?? 'info';
+  const level = values['log-level'] ?? env.SWELL_LOG_LEVEL ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(level)) throw new Error(`--log-level: unknown level "${level}"`);
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
@@ -117,6 +127,7 @@ export function parseVirtualNodeFlags(argv: string[]): VirtualNodeFlags | 'help'
     stateDir: values['state-dir'] ?? join('.swell', 'virtual-node'),
     port: port('--port', values.port ?? '10250'),
     metricsPort: port('--metrics-port', values['metrics-port'] ?? '10255'),
+    ...addresses(values['node-ip'] ?? (env.POD_IP || '127.0.0.1'), values['listen-address']),
     ...(values['client-ca-file'] ? { clientCaFile: values['client-ca-file'] } : {}),
     startLatencyMs: parseDuration(values['start-latency'] ?? '1s', '--start-latency'),
     runDurationMs: parseDuration(values['run-duration'] ?? '10s', '--run-duration'),
@@ -129,6 +140,21 @@ export function parseVirtualNodeFlags(argv: string[]): VirtualNodeFlags | 'help'
     },
     logLevel: level,
   };
+}
+
+/**
+ * The node IP is the one address the apiserver dials for logs and exec. Other servers listen on every interface
+ * in a pod (probes and Services reach it by the pod IP, port-forward by loopback), and on loopback alone when
+ * the node itself is local.
+ */
+function addresses(nodeIP: string, listenAddress: string | undefined): { nodeIP: string; listenAddress: string } {
+  if (isIP(nodeIP) === 0) throw new Error(`--node-ip: "${nodeIP}" is not an IP address`);
+  if (listenAddress !== undefined && isIP(listenAddress) === 0) throw new Error(`--listen-address: "${listenAddress}" is not an IP address`);
+  return { nodeIP, listenAddress: listenAddress ?? (isLoopback(nodeIP) ? nodeIP : isIP(nodeIP) === 6 ? '::' : '0.0.0.0') };
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.');
 }
 
 function positiveInt(flag: string, value: string): number {
@@ -198,7 +224,8 @@ async function run(flags: VirtualNodeFlags, log: Logger): Promise<number> {
         provider: await createProvider(flags, name, clock, log),
         regular: flags.regular,
         capacity: flags.capacity,
-        nodeIP: '127.0.0.1',
+        nodeIP: flags.nodeIP,
+        listenAddress: flags.listenAddress,
         kubeletPort: flags.port === 0 ? 0 : flags.port + index,
         ...(clientCaPem ? { clientCaPem } : {}),
         rates: flags.rates,
@@ -212,7 +239,7 @@ async function run(flags: VirtualNodeFlags, log: Logger): Promise<number> {
     await stopAll();
     throw error;
   }
-  const metrics = await serveMetrics(registry, flags.metricsPort, '127.0.0.1');
+  const metrics = await serveMetrics(registry, flags.metricsPort, flags.listenAddress);
   log.info({ nodes: names, metricsPort: metrics.port }, 'serving cost metrics');
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

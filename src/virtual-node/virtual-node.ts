@@ -27,6 +27,8 @@ export interface VirtualNodeOptions {
   /** Advertised capacity; default what the provider reports. */
   readonly capacity?: NodeResources;
   readonly nodeIP: string;
+  /** Where the kubelet API listens; default nodeIP (in a pod: 0.0.0.0, while the Node advertises the pod IP). */
+  readonly listenAddress?: string;
   /** Kubelet API port; 0 picks a free one. */
   readonly kubeletPort: number;
   /** CA that kube-apiserver's kubelet client certificate chains to; absent: only bearer tokens are accepted. */
@@ -56,7 +58,7 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
     log,
     tls: tls.serving,
     ...(options.clientCaPem ? { clientCaPem: options.clientCaPem } : {}),
-    host: options.nodeIP,
+    host: options.listenAddress ?? options.nodeIP,
     port: options.kubeletPort,
   });
   const identity: NodeIdentity = {

@@ -1,17 +1,25 @@
 import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { createKedaValidator, type KedaValidatorOptions } from '../apis/keda/v1alpha1/validator.js';
 import { burstPodWebhookName, burstPodWebhookPath } from '../burst/webhook.js';
+import { ManagedServingCertificate, memoryBundleStore, servingCertificateFrom, type CertificateSource, type ServingBundle, type ServingCertificate } from '../certificates/index.js';
 import type { Logger } from '../log.js';
 import type { KubeClient } from '../operator/kube-client.js';
 import type { AdmissionHandler } from './admission.js';
-import { loadWebhookCertificate, type CertificateSource } from './certificates.js';
+import { webhookCaBundlePublisher } from './ca-bundle.js';
 import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader } from './keda-validation.js';
-import { registerWebhooks, unregisterWebhooks, type WebhookDefinition, type WebhookEndpoint } from './register.js';
+import { registerWebhooks, unregisterWebhooks, type WebhookDefinition } from './register.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
 
 export * from './admission.js';
 export { kedaWebhookPaths } from './keda-validation.js';
-export type { CertificateSource, WebhookEndpoint };
+
+/**
+ * Who owns the Validating/MutatingWebhookConfiguration:
+ * - local: swell registers them with the loopback URL of its server and removes them on stop (local runs, tests);
+ * - chart: the Helm chart created them; swell only patches each webhook's caBundle with the CA it serves by;
+ * - injected: the chart created them and cert-manager's CA injector writes the caBundle; swell touches nothing.
+ */
+export type WebhookConfigurations = 'local' | 'chart' | 'injected';
 
 export interface WebhooksDeps {
   kubeConfig: KubeConfig;
@@ -21,10 +29,13 @@ export interface WebhooksDeps {
   host?: string;
   /** Default 9443; 0 picks a free port. */
   port?: number;
-  /** Default: generate a CA and certificate for service `swell-webhooks` in `swell-system` plus 127.0.0.1. */
+  /**
+   * Default: a CA and certificate generated for this process alone. The operator passes the source it shares
+   * with the metrics API, so that every server of every replica serves the one Secret-held CA.
+   */
   certificate?: CertificateSource;
-  /** How the apiserver reaches us; default `https://127.0.0.1:<port>` (local runs: no Service routing). */
-  endpoint?: WebhookEndpoint;
+  /** Default local. */
+  configurations?: WebhookConfigurations;
   /** Name of the Validating/MutatingWebhookConfiguration; default `swell-admission`. */
   configurationName?: string;
   /** Validate the KEDA kinds (default true). */
@@ -33,9 +44,7 @@ export interface WebhooksDeps {
   validateTrigger?: KedaValidatorOptions['validateTrigger'];
   /** The burst pod mutator (BurstPlacement.podMutator); without it no pod webhook is registered. */
   podMutator?: AdmissionHandler;
-  /** Create the webhook configurations (default true); false when they are installed by a chart. */
-  register?: boolean;
-  /** Delete the configurations on stop (default true when registered here). */
+  /** Local configurations: delete them on stop (default true). */
   unregisterOnStop?: boolean;
 }
 
@@ -54,13 +63,54 @@ const kedaResources = [
 /** Namespaces whose pods swell never touches. */
 const systemNamespaces = ['kube-system', 'kube-node-lease', 'kube-public'];
 
+/** Names the process-local certificate covers when no source is given. */
+const processLocalIdentity = { serviceName: 'swell-webhooks', namespace: 'swell-system' };
+
 /**
- * The admission webhooks: one HTTPS server with the KEDA validating webhooks and the burst pod mutator, and
- * (by default) their configurations registered with the apiserver, all failing open.
+ * The admission webhooks: one HTTPS server with the KEDA validating webhooks and the burst pod mutator, its
+ * certificate reloaded when renewed, and the configurations registered or their caBundle kept current, as
+ * `configurations` says; all failing open.
  */
 export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks> {
   const log = deps.log.child({ component: 'webhooks' });
-  const certificate = await loadWebhookCertificate(deps.certificate ?? { generate: { serviceName: 'swell-webhooks', namespace: 'swell-system' } });
+  const { routes, validating, mutating } = webhookRoutes(deps);
+  const name = deps.configurationName ?? 'swell-admission';
+  const api = deps.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  const configurations = deps.configurations ?? 'local';
+  let server: WebhookServer | undefined;
+  const publishCa = configurations === 'injected' ? undefined : webhookCaBundlePublisher(api, name, log);
+  const certificate = webhookCertificate(deps, {
+    apply: (bundle) => server?.setServingCertificate(bundle),
+    ...(publishCa ? { publish: (bundle: ServingBundle) => publishCa(bundle.caPem) } : {}),
+    log,
+  });
+  try {
+    const bundle = await certificate.start();
+    server = await WebhookServer.start({ routes, servingCertificate: bundle, log, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
+    if (configurations === 'local') await registerWebhooks(api, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, log);
+  } catch (error) {
+    certificate.stop();
+    await server?.close(0);
+    throw error;
+  }
+  const running = server;
+  return {
+    port: running.port,
+    async stop() {
+      certificate.stop();
+      if (configurations === 'local' && (deps.unregisterOnStop ?? true)) await unregisterWebhooks(api, name, log).catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
+      await running.close();
+    },
+  };
+}
+
+function webhookCertificate(deps: WebhooksDeps, hooks: { apply: (bundle: ServingBundle) => void; publish?: (bundle: ServingBundle) => Promise<void>; log: Logger }): ServingCertificate {
+  if (deps.certificate) return servingCertificateFrom(deps.certificate, { kubeConfig: deps.kubeConfig, ...hooks });
+  const { publish, ...rest } = hooks;
+  return new ManagedServingCertificate({ store: memoryBundleStore(), identity: processLocalIdentity, now: () => new Date(), ...rest, ...(publish ? { sync: publish } : {}) });
+}
+
+function webhookRoutes(deps: WebhooksDeps): { routes: WebhookRoute[]; validating: WebhookDefinition[]; mutating: WebhookDefinition[] } {
   const routes: WebhookRoute[] = [];
   const validating: WebhookDefinition[] = [];
   const mutating: WebhookDefinition[] = [];
@@ -82,23 +132,5 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
       namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: systemNamespaces }] },
     });
   }
-  const server = await WebhookServer.start({ routes, servingCertificate: certificate, log, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
-  const name = deps.configurationName ?? 'swell-admission';
-  const api = deps.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const register = deps.register ?? true;
-  if (register) {
-    try {
-      await registerWebhooks(api, { name, endpoint: deps.endpoint ?? { url: `https://127.0.0.1:${server.port}` }, caPem: certificate.caPem, validating, mutating }, log);
-    } catch (error) {
-      await server.close();
-      throw error;
-    }
-  }
-  return {
-    port: server.port,
-    async stop() {
-      if (register && (deps.unregisterOnStop ?? true)) await unregisterWebhooks(api, name, log).catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
-      await server.close();
-    },
-  };
+  return { routes, validating, mutating };
 }

@@ -2,9 +2,6 @@ import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration, V1Vali
 import { isNotFound } from '../kube/errors.js';
 import type { Logger } from '../log.js';
 
-/** How the apiserver reaches the webhook server: a URL (local runs, no Service routing) or a Service in-cluster. */
-export type WebhookEndpoint = { url: string } | { service: { namespace: string; name: string; port: number } };
-
 export interface WebhookRule {
   apiGroups: string[];
   apiVersions: string[];
@@ -22,10 +19,16 @@ export interface WebhookDefinition {
   namespaceSelector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
 }
 
+/**
+ * Configurations for a local run (the sandbox, the demo, tests): the apiserver on the same machine calls the
+ * server at a loopback URL, as no Service can route to a process outside the cluster. In a cluster the Helm
+ * chart owns the configurations instead (see ca-bundle.ts).
+ */
 export interface WebhookConfigurationSpec {
   /** Name of both configuration objects. */
   name: string;
-  endpoint: WebhookEndpoint;
+  /** Where the server listens, e.g. https://127.0.0.1:9443; each webhook's path is appended. */
+  url: string;
   caPem: string;
   validating: WebhookDefinition[];
   mutating: WebhookDefinition[];
@@ -35,16 +38,14 @@ export interface WebhookConfigurationSpec {
 
 const managedBy = { 'app.kubernetes.io/managed-by': 'swell' };
 
-function clientConfig(endpoint: WebhookEndpoint, path: string, caPem: string) {
-  const caBundle = Buffer.from(caPem).toString('base64');
-  if ('url' in endpoint) return { url: `${endpoint.url.replace(/\/$/, '')}${path}`, caBundle };
-  return { service: { ...endpoint.service, path }, caBundle };
+function clientConfig(url: string, path: string, caPem: string) {
+  return { url: `${url.replace(/\/$/, '')}${path}`, caBundle: Buffer.from(caPem).toString('base64') };
 }
 
 function common(spec: WebhookConfigurationSpec, def: WebhookDefinition) {
   return {
     name: def.name,
-    clientConfig: clientConfig(spec.endpoint, def.path, spec.caPem),
+    clientConfig: clientConfig(spec.url, def.path, spec.caPem),
     rules: def.rules.map((r) => ({ ...r, scope: r.scope ?? '*' })),
     // Fail open: with swell down, objects are admitted as they are and the controllers repair later.
     failurePolicy: 'Ignore',

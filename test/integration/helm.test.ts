@@ -41,7 +41,7 @@ interface PolicyRule {
 interface Container {
   name: string;
   args?: string[];
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }[];
   ports?: { name: string; containerPort: number }[];
   securityContext?: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
@@ -230,14 +230,23 @@ describe('helm template with the default values', () => {
     expect(grants(rules, 'batch', 'jobs', 'create')).toBe(true);
     expect(grants(rules, 'apiregistration.k8s.io', 'apiservices', 'patch', 'v1beta1.external.metrics.k8s.io')).toBe(true);
     expect(grants(rules, 'apiregistration.k8s.io', 'apiservices', 'patch', 'v1.apps')).toBe(false);
-    expect(grants(rules, 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'patch', `${release}-admission`)).toBe(true);
-    expect(grants(rules, 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'patch', 'another')).toBe(false);
+    // The chart's webhook configurations: read and patched (caBundle only), never replaced or deleted.
+    for (const kind of ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations']) {
+      expect(grants(rules, 'admissionregistration.k8s.io', kind, 'get', `${release}-admission`)).toBe(true);
+      expect(grants(rules, 'admissionregistration.k8s.io', kind, 'patch', `${release}-admission`)).toBe(true);
+      expect(grants(rules, 'admissionregistration.k8s.io', kind, 'update', `${release}-admission`)).toBe(false);
+      expect(grants(rules, 'admissionregistration.k8s.io', kind, 'delete', `${release}-admission`)).toBe(false);
+      expect(grants(rules, 'admissionregistration.k8s.io', kind, 'patch', 'another')).toBe(false);
+    }
+    expect(grants(rules, 'apiregistration.k8s.io', 'apiservices', 'update', 'v1beta1.external.metrics.k8s.io')).toBe(false);
     expect(grants(rules, 'apps', 'deployments', 'update')).toBe(false);
     expect(grants(rules, '', 'secrets', 'create')).toBe(false);
     expect(grants(rules, '', 'nodes', 'delete')).toBe(false);
     const ownNamespace = rulesOf(objects, 'Role', operator, releaseNamespace);
     expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'update')).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'update', `${release}-certs`)).toBe(true);
+    expect(grants(ownNamespace, '', 'secrets', 'create')).toBe(true);
+    expect(grants(ownNamespace, '', 'secrets', 'patch', `${release}-certs`)).toBe(false);
     expect(grants(ownNamespace, '', 'secrets', 'update', 'someone-elses')).toBe(false);
   });
 
@@ -302,7 +311,9 @@ describe('helm template with the ci values', () => {
     const node = one(objects, 'Deployment', `${release}-virtual-node`);
     const [command, ...flags] = podSpec(node).containers[0]?.args ?? [];
     expect(command).toBe('virtual-node');
-    expect(parseVirtualNodeFlags(flags)).toMatchObject({ name: 'swell-virtual-node', provider: 'process' });
+    expect(podSpec(node).containers[0]?.env?.find((e) => e.name === 'POD_IP')?.valueFrom?.fieldRef?.fieldPath).toBe('status.podIP');
+    // In the pod: the Node advertises the pod IP and its metrics listen on every interface for the probes.
+    expect(parseVirtualNodeFlags(flags, { POD_IP: '10.244.3.4' })).toMatchObject({ name: 'swell-virtual-node', provider: 'process', nodeIP: '10.244.3.4', listenAddress: '0.0.0.0' });
     expect(podSpec(node).serviceAccountName).toBe(`${release}-virtual-node`);
     const nodeRules = rulesOf(objects, 'ClusterRole', `${release}-virtual-node`);
     expect(grants(nodeRules, '', 'nodes/status', 'patch')).toBe(true);
@@ -345,6 +356,27 @@ async function serviceAccountKubeconfig(dir: string, serviceAccount: string): Pr
     { mode: 0o600 },
   );
   return file;
+}
+
+const webhookConfigurationPaths = ['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'].map((resource) =>
+  resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', resource, name: `${release}-admission` }),
+);
+
+interface WebhookConfiguration {
+  metadata: { uid: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  webhooks: { name: string; clientConfig: { caBundle?: string } & Record<string, unknown> }[];
+}
+
+/** The chart's webhook configurations as the apiserver holds them. */
+function readWebhookConfigurations(): Promise<WebhookConfiguration[]> {
+  return Promise.all(webhookConfigurationPaths.map((path) => admin.request<WebhookConfiguration>('GET', path)));
+}
+
+/** What the chart owns of a webhook configuration: everything but the caBundles and the server's bookkeeping. */
+function chartOwnedPart(configuration: WebhookConfiguration): unknown {
+  const { uid, labels, annotations } = configuration.metadata;
+  const webhooks = configuration.webhooks.map(({ clientConfig: { caBundle: _, ...clientConfig }, ...webhook }) => ({ ...webhook, clientConfig }));
+  return { metadata: { uid, labels, annotations }, webhooks };
 }
 
 /** Set through crds.annotations by the upgrade test, to see the upgrade reach the CRDs. */
@@ -454,6 +486,8 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     const env: NodeJS.ProcessEnv = { ...process.env, POD_NAME: `${release}-operator-local`, POD_NAMESPACE: releaseNamespace, SWELL_LOG_LEVEL: 'debug' };
     delete env.KUBECONFIG;
     for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
+    const beforeOperator = await readWebhookConfigurations();
+    for (const configuration of beforeOperator) expect(configuration.webhooks.map((w) => w.clientConfig.caBundle)).toEqual(configuration.webhooks.map(() => undefined));
     // The chart's flags (so it runs as in a pod, --local=false), then free ports: the fixed ones may be taken here.
     const freePorts = ['--metrics-port=0', '--health-port=0', '--metrics-api-port=0', '--webhooks-port=0'];
     const args = ['--import', 'tsx', 'src/cli/main.ts', ...(container.args ?? []), `--kubeconfig=${kubeconfigFile}`, ...freePorts];
@@ -497,6 +531,13 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     await waitFor('the validating webhooks caBundle', 30_000, () => caBundleOf(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${release}-admission`));
     const secret = await admin.request<{ data?: Record<string, string> }>('GET', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: releaseNamespace, name: `${release}-certs` }));
     expect(Object.keys(secret.data ?? {})).toEqual(expect.arrayContaining(['ca.crt', 'tls.crt', 'tls.key']));
+    // The one CA of the Secret, in every webhook of both chart configurations, which are otherwise as Helm made them.
+    const published = await waitFor('every webhook caBundle', 30_000, async () => {
+      const configurations = await readWebhookConfigurations();
+      return configurations.every((c) => c.webhooks.every((w) => w.clientConfig.caBundle === secret.data?.['ca.crt'])) ? configurations : undefined;
+    });
+    expect(published.map(chartOwnedPart)).toEqual(beforeOperator.map(chartOwnedPart));
+    expect(published.map((c) => c.metadata.labels?.['app.kubernetes.io/managed-by'])).toEqual(['Helm', 'Helm']);
     const lease = await admin.request<{ spec?: { holderIdentity?: string } }>('GET', resourcePath({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: releaseNamespace, name: 'swell-operator' }));
     expect(lease.spec?.holderIdentity).toContain(`${release}-operator-local`);
     expect(refusedRequests()).toEqual([]);
@@ -509,6 +550,7 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     expect(await can({ group: 'apps', resource: 'deployments', subresource: 'scale', verb: 'patch', namespace: appNamespace })).toBe(true);
     expect(await can({ group: 'apiregistration.k8s.io', resource: 'apiservices', verb: 'patch', name: 'v1beta1.external.metrics.k8s.io' })).toBe(true);
     expect(await can({ resource: 'secrets', verb: 'update', namespace: releaseNamespace, name: `${release}-certs` })).toBe(true);
+    expect(await can({ group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verb: 'patch', name: `${release}-admission` })).toBe(true);
     expect(await can({ resource: 'secrets', verb: 'list', namespace: appNamespace })).toBe(true);
     // And what it does not need is refused.
     const refused: Record<string, string>[] = [
@@ -517,6 +559,10 @@ describe('helm install into the sandbox, then the operator with the chart Servic
       { group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', verb: 'delete' },
       { group: 'apiregistration.k8s.io', resource: 'apiservices', verb: 'patch', name: 'v1.apps' },
       { group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', verb: 'update', name: 'someone-elses' },
+      { group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', verb: 'update', name: `${release}-admission` },
+      { group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verb: 'delete', name: `${release}-admission` },
+      { group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verb: 'create' },
+      { group: 'apiregistration.k8s.io', resource: 'apiservices', verb: 'update', name: 'v1beta1.external.metrics.k8s.io' },
       { group: 'apps', resource: 'deployments', verb: 'delete', namespace: appNamespace },
       { resource: 'secrets', verb: 'create', namespace: appNamespace },
       { resource: 'secrets', verb: 'list' },
@@ -529,6 +575,15 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     for (const attributes of refused) if (await can(attributes)) allowed.push(JSON.stringify(attributes));
     expect(allowed).toEqual([]);
   });
+
+  it('keeps the published caBundles through a helm upgrade, which never renders them', async () => {
+    const before = await readWebhookConfigurations();
+    expect(before.flatMap((c) => c.webhooks.map((w) => w.clientConfig.caBundle)).every((b) => b !== undefined)).toBe(true);
+    await run(helm, ['upgrade', release, chartDir, '--namespace', releaseNamespace, '--set', scoped, '--set', 'webhooks.timeoutSeconds=7', '--wait=false'], 150_000);
+    const after = await readWebhookConfigurations();
+    expect(after.flatMap((c) => c.webhooks.map((w) => (w as { timeoutSeconds?: number }).timeoutSeconds))).toEqual(after.flatMap((c) => c.webhooks.map(() => 7)));
+    expect(after.map((c) => c.webhooks.map((w) => w.clientConfig.caBundle))).toEqual(before.map((c) => c.webhooks.map((w) => w.clientConfig.caBundle)));
+  }, 180_000);
 });
 
 function loadKubeconfigFrom(file: string): KubeConfig {

@@ -1,13 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueServerCertificate } from '../pki/index.js';
-import { FileServingCertificate, ManagedServingCertificate, assessServingBundle, generateServingBundle, reissueServingCertificate, servingDnsNames, type BundleStore, type ServingBundle, type ServingIdentity } from './certificates.js';
+import { assessServingBundle, generateServingBundle, reissueServingCertificate, servingDnsNames, type ServingBundle, type ServingIdentity } from './bundle.js';
 
-const silent = pino({ level: 'silent' });
 const day = 86_400_000;
 const issuedAt = new Date('2030-01-01T00:00:00Z');
 const identity: ServingIdentity = { serviceName: 'swell-metrics', namespace: 'swell-system' };
@@ -24,6 +19,21 @@ describe('servingDnsNames', () => {
       'swell-metrics.swell-system',
       'swell-metrics.swell-system.svc',
       'swell-metrics.swell-system.svc.cluster.local',
+      'localhost',
+    ]);
+  });
+
+  it('covers the webhooks Service beside the metrics API, once each', () => {
+    const both = servingDnsNames({ ...identity, additionalServiceNames: ['swell-webhooks', 'swell-metrics'], extraDnsNames: ['localhost', 'swell-webhooks'] });
+    expect(both).toEqual([
+      'swell-metrics',
+      'swell-metrics.swell-system',
+      'swell-metrics.swell-system.svc',
+      'swell-metrics.swell-system.svc.cluster.local',
+      'swell-webhooks',
+      'swell-webhooks.swell-system',
+      'swell-webhooks.swell-system.svc',
+      'swell-webhooks.swell-system.svc.cluster.local',
       'localhost',
     ]);
   });
@@ -90,6 +100,16 @@ describe('assessServingBundle', () => {
     expect(verdict.action === 'keep' ? '' : verdict.reason).toMatch(reason);
   });
 
+  it('reissues a metrics-only certificate once the webhooks Service joins, and keeps it whatever order the Services come in', async () => {
+    const shared = { ...identity, additionalServiceNames: ['swell-webhooks'] };
+    const verdict = assessServingBundle(bundle, shared, issuedAt);
+    expect(verdict).toEqual({ action: 'reissue', reason: expect.stringMatching(/does not cover swell-webhooks, swell-webhooks\.swell-system,/) as unknown });
+    const reissued = await reissueServingCertificate(bundle, shared, issuedAt);
+    expect(assessServingBundle(reissued, shared, issuedAt).action).toBe('keep');
+    expect(assessServingBundle(reissued, { ...identity, serviceName: 'swell-webhooks', additionalServiceNames: ['swell-metrics'] }, issuedAt).action).toBe('keep');
+    expect(assessServingBundle(reissued, identity, issuedAt).action).toBe('keep');
+  });
+
   it('regenerates when the CA, not the leaf, is near its end', async () => {
     const ca = await createCertificateAuthority({ commonName: 'short-ca', now: issuedAt, validityDays: 30 });
     const leaf = await issueServerCertificate(ca, { commonName: 'x', dnsNames: servingDnsNames(identity), ipAddresses: ['127.0.0.1'], now: issuedAt });
@@ -120,148 +140,3 @@ describe('renewal keeps clients trusting', () => {
   });
 });
 
-/** A store that behaves like a Secret: versioned, with optimistic concurrency. */
-function memoryStore(initial?: ServingBundle) {
-  let state: { bundle: ServingBundle; version: number } | undefined = initial ? { bundle: initial, version: 1 } : undefined;
-  let writes = 0;
-  let interfere: (() => void) | undefined;
-  const store: BundleStore = {
-    read: () => Promise.resolve(state ? { bundle: state.bundle, version: String(state.version) } : undefined),
-    create(b) {
-      interfere?.();
-      if (state) return Promise.resolve(false);
-      writes += 1;
-      state = { bundle: b, version: 1 };
-      return Promise.resolve(true);
-    },
-    replace(b, version) {
-      interfere?.();
-      if (!state || String(state.version) !== version) return Promise.resolve(false);
-      writes += 1;
-      state = { bundle: b, version: state.version + 1 };
-      return Promise.resolve(true);
-    },
-  };
-  return {
-    store,
-    writes: () => writes,
-    current: () => state?.bundle,
-    /** Makes another replica write first, once. */
-    raceOnce(other: ServingBundle) {
-      interfere = () => {
-        interfere = undefined;
-        state = { bundle: other, version: (state?.version ?? 0) + 1 };
-      };
-    },
-  };
-}
-
-describe('ManagedServingCertificate', () => {
-  function manager(store: BundleStore, now: () => Date) {
-    const applied: ServingBundle[] = [];
-    const managed = new ManagedServingCertificate({ store, identity, now, apply: (b) => void applied.push(b), log: silent });
-    return { managed, applied };
-  }
-
-  it('creates a bundle when none is stored, and reuses it afterwards without rewriting', async () => {
-    const memory = memoryStore();
-    const { managed, applied } = manager(memory.store, () => issuedAt);
-    const first = await managed.ensure();
-    const second = await managed.ensure();
-    expect(second).toEqual(first);
-    expect(memory.current()).toEqual(first);
-    expect(memory.writes()).toBe(1);
-    expect(applied).toHaveLength(1);
-  });
-
-  it('reuses a valid stored bundle as is', async () => {
-    const memory = memoryStore(bundle);
-    const { managed, applied } = manager(memory.store, () => issuedAt);
-    expect(await managed.ensure()).toEqual(bundle);
-    expect(memory.writes()).toBe(0);
-    expect(applied).toEqual([bundle]);
-  });
-
-  it('renews from the same CA when the clock reaches the renewal point, and applies the new bundle', async () => {
-    const memory = memoryStore(bundle);
-    let now = issuedAt;
-    const { managed, applied } = manager(memory.store, () => now);
-    await managed.ensure();
-    now = new Date(issuedAt.getTime() + 250 * day);
-    const renewed = await managed.ensure();
-    expect(renewed.certificatePem).not.toBe(bundle.certificatePem);
-    expect(memory.writes()).toBe(1);
-    expect(applied.map((b) => b.certificatePem)).toEqual([bundle.certificatePem, renewed.certificatePem]);
-    expect(renewed.caPem).toBe(bundle.caPem);
-    expect(assessServingBundle(renewed, identity, now).action).toBe('keep');
-  });
-
-  it('syncs (publishes the CA) on every check, and survives a failing sync', async () => {
-    const memory = memoryStore(bundle);
-    const synced: string[] = [];
-    let fail = true;
-    const managed = new ManagedServingCertificate({
-      store: memory.store,
-      identity,
-      now: () => issuedAt,
-      apply: () => {},
-      sync: (b) => {
-        synced.push(b.caPem);
-        if (fail) return Promise.reject(new Error('apiservices is forbidden'));
-        return Promise.resolve();
-      },
-      log: silent,
-    });
-    await expect(managed.ensure()).resolves.toEqual(bundle);
-    fail = false;
-    await managed.ensure();
-    expect(synced).toEqual([bundle.caPem, bundle.caPem]);
-  });
-
-  it('adopts the bundle of a replica that wrote first instead of overwriting it', async () => {
-    const memory = memoryStore();
-    const theirs = await generateServingBundle(identity, issuedAt);
-    memory.raceOnce(theirs);
-    const { managed } = manager(memory.store, () => issuedAt);
-    expect(await managed.ensure()).toEqual(theirs);
-    expect(memory.writes()).toBe(0);
-  });
-});
-
-describe('FileServingCertificate', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'swell-certs-'));
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
-
-  it('loads the files, reloads them when they change, and skips a mismatched pair', async () => {
-    const files = { certificateFile: join(dir, 'tls.crt'), privateKeyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') };
-    const write = (b: ServingBundle) => Promise.all([writeFile(files.certificateFile, b.certificatePem), writeFile(files.privateKeyFile, b.privateKeyPem), writeFile(files.caFile, b.caPem)]);
-    const { caPrivateKeyPem: _, ...asMounted } = bundle;
-    await write(asMounted);
-    const applied: ServingBundle[] = [];
-    const source = new FileServingCertificate({ files, apply: (b) => void applied.push(b), log: silent, intervalMs: 60_000 });
-    expect(await source.start()).toEqual(asMounted);
-    await source.reload();
-    expect(applied).toHaveLength(1);
-
-    const { caPrivateKeyPem: __, ...next } = await generateServingBundle(identity, issuedAt);
-    await writeFile(files.certificateFile, next.certificatePem);
-    await source.reload();
-    expect(applied).toHaveLength(1);
-
-    await write(next);
-    await source.reload();
-    source.stop();
-    expect(applied).toEqual([asMounted, next]);
-  });
-
-  it('fails to start with a message naming the broken file', async () => {
-    const files = { certificateFile: join(dir, 'bad.crt'), privateKeyFile: join(dir, 'bad.key') };
-    await writeFile(files.certificateFile, 'not a certificate');
-    await writeFile(files.privateKeyFile, bundle.privateKeyPem);
-    const source = new FileServingCertificate({ files, apply: () => {}, log: silent });
-    await expect(source.start()).rejects.toThrow(/bad\.crt: not a PEM certificate/);
-  });
-});
