@@ -141,6 +141,23 @@ describe('PollScheduler', () => {
     expect(histogram.values.find((v) => v.metricName === 'swell_poll_lateness_seconds_sum')?.value).toBeCloseTo(49.5, 6);
   });
 
+  it('tells each run when it was due, so a caller can measure lateness against its own schedule', async () => {
+    const clock = new FakeClock(0);
+    const seen: string[] = [];
+    const { scheduler } = setup(
+      async (key, signal, dueAt) => {
+        seen.push(`${key} due ${dueAt} at ${clock.now()}`);
+        await sleep(clock, 150, signal);
+      },
+      { clock, concurrency: 1 },
+    );
+    scheduler.schedule('a', 1_000, 100);
+    scheduler.schedule('b', 1_000, 100);
+    await clock.advance(1_500);
+    // b waits for a's slot; each next run is due one interval after the key's previous run ended.
+    expect(seen).toEqual(['a due 100 at 100', 'b due 100 at 250', 'a due 1250 at 1250', 'b due 1400 at 1400']);
+  });
+
   it('keeps a fixed window of lateness samples', async () => {
     const { clock, scheduler } = setup(undefined, { latencySamples: 10 });
     scheduler.schedule('k', 100);

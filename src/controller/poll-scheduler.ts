@@ -4,8 +4,11 @@ import { createSystemClock, MAX_TIMER_DELAY_MS, type Clock, type Timer } from '.
 import { KeyedMinHeap } from './keyed-heap.js';
 import { registeredCounter, registeredGauge, registeredHistogram } from './metrics.js';
 
-/** The periodic work of one key, e.g. polling the triggers of one ScaledObject. */
-export type PollCallback = (key: string, signal: AbortSignal) => Promise<void>;
+/**
+ * The periodic work of one key, e.g. polling the triggers of one ScaledObject. `dueAt` is when this run was
+ * due (clock ms), so a caller can report how late it started against its own schedule.
+ */
+export type PollCallback = (key: string, signal: AbortSignal, dueAt: number) => Promise<void>;
 
 export interface PollSchedulerOptions {
   /** Names the scheduler in logs and metrics (`scheduler` label). */
@@ -219,7 +222,7 @@ export class PollScheduler {
     this.#metrics?.running.inc();
     this.#recordLateness(now - dueAt);
     const run = Promise.resolve()
-      .then(() => this.#options.run(key, this.#abort.signal))
+      .then(() => this.#options.run(key, this.#abort.signal, dueAt))
       .then(
         () => this.#metrics?.runs('success'),
         (error: unknown) => {

@@ -4,35 +4,29 @@ import { splitObjectKey } from '../controller/keys.js';
 import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../apis/keda/v1alpha1/triggerauthentication.js';
 import { validateScaledObject } from '../apis/keda/v1alpha1/validation.js';
 import { createSystemClock, type Clock } from '../controller/clock.js';
-import { runController } from '../controller/controller.js';
-import { Informer } from '../controller/informer.js';
-import { LeaderElector } from '../controller/leader-election.js';
-import { PollScheduler } from '../controller/poll-scheduler.js';
-import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
 import type { KeyLookup } from './container-env.js';
 import { DependencyIndex, dependencyKey } from './dependencies.js';
 import { KubeEventRecorder } from './events.js';
 import { createHpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
-import { KeyedMutex } from './keyed-mutex.js';
 import { resourcePath } from './kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ScaledObjectMetricsSource, type MetricsSource } from './metrics-source.js';
 import { ReadyPods } from './ready-pods.js';
-import { ScaledObjectReconciler, type ObjectCache, type PollRegistry } from './reconciler.js';
+import { ScaledObjectReconciler, type PollRegistry } from './reconciler.js';
 import { ScaleLoop } from './scale-loop.js';
 import { ScaleTargets, type CachedWorkload } from './scale-target.js';
 import { resolveScalerInputs } from './scaler-inputs.js';
 import { targetApiVersion, targetKind } from './target-conflicts.js';
 import { ScalersCache } from './scalers-cache.js';
+import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, specOrMetadataChanged, type AnyInformer } from './scaling-controller.js';
 import { StatusWriter } from './status-writer.js';
+import { TriggerAuthStatus } from './trigger-auth-status.js';
 import type { ScalingControllerOptions } from './controller-options.js';
 
 /** Workers default to 5 (KEDA_SCALEDOBJECT_CTRL_MAX_RECONCILES), polls at once to 64. */
 export type OperatorOptions = ScalingControllerOptions;
-
-type AnyInformer = Informer<KubernetesObject>;
 
 interface Informers {
   scaledObjects: AnyInformer;
@@ -46,31 +40,11 @@ interface Informers {
 }
 
 /**
- * The cache typed as the kind it holds. client-node's KubernetesObject types timestamps as Date, but watch
- * events carry JSON strings, which is what the KEDA types (and this operator) expect.
- */
-function view<T>(informer: AnyInformer): ObjectCache<T> & { keys(): string[]; readonly size: number } {
-  return {
-    get: (key) => informer.get(key) as T | undefined,
-    list: () => informer.list() as T[],
-    keys: () => informer.keys(),
-    get size() {
-      return informer.size;
-    },
-  };
-}
-
-/** Polling work of the current leadership term; replaced on every new term. */
-interface Term {
-  queue: WorkQueue;
-  scheduler: PollScheduler;
-}
-
-/**
  * `swell operator`: informers feed a work queue of ScaledObject keys; while this process leads, a controller
- * reconciles them and one poll scheduler runs every object's scale loop. Reconcile and poll of the same object
- * never overlap. Losing leadership stops the loop and closes every scaler; the next leader continues from
- * what is stored in the cluster.
+ * reconciles them and one poll scheduler runs every object's scale loop (the lifecycle is the shared
+ * {@link ScalingControllerRunner}'s), and the (Cluster)TriggerAuthentications' `status.scaledobjects` is kept
+ * current. Losing leadership stops the loop and closes every scaler; the next leader continues from what is
+ * stored in the cluster.
  */
 export class Operator {
   readonly metricsSource: MetricsSource;
@@ -78,38 +52,33 @@ export class Operator {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #informers: Informers;
-  readonly #reconciler: ScaledObjectReconciler;
+  readonly #runner: ScalingControllerRunner;
   readonly #loop: ScaleLoop;
   readonly #scalers: ScalersCache;
-  readonly #mutex = new KeyedMutex();
   readonly #dependencies = new DependencyIndex();
-  readonly #stop = new AbortController();
   readonly #metrics: OperatorMetrics;
   /** When each object's last poll ended and its interval then: the schedule a run is measured against. */
   readonly #lastPoll = new Map<string, { endedAt: number; intervalMs: number }>();
-  #term: Term | undefined;
-  #running: Promise<void> | undefined;
-  #elector: LeaderElector | undefined;
 
   constructor(options: OperatorOptions) {
     this.#options = options;
     this.#clock = options.clock ?? createSystemClock();
     this.#log = options.log;
     this.#informers = this.#createInformers();
-    const scaledObjects = view<ScaledObject>(this.#informers.scaledObjects);
+    const scaledObjects = cacheView<ScaledObject>(this.#informers.scaledObjects);
     const metrics = new OperatorMetrics(options.registry, options.version, () => registered(scaledObjects.list()));
     this.#metrics = metrics;
     const events = options.events ?? new KubeEventRecorder(options.client, { log: options.log, now: () => this.#clock.now(), component: 'keda-operator' });
-    const workloads = { deployments: view<CachedWorkload>(this.#informers.deployments), statefulsets: view<CachedWorkload>(this.#informers.statefulSets) };
+    const workloads = { deployments: cacheView<CachedWorkload>(this.#informers.deployments), statefulsets: cacheView<CachedWorkload>(this.#informers.statefulSets) };
     const targets = new ScaleTargets(options.client, (gvkr) => (gvkr.group === 'apps' && (gvkr.resource === 'deployments' || gvkr.resource === 'statefulsets') ? workloads[gvkr.resource] : undefined));
     const readyPods = new ReadyPods(options.client);
     const status = new StatusWriter(options.client);
     const readings = new LastReadings();
     this.#scalers = new ScalersCache({ factory: options.scalerFactory, log: options.log });
     const polling: PollRegistry = {
-      schedule: (key, intervalMs) => this.#schedule(key, intervalMs),
+      schedule: (key, intervalMs) => this.#runner.schedule(key, intervalMs),
       unschedule: (key) => {
-        this.#term?.scheduler.unschedule(key);
+        this.#runner.unschedule(key);
         this.#lastPoll.delete(key);
       },
     };
@@ -120,11 +89,11 @@ export class Operator {
       clusterAuthNamespace: options.clusterAuthNamespace,
       targets,
     };
-    this.#reconciler = new ScaledObjectReconciler({
+    const reconciler = new ScaledObjectReconciler({
       log: options.log.child({ controller: 'scaledobject' }),
       client: options.client,
       scaledObjects,
-      hpas: view<HorizontalPodAutoscaler>(this.#informers.hpas),
+      hpas: cacheView<HorizontalPodAutoscaler>(this.#informers.hpas),
       sources,
       targets,
       scalers: this.#scalers,
@@ -141,7 +110,7 @@ export class Operator {
       log: options.log.child({ controller: 'scale-loop' }),
       now: () => this.#clock.now(),
       scaledObjects,
-      hpas: view<HorizontalPodAutoscaler>(this.#informers.hpas),
+      hpas: cacheView<HorizontalPodAutoscaler>(this.#informers.hpas),
       scalers: this.#scalers,
       targets,
       readyPods,
@@ -149,6 +118,33 @@ export class Operator {
       events,
       metrics,
       readings,
+    });
+    const authStatus = new TriggerAuthStatus({
+      field: 'scaledobjects',
+      client: options.client,
+      referrers: this.#informers.scaledObjects,
+      triggerAuths: this.#informers.triggerAuths,
+      clusterTriggerAuths: this.#informers.clusterTriggerAuths,
+      enqueue: (key) => this.#runner.enqueueSide(authStatus.name, key),
+    });
+    this.#runner = new ScalingControllerRunner({
+      name: 'scaledobject',
+      settings: options,
+      clock: this.#clock,
+      log: this.#log,
+      informers: this.#allInformers(),
+      objects: this.#informers.scaledObjects,
+      reconcile: (key) => reconciler.reconcile(key),
+      poll: (key) => this.#poll(key),
+      defaultWorkers: 5,
+      defaultPollConcurrency: 64,
+      firstPollSpreadMs: 5_000,
+      sideQueues: [authStatus],
+      onTermStart: () => this.#log.info({ scaledObjects: this.#informers.scaledObjects.size }, 'leading: reconciling and polling'),
+      onTermEnd: async () => {
+        await this.#scalers.closeAll();
+        this.#log.info('stopped reconciling and polling');
+      },
     });
     const buildScalers = async (key: string, so: ScaledObject) => {
       const gvkr = await targets.resolve(targetApiVersion(so), targetKind(so));
@@ -159,93 +155,26 @@ export class Operator {
 
   /** Starts watching and campaigning; the returned promise settles when the operator has stopped. */
   start(): Promise<void> {
-    this.#running ??= this.#run();
-    return this.#running;
+    return this.#runner.start();
   }
 
   /** Clean shutdown: stop polling and reconciling, release the lease, close every scaler, stop watching. */
-  async stop(): Promise<void> {
-    this.#stop.abort();
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#runner.stop();
   }
 
   get isLeader(): boolean {
-    return this.#term !== undefined;
+    return this.#runner.isLeader;
   }
 
   /** Ready once every informer has filled its cache. */
   ready(): { ok: boolean; reason?: string } {
-    const pending = this.#allInformers().filter((i) => !i.hasSynced).length;
-    return pending === 0 ? { ok: true } : { ok: false, reason: `${pending} informer(s) not synced yet` };
+    return this.#runner.ready();
   }
 
   /** Poll lateness percentiles of the current term (ms), for the benchmark. */
   lateness(): { p50: number; p99: number; scheduled: number } {
-    const scheduler = this.#term?.scheduler;
-    return { p50: scheduler?.p50LatenessMs ?? 0, p99: scheduler?.p99LatenessMs ?? 0, scheduled: scheduler?.size ?? 0 };
-  }
-
-  async #run(): Promise<void> {
-    for (const informer of this.#allInformers()) informer.start();
-    const signal = this.#stop.signal;
-    try {
-      if (!this.#options.leaseStore) {
-        await this.#lead(signal);
-        return;
-      }
-      this.#elector = new LeaderElector({
-        store: this.#options.leaseStore,
-        identity: this.#options.identity,
-        log: this.#log,
-        clock: this.#clock,
-        ...(this.#options.random ? { random: this.#options.random } : {}),
-        ...(this.#options.leaseDurationMs ? { leaseDurationMs: this.#options.leaseDurationMs } : {}),
-        ...(this.#options.renewDeadlineMs ? { renewDeadlineMs: this.#options.renewDeadlineMs } : {}),
-        ...(this.#options.retryPeriodMs ? { retryPeriodMs: this.#options.retryPeriodMs } : {}),
-        releaseOnCancel: true,
-        onStartedLeading: (termSignal) => this.#lead(termSignal),
-      });
-      // Leadership lost (renewal failed) means campaigning again, as long as the operator is not stopping.
-      while (!signal.aborted) await this.#elector.run(signal);
-    } finally {
-      await Promise.all(this.#allInformers().map((i) => i.stop()));
-    }
-  }
-
-  /** One leadership term: reconcile and poll until `signal` aborts, then stop and close everything. */
-  async #lead(signal: AbortSignal): Promise<void> {
-    const synced = await Promise.all(this.#allInformers().map((i) => i.synced()));
-    if (signal.aborted || synced.includes(false)) return;
-    const { registry, workers } = this.#options;
-    const queue = new WorkQueue({ name: 'scaledobject', clock: this.#clock, registry });
-    const scheduler = new PollScheduler({
-      name: 'scaledobject',
-      run: (key) => this.#mutex.run(key, () => this.#poll(key)),
-      concurrency: this.#options.pollConcurrency ?? 64,
-      log: this.#log,
-      clock: this.#clock,
-      registry,
-    });
-    this.#term = { queue, scheduler };
-    for (const key of this.#informers.scaledObjects.keys()) queue.add(key);
-    this.#log.info({ scaledObjects: this.#informers.scaledObjects.size }, 'leading: reconciling and polling');
-    try {
-      await runController({
-        name: 'scaledobject',
-        queue,
-        workers: workers ?? 5,
-        log: this.#log,
-        signal,
-        registry,
-        clock: this.#clock,
-        reconcile: (key) => this.#mutex.run(key, () => this.#reconciler.reconcile(key)),
-      });
-    } finally {
-      this.#term = undefined;
-      await scheduler.stop();
-      await this.#scalers.closeAll();
-      this.#log.info('stopped reconciling and polling');
-    }
+    return this.#runner.lateness();
   }
 
   /** One scale-loop run, recording how late it started against its schedule (KEDA's loop latency gauge). */
@@ -265,33 +194,13 @@ export class Operator {
     }
   }
 
-  #schedule(key: string, intervalMs: number): void {
-    const scheduler = this.#term?.scheduler;
-    if (!scheduler) return;
-    if (scheduler.has(key)) {
-      scheduler.schedule(key, intervalMs);
-      return;
-    }
-    // A new object polls soon (KEDA starts its loop at once); spread so a restart with thousands does not stampede.
-    const random = this.#options.random ?? Math.random;
-    scheduler.schedule(key, intervalMs, Math.floor(random() * Math.min(intervalMs, 5_000)));
-  }
-
   #enqueue(key: string): void {
-    this.#term?.queue.add(key);
+    this.#runner.enqueue(key);
   }
 
   #createInformers(): Informers {
-    const { namespace, clusterAuthNamespace, log } = this.#options;
-    const make = (name: string, path: string, labelSelector?: string): AnyInformer =>
-      new Informer<KubernetesObject>({
-        name,
-        source: this.#options.listWatch<KubernetesObject>(path),
-        log,
-        clock: this.#clock,
-        ...(labelSelector ? { labelSelector } : {}),
-        ...(this.#options.resyncPeriodMs !== undefined ? { resyncPeriodMs: this.#options.resyncPeriodMs } : {}),
-      });
+    const { namespace, clusterAuthNamespace } = this.#options;
+    const make = informerFactory(this.#options, this.#clock);
     const secretNamespaces = namespace === undefined ? [undefined] : [...new Set([namespace, clusterAuthNamespace])];
     const informers: Informers = {
       scaledObjects: make('scaledobjects', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })),
@@ -310,13 +219,7 @@ export class Operator {
   }
 
   #wire(informers: Informers): void {
-    const key = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
-    informers.scaledObjects.addHandler({
-      add: (so) => this.#enqueue(key(so)),
-      // Status-only changes (most of them the operator's own writes) need no reconcile.
-      update: (old, so) => (old === so || specOrMetadataChanged(old, so) ? this.#enqueue(key(so)) : undefined),
-      delete: (so) => this.#enqueue(key(so)),
-    });
+    informers.scaledObjects.addHandler(reconcileOnChange((key) => this.#enqueue(key)));
     const ownerOf = (hpa: KubernetesObject): void => {
       const owner = hpa.metadata?.ownerReferences?.find((o) => o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/'));
       if (owner) this.#enqueue(`${hpa.metadata?.namespace ?? ''}/${owner.name}`);
@@ -370,17 +273,4 @@ export class Operator {
 
 function registered(objects: readonly ScaledObject[]): { namespace: string; triggerTypes: string[] }[] {
   return objects.map((so) => ({ namespace: so.metadata.namespace ?? '', triggerTypes: so.spec.triggers.map((t) => t.type) }));
-}
-
-/** Generation (spec), labels, annotations, finalizers or deletion changed: what a reconcile acts on. */
-function specOrMetadataChanged(old: KubernetesObject, next: KubernetesObject): boolean {
-  const a = old.metadata;
-  const b = next.metadata;
-  return (
-    a?.generation !== b?.generation ||
-    a?.deletionTimestamp !== b?.deletionTimestamp ||
-    JSON.stringify(a?.labels ?? {}) !== JSON.stringify(b?.labels ?? {}) ||
-    JSON.stringify(a?.annotations ?? {}) !== JSON.stringify(b?.annotations ?? {}) ||
-    JSON.stringify(a?.finalizers ?? []) !== JSON.stringify(b?.finalizers ?? [])
-  );
 }

@@ -1,0 +1,119 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { sleep } from '../controller/clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
+import { Informer } from '../controller/informer.js';
+import type { ListResult, ListWatchSource } from '../controller/list-watch-source.js';
+import { createLogger } from '../log.js';
+import type { ScalingControllerOptions } from './controller-options.js';
+import { ScalingControllerRunner, reconcileOnChange, type ScalingControllerRunnerOptions } from './scaling-controller.js';
+
+const log = createLogger({ level: 'silent' });
+
+/** A collection that lists `items` and then watches quietly. */
+function staticSource(items: KubernetesObject[]): ListWatchSource<KubernetesObject> {
+  return {
+    list: (): Promise<ListResult<KubernetesObject>> => Promise.resolve({ items, resourceVersion: '1' }),
+    watch: () => Promise.resolve(() => undefined),
+  };
+}
+
+const object = (name: string): KubernetesObject => ({ kind: 'ScaledObject', metadata: { namespace: 'app', name, resourceVersion: '1', generation: 1 } });
+
+function setup(overrides: Partial<ScalingControllerRunnerOptions> = {}, clock = new FakeClock(0)) {
+  const objects = new Informer<KubernetesObject>({ name: 'objects', source: staticSource([object('a'), object('b')]), log, clock, resyncPeriodMs: 0 });
+  const events: string[] = [];
+  const settings = { identity: 'test', log, registry: new Registry(), random: () => 0.5 } as unknown as ScalingControllerOptions;
+  const runner: ScalingControllerRunner = new ScalingControllerRunner({
+    name: 'test',
+    settings,
+    clock,
+    log,
+    informers: [objects],
+    objects,
+    reconcile: (key) => {
+      events.push(`reconcile ${key}`);
+      runner.schedule(key, 1_000);
+      return Promise.resolve();
+    },
+    poll: (key, dueAt) => {
+      events.push(`poll ${key} due ${dueAt} at ${clock.now()}`);
+      return Promise.resolve();
+    },
+    defaultWorkers: 2,
+    defaultPollConcurrency: 4,
+    firstPollSpreadMs: 200,
+    sideQueues: [{ name: 'side', keys: () => ['s1'], reconcile: (key) => (events.push(`side ${key}`), Promise.resolve()) }],
+    onTermStart: () => events.push('term started'),
+    onTermEnd: () => (events.push('term ended'), Promise.resolve()),
+    ...overrides,
+  });
+  objects.addHandler(reconcileOnChange((key) => runner.enqueue(key)));
+  return { clock, runner, events, objects };
+}
+
+describe('ScalingControllerRunner', () => {
+  it('without a lease leads at once: reconciles every cached object and side key, polls what reconcile scheduled, and ends the term on stop', async () => {
+    const { clock, runner, events, objects } = setup();
+    const done = runner.start();
+    await clock.advance(1_200);
+    expect(runner.isLeader).toBe(true);
+    expect(runner.ready()).toEqual({ ok: true });
+    // The first poll is spread over min(interval, 200 ms): random 0.5 gives 100 ms.
+    expect(events[0]).toBe('term started');
+    expect(events.filter((e) => !e.startsWith('poll')).slice(1).sort()).toEqual(['reconcile app/a', 'reconcile app/b', 'side s1']);
+    expect(events.filter((e) => e.startsWith('poll app/a'))).toEqual(['poll app/a due 100 at 100', 'poll app/a due 1100 at 1100']);
+    expect(runner.lateness().scheduled).toBe(2);
+    await runner.stop();
+    await done;
+    expect(events.at(-1)).toBe('term ended');
+    expect(runner.isLeader).toBe(false);
+    expect(runner.lateness().scheduled).toBe(0);
+    const polls = events.length;
+    await clock.advance(5_000);
+    expect(events).toHaveLength(polls);
+    expect(objects.hasSynced).toBe(true);
+  });
+
+  it('never reconciles an object while it polls', async () => {
+    const clock = new FakeClock(0);
+    const running = new Set<string>();
+    const overlaps: string[] = [];
+    const exclusive = async (key: string) => {
+      if (running.has(key)) overlaps.push(key);
+      running.add(key);
+      await sleep(clock, 50);
+      running.delete(key);
+    };
+    const { runner } = setup(
+      {
+      reconcile: async (key) => {
+        await exclusive(key);
+        runner.schedule(key, 20);
+        return { requeueAfterMs: 30 };
+      },
+      poll: (key) => exclusive(key),
+      },
+      clock,
+    );
+    void runner.start();
+    await clock.advance(600);
+    expect(runner.isLeader).toBe(true);
+    expect(overlaps).toEqual([]);
+    // Running work sleeps on the fake clock: let it finish so the term can end.
+    const stopped = runner.stop();
+    await clock.advance(200);
+    await stopped;
+  });
+
+  it('does nothing with keys while not leading', () => {
+    const { runner } = setup();
+    runner.enqueue('app/a');
+    runner.enqueueSide('side', 's1');
+    runner.schedule('app/a', 1_000);
+    expect(runner.lateness().scheduled).toBe(0);
+    expect(runner.isLeader).toBe(false);
+    expect(runner.ready()).toEqual({ ok: false, reason: '1 test informer(s) not synced yet' });
+  });
+});
