@@ -12,6 +12,7 @@ import { createHpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
 import { resourcePath } from './kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
+import { FormulaCache } from '../scaling/formula.js';
 import { ScaledObjectMetricsSource, type MetricsSource } from './metrics-source.js';
 import { ReadyPods } from './ready-pods.js';
 import { ScaledObjectReconciler, type PollRegistry } from './reconciler.js';
@@ -106,6 +107,8 @@ export class Operator {
       readings,
       validate: (so) => validateScaledObject(so).errors.map((e) => `${e.path}: ${e.message}`),
     });
+    // The scale loop and the metrics API evaluate the same scalingModifiers formulas: compile each once.
+    const formulas = new FormulaCache();
     this.#loop = new ScaleLoop({
       log: options.log.child({ controller: 'scale-loop' }),
       now: () => this.#clock.now(),
@@ -118,6 +121,7 @@ export class Operator {
       events,
       metrics,
       readings,
+      formulas,
     });
     const authStatus = new TriggerAuthStatus({
       field: 'scaledobjects',
@@ -150,7 +154,7 @@ export class Operator {
       const gvkr = await targets.resolve(targetApiVersion(so), targetKind(so));
       return this.#scalers.ensure(key, (await resolveScalerInputs(so, gvkr, sources)).inputs);
     };
-    this.metricsSource = new ScaledObjectMetricsSource({ now: () => this.#clock.now(), scaledObjects, scalers: this.#scalers, readings, targets, readyPods, buildScalers });
+    this.metricsSource = new ScaledObjectMetricsSource({ now: () => this.#clock.now(), scaledObjects, scalers: this.#scalers, readings, targets, readyPods, buildScalers, formulas });
   }
 
   /** Starts watching and campaigning; the returned promise settles when the operator has stopped. */

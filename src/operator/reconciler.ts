@@ -17,6 +17,7 @@ import { findCondition, setConditions, type Condition } from './status.js';
 import { competingScaledObject, hpaOwnership, targetApiVersion, targetKind } from './target-conflicts.js';
 import type { StatusWriter } from './status-writer.js';
 import type { LastReadings } from './last-readings.js';
+import { activeScalingModifiers, CompositeMetricName } from '../scaling/formula.js';
 
 export interface ObjectCache<T> {
   get(key: string): T | undefined;
@@ -175,6 +176,7 @@ export class ScaledObjectReconciler {
     await this.deps.status.patch(key, so, {
       ...this.targetStatus(so, gvkr, replicas),
       externalMetricNames: specs.flatMap((s) => (s.kind === 'External' ? [s.metricName] : [])),
+      compositeScalerName: activeScalingModifiers(so.spec) ? CompositeMetricName : null,
       resourceMetricNames: nonEmpty(specs.flatMap((s) => (s.kind === 'Resource' ? [s.resource] : []))),
       hpaName,
       triggersTypes: triggers.map((t) => t.type).join(','),

@@ -148,6 +148,7 @@ describe('a ScaledObject whose two Redis lists are combined by scalingModifiers'
     });
     await waitFor('mixer Ready', 30_000, async () => ((await getSo('mixer')).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined));
 
+    expect((await getSo('mixer')).status).toMatchObject({ compositeScalerName: 'composite-metric', externalMetricNames: [expect.stringMatching(/^s0-redis-/), expect.stringMatching(/^s1-redis-/)] });
     const hpa = await getHpa('keda-hpa-mixer');
     expect(hpa.spec?.metrics).toEqual([
       { type: 'External', external: { metric: { name: 'composite-metric', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'mixer' } } }, target: { type: 'AverageValue', averageValue: '5' } } },
