@@ -1,25 +1,29 @@
 // Benchmark of the external metrics server: concurrent HTTPS clients presenting a front-proxy certificate
-// read 1,000 ScaledObjects' metrics served from memory, at a fixed 1,000 requests/s and then flat out.
-// Usage: npx tsx bench/metrics-api.ts [--seconds 10] [--connections 8] [--concurrency 32]
+// read 1,000 ScaledObjects' metrics served from memory, at a fixed rate and then flat out.
+// Usage: npx tsx bench/metrics-api.ts [--seconds 10] [--rate 1000] [--connections 8] [--concurrency 32] [--tsx]
 // (--connections: pool for the fixed-rate phase; --concurrency: connections kept busy in the max-throughput phase)
-// The server runs in a child process so that client and server do not share one event loop; BENCH_PROF=1 also
-// writes a CPU profile of the server to /tmp/prof.
+// The server runs in a child process so that client and server do not share one event loop. It runs as
+// production does, from JavaScript compiled by TypeScript (into node_modules/.cache/swell-bench); --tsx runs it
+// through tsx instead, whose transform adds a name-keeping call to every closure. BENCH_PROF=1 also writes a
+// CPU profile of the server to /tmp/prof.
 import { fork } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { connect, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import type ts from 'typescript';
 import { RequestAuthenticator } from '../src/metrics-api/authenticator.js';
 import { CachingAuthorizer } from '../src/metrics-api/authorizer.js';
-import { generateServingBundle, type ServingBundle } from '../src/metrics-api/certificates.js';
+import type { ServingBundle } from '../src/metrics-api/certificates.js';
 import { frontProxyTrust, parseRequestHeaderConfig } from '../src/metrics-api/front-proxy.js';
 import { createMetricsHandler } from '../src/metrics-api/handler.js';
 import { MetricsApiServer } from '../src/metrics-api/server.js';
 import type { ExternalMetricResult } from '../src/metrics-api/source.js';
-import { createCertificateAuthority, issueClientCertificate, type CertifiedKey } from '../src/pki/index.js';
+import type { CertifiedKey } from '../src/pki/index.js';
 
 const scaledObjects = 1_000;
 const metricName = 's0-aws-sqs-queue';
@@ -31,12 +35,36 @@ interface ServerSetup {
 
 interface PhaseResult {
   phase: string;
-  serverCpuMicrosecondsPerRequest?: number;
   requests: number;
   errors: number;
   seconds: number;
   throughputPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
+}
+
+/** What the server process reports about itself, cumulative since it started. */
+interface ServerStats {
+  userCpuMicroseconds: number;
+  systemCpuMicroseconds: number;
+  rssBytes: number;
+  maxRssBytes: number;
+  gcCount: number;
+  /** Of which full (mark-compact) collections; the others are scavenges of the young generation. */
+  gcMajorCount: number;
+  gcMs: number;
+  gcMaxMs: number;
+  /** Event-loop delay p99 since the previous report, in ms. */
+  loopDelayP99Ms: number;
+}
+
+interface MeasuredPhase extends PhaseResult {
+  serverCpuMicrosecondsPerRequest: number;
+  /** Of which in the kernel: TLS records written to and read from sockets, polling. */
+  serverSystemCpuMicrosecondsPerRequest: number;
+  clientCpuMicrosecondsPerRequest: number;
+  serverRssMiB: number;
+  serverGc: { count: number; major: number; totalMs: number; maxMs: number };
+  serverLoopDelayP99Ms: number;
 }
 
 /** Child side: the server with an in-memory source and an allow-all reviewer behind the real caches. */
@@ -68,12 +96,63 @@ async function serve(setup: ServerSetup): Promise<void> {
     notReadyReason: () => undefined,
   });
   const server = await MetricsApiServer.start({ handler, servingCertificate: setup.serving, log: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+  const gc = { count: 0, major: 0, ms: 0, maxMs: 0 };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gc.count += 1;
+      if ((entry as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major += 1;
+      gc.ms += entry.duration;
+      gc.maxMs = Math.max(gc.maxMs, entry.duration);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  // Coarse on purpose: a finer timer would wake the server a thousand times a second and show in its CPU time.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   process.send?.({ port: server.port });
-  // The parent asks for CPU time around each phase, to report server CPU per request whatever else runs.
+  // The parent asks around each phase, to report server CPU per request whatever else runs on the machine.
   process.on('message', (message) => {
-    if (message === 'cpu') process.send?.({ cpu: process.cpuUsage() });
+    if (message !== 'stats') return;
+    const { user, system } = process.cpuUsage();
+    const stats: ServerStats = {
+      userCpuMicroseconds: user,
+      systemCpuMicroseconds: system,
+      rssBytes: process.memoryUsage.rss(),
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      gcCount: gc.count,
+      gcMajorCount: gc.major,
+      gcMs: gc.ms,
+      gcMaxMs: gc.maxMs,
+      loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    };
+    loopDelay.reset();
+    gc.maxMs = 0;
+    process.send?.({ stats });
   });
   process.on('disconnect', () => void server.close(0).then(() => process.exit(0)));
+}
+
+/**
+ * Compiles this file and the project sources it imports one by one (no type checking: `tsc --noEmit` does that)
+ * into `outDir`, keeping the tree so that package imports still resolve. Returns the compiled entry point.
+ */
+async function compileServer(entry: string, root: string, outDir: string): Promise<string> {
+  // Loaded here rather than at the top so that the server process does not carry the compiler in its memory.
+  const { default: typescript } = await import('typescript');
+  const options: ts.CompilerOptions = { target: typescript.ScriptTarget.ES2023, module: typescript.ModuleKind.ESNext, verbatimModuleSyntax: true };
+  const pending = [entry];
+  const done = new Set<string>();
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (done.has(file)) continue;
+    done.add(file);
+    const source = await readFile(file, 'utf8');
+    const output = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');
+    await mkdir(dirname(output), { recursive: true });
+    await writeFile(output, typescript.transpileModule(source, { compilerOptions: options, fileName: file }).outputText);
+    for (const { fileName } of typescript.preProcessFile(source).importedFiles) {
+      if (fileName.startsWith('.')) pending.push(resolve(dirname(file), fileName).replace(/\.js$/, '.ts'));
+    }
+  }
+  return join(outDir, relative(root, entry)).replace(/\.ts$/, '.js');
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -96,9 +175,13 @@ function summarize(phase: string, latencies: number[], errors: number, seconds: 
 
 const requestHeaders = 'Host: localhost\r\nX-Remote-User: system:serviceaccount:kube-system:horizontal-pod-autoscaler\r\nX-Remote-Group: system:serviceaccounts\r\nAccept: application/json\r\n\r\n';
 
-function randomMetricPath(): string {
-  const so = `so-${Math.floor(Math.random() * scaledObjects)}`;
-  return `/apis/external.metrics.k8s.io/v1beta1/namespaces/bench/${metricName}?labelSelector=scaledobject.keda.sh%2Fname%3D${so}`;
+// Every request the HPA could make here, built once so that the client spends its time sending them.
+const requests = Array.from({ length: scaledObjects }, (_, i) =>
+  Buffer.from(`GET /apis/external.metrics.k8s.io/v1beta1/namespaces/bench/${metricName}?labelSelector=scaledobject.keda.sh%2Fname%3Dso-${i} HTTP/1.1\r\n${requestHeaders}`),
+);
+
+function randomRequest(): Buffer {
+  return requests[Math.floor(Math.random() * scaledObjects)] ?? Buffer.alloc(0);
 }
 
 /**
@@ -123,10 +206,10 @@ class KeepAliveConnection {
     });
   }
 
-  get(path: string): Promise<boolean> {
+  get(request: Buffer): Promise<boolean> {
     return new Promise((resolve) => {
       this.pending = { resolve };
-      this.socket.write(`GET ${path} HTTP/1.1\r\n${requestHeaders}`);
+      this.socket.write(request);
     });
   }
 
@@ -171,7 +254,7 @@ async function fixedRate(pool: KeepAliveConnection[], ratePerSecond: number, sec
       const scheduled = queue.shift();
       if (!connection || scheduled === undefined) break;
       inFlight += 1;
-      void connection.get(randomMetricPath()).then((ok) => {
+      void connection.get(randomRequest()).then((ok) => {
         inFlight -= 1;
         if (ok) latencies.push(performance.now() - scheduled);
         else errors += 1;
@@ -199,7 +282,7 @@ async function maxThroughput(pool: KeepAliveConnection[], seconds: number): Prom
   const worker = async (connection: KeepAliveConnection) => {
     while (performance.now() < end) {
       const t0 = performance.now();
-      if (await connection.get(randomMetricPath())) latencies.push(performance.now() - t0);
+      if (await connection.get(randomRequest())) latencies.push(performance.now() - t0);
       else errors += 1;
     }
   };
@@ -208,61 +291,93 @@ async function maxThroughput(pool: KeepAliveConnection[], seconds: number): Prom
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '32' } } });
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '10' },
+      rate: { type: 'string', default: '1000' },
+      connections: { type: 'string', default: '8' },
+      concurrency: { type: 'string', default: '32' },
+      tsx: { type: 'boolean', default: false },
+    },
+  });
   const seconds = Number(values.seconds);
+  const rate = Number(values.rate);
   const connections = Number(values.connections);
   const concurrency = Number(values.concurrency);
+  // Imported here so that the server process, which runs this file too, loads only what it serves with.
+  const { createCertificateAuthority, issueClientCertificate } = await import('../src/pki/index.js');
+  const { generateServingBundle } = await import('../src/metrics-api/certificates.js');
   const frontProxyCa = await createCertificateAuthority({ commonName: 'bench-front-proxy-ca' });
   const client: CertifiedKey = await issueClientCertificate(frontProxyCa, { commonName: 'front-proxy-client' });
   const serving = await generateServingBundle({ serviceName: 'swell-metrics', namespace: 'bench' }, new Date());
 
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const self = fileURLToPath(import.meta.url);
+  const root = dirname(dirname(self));
+  const server = values.tsx ? { file: self, execArgv: ['--import', 'tsx'] } : { file: await compileServer(self, root, join(root, 'node_modules/.cache/swell-bench')), execArgv: [] };
+  const profile = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const child = fork(server.file, ['--serve'], { execArgv: [...server.execArgv, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m) => resolve((m as { port: number }).port));
       child.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
       child.send({ serving, frontProxyCaPem: frontProxyCa.certificatePem } satisfies ServerSetup);
     });
-    const serverCpu = () =>
-      new Promise<number>((resolve) => {
-        child.once('message', (m) => {
-          const { user, system } = (m as { cpu: NodeJS.CpuUsage }).cpu;
-          resolve(user + system);
-        });
-        child.send('cpu');
+    const serverStats = () =>
+      new Promise<ServerStats>((resolve) => {
+        child.once('message', (m) => resolve((m as { stats: ServerStats }).stats));
+        child.send('stats');
       });
-    const withServerCpu = async (phase: () => Promise<PhaseResult>): Promise<PhaseResult> => {
-      const before = await serverCpu();
+    const measured = async (phase: () => Promise<PhaseResult>): Promise<MeasuredPhase> => {
+      const before = await serverStats();
+      const clientBefore = process.cpuUsage();
       const result = await phase();
-      const used = (await serverCpu()) - before;
-      return { ...result, serverCpuMicrosecondsPerRequest: Math.round(used / Math.max(1, result.requests + result.errors)) };
+      const clientCpu = process.cpuUsage(clientBefore);
+      const after = await serverStats();
+      const perRequest = (microseconds: number) => Math.round(microseconds / Math.max(1, result.requests + result.errors));
+      return {
+        ...result,
+        serverCpuMicrosecondsPerRequest: perRequest(after.userCpuMicroseconds + after.systemCpuMicroseconds - before.userCpuMicroseconds - before.systemCpuMicroseconds),
+        serverSystemCpuMicrosecondsPerRequest: perRequest(after.systemCpuMicroseconds - before.systemCpuMicroseconds),
+        clientCpuMicrosecondsPerRequest: perRequest(clientCpu.user + clientCpu.system),
+        serverRssMiB: Math.round(after.rssBytes / 2 ** 20),
+        serverGc: { count: after.gcCount - before.gcCount, major: after.gcMajorCount - before.gcMajorCount, totalMs: Math.round((after.gcMs - before.gcMs) * 10) / 10, maxMs: Math.round(after.gcMaxMs * 100) / 100 },
+        serverLoopDelayP99Ms: Math.round(after.loopDelayP99Ms * 100) / 100,
+      };
     };
     const tls = { ca: serving.caPem, cert: client.certificatePem, key: client.privateKeyPem };
     const open = (n: number) => Promise.all(Array.from({ length: n }, () => KeepAliveConnection.open(port, tls)));
     const ratePool = await open(connections);
     const maxPool = await open(concurrency);
     await maxThroughput(ratePool, 2); // warm-up: JIT, per-connection certificate checks, authorization cache
-    const results = [await withServerCpu(() => fixedRate(ratePool, 1_000, seconds)), await withServerCpu(() => maxThroughput(maxPool, seconds))];
+    await maxThroughput(maxPool, 1);
+    const warmedUp = await serverStats();
+    const results = [await measured(() => fixedRate(ratePool, rate, seconds)), await measured(() => maxThroughput(maxPool, seconds))];
+    const finalStats = await serverStats();
     for (const connection of [...ratePool, ...maxPool]) connection.close();
     const report = {
       benchmark: 'metrics-api',
       date: new Date().toISOString(),
       node: process.version,
       cpus: `${availableParallelism()} x ${cpus()[0]?.model ?? 'unknown'}`,
+      server: values.tsx ? 'tsx' : 'compiled',
       scaledObjects,
       connections,
       concurrency,
       loadAverage: loadavg(),
-      note: 'client and server on the same machine, server in a child process; values from memory, authorization decisions cached',
+      serverRssAfterWarmUpMiB: Math.round(warmedUp.rssBytes / 2 ** 20),
+      serverMaxRssMiB: Math.round(finalStats.maxRssBytes / 2 ** 20),
+      note: 'client (this process) and server (a child process) on the same machine; values from memory, authorization decisions cached',
       results,
     };
-    const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+    const dir = join(dirname(self), 'results');
     await mkdir(dir, { recursive: true });
     const file = join(dir, `metrics-api-${report.date.replace(/[:.]/g, '-')}.json`);
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`load average ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}, server ${report.server}, RSS after warm-up ${report.serverRssAfterWarmUpMiB} MiB, max ${report.serverMaxRssMiB} MiB\n`);
     for (const r of results) {
       process.stdout.write(
-        `${r.phase.padEnd(32)} ${String(r.throughputPerSecond).padStart(6)} req/s  p50 ${r.latencyMs.p50} ms  p90 ${r.latencyMs.p90} ms  p99 ${r.latencyMs.p99} ms  max ${r.latencyMs.max} ms  errors ${r.errors}  server CPU ${r.serverCpuMicrosecondsPerRequest} µs/req\n`,
+        `${r.phase.padEnd(32)} ${String(r.throughputPerSecond).padStart(6)} req/s  p50 ${r.latencyMs.p50} ms  p90 ${r.latencyMs.p90} ms  p99 ${r.latencyMs.p99} ms  max ${r.latencyMs.max} ms  errors ${r.errors}  ` +
+          `CPU/req server ${r.serverCpuMicrosecondsPerRequest} µs (kernel ${r.serverSystemCpuMicrosecondsPerRequest}) client ${r.clientCpuMicrosecondsPerRequest} µs  GC ${r.serverGc.count}x (${r.serverGc.major} full) ${r.serverGc.totalMs} ms (max ${r.serverGc.maxMs})  loop delay p99 ${r.serverLoopDelayP99Ms} ms\n`,
       );
     }
     process.stdout.write(`wrote ${file}\n`);

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertifiedKey } from '../pki/index.js';
 import { RequestAuthenticator, type TokenReviewer } from './authenticator.js';
-import { frontProxyTrust, frontProxyUser, parseRequestHeaderConfig, verifyClientChain, type RequestHeaderConfig } from './front-proxy.js';
+import { frontProxyTrust, frontProxyUser, identityHeaderNames, parseRequestHeaderConfig, verifyClientChain, type IdentityHeaderNames } from './front-proxy.js';
 
 const day = 86_400_000;
 const now = Date.parse('2030-06-01T00:00:00Z');
@@ -109,9 +109,9 @@ describe('verifyClientChain', () => {
 });
 
 describe('frontProxyUser', () => {
-  let config: RequestHeaderConfig;
+  let config: IdentityHeaderNames;
   beforeAll(() => {
-    config = parseRequestHeaderConfig(configMapData({ 'requestheader-username-headers': '["X-Remote-User","X-Other-User"]', 'requestheader-uid-headers': '["X-Remote-Uid"]' }));
+    config = identityHeaderNames(parseRequestHeaderConfig(configMapData({ 'requestheader-username-headers': '["X-Remote-User","X-Other-User"]', 'requestheader-uid-headers': '["X-Remote-Uid"]' })));
   });
 
   it('reads user, uid, every group and the extras (keys unescaped)', () => {
@@ -140,6 +140,17 @@ describe('frontProxyUser', () => {
 
   it('has no user when no username header is present', () => {
     expect(frontProxyUser({ 'x-remote-group': ['system:masters'] }, config)).toBeUndefined();
+  });
+
+  it('keeps an extra named __proto__ as an ordinary key', () => {
+    const user = frontProxyUser({ 'x-remote-user': ['eve'], 'x-remote-extra-__proto__': ['x'], 'x-remote-extra-%5f%5fproto%5f%5f': ['y'] }, config);
+    expect(Object.getPrototypeOf(user?.extra)).toBe(Object.prototype);
+    expect(Object.entries(user?.extra ?? {})).toEqual([['__proto__', ['x', 'y']]]);
+  });
+
+  it('matches header names whatever their case in the configuration', () => {
+    const names = identityHeaderNames(parseRequestHeaderConfig(configMapData({ 'requestheader-username-headers': '["X-REMOTE-USER"]', 'requestheader-group-headers': '["x-Remote-Group"]' })));
+    expect(frontProxyUser({ 'x-remote-user': ['alice'], 'x-remote-group': ['devs'] }, names)).toEqual({ username: 'alice', groups: ['devs'], extra: {} });
   });
 });
 

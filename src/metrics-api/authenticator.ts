@@ -13,6 +13,8 @@ export interface CredentialsView {
   /** The client's certificate chain, leaf first; empty when it sent none. Called at most once per connection. */
   readonly peerCertificates: () => readonly X509Certificate[];
   readonly headers: DistinctHeaders;
+  /** Aborted when the client goes away; read only when a token has to be reviewed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RequestAuthenticatorOptions {
@@ -46,15 +48,15 @@ export class RequestAuthenticator {
     this.tokens = new TtlCache(options.tokenCacheMaxEntries ?? 1_000, options.clock);
   }
 
-  async authenticate(request: CredentialsView, signal?: AbortSignal): Promise<AuthenticationResult> {
+  async authenticate(request: CredentialsView): Promise<AuthenticationResult> {
     const certificate = this.verifyConnection(request);
     if (certificate.ok) {
       const trust = this.options.trust();
-      const user = trust ? frontProxyUser(request.headers, trust.config) : undefined;
+      const user = trust ? frontProxyUser(request.headers, trust.headerNames) : undefined;
       if (user) return { ok: true, user, via: 'front-proxy' };
     }
     const token = bearerToken(request.headers);
-    if (token !== undefined && this.options.tokenReviewer) return this.reviewToken(token, signal);
+    if (token !== undefined && this.options.tokenReviewer) return this.reviewToken(token, request.signal);
     if (!certificate.ok) return { ok: false, message: certificate.message };
     return { ok: false, message: `front-proxy certificate "${certificate.commonName}" sent no user header` };
   }

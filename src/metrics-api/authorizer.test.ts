@@ -51,6 +51,20 @@ describe('CachingAuthorizer', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it.each<[string, UserInfo, UserInfo, boolean]>([
+    ['groups in another order', { ...hpa, groups: ['b', 'a'] }, { ...hpa, groups: ['a', 'b'] }, true],
+    ['extras in another key order', { ...hpa, extra: { x: ['1'], y: ['2'] } }, { ...hpa, extra: { y: ['2'], x: ['1'] } }, true],
+    ['another uid', { ...hpa, uid: '1' }, { ...hpa, uid: '2' }, false],
+    ['an extra value more', { ...hpa, extra: { x: ['1'] } }, { ...hpa, extra: { x: ['1', '2'] } }, false],
+    ['a group split differently', { ...hpa, groups: ['a,b'] }, { ...hpa, groups: ['a', 'b'] }, false],
+    ['a username that looks like a group list', { username: 'a","b', groups: [], extra: {} }, { username: 'a', groups: ['b'], extra: {} }, false],
+  ])('decides identities differing by %s as one question: %s', async (_, first, second, same) => {
+    const { authorizer, calls } = setup();
+    await authorizer.authorize(first, metric('m'));
+    await authorizer.authorize(second, metric('m'));
+    expect(calls).toHaveLength(same ? 1 : 2);
+  });
+
   it('shares one review among concurrent identical questions', async () => {
     const { authorizer, calls } = setup();
     await Promise.all(Array.from({ length: 20 }, () => authorizer.authorize(hpa, metric('m'))));

@@ -61,9 +61,17 @@ export class CachingAuthorizer {
   }
 }
 
+/** Every field that can change a decision; group order and extra key order cannot, so they are sorted. */
 function decisionKey(user: UserInfo, a: ResourceAttributes): string {
-  const extra = Object.keys(user.extra)
-    .sort()
-    .map((k) => [k, user.extra[k]]);
-  return JSON.stringify([user.username, user.uid ?? '', [...user.groups].sort(), extra, a.namespace, a.verb, a.group, a.version, a.resource]);
+  const extraKeys = Object.keys(user.extra);
+  const extra = extraKeys.length === 0 ? [] : extraKeys.sort().map((k) => [k, user.extra[k]]);
+  return JSON.stringify([user.username, user.uid ?? '', sorted(user.groups), extra, a.namespace, a.verb, a.group, a.version, a.resource]);
+}
+
+// Groups usually arrive sorted or single; copying and sorting them on every request would be wasted.
+function sorted(values: readonly string[]): readonly string[] {
+  for (let i = 1; i < values.length; i += 1) {
+    if ((values[i - 1] ?? '') > (values[i] ?? '')) return [...values].sort();
+  }
+  return values;
 }

@@ -12,10 +12,19 @@ export interface RequestHeaderConfig {
   readonly extraHeaderPrefixes: readonly string[];
 }
 
-/** A config plus its parsed trust anchors; a new object whenever the config changes. */
+/** The identity header names of a config, lower-cased as node delivers incoming header names. */
+export interface IdentityHeaderNames {
+  readonly username: readonly string[];
+  readonly uid: readonly string[];
+  readonly group: readonly string[];
+  readonly extraPrefixes: readonly string[];
+}
+
+/** A config plus what every request needs from it, prepared once: a new object whenever the config changes. */
 export interface FrontProxyTrust {
   readonly config: RequestHeaderConfig;
   readonly authorities: readonly X509Certificate[];
+  readonly headerNames: IdentityHeaderNames;
 }
 
 export const authenticationConfigMap = { namespace: 'kube-system', name: 'extension-apiserver-authentication' } as const;
@@ -55,7 +64,12 @@ export function parseRequestHeaderConfig(data: Readonly<Record<string, string>> 
 
 export function frontProxyTrust(config: RequestHeaderConfig): FrontProxyTrust {
   const authorities = parseCertificateBundle(config.clientCaPem, 'requestheader-client-ca-file');
-  return { config, authorities };
+  return { config, authorities, headerNames: identityHeaderNames(config) };
+}
+
+export function identityHeaderNames(config: RequestHeaderConfig): IdentityHeaderNames {
+  const lower = (names: readonly string[]) => names.map((name) => name.toLowerCase());
+  return { username: lower(config.usernameHeaders), uid: lower(config.uidHeaders), group: lower(config.groupHeaders), extraPrefixes: lower(config.extraHeaderPrefixes) };
 }
 
 /** Splits a PEM bundle into certificates, naming the bundle when one does not parse. */
@@ -135,28 +149,43 @@ export type DistinctHeaders = Readonly<Record<string, readonly string[] | undefi
 /**
  * Reads the user the front proxy vouches for from the configured headers: the first non-empty username
  * header wins, groups and extras collect every value. No username means the proxy asserted nobody.
+ * Runs on every proxied request, hence plain loops rather than intermediate arrays.
  */
-export function frontProxyUser(headers: DistinctHeaders, config: RequestHeaderConfig): UserInfo | undefined {
-  const first = (names: readonly string[]): string | undefined => {
-    for (const name of names) {
-      const value = headers[name.toLowerCase()]?.find((v) => v !== '');
-      if (value !== undefined) return value;
-    }
-    return undefined;
-  };
-  const username = first(config.usernameHeaders);
+export function frontProxyUser(headers: DistinctHeaders, names: IdentityHeaderNames): UserInfo | undefined {
+  const username = firstValue(headers, names.username);
   if (username === undefined) return undefined;
-  const groups = config.groupHeaders.flatMap((name) => headers[name.toLowerCase()] ?? []);
-  const extra: Record<string, string[]> = {};
-  for (const prefix of config.extraHeaderPrefixes.map((p) => p.toLowerCase())) {
-    for (const [name, values] of Object.entries(headers)) {
-      if (!values || !name.startsWith(prefix) || name.length === prefix.length) continue;
+  const groups: string[] = [];
+  for (const name of names.group) {
+    const values = headers[name];
+    if (values) groups.push(...values);
+  }
+  const extra = names.extraPrefixes.length === 0 ? {} : extraValues(headers, names.extraPrefixes);
+  const uid = firstValue(headers, names.uid);
+  return uid === undefined ? { username, groups, extra } : { username, uid, groups, extra };
+}
+
+function firstValue(headers: DistinctHeaders, names: readonly string[]): string | undefined {
+  for (const name of names) {
+    const value = headers[name]?.find((v) => v !== '');
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function extraValues(headers: DistinctHeaders, prefixes: readonly string[]): Record<string, string[]> {
+  // A Map, then fromEntries: keys come off the wire, and one named "__proto__" must stay an ordinary key.
+  const extra = new Map<string, string[]>();
+  for (const name in headers) {
+    const values = headers[name];
+    if (!values) continue;
+    for (const prefix of prefixes) {
+      if (name.length <= prefix.length || !name.startsWith(prefix)) continue;
       const key = safeUnescape(name.slice(prefix.length));
-      extra[key] = [...(extra[key] ?? []), ...values];
+      extra.set(key, [...(extra.get(key) ?? []), ...values]);
+      break;
     }
   }
-  const uid = first(config.uidHeaders);
-  return { username, ...(uid === undefined ? {} : { uid }), groups, extra };
+  return Object.fromEntries(extra);
 }
 
 function safeUnescape(value: string): string {

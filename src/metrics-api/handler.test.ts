@@ -44,11 +44,24 @@ function handler(overrides: Partial<MetricsHandlerOptions> = {}, identity: Authe
     ...overrides,
   };
   const handle = createMetricsHandler(options);
-  const get = (url: string, method = 'GET') => handle({ method, url, connection: {}, peerCertificates: () => [], headers: {}, signal: new AbortController().signal });
-  return { get, authorizations };
+  const client = new AbortController();
+  let signalReads = 0;
+  const get = (url: string, method = 'GET') =>
+    handle({
+      method,
+      url,
+      connection: {},
+      peerCertificates: () => [],
+      headers: {},
+      get signal() {
+        signalReads += 1;
+        return client.signal;
+      },
+    });
+  return { get, authorizations, leave: () => client.abort(), signalReads: () => signalReads };
 }
 
-const json = (r: MetricsResponse) => ('json' in r ? (r.json as Record<string, unknown>) : {});
+const json = (r: MetricsResponse) => ('jsonText' in r ? (JSON.parse(r.jsonText) as Record<string, unknown>) : 'json' in r ? (r.json as Record<string, unknown>) : {});
 
 describe('metrics handler', () => {
   it('serves a metric as an ExternalMetricValueList with a milli quantity', async () => {
@@ -62,6 +75,31 @@ describe('metrics handler', () => {
       items: [{ metricName: 's0-redis-orders', metricLabels: {}, timestamp: '2030-01-02T03:04:05Z', value: '5500m' }],
     });
     expect(authorizations).toEqual(['hpa get external.metrics.k8s.io/s0-redis-orders in default']);
+  });
+
+  it('writes any metric name as valid JSON', async () => {
+    const name = 's0-"quoted"\\back\u2028é';
+    const source: ExternalMetricsSource = { getMetric: () => Promise.resolve({ ok: true, value: 2, timestamp: at }) };
+    const { get } = handler({ source });
+    const response = await get(`${base}/default/${encodeURIComponent(name)}?${selector('orders')}`);
+    expect(json(response)).toMatchObject({ items: [{ metricName: name, value: '2' }] });
+  });
+
+  it('answers a metric read from memory without looking at the client connection', async () => {
+    const { get, signalReads } = handler();
+    expect((await get(`${base}/default/s0-redis-orders?${selector('orders')}`)).status).toBe(200);
+    expect(signalReads()).toBe(0);
+  });
+
+  it('stops waiting for a slow source when the client leaves, and tells it to stop', async () => {
+    const source = memorySource({ 'default/orders': { 's2-slow': 'hang' } });
+    const { get, leave } = handler({ source });
+    const pending = get(`${base}/default/s2-slow?${selector('orders')}`);
+    leave();
+    const response = await pending;
+    expect(response.status).toBe(500);
+    expect(json(response).message).toMatch(/the client went away/);
+    expect(source.requests[0]?.signal?.aborted).toBe(true);
   });
 
   it.each([

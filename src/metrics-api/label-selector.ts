@@ -29,6 +29,8 @@ export function equalityRequirements(selector: string): Map<string, string> {
 }
 
 function splitRequirements(selector: string): string[] {
+  // The HPA's selectors have no sets; only a selector with parentheses needs the character walk.
+  if (!selector.includes('(') && !selector.includes(')')) return trimmed(selector.split(','));
   const parts: string[] = [];
   let depth = 0;
   let current = '';
@@ -43,5 +45,9 @@ function splitRequirements(selector: string): string[] {
   }
   if (depth !== 0) throw new LabelSelectorError(`unbalanced "(" in label selector "${selector}"`);
   parts.push(current);
+  return trimmed(parts);
+}
+
+function trimmed(parts: string[]): string[] {
   return parts.map((p) => p.trim()).filter((p) => p !== '');
 }

@@ -53,6 +53,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.kubeConfig), clock }),
     log,
     notReadyReason: () => frontProxy.notReadyReason(),
+    clock,
   });
 
   let server: MetricsApiServer | undefined;

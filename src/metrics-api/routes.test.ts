@@ -31,4 +31,32 @@ describe('routeRequest', () => {
   ])('%s %s', (method, url, expected) => {
     expect(routeRequest(method, url)).toEqual(expected);
   });
+
+  // The selector is read without URLSearchParams on the common path; it must still agree with it everywhere.
+  it.each([
+    'labelSelector=scaledobject.keda.sh%2Fname%3Dorders',
+    'labelSelector=scaledobject.keda.sh/name=orders',
+    'labelSelector=a+%3D+b',
+    'labelSelector=a%2Bb',
+    'labelSelector=',
+    'labelSelector',
+    'watch=true&labelSelector=a%3Db&labelSelector=a%3Dc',
+    '&&labelSelector=a%3Db&',
+    'label%53elector=a%3Db',
+    'labelSelector=a%3Db&label%53elector=a%3Dc',
+    'labelSelector=100%25',
+    'labelSelector=bad%zz%3Dx',
+    'labelSelector=%E0%A4%A',
+    'labelSelector=%C3%A9t%C3%A9%3D1',
+    'labelselector=a%3Db',
+    'other=1',
+    '',
+  ])('reads labelSelector from %j as URLSearchParams does', (query) => {
+    const route = routeRequest('GET', `${v}/namespaces/default/m?${query}`);
+    expect(route).toEqual({ kind: 'metric', namespace: 'default', metricName: 'm', labelSelector: new URLSearchParams(query).get('labelSelector') ?? undefined });
+  });
+
+  it('reads absolute-form targets through the URL parser', () => {
+    expect(routeRequest('GET', `https://example.com${v}/namespaces/default/m?labelSelector=a%3Db`)).toEqual({ kind: 'metric', namespace: 'default', metricName: 'm', labelSelector: 'a=b' });
+  });
 });

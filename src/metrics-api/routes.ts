@@ -15,16 +15,17 @@ export type Route =
   | { kind: 'not-found'; path: string };
 
 const versionPath = `/apis/${metricsGroupVersion}`;
+const namespacesPath = `${versionPath}/namespaces/`;
 const namespacePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Routes a request; pure so that the whole URL space can be tested without a socket. */
 export function routeRequest(method: string, rawUrl: string): Route {
   const { pathname, query } = splitUrl(rawUrl);
-  const path = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
+  const path = pathname.length > 1 && pathname.endsWith('/') ? pathname.replace(/\/+$/, '') : pathname;
   if (method !== 'GET' && method !== 'HEAD') return { kind: 'method-not-allowed', method };
   const fixed = fixedRoute(path);
   if (fixed) return fixed;
-  if (path.startsWith(`${versionPath}/namespaces/`)) return metricRoute(path.slice(`${versionPath}/namespaces/`.length).split('/'), new URLSearchParams(query));
+  if (path.startsWith(namespacesPath)) return metricRoute(path.slice(namespacesPath.length).split('/'), query);
   return { kind: 'not-found', path };
 }
 
@@ -32,7 +33,7 @@ export function routeRequest(method: string, rawUrl: string): Route {
 function splitUrl(rawUrl: string): { pathname: string; query: string } {
   if (!rawUrl.startsWith('/') || rawUrl.startsWith('//')) {
     const url = new URL(rawUrl, 'https://localhost');
-    return { pathname: url.pathname, query: url.search };
+    return { pathname: url.pathname, query: url.search.slice(1) };
   }
   const q = rawUrl.indexOf('?');
   return q === -1 ? { pathname: rawUrl, query: '' } : { pathname: rawUrl.slice(0, q), query: rawUrl.slice(q + 1) };
@@ -61,7 +62,7 @@ function fixedRoute(path: string): Route | undefined {
   }
 }
 
-function metricRoute(segments: string[], query: URLSearchParams): Route {
+function metricRoute(segments: string[], query: string): Route {
   if (segments.length !== 2) return { kind: 'not-found', path: `${versionPath}/namespaces/${segments.join('/')}` };
   const [rawNamespace = '', rawMetric = ''] = segments;
   let namespace: string;
@@ -74,5 +75,27 @@ function metricRoute(segments: string[], query: URLSearchParams): Route {
   }
   if (!namespacePattern.test(namespace) || namespace.length > 63) return { kind: 'invalid', message: `namespace "${namespace}" is not a valid namespace name` };
   if (metricName === '') return { kind: 'invalid', message: 'metric name is empty' };
-  return { kind: 'metric', namespace, metricName, labelSelector: query.get('labelSelector') ?? undefined };
+  return { kind: 'metric', namespace, metricName, labelSelector: queryParameter(query, 'labelSelector') };
+}
+
+/**
+ * The first value of a query parameter, decoded as URLSearchParams decodes it. Building URLSearchParams for
+ * every metric request costs more than the rest of the routing, so the common case (plainly written names,
+ * well-formed percent-encoding) is read here, and anything unusual still goes to URLSearchParams.
+ */
+function queryParameter(query: string, name: string): string | undefined {
+  const exactly = () => new URLSearchParams(query).get(name) ?? undefined;
+  if (query === '') return undefined;
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const rawName = eq === -1 ? pair : pair.slice(0, eq);
+    if (rawName.includes('%') || rawName.includes('+')) return exactly();
+    if (rawName !== name) continue;
+    try {
+      return decodeURIComponent((eq === -1 ? '' : pair.slice(eq + 1)).replaceAll('+', ' '));
+    } catch {
+      return exactly();
+    }
+  }
+  return undefined;
 }

@@ -123,6 +123,38 @@ describe('MetricsApiServer over TLS', () => {
     expect(fresh.serverCertificate).not.toBe(before.serverCertificate);
   });
 
+  it.each([
+    ['before', 20],
+    ['after', 300],
+  ])('aborts the signal of a handler that first looks at it %s the client leaves', async (_, lookAfterMs) => {
+    let sawAbort: (aborted: boolean) => void = () => {};
+    const observed = new Promise<boolean>((resolve) => (sawAbort = resolve));
+    const waiting = await MetricsApiServer.start({
+      handler: (request) =>
+        new Promise((resolve) => {
+          setTimeout(() => {
+            const signal = request.signal;
+            if (signal.aborted) sawAbort(true);
+            else signal.addEventListener('abort', () => sawAbort(true));
+            setTimeout(() => {
+              sawAbort(false);
+              resolve({ status: 200, text: 'late' });
+            }, 1_000);
+          }, lookAfterMs);
+        }),
+      servingCertificate: serving,
+      log: silent,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    const req = request({ host: '127.0.0.1', port: waiting.port, path: '/healthz', servername: 'localhost', ca: serving.caPem, agent: false });
+    req.on('error', () => {});
+    req.end();
+    setTimeout(() => req.destroy(), 150);
+    expect(await observed).toBe(true);
+    await waiting.close(0);
+  });
+
   it('closes promptly, finishing in-flight requests and dropping kept-alive connections', async () => {
     let release: () => void = () => {};
     const slow = await MetricsApiServer.start({

@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
-import type { MetricsHandler, MetricsResponse } from './handler.js';
+import type { DistinctHeaders } from './front-proxy.js';
+import type { MetricsHandler, MetricsRequest, MetricsResponse } from './handler.js';
 
 /** A serving key pair, PEM. */
 export interface ServingKeyPair {
@@ -83,19 +84,7 @@ export class MetricsApiServer {
   }
 
   private serve(handler: MetricsHandler, request: IncomingMessage, response: ServerResponse): void {
-    const aborted = new AbortController();
-    response.once('close', () => {
-      if (!response.writableFinished) aborted.abort(new Error('client disconnected'));
-    });
-    const socket = request.socket as TLSSocket;
-    handler({
-      method: request.method ?? 'GET',
-      url: request.url ?? '/',
-      headers: request.headersDistinct,
-      connection: socket,
-      peerCertificates: () => peerChain(socket),
-      signal: aborted.signal,
-    }).then(
+    handler(new ServerRequest(request, response)).then(
       (result) => write(response, result, request.method === 'HEAD', this.closing),
       (error: unknown) => {
         this.log.error({ err: error }, 'request handler failed');
@@ -105,10 +94,49 @@ export class MetricsApiServer {
   }
 }
 
+/**
+ * One request as the handler sees it. The abort signal is made on first use: a cached metric is answered
+ * without it, and an AbortController plus a close listener on every request cost more than the rest of the
+ * answer.
+ */
+class ServerRequest implements MetricsRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: DistinctHeaders;
+  readonly connection: TLSSocket;
+  private aborted: AbortController | undefined;
+
+  constructor(
+    request: IncomingMessage,
+    private readonly response: ServerResponse,
+  ) {
+    this.method = request.method ?? 'GET';
+    this.url = request.url ?? '/';
+    this.headers = request.headersDistinct;
+    this.connection = request.socket as TLSSocket;
+  }
+
+  get signal(): AbortSignal {
+    if (this.aborted) return this.aborted.signal;
+    const controller = new AbortController();
+    this.aborted = controller;
+    const gone = () => {
+      if (!this.response.writableFinished) controller.abort(new Error('client disconnected'));
+    };
+    if (this.response.destroyed || this.connection.destroyed) gone();
+    else this.response.once('close', gone);
+    return controller.signal;
+  }
+
+  peerCertificates(): X509Certificate[] {
+    return peerChain(this.connection);
+  }
+}
+
 /** Writes a response; while closing, asks the client to drop the connection so shutdown need not wait for it. */
 function write(response: ServerResponse, result: MetricsResponse, headOnly: boolean, closing: boolean): void {
   if (response.destroyed) return;
-  const [body, contentType] = 'json' in result ? [JSON.stringify(result.json), 'application/json'] : [result.text, 'text/plain; charset=utf-8'];
+  const [body, contentType] = 'jsonText' in result ? [result.jsonText, 'application/json'] : 'json' in result ? [JSON.stringify(result.json), 'application/json'] : [result.text, 'text/plain; charset=utf-8'];
   response.shouldKeepAlive = response.shouldKeepAlive && !closing;
   response.writeHead(result.status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
   response.end(headOnly ? undefined : body);
