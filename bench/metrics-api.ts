@@ -18,7 +18,7 @@ import { pino } from 'pino';
 import type ts from 'typescript';
 import { RequestAuthenticator } from '../src/metrics-api/authenticator.js';
 import { CachingAuthorizer } from '../src/metrics-api/authorizer.js';
-import type { ServingBundle } from '../src/metrics-api/certificates.js';
+import type { ServingBundle } from '../src/certificates/index.js';
 import { frontProxyTrust, parseRequestHeaderConfig } from '../src/metrics-api/front-proxy.js';
 import { createMetricsHandler } from '../src/metrics-api/handler.js';
 import { MetricsApiServer } from '../src/metrics-api/server.js';
@@ -306,7 +306,7 @@ async function main(): Promise<void> {
   const concurrency = Number(values.concurrency);
   // Imported here so that the server process, which runs this file too, loads only what it serves with.
   const { createCertificateAuthority, issueClientCertificate } = await import('../src/pki/index.js');
-  const { generateServingBundle } = await import('../src/metrics-api/certificates.js');
+  const { generateServingBundle } = await import('../src/certificates/index.js');
   const frontProxyCa = await createCertificateAuthority({ commonName: 'bench-front-proxy-ca' });
   const client: CertifiedKey = await issueClientCertificate(frontProxyCa, { commonName: 'front-proxy-client' });
   const serving = await generateServingBundle({ serviceName: 'swell-metrics', namespace: 'bench' }, new Date());

@@ -13,8 +13,6 @@ export type { AccessDecision, AccessReviewer, ResourceAttributes } from './autho
 export { FrontProxyConfigWatcher } from './front-proxy-config.js';
 export { frontProxyTrust, parseRequestHeaderConfig } from './front-proxy.js';
 export type { FrontProxyTrust, RequestHeaderConfig } from './front-proxy.js';
-export { FileServingCertificate, ManagedServingCertificate, assessServingBundle, generateServingBundle, reissueServingCertificate, servingDnsNames } from './certificates.js';
-export type { BundleStore, CertificateFiles, RenewalPolicy, ServingBundle, ServingIdentity } from './certificates.js';
 export { registerLocalApiService, unregisterApiService } from './register.js';
 export type { LocalRegistration } from './register.js';
 export { formatMilliQuantity } from './quantity.js';

@@ -8,12 +8,10 @@ import {
   setHeaderOptions,
   type KubeConfig,
   type V1APIService,
-  type V1Secret,
 } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import type { AccessReviewer } from './authorizer.js';
 import type { TokenReviewer } from './authenticator.js';
-import type { BundleStore, ServingBundle } from './certificates.js';
 import { authenticationConfigMap } from './front-proxy.js';
 import { metricsGroup, metricsVersion } from './routes.js';
 
@@ -67,46 +65,6 @@ export function authenticationConfigReader(kubeConfig: KubeConfig): () => Promis
   };
 }
 
-/** A Secret of type kubernetes.io/tls (plus ca.crt and ca.key) holding the generated serving bundle. */
-export function secretBundleStore(kubeConfig: KubeConfig, namespace: string, name: string): BundleStore {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
-  const secret = (bundle: ServingBundle, resourceVersion?: string): V1Secret => ({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'kubernetes.io/tls',
-    metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'swell' }, ...(resourceVersion ? { resourceVersion } : {}) },
-    data: {
-      'ca.crt': base64(bundle.caPem),
-      'tls.crt': base64(bundle.certificatePem),
-      'tls.key': base64(bundle.privateKeyPem),
-      ...(bundle.caPrivateKeyPem ? { 'ca.key': base64(bundle.caPrivateKeyPem) } : {}),
-    },
-  });
-  return {
-    async read() {
-      let found: V1Secret;
-      try {
-        found = await api.readNamespacedSecret({ name, namespace });
-      } catch (error) {
-        if (isStatus(error, 404)) return undefined;
-        throw error;
-      }
-      const data = found.data ?? {};
-      const [caPem, certificatePem, privateKeyPem, caPrivateKeyPem] = [data['ca.crt'], data['tls.crt'], data['tls.key'], data['ca.key']].map((v) =>
-        v ? Buffer.from(v, 'base64').toString('utf8') : undefined,
-      );
-      const bundle = caPem && certificatePem && privateKeyPem ? { caPem, certificatePem, privateKeyPem, ...(caPrivateKeyPem ? { caPrivateKeyPem } : {}) } : undefined;
-      return { bundle, version: found.metadata?.resourceVersion ?? '' };
-    },
-    async create(bundle) {
-      return onConflictFalse(api.createNamespacedSecret({ namespace, body: secret(bundle) }));
-    },
-    async replace(bundle, version) {
-      return onConflictFalse(api.replaceNamespacedSecret({ name, namespace, body: secret(bundle, version) }));
-    },
-  };
-}
-
 export const externalMetricsApiServiceName = `${metricsVersion}.${metricsGroup}`;
 
 /**
@@ -136,16 +94,6 @@ export function apiServiceCaBundlePublisher(kubeConfig: KubeConfig, log: Logger)
 
 export function isStatus(error: unknown, code: number): boolean {
   return error instanceof ApiException && error.code === code;
-}
-
-async function onConflictFalse(write: Promise<unknown>): Promise<boolean> {
-  try {
-    await write;
-    return true;
-  } catch (error) {
-    if (isStatus(error, 409)) return false;
-    throw error;
-  }
 }
 
 export function base64(text: string): string {

@@ -2,19 +2,15 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { RequestAuthenticator } from './authenticator.js';
 import { CachingAuthorizer } from './authorizer.js';
-import { FileServingCertificate, ManagedServingCertificate, type CertificateFiles, type RenewalPolicy, type ServingBundle, type ServingIdentity } from './certificates.js';
+import { servingCertificateFrom, type CertificateSource, type ServingBundle } from '../certificates/index.js';
 import { FrontProxyConfigWatcher } from './front-proxy-config.js';
 import { createMetricsHandler } from './handler.js';
-import { apiServiceCaBundlePublisher, authenticationConfigReader, secretBundleStore, subjectAccessReviewer, tokenReviewer } from './kube-access.js';
+import { apiServiceCaBundlePublisher, authenticationConfigReader, subjectAccessReviewer, tokenReviewer } from './kube-access.js';
 import { ensureNamespace, registerLocalApiService, unregisterApiService } from './register.js';
 import { MetricsApiServer } from './server.js';
 import type { ExternalMetricsSource } from './source.js';
 
-export type CertificateSource =
-  /** Generate a CA and serving certificate, keep them in a Secret in identity.namespace, renew before expiry. */
-  | { kind: 'generated'; identity: ServingIdentity; secretName?: string; policy?: RenewalPolicy }
-  /** Serve user-provided files (cert-manager), reloading them when they change. */
-  | { kind: 'files'; files: CertificateFiles };
+export type { CertificateSource } from '../certificates/index.js';
 
 export interface MetricsApiOptions {
   readonly kubeConfig: KubeConfig;
@@ -66,25 +62,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     current = bundle;
     server?.setServingCertificate(bundle);
   };
-  const certificates =
-    options.certificates.kind === 'generated'
-      ? new ManagedServingCertificate({
-          store: secretBundleStore(options.kubeConfig, options.certificates.identity.namespace, options.certificates.secretName ?? `${options.certificates.identity.serviceName}-certs`),
-          identity: options.certificates.identity,
-          ...(options.certificates.policy ? { policy: options.certificates.policy } : {}),
-          now: () => new Date(clock()),
-          apply,
-          sync: publish,
-          log,
-        })
-      : new FileServingCertificate({
-          files: options.certificates.files,
-          apply: (bundle) => {
-            apply(bundle);
-            return publish(bundle).catch((error: unknown) => log.error({ err: error }, 'could not publish the serving CA'));
-          },
-          log,
-        });
+  const certificates = servingCertificateFrom(options.certificates, { kubeConfig: options.kubeConfig, apply, publish, log, now: () => new Date(clock()) });
 
   const registration = options.registerLocally;
   try {

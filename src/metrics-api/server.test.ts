@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueClientCertificate, type CertifiedKey } from '../pki/index.js';
 import { RequestAuthenticator } from './authenticator.js';
 import { CachingAuthorizer } from './authorizer.js';
-import { generateServingBundle, type ServingBundle } from './certificates.js';
+import { generateServingBundle, type ServingBundle } from '../certificates/index.js';
 import { frontProxyTrust, parseRequestHeaderConfig } from './front-proxy.js';
 import { createMetricsHandler } from './handler.js';
 import { MetricsApiServer } from './server.js';
