@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cronMetricName, cronWindowActive } from './cron.js';
+import { CronWindow, cronMetricName, cronWindowActive } from './cron.js';
 import { createScaler, validateTriggerMetadata } from './registry.js';
 import { contextFor, ManualClock, testDeps } from './testing.js';
 
@@ -36,6 +37,41 @@ describe('cronWindowActive', () => {
     { tz: 'Etc/UTC', start: '0 */2 * * *', end: '0 1-23/2 * * *', now: '2026-01-05T05:10:00Z', active: false },
   ])('$tz $start..$end at $now → $active', ({ tz, start, end, now, active }) => {
     expect(cronWindowActive(new Date(now), { timezone: tz, start, end })).toBe(active);
+  });
+});
+
+describe('CronWindow', () => {
+  const schedules = [
+    { timezone: 'Europe/London', start: '0 9 * * *', end: '0 17 * * *' },
+    { timezone: 'America/New_York', start: '0 22 * * *', end: '0 6 * * *' },
+    { timezone: 'Etc/UTC', start: '0 */2 * * *', end: '0 1-23/2 * * *' },
+    { timezone: 'Asia/Kolkata', start: '30 10 * * 1-5', end: '0 11 * * 1-5' },
+  ];
+  const from = Date.parse('2026-03-27T00:00:00Z');
+
+  it('answers a run of polls, forwards and backwards in time, as a fresh evaluation of each would', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...schedules), fc.array(fc.integer({ min: 0, max: 4 * 86_400_000 }), { minLength: 1, maxLength: 20 }), (spec, offsets) => {
+        const window = new CronWindow(spec);
+        for (const offset of offsets) {
+          const now = new Date(from + offset);
+          expect(window.activeAt(now)).toBe(cronWindowActive(now, spec));
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('turns at the exact start and end instants while polled every second', () => {
+    const window = new CronWindow({ timezone: 'Etc/UTC', start: '0 9 * * *', end: '0 17 * * *' });
+    const transitions: string[] = [];
+    let last: boolean | undefined;
+    for (let at = Date.parse('2026-01-05T08:59:00Z'); at <= Date.parse('2026-01-05T17:01:00Z'); at += 1000) {
+      const active = window.activeAt(new Date(at));
+      if (active !== last) transitions.push(`${new Date(at).toISOString()} ${active}`);
+      last = active;
+    }
+    expect(transitions).toEqual(['2026-01-05T08:59:00.000Z false', '2026-01-05T09:00:00.000Z true', '2026-01-05T17:00:00.000Z false']);
   });
 });
 

@@ -60,32 +60,56 @@ export function cronMetricName(m: Pick<CronMetadata, 'timezone' | 'start' | 'end
   return `cron-${m.timezone}-${scheduleForName(m.start)}-${scheduleForName(m.end)}`;
 }
 
+type CronWindowSpec = Pick<CronMetadata, 'timezone' | 'start' | 'end'>;
+
 /**
  * Inside the window exactly when the next end comes no later than the next start: the window [start, end)
  * has begun and not yet finished. Pure in `now`, so DST and time zones are tested with fixed instants.
  */
-export function cronWindowActive(now: Date, m: Pick<CronMetadata, 'timezone' | 'start' | 'end'>): boolean {
-  let nextStart: Date | null;
-  let nextEnd: Date | null;
-  try {
-    nextStart = new Cron(m.start, { mode: '5-part', timezone: m.timezone, paused: true }).nextRun(now);
-    nextEnd = new Cron(m.end, { mode: '5-part', timezone: m.timezone, paused: true }).nextRun(now);
-  } catch (err) {
-    throw new ScalerReadError(`unable to load timezone: ${m.timezone}`, { cause: err });
+export function cronWindowActive(now: Date, m: CronWindowSpec): boolean {
+  return new CronWindow(m).activeAt(now);
+}
+
+/**
+ * One trigger's window, answering many polls. Finding the next start and end in a time zone is costly (the
+ * schedule is walked field by field through Intl), yet the answer cannot change before the earlier of the
+ * two, so it is kept until then; a clock that moves back asks again. Only the answer is kept: a parsed
+ * croner schedule holds about 80 KiB of tables, too much to keep two per trigger for thousands of triggers.
+ */
+export class CronWindow {
+  private known: { from: number; until: number; active: boolean } | undefined;
+
+  constructor(private readonly spec: CronWindowSpec) {}
+
+  activeAt(now: Date): boolean {
+    const at = now.getTime();
+    if (this.known && at >= this.known.from && at < this.known.until) return this.known.active;
+    let nextStart: Date | null;
+    let nextEnd: Date | null;
+    try {
+      nextStart = new Cron(this.spec.start, { mode: '5-part', timezone: this.spec.timezone, paused: true }).nextRun(now);
+      nextEnd = new Cron(this.spec.end, { mode: '5-part', timezone: this.spec.timezone, paused: true }).nextRun(now);
+    } catch (err) {
+      throw new ScalerReadError(`unable to load timezone: ${this.spec.timezone}`, { cause: err });
+    }
+    const active = nextStart !== null && nextEnd !== null && nextEnd.getTime() <= nextStart.getTime();
+    // Neither schedule fires in [now, until), so every instant in it sees the same next start and end.
+    const until = Math.min(nextStart?.getTime() ?? Infinity, nextEnd?.getTime() ?? Infinity);
+    this.known = { from: at, until, active };
+    return active;
   }
-  if (nextStart === null || nextEnd === null) return false;
-  return nextEnd.getTime() <= nextStart.getTime();
 }
 
 function createCronScaler(config: CronMetadata, context: ScalerContext, deps: ScalerDeps): Scaler {
   // The target is 1, so the HPA's desired count is the value itself: desiredReplicas inside the window.
   const spec = externalMetricSpec(context, cronMetricName(config), 1);
+  const window = new CronWindow(config);
   return {
     metricSpecs: [spec],
     read: (metricName): Promise<MetricReading> =>
       Promise.resolve().then(() => {
         assertOwnMetric([spec], metricName);
-        const active = cronWindowActive(deps.clock.now(), config);
+        const active = window.activeAt(deps.clock.now());
         return { value: active ? config.desiredReplicas : 0, active };
       }),
     close: () => Promise.resolve(),

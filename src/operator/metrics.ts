@@ -35,6 +35,8 @@ function countRegistrations(registered: () => Iterable<RegisteredObject>): () =>
 
 const scalerLabelNames = ['namespace', 'metric', 'scaledObject', 'scaler', 'triggerIndex', 'type'] as const;
 
+type ScalerSeriesLabels = Readonly<Record<(typeof scalerLabelNames)[number], string>>;
+
 /** KEDA names scalers after their Go type; dashboards group by it, so swell derives the same names. */
 export function scalerTypeName(triggerType: string): string {
   return `${triggerType.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase())}Scaler`;
@@ -52,7 +54,8 @@ export class OperatorMetrics {
   private readonly objectErrors: Counter<'namespace' | 'scaledObject'>;
   private readonly objectPaused: Gauge<'namespace' | 'scaledObject'>;
   private readonly loopLatency: Gauge<'namespace' | 'type' | 'resource'>;
-  private readonly seriesByObject = new Map<string, Set<string>>();
+  /** Each object's scaler series by metric, trigger and scaler label: label sets built once, not on every poll. */
+  private readonly seriesByObject = new Map<string, Map<string, ScalerSeriesLabels>>();
 
   /** `registered` lists the observed ScaledObjects; it is read at scrape time, so the counts are never stale. */
   constructor(registry: Registry, version: string, registered: () => Iterable<RegisteredObject>) {
@@ -128,8 +131,7 @@ export class OperatorMetrics {
   /** Drops every series of a ScaledObject that no longer exists. */
   forget(namespace: string, scaledObject: string): void {
     const key = `${namespace}/${scaledObject}`;
-    for (const serialized of this.seriesByObject.get(key) ?? []) {
-      const labels = JSON.parse(serialized) as Record<(typeof scalerLabelNames)[number], string>;
+    for (const labels of this.seriesByObject.get(key)?.values() ?? []) {
       for (const metric of [this.scalerValue, this.scalerActive, this.scalerLatency]) metric.remove(labels);
       this.scalerErrors.remove(labels);
     }
@@ -139,19 +141,23 @@ export class OperatorMetrics {
     this.loopLatency.remove({ namespace, type: 'scaledobject', resource: scaledObject });
   }
 
-  private labels(labels: ScalerLabels): Record<(typeof scalerLabelNames)[number], string> {
-    const l = {
-      namespace: labels.namespace,
-      metric: labels.metric,
-      scaledObject: labels.scaledObject,
-      scaler: labels.scaler,
-      triggerIndex: String(labels.triggerIndex),
-      type: 'scaledobject',
-    };
+  private labels(labels: ScalerLabels): ScalerSeriesLabels {
     const key = `${labels.namespace}/${labels.scaledObject}`;
     let series = this.seriesByObject.get(key);
-    if (!series) this.seriesByObject.set(key, (series = new Set()));
-    series.add(JSON.stringify(l));
+    if (!series) this.seriesByObject.set(key, (series = new Map<string, ScalerSeriesLabels>()));
+    const seriesKey = `${labels.metric}\u0000${labels.triggerIndex}\u0000${labels.scaler}`;
+    let l = series.get(seriesKey);
+    if (!l) {
+      l = Object.freeze({
+        namespace: labels.namespace,
+        metric: labels.metric,
+        scaledObject: labels.scaledObject,
+        scaler: labels.scaler,
+        triggerIndex: String(labels.triggerIndex),
+        type: 'scaledobject',
+      });
+      series.set(seriesKey, l);
+    }
     return l;
   }
 }

@@ -1,5 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { initialConditions, setCondition, setConditions, statusPatch } from './status.js';
+import { initialConditions, sameJson, setCondition, setConditions, statusPatch } from './status.js';
 
 describe('setCondition', () => {
   it('starts from KEDA initial set and replaces in place', () => {
@@ -37,5 +39,28 @@ describe('statusPatch', () => {
   ];
   it.each(cases)('$name', ({ observed, desired, patch }) => {
     expect(statusPatch(observed, desired)).toEqual(patch);
+  });
+});
+
+describe('sameJson', () => {
+  it.each([
+    { a: { type: 'Ready', status: 'True' }, b: { status: 'True', type: 'Ready' }, same: true },
+    { a: { type: 'Ready', reason: undefined }, b: { type: 'Ready' }, same: true },
+    { a: { type: 'Ready' }, b: { type: 'Ready', reason: 'X' }, same: false },
+    { a: [{ x: 1 }, { y: 2 }], b: [{ y: 2 }, { x: 1 }], same: false },
+    { a: [1, 2], b: { 0: 1, 1: 2 }, same: false },
+    { a: { m: { isActive: false } }, b: { m: { isActive: true } }, same: false },
+    { a: null, b: {}, same: false },
+    { a: undefined, b: {}, same: false },
+    { a: '1', b: 1, same: false },
+  ])('$a vs $b → $same', ({ a, b, same }) => {
+    expect(sameJson(a, b)).toBe(same);
+    expect(sameJson(b, a)).toBe(same);
+  });
+
+  it('agrees with deep equality of what JSON sends', () => {
+    const sent = (v: unknown): unknown => JSON.parse(JSON.stringify(v)) as unknown;
+    fc.assert(fc.property(fc.jsonValue(), fc.jsonValue(), (a, b) => sameJson(a, b) === isDeepStrictEqual(sent(a), sent(b))));
+    fc.assert(fc.property(fc.jsonValue(), (a) => sameJson(a, structuredClone(a))));
   });
 });

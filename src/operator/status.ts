@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { ScaledObjectStatus } from '../apis/keda/v1alpha1/scaledobject.js';
 
 export type ConditionType = 'Ready' | 'Active' | 'Fallback' | 'Paused' | 'HPAActive';
@@ -57,7 +56,7 @@ export function statusPatch(
       if (current !== undefined) patch[key] = null;
       continue;
     }
-    if (isDeepStrictEqual(current, value)) continue;
+    if (sameJson(current, value)) continue;
     patch[key] = mapFields.has(key) ? mapPatch(current as Record<string, unknown> | undefined, value as Record<string, unknown>) : value;
   }
   return Object.keys(patch).length > 0 ? patch : undefined;
@@ -67,4 +66,25 @@ function mapPatch(current: Record<string, unknown> | undefined, next: Record<str
   const patch: Record<string, unknown> = { ...next };
   for (const key of Object.keys(current ?? {})) if (!(key in next)) patch[key] = null;
   return patch;
+}
+
+/**
+ * Whether two JSON values serialise alike (a key holding undefined counts as absent, as in the patch sent).
+ * Called for every status field on every poll, so it walks the values instead of serialising them.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameJson(item, b[i]));
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  let defined = 0;
+  for (const key in left) {
+    if (left[key] === undefined) continue;
+    defined++;
+    if (!sameJson(left[key], right[key])) return false;
+  }
+  for (const key in right) if (right[key] !== undefined) defined--;
+  return defined === 0;
 }
