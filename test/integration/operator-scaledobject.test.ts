@@ -16,7 +16,7 @@ import { freePort } from '../../src/sandbox/net.js';
 import { ConnectionPool } from '../../scalers/connection-pool.js';
 import { createScaler } from '../../scalers/registry.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
-import { createDeployment, createNamespace, deleteNamespace, hpaPath, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * A user's stories with the operator running in this process against the sandbox's real control plane
@@ -55,9 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Delete ScaledObjects while the operator runs, so their finalizers are honoured and the namespace can go.
-  const list = await client.request<{ items: ScaledObject[] }>('GET', soPath(namespace)).catch(() => ({ items: [] }));
-  for (const so of list.items) await client.request('DELETE', soPath(namespace, so.metadata.name)).catch(() => undefined);
-  await waitFor('ScaledObjects deleted', 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined)).catch(() => undefined);
+  await deleteScaledObjects(client, namespace);
   await operator?.stop();
   await deleteNamespace(client, namespace);
 });
@@ -230,7 +228,12 @@ describe('a trigger whose source is down', () => {
     const so = await conditionIs('fragile', 'Fallback', 'True', 'FallbackExists', 30_000);
     expect(so.status?.health?.['s0-prometheus']).toMatchObject({ status: 'Failing' });
     expect(so.status?.health?.['s0-prometheus']?.numberOfFailures).toBeGreaterThan(2);
-    expect(await eventReasons('fragile')).toEqual(expect.arrayContaining(['KEDAScalerFailed', 'ScaledObjectFallbackActivated']));
+    // Events are recorded asynchronously, after the status patch the wait above saw.
+    const reasons = await waitFor('fallback events', 10_000, async () => {
+      const seen = await eventReasons('fragile');
+      return seen.includes('KEDAScalerFailed') && seen.includes('ScaledObjectFallbackActivated') ? seen : undefined;
+    }).catch(() => eventReasons('fragile'));
+    expect(reasons).toEqual(expect.arrayContaining(['KEDAScalerFailed', 'ScaledObjectFallbackActivated']));
     // Fallback counts as activity, so the target is woken for the HPA to take it to fallback.replicas.
     await replicasBecome('fragile', 1);
     const served = await operator.metricsSource.getMetric(namespace, 'fragile', 's0-prometheus');

@@ -15,7 +15,7 @@ import { Operator } from '../../src/operator/operator.js';
 import { ConnectionPool } from '../../scalers/connection-pool.js';
 import { createScaler } from '../../scalers/registry.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
-import { createDeployment, createNamespace, deleteNamespace, hpaPath, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * scalingModifiers end to end: the operator and the external metrics API run in this process against the
@@ -75,9 +75,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const list = await client.request<{ items: ScaledObject[] }>('GET', soPath(namespace)).catch(() => ({ items: [] }));
-  for (const so of list.items) await client.request('DELETE', soPath(namespace, so.metadata.name)).catch(() => undefined);
-  await waitFor('ScaledObjects deleted', 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined)).catch(() => undefined);
+  await deleteScaledObjects(client, namespace);
   await metricsApi?.stop();
   await operator?.stop();
   await client.request('DELETE', `/api/v1/namespaces/${registration.namespace}/secrets/${registration.serviceName}-certs`).catch(() => undefined);

@@ -95,5 +95,12 @@ export async function replicasOf(client: KubeClient, namespace: string, name: st
   return scale.spec.replicas ?? 0;
 }
 
+/** Deletes every ScaledObject in the namespace and waits (bounded) until the running operator has let them go. */
+export async function deleteScaledObjects(client: KubeClient, namespace: string): Promise<void> {
+  const list = await client.request<{ items: { metadata: { name: string } }[] }>('GET', soPath(namespace)).catch(() => ({ items: [] }));
+  for (const so of list.items) await client.request('DELETE', soPath(namespace, so.metadata.name)).catch(() => undefined);
+  await waitFor('ScaledObjects deleted', 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined)).catch(() => undefined);
+}
+
 export const soPath = (namespace: string, name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });
 export const hpaPath = (namespace: string, name?: string) => resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(name ? { name } : {}) });
