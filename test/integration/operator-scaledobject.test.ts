@@ -3,20 +3,15 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../../src/kube/errors.js';
-import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
-import { createLogger } from '../../src/log.js';
 import { Operator } from '../../src/operator/operator.js';
 import { MetricsSourceError } from '../../src/operator/metrics-source.js';
 import type { KubeClient } from '../../src/operator/kube-client.js';
 import { freePort } from '../../src/sandbox/net.js';
-import { ConnectionPool } from '../../scalers/connection-pool.js';
-import { createScaler } from '../../scalers/registry.js';
-import { SharedReads } from '../../scalers/shared-reads.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * A user's stories with the operator running in this process against the sandbox's real control plane
@@ -34,21 +29,9 @@ beforeAll(async () => {
   client = sandbox.client;
   await installCrds(client);
   await createNamespace(client, namespace);
-  const log = createLogger({ name: 'operator-test', level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
-  const clock = { now: () => new Date() };
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
-  registry = new Registry();
-  operator = new Operator({
-    client,
-    listWatch: (path) => createKubeListWatchSource(sandbox.kubeConfig, path),
-    identity: 'operator-test',
-    namespace,
-    clusterAuthNamespace: namespace,
-    scalerFactory: (context) => createScaler(context, scalerDeps),
-    log,
-    registry,
-    version: '0.1.0',
-  });
+  const options = inProcessControllerOptions(sandbox, namespace, 'operator-test');
+  registry = options.registry;
+  operator = new Operator(options);
   void operator.start();
   await waitFor('operator ready', 30_000, () => Promise.resolve(operator.ready().ok && operator.isLeader ? true : undefined));
 });

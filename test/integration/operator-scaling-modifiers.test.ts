@@ -3,19 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { request, type RequestOptions } from 'node:https';
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
-import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
-import { createLogger } from '../../src/log.js';
 import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/index.js';
 import { externalMetricsSourceOf } from '../../src/operator/external-metrics-adapter.js';
 import type { KubeClient } from '../../src/operator/kube-client.js';
 import { Operator } from '../../src/operator/operator.js';
-import { ConnectionPool } from '../../scalers/connection-pool.js';
-import { createScaler } from '../../scalers/registry.js';
-import { SharedReads } from '../../scalers/shared-reads.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * scalingModifiers end to end: the operator and the external metrics API run in this process against the
@@ -45,26 +40,14 @@ beforeAll(async () => {
   await createNamespace(client, namespace);
   redis = new Redis(redisUrl.toString(), { maxRetriesPerRequest: 1, lazyConnect: true });
   await redis.connect();
-  const log = createLogger({ name: 'modifiers-test', level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
-  const clock = { now: () => new Date() };
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
-  registry = new Registry();
-  operator = new Operator({
-    client,
-    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
-    identity: 'modifiers-test',
-    namespace,
-    clusterAuthNamespace: namespace,
-    scalerFactory: (context) => createScaler(context, scalerDeps),
-    log,
-    registry,
-    version: '0.1.0',
-  });
+  const options = inProcessControllerOptions(sandbox, namespace, 'modifiers-test');
+  registry = options.registry;
+  operator = new Operator(options);
   void operator.start();
   metricsApi = await startMetricsApi({
     kubeConfig,
     source: externalMetricsSourceOf(operator.metricsSource),
-    log,
+    log: options.log,
     host: '127.0.0.1',
     port: 0,
     certificates: { kind: 'generated', identity: registration },

@@ -2,7 +2,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { Registry } from 'prom-client';
+import { ConnectionPool } from '../../scalers/connection-pool.js';
+import { createScaler } from '../../scalers/registry.js';
+import { SharedReads } from '../../scalers/shared-reads.js';
 import { isNotFound } from '../../src/kube/errors.js';
+import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
+import { createLogger } from '../../src/log.js';
+import type { ScalingControllerOptions } from '../../src/operator/controller-options.js';
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
 
 /*
@@ -100,6 +107,27 @@ export async function deleteScaledObjects(client: KubeClient, namespace: string)
   const list = await client.request<{ items: { metadata: { name: string } }[] }>('GET', soPath(namespace)).catch(() => ({ items: [] }));
   for (const so of list.items) await client.request('DELETE', soPath(namespace, so.metadata.name)).catch(() => undefined);
   await waitFor('ScaledObjects deleted', 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined)).catch(() => undefined);
+}
+
+/**
+ * Options for running swell's controllers in the test process against the sandbox: real scalers, informers and
+ * client, one namespace, a registry of their own, always leading.
+ */
+export function inProcessControllerOptions(sandbox: { kubeConfig: KubeConfig; client: KubeClient }, namespace: string, identity: string): ScalingControllerOptions {
+  const log = createLogger({ name: identity, level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
+  const clock = { now: () => new Date() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  return {
+    client: sandbox.client,
+    listWatch: (path) => createKubeListWatchSource(sandbox.kubeConfig, path),
+    identity,
+    namespace,
+    clusterAuthNamespace: namespace,
+    scalerFactory: (context) => createScaler(context, scalerDeps),
+    log,
+    registry: new Registry(),
+    version: '0.1.0',
+  };
 }
 
 export const soPath = (namespace: string, name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });

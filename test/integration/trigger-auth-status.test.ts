@@ -3,16 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerAuthenticationStatus } from '../../src/apis/keda/v1alpha1/triggerauthentication.js';
-import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
-import { createLogger } from '../../src/log.js';
-import type { ScalingControllerOptions } from '../../src/operator/controller-options.js';
 import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
-import { ConnectionPool } from '../../scalers/connection-pool.js';
-import { createScaler } from '../../scalers/registry.js';
-import { SharedReads } from '../../scalers/shared-reads.js';
-import { createDeployment, createNamespace, deleteNamespace, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, inProcessControllerOptions, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * KEDA's `status.scaledobjects` / `status.scaledjobs` on (Cluster)TriggerAuthentications, kept by the
@@ -35,20 +29,8 @@ beforeAll(async () => {
   client = sandbox.client;
   await installCrds(client);
   await createNamespace(client, namespace);
-  const log = createLogger({ name: 'trigger-auth-status-test', level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
-  const clock = { now: () => new Date() };
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
-  const common: Omit<ScalingControllerOptions, 'registry'> = {
-    client,
-    listWatch: (path) => createKubeListWatchSource(sandbox.kubeConfig, path),
-    identity: 'trigger-auth-status-test',
-    namespace,
-    clusterAuthNamespace: namespace,
-    scalerFactory: (context) => createScaler(context, scalerDeps),
-    log,
-    version: '0.1.0',
-  };
-  operator = new Operator({ ...common, registry: new Registry() });
+  const common = inProcessControllerOptions(sandbox, namespace, 'trigger-auth-status-test');
+  operator = new Operator(common);
   scaledJobs = startScaledJobController({ ...common, registry: new Registry() });
   void operator.start();
   await waitFor('controllers leading', 30_000, () => Promise.resolve(operator.isLeader && scaledJobs.isLeader ? true : undefined));
