@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { niceCeiling, renderDemoChart, seriesFromChart } from './chart.js';
+import { niceCeiling, renderDemoChart, seriesFromChart, valueTicks } from './chart.js';
 import { summarize, type DemoSample } from './sample.js';
 
 const run: DemoSample[] = [
@@ -34,6 +34,26 @@ describe('renderDemoChart', () => {
     }
   });
 
+  it('draws a replica count exactly on the grid line labelled with it', () => {
+    const steps: DemoSample[] = [1, 2, 3].map((n, i) => ({ t: i * 5, queueDepth: 0, regular: n, virtual: 0, cost: 0 }));
+    const svg = renderDemoChart(steps, 'steps');
+    const panel = svg.slice(svg.indexOf('data-title="Consumer replicas per tier"'));
+    const gridY = new Map([...panel.matchAll(/class="tick" data-value="([^"]+)"[^>]*y1="([^"]+)"/g)].map((m) => [Number(m[1]), m[2]]));
+    const points = /data-label="regular nodes"[^>]*points="([^"]*)"/.exec(panel)?.[1]?.split(' ') ?? [];
+    for (const n of [1, 2, 3]) {
+      expect(gridY.has(n), `a grid line at ${n}`).toBe(true);
+      expect(points.some((p) => p.split(',')[1] === gridY.get(n))).toBe(true);
+    }
+  });
+
+  it('keeps every legend label inside the picture', () => {
+    const svg = renderDemoChart(run, 'swell demo');
+    const width = Number(/width="(\d+)"/.exec(svg)?.[1]);
+    for (const m of svg.matchAll(/<text class="legend" x="([^"]+)"[^>]*>([^<]*)</g)) {
+      expect(Number(m[1]) + (m[2] ?? '').length * 7).toBeLessThanOrEqual(width);
+    }
+  });
+
   it('escapes the title and survives an empty run', () => {
     expect(renderDemoChart([], 'a < b & "c"')).toContain('a &lt; b &amp; &quot;c&quot;');
     expect(seriesFromChart(renderDemoChart([], 'empty')).get('items waiting')).toEqual([]);
@@ -51,6 +71,20 @@ describe('niceCeiling', () => {
     [40, 50],
   ])('%d → %d', (v, want) => {
     expect(niceCeiling(v)).toBeCloseTo(want, 10);
+  });
+});
+
+describe('valueTicks', () => {
+  it.each([
+    [0, false, [0]],
+    [3, true, [0, 1, 2, 3]],
+    [4, true, [0, 1, 2, 3, 4]],
+    [7, true, [0, 2, 4, 6, 8]],
+    [40, false, [0, 10, 20, 30, 40]],
+    [0.0031, false, [0, 0.001, 0.002, 0.003, 0.004]],
+    [0.3, false, [0, 0.1, 0.2, 0.3]],
+  ])('%d (whole: %s) → %j', (max, whole, want) => {
+    expect(valueTicks(max, whole)).toEqual(want);
   });
 });
 

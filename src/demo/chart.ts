@@ -18,11 +18,16 @@ interface Panel {
   readonly title: string;
   readonly unit: (v: number) => string;
   readonly series: readonly Series[];
+  /** Counts get whole-number ticks, so a step drawn at 3 sits on the line labelled 3. */
+  readonly whole?: boolean;
 }
 
 const WIDTH = 900;
 const PANEL_HEIGHT = 170;
-const MARGIN = { left: 70, right: 150, top: 40, gap: 45, bottom: 40 };
+// The right margin holds the legend; it is sized from the longest label (at ~7 px a character at 12 px sans).
+const LEGEND_CHAR_WIDTH = 7;
+const LEGEND_SWATCH = 38;
+const MARGIN = { left: 70, top: 40, gap: 45, bottom: 40 };
 
 export function renderDemoChart(samples: readonly DemoSample[], title: string): string {
   const times = samples.map((s) => s.t);
@@ -30,7 +35,8 @@ export function renderDemoChart(samples: readonly DemoSample[], title: string): 
     { title: 'Queue depth (Redis list)', unit: (v) => String(Math.round(v)), series: [{ label: 'items waiting', colour: '#1f77b4', values: samples.map((s) => s.queueDepth) }] },
     {
       title: 'Consumer replicas per tier',
-      unit: (v) => String(Math.round(v)),
+      unit: (v) => String(v),
+      whole: true,
       series: [
         { label: 'regular nodes', colour: '#2ca02c', values: samples.map((s) => s.regular), step: true },
         { label: 'virtual node (burst)', colour: '#d62728', values: samples.map((s) => s.virtual), step: true },
@@ -40,7 +46,9 @@ export function renderDemoChart(samples: readonly DemoSample[], title: string): 
   ];
   const height = MARGIN.top + panels.length * (PANEL_HEIGHT + MARGIN.gap) + MARGIN.bottom - MARGIN.gap;
   const tMax = Math.max(1, ...times);
-  const body = panels.map((panel, i) => renderPanel(panel, times, tMax, MARGIN.top + i * (PANEL_HEIGHT + MARGIN.gap), i === panels.length - 1)).join('\n');
+  const longestLabel = Math.max(0, ...panels.flatMap((p) => p.series.map((s) => s.label.length)));
+  const layout: Layout = { right: LEGEND_SWATCH + 12 + longestLabel * LEGEND_CHAR_WIDTH, tMax };
+  const body = panels.map((panel, i) => renderPanel(panel, times, layout, MARGIN.top + i * (PANEL_HEIGHT + MARGIN.gap), i === panels.length - 1)).join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
@@ -51,16 +59,23 @@ export function renderDemoChart(samples: readonly DemoSample[], title: string): 
   ].join('\n');
 }
 
-function renderPanel(panel: Panel, times: readonly number[], tMax: number, top: number, showTimeLabel: boolean): string {
-  const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
-  const vMax = niceCeiling(Math.max(0, ...panel.series.flatMap((s) => s.values)));
+interface Layout {
+  /** Width of the legend column right of the plots. */
+  readonly right: number;
+  readonly tMax: number;
+}
+
+function renderPanel(panel: Panel, times: readonly number[], layout: Layout, top: number, showTimeLabel: boolean): string {
+  const { tMax } = layout;
+  const plotWidth = WIDTH - MARGIN.left - layout.right;
+  const ticks = valueTicks(Math.max(0, ...panel.series.flatMap((s) => s.values)), panel.whole ?? false);
+  const vMax = ticks[ticks.length - 1] ?? 0;
   const x = (t: number) => MARGIN.left + (t / tMax) * plotWidth;
   const y = (v: number) => top + PANEL_HEIGHT - (vMax === 0 ? 0 : (v / vMax) * PANEL_HEIGHT);
   const parts: string[] = [`<g class="panel" data-title="${escapeXml(panel.title)}">`, `<text x="${MARGIN.left}" y="${top - 8}" font-weight="bold">${escapeXml(panel.title)}</text>`];
   parts.push(`<rect x="${MARGIN.left}" y="${top}" width="${plotWidth}" height="${PANEL_HEIGHT}" fill="none" stroke="#999"/>`);
-  for (const fraction of [0, 0.5, 1]) {
-    const v = vMax * fraction;
-    parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotWidth}" y1="${fmt(y(v))}" y2="${fmt(y(v))}" stroke="#eee"/>`);
+  for (const v of ticks) {
+    parts.push(`<line class="tick" data-value="${v}" x1="${MARGIN.left}" x2="${MARGIN.left + plotWidth}" y1="${fmt(y(v))}" y2="${fmt(y(v))}" stroke="#eee"/>`);
     parts.push(`<text x="${MARGIN.left - 6}" y="${fmt(y(v) + 4)}" text-anchor="end">${escapeXml(panel.unit(v))}</text>`);
   }
   for (const t of timeTicks(tMax)) parts.push(`<text x="${fmt(x(t))}" y="${top + PANEL_HEIGHT + 15}" text-anchor="middle">${t}s</text>`);
@@ -76,8 +91,9 @@ function renderPanel(panel: Panel, times: readonly number[], tMax: number, top: 
       `<polyline class="series" data-label="${escapeXml(series.label)}" data-values="${series.values.join(' ')}" data-times="${times.join(' ')}" fill="none" stroke="${series.colour}" stroke-width="2" points="${points.join(' ')}"/>`,
     );
     const legendY = top + 14 + i * 18;
-    parts.push(`<line x1="${WIDTH - MARGIN.right + 12}" x2="${WIDTH - MARGIN.right + 32}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="3"/>`);
-    parts.push(`<text x="${WIDTH - MARGIN.right + 38}" y="${legendY}">${escapeXml(series.label)}</text>`);
+    const legendX = WIDTH - layout.right;
+    parts.push(`<line x1="${legendX + 12}" x2="${legendX + 32}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="3"/>`);
+    parts.push(`<text class="legend" x="${legendX + LEGEND_SWATCH}" y="${legendY}">${escapeXml(series.label)}</text>`);
   });
   parts.push('</g>');
   return parts.join('\n');
@@ -89,6 +105,23 @@ export function niceCeiling(v: number): number {
   const power = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 5, 10]) if (m * power >= v - 1e-12) return m * power;
   return 10 * power;
+}
+
+/**
+ * Evenly spaced axis values from 0 to a top at or above `max`, at a readable step (1, 2 or 5 times a power of
+ * ten; at least 1 for whole-number panels), so every label names the exact value of its line.
+ */
+export function valueTicks(max: number, whole: boolean): number[] {
+  if (max <= 0) return [0];
+  const step = Math.max(whole ? 1 : 0, niceCeiling(max / 4));
+  const count = Math.ceil(max / step - 1e-9);
+  return Array.from({ length: count + 1 }, (_, i) => roundTo(i * step, step));
+}
+
+/** Drops the binary noise of `i * step` (0.30000000000000004) at the step's own precision. */
+function roundTo(v: number, step: number): number {
+  const decimals = Math.max(0, -Math.floor(Math.log10(step)) + 1);
+  return Number(v.toFixed(decimals));
 }
 
 function timeTicks(tMax: number): number[] {
