@@ -1,5 +1,5 @@
 import type { EffectiveBurstPolicy } from '../apis/swell/v1alpha1/validation.js';
-import { parseQuantity } from '../scaling/quantity.js';
+import { quantityValue } from '../kube/quantity.js';
 import type { BridgeFacts, NodeCapacityFacts, PodFacts, PodPhase, ResourceAmounts, Tier } from './placement.js';
 
 /*
@@ -168,7 +168,7 @@ export function bridgeFacts(pod: Pod): BridgeFacts {
 }
 
 function amount(value: string | undefined): number {
-  return value === undefined ? 0 : (parseQuantity(value) ?? 0);
+  return value === undefined ? 0 : (quantityValue(value) ?? 0);
 }
 
 /** What the scheduler counts for a pod: the sum of its containers' requests, or its largest init container's. */

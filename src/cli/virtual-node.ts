@@ -8,7 +8,7 @@ import { fargatePricing, type CostMeter, type PricingRates } from '../virtual-no
 import { formatCostTable, parseCostMetrics } from '../virtual-node/cost/report.js';
 import { parseDuration } from '../virtual-node/duration.js';
 import type { NodeResources, Provider } from '../virtual-node/provider.js';
-import { parseNonNegativeQuantity } from '../virtual-node/quantity.js';
+import { parseNonNegativeQuantity } from '../kube/quantity.js';
 import type { RunningVirtualNode } from '../virtual-node/virtual-node.js';
 
 const help = `usage: swell virtual-node [options]

@@ -4,7 +4,7 @@ import type { AccessDecision, ResourceAttributes } from './authorizer.js';
 import { apiGroup, apiGroupList, apiResourceList, openApiV2, openApiV3GroupVersion, openApiV3Index } from './documents.js';
 import { LabelSelectorError, equalityRequirements, scaledObjectLabel } from './label-selector.js';
 import { PendingReads, type ReadContext, type ReadOutcome } from './pending-reads.js';
-import { formatMilliQuantity } from './quantity.js';
+import { formatQuantity } from '../kube/quantity.js';
 import { rfc3339Seconds } from './rfc3339.js';
 import { metricsGroup, metricsGroupVersion, metricsVersion, routeRequest, type Route } from './routes.js';
 import type { ExternalMetricRequest, ExternalMetricResult, ExternalMetricsSource } from './source.js';
@@ -164,7 +164,7 @@ function metricResponse(options: MetricServing, route: MetricRoute, scaledObject
  * equivalent object tree with JSON.stringify costs about ten times as much. Only the metric name is free text.
  */
 function metricValueListJson(metricName: string, value: number, timestampMs: number): string {
-  return `{"kind":"ExternalMetricValueList","apiVersion":"${metricsGroupVersion}","metadata":{},"items":[{"metricName":${JSON.stringify(metricName)},"metricLabels":{},"timestamp":"${rfc3339Seconds(timestampMs)}","value":"${formatMilliQuantity(value)}"}]}`;
+  return `{"kind":"ExternalMetricValueList","apiVersion":"${metricsGroupVersion}","metadata":{},"items":[{"metricName":${JSON.stringify(metricName)},"metricLabels":{},"timestamp":"${rfc3339Seconds(timestampMs)}","value":"${formatQuantity(value)}"}]}`;
 }
 
 function scaledObjectOf(labelSelector: string | undefined): { ok: true; name: string } | { ok: false; message: string } {

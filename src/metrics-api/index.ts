@@ -15,5 +15,4 @@ export { frontProxyTrust, parseRequestHeaderConfig } from './front-proxy.js';
 export type { FrontProxyTrust, RequestHeaderConfig } from './front-proxy.js';
 export { registerLocalApiService, unregisterApiService } from './register.js';
 export type { LocalRegistration } from './register.js';
-export { formatMilliQuantity } from './quantity.js';
 export type { UserInfo } from './user.js';

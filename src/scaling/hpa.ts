@@ -6,7 +6,7 @@ import { KedaApiVersion } from '../apis/keda/v1alpha1/schema.js';
 import { ScaledObjectDefaults, type HpaBehavior, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { hpaNameFor } from '../apis/keda/v1alpha1/validation.js';
 import { activeScalingModifiers, CompositeMetricName } from './formula.js';
-import { formatQuantity, sameQuantity } from './quantity.js';
+import { formatQuantity, sameQuantity } from '../kube/quantity.js';
 
 /*
  * The autoscaling/v2 HPA swell owns for a ScaledObject, built the way KEDA builds it so that dashboards,

@@ -1,5 +1,5 @@
 import type { V1Container, V1EnvVar, V1Pod } from '@kubernetes/client-node';
-import { parseQuantity } from './quantity.js';
+import { parseQuantity } from '../kube/quantity.js';
 
 // The kubelet's part of preparing a container's environment: values from Secrets, ConfigMaps and the downward
 // API, envFrom, and $(VAR) references in env, command and args. Providers then only see literal values.

@@ -1,6 +1,6 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
-import { bytesPerGiB, parseNonNegativeQuantity } from '../quantity.js';
+import { bytesPerGiB, parseNonNegativeQuantity } from '../../kube/quantity.js';
 
 // What burst pods cost, computed the way serverless container platforms bill: the pod's requested vCPU and
 // memory, times how long it ran, per second, with a minimum charge.
