@@ -25,7 +25,8 @@ describe('validateManifests', () => {
     expect(results.map((r) => [r.name, r.valid, [...new Set(r.errors.map((e) => e.path))]])).toEqual([
       ['bounds', false, ['spec.minReplicaCount']],
       ['metadata-typo', false, ['spec.triggers[0]']],
-      ['no-template', false, ['spec.jobTargetRef.template']],
+      // The schema error does not hide the trigger's own problems.
+      ['no-template', false, ['spec.jobTargetRef.template', 'spec.triggers[0]']],
     ]);
     expect(results[1]?.errors[0]?.message).toMatch(/queueURL/);
   });
