@@ -49,32 +49,33 @@ export function* manifestDocuments(text: string, limits: DocumentLimits = defaul
   const at = (offset: number) => lines.linePos(offset);
   let group: CST.Token[] = [];
   let index = 0;
-  const flush = function* (): Generator<ManifestDocument> {
+  // A group is one document with the directives and comments before it and its end marker; it ends where the next begins.
+  const flush = function* (end: number): Generator<ManifestDocument> {
     const tokens = group;
     group = [];
     if (!tokens.some((t) => t.type === 'document' || t.type === 'error')) return;
     index += 1;
-    yield readDocument(tokens, index, limits, at);
+    yield readDocument(tokens, end, index, limits, at);
   };
   for (const token of new Parser(lines.addNewLine).parse(text)) {
-    if ((token.type === 'document' || token.type === 'directive') && group.some((t) => t.type === 'document')) yield* flush();
+    if ((token.type === 'document' || token.type === 'directive') && group.some((t) => t.type === 'document')) yield* flush(token.offset);
     group.push(token);
   }
-  yield* flush();
+  yield* flush(text.length);
 }
 
-function readDocument(tokens: CST.Token[], index: number, limits: DocumentLimits, at: (offset: number) => { line: number; col: number }): ManifestDocument {
+function readDocument(tokens: CST.Token[], end: number, index: number, limits: DocumentLimits, at: (offset: number) => { line: number; col: number }): ManifestDocument {
   const first = tokens.find((t) => t.type === 'document') ?? tokens[0];
   const line = first ? at(first.offset).line : 1;
   const problem = (messages: string[]): ManifestDocument => ({ kind: 'problem', index, line, messages });
-  const shape = measure(tokens);
-  if (shape.bytes > limits.maxDocumentBytes) return problem([`the document is ${shape.bytes} characters long; the apiserver refuses objects over ${limits.maxDocumentBytes} bytes`]);
-  if (shape.depth > limits.maxDepth) return problem([`the document nests more than ${limits.maxDepth} levels deep`]);
+  const length = end - (first?.offset ?? end);
+  if (length > limits.maxDocumentBytes) return problem([`the document is ${length} characters long; the apiserver refuses objects over ${limits.maxDocumentBytes} bytes`]);
+  if (depthOf(tokens) > limits.maxDepth) return problem([`the document nests more than ${limits.maxDepth} levels deep`]);
   let doc: Document.Parsed | undefined;
   const composer = new Composer({ prettyErrors: false, uniqueKeys: true });
   try {
     for (const token of tokens) for (const composed of composer.next(token)) doc = composed;
-    for (const composed of composer.end(true, shape.end)) doc = composed;
+    for (const composed of composer.end(true, end)) doc = composed;
   } catch {
     return problem(['the document could not be parsed']);
   }
@@ -95,31 +96,31 @@ function readDocument(tokens: CST.Token[], index: number, limits: DocumentLimits
   }
 }
 
-/**
- * Size (first to last source offset), nesting depth and end offset of a document's tokens, walked without
- * recursion: the tokens of a hostile document may nest far deeper than the stack allows.
- */
-function measure(tokens: readonly CST.Token[]): { bytes: number; depth: number; end: number } {
-  let start = Number.POSITIVE_INFINITY;
-  let end = 0;
-  let depth = 0;
-  const stack: [unknown, number][] = tokens.map((t) => [t, 0]);
-  const nests = new Set(['block-map', 'block-seq', 'flow-collection']);
-  while (stack.length > 0) {
-    const [node, level] = stack.pop() as [unknown, number];
-    if (Array.isArray(node)) {
-      for (const child of node) stack.push([child, level]);
-      continue;
-    }
+/** Nesting depth of a document's collections, walked without recursion: a hostile document may nest far deeper than the stack allows. */
+function depthOf(tokens: readonly CST.Token[]): number {
+  let deepest = 0;
+  const nodes: unknown[] = [...tokens];
+  const depths: number[] = tokens.map(() => 0);
+  while (nodes.length > 0) {
+    const node = nodes.pop() as Record<string, unknown> | undefined;
+    const depth = depths.pop() as number;
     if (typeof node !== 'object' || node === null) continue;
-    const token = node as { type?: unknown; offset?: unknown; source?: unknown };
-    const inner = typeof token.type === 'string' && nests.has(token.type) ? level + 1 : level;
-    depth = Math.max(depth, inner);
-    if (typeof token.offset === 'number') {
-      start = Math.min(start, token.offset);
-      end = Math.max(end, token.offset + (typeof token.source === 'string' ? token.source.length : 0));
+    const inner = node['type'] === 'block-map' || node['type'] === 'block-seq' || node['type'] === 'flow-collection' ? depth + 1 : depth;
+    if (inner > deepest) deepest = inner;
+    const value = node['value'];
+    if (typeof value === 'object' && value !== null) {
+      nodes.push(value);
+      depths.push(inner);
     }
-    for (const value of Object.values(node)) if (typeof value === 'object' && value !== null) stack.push([value, inner]);
+    const items = node['items'];
+    if (!Array.isArray(items)) continue;
+    for (const item of items as { key?: unknown; value?: unknown }[]) {
+      for (const child of [item.key, item.value]) {
+        if (typeof child !== 'object' || child === null) continue;
+        nodes.push(child);
+        depths.push(inner);
+      }
+    }
   }
-  return { bytes: Number.isFinite(start) ? end - start : 0, depth, end };
+  return deepest;
 }

@@ -1,10 +1,9 @@
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { validateTriggerMetadata } from '../../scalers/registry.js';
+import { offlineTriggerCheck } from '../../scalers/registry.js';
 import type { FieldError } from '../apis/keda/v1alpha1/schema-validation.js';
 import { isKedaKind, KedaKinds } from '../apis/keda/v1alpha1/schema-validation.js';
 import { KedaApiVersion } from '../apis/keda/v1alpha1/schema.js';
-import type { TriggerSpec } from '../apis/keda/v1alpha1/triggers.js';
 import { createKedaValidator, type KedaValidator } from '../apis/keda/v1alpha1/validator.js';
 import { defaultDocumentLimits, manifestDocuments, type DocumentLimits } from './manifest-documents.js';
 
@@ -42,8 +41,6 @@ export type ExitCode = (typeof ExitCodes)[keyof typeof ExitCodes];
 
 /** Inputs above this size are refused before reading, so memory stays bounded whatever is piped in. */
 export const maxInputBytes = 64 * 1024 * 1024;
-/** Messages can quote a value from the object; a long one is cut so output stays readable and small. */
-const maxMessageLength = 1000;
 
 const usage = `usage: swell validate -f FILE|- [-f FILE...] [--output text|json] [--allow-empty]
 
@@ -62,11 +59,6 @@ Exit status:
   2  usage error, or input that could not be checked: unreadable, not UTF-8, binary, a YAML error, a document
      over the limits (3 MiB, 100 levels, 100 alias uses), or no KEDA object at all without --allow-empty
 `;
-
-/** The trigger check `swell validate` and the admission webhook share: the scaler's own parser, offline. */
-export function offlineTriggerCheck(trigger: TriggerSpec): string[] {
-  return validateTriggerMetadata(trigger, { offline: true });
-}
 
 /** A validator with the scalers' own metadata checks, run offline (auth and env references count as present). */
 export function createManifestValidator(): KedaValidator {
@@ -116,12 +108,7 @@ function checkObject(object: unknown, validator: KedaValidator): Omit<ManifestRe
   }
   const result = validator.validate(object);
   if (!result) return undefined;
-  return { kind: result.kind, namespace: result.namespace ?? null, name: result.name, valid: result.valid, errors: result.errors.map(bounded), warnings: result.warnings.map(bounded) };
-}
-
-function bounded(error: FieldError): FieldError {
-  const cut = (text: string) => (text.length > maxMessageLength ? `${text.slice(0, maxMessageLength)}… (${text.length} characters)` : text);
-  return { path: cut(error.path), message: cut(error.message) };
+  return { kind: result.kind, namespace: result.namespace ?? null, name: result.name, valid: result.valid, errors: result.errors, warnings: result.warnings };
 }
 
 function expandLists(value: unknown): unknown[] {

@@ -65,12 +65,12 @@ export function createKedaValidator(options: KedaValidatorOptions = {}): KedaVal
       if (!checked.ok) {
         const wellFormed = wellFormedTriggers(field(field(document, 'spec'), 'triggers'), (t) => triggerShape.Check(t));
         const errors = [...metaErrors, ...checked.errors, ...triggerErrors(kind, wellFormed, options.validateTrigger)];
-        return { ...identity, valid: false, errors, warnings: [] };
+        return { ...identity, valid: false, errors: bounded(errors), warnings: [] };
       }
       const semantic = semanticCheck(kind, checked.value);
       const triggers = 'triggers' in checked.value.spec ? checked.value.spec.triggers.map((trigger, index) => ({ trigger, index })) : [];
       const errors = [...metaErrors, ...semantic.errors, ...withoutRepeats(triggerErrors(kind, triggers, options.validateTrigger), semantic.errors)];
-      return { ...identity, valid: errors.length === 0, errors, warnings: semantic.warnings, object: checked.value };
+      return { ...identity, valid: errors.length === 0, errors: bounded(errors), warnings: bounded(semantic.warnings), object: checked.value };
     },
   };
 }
@@ -81,8 +81,16 @@ function wellFormedTriggers(triggers: unknown, isTrigger: (value: unknown) => bo
   return triggers.flatMap((trigger: unknown, index) => (isTrigger(trigger) ? [{ trigger: trigger as TriggerSpec, index }] : []));
 }
 
+/** Messages can quote a value from the object (an annotation, say); a long one is cut so answers stay small. */
+const maxMessageLength = 1000;
+
+function bounded(errors: readonly FieldError[]): FieldError[] {
+  const cut = (text: string) => (text.length > maxMessageLength ? `${text.slice(0, maxMessageLength)}… (${text.length} characters)` : text);
+  return errors.map((e) => ({ path: cut(e.path), message: cut(e.message) }));
+}
+
 function invalid(identity: Pick<KedaValidationResult, 'kind' | 'name' | 'namespace'>, path: string, message: string): KedaValidationResult {
-  return { ...identity, valid: false, errors: [{ path, message }], warnings: [] };
+  return { ...identity, valid: false, errors: bounded([{ path, message }]), warnings: [] };
 }
 
 function semanticCheck(kind: KedaKind, object: KedaObject): SemanticResult {
