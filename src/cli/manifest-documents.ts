@@ -57,7 +57,23 @@ export function* manifestDocuments(text: string, limits: DocumentLimits = defaul
     index += 1;
     yield readDocument(tokens, end, index, limits, at);
   };
-  for (const token of new Parser(lines.addNewLine).parse(text)) {
+  const tokens = new Parser(lines.addNewLine).parse(text);
+  for (;;) {
+    let next: IteratorResult<CST.Token>;
+    try {
+      next = tokens.next();
+    } catch (error) {
+      // The parser recurses once per level it closes, so a hostile dedent can exhaust the stack; nothing after
+      // that point can be read, and what came before has been reported.
+      const complete = group.some((t) => t.type === 'document');
+      const failedAt = complete ? sourceEnd(group) : (group[0]?.offset ?? lines.lineStarts.at(-1) ?? 0);
+      if (complete) yield* flush(failedAt);
+      const why = error instanceof RangeError ? 'it nests too deeply to read' : 'it could not be parsed';
+      yield { kind: 'problem', index: index + 1, line: at(failedAt).line, messages: [`this document and the rest of the input were not checked: ${why}`] };
+      return;
+    }
+    if (next.done) break;
+    const token = next.value;
     if ((token.type === 'document' || token.type === 'directive') && group.some((t) => t.type === 'document')) yield* flush(token.offset);
     group.push(token);
   }
@@ -91,7 +107,11 @@ function readDocument(tokens: CST.Token[], end: number, index: number, limits: D
   try {
     return { kind: 'value', index, line, value: doc.toJS({ maxAliasCount: limits.maxAliasCount }) as unknown };
   } catch (error) {
-    if (error instanceof ReferenceError) return problem([`aliases expand too much (more than ${limits.maxAliasCount} alias uses counted by size), as in an alias bomb`]);
+    // The library's own messages quote the alias; only their kind is kept.
+    if (error instanceof ReferenceError && /excessive alias count/i.test(error.message)) {
+      return problem([`aliases expand too much (more than ${limits.maxAliasCount} alias uses counted by size), as in an alias bomb`]);
+    }
+    if (error instanceof ReferenceError) return problem(['an alias refers to no anchor defined before it']);
     return problem(['the document could not be converted to a value']);
   }
 }
@@ -123,4 +143,18 @@ function depthOf(tokens: readonly CST.Token[]): number {
     }
   }
   return deepest;
+}
+
+/** Where the source of some complete tokens ends: the furthest offset plus source length among them. */
+function sourceEnd(tokens: readonly CST.Token[]): number {
+  let end = 0;
+  const nodes: unknown[] = [...tokens];
+  while (nodes.length > 0) {
+    const node = nodes.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    const { offset, source } = node as { offset?: unknown; source?: unknown };
+    if (typeof offset === 'number') end = Math.max(end, offset + (typeof source === 'string' ? source.length : 0));
+    nodes.push(...(Object.values(node) as unknown[]));
+  }
+  return end;
 }

@@ -52,7 +52,7 @@ describe('the KEDA admission webhook', () => {
     ...['aws-sqs-queue', 'kafka', 'redis-list', 'redis-streams', 'prometheus', 'cron', 'scaledjob', 'cpu-memory'].map((name) => readFileSync(join(repo, 'examples', `${name}.yaml`), 'utf8')),
   ];
   const documents = texts.flatMap((text) => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>)).filter((d) => String(d['apiVersion']).startsWith('keda.sh/'));
-  const broken = documents.flatMap((d) => {
+  const broken = documents.flatMap((d): Record<string, unknown>[] => {
     const spec = d['spec'] as { triggers?: { metadata: Record<string, string> }[] } | undefined;
     if (!spec?.triggers) return [];
     return [{ ...d, spec: { ...spec, triggers: spec.triggers.map((t) => ({ ...t, metadata: Object.fromEntries(Object.keys(t.metadata).map((k) => [k, '-1'])) })) } }];
