@@ -1,3 +1,5 @@
+import { metricTargetProblem } from '../src/scaling/quantity.js';
+
 /**
  * One declarative parser for every scaler's trigger metadata, following KEDA's typed-config rules: values are
  * trimmed, an empty value counts as absent, numbers are parsed strictly, unknown keys are ignored, and every
@@ -241,17 +243,7 @@ export function parseMetadata<S extends FieldSchema>(schema: S, input: MetadataI
   return { values: values as MetadataOf<S>, errors, unresolved };
 }
 
-/**
- * Why the HPA would refuse `value` as a metric target, or undefined. It refuses 0 and negatives, and targets
- * are written in milli-units (as KEDA does), so a fraction below 0.0005 would be written as a refused 0.
- */
-export function metricTargetProblem(name: string, value: number): string | undefined {
-  if (value > 0 && (Number.isInteger(value) || Math.round(value * 1000) >= 1)) return undefined;
-  if (value > 0) return `"${name}" must be at least 0.001 (is ${value}): the HPA target is written in milli-units and would be 0`;
-  return `"${name}" must be greater than 0 (is ${value}): the HPA refuses a metric target of 0 or less`;
-}
-
-/** A rule that `key` holds a metric target the HPA accepts. */
+/** A rule that `key` holds a metric target the HPA accepts (see metricTargetProblem). */
 export function positiveTarget<T>(key: keyof T & string, name: string = key): Rule<T> {
   return { fields: [key], check: (m) => metricTargetProblem(name, m[key] as number) };
 }

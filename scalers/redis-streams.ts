@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
+import { metricTargetProblem } from '../src/scaling/quantity.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
-import { checkRules, field, metricTargetProblem, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
+import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
 import { acquireRedis, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
 import {
   assertOwnMetric,

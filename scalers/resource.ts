@@ -1,7 +1,8 @@
 import { quantityValue } from '../src/kube/quantity.js';
+import { metricTargetProblem } from '../src/scaling/quantity.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
-import { checkRules, field, metricTargetProblem, parseInteger, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
+import { checkRules, field, parseInteger, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
 import { ScalerReadError, type MetricSpec, type MetricTargetType, type Scaler, type ScalerContext } from './scaler.js';
 
 const schema = {
