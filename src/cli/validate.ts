@@ -260,6 +260,12 @@ function readError(err: unknown): string {
 }
 
 export async function validateCommand(argv: string[]): Promise<number> {
+  // A reader that stops early (`| head`) closes the pipe: not a failure of the check, and no stack trace.
+  const onWriteError = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE') process.exitCode = ExitCodes.unchecked;
+  };
+  process.stdout.on('error', onWriteError);
+  process.stderr.on('error', onWriteError);
   const { stdout, stderr, exitCode } = await runValidate(argv);
   if (stdout) process.stdout.write(stdout);
   if (stderr) process.stderr.write(stderr);

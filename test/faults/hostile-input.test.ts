@@ -8,7 +8,7 @@
  *
  * Figures (inputs tried, planted secrets found) are printed and written to .swell/faults/hostile-input.json.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { request } from 'node:https';
@@ -367,6 +367,22 @@ describe('the compiled swell validate', () => {
       if (output === 'json') expect((JSON.parse(stdout) as JsonReport).summary.exitCode).toBe(expected);
     }
   }, 120_000);
+
+  it('exits quietly when its reader stops early (| head)', async () => {
+    const docs = Array.from({ length: 3000 }, (_, i) => `apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: t${i}, namespace: shop}\nspec: {}\n`).join('---\n');
+    const path = writeInput(docs);
+    figures.compiledCliRuns += 1;
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(app, 'bin', 'swell.js'), 'validate', '-f', path, '-o', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('error', reject);
+      child.on('close', (exit) => resolve({ code: exit, stderr: err }));
+    });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  }, 60_000);
 
   it('accepts an empty input with --allow-empty, and answers a usage error in JSON', async () => {
     expect((await cli(['-f', writeInput(''), '--allow-empty'])).code).toBe(0);
