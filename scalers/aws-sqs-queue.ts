@@ -1,7 +1,7 @@
 import { GetQueueAttributesCommand, SQSClient, type QueueAttributeName } from '@aws-sdk/client-sqs';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, podIdentityOf, prefixed } from './definition.js';
-import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
+import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
 import {
   assertOwnMetric,
   defaultRequestTimeoutMs,
@@ -68,6 +68,7 @@ const rules: Rule<SqsMetadata>[] = [
     fields: ['queueURL'],
     check: (m) => (queueNameFromURL(m.queueURL) === undefined ? 'cannot get queueName from queueURL' : undefined),
   },
+  positiveTarget('queueLength'),
 ];
 
 const usesAwsPodIdentity = (provider: string | undefined): boolean => provider === 'aws' || provider === 'aws-eks';

@@ -1,3 +1,5 @@
+import { metricTargetProblem } from '../src/kube/quantity.js';
+
 /**
  * One declarative parser for every scaler's trigger metadata, following KEDA's typed-config rules: values are
  * trimmed, an empty value counts as absent, numbers are parsed strictly, unknown keys are ignored, and every
@@ -239,6 +241,11 @@ export function parseMetadata<S extends FieldSchema>(schema: S, input: MetadataI
     }
   }
   return { values: values as MetadataOf<S>, errors, unresolved };
+}
+
+/** A rule that `key` holds a metric target the HPA accepts (see metricTargetProblem). */
+export function positiveTarget<T>(key: keyof T & string, name: string = key): Rule<T> {
+  return { fields: [key], check: (m) => metricTargetProblem(name, m[key] as number) };
 }
 
 /** A cross-field check, skipped when any field it reads has no known value. */

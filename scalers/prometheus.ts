@@ -1,7 +1,7 @@
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { HttpAgentHandle, httpGet } from './http-get.js';
-import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
+import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
 import {
   assertOwnMetric,
   defaultRequestTimeoutMs,
@@ -47,6 +47,7 @@ export type PrometheusConfig = MetadataOf<typeof schema>;
 const has = (m: PrometheusConfig, mode: AuthMode): boolean => m.authModes?.includes(mode) ?? false;
 
 const rules: Rule<PrometheusConfig>[] = [
+  positiveTarget('threshold'),
   {
     fields: ['serverAddress'],
     check: (m) => (/^https?:\/\//.test(m.serverAddress) && URL.canParse(m.serverAddress) ? undefined : 'serverAddress must be an http(s) URL'),

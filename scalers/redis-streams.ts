@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
+import { metricTargetProblem } from '../src/kube/quantity.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
-import { checkRules, field, parseMetadata, type MetadataOf } from './metadata.js';
+import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
 import { acquireRedis, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
 import {
   assertOwnMetric,
@@ -53,10 +54,21 @@ function targetOf(mode: StreamMode, m: RedisStreamsMetadata): number {
   }
 }
 
+const targetNames: Record<StreamMode, string> = { pending: 'pendingEntriesCount', length: 'streamLength', lag: 'lagCount' };
+
+/** Only the target of the mode in use reaches the HPA. */
+const modeTargetRule: Rule<RedisStreamsMetadata> = {
+  fields: ['consumerGroup', 'lagCount', 'pendingEntriesCount', 'streamLength'],
+  check: (m) => {
+    const mode = streamModeOf(m);
+    return metricTargetProblem(targetNames[mode], targetOf(mode, m));
+  },
+};
+
 export function parseRedisStreams(input: ParseInput): ParseResult<RedisStreamsConfig> {
   const flavour = redisFlavourOf(input.trigger.type);
   const parsed = parseMetadata(schema, metadataInput(input));
-  const errors = [...parsed.errors, ...checkRules(parsed, redisConnectionRules<RedisStreamsMetadata>(flavour))];
+  const errors = [...parsed.errors, ...checkRules(parsed, [...redisConnectionRules<RedisStreamsMetadata>(flavour), modeTargetRule])];
   if (parsed.unresolved.has('stream') && !input.offline) errors.push('missing redis stream name');
   const mode = streamModeOf(parsed.values);
   return {

@@ -1,6 +1,6 @@
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
-import { checkRules, field, parseMetadata, type MetadataOf } from './metadata.js';
+import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf } from './metadata.js';
 import { acquireRedis, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
 import {
   assertOwnMetric,
@@ -28,7 +28,7 @@ export interface RedisListConfig extends RedisListMetadata {
 export function parseRedisList(input: ParseInput): ParseResult<RedisListConfig> {
   const flavour = redisFlavourOf(input.trigger.type);
   const parsed = parseMetadata(schema, metadataInput(input));
-  const errors = [...parsed.errors, ...checkRules(parsed, redisConnectionRules<RedisListMetadata>(flavour))];
+  const errors = [...parsed.errors, ...checkRules(parsed, [...redisConnectionRules<RedisListMetadata>(flavour), positiveTarget<RedisListMetadata>('listLength')])];
   return { config: { ...parsed.values, flavour }, errors: prefixed('error parsing redis metadata', errors) };
 }
 

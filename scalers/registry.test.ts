@@ -81,3 +81,53 @@ describe('normalizeMetricName', () => {
     ['Keep_Case,comma', 'Keep_Case,comma'],
   ])('%s → %s', (raw, normalised) => expect(normalizeMetricName(raw)).toBe(normalised));
 });
+
+describe('metric targets the HPA would refuse', () => {
+  // The HPA refuses a target of 0 or less (and swell writes fractions in milli-units), so each scaler rejects
+  // such a target when it parses, which `swell validate`, the webhook and the operator all go through.
+  const base: Record<string, Record<string, string>> = {
+    'aws-sqs-queue': { queueURL: 'https://sqs.us-east-1.amazonaws.com/1/q', awsRegion: 'us-east-1', awsAccessKeyID: 'x' },
+    kafka: { bootstrapServers: 'b:9092', consumerGroup: 'g', topic: 't' },
+    redis: { address: 'r:6379', listName: 'jobs' },
+    'redis-streams': { address: 'r:6379', stream: 's' },
+    prometheus: { serverAddress: 'http://p:9090', query: 'up', threshold: '1' },
+    cpu: { type: 'Utilization' },
+    memory: { type: 'AverageValue' },
+  };
+  const cases: [type: string, field: string, extra: Record<string, string>][] = [
+    ['aws-sqs-queue', 'queueLength', {}],
+    ['kafka', 'lagThreshold', {}],
+    ['redis', 'listLength', {}],
+    ['redis-streams', 'streamLength', {}],
+    ['redis-streams', 'pendingEntriesCount', { consumerGroup: 'g' }],
+    ['redis-streams', 'lagCount', { consumerGroup: 'g' }],
+    ['prometheus', 'threshold', {}],
+    ['cpu', 'value', {}],
+    ['memory', 'value', {}],
+  ];
+  const check = (type: string, metadata: Record<string, string>) => validateTriggerMetadata({ type, metadata, ...(type === 'aws-sqs-queue' ? { authenticationRef: { name: 'aws' } } : {}) }, { offline: true });
+
+  it.each(cases)('%s refuses %s 0 and -1 and accepts 3', (type, field, extra) => {
+    for (const bad of ['0', '-1']) {
+      // lagCount 0 selects another mode instead of being a target of 0.
+      if (field === 'lagCount' && bad === '0') continue;
+      const problems = check(type, { ...base[type], ...extra, [field]: bad });
+      expect(problems.join('\n'), `${type} ${field}=${bad}`).toMatch(new RegExp(`"${field}" must be (positive|greater than 0)`));
+    }
+    expect(check(type, { ...base[type], ...extra, [field]: '3' })).toEqual([]);
+  });
+
+  it('checks only the target of the redis-streams mode in use', () => {
+    expect(check('redis-streams', { ...base['redis-streams'], pendingEntriesCount: '0' })).toEqual([]);
+  });
+
+  it.each([
+    ['prometheus', 'threshold', '0.0004', /"threshold" must be at least 0.001/],
+    ['prometheus', 'threshold', '0.001', undefined],
+    ['cpu', 'value', '0', /"value" must be greater than 0/],
+  ])('%s %s %s', (type, field, value, expected) => {
+    const problems = check(type, { ...base[type], [field]: value }).join('\n');
+    if (expected) expect(problems).toMatch(expected);
+    else expect(problems).toBe('');
+  });
+});

@@ -59,6 +59,14 @@ export function validateTriggerMetadata(trigger: TriggerSpec, options: { offline
   return problemsOf(definition, input).problems;
 }
 
+/**
+ * The trigger check `swell validate` and the admission webhook share: the scaler's own parser, offline, as neither
+ * reads the Secrets behind an authenticationRef nor the target's environment.
+ */
+export function offlineTriggerCheck(trigger: TriggerSpec): string[] {
+  return validateTriggerMetadata(trigger, { offline: true });
+}
+
 /** Builds the scaler for one trigger; throws ScalerConfigError listing every problem when the configuration is bad. */
 export function createScaler(context: ScalerContext, deps: ScalerDeps): Scaler {
   const { trigger, triggerIndex } = context;

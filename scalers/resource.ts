@@ -1,4 +1,5 @@
 import { quantityValue } from '../src/kube/quantity.js';
+import { metricTargetProblem } from '../src/kube/quantity.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { checkRules, field, parseInteger, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
@@ -45,8 +46,7 @@ function rules(metricType: MetricTargetType | undefined): Rule<ResourceMetadata>
       fields: ['type', 'value'],
       check: (m) => {
         try {
-          targetOf(effectiveType(m, metricType), m.value);
-          return undefined;
+          return metricTargetProblem('value', targetOf(effectiveType(m, metricType), m.value));
         } catch (err) {
           return `unable to parse "value" ${JSON.stringify(m.value)}: ${(err as Error).message}`;
         }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bytesPerGiB, formatQuantity, parseNonNegativeQuantity, parseQuantity, quantityValue, sameQuantity } from './quantity.js';
+import { bytesPerGiB, formatQuantity, metricTargetProblem, parseNonNegativeQuantity, parseQuantity, quantityValue, sameQuantity } from './quantity.js';
 
 describe('formatQuantity', () => {
   it.each([
@@ -108,5 +108,21 @@ describe('parseQuantity', () => {
 
   it('rejects negative capacities', () => {
     expect(() => parseNonNegativeQuantity('-1', '--cpu')).toThrow(/--cpu.*negative/);
+  });
+});
+
+describe('metricTargetProblem', () => {
+  it.each<[number, string | undefined]>([
+    [1, undefined],
+    [0.001, undefined],
+    [0.0005, undefined],
+    [0.0004, 'must be at least 0.001'],
+    [0, 'must be greater than 0'],
+    [-1, 'must be greater than 0'],
+    [Number.NaN, 'must be greater than 0'],
+  ])('%d → %s', (value, problem) => {
+    const found = metricTargetProblem('listLength', value);
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toContain(problem);
   });
 });

@@ -51,6 +51,16 @@ export function parseNonNegativeQuantity(value: string | number, what: string): 
 
 export const bytesPerGiB = 2 ** 30;
 
+/**
+ * Why the HPA would refuse `value` as a metric target, or undefined. It refuses 0 and negatives, and targets
+ * are written by formatQuantity in milli-units, so a fraction below 0.0005 would be written as a refused 0.
+ */
+export function metricTargetProblem(name: string, value: number): string | undefined {
+  if (value > 0 && Number.isFinite(value) && formatQuantity(value) !== '0') return undefined;
+  if (value > 0 && Number.isFinite(value)) return `"${name}" must be at least 0.001 (is ${value}): the HPA target is written in milli-units and would be 0`;
+  return `"${name}" must be greater than 0 (is ${value}): the HPA refuses a metric target of 0 or less`;
+}
+
 /** Whether two spellings ("1k", 1000, "1000") name the same quantity. */
 export function sameQuantity(a: string | number | undefined, b: string | number | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;

@@ -173,6 +173,19 @@ describe('ScaledObjectMetricsSource composite-metric', () => {
     expect(await source.getMetric('app', 'orders', 'composite-metric')).toEqual({ value: expected, timestamp: 1_000 });
   });
 
+  it.each([
+    { name: 'Infinity', values: [ok(1), ok(0)] },
+    { name: 'NaN', values: [ok(0), ok(0)] },
+  ])('refuses to serve a composite of $name without fallback, as the scale loop counts it inactive', async ({ name, values }) => {
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a / b') }, values);
+    await expect(source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({ reason: 'Unavailable', message: expect.stringContaining(`formula produced ${name}`) as unknown });
+  });
+
+  it('serves fallback.replicas x target for a composite of Infinity when a fallback is set', async () => {
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a / b'), fallback: { failureThreshold: 3, replicas: 4 } }, [ok(1), ok(0)]);
+    expect((await source.getMetric('app', 'orders', 'composite-metric')).value).toBe(20);
+  });
+
   it('answers useCachedMetrics triggers from the last poll and reads the others live', async () => {
     const { source, readings, reads } = await compositeSource({ triggers: [named('a', { useCachedMetrics: true }), named('b')], ...modifiers('a + b') }, [ok(100), ok(2)]);
     readings.record('app/orders', 's0-fake', 7, true, 500);

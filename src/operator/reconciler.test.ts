@@ -124,6 +124,7 @@ describe('ScaledObjectReconciler', () => {
     { name: 'duplicate trigger names', spec: { triggers: [{ ...cronTrigger, name: 'a' }, { ...cronTrigger, name: 'a' }] }, field: 'spec.triggers[1].name' },
     { name: 'bad trigger metadata', spec: { triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 8 * * *', desiredReplicas: '1' } }] }, field: 'spec.triggers[0]' },
     { name: 'unknown trigger type', spec: { triggers: [{ type: 'nope', metadata: {} }] }, field: 'spec.triggers[0] (nope)' },
+    { name: 'a target the HPA would refuse', spec: { triggers: [{ type: 'redis', metadata: { address: 'r:6379', listName: 'jobs', listLength: '0' } }] }, field: 'spec.triggers[0] (redis): error parsing redis metadata: "listLength" must be greater than 0' },
   ])('refuses $name with Ready=False naming the field, without an HPA', async ({ spec, field }) => {
     const t = setup(spec);
     await t.reconcile();

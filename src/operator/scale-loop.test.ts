@@ -252,6 +252,24 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
     expect(h.events).toContain('KEDAScalerFailed: composite-metric: spec.advanced.scalingModifiers.formula: formula produced nil; use ?? to give a default');
   });
 
+  it.each([
+    { name: 'Infinity', sources: [value(1), value(0)], formula: 'a / b' },
+    { name: 'NaN', sources: [value(0), value(0)], formula: 'a / b' },
+  ])('does not activate on a composite of $name, and reports it', async ({ name: expected, sources, formula }) => {
+    const h = await composite({ triggers: [named('a'), named('b')], ...modifiers(formula) }, 0, sources);
+    expect(h.replicas()).toBe(0);
+    expect(condition(h.status(), 'Active')).toBe('False/ScalerNotActive');
+    expect(h.events).toContainEqual(expect.stringMatching(new RegExp(`^KEDAScalerFailed: composite-metric: .*formula produced ${expected}`)));
+  });
+
+  it('serves and activates on the fallback when the composite is not finite and a fallback is set', async () => {
+    const spec = { triggers: [named('a'), named('b')], fallback: { failureThreshold: 3, replicas: 4 }, ...modifiers('a / b') };
+    const h = await composite(spec, 0, [value(1), value(0)]);
+    expect(await h.series('keda_scaler_metrics_value')).toContainEqual({ scaler: 'composite-metric', value: 20 });
+    expect(h.replicas()).toBe(1);
+    expect(h.events).toContainEqual(expect.stringMatching(/formula produced Infinity; serving fallback.replicas × target/));
+  });
+
   it('with fallback behavior scalingModifiers passes a failing trigger as nil past the threshold', async () => {
     const spec = { triggers: [named('a'), named('b')], fallback: { failureThreshold: 1, replicas: 4, behavior: 'scalingModifiers' as const }, ...modifiers('a + (b ?? 100)') };
     const h = await composite(spec, 0, [value(1), failing], { health: { 's1-fake': { numberOfFailures: 1, status: 'Failing' } } });

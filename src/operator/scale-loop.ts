@@ -162,13 +162,18 @@ export class ScaleLoop {
       triggers: triggers.map((t) => ({ trigger: t.trigger, metricNames: externalMetricNames(t) })),
       metrics: served.map(({ reading, outcome, fallbackApplied }) => ({ metricName: reading.metricName, outcome, fallbackApplied })),
     });
-    if ('value' in result) return { value: result.value, activationTarget: modifiers.activationTarget };
-    if (served.every((s) => s.reading.error === undefined)) {
-      // A trigger's own failure was already reported; a formula that fails on good values is news.
-      this.deps.log.warn({ scaledObject: `${so.metadata.namespace ?? ''}/${so.metadata.name ?? ''}`, err: result.error }, 'scalingModifiers formula failed');
-      this.deps.events.emit(involved(so), 'Warning', 'KEDAScalerFailed', `${CompositeMetricName}: ${result.error}`);
+    if ('value' in result) {
+      if (result.problem !== undefined) this.reportFormulaProblem(so, result.problem);
+      return { value: result.value, activationTarget: modifiers.activationTarget };
     }
+    // A trigger's own failure was already reported; a formula that fails on good values is news.
+    if (served.every((s) => s.reading.error === undefined)) this.reportFormulaProblem(so, result.error);
     return { value: undefined, activationTarget: modifiers.activationTarget, error: result.error };
+  }
+
+  private reportFormulaProblem(so: ScaledObject, problem: string): void {
+    this.deps.log.warn({ scaledObject: `${so.metadata.namespace ?? ''}/${so.metadata.name ?? ''}`, err: problem }, 'scalingModifiers formula failed');
+    this.deps.events.emit(involved(so), 'Warning', 'KEDAScalerFailed', `${CompositeMetricName}: ${problem}`);
   }
 
   /** KEDA's fallback on a poll: counts the failure in status.health and, past the threshold, counts it as active. */

@@ -189,6 +189,35 @@ describe('compositeValue', () => {
     expect(compositeValue({ formula, target: 5, ...(fallback ? { fallback } : {}), parts })).toEqual(expected);
   });
 
+  // Activity (the scale loop) and the served metric (the metrics API) both take this one result, so a value
+  // they would read differently (Infinity: active, but served as 0) must never come out of it.
+  describe('a non-finite result', () => {
+    const ratio = compileFormula('a / b', ['a', 'b']);
+    const parts = (a: number, b: number) => [value('s0', 'a', a), value('s1', 'b', b)];
+    it.each<[string, number, number, Parameters<typeof compositeValue>[0]['fallback'], ReturnType<typeof compositeValue>]>([
+      ['+Infinity without fallback is an error', 1, 0, undefined, { error: 'spec.advanced.scalingModifiers.formula: formula produced Infinity and there is no fallback to serve instead' }],
+      ['-Infinity without fallback is an error', -1, 0, undefined, { error: 'spec.advanced.scalingModifiers.formula: formula produced -Infinity and there is no fallback to serve instead' }],
+      ['NaN without fallback is an error', 0, 0, undefined, { error: 'spec.advanced.scalingModifiers.formula: formula produced NaN and there is no fallback to serve instead' }],
+      ['+Infinity with fallback serves replicas x target', 1, 0, { replicas: 3, behavior: 'static' }, { value: 15, fallbackApplied: true, problem: 'spec.advanced.scalingModifiers.formula: formula produced Infinity; serving fallback.replicas × target' }],
+      ['NaN with scalingModifiers fallback serves replicas x target', 0, 0, { replicas: 2, behavior: 'scalingModifiers' }, { value: 10, fallbackApplied: true, problem: 'spec.advanced.scalingModifiers.formula: formula produced NaN; serving fallback.replicas × target' }],
+      ['a finite result is served as is', 6, 3, undefined, { value: 2, fallbackApplied: false }],
+    ])('%s', (_name, a, b, fallback, expected) => {
+      expect(compositeValue({ formula: ratio, target: 5, ...(fallback ? { fallback } : {}), parts: parts(a, b) })).toEqual(expected);
+    });
+
+    it('never yields a value that is not finite, whatever the inputs', () => {
+      const formulas = ['a / b', 'a ** b', 'a * 1e308 * b', '(a - a) / (b - b)', 'max(a, b) / min(a, b)'].map((f) => compileFormula(f, ['a', 'b']));
+      const numbers = fc.oneof(fc.double(), fc.constantFrom(0, -0, 1e308, -1e308, Number.MIN_VALUE));
+      fc.assert(
+        fc.property(fc.constantFrom(...formulas), numbers, numbers, fc.boolean(), (f, a, b, withFallback) => {
+          const result = compositeValue({ formula: f, target: 5, ...(withFallback ? { fallback: { replicas: 2, behavior: 'static' as const } } : {}), parts: parts(a, b) });
+          if ('value' in result) expect(Number.isFinite(result.value)).toBe(true);
+          else expect(withFallback).toBe(false);
+        }),
+      );
+    });
+  });
+
   it('reports a formula that fails on the values, naming the field', () => {
     const strict = compileFormula('a + b', ['a', 'b']);
     expect(compositeValue({ formula: strict, target: 5, fallback: { replicas: 1, behavior: 'scalingModifiers' }, parts: [value('s0', 'a', 1), fellBack('s1', 'b', 5)] })).toEqual({

@@ -181,7 +181,11 @@ export interface CompositeInput {
   parts: readonly CompositePart[];
 }
 
-export type CompositeResult = { value: number; fallbackApplied: boolean } | { error: string };
+/**
+ * A finite value (what both activity and the served metric use) or why there is none. `problem` says why a
+ * fallback value was served for a formula that gave a non-finite number.
+ */
+export type CompositeResult = { value: number; fallbackApplied: boolean; problem?: string } | { error: string };
 
 /**
  * KEDA's composite-metric value. A fallback of any behavior but `scalingModifiers` skips the formula and
@@ -206,9 +210,14 @@ export function compositeValue(input: CompositeInput): CompositeResult {
     if (err instanceof FormulaError) return { error: err.message };
     throw err;
   }
-  if (value !== null) return { value, fallbackApplied: fellBack !== undefined };
-  if (!input.fallback) return { error: `${FormulaPath}: formula produced nil and there is no fallback to serve instead` };
-  return { value: input.fallback.replicas * input.target, fallbackApplied: true };
+  if (value !== null && Number.isFinite(value)) return { value, fallbackApplied: fellBack !== undefined };
+  // ±Infinity and NaN have no replica count: activity would read Infinity as active while the metrics API
+  // serves 0, so they fail like nil does, and a configured fallback applies.
+  const produced = value === null ? 'nil' : String(value);
+  if (!input.fallback) return { error: `${FormulaPath}: formula produced ${produced} and there is no fallback to serve instead` };
+  const fallbackValue = input.fallback.replicas * input.target;
+  if (value === null) return { value: fallbackValue, fallbackApplied: true };
+  return { value: fallbackValue, fallbackApplied: true, problem: `${FormulaPath}: formula produced ${produced}; serving fallback.replicas × target` };
 }
 
 export interface CompositeEvaluation {

@@ -42,8 +42,9 @@ export interface AdmissionReviewResponse {
 export function parseAdmissionReview(body: unknown): AdmissionRequest {
   if (typeof body !== 'object' || body === null) throw new Error('body is not a JSON object');
   const review = body as { apiVersion?: unknown; kind?: unknown; request?: unknown };
-  if (review.kind !== 'AdmissionReview') throw new Error(`kind is ${JSON.stringify(review.kind)}, expected "AdmissionReview"`);
-  if (review.apiVersion !== 'admission.k8s.io/v1') throw new Error(`apiVersion is ${JSON.stringify(review.apiVersion)}, expected "admission.k8s.io/v1"`);
+  // The values are not quoted back: a body can carry anything, of any size.
+  if (review.kind !== 'AdmissionReview') throw new Error('kind must be "AdmissionReview"');
+  if (review.apiVersion !== 'admission.k8s.io/v1') throw new Error('apiVersion must be "admission.k8s.io/v1"');
   const request = review.request as Partial<AdmissionRequest> | undefined;
   if (typeof request !== 'object' || request === null) throw new Error('request is missing');
   if (typeof request.uid !== 'string' || request.uid === '') throw new Error('request.uid is missing');

@@ -1,4 +1,5 @@
 import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { offlineTriggerCheck } from '../../scalers/registry.js';
 import { createKedaValidator, type KedaValidatorOptions } from '../apis/keda/v1alpha1/validator.js';
 import { burstPodWebhookName, burstPodWebhookPath } from '../burst/webhook.js';
 import { ManagedServingCertificate, memoryBundleStore, servingCertificateFrom, type CertificateSource, type ServingBundle, type ServingCertificate } from '../certificates/index.js';
@@ -40,7 +41,7 @@ export interface WebhooksDeps {
   configurationName?: string;
   /** Validate the KEDA kinds (default true). */
   validateKeda?: boolean;
-  /** Per-scaler trigger metadata check, as `swell validate` uses. */
+  /** Per-scaler trigger metadata check; default the one `swell validate` runs, so both accept the same objects. */
   validateTrigger?: KedaValidatorOptions['validateTrigger'];
   /** The burst pod mutator (BurstPlacement.podMutator); without it no pod webhook is registered. */
   podMutator?: AdmissionHandler;
@@ -110,12 +111,17 @@ function webhookCertificate(deps: WebhooksDeps, hooks: { apply: (bundle: Serving
   return new ManagedServingCertificate({ store: memoryBundleStore(), identity: processLocalIdentity, now: () => new Date(), ...rest, ...(publish ? { sync: publish } : {}) });
 }
 
+/** The KEDA kinds' admission: the same validator as `swell validate` (schema, KEDA's rules, each scaler's metadata), then the namespace checks. */
+export function kedaAdmissionHandler(deps: Pick<WebhooksDeps, 'client' | 'validateTrigger'>): AdmissionHandler {
+  return createKedaAdmissionHandler(createKedaValidator({ validateTrigger: deps.validateTrigger ?? offlineTriggerCheck }), kubeClusterReader(deps.client));
+}
+
 function webhookRoutes(deps: WebhooksDeps): { routes: WebhookRoute[]; validating: WebhookDefinition[]; mutating: WebhookDefinition[] } {
   const routes: WebhookRoute[] = [];
   const validating: WebhookDefinition[] = [];
   const mutating: WebhookDefinition[] = [];
   if (deps.validateKeda ?? true) {
-    const handler = createKedaAdmissionHandler(createKedaValidator(deps.validateTrigger ? { validateTrigger: deps.validateTrigger } : {}), kubeClusterReader(deps.client));
+    const handler = kedaAdmissionHandler(deps);
     for (const [resource, path, name] of kedaResources) {
       routes.push({ path, kind: 'validating', handler });
       validating.push({ name, path, rules: [{ apiGroups: ['keda.sh'], apiVersions: ['v1alpha1'], resources: [resource], operations: ['CREATE', 'UPDATE'] }] });

@@ -104,4 +104,10 @@ describe('onlyBookkeepingChanged', () => {
     { name: 'spec changed', next: { ...base, spec: { minReplicaCount: 2 } }, want: false },
     { name: 'annotation changed', next: { ...base, metadata: { ...base.metadata, annotations: { x: '2' } } }, want: false },
   ])('$name → $want', ({ next, want }) => expect(onlyBookkeepingChanged(next, base)).toBe(want));
+
+  it('checks an object too deep to compare rather than waving it through', () => {
+    const deep = JSON.parse(`${'{"a":'.repeat(50_000)}1${'}'.repeat(50_000)}`) as unknown;
+    const object = { ...base, spec: { advanced: deep } };
+    expect(onlyBookkeepingChanged(object, object)).toBe(false);
+  });
 });

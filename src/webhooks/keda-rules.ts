@@ -83,12 +83,19 @@ function missingRequests(so: ScaledObject, facts: ScaledObjectClusterFacts): Fie
   return errors;
 }
 
-/** An UPDATE that changes nothing KEDA validates (e.g. only removes a finalizer) is not checked again. */
+/**
+ * An UPDATE that changes nothing KEDA validates (e.g. only removes a finalizer) is not checked again. An object
+ * too deep to compare is checked, never waved through.
+ */
 export function onlyBookkeepingChanged(object: unknown, oldObject: unknown): boolean {
   if (typeof object !== 'object' || object === null || typeof oldObject !== 'object' || oldObject === null) return false;
   const pick = (o: object) => {
     const doc = o as { spec?: unknown; metadata?: { annotations?: unknown; labels?: unknown } };
     return JSON.stringify([doc.spec, doc.metadata?.annotations ?? {}, doc.metadata?.labels ?? {}]);
   };
-  return pick(object) === pick(oldObject);
+  try {
+    return pick(object) === pick(oldObject);
+  } catch {
+    return false;
+  }
 }

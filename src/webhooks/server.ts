@@ -91,7 +91,7 @@ export class WebhookServer {
     if (request.method !== 'POST') return reply(response, 405, 'admission reviews are POSTed');
     let admission;
     try {
-      admission = parseAdmissionReview(JSON.parse(await readBody(request)) as unknown);
+      admission = parseAdmissionReview(parseJson(await readBody(request)));
     } catch (error) {
       return reply(response, 400, `not an AdmissionReview: ${(error as Error).message}`);
     }
@@ -133,4 +133,13 @@ async function readBody(request: IncomingMessage): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** JSON.parse's own message quotes the body, which may hold anything the caller sent; this one does not. */
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    throw new Error('body is not JSON');
+  }
 }

@@ -112,6 +112,12 @@ describe('KEDA validating webhook on a real apiserver', () => {
     expect(message).toContain("the scaledobject has a cpu trigger but the container app doesn't have the cpu request defined");
   });
 
+  it("refuses a trigger the scaler's own check refuses, as swell validate does: a redis listLength of 0", async () => {
+    const triggers = [{ type: 'redis', metadata: { address: 'redis:6379', listName: 'jobs', listLength: '0' } }];
+    const message = await createUntilRefused(scaledObject('zero-target', 'queue-worker', { triggers }));
+    expect(message).toMatch(/spec\.triggers\[0\]: error parsing redis metadata: \\?"listLength\\?" must be greater than 0/);
+  });
+
   it('lets a valid ScaledObject for another workload in', async () => {
     expect(await create(scaledObject('api', 'api'))).toEqual({ ok: true });
   });

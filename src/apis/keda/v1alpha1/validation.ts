@@ -5,6 +5,7 @@ import type { FieldError } from './schema-validation.js';
 import type { ClusterTriggerAuthentication, PodIdentity, TriggerAuthentication } from './triggerauthentication.js';
 import { isResourceTrigger, type TriggerSpec } from './triggers.js';
 import { compileFormula, FormulaError, formulaVariableNames } from '../../../scaling/formula.js';
+import { metricTargetProblem, quantityValue } from '../../../kube/quantity.js';
 
 /*
  * Semantic rules KEDA enforces in its admission webhook and reconciler, shared here by swell's operator, webhook
@@ -52,6 +53,7 @@ export function validateScaledObject(so: ScaledObject): SemanticResult {
   checkResourceOnlyTriggers(so, findings);
   checkScalingModifiers(so, findings);
   checkFallback(so, findings);
+  checkBehavior(so, findings);
   checkPauseAnnotations(so.metadata.annotations, 'ScaledObject', findings);
   checkIrrelevantTimers(so, findings);
   return findings;
@@ -168,6 +170,11 @@ function checkScalingModifiers(so: ScaledObject, findings: Findings): void {
   const target = modifiers.target?.trim() ?? '';
   if (target === '') findings.error(`${base}.target`, 'formula is given but target is empty');
   else if (!isGoFloat(target) || Number(target) <= 0) findings.error(`${base}.target`, `target "${target}" must be a number greater than 0`);
+  else {
+    // composite-metric's HPA target; a fraction that rounds to 0 in milli-units would be refused by the HPA.
+    const problem = metricTargetProblem('target', Number(target));
+    if (problem) findings.error(`${base}.target`, problem);
+  }
   const activation = modifiers.activationTarget?.trim();
   if (activation && !isGoFloat(activation)) findings.error(`${base}.activationTarget`, `activationTarget "${activation}" must be a number`);
   const error = formulaProblem(formula, formulaVariableNames(so.spec.triggers));
@@ -198,6 +205,18 @@ function checkFallback(so: ScaledObject, findings: Findings): void {
   }
   if (withFormula && !/^[+-]?\d+$/.test(modifiers.target?.trim() ?? '')) {
     findings.warn('spec.fallback', 'fallback is ignored because spec.advanced.scalingModifiers.target is not an integer');
+  }
+}
+
+/** The HPA refuses a negative tolerance; the schema only knows it is a quantity. */
+function checkBehavior(so: ScaledObject, findings: Findings): void {
+  const behavior = so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
+  for (const direction of ['scaleUp', 'scaleDown'] as const) {
+    const tolerance = behavior?.[direction]?.tolerance;
+    if (tolerance === undefined) continue;
+    if ((quantityValue(tolerance) ?? 0) < 0) {
+      findings.error(`spec.advanced.horizontalPodAutoscalerConfig.behavior.${direction}.tolerance`, `must be greater than or equal to 0 (is ${String(tolerance)})`);
+    }
   }
 }
 
