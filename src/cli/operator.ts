@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -20,7 +19,7 @@ import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } f
 import { ensureNamespace } from '../metrics-api/register.js';
 import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
-import { installCrds } from '../operator/install-crds.js';
+import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
 import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
 import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
@@ -88,7 +87,8 @@ export interface OperatorFlags {
   burst: boolean;
   virtualNodeMetricsUrl?: string;
   installCrds: boolean;
-  crdsDir: string;
+  /** Unset: found beside the sources or the compiled CLI (see locateCrdsDir). */
+  crdsDir?: string;
 }
 
 /** Parses the flags (env variables as the chart sets them, flags winning); throws naming the bad flag. */
@@ -161,7 +161,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
     burst: bool('--burst', values.burst ?? env.SWELL_BURST ?? 'true'),
     ...(virtualNodeMetricsUrl ? { virtualNodeMetricsUrl: url('--virtual-node-metrics-url', virtualNodeMetricsUrl) } : {}),
     installCrds: values['install-crds'] ?? false,
-    crdsDir: values['crds-dir'] ?? fileURLToPath(new URL('../../crds', import.meta.url)),
+    ...(values['crds-dir'] ? { crdsDir: values['crds-dir'] } : {}),
   };
 }
 
@@ -230,7 +230,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
 
   const parts = new StartedParts(log);
   try {
-    if (flags.installCrds) await installCrds(client, flags.crdsDir, log);
+    if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const clock = { now: () => new Date() };
@@ -284,6 +284,14 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     await parts.stopAll();
     log.info('swell operator stopped');
   }
+}
+
+/** --crds-dir, else crds/ beside this module's sources or compiled output; throws saying where it looked. */
+export function crdsDirOf(flags: Pick<OperatorFlags, 'crdsDir'>, moduleUrl = import.meta.url): string {
+  if (flags.crdsDir) return flags.crdsDir;
+  const { found, searched } = locateCrdsDir(moduleUrl);
+  if (!found) throw noCrdsError(searched);
+  return found;
 }
 
 function bothReady(...checks: { ok: boolean; reason?: string }[]): { ok: boolean; reason?: string } {
