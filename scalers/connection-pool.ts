@@ -75,6 +75,16 @@ export class ConnectionPool {
     };
   }
 
+  /**
+   * Closes every connection, whoever still holds it: the last step of a process shutting down, so a scaler
+   * built late (a metrics request during shutdown) cannot keep the process alive with an open socket.
+   */
+  async closeAll(): Promise<void> {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(entries.map((entry) => entry.connection.close().catch(() => undefined)));
+  }
+
   /** Open connections, for tests and the operator's own metrics. */
   get size(): number {
     return this.entries.size;

@@ -20,6 +20,8 @@ import { ensureNamespace } from '../metrics-api/register.js';
 import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
 import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
+import { ApiserverProbe, readiness } from '../operator/readiness.js';
+import { createSystemClock } from '../controller/clock.js';
 import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
 import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
@@ -224,17 +226,24 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     stopping.abort();
+    // A part that cannot stop (an apiserver that never answers) must not hold the pod until it is killed.
+    exitIfStillRunning(log, 1, SHUTDOWN_DEADLINE_MS, 'shutdown did not finish in time; exiting now');
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 
   const parts = new StartedParts(log);
+  const connections = new ConnectionPool({ maxConcurrentPerServer: 16 });
+  let code = 0;
   try {
     if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const clock = { now: () => new Date() };
-    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections: new ConnectionPool({ maxConcurrentPerServer: 16 }) };
+    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
+    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
+    apiserver.start();
+    parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
     const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
     const leaseStore = (name: string) => (flags.leaderElect ? { leaseStore: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name }) } : {});
     const common = {
@@ -254,7 +263,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const healthEndpoint = await serveHealth(() => bothReady(operator.ready(), scaledJobs.ready()), flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
+    const ready = () => readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs);
+    const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
     if (flags.local && !flags.certDir) await ensureNamespace(kubeConfig, flags.leaseNamespace);
@@ -276,14 +286,34 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
     stopping.abort();
     await Promise.all([operator.stop(), burstLoop]);
-    return 0;
   } catch (err) {
     log.error({ err }, 'operator failed');
-    return 1;
+    code = 1;
   } finally {
+    stopping.abort();
     await parts.stopAll();
+    await connections.closeAll();
     log.info('swell operator stopped');
   }
+  exitIfStillRunning(log, code, STOPPED_EXIT_GRACE_MS, 'still running after stopping; exiting now');
+  return code;
+}
+
+/** After "stopped" is logged, the process should end by itself at once; this long is the most it may take. */
+const STOPPED_EXIT_GRACE_MS = 3_000;
+/** From SIGTERM to exit at most, within Kubernetes' default 30 s grace period. */
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
+/**
+ * The last resort after a clean stop: everything was closed, so nothing should keep the event loop alive; if
+ * something still does (a socket or timer of a library), say what it is and exit anyway, so an orchestrator
+ * never waits for its kill timeout. The timer is unref'd: it never keeps the process alive itself.
+ */
+function exitIfStillRunning(log: Logger, code: number, graceMs: number, message: string): void {
+  setTimeout(() => {
+    log.warn({ resources: process.getActiveResourcesInfo(), graceMs }, message);
+    process.exit(code);
+  }, graceMs).unref();
 }
 
 /** --crds-dir, else crds/ beside this module's sources or compiled output; throws saying where it looked. */
@@ -292,11 +322,6 @@ export function crdsDirOf(flags: Pick<OperatorFlags, 'crdsDir'>, moduleUrl = imp
   const { found, searched } = locateCrdsDir(moduleUrl);
   if (!found) throw noCrdsError(searched);
   return found;
-}
-
-function bothReady(...checks: { ok: boolean; reason?: string }[]): { ok: boolean; reason?: string } {
-  const failing = checks.filter((c) => !c.ok);
-  return failing.length === 0 ? { ok: true } : { ok: false, reason: failing.map((c) => c.reason).join('; ') };
 }
 
 function abortedPromise(signal: AbortSignal): Promise<void> {

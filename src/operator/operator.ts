@@ -162,9 +162,13 @@ export class Operator {
     return this.#runner.start();
   }
 
-  /** Clean shutdown: stop polling and reconciling, release the lease, close every scaler, stop watching. */
-  stop(): Promise<void> {
-    return this.#runner.stop();
+  /**
+   * Clean shutdown: stop polling and reconciling, release the lease, stop watching, close every scaler (also
+   * those a replica that never led built to serve the metrics API, which no term end closes).
+   */
+  async stop(): Promise<void> {
+    await this.#runner.stop();
+    await this.#scalers.closeAll();
   }
 
   get isLeader(): boolean {
