@@ -7,7 +7,9 @@ import type { KubeClient } from '../operator/kube-client.js';
 import type { AdmissionHandler } from './admission.js';
 import { webhookCaBundlePublisher } from './ca-bundle.js';
 import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader } from './keda-validation.js';
-import { registerWebhooks, unregisterWebhooks, type WebhookDefinition } from './register.js';
+import { createSystemClock } from '../controller/clock.js';
+import { RegistrationKeeper } from '../operator/local-registration.js';
+import { webhookRegistration, type WebhookDefinition } from './register.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
 
 export * from './admission.js';
@@ -78,6 +80,7 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
   const api = deps.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const configurations = deps.configurations ?? 'local';
   let server: WebhookServer | undefined;
+  let keeper: RegistrationKeeper | undefined;
   const publishCa = configurations === 'injected' ? undefined : webhookCaBundlePublisher(api, name, log);
   const certificate = webhookCertificate(deps, {
     apply: (bundle) => server?.setServingCertificate(bundle),
@@ -87,7 +90,11 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
   try {
     const bundle = await certificate.start();
     server = await WebhookServer.start({ routes, servingCertificate: bundle, log, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
-    if (configurations === 'local') await registerWebhooks(api, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, log);
+    if (configurations === 'local') {
+      const registration = webhookRegistration(api, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, server.port, log);
+      keeper = new RegistrationKeeper({ registration, ownPort: server.port, clock: createSystemClock(), log });
+      await keeper.start();
+    }
   } catch (error) {
     certificate.stop();
     await server?.close(0);
@@ -98,7 +105,8 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
     port: running.port,
     async stop() {
       certificate.stop();
-      if (configurations === 'local' && (deps.unregisterOnStop ?? true)) await unregisterWebhooks(api, name, log).catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
+      if (deps.unregisterOnStop ?? true) await keeper?.stop().catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
+      else await keeper?.pause();
       await running.close();
     },
   };
