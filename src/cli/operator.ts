@@ -26,7 +26,7 @@ import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.j
 import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
-import { startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
+import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
 
 const help = `usage: swell operator [options]
 
@@ -275,7 +275,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
-    const webhooks = flags.webhooks.enabled ? await startWebhooks(webhooksOptions(flags, kubeConfig, client, certificates, log, placement?.podMutator)) : undefined;
+    const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
+    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, kubeConfig, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
       { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },

@@ -75,7 +75,7 @@ describe('RegistrationKeeper', () => {
     await flushMicrotasks();
     expect(registration.claims).toBe(2);
     await keeper.pause();
-    expect(registration.current?.target).toEqual({ kind: 'local', port: 1000 });
+    expect(await registration.read()).toMatchObject({ target: { kind: 'local', port: 1000 } });
   });
 
   it('a stopping replica does not delete a registration that points at another', async () => {

@@ -6,14 +6,14 @@ import type { Logger } from '../log.js';
 import type { KubeClient } from '../operator/kube-client.js';
 import type { AdmissionHandler } from './admission.js';
 import { webhookCaBundlePublisher } from './ca-bundle.js';
-import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader } from './keda-validation.js';
+import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader, type KedaClusterReader } from './keda-validation.js';
 import { createSystemClock } from '../controller/clock.js';
 import { RegistrationKeeper } from '../operator/local-registration.js';
 import { webhookRegistration, type WebhookDefinition } from './register.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
 
 export * from './admission.js';
-export { kedaWebhookPaths } from './keda-validation.js';
+export { cachedClusterReader, kedaWebhookPaths } from './keda-validation.js';
 
 /**
  * Who owns the Validating/MutatingWebhookConfiguration:
@@ -42,6 +42,8 @@ export interface WebhooksDeps {
   configurationName?: string;
   /** Validate the KEDA kinds (default true). */
   validateKeda?: boolean;
+  /** Where the ScaledObject checks read the cluster; the operator passes its informer caches. Default: the apiserver. */
+  clusterReader?: KedaClusterReader;
   /** Per-scaler trigger metadata check, as `swell validate` uses. */
   validateTrigger?: KedaValidatorOptions['validateTrigger'];
   /** The burst pod mutator (BurstPlacement.podMutator); without it no pod webhook is registered. */
@@ -123,7 +125,7 @@ function webhookRoutes(deps: WebhooksDeps): { routes: WebhookRoute[]; validating
   const validating: WebhookDefinition[] = [];
   const mutating: WebhookDefinition[] = [];
   if (deps.validateKeda ?? true) {
-    const handler = createKedaAdmissionHandler(createKedaValidator(deps.validateTrigger ? { validateTrigger: deps.validateTrigger } : {}), kubeClusterReader(deps.client));
+    const handler = createKedaAdmissionHandler(createKedaValidator(deps.validateTrigger ? { validateTrigger: deps.validateTrigger } : {}), deps.clusterReader ?? kubeClusterReader(deps.client));
     for (const [resource, path, name] of kedaResources) {
       routes.push({ path, kind: 'validating', handler });
       validating.push({ name, path, rules: [{ apiGroups: ['keda.sh'], apiVersions: ['v1alpha1'], resources: [resource], operations: ['CREATE', 'UPDATE'] }] });
