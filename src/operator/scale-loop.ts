@@ -210,6 +210,7 @@ export class ScaleLoop {
   private async reportReplicasUnknown(key: string, so: ScaledObject, err: unknown): Promise<void> {
     const message = err instanceof ScaleTargetError ? err.message : `Error getting current replicas: ${err instanceof Error ? err.message : String(err)}`;
     this.deps.log.warn({ scaledObject: key, err: message }, 'reading scale target failed');
+    this.deps.events.emit(involved(so), 'Warning', 'ErrorGettingCurrentReplicas', `spec.scaleTargetRef: ${message}`);
     await this.deps.status.patch(key, so, {
       conditions: setConditions(so.status?.conditions, [{ type: 'Ready', status: 'False', reason: 'ErrorGettingCurrentReplicas', message }]),
     });
