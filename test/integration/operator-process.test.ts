@@ -1,4 +1,4 @@
-// @sandbox kube
+// @sandbox kube,redis
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeClient } from '../../src/operator/kube-client.js';
 import { freePort } from '../../src/sandbox/net.js';
-import { createNamespace, deleteNamespace, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * `swell operator` as users run it: the compiled CLI (bin/swell.js -> dist/), built here first, in processes of
@@ -112,6 +112,7 @@ beforeAll(async () => {
 }, 360_000);
 
 afterAll(async () => {
+  await deleteScaledObjects(client, namespace).catch(() => undefined);
   for (const child of children) child.kill('SIGKILL');
   await client.request('DELETE', `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${webhookConfiguration}`).catch(() => undefined);
   await deleteNamespace(client, namespace);
@@ -151,6 +152,35 @@ describe('the compiled operator process', () => {
     } finally {
       await relay.cut();
     }
+  });
+
+  it('a replica that does not lead but served metrics (so holds scalers of its own) exits at once on SIGTERM', { timeout: 90_000 }, async () => {
+    const redis = new URL(process.env.REDIS_URL ?? '');
+    await createDeployment(client, namespace, 'worker', 1);
+    await client.request('POST', soPath(namespace), {
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 'worker', namespace },
+        spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'redis', metadata: { address: redis.host, listName: `jobs-${suffix}`, listLength: '5' } }] },
+      },
+    });
+    const flags = ['--metrics-api-service', `swell-metrics-it-${suffix}`, '--webhooks', 'false', '--local', 'true'];
+    const leader = await startOperator([...flags, '--metrics-api', 'false']);
+    const leaseHolder = async () => (await client.request<{ spec?: { holderIdentity?: string } }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/swell-operator`)).spec?.holderIdentity;
+    const holder = await waitFor('the first replica leads', 30_000, async () => (await leaseHolder().catch(() => undefined)) || undefined);
+    const follower = await startOperator(flags);
+    // The follower serves the metric through the aggregator, reading Redis with scalers it built itself.
+    const metric = await waitFor('the metric served by the follower', 30_000, () =>
+      client.request<{ items: { value: string }[] }>('GET', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-redis-jobs-${suffix}`, { query: { labelSelector: 'scaledobject.keda.sh/name=worker' } }),
+    );
+    expect(metric.items[0]?.value).toBe('0');
+    expect(await leaseHolder()).toBe(holder);
+    const { code, ms } = await terminate(follower);
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(10_000);
+    expect(follower.log.some((l) => l.includes('exiting now'))).toBe(false);
+    expect((await terminate(leader)).code).toBe(0);
   });
 
   it('two local replicas: killing the registered one leaves the metrics API and webhooks served; a replica that stops removes no one else’s registration', { timeout: 150_000 }, async () => {
