@@ -183,7 +183,7 @@ describe('the compiled operator process', () => {
     expect((await terminate(leader)).code).toBe(0);
   });
 
-  it('two local replicas: killing the registered one leaves the metrics API and webhooks served; a replica that stops removes no one else’s registration', { timeout: 150_000 }, async () => {
+  it('two local replicas: killing the registered one leaves the metrics API and webhooks served; a replica that stops removes no one else’s registration', { timeout: 180_000 }, async () => {
     const flags = ['--metrics-api-service', `swell-metrics-it-${suffix}`, '--webhook-configuration', webhookConfiguration, '--local', 'true'];
     const registeredPorts = async () => {
       const apiService = await client.request<{ spec?: { service?: { port?: number } } }>('GET', apiServicePath).catch(() => undefined);
@@ -217,8 +217,20 @@ describe('the compiled operator process', () => {
     expect(await metricsApiServed()).toBe(true);
     expect(await webhookServed()).toBe(true);
 
+    // The registered replica stops cleanly while another runs: the other takes over within seconds.
+    const fourth = await startOperator(flags);
+    const handover = await terminate(second);
+    expect(handover.code).toBe(0);
+    const stoppedAt = Date.now();
+    await waitFor('metrics API and webhooks served by the remaining replica', 20_000, async () => {
+      const ports = await registeredPorts();
+      const moved = ports.metricsApi === fourth.ports.metricsApi && ports.webhooks === fourth.ports.webhooks;
+      return moved && (await metricsApiServed()) && (await webhookServed()) ? true : undefined;
+    });
+    process.stderr.write(`[operator-process] served by the remaining replica ${Date.now() - stoppedAt} ms after the registered one stopped cleanly\n`);
+
     // The last replica stops: it removes what points at itself, so no dead APIService is left behind.
-    const last = await terminate(second);
+    const last = await terminate(fourth);
     expect(last.code).toBe(0);
     expect(await registeredPorts()).toEqual({ metricsApi: undefined, webhooks: undefined });
   });
