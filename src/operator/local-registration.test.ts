@@ -88,3 +88,18 @@ describe('RegistrationKeeper', () => {
     expect(registration.current).toEqual(local(2000));
   });
 });
+
+describe('RegistrationKeeper at start', () => {
+  it('takes over a registration left by a replica that is gone before start returns', async () => {
+    const clock = new FakeClock(0);
+    const registration = new MemoryRegistration(1000);
+    registration.current = local(2000);
+    const keeper = new RegistrationKeeper({ registration, ownPort: 1000, clock, log: createLogger({ level: 'silent' }), probe: () => Promise.resolve(false), intervalMs: 1_000 });
+    const started = keeper.start();
+    await clock.advance(250);
+    await started;
+    expect(registration.current?.target).toEqual({ kind: 'local', port: 1000 });
+    expect(clock.now()).toBe(250);
+    await keeper.pause();
+  });
+});

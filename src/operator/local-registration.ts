@@ -1,5 +1,5 @@
 import https from 'node:https';
-import type { Clock, Timer } from '../controller/clock.js';
+import { sleep, type Clock, type Timer } from '../controller/clock.js';
 import { describeApiError, isConflict } from '../kube/errors.js';
 import type { Logger } from '../log.js';
 
@@ -75,6 +75,9 @@ export interface RegistrationKeeperOptions {
   deadAfter?: number;
 }
 
+/** Between the probes of a registered endpoint while starting. */
+const STARTUP_PROBE_SPACING_MS = 250;
+
 /** Keeps one local registration pointing at a live replica (see the comment at the top of this file). */
 export class RegistrationKeeper {
   readonly #options: RegistrationKeeperOptions;
@@ -88,9 +91,16 @@ export class RegistrationKeeper {
     this.#options = options;
   }
 
-  /** Looks once (claiming if it must, errors thrown), then keeps looking on a timer. */
+  /**
+   * Looks (claiming if it must, errors thrown), then keeps looking on a timer. A registration left behind by a
+   * replica that is gone is taken over before this returns: its endpoint is probed again at short intervals
+   * until it counts as dead, so a started replica is registered unless a live one is.
+   */
   async start(): Promise<void> {
-    await this.#look(true);
+    const deadAfter = this.#options.deadAfter ?? 2;
+    for (let attempt = 1; (await this.#look(true)) === 'probe' && this.#failedProbes > 0 && attempt < deadAfter; attempt++) {
+      await sleep(this.#options.clock, STARTUP_PROBE_SPACING_MS);
+    }
     this.#schedule();
   }
 
@@ -111,12 +121,14 @@ export class RegistrationKeeper {
     if (this.#stopped) return;
     this.#timer = this.#options.clock.setTimeout(() => {
       this.#running = this.#look(false)
+        .then(() => undefined)
         .catch((err: unknown) => this.#options.log.warn({ err: describeApiError(err), registration: this.#options.registration.description }, 'could not check the registration'))
         .finally(() => this.#schedule());
     }, this.#options.intervalMs ?? 1_000);
   }
 
-  async #look(starting: boolean): Promise<void> {
+  /** One look; returns what it decided (after probing, when it had to). */
+  async #look(starting: boolean): Promise<RegistrationAction> {
     const { registration, ownPort, log } = this.#options;
     const observed = await registration.read();
     const target = observed?.target;
@@ -130,17 +142,18 @@ export class RegistrationKeeper {
       this.#failedProbes = (await (this.#options.probe ?? answersOnLoopback)(target.port)) ? 0 : this.#failedProbes + 1;
       action = registrationAction({ ...facts, failedProbes: this.#failedProbes });
     }
-    if (action !== 'claim' || this.#stopped) return;
+    if (action !== 'claim' || this.#stopped) return action;
     try {
       await registration.claim(observed);
     } catch (err) {
       // Another replica took it over first: fine, it is alive; the next look sees it.
-      if (isConflict(err)) return;
+      if (isConflict(err)) return 'keep';
       throw err;
     }
     const from = !target ? 'none' : target.kind === 'local' ? `127.0.0.1:${target.port} (not answering)` : target.description;
     log.info({ registration: registration.description, port: ownPort, previous: from }, 'registered this replica');
     this.#failedProbes = 0;
+    return action;
   }
 }
 
