@@ -7,7 +7,7 @@ import { FrontProxyConfigWatcher } from './front-proxy-config.js';
 import { createMetricsHandler } from './handler.js';
 import { apiServiceCaBundlePublisher, authenticationConfigReader, subjectAccessReviewer, tokenReviewer } from './kube-access.js';
 import { createSystemClock } from '../controller/clock.js';
-import { RegistrationKeeper } from '../operator/local-registration.js';
+import { RegistrationKeeper } from '../kube/local-registration.js';
 import { apiServiceRegistration, ensureNamespace } from './register.js';
 import { MetricsApiServer } from './server.js';
 import type { ExternalMetricsSource } from './source.js';

@@ -1,6 +1,6 @@
 import { ApiregistrationV1Api, CoreV1Api, type KubeConfig, type V1APIService, type V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import type { LocalRegistration as KeptRegistration, ObservedRegistration } from '../operator/local-registration.js';
+import type { LocalRegistration as KeptRegistration, ObservedRegistration } from '../kube/local-registration.js';
 import { base64, externalMetricsApiServiceName, isStatus } from './kube-access.js';
 import { metricsGroup, metricsVersion } from './routes.js';
 

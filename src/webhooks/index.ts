@@ -8,7 +8,7 @@ import type { AdmissionHandler } from './admission.js';
 import { webhookCaBundlePublisher } from './ca-bundle.js';
 import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader, type KedaClusterReader } from './keda-validation.js';
 import { createSystemClock } from '../controller/clock.js';
-import { RegistrationKeeper } from '../operator/local-registration.js';
+import { RegistrationKeeper } from '../kube/local-registration.js';
 import { webhookRegistration, type WebhookDefinition } from './register.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
 

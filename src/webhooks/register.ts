@@ -1,7 +1,7 @@
 import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import { isNotFound } from '../kube/errors.js';
 import type { Logger } from '../log.js';
-import type { LocalRegistration, ObservedRegistration, RegisteredTarget } from '../operator/local-registration.js';
+import type { LocalRegistration, ObservedRegistration, RegisteredTarget } from '../kube/local-registration.js';
 
 export interface WebhookRule {
   apiGroups: string[];

@@ -1,6 +1,6 @@
 import https from 'node:https';
 import { sleep, type Clock, type Timer } from '../controller/clock.js';
-import { describeApiError, isConflict } from '../kube/errors.js';
+import { describeApiError, isConflict } from './errors.js';
 import type { Logger } from '../log.js';
 
 /*
