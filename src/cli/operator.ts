@@ -389,7 +389,9 @@ class StartedParts {
 
   async stopAll(): Promise<void> {
     for (const part of this.#parts.reverse()) {
+      const started = Date.now();
       await part.stop().catch((error: unknown) => this.log.warn({ err: error, part: part.name }, 'could not stop cleanly'));
+      this.log.debug({ part: part.name, ms: Date.now() - started }, 'stopped');
     }
   }
 }
