@@ -1,6 +1,11 @@
+import { ScalerReadError } from './scaler.js';
+import { describeSourceError, redactor } from './source-errors.js';
+
 /** Anything the pool can hand out: a client for one server with one set of credentials. */
 export interface Closeable {
   close(): Promise<void>;
+  /** The last error the connection itself met (clients that reconnect in the background keep it aside). */
+  connectionError?(): unknown;
 }
 
 export interface PooledConnection<C> {
@@ -18,6 +23,7 @@ export interface PooledConnection<C> {
 interface Entry {
   readonly connection: Closeable;
   readonly label: string;
+  readonly redact: (text: string) => string;
   refs: number;
   active: number;
   readonly waiting: Array<() => void>;
@@ -25,7 +31,7 @@ interface Entry {
 
 export class PoolTimeoutError extends Error {
   constructor(label: string, timeoutMs: number) {
-    super(`${label} did not answer within ${timeoutMs} ms`);
+    super(`timed out after ${timeoutMs} ms reading ${label}`);
     this.name = 'PoolTimeoutError';
   }
 }
@@ -44,11 +50,15 @@ export class ConnectionPool {
 
   constructor(private readonly options: ConnectionPoolOptions = { maxConcurrentPerServer: 8 }) {}
 
-  /** `label` names the server in errors (never credentials); `open` runs only when no connection exists yet. */
-  acquire<C extends Closeable>(key: string, label: string, open: () => C): PooledConnection<C> {
+  /**
+   * `label` names the server in errors (never credentials, and no address that came from a Secret: see
+   * sourceLabel); `hidden` are values a library's own error text must not show; `open` runs only when no
+   * connection exists yet.
+   */
+  acquire<C extends Closeable>(key: string, label: string, open: () => C, hidden: readonly string[] = []): PooledConnection<C> {
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = { connection: open(), label, refs: 0, active: 0, waiting: [] };
+      entry = { connection: open(), label, redact: redactor(hidden), refs: 0, active: 0, waiting: [] };
       this.entries.set(key, entry);
     }
     entry.refs++;
@@ -65,6 +75,16 @@ export class ConnectionPool {
     };
   }
 
+  /**
+   * Closes every connection, whoever still holds it: the last step of a process shutting down, so a scaler
+   * built late (a metrics request during shutdown) cannot keep the process alive with an open socket.
+   */
+  async closeAll(): Promise<void> {
+    const entries = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(entries.map((entry) => entry.connection.close().catch(() => undefined)));
+  }
+
   /** Open connections, for tests and the operator's own metrics. */
   get size(): number {
     return this.entries.size;
@@ -78,6 +98,8 @@ export class ConnectionPool {
       const running = Promise.resolve().then(() => request(entry.connection, controller.signal));
       running.finally(() => this.giveSlot(entry)).catch(() => undefined);
       return await Promise.race([running, aborted(controller.signal)]);
+    } catch (err) {
+      throw inPlainWords(err, entry);
     } finally {
       clearTimeout(timer);
     }
@@ -115,6 +137,16 @@ export class ConnectionPool {
     if (this.entries.get(key) === entry) this.entries.delete(key);
     await entry.connection.close();
   }
+}
+
+/**
+ * A failed request as the operator reports it: a scaler's own verdict and a timeout are already plain; any
+ * other error is told from its system error code. The library's error is not kept as the cause, since loggers
+ * print causes and they carry the addresses the label leaves out.
+ */
+function inPlainWords(err: unknown, entry: Entry): Error {
+  if (err instanceof ScalerReadError || err instanceof PoolTimeoutError) return err;
+  return new ScalerReadError(describeSourceError(err, entry.label, { connectionError: entry.connection.connectionError?.(), redact: entry.redact }));
 }
 
 function aborted(signal: AbortSignal): Promise<never> {

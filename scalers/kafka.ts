@@ -4,7 +4,7 @@ import type { Logger } from '../src/log.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { computeKafkaLag, parsePartitionLimitation, type KafkaOffsets, type OffsetsByTopic } from './kafka-lag.js';
-import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
+import { checkRules, field, parseMetadata, type MetadataOf, type Rule, type Source } from './metadata.js';
 import {
   assertOwnMetric,
   externalMetricSpec,
@@ -15,6 +15,7 @@ import {
   type ScalerDeps,
 } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { redactor, sourceLabel } from './source-errors.js';
 
 const schema = {
   bootstrapServers: field.list({ from: ['triggerMetadata', 'resolvedEnv'] }),
@@ -45,7 +46,10 @@ const schema = {
   password: field.string({ from: ['authParams'], optional: true, secret: true }),
 };
 
-export type KafkaConfigMetadata = MetadataOf<typeof schema>;
+export type KafkaConfigMetadata = MetadataOf<typeof schema> & {
+  /** Where bootstrapServers was found: brokers from the target's env are never shown in errors or logs. */
+  brokersFrom?: Source;
+};
 
 function parseKafkaVersion(raw: string): string {
   if (!/^\d+\.\d+\.\d+(\.\d+)?$/.test(raw)) throw new Error(`error parsing kafka version: invalid version \`${raw}\``);
@@ -117,7 +121,12 @@ export function parseKafka(input: ParseInput): ParseResult<KafkaConfigMetadata> 
   const parsed = parseMetadata(schema, metadataInput(input));
   const errors = [...parsed.errors, ...checkRules(parsed, rules)];
   // KEDA ignores a partition limitation without a topic.
-  const config = { ...parsed.values, partitionLimitation: parsed.values.topic === undefined ? undefined : parsed.values.partitionLimitation };
+  const brokersFrom = parsed.origins.bootstrapServers;
+  const config = {
+    ...parsed.values,
+    partitionLimitation: parsed.values.topic === undefined ? undefined : parsed.values.partitionLimitation,
+    ...(brokersFrom ? { brokersFrom } : {}),
+  };
   return { config, errors: prefixed('error parsing kafka metadata', errors) };
 }
 
@@ -154,14 +163,17 @@ function tlsOf(m: KafkaConfigMetadata): ConnectionOptions | undefined {
   };
 }
 
-/** kafkajs logs through pino at debug level and below; its own warnings about rebalances are noise here. */
-function kafkaLogCreator(log: Logger) {
+/**
+ * kafkajs logs through pino at debug level and below; its own warnings about rebalances are noise here. Its
+ * entries name brokers, so hidden broker addresses are removed from them first.
+ */
+function kafkaLogCreator(log: Logger, redact: (text: string) => string) {
   return () =>
     ({ namespace, level, log: entry }: LogEntry): void => {
       const { message, ...extra } = entry;
-      const fields = { kafkaNamespace: namespace, ...extra };
-      if (level === logLevel.ERROR) log.warn(fields, message);
-      else log.debug(fields, message);
+      const fields = JSON.parse(redact(JSON.stringify({ kafkaNamespace: namespace, ...extra }))) as Record<string, unknown>;
+      if (level === logLevel.ERROR) log.warn(fields, redact(message));
+      else log.debug(fields, redact(message));
     };
 }
 
@@ -207,9 +219,12 @@ const kafkaDefaultTimeoutMs = 10_000;
 function createKafkaScaler(config: KafkaConfigMetadata, context: ScalerContext, deps: ScalerDeps): Scaler {
   const timeoutMs = deps.requestTimeoutMs ?? kafkaDefaultTimeoutMs;
   const brokers = [...config.bootstrapServers].sort();
-  const server = { brokers, tls: config.tls, sasl: config.sasl, unsafeSsl: config.unsafeSsl, username: config.username };
+  const brokersShown = config.brokersFrom === undefined || config.brokersFrom === 'triggerMetadata';
+  const server = { brokers, tls: config.tls, sasl: config.sasl, unsafeSsl: config.unsafeSsl, username: config.username, brokersShown };
   const connectionKey = sourceKey('kafka', server, { password: config.password, ca: config.ca, cert: config.cert, key: config.key });
-  const lease = deps.connections.acquire(connectionKey, `Kafka brokers ${brokers.join(',')}`, () => {
+  const hidden = brokersShown ? [] : brokers;
+  const label = sourceLabel('Kafka brokers', brokers.join(','), config.brokersFrom);
+  const lease = deps.connections.acquire(connectionKey, label, () => {
     const ssl = tlsOf(config);
     const sasl = saslOf(config);
     const options: KafkaConfig = {
@@ -219,12 +234,12 @@ function createKafkaScaler(config: KafkaConfigMetadata, context: ScalerContext, 
       requestTimeout: timeoutMs,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
       logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(deps.log),
+      logCreator: kafkaLogCreator(deps.log, redactor(hidden)),
       ...(ssl ? { ssl } : {}),
       ...(sasl ? { sasl } : {}),
     };
     return new KafkaAdminHandle(new Kafka(options).admin());
-  });
+  }, hidden);
   const spec = externalMetricSpec(context, kafkaMetricName(config), config.lagThreshold);
   const readKey = `${connectionKey}|${config.consumerGroup}|${config.topic ?? '*'}`;
   // excludePersistentLag compares each poll's commits with the previous poll's; a snapshot shared from the

@@ -178,14 +178,16 @@ export interface ParsedMetadata<T> {
   errors: string[];
   /** Fields whose value is not known: failed to parse, or only available at run time (offline). */
   unresolved: ReadonlySet<string>;
+  /** Where each present field's value was found; only triggerMetadata values are the user's to see echoed. */
+  origins: Readonly<Partial<Record<keyof T & string, Source>>>;
 }
 
-type Lookup = { kind: 'value'; raw: string } | { kind: 'unknown' } | { kind: 'absent' };
+type Lookup = { kind: 'value'; raw: string; source: Source } | { kind: 'unknown' } | { kind: 'absent' };
 
 function lookupIn(source: Source, name: string, input: MetadataInput): Lookup {
   const present = (v: string | undefined): Lookup => {
     const raw = v?.trim() ?? '';
-    return raw === '' ? { kind: 'absent' } : { kind: 'value', raw };
+    return raw === '' ? { kind: 'absent' } : { kind: 'value', raw, source };
   };
   switch (source) {
     case 'triggerMetadata':
@@ -214,6 +216,7 @@ export function parseMetadata<S extends FieldSchema>(schema: S, input: MetadataI
   const values: Record<string, unknown> = {};
   const errors: string[] = [];
   const unresolved = new Set<string>();
+  const origins: Record<string, Source> = {};
   for (const [key, f] of Object.entries(schema)) {
     const names = f.names ?? [key];
     const name = names[0] ?? key;
@@ -227,20 +230,24 @@ export function parseMetadata<S extends FieldSchema>(schema: S, input: MetadataI
         unresolved.add(key);
       }
     } else {
+      origins[key] = found.source;
       try {
         values[key] = f.parse(found.raw);
       } catch (err) {
-        const shown = f.secret ? '<redacted>' : found.raw;
+        // A value from a TriggerAuthentication or the target's env may come from a Secret: never echoed.
+        const hidden = f.secret || found.source !== 'triggerMetadata';
+        const shown = hidden ? '<redacted>' : found.raw;
+        const why = err instanceof Error ? err.message : String(err);
         errors.push(
           err instanceof EnumError
-            ? `parameter "${name}" value "${shown}" ${err.message}`
-            : `unable to set param "${name}" value "${shown}": ${err instanceof Error ? err.message : String(err)}`,
+            ? `parameter "${name}" value "${shown}" ${why}`
+            : `unable to set param "${name}" value "${shown}": ${hidden ? why.split(found.raw).join('<redacted>') : why}`,
         );
         unresolved.add(key);
       }
     }
   }
-  return { values: values as MetadataOf<S>, errors, unresolved };
+  return { values: values as MetadataOf<S>, errors, unresolved, origins: origins as ParsedMetadata<MetadataOf<S>>['origins'] };
 }
 
 /** A rule that `key` holds a metric target the HPA accepts (see metricTargetProblem). */

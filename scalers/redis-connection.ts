@@ -2,9 +2,10 @@ import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../src/log.js';
 import type { PooledConnection } from './connection-pool.js';
-import { field, type MetadataOf, type Rule } from './metadata.js';
+import { field, type MetadataOf, type ParsedMetadata, type Rule, type Source } from './metadata.js';
 import type { ScalerDeps } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { describeSourceError, sourceLabel } from './source-errors.js';
 
 /** The three ways KEDA reaches Redis; each trigger type names one. */
 export type RedisFlavour = 'standalone' | 'cluster' | 'sentinel';
@@ -36,7 +37,16 @@ export const redisConnectionSchema = {
   ca: field.string({ from: ['authParams'], optional: true, secret: true }),
 };
 
-export type RedisConnectionMetadata = MetadataOf<typeof redisConnectionSchema>;
+export type RedisConnectionMetadata = MetadataOf<typeof redisConnectionSchema> & {
+  /** Where the address (or host) was found: only one from the trigger's metadata is shown in errors and logs. */
+  addressFrom?: Source;
+};
+
+/** Where a parsed trigger's Redis address came from. */
+export function redisAddressOrigin(parsed: Pick<ParsedMetadata<RedisConnectionMetadata>, 'origins'>): { addressFrom?: Source } {
+  const from = parsed.origins.address ?? parsed.origins.host;
+  return from ? { addressFrom: from } : {};
+}
 
 export function redisConnectionRules<T extends RedisConnectionMetadata>(flavour: RedisFlavour): Rule<T>[] {
   const rules: Rule<T>[] = [
@@ -91,16 +101,27 @@ function tlsOptions(m: RedisConnectionMetadata): ConnectionOptions | undefined {
   };
 }
 
-/** An ioredis client (standalone, sentinel-backed or cluster) that the pool can close. */
+/**
+ * An ioredis client (standalone, sentinel-backed or cluster) that the pool can close. ioredis reports why a
+ * connection failed only as an event, and fails the command with its own retry message; the last such error
+ * is kept so a failed read can say what really happened.
+ */
 export class RedisHandle {
-  constructor(readonly client: Redis | Cluster) {}
+  #lastError: unknown;
+  constructor(readonly client: Redis | Cluster) {
+    client.on('error', (err: unknown) => (this.#lastError = err));
+    client.on('ready', () => (this.#lastError = undefined));
+  }
+  connectionError(): unknown {
+    return this.#lastError;
+  }
   close(): Promise<void> {
     this.client.disconnect();
     return Promise.resolve();
   }
 }
 
-function openRedis(flavour: RedisFlavour, m: RedisConnectionMetadata, timeoutMs: number, log: Logger): RedisHandle {
+function openRedis(flavour: RedisFlavour, m: RedisConnectionMetadata, timeoutMs: number, log: Logger, label: string): RedisHandle {
   const tls = tlsOptions(m);
   const common: RedisOptions = {
     lazyConnect: true,
@@ -130,8 +151,9 @@ function openRedis(flavour: RedisFlavour, m: RedisConnectionMetadata, timeoutMs:
     const first = addresses[0] ?? { host: '127.0.0.1', port: 6379 };
     client = new Redis({ ...common, db: m.databaseIndex, host: first.host, port: first.port });
   }
-  // Without a listener ioredis reports connection errors as uncaught; reads surface them to the caller.
-  client.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
+  // Without a listener ioredis reports connection errors as uncaught; reads surface them to the caller. Its
+  // message carries the address, which may have come from a Secret: the label names the server instead.
+  client.on('error', (err: Error) => log.debug({ err: describeSourceError(err, label, { redact: () => 'connection error' }) }, 'redis connection error'));
   return new RedisHandle(client);
 }
 
@@ -153,11 +175,14 @@ export function acquireRedis(flavour: RedisFlavour, m: RedisConnectionMetadata, 
     username: m.username,
     sentinelMaster: m.sentinelMaster,
     sentinelUsername: m.sentinelUsername,
+    // Shown and hidden addresses get separate connections, so an error never shows one under the other's name.
+    addressShown: m.addressFrom === undefined || m.addressFrom === 'triggerMetadata',
   };
   const secrets = { password: m.password, sentinelPassword: m.sentinelPassword, ca: m.ca, cert: m.cert, key: m.key };
   const key = sourceKey('redis', server, secrets);
-  const label = `Redis ${flavour} ${server.addresses.join(',')}`;
-  return { key, pooled: deps.connections.acquire(key, label, () => openRedis(flavour, m, timeoutMs, deps.log)) };
+  const label = sourceLabel(`Redis ${flavour}`, server.addresses.join(','), m.addressFrom);
+  const hidden = server.addressShown ? [] : addresses;
+  return { key, pooled: deps.connections.acquire(key, label, () => openRedis(flavour, m, timeoutMs, deps.log, label), hidden) };
 }
 
 export function redisFlavourOf(type: string): RedisFlavour {

@@ -3,7 +3,7 @@ import { metricTargetProblem } from '../src/kube/quantity.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
-import { acquireRedis, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
+import { acquireRedis, redisAddressOrigin, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
 import {
   assertOwnMetric,
   defaultRequestTimeoutMs,
@@ -72,7 +72,7 @@ export function parseRedisStreams(input: ParseInput): ParseResult<RedisStreamsCo
   if (parsed.unresolved.has('stream') && !input.offline) errors.push('missing redis stream name');
   const mode = streamModeOf(parsed.values);
   return {
-    config: { ...parsed.values, flavour, mode, target: targetOf(mode, parsed.values) },
+    config: { ...parsed.values, flavour, mode, target: targetOf(mode, parsed.values), ...redisAddressOrigin(parsed) },
     errors: prefixed('error parsing redis streams metadata', errors),
   };
 }

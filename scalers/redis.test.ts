@@ -53,7 +53,7 @@ describe('redis list metadata', () => {
     const { errors } = parseRedisList(input('redis', { listName: 'l', address: 'r:1', enableTLS: 'true' }, { authParams: { tls: 'enable' } }));
     expect(errors).toEqual(['error parsing redis metadata: unable to set `tls` in both ScaledObject and TriggerAuthentication together']);
     const bad = parseRedisList(input('redis', { listName: 'l', address: 'r:1' }, { authParams: { tls: 'on' } }));
-    expect(bad.errors).toEqual(['error parsing redis metadata: unable to set param "tls" value "on": error incorrect TLS value given, got on']);
+    expect(bad.errors).toEqual(['error parsing redis metadata: unable to set param "tls" value "<redacted>": error incorrect TLS value given, got <redacted>']);
   });
 
   it('offline, an address from an authenticationRef counts as present', () => {

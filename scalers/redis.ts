@@ -1,7 +1,7 @@
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf } from './metadata.js';
-import { acquireRedis, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
+import { acquireRedis, redisAddressOrigin, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
 import {
   assertOwnMetric,
   defaultRequestTimeoutMs,
@@ -29,7 +29,7 @@ export function parseRedisList(input: ParseInput): ParseResult<RedisListConfig> 
   const flavour = redisFlavourOf(input.trigger.type);
   const parsed = parseMetadata(schema, metadataInput(input));
   const errors = [...parsed.errors, ...checkRules(parsed, [...redisConnectionRules<RedisListMetadata>(flavour), positiveTarget<RedisListMetadata>('listLength')])];
-  return { config: { ...parsed.values, flavour }, errors: prefixed('error parsing redis metadata', errors) };
+  return { config: { ...parsed.values, flavour, ...redisAddressOrigin(parsed) }, errors: prefixed('error parsing redis metadata', errors) };
 }
 
 /**

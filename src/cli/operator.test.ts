@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { certificateSource, parseOperatorFlags, webhookConfigurationsOwner, type OperatorFlags } from './operator.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { certificateSource, crdsDirOf, parseOperatorFlags, webhookConfigurationsOwner, type OperatorFlags } from './operator.js';
 
 describe('swell operator flags', () => {
   it('defaults: all namespaces, ports 8080/8081, leader election on, own namespace from POD_NAMESPACE', () => {
@@ -92,5 +94,24 @@ describe('who owns the webhook configurations', () => {
     ["a pod with cert-manager's files: its CA injector writes the caBundles", ['--local', 'false', '--cert-dir', '/c'], 'injected'],
   ])('%s: %s', (_, argv, owner) => {
     expect(webhookConfigurationsOwner(flagsOf(argv))).toBe(owner);
+  });
+});
+
+describe('where --install-crds finds the CRDs', () => {
+  const repo = join(import.meta.dirname, '..', '..');
+  it.each([
+    { layout: 'the TypeScript sources', module: join(repo, 'src', 'cli', 'operator.ts') },
+    { layout: 'the compiled CLI (dist/)', module: join(repo, 'dist', 'src', 'cli', 'operator.js') },
+  ])('from $layout: the crds/ folder of the checkout', ({ module }) => {
+    expect(crdsDirOf({}, pathToFileURL(module).href)).toBe(join(repo, 'crds'));
+  });
+
+  it('--crds-dir wins', () => {
+    expect(crdsDirOf({ crdsDir: '/somewhere' }, pathToFileURL(join(repo, 'src', 'cli', 'operator.ts')).href)).toBe('/somewhere');
+  });
+
+  it('in a layout without crds/ (the image) says so, where it looked, and what to do instead', () => {
+    const image = pathToFileURL('/app/dist/src/cli/operator.js').href;
+    expect(() => crdsDirOf({}, image)).toThrow(/no CRD files found \(looked in \/app\/dist\/crds, \/app\/crds\).*kubectl apply -f crds\/.*--crds-dir/);
   });
 });

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -20,12 +19,14 @@ import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } f
 import { ensureNamespace } from '../metrics-api/register.js';
 import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
-import { installCrds } from '../operator/install-crds.js';
+import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
+import { ApiserverProbe, readiness } from '../operator/readiness.js';
+import { createSystemClock } from '../controller/clock.js';
 import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
 import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
-import { startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
+import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
 
 const help = `usage: swell operator [options]
 
@@ -88,7 +89,8 @@ export interface OperatorFlags {
   burst: boolean;
   virtualNodeMetricsUrl?: string;
   installCrds: boolean;
-  crdsDir: string;
+  /** Unset: found beside the sources or the compiled CLI (see locateCrdsDir). */
+  crdsDir?: string;
 }
 
 /** Parses the flags (env variables as the chart sets them, flags winning); throws naming the bad flag. */
@@ -161,7 +163,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
     burst: bool('--burst', values.burst ?? env.SWELL_BURST ?? 'true'),
     ...(virtualNodeMetricsUrl ? { virtualNodeMetricsUrl: url('--virtual-node-metrics-url', virtualNodeMetricsUrl) } : {}),
     installCrds: values['install-crds'] ?? false,
-    crdsDir: values['crds-dir'] ?? fileURLToPath(new URL('../../crds', import.meta.url)),
+    ...(values['crds-dir'] ? { crdsDir: values['crds-dir'] } : {}),
   };
 }
 
@@ -224,17 +226,24 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     stopping.abort();
+    // A part that cannot stop (an apiserver that never answers) must not hold the pod until it is killed.
+    exitIfStillRunning(log, 1, SHUTDOWN_DEADLINE_MS, 'shutdown did not finish in time; exiting now');
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 
   const parts = new StartedParts(log);
+  const connections = new ConnectionPool({ maxConcurrentPerServer: 16 });
+  let code = 0;
   try {
-    if (flags.installCrds) await installCrds(client, flags.crdsDir, log);
+    if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const clock = { now: () => new Date() };
-    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections: new ConnectionPool({ maxConcurrentPerServer: 16 }) };
+    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
+    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
+    apiserver.start();
+    parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
     const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
     const leaseStore = (name: string) => (flags.leaderElect ? { leaseStore: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name }) } : {});
     const common = {
@@ -254,7 +263,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const healthEndpoint = await serveHealth(() => bothReady(operator.ready(), scaledJobs.ready()), flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
+    const ready = () => readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs);
+    const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
     if (flags.local && !flags.certDir) await ensureNamespace(kubeConfig, flags.leaseNamespace);
@@ -265,7 +275,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
-    const webhooks = flags.webhooks.enabled ? await startWebhooks(webhooksOptions(flags, kubeConfig, client, certificates, log, placement?.podMutator)) : undefined;
+    const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
+    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, kubeConfig, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
       { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
@@ -276,19 +287,42 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
     stopping.abort();
     await Promise.all([operator.stop(), burstLoop]);
-    return 0;
   } catch (err) {
     log.error({ err }, 'operator failed');
-    return 1;
+    code = 1;
   } finally {
+    stopping.abort();
     await parts.stopAll();
+    await connections.closeAll();
     log.info('swell operator stopped');
   }
+  exitIfStillRunning(log, code, STOPPED_EXIT_GRACE_MS, 'still running after stopping; exiting now');
+  return code;
 }
 
-function bothReady(...checks: { ok: boolean; reason?: string }[]): { ok: boolean; reason?: string } {
-  const failing = checks.filter((c) => !c.ok);
-  return failing.length === 0 ? { ok: true } : { ok: false, reason: failing.map((c) => c.reason).join('; ') };
+/** After "stopped" is logged, the process should end by itself at once; this long is the most it may take. */
+const STOPPED_EXIT_GRACE_MS = 3_000;
+/** From SIGTERM to exit at most, within Kubernetes' default 30 s grace period. */
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
+/**
+ * The last resort after a clean stop: everything was closed, so nothing should keep the event loop alive; if
+ * something still does (a socket or timer of a library), say what it is and exit anyway, so an orchestrator
+ * never waits for its kill timeout. The timer is unref'd: it never keeps the process alive itself.
+ */
+function exitIfStillRunning(log: Logger, code: number, graceMs: number, message: string): void {
+  setTimeout(() => {
+    log.warn({ resources: process.getActiveResourcesInfo(), graceMs }, message);
+    process.exit(code);
+  }, graceMs).unref();
+}
+
+/** --crds-dir, else crds/ beside this module's sources or compiled output; throws saying where it looked. */
+export function crdsDirOf(flags: Pick<OperatorFlags, 'crdsDir'>, moduleUrl = import.meta.url): string {
+  if (flags.crdsDir) return flags.crdsDir;
+  const { found, searched } = locateCrdsDir(moduleUrl);
+  if (!found) throw noCrdsError(searched);
+  return found;
 }
 
 function abortedPromise(signal: AbortSignal): Promise<void> {
@@ -355,7 +389,9 @@ class StartedParts {
 
   async stopAll(): Promise<void> {
     for (const part of this.#parts.reverse()) {
+      const started = Date.now();
       await part.stop().catch((error: unknown) => this.log.warn({ err: error, part: part.name }, 'could not stop cleanly'));
+      this.log.debug({ part: part.name, ms: Date.now() - started }, 'stopped');
     }
   }
 }

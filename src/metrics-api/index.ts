@@ -13,6 +13,6 @@ export type { AccessDecision, AccessReviewer, ResourceAttributes } from './autho
 export { FrontProxyConfigWatcher } from './front-proxy-config.js';
 export { frontProxyTrust, parseRequestHeaderConfig } from './front-proxy.js';
 export type { FrontProxyTrust, RequestHeaderConfig } from './front-proxy.js';
-export { registerLocalApiService, unregisterApiService } from './register.js';
+export { apiServiceRegistration, unregisterApiService } from './register.js';
 export type { LocalRegistration } from './register.js';
 export type { UserInfo } from './user.js';

@@ -6,7 +6,9 @@ import { servingCertificateFrom, type CertificateSource, type ServingBundle } fr
 import { FrontProxyConfigWatcher } from './front-proxy-config.js';
 import { createMetricsHandler } from './handler.js';
 import { apiServiceCaBundlePublisher, authenticationConfigReader, subjectAccessReviewer, tokenReviewer } from './kube-access.js';
-import { ensureNamespace, registerLocalApiService, unregisterApiService } from './register.js';
+import { createSystemClock } from '../controller/clock.js';
+import { RegistrationKeeper } from '../kube/local-registration.js';
+import { apiServiceRegistration, ensureNamespace } from './register.js';
 import { MetricsApiServer } from './server.js';
 import type { ExternalMetricsSource } from './source.js';
 
@@ -65,11 +67,16 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   const certificates = servingCertificateFrom(options.certificates, { kubeConfig: options.kubeConfig, apply, publish, log, now: () => new Date(clock()) });
 
   const registration = options.registerLocally;
+  let keeper: RegistrationKeeper | undefined;
   try {
     if (registration) await ensureNamespace(options.kubeConfig, registration.namespace);
     const bundle = await certificates.start();
     server = await MetricsApiServer.start({ handler, servingCertificate: bundle, log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
-    if (registration) await registerLocalApiService(options.kubeConfig, { ...registration, port: server.port, caPem: bundle.caPem }, log);
+    if (registration) {
+      const local = apiServiceRegistration(options.kubeConfig, { ...registration, port: server.port, caPem: bundle.caPem }, log);
+      keeper = new RegistrationKeeper({ registration: local, ownPort: server.port, clock: createSystemClock(), log });
+      await keeper.start();
+    }
   } catch (error) {
     certificates.stop();
     frontProxy.stop();
@@ -79,7 +86,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   const running = server;
   let stopping: Promise<void> | undefined;
   const stop = async () => {
-    if (registration) await unregisterApiService(options.kubeConfig, { ...registration, port: running.port }, log).catch((error: unknown) => log.warn({ err: error }, 'could not delete the APIService'));
+    await keeper?.stop().catch((error: unknown) => log.warn({ err: error }, 'could not delete the APIService'));
     certificates.stop();
     frontProxy.stop();
     await running.close();

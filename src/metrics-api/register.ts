@@ -1,5 +1,6 @@
 import { ApiregistrationV1Api, CoreV1Api, type KubeConfig, type V1APIService, type V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
+import type { LocalRegistration as KeptRegistration, ObservedRegistration } from '../kube/local-registration.js';
 import { base64, externalMetricsApiServiceName, isStatus } from './kube-access.js';
 import { metricsGroup, metricsVersion } from './routes.js';
 
@@ -17,15 +18,36 @@ export interface LocalRegistration {
 }
 
 /**
- * For local runs against the sandbox: points the aggregation layer at the server through an ExternalName
- * Service, since Endpoints cannot hold loopback addresses. Idempotent; replaces an APIService pointing elsewhere.
+ * The APIService of a local run as the registration keeper sees it: pointing at this Service with some
+ * replica's port (a local registration), or at anything else (foreign). Claiming replaces it only if it has
+ * not changed since it was read.
  */
-export async function registerLocalApiService(kubeConfig: KubeConfig, registration: LocalRegistration, log: Logger): Promise<void> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  await ensureNamespace(kubeConfig, registration.namespace);
-  await ensureExternalNameService(core, registration);
+export function apiServiceRegistration(kubeConfig: KubeConfig, registration: LocalRegistration, log: Logger): KeptRegistration {
   const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
-  const desired: V1APIService = {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  return {
+    description: `APIService ${externalMetricsApiServiceName}`,
+    async read(): Promise<ObservedRegistration | undefined> {
+      const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
+      if (!current) return undefined;
+      const service = current.spec?.service;
+      const resourceVersion = current.metadata?.resourceVersion;
+      const ours = service?.name === registration.serviceName && service.namespace === registration.namespace && service.port !== undefined;
+      const target = ours ? { kind: 'local' as const, port: service.port ?? 0 } : { kind: 'foreign' as const, description: service ? `Service ${service.namespace}/${service.name}` : 'the apiserver itself' };
+      return { target, ...(resourceVersion ? { resourceVersion } : {}) };
+    },
+    async claim(observed) {
+      await ensureExternalNameService(core, registration);
+      const desired = localApiService(registration);
+      if (!observed) await api.createAPIService({ body: desired });
+      else await api.replaceAPIService({ name: externalMetricsApiServiceName, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.resourceVersion } } });
+    },
+    release: () => unregisterApiService(kubeConfig, registration, log),
+  };
+}
+
+function localApiService(registration: LocalRegistration): V1APIService {
+  return {
     apiVersion: 'apiregistration.k8s.io/v1',
     kind: 'APIService',
     metadata: { name: externalMetricsApiServiceName, labels: { 'app.kubernetes.io/managed-by': 'swell' } },
@@ -38,24 +60,6 @@ export async function registerLocalApiService(kubeConfig: KubeConfig, registrati
       service: { name: registration.serviceName, namespace: registration.namespace, port: registration.port },
     },
   };
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
-      if (!current) {
-        await api.createAPIService({ body: desired });
-      } else {
-        const previous = current.spec?.service;
-        if (previous && (previous.name !== registration.serviceName || previous.namespace !== registration.namespace)) {
-          log.warn({ previous: `${previous.namespace}/${previous.name}` }, `replacing APIService ${externalMetricsApiServiceName} that pointed at another service`);
-        }
-        await api.replaceAPIService({ name: externalMetricsApiServiceName, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: current.metadata?.resourceVersion } } });
-      }
-      log.info({ service: `${registration.namespace}/${registration.serviceName}`, port: registration.port }, `registered APIService ${externalMetricsApiServiceName}`);
-      return;
-    } catch (error) {
-      if (!(isStatus(error, 409) && attempt < 5)) throw error;
-    }
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import { describeApiError, isForbidden, isNotFound } from '../kube/errors.js';
+import { EventFilter } from './event-filter.js';
 import { resourcePath, type KubeClient } from './kube-client.js';
 
 export interface InvolvedObject {
@@ -25,16 +26,26 @@ interface Recorded {
 /**
  * Writes core/v1 Events like client-go's recorder: a repeat of the same reason and message on the same object
  * bumps the count of the existing Event instead of creating a new one. Memory is bounded (oldest forgotten).
+ * What reaches the apiserver passes the filter first (see EventFilter), so a failure repeated on every poll
+ * is written once per window, not once per poll.
  */
 export class KubeEventRecorder implements EventRecorder {
   private readonly recent = new Map<string, Recorded>();
+  private readonly filter: EventFilter;
 
   constructor(
     private readonly client: KubeClient,
-    private readonly deps: { log: Logger; now: () => number; component: string; host?: string; maxRemembered?: number },
-  ) {}
+    private readonly deps: { log: Logger; now: () => number; component: string; host?: string; maxRemembered?: number; filter?: EventFilter },
+  ) {
+    this.filter = deps.filter ?? new EventFilter();
+  }
 
   emit(object: InvolvedObject, type: EventType, reason: string, message: string): void {
+    const verdict = this.filter.admit(object.uid ?? `${object.kind}/${object.namespace}/${object.name}`, `${type}|${reason}|${message}`, this.deps.now());
+    if (verdict !== 'write') {
+      this.deps.log.debug({ reason, object: `${object.namespace}/${object.name}`, verdict }, 'event not written');
+      return;
+    }
     this.write(object, type, reason, message).catch((err: unknown) => {
       // A namespace being deleted refuses new events; that is expected while its objects are finalized.
       const level = isForbidden(err) ? 'debug' : 'warn';

@@ -18,6 +18,16 @@ export class FakeKubeClient implements KubeClient {
   readonly calls: RecordedCall[] = [];
   private version = 1;
   private generated = 0;
+  private readonly failures: { method: Method; path: string; error: Error }[] = [];
+
+  /** Every `method` request to `path` (or below it) fails with `error` until `heal()`. */
+  fail(method: Method, path: string, error: Error): void {
+    this.failures.push({ method, path, error });
+  }
+
+  heal(): void {
+    this.failures.length = 0;
+  }
 
   put(path: string, object: JsonObject): void {
     this.objects.set(path, this.stamp(structuredClone(object)));
@@ -33,6 +43,8 @@ export class FakeKubeClient implements KubeClient {
 
   request<T = JsonObject>(method: Method, path: string, options: RequestOptions = {}): Promise<T> {
     this.calls.push({ method, path, ...(options.body !== undefined ? { body: structuredClone(options.body) } : {}) });
+    const failure = this.failures.find((f) => f.method === method && (path === f.path || path.startsWith(`${f.path}/`)));
+    if (failure) return Promise.reject(failure.error);
     try {
       return Promise.resolve(this.handle(method, path, options.body) as T);
     } catch (err) {

@@ -19,7 +19,8 @@ import { ScaledObjectReconciler, type PollRegistry } from './reconciler.js';
 import { ScaleLoop } from './scale-loop.js';
 import { ScaleTargets, type CachedWorkload } from './scale-target.js';
 import { resolveScalerInputs } from './scaler-inputs.js';
-import { targetApiVersion, targetKind } from './target-conflicts.js';
+import { targetApiVersion, targetKind, type HpaSummary } from './target-conflicts.js';
+import type { AdmissionCaches, PodTemplateOwner } from '../webhooks/keda-validation.js';
 import { ScalersCache } from './scalers-cache.js';
 import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, specOrMetadataChanged, type AnyInformer } from './scaling-controller.js';
 import { StatusWriter } from './status-writer.js';
@@ -162,9 +163,13 @@ export class Operator {
     return this.#runner.start();
   }
 
-  /** Clean shutdown: stop polling and reconciling, release the lease, close every scaler, stop watching. */
-  stop(): Promise<void> {
-    return this.#runner.stop();
+  /**
+   * Clean shutdown: stop polling and reconciling, release the lease, stop watching, close every scaler (also
+   * those a replica that never led built to serve the metrics API, which no term end closes).
+   */
+  async stop(): Promise<void> {
+    await this.#runner.stop();
+    await this.#scalers.closeAll();
   }
 
   get isLeader(): boolean {
@@ -174,6 +179,22 @@ export class Operator {
   /** Ready once every informer has filled its cache. */
   ready(): { ok: boolean; reason?: string } {
     return this.#runner.ready();
+  }
+
+  /**
+   * The caches the admission webhook reads instead of listing per request (they run on every replica, leader or
+   * not). Only this operator's namespaces are held.
+   */
+  admissionCaches(): AdmissionCaches {
+    const i = this.#informers;
+    const { namespace } = this.#options;
+    return {
+      scaledObjects: cacheView<ScaledObject>(i.scaledObjects),
+      hpas: cacheView<HorizontalPodAutoscaler & HpaSummary>(i.hpas),
+      workloads: { deployments: cacheView<PodTemplateOwner>(i.deployments), statefulsets: cacheView<PodTemplateOwner>(i.statefulSets) },
+      synced: () => [i.scaledObjects, i.hpas, i.deployments, i.statefulSets].every((informer) => informer.hasSynced),
+      covers: (ns) => namespace === undefined || ns === namespace,
+    };
   }
 
   /** Poll lateness percentiles of the current term (ms), for the benchmark. */

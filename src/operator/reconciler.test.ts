@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import { ApiException, type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { validateScaledObject } from '../apis/keda/v1alpha1/validation.js';
 import { createLogger } from '../log.js';
@@ -176,5 +176,34 @@ describe('ScaledObjectReconciler', () => {
     expect((t.client.get(deployPath) as { spec: { replicas: number } }).spec.replicas).toBe(2);
     expect(t.so().metadata.finalizers).toEqual([]);
     expect(t.scheduled.has('app/orders')).toBe(false);
+  });
+
+  it('reports an HPA the apiserver refuses (422) on the object, naming the field, once, without retrying', async () => {
+    const t = setup();
+    const invalid = 'HorizontalPodAutoscaler.autoscaling "keda-hpa-orders" is invalid: spec.metrics[0].external.target.averageValue: Invalid value: "0": must be positive';
+    t.client.fail('POST', hpaBase, new ApiException(422, 'POST: invalid', { reason: 'Invalid', message: invalid }, {}));
+    await t.reconcile(1);
+    const outcome = await t.reconciler.reconcile('app/orders');
+    expect(outcome.requeueAfterMs).toBeUndefined();
+    expect(ready(t.so())).toMatchObject({ status: 'False', reason: 'ScaledObjectCheckFailed' });
+    expect(ready(t.so())?.message).toContain('spec.metrics[0].external.target.averageValue');
+    expect(ready(t.so())?.message).toContain("creating HPA 'keda-hpa-orders' failed");
+    await t.reconcile(3);
+    expect(t.events.filter((e) => e === 'ScaledObjectCheckFailed')).toHaveLength(1);
+    expect(t.scheduled.has('app/orders')).toBe(false);
+    t.client.heal();
+    await t.reconcile(1);
+    expect(ready(t.so())).toMatchObject({ status: 'True', reason: 'ScaledObjectReady' });
+    expect(t.hpa()).toBeDefined();
+  });
+
+  it('reports an HPA write that fails for a passing reason, and still fails the reconcile so it is retried', async () => {
+    const t = setup();
+    t.client.fail('POST', hpaBase, new ApiException(503, 'POST: unavailable', { reason: 'ServiceUnavailable', message: 'etcdserver: request timed out' }, {}));
+    await t.reconcile(1);
+    await expect(t.reconciler.reconcile('app/orders')).rejects.toThrow('request timed out');
+    expect(ready(t.so())).toMatchObject({ status: 'False', reason: 'ScaledObjectCheckFailed' });
+    expect(ready(t.so())?.message).toMatch(/^Failed to ensure HPA is correctly created for ScaledObject: creating HPA 'keda-hpa-orders' failed: etcdserver: request timed out$/);
+    expect(t.events).toContain('ScaledObjectCheckFailed');
   });
 });

@@ -1,6 +1,6 @@
 import { KedaAnnotations, KedaFinalizer, KedaLabels, readPauseState, type PauseState } from '../apis/keda/v1alpha1/annotations.js';
 import { ScaledObjectDefaults, type ScaledObject, type ScaledObjectStatus } from '../apis/keda/v1alpha1/scaledobject.js';
-import { describeApiError, isConflict, isNotFound } from '../kube/errors.js';
+import { apiStatusCode, describeApiError, isConflict, isNotFound } from '../kube/errors.js';
 import { splitObjectKey } from '../controller/keys.js';
 import type { Logger } from '../log.js';
 import type { MetricSpec } from '../../scalers/scaler.js';
@@ -63,6 +63,12 @@ class CheckFailed extends Error {
   }
 }
 
+/** A write of the owned HPA that failed for a reason that may pass (apiserver busy or down): reported, then retried. */
+class HpaWriteFailed extends Error {}
+
+/** KEDA's words when the HPA cannot be made, followed by the apiserver's, which name the offending field. */
+const hpaFailurePrefix = 'Failed to ensure HPA is correctly created for ScaledObject';
+
 /**
  * Level-triggered reconcile of one ScaledObject: whatever happened, bring the cluster to what the object
  * asks for (finalizer and label, target recorded, scalers built, HPA owned and current, status written,
@@ -91,6 +97,13 @@ export class ScaledObjectReconciler {
         await this.reportCheckFailed(key, so, err instanceof CheckFailed ? `${err.prefix}: ${err.message}` : err.message);
         // Nothing watches scale targets: look again later in case the missing one appears.
         return err instanceof ScaleTargetError ? { requeueAfterMs: MISSING_TARGET_RECHECK_MS } : {};
+      }
+      // Anything else is retried with backoff, but the object says why it is not scaling meanwhile.
+      if (!isConflict(err) && !isNotFound(err)) {
+        const message = err instanceof HpaWriteFailed ? err.message : `ScaledObject reconcile failed: ${describeApiError(err)}`;
+        await this.reportCheckFailed(key, so, message, { keepPolling: true }).catch((reportErr: unknown) =>
+          this.deps.log.warn({ scaledObject: key, err: describeApiError(reportErr) }, 'could not report the failure on the ScaledObject'),
+        );
       }
       throw err;
     }
@@ -197,8 +210,9 @@ export class ScaledObjectReconciler {
     };
   }
 
-  private async reportCheckFailed(key: string, so: ScaledObject, message: string): Promise<void> {
-    this.deps.polling.unschedule(key);
+  /** Ready=False with the reason, and a Warning event when the message is new; polling stops unless the failure may pass. */
+  private async reportCheckFailed(key: string, so: ScaledObject, message: string, options: { keepPolling?: boolean } = {}): Promise<void> {
+    if (!options.keepPolling) this.deps.polling.unschedule(key);
     this.deps.metrics.objectError(so.metadata.namespace ?? '', so.metadata.name ?? '');
     const previous = findCondition(so.status?.conditions, 'Ready');
     const changed = previous?.reason !== 'ScaledObjectCheckFailed' || previous.message !== message;
@@ -284,10 +298,22 @@ export class ScaledObjectReconciler {
     return name;
   }
 
+  /**
+   * Creates or replaces the HPA. A refusal the same request would meet again (400, 422: an invalid field) is
+   * a check failure the user must fix; any other failure is reported and retried.
+   */
   private async writeHpa(method: 'POST' | 'PUT', so: ScaledObject, hpa: HorizontalPodAutoscaler): Promise<void> {
     const namespace = so.metadata.namespace ?? '';
     const path = resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(method === 'PUT' ? { name: hpa.metadata?.name } : {}) });
-    await this.deps.client.request(method, path, { body: hpa });
+    try {
+      await this.deps.client.request(method, path, { body: hpa });
+    } catch (err) {
+      if (isConflict(err) || isNotFound(err)) throw err;
+      const detail = `${method === 'POST' ? 'creating' : 'updating'} HPA '${hpa.metadata?.name ?? ''}' failed: ${apiServerMessage(err)}`;
+      const code = apiStatusCode(err);
+      if (code === 400 || code === 422) throw new CheckFailed(detail, hpaFailurePrefix);
+      throw new HpaWriteFailed(`${hpaFailurePrefix}: ${detail}`, { cause: err });
+    }
     this.deps.log.info({ scaledObject: `${namespace}/${so.metadata.name}`, hpa: hpa.metadata?.name }, method === 'POST' ? 'created HPA' : 'updated HPA');
   }
 
@@ -301,6 +327,13 @@ export class ScaledObjectReconciler {
       if (!isNotFound(err)) throw err;
     }
   }
+}
+
+/** The apiserver's own sentence (it names the invalid field), without the request line the client puts before it. */
+function apiServerMessage(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
+  return describeApiError(err);
 }
 
 function ownedBy(hpa: HorizontalPodAutoscaler, so: ScaledObject): boolean {

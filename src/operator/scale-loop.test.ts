@@ -8,7 +8,7 @@ import { FakeKubeClient } from './fake-kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ReadyPods } from './ready-pods.js';
-import { hpaActiveCondition, ScaleLoop } from './scale-loop.js';
+import { hpaActiveCondition, loopConditions, ScaleLoop } from './scale-loop.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalersCache } from './scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
@@ -283,5 +283,21 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
     const h = await composite(spec, 0, [value(1), failing], { health: { 's1-fake': { numberOfFailures: 1, status: 'Failing' } } });
     expect(await h.series('keda_scaler_metrics_value')).toContainEqual({ scaler: 'composite-metric', value: 20 });
     expect(h.replicas()).toBe(1);
+  });
+});
+
+describe('loopConditions', () => {
+  const partial = { type: 'Ready', status: 'Unknown', reason: 'PartialTriggerError', message: 'Some triggers defined in ScaledObject are not working correctly' };
+  const readyTrue = { type: 'Ready', status: 'True', reason: 'ScaledObjectReady', message: 'ok' };
+  const active = { type: 'Active', status: 'True', reason: 'ScalerActive', message: 'active' };
+  const checkFailed = [{ type: 'Ready', status: 'False', reason: 'ScaledObjectCheckFailed', message: 'HPA invalid' }];
+  it.each([
+    { name: 'a trigger error says which trigger failed and how', decided: [active, partial], current: undefined, failed: ['spec.triggers[1] (redis): connection refused to 127.0.0.1:1'], ready: { ...partial, message: `${partial.message}: spec.triggers[1] (redis): connection refused to 127.0.0.1:1` } },
+    { name: 'a healthy poll keeps the decision as it is', decided: [active, readyTrue], current: undefined, failed: [], ready: readyTrue },
+    { name: "the reconciler's check failure is not overwritten by a poll", decided: [active, readyTrue], current: checkFailed, failed: [], ready: undefined },
+  ])('$name', ({ decided, current, failed, ready }) => {
+    const result = loopConditions(decided, current, failed);
+    expect(result.find((c) => c.type === 'Ready')).toEqual(ready);
+    expect(result.find((c) => c.type === 'Active')).toEqual(active);
   });
 });

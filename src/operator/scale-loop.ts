@@ -103,7 +103,7 @@ export class ScaleLoop {
       now,
     });
     const scaled = await this.applyReplicas(so, gvkr, decision.replicas, current.replicas, decision.action);
-    const conditions: Condition[] = [...decision.conditions];
+    const conditions = loopConditions(decision.conditions, so.status?.conditions, failures(reads, composite));
     const fallback = so.spec.fallback;
     const fallbackState = fallback ? fallbackCondition(health, fallback.failureThreshold) : undefined;
     if (fallbackState) conditions.push(fallbackState);
@@ -143,10 +143,10 @@ export class ScaleLoop {
           this.deps.readings.record(`${namespace}/${name}`, spec.metricName, reading.value, reading.active, this.deps.now());
           return { trigger, spec, value: reading.value, active: reading.active };
         } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
+          const message = `${triggerField(trigger)}: ${err instanceof Error ? err.message : String(err)}`;
           this.deps.metrics.scalerError(labels);
           this.deps.log.warn({ scaledObject: `${namespace}/${name}`, metric: spec.metricName, err: message }, 'scaler read failed');
-          this.deps.events.emit(involved(so), 'Warning', 'KEDAScalerFailed', `${spec.metricName}: ${message}`);
+          this.deps.events.emit(involved(so), 'Warning', 'KEDAScalerFailed', message);
           return { trigger, spec, active: false, error: message };
         }
       }),
@@ -215,10 +215,39 @@ export class ScaleLoop {
   private async reportReplicasUnknown(key: string, so: ScaledObject, err: unknown): Promise<void> {
     const message = err instanceof ScaleTargetError ? err.message : `Error getting current replicas: ${err instanceof Error ? err.message : String(err)}`;
     this.deps.log.warn({ scaledObject: key, err: message }, 'reading scale target failed');
+    this.deps.events.emit(involved(so), 'Warning', 'ErrorGettingCurrentReplicas', `spec.scaleTargetRef: ${message}`);
     await this.deps.status.patch(key, so, {
       conditions: setConditions(so.status?.conditions, [{ type: 'Ready', status: 'False', reason: 'ErrorGettingCurrentReplicas', message }]),
     });
   }
+}
+
+/** Names a trigger as the user wrote it: its field path, type and, when set, its name. */
+export function triggerField(trigger: Pick<TriggerScaler, 'index' | 'trigger'>): string {
+  const name = trigger.trigger.name ? ` "${trigger.trigger.name}"` : '';
+  return `spec.triggers[${trigger.index}] (${trigger.trigger.type}${name})`;
+}
+
+/** What failed on this poll, each naming its trigger (or the formula), for the Ready condition's message. */
+function failures(reads: readonly MetricRead[], composite: { error?: string } | undefined): string[] {
+  const failed = reads.flatMap((r) => (r.error !== undefined ? [r.error] : []));
+  if (composite?.error !== undefined && failed.length === 0) failed.push(`spec.advanced.scalingModifiers.formula: ${composite.error}`);
+  return failed;
+}
+
+/**
+ * The conditions a poll writes: the decision's, with a trigger-error Ready condition saying which trigger failed
+ * and how. A Ready=False the reconciler set (ScaledObjectCheckFailed: the HPA or a check failed) is left for
+ * the reconciler to clear, so a poll does not hide it.
+ */
+export function loopConditions(decided: readonly Condition[], current: readonly Condition[] | undefined, failed: readonly string[]): Condition[] {
+  const checkFailed = findCondition(current, 'Ready')?.reason === 'ScaledObjectCheckFailed';
+  return decided.flatMap((c) => {
+    if (c.type !== 'Ready') return [c];
+    if (checkFailed) return [];
+    const isTriggerError = c.reason === 'PartialTriggerError' || c.reason === 'TriggerError';
+    return [isTriggerError && failed.length > 0 ? { ...c, message: `${c.message ?? ''}: ${failed.join('; ')}` } : c];
+  });
 }
 
 /**

@@ -116,4 +116,15 @@ describe('ScalingControllerRunner', () => {
     expect(runner.isLeader).toBe(false);
     expect(runner.ready()).toEqual({ ok: false, reason: '1 test informer(s) not synced yet' });
   });
+
+  it('stops even when its caches never fill (CRDs missing, apiserver gone)', async () => {
+    const failing: ListWatchSource<KubernetesObject> = { list: () => Promise.reject(new Error('404 page not found')), watch: () => Promise.resolve(() => undefined) };
+    const never = new Informer<KubernetesObject>({ name: 'never', source: failing, log, clock: new FakeClock(0), resyncPeriodMs: 0 });
+    const { runner, events } = setup({ informers: [never], objects: never });
+    const done = runner.start();
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.race([runner.stop(), new Promise((_, reject) => setTimeout(() => reject(new Error('stop() did not return')), 2_000))]);
+    await done;
+    expect(events).not.toContain('term started');
+  });
 });

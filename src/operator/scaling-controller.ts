@@ -152,7 +152,10 @@ export class ScalingControllerRunner {
   /** One leadership term: reconcile and poll until `signal` aborts, then stop and close everything. */
   async #lead(signal: AbortSignal): Promise<void> {
     const o = this.#options;
-    const synced = await Promise.all(o.informers.map((i) => i.synced()));
+    // Caches that never fill (CRDs missing, apiserver gone) must not keep a stopping term waiting: the informers
+    // are only stopped after the term has ended.
+    const stopped = new Promise<boolean[]>((resolve) => signal.addEventListener('abort', () => resolve([false]), { once: true }));
+    const synced = await Promise.race([Promise.all(o.informers.map((i) => i.synced())), stopped]);
     if (signal.aborted || synced.includes(false)) return;
     const { registry } = o.settings;
     const queue = new WorkQueue({ name: o.name, clock: o.clock, registry });

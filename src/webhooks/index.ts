@@ -7,12 +7,14 @@ import type { Logger } from '../log.js';
 import type { KubeClient } from '../operator/kube-client.js';
 import type { AdmissionHandler } from './admission.js';
 import { webhookCaBundlePublisher } from './ca-bundle.js';
-import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader } from './keda-validation.js';
-import { registerWebhooks, unregisterWebhooks, type WebhookDefinition } from './register.js';
+import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader, type KedaClusterReader } from './keda-validation.js';
+import { createSystemClock } from '../controller/clock.js';
+import { RegistrationKeeper } from '../kube/local-registration.js';
+import { webhookRegistration, type WebhookDefinition } from './register.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
 
 export * from './admission.js';
-export { kedaWebhookPaths } from './keda-validation.js';
+export { cachedClusterReader, kedaWebhookPaths } from './keda-validation.js';
 
 /**
  * Who owns the Validating/MutatingWebhookConfiguration:
@@ -41,6 +43,8 @@ export interface WebhooksDeps {
   configurationName?: string;
   /** Validate the KEDA kinds (default true). */
   validateKeda?: boolean;
+  /** Where the ScaledObject checks read the cluster; the operator passes its informer caches. Default: the apiserver. */
+  clusterReader?: KedaClusterReader;
   /** Per-scaler trigger metadata check; default the one `swell validate` runs, so both accept the same objects. */
   validateTrigger?: KedaValidatorOptions['validateTrigger'];
   /** The burst pod mutator (BurstPlacement.podMutator); without it no pod webhook is registered. */
@@ -79,6 +83,7 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
   const api = deps.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const configurations = deps.configurations ?? 'local';
   let server: WebhookServer | undefined;
+  let keeper: RegistrationKeeper | undefined;
   const publishCa = configurations === 'injected' ? undefined : webhookCaBundlePublisher(api, name, log);
   const certificate = webhookCertificate(deps, {
     apply: (bundle) => server?.setServingCertificate(bundle),
@@ -88,7 +93,11 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
   try {
     const bundle = await certificate.start();
     server = await WebhookServer.start({ routes, servingCertificate: bundle, log, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
-    if (configurations === 'local') await registerWebhooks(api, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, log);
+    if (configurations === 'local') {
+      const registration = webhookRegistration(api, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, server.port, log);
+      keeper = new RegistrationKeeper({ registration, ownPort: server.port, clock: createSystemClock(), log });
+      await keeper.start();
+    }
   } catch (error) {
     certificate.stop();
     await server?.close(0);
@@ -99,7 +108,8 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
     port: running.port,
     async stop() {
       certificate.stop();
-      if (configurations === 'local' && (deps.unregisterOnStop ?? true)) await unregisterWebhooks(api, name, log).catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
+      if (deps.unregisterOnStop ?? true) await keeper?.stop().catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
+      else await keeper?.pause();
       await running.close();
     },
   };
@@ -112,8 +122,8 @@ function webhookCertificate(deps: WebhooksDeps, hooks: { apply: (bundle: Serving
 }
 
 /** The KEDA kinds' admission: the same validator as `swell validate` (schema, KEDA's rules, each scaler's metadata), then the namespace checks. */
-export function kedaAdmissionHandler(deps: Pick<WebhooksDeps, 'client' | 'validateTrigger'>): AdmissionHandler {
-  return createKedaAdmissionHandler(createKedaValidator({ validateTrigger: deps.validateTrigger ?? offlineTriggerCheck }), kubeClusterReader(deps.client));
+export function kedaAdmissionHandler(deps: Pick<WebhooksDeps, 'client' | 'validateTrigger' | 'clusterReader'>): AdmissionHandler {
+  return createKedaAdmissionHandler(createKedaValidator({ validateTrigger: deps.validateTrigger ?? offlineTriggerCheck }), deps.clusterReader ?? kubeClusterReader(deps.client));
 }
 
 function webhookRoutes(deps: WebhooksDeps): { routes: WebhookRoute[]; validating: WebhookDefinition[]; mutating: WebhookDefinition[] } {

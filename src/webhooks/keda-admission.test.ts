@@ -18,7 +18,9 @@ const handler = kedaAdmissionHandler({ client: emptyCluster });
 
 function review(object: Record<string, unknown>): AdmissionRequest {
   const kind = String(object['kind']);
-  return { uid: 'u1', kind: { group: 'keda.sh', version: 'v1alpha1', kind }, operation: 'CREATE', namespace: 'shop', object, dryRun: true };
+  // The apiserver sends the namespace the object is created in, which is the one its metadata names (if any).
+  const namespace = (object['metadata'] as { namespace?: string } | undefined)?.namespace ?? 'shop';
+  return { uid: 'u1', kind: { group: 'keda.sh', version: 'v1alpha1', kind }, operation: 'CREATE', namespace, object, dryRun: true };
 }
 
 const scaledObject = (triggers: unknown[], extra: Record<string, unknown> = {}) => ({

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import { createKedaValidator } from '../apis/keda/v1alpha1/validator.js';
 import type { KubeClient } from '../operator/kube-client.js';
-import { kubeClusterReader } from './keda-validation.js';
+import type { AdmissionRequest } from './admission.js';
+import { cachedClusterReader, createKedaAdmissionHandler, kubeClusterReader, type AdmissionCaches } from './keda-validation.js';
 
 /** Answers GETs from a map of path → object, as the apiserver would. */
 function clientServing(objects: Record<string, unknown>): KubeClient {
@@ -41,5 +44,65 @@ describe('kubeClusterReader.targetContainers', () => {
   ])('gives undefined for %s', async (_, apiVersion, kind, name) => {
     const reader = kubeClusterReader(clientServing({ [deploymentPath]: deployment }));
     expect(await reader.targetContainers('shop', apiVersion, kind, name)).toBeUndefined();
+  });
+});
+
+const scaledObject = (namespace: string, name: string, target: string): ScaledObject =>
+  ({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { namespace, name, uid: `uid-${name}`, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { scaleTargetRef: { name: target }, triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '1' } }] },
+  });
+
+describe('cachedClusterReader', () => {
+  const requests: string[] = [];
+  const counting: KubeClient = {
+    request<T>(_method: string, path: string): Promise<T> {
+      requests.push(path);
+      return Promise.resolve({ items: [] } as T);
+    },
+  };
+  const caches = (overrides: Partial<AdmissionCaches> = {}): AdmissionCaches => ({
+    scaledObjects: { list: () => [scaledObject('shop', 'orders', 'web'), scaledObject('bank', 'ledger', 'web')] },
+    hpas: { list: () => [] },
+    workloads: { deployments: { get: () => undefined }, statefulsets: { get: () => undefined } },
+    synced: () => true,
+    covers: () => true,
+    ...overrides,
+  });
+
+  it('answers from the caches, only the namespace asked for, without asking the apiserver', async () => {
+    const reader = cachedClusterReader(caches(), counting);
+    expect((await reader.scaledObjects('shop')).map((so) => so.metadata.name)).toEqual(['orders']);
+    expect(await reader.hpas('shop')).toEqual([]);
+    expect(requests).toEqual([]);
+  });
+
+  it.each([
+    { name: 'caches not filled yet', overrides: { synced: () => false } },
+    { name: 'a namespace the operator does not watch', overrides: { covers: (ns: string) => ns === 'bank' } },
+  ])('reads nothing for $name (the check fails open)', async ({ overrides }) => {
+    expect(await cachedClusterReader(caches(overrides), counting).scaledObjects('shop')).toEqual([]);
+  });
+
+  it('refuses, without looking anything up, an object that names another namespace than the request', async () => {
+    const looked: string[] = [];
+    const reader = cachedClusterReader(caches({ scaledObjects: { list: () => (looked.push('list'), []) } }), counting);
+    const handler = createKedaAdmissionHandler(createKedaValidator(), reader);
+    const request: AdmissionRequest = { uid: '1', kind: { group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject' }, operation: 'CREATE', namespace: 'shop', object: scaledObject('bank', 'probe', 'web') };
+    const verdict = await handler(request);
+    expect(verdict).toMatchObject({ allowed: false, code: 400 });
+    expect(JSON.stringify(verdict)).not.toContain('ledger');
+    expect(looked).toEqual([]);
+  });
+
+  it("a review in one namespace never names another namespace's ScaledObject", async () => {
+    const handler = createKedaAdmissionHandler(createKedaValidator(), cachedClusterReader(caches(), counting));
+    const request: AdmissionRequest = { uid: '2', kind: { group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject' }, operation: 'CREATE', namespace: 'shop', object: scaledObject('shop', 'second', 'web') };
+    const verdict = await handler(request);
+    expect(verdict).toMatchObject({ allowed: false });
+    expect(JSON.stringify(verdict)).toContain("'orders'");
+    expect(JSON.stringify(verdict)).not.toContain('ledger');
   });
 });

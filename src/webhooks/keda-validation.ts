@@ -43,7 +43,12 @@ export function createKedaAdmissionHandler(validator: KedaValidator, reader: Ked
     if (!result.valid) return { allowed: false, code: 422, reason: 'Invalid', message: describe(result.kind, result.namespace, result.name, result.errors), warnings };
     if (result.object?.kind !== 'ScaledObject') return { allowed: true, warnings };
     const so = result.object;
-    const namespace = so.metadata.namespace ?? request.namespace ?? '';
+    // The request's namespace is the one checked against; an object claiming another is not looked up at all,
+    // so no caller learns what is in a namespace it did not write to.
+    const namespace = request.namespace ?? so.metadata.namespace ?? '';
+    if (so.metadata.namespace !== undefined && so.metadata.namespace !== namespace) {
+      return { allowed: false, code: 400, reason: 'BadRequest', message: 'metadata.namespace does not match the namespace of the request', warnings };
+    }
     const errors = scaledObjectClusterErrors(so, await observe(reader, so, namespace, request.dryRun === true));
     if (errors.length > 0) return { allowed: false, code: 403, reason: 'Forbidden', message: describe('ScaledObject', namespace, so.metadata.name ?? '', errors), warnings };
     return { allowed: true, warnings };
@@ -61,7 +66,7 @@ async function observe(reader: KedaClusterReader, so: ScaledObject, namespace: s
   return { scaledObjects, hpas, ...(targetContainers ? { targetContainers } : {}), limitRangeDefaults, dryRun };
 }
 
-interface PodTemplateOwner {
+export interface PodTemplateOwner {
   spec?: { template?: { spec?: { containers?: { name: string; resources?: Omit<ContainerResources, 'name'> }[] } } };
 }
 
@@ -71,7 +76,40 @@ interface LimitRangeList {
 
 const enc = encodeURIComponent;
 
-/** Reads what the checks need straight from the apiserver (admission is rare; no cache is kept). */
+/** What the operator already keeps in memory, for admission to read instead of asking the apiserver. */
+export interface AdmissionCaches {
+  scaledObjects: { list(): ScaledObject[] };
+  hpas: { list(): HpaSummary[] };
+  workloads: { deployments: { get(key: string): PodTemplateOwner | undefined }; statefulsets: { get(key: string): PodTemplateOwner | undefined } };
+  /** True once every cache was filled; before that the cluster checks are skipped (failing open, with a warning). */
+  synced(): boolean;
+  /** Whether the caches hold this namespace (an operator watching one namespace holds no other). */
+  covers(namespace: string): boolean;
+}
+
+/**
+ * Reads from the operator's informer caches: no LIST per admission request, so a flood of reviews costs the
+ * apiserver nothing, and nothing outside the operator's namespaces is ever read. LimitRanges, read only for
+ * cpu/memory triggers, still come from the apiserver.
+ */
+export function cachedClusterReader(caches: AdmissionCaches, client: KubeClient): KedaClusterReader {
+  const inNamespace = <T extends { metadata?: { namespace?: string } }>(items: T[], namespace: string): T[] => items.filter((o) => o.metadata?.namespace === namespace);
+  const notReady = (namespace: string): boolean => !caches.synced() || !caches.covers(namespace);
+  const direct = kubeClusterReader(client);
+  return {
+    scaledObjects: (namespace) => Promise.resolve(notReady(namespace) ? [] : inNamespace(caches.scaledObjects.list(), namespace)),
+    hpas: (namespace) => Promise.resolve(notReady(namespace) ? [] : inNamespace(caches.hpas.list() as (HpaSummary & { metadata: { namespace?: string } })[], namespace)),
+    targetContainers(namespace, apiVersion, kind, name) {
+      const cache = apiVersion === 'apps/v1' ? { Deployment: caches.workloads.deployments, StatefulSet: caches.workloads.statefulsets }[kind] : undefined;
+      if (!cache || notReady(namespace)) return Promise.resolve(undefined);
+      const owner = cache.get(`${namespace}/${name}`);
+      return Promise.resolve(owner ? (owner.spec?.template?.spec?.containers ?? []).map(({ name: container, resources }) => ({ name: container, ...resources })) : undefined);
+    },
+    limitRangeDefaults: (namespace) => direct.limitRangeDefaults(namespace),
+  };
+}
+
+/** Reads what the checks need straight from the apiserver: for a webhook server run without an operator beside it. */
 export function kubeClusterReader(client: KubeClient): KedaClusterReader {
   return {
     async scaledObjects(namespace) {

@@ -1,6 +1,7 @@
 import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import { isNotFound } from '../kube/errors.js';
 import type { Logger } from '../log.js';
+import type { LocalRegistration, ObservedRegistration, RegisteredTarget } from '../kube/local-registration.js';
 
 export interface WebhookRule {
   apiGroups: string[];
@@ -98,10 +99,53 @@ export async function registerWebhooks(api: AdmissionregistrationV1Api, spec: We
   log.info({ name: spec.name, validating: spec.validating.map((w) => w.name), mutating: spec.mutating.map((w) => w.name) }, 'webhooks registered');
 }
 
-export async function unregisterWebhooks(api: AdmissionregistrationV1Api, name: string, log: Logger): Promise<void> {
-  await ignoreMissing(() => api.deleteValidatingWebhookConfiguration({ name }));
-  await ignoreMissing(() => api.deleteMutatingWebhookConfiguration({ name }));
-  log.info({ name }, 'webhooks unregistered');
+/**
+ * Deletes both configurations; with `onlyIfUrl`, each only while its webhooks still call that server, so a
+ * replica that stops never removes what another replica registered since.
+ */
+export async function unregisterWebhooks(api: AdmissionregistrationV1Api, name: string, log: Logger, onlyIfUrl?: string): Promise<void> {
+  const ours = (config: { webhooks?: { clientConfig: { url?: string } }[]; metadata?: { uid?: string } } | undefined): boolean =>
+    onlyIfUrl === undefined || (config?.webhooks ?? []).some((w) => w.clientConfig.url?.startsWith(`${onlyIfUrl}/`) ?? false);
+  const validating = await readOrMissing(() => api.readValidatingWebhookConfiguration({ name }));
+  if (validating && ours(validating)) await ignoreMissing(() => api.deleteValidatingWebhookConfiguration({ name, body: { preconditions: { uid: validating.metadata?.uid } } }));
+  const mutating = await readOrMissing(() => api.readMutatingWebhookConfiguration({ name }));
+  if (mutating && ours(mutating)) await ignoreMissing(() => api.deleteMutatingWebhookConfiguration({ name, body: { preconditions: { uid: mutating.metadata?.uid } } }));
+  log.info({ name, removed: [validating && ours(validating) ? 'validating' : '', mutating && ours(mutating) ? 'mutating' : ''].filter(Boolean) }, 'webhooks unregistered');
+}
+
+/**
+ * The webhook configurations of a local run as the registration keeper sees them: the loopback port their
+ * webhooks call (when they call several, one that is not this replica's, so a dead one is noticed), or foreign.
+ */
+export function webhookRegistration(api: AdmissionregistrationV1Api, spec: WebhookConfigurationSpec, ownPort: number, log: Logger): LocalRegistration {
+  return {
+    description: `webhook configurations ${spec.name}`,
+    async read(): Promise<ObservedRegistration | undefined> {
+      const validating = spec.validating.length > 0 ? await readOrMissing(() => api.readValidatingWebhookConfiguration({ name: spec.name })) : undefined;
+      const mutating = spec.mutating.length > 0 ? await readOrMissing(() => api.readMutatingWebhookConfiguration({ name: spec.name })) : undefined;
+      if (!validating && !mutating) return undefined;
+      const urls = [...(validating?.webhooks ?? []), ...(mutating?.webhooks ?? [])].map((w) => w.clientConfig.url ?? '');
+      return { target: targetOf(urls, ownPort) };
+    },
+    claim: () => registerWebhooks(api, spec, log),
+    release: () => unregisterWebhooks(api, spec.name, log, spec.url.replace(/\/$/, '')),
+  };
+}
+
+function targetOf(urls: readonly string[], ownPort: number): RegisteredTarget {
+  const ports = urls.map((url) => /^https:\/\/127\.0\.0\.1:(\d+)\//.exec(url)?.[1]).map((p) => (p === undefined ? undefined : Number(p)));
+  if (ports.length === 0 || ports.includes(undefined)) return { kind: 'foreign', description: urls.find((u) => !u.startsWith('https://127.0.0.1:')) ?? 'a configuration without webhooks' };
+  const port = ports.find((p) => p !== ownPort) ?? ownPort;
+  return { kind: 'local', port };
+}
+
+async function readOrMissing<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }
 
 async function upsert(read: () => Promise<{ metadata?: { resourceVersion?: string } }>, replace: (rv: string) => Promise<unknown>, create: () => Promise<unknown>): Promise<void> {

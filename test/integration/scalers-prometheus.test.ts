@@ -63,7 +63,7 @@ describe('prometheus scaler on a real server', () => {
       { ...context({ query: 'up' }), trigger: { type: 'prometheus', metadata: { serverAddress: 'http://127.0.0.1:1', query: 'up', threshold: '1' } } },
       testDeps(),
     );
-    await expect(scaler.read('s0-prometheus')).rejects.toThrow(/ECONNREFUSED/);
+    await expect(scaler.read('s0-prometheus')).rejects.toThrow(/connection refused to Prometheus http:\/\/127.0.0.1:1/);
     await scaler.close();
   });
 

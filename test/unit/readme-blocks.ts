@@ -119,7 +119,7 @@ export const exercisedElsewhere: Record<string, { file: string; evidence: string
   'npx swell dev up': { file: 'src/sandbox/sandbox.test.ts', evidence: 'sandbox.up', how: 'Sandbox.up, which the command calls, starting, reusing and writing the env file; every integration run starts its servers with it' },
   'source .swell/dev/env': { file: 'src/sandbox/sandbox.test.ts', evidence: 'parseEnvFile', how: 'the env file `up` writes is read back as a shell would source it' },
   'npx swell dev down': { file: 'src/sandbox/sandbox.test.ts', evidence: 'sandbox.down', how: 'Sandbox.down, which the command calls' },
-  'npx swell operator --install-crds': { file: 'test/e2e/support.ts', evidence: "'--install-crds'", how: 'every end-to-end story and test/integration/readme.test.ts start `swell operator --install-crds`' },
+  'npx swell operator --install-crds': { file: 'test/integration/operator-process.test.ts', evidence: "['--install-crds'", how: 'runs the compiled CLI (bin/swell.js, rebuilt first) with --install-crds against the sandbox; every end-to-end story starts `swell operator --install-crds` from the sources' },
   'helm install swell charts/swell -n swell-system --create-namespace --set image.repository=registry.example.com/swell': {
     file: 'test/integration/helm.test.ts',
     evidence: "'install', release, chartDir",
