@@ -39,6 +39,8 @@ interface Outcome {
   holdDeviations: number[];
   eventWithFallback?: string;
   eventWithoutFallback?: string;
+  /** Every distinct KEDAScalerFailed message of both ScaledObjects during the fault. */
+  failureMessages: string[];
   /** How long the sandbox took to restart the killed server on its port. */
   serverRestartMs?: number;
   recoveryMs?: number;
@@ -67,6 +69,18 @@ function scalerFailedEvent(name: string, since: number): Promise<string> {
     const failed = events.filter((e) => e.reason === 'KEDAScalerFailed' && Date.parse((e as { lastTimestamp?: string }).lastTimestamp ?? '') >= since - 1000);
     return failed.at(-1)?.message;
   });
+}
+
+/** The distinct KEDAScalerFailed messages about `names` since `since`. */
+async function failureMessages(names: readonly string[], since: number): Promise<string[]> {
+  const messages = new Set<string>();
+  for (const name of names) {
+    for (const event of await eventsAbout(client, namespace, name)) {
+      const at = Date.parse((event as { lastTimestamp?: string }).lastTimestamp ?? '');
+      if (event.reason === 'KEDAScalerFailed' && at >= since - 1000 && event.message) messages.add(event.message);
+    }
+  }
+  return [...messages];
 }
 
 /** Samples the Deployment until `stop` resolves; returns the counts other than `want` it saw. */
@@ -98,7 +112,7 @@ async function runEpisode(index: number, plan: Record<Kind, Mode>): Promise<void
 
   const during = await Promise.all(
     kinds.map(async (kind): Promise<Outcome> => {
-      const outcome: Outcome = { episode: index + 1, kind, mode: plan[kind], holdDeviations: [], errors: [] };
+      const outcome: Outcome = { episode: index + 1, kind, mode: plan[kind], holdDeviations: [], failureMessages: [], errors: [] };
       try {
         await convergeTo(client, namespace, fb(kind), fallback.replicas, 120_000);
         outcome.fallbackReachedMs = Date.now() - faulted;
@@ -116,6 +130,13 @@ async function runEpisode(index: number, plan: Record<Kind, Mode>): Promise<void
   );
   // The ScaledObjects without fallback keep being watched a while after the others went to fallback.
   await new Promise((r) => setTimeout(r, 5_000));
+  // Sampling ends before the servers return: a restarted Redis or ElasticMQ is empty, and scaling to zero on an
+  // empty source is right.
+  restoring();
+  for (const outcome of during) {
+    outcome.holdDeviations = await (holdSamples.get(outcome.kind) as Promise<number[]>);
+    outcome.failureMessages = await failureMessages([fb(outcome.kind), hold(outcome.kind)], faulted);
+  }
 
   const killed = kinds.filter((kind) => plan[kind] === 'outage');
   const restartStarted = Date.now();
@@ -126,11 +147,7 @@ async function runEpisode(index: number, plan: Record<Kind, Mode>): Promise<void
     if (plan[kind] === 'hang') await sandbox.signalDaemon((sources.get(kind) as FaultSource).daemon, 'SIGCONT');
     back.set(kind, Date.now());
   }
-  restoring();
-  for (const outcome of during) {
-    outcome.holdDeviations = await (holdSamples.get(outcome.kind) as Promise<number[]>);
-    if (outcome.mode === 'outage') outcome.serverRestartMs = serverRestartMs;
-  }
+  for (const outcome of during) if (outcome.mode === 'outage') outcome.serverRestartMs = serverRestartMs;
 
   await Promise.all(
     during.map(async (outcome) => {
@@ -178,7 +195,7 @@ afterAll(async () => {
   await deleteNamespace(client, namespace);
   await recordFigures('source-outage', {
     fallback,
-    outages: outcomes.map((o) => ({ ...o, eventWithFallback: o.eventWithFallback?.slice(0, 240), eventWithoutFallback: o.eventWithoutFallback?.slice(0, 240) })),
+    outages: outcomes.map((o) => ({ ...o, failureMessages: o.failureMessages.map((m) => m.slice(0, 240)) })),
   });
 });
 
@@ -208,6 +225,17 @@ describe('event source outage and hang', () => {
       for (const o of of()) {
         expect(o.holdDeviations, `${o.mode}`).toEqual([]);
         expect(o.eventWithoutFallback, `${o.mode}`).toBeTruthy();
+      }
+    });
+
+    // Issue 15 item 6 (being fixed on the operator-faults branch): a Redis outage reads as the client library's
+    // "Reached the max retries per request limit" instead of naming the server. Turn into `it` once it does.
+    (kind === 'redis' ? it.fails : it)('every Event about the failure names the server it could not reach', () => {
+      if (!owned) throw new Error('not our servers');
+      const address = (sources.get(kind) as FaultSource).address;
+      for (const o of of()) {
+        expect(o.failureMessages.length, `${o.mode}`).toBeGreaterThan(0);
+        expect(o.failureMessages.filter((m) => !m.includes(address)), `${o.mode}`).toEqual([]);
       }
     });
 

@@ -20,6 +20,8 @@ export interface FaultSource {
   readonly kind: Extract<ComponentName, 'redis' | 'kafka' | 'sqs' | 'prometheus'>;
   /** The sandbox daemon serving it. */
   readonly daemon: string;
+  /** host:port the trigger reaches it at; an error about it should name it. */
+  readonly address: string;
   /** Creates what the trigger needs in `namespace` (Secrets, TriggerAuthentications); returns the trigger. */
   trigger(client: KubeClient, namespace: string): Promise<Record<string, unknown>>;
   /** Makes exactly `n` units of work wait. */
@@ -52,6 +54,7 @@ export async function redisSource(id: string): Promise<FaultSource> {
   return {
     kind: 'redis',
     daemon: 'redis-server',
+    address: `${hostname}:${port}`,
     trigger: () => Promise.resolve({ type: 'redis', metadata: { address: `${hostname}:${port}`, listName, listLength: '5' } }),
     setBacklog,
     async afterRestart() {
@@ -80,6 +83,7 @@ export async function kafkaSource(id: string): Promise<FaultSource> {
   return {
     kind: 'kafka',
     daemon: 'kafka',
+    address: brokers[0] ?? '',
     trigger: () => Promise.resolve({ type: 'kafka', metadata: { bootstrapServers: brokers.join(','), consumerGroup: groupId, topic, lagThreshold: '5', allowIdleConsumers: 'true' } }),
     async setBacklog(n) {
       // Lag = end offset − committed offset: produce up to n if needed, then commit as a consumer would.
@@ -137,6 +141,7 @@ export async function sqsSource(id: string): Promise<FaultSource> {
   return {
     kind: 'sqs',
     daemon: 'elasticmq',
+    address: new URL(endpoint).host,
     async trigger(client, namespace) {
       await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
         body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'aws-credentials' }, stringData: { id: credentials.accessKeyId, secret: credentials.secretAccessKey } },
@@ -196,6 +201,7 @@ export async function prometheusSource(id: string): Promise<FaultSource> {
   return {
     kind: 'prometheus',
     daemon: 'prometheus',
+    address: new URL(url).host,
     trigger: () => Promise.resolve({ type: 'prometheus', metadata: { serverAddress: url, query, threshold: '5' } }),
     async setBacklog(n) {
       wanted = n;
