@@ -44,6 +44,9 @@ interface Outcome {
   /** How long the sandbox took to restart the killed server on its port. */
   serverRestartMs?: number;
   recoveryMs?: number;
+  /** Replicas (with fallback, without) when the source was back, and once its backlog was set again. */
+  replicasWhenBack?: [number, number];
+  replicasWhenRefilled?: [number, number];
   fallbackConditionAfter?: string;
   errors: string[];
 }
@@ -69,6 +72,10 @@ function scalerFailedEvent(name: string, since: number): Promise<string> {
     const failed = events.filter((e) => e.reason === 'KEDAScalerFailed' && Date.parse((e as { lastTimestamp?: string }).lastTimestamp ?? '') >= since - 1000);
     return failed.at(-1)?.message;
   });
+}
+
+async function replicasNow(kind: Kind): Promise<[number, number]> {
+  return [await replicasOf(client, namespace, fb(kind)), await replicasOf(client, namespace, hold(kind))];
 }
 
 /** The distinct KEDAScalerFailed messages about `names` since `since`. */
@@ -153,11 +160,17 @@ async function runEpisode(index: number, plan: Record<Kind, Mode>): Promise<void
     during.map(async (outcome) => {
       const source = sources.get(outcome.kind) as FaultSource;
       try {
+        outcome.replicasWhenBack = await replicasNow(outcome.kind);
         if (outcome.mode === 'outage') await source.afterRestart();
         await source.setBacklog(after.backlog);
+        outcome.replicasWhenRefilled = await replicasNow(outcome.kind);
         await converge(outcome.kind, after.replicas);
         outcome.recoveryMs = Date.now() - (back.get(outcome.kind) ?? 0);
-        outcome.fallbackConditionAfter = (await conditionOf(client, namespace, fb(outcome.kind), 'Fallback'))?.status;
+        // The condition is written with the status of the poll after the first good read.
+        outcome.fallbackConditionAfter = await waitFor(`Fallback=False on ${fb(outcome.kind)}`, 20_000, async () => {
+          const status = (await conditionOf(client, namespace, fb(outcome.kind), 'Fallback'))?.status;
+          return status === 'False' ? status : undefined;
+        }).catch(async () => (await conditionOf(client, namespace, fb(outcome.kind), 'Fallback'))?.status);
       } catch (error) {
         outcome.errors.push(`recovery: ${String(error)}`);
       }
