@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwellProcess } from '../../src/demo/processes.js';
 import type { KubeClient } from '../../src/operator/kube-client.js';
-import { createNamespace, deleteNamespace, hpaPath, sandboxClient, waitFor } from '../integration/operator-support.js';
+import { createNamespace, deleteNamespace, hpaPath, replicasOf, sandboxClient, waitFor } from '../integration/operator-support.js';
 import {
   convergeTo,
   createScaledObject,
@@ -41,7 +41,7 @@ let client: KubeClient;
 let redis: Redis;
 let operator: SwellProcess | undefined;
 let owned = false;
-const restarts: { step: number; killAfterMs: number; downMs: number; apiserverBackMs: number; convergeMs: number; readyzWhileDown: number[] }[] = [];
+const restarts: { step: number; want: number; killAfterMs: number; downMs: number; apiserverBackMs: number; replicasWhenBack: number; convergeMs: number; readyzWhileDown: number[] }[] = [];
 
 async function setBacklog(n: number): Promise<void> {
   await redis.del(listName);
@@ -110,8 +110,9 @@ describe('apiserver killed and restarted in the middle of a change', () => {
       }
       await sandbox.up(['kube']);
       const back = Date.now();
+      const replicasWhenBack = await replicasOf(client, namespace, 'worker');
       const convergeMs = await convergeTo(client, namespace, 'worker', want as number, 120_000);
-      restarts.push({ step: index + 1, killAfterMs, downMs: back - down, apiserverBackMs: back - down - 4_000, convergeMs, readyzWhileDown });
+      restarts.push({ step: index + 1, want: want as number, killAfterMs, downMs: back - down, apiserverBackMs: back - down - 4_000, replicasWhenBack, convergeMs, readyzWhileDown });
       expect(await leftovers(client, namespace)).toEqual({ scaledObjects: [{ name: 'worker', finalizers: ['finalizer.keda.sh'], deleting: false }], orphanHpas: [] });
     }
     expect(restarts).toHaveLength(steps.length);

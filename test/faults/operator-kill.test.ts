@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwellProcess } from '../../src/demo/processes.js';
 import type { KubeClient } from '../../src/operator/kube-client.js';
-import { createNamespace, deleteNamespace, hpaPath, sandboxClient, soPath, waitFor } from '../integration/operator-support.js';
+import { createNamespace, deleteNamespace, hpaPath, replicasOf, sandboxClient, soPath, waitFor } from '../integration/operator-support.js';
 import {
   convergeTo,
   createScaledObject,
@@ -39,7 +39,8 @@ let client: KubeClient;
 let redis: Redis;
 let operator: SwellProcess | undefined;
 let restarts = 0;
-const kills: { phase: string; round: number; afterMs: number; restartMs: number; convergeMs: number }[] = [];
+/** One kill: when it came, the replicas then (≠ the goal: it landed mid-transition), and how long until the goal. */
+const kills: { phase: string; round: number; afterMs: number; replicasAtKill: number; want: number; restartMs: number; convergeMs: number; killToGoalMs: number }[] = [];
 
 const startReplacement = async () => {
   restarts += 1;
@@ -53,16 +54,21 @@ async function setBacklog(n: number): Promise<void> {
   if (n > 0) await redis.rpush(listName, ...Array.from({ length: n }, (_, i) => `job-${i}`));
 }
 
-/** Kills the operator `afterMs` after `change` began, starts another, and measures how long until `want` replicas. */
-async function killDuring(phase: string, round: number, windowMs: number, change: () => Promise<void>, settled: () => Promise<void>): Promise<void> {
+/**
+ * Kills the operator a random moment into `change` (the Deployment heading for `want` replicas, or the
+ * ScaledObject being deleted), starts another, and measures how long until `settled` holds.
+ */
+async function killDuring(phase: string, round: number, windowMs: number, want: number, change: () => Promise<void>, settled: () => Promise<void>): Promise<void> {
   const afterMs = Math.round(random() * windowMs);
   await change();
   await sleep(afterMs);
+  const replicasAtKill = await replicasOf(client, namespace, 'worker');
+  const killed = Date.now();
   await killOperator(operator as SwellProcess);
   const restartMs = await startReplacement();
   const convergeStarted = Date.now();
   await settled();
-  kills.push({ phase, round, afterMs, restartMs, convergeMs: Date.now() - convergeStarted });
+  kills.push({ phase, round, afterMs, replicasAtKill, want, restartMs, convergeMs: Date.now() - convergeStarted, killToGoalMs: Date.now() - killed });
 }
 
 async function exactlyOneHpa(): Promise<void> {
@@ -87,8 +93,16 @@ afterAll(async () => {
   await redis.del(listName).catch(() => 0);
   redis.disconnect();
   await deleteNamespace(client, namespace);
-  const byPhase = Object.fromEntries(['activation', 'scale-up', 'scale-down', 'deletion'].map((p) => [p, summary(kills.filter((k) => k.phase === p).map((k) => k.convergeMs))]));
-  await recordFigures('operator-sigkill', { seed, killsSurvived: kills.length, operatorStartMs: summary(kills.map((k) => k.restartMs)), convergeAfterRestartMs: byPhase, kills });
+  const byPhase = Object.fromEntries(['activation', 'scale-up', 'scale-down', 'deletion'].map((p) => [p, summary(kills.filter((k) => k.phase === p).map((k) => k.killToGoalMs))]));
+  await recordFigures('operator-sigkill', {
+    seed,
+    killsSurvived: kills.length,
+    // Scaling kills that found the Deployment short of its goal (the others came after the HPA had finished).
+    killsMidTransition: kills.filter((k) => k.phase !== 'deletion' && k.replicasAtKill !== k.want).length,
+    operatorStartMs: summary(kills.map((k) => k.restartMs)),
+    killToGoalMs: byPhase,
+    kills,
+  });
 });
 
 describe('operator SIGKILL at random points of a ScaledObject life', () => {
@@ -100,19 +114,19 @@ describe('operator SIGKILL at random points of a ScaledObject life', () => {
       await waitFor('the HPA of worker', 30_000, () => client.request('GET', hpaPath(namespace, 'keda-hpa-worker')).then(() => true));
 
       // 3 waiting → 1 replica: swell itself wakes the Deployment.
-      await killDuring('activation', round, 3_000, () => setBacklog(3), async () => {
+      await killDuring('activation', round, 3_000, 1, () => setBacklog(3), async () => {
         await convergeTo(client, namespace, 'worker', 1);
       });
       await exactlyOneHpa();
 
       // 30 waiting → 6 replicas: the HPA scales on the metric the new operator serves.
-      await killDuring('scale-up', round, 6_000, () => setBacklog(30), async () => {
+      await killDuring('scale-up', round, 6_000, 6, () => setBacklog(30), async () => {
         await convergeTo(client, namespace, 'worker', 6, 120_000);
       });
       await exactlyOneHpa();
 
       // Nothing waits → the HPA goes to 1, then swell to 0 once the cooldown (5 s) has passed.
-      await killDuring('scale-down', round, 10_000, () => setBacklog(0), async () => {
+      await killDuring('scale-down', round, 10_000, 0, () => setBacklog(0), async () => {
         await convergeTo(client, namespace, 'worker', 0, 120_000);
       });
       await exactlyOneHpa();
@@ -120,7 +134,7 @@ describe('operator SIGKILL at random points of a ScaledObject life', () => {
       // Deleted while scaled out: the finalizer is removed and the HPA goes with the ScaledObject.
       await setBacklog(10);
       await convergeTo(client, namespace, 'worker', 2, 120_000);
-      await killDuring('deletion', round, 1_500, () => client.request('DELETE', soPath(namespace, 'worker')).then(() => undefined), async () => {
+      await killDuring('deletion', round, 1_500, 2, () => client.request('DELETE', soPath(namespace, 'worker')).then(() => undefined), async () => {
         expect(await waitForGone(client, soPath(namespace, 'worker'), 60_000)).toBe(true);
         expect(await waitForGone(client, hpaPath(namespace, 'keda-hpa-worker'), 30_000)).toBe(true);
       });
