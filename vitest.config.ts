@@ -43,7 +43,7 @@ export default defineConfig({
           include: ['test/faults/**/*.test.ts'],
           globalSetup: ['test/setup/sandbox.ts', 'test/faults/setup.ts'],
           testTimeout: process.env.FAULTS_FULL === '1' ? 1_200_000 : 300_000,
-          hookTimeout: 300_000,
+          hookTimeout: 600_000,
           fileParallelism: false,
         },
       },
