@@ -92,12 +92,6 @@ export class DaemonSupervisor {
     return true;
   }
 
-  /** The pid of a running daemon, or undefined. */
-  async pid(name: string): Promise<number | undefined> {
-    const record = await this.read(name);
-    return record && isAlive(record) ? record.pid : undefined;
-  }
-
   async running(name: string): Promise<boolean> {
     const record = await this.read(name);
     return record !== undefined && isAlive(record);
