@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Unit tests live beside the code they test; integration and end-to-end suites live in test/ and run
-// against the real servers that test/setup/sandbox.ts starts (only those their files ask for).
+// against the real servers that test/setup/sandbox.ts starts (only those their files ask for). The fault suite
+// (test/faults) kills and hangs those servers and the operator; like integration and e2e it runs one file at a
+// time, so no other file sees a server down. FAULTS_FULL=1 (`npm run test:faults`) runs more rounds.
 export default defineConfig({
   test: {
     projects: [
@@ -37,10 +39,10 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          // Faults and hostile input, one file at a time; figures land in .swell/faults/.
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
-          testTimeout: 300_000,
+          globalSetup: ['test/setup/sandbox.ts', 'test/faults/setup.ts'],
+          testTimeout: process.env.FAULTS_FULL === '1' ? 1_200_000 : 300_000,
           hookTimeout: 600_000,
           fileParallelism: false,
         },

@@ -10,8 +10,9 @@ import { createLogger } from '../log.js';
 const help = `usage: swell dev <up|status|down|install> [options]
 
   up       build or download what is missing (first run: minutes), start the servers on 127.0.0.1,
-           and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL
-  status   show which servers run and where
+           and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL;
+           run again after a server died, it starts just that one again on its ports with its data
+  status   show which servers run and where (and which died)
   down     stop everything up started
   install  only build or download what is missing into the cache, and helm for the chart tests
            (CI runs this before the tests)
@@ -74,7 +75,8 @@ export async function devCommand(argv: string[]): Promise<number> {
       case 'status': {
         for (const s of await sandbox.status()) {
           const where = s.endpoints ? Object.entries(s.endpoints.endpoints).map(([k, v]) => `${k}=${v}`).join(' ') : '';
-          process.stdout.write(`${s.name.padEnd(11)} ${s.state.padEnd(10)} ${where}\n`);
+          const dead = s.dead ? ` (not running: ${s.dead.join(', ')}; \`swell dev up\` restarts it)` : '';
+          process.stdout.write(`${s.name.padEnd(11)} ${s.state.padEnd(10)} ${where}${dead}\n`);
         }
         return 0;
       }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, writeSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,12 +26,17 @@ export class DaemonSupervisor {
     this.logDir = join(stateDir, 'logs');
   }
 
-  async spawn(spec: DaemonSpec): Promise<Daemon> {
+  /**
+   * Starts `spec` (stopping an earlier instance of the same name first). A fresh start truncates its log; a
+   * restart (`appendLog`) keeps what the previous run wrote, so the reason it died stays readable.
+   */
+  async spawn(spec: DaemonSpec, options: { appendLog?: boolean } = {}): Promise<Daemon> {
     await this.stop(spec.name);
     mkdirSync(this.pidDir, { recursive: true });
     mkdirSync(this.logDir, { recursive: true });
     const logFile = join(this.logDir, `${spec.name}.log`);
-    const out = openSync(logFile, 'w');
+    const out = openSync(logFile, options.appendLog ? 'a' : 'w');
+    if (options.appendLog) writeSync(out, `\n--- restarted ${new Date().toISOString()} ---\n`);
     try {
       const child = spawn(spec.command, [...spec.args], {
         cwd: spec.cwd,
@@ -59,6 +64,8 @@ export class DaemonSupervisor {
     const record = await this.read(name);
     if (!record) return false;
     if (isAlive(record)) {
+      // A stopped (SIGSTOP) process would hold SIGTERM pending until the grace period ends.
+      signalGroup(record.pid, 'SIGCONT');
       signalGroup(record.pid, 'SIGTERM');
       const deadline = Date.now() + graceMs;
       while (isAlive(record) && Date.now() < deadline) await sleep(100);
@@ -75,6 +82,14 @@ export class DaemonSupervisor {
     } catch {
       return [];
     }
+  }
+
+  /** Sends `signal` to a running daemon's process group (fault tests: SIGKILL, SIGSTOP, SIGCONT); false when it is not running. */
+  async signal(name: string, signal: NodeJS.Signals): Promise<boolean> {
+    const record = await this.read(name);
+    if (!record || !isAlive(record)) return false;
+    signalGroup(record.pid, signal);
+    return true;
   }
 
   async running(name: string): Promise<boolean> {

@@ -30,7 +30,8 @@ export const kubePkiEnvVar = 'SWELL_DEV_KUBE_PKI';
 /**
  * A real control plane on loopback: etcd, kube-apiserver (with the aggregation layer), kube-controller-manager,
  * kube-scheduler, and kwok keeping two fake nodes Ready and their pods Running. Every `start` makes a fresh
- * cluster (new PKI, empty etcd) under `<stateDir>/kube`.
+ * cluster (new PKI, empty etcd) under `<stateDir>/kube`; a daemon that died later is started again by the
+ * sandbox from its recorded command line, which keeps etcd's data, the PKI and the ports.
  */
 export function kubeComponent(options: KubeOptions = {}): SandboxComponent {
   const env = options.env ?? process.env;
