@@ -118,9 +118,7 @@ describe('apiserver killed and restarted in the middle of a change', () => {
     expect(restarts).toHaveLength(steps.length);
   });
 
-  // Issue 15 item 5 (operator side, being fixed on the operator-faults branch): /readyz stayed 200 while the
-  // operator could reach no apiserver. Turn into `it` once readiness reflects reaching the apiserver.
-  it.fails('its /readyz is not 200 while the apiserver is down', () => {
+  it('its /readyz is not 200 while the apiserver is down', () => {
     if (!owned) throw new Error('not our cluster');
     expect(restarts.length).toBeGreaterThan(0);
     for (const restart of restarts) expect(restart.readyzWhileDown.slice(1).every((code) => code !== 200)).toBe(true);

@@ -114,10 +114,7 @@ describe('two replicas, one killed', () => {
     expect(await holder()).toBe(leader.identity);
   });
 
-  // Issue 15 item 4 (being fixed on the operator-faults branch): with --local the APIService points at whichever
-  // replica registered last, so killing that one (the follower above, started last) leaves the metrics API down
-  // and the HPA blind although the leader lives. Turn into `it` once any replica keeps the metrics API served.
-  it.fails('follower SIGKILLed: the HPA keeps reading the metrics API from the leader', { timeout: 120_000 }, async () => {
+  it('follower SIGKILLed: the HPA keeps reading the metrics API from the leader', { timeout: 120_000 }, async () => {
     const started = Date.now();
     await setBacklog(10);
     try {

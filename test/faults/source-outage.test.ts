@@ -241,9 +241,7 @@ describe('event source outage and hang', () => {
       }
     });
 
-    // Issue 15 item 6 (being fixed on the operator-faults branch): a Redis outage reads as the client library's
-    // "Reached the max retries per request limit" instead of naming the server. Turn into `it` once it does.
-    (kind === 'redis' ? it.fails : it)('every Event about the failure names the server it could not reach', () => {
+    it('every Event about the failure names the server it could not reach', () => {
       if (!owned) throw new Error('not our servers');
       const address = (sources.get(kind) as FaultSource).address;
       for (const o of of()) {
