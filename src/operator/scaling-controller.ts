@@ -2,12 +2,12 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Clock } from '../controller/clock.js';
 import { runController, type ReconcileResult } from '../controller/controller.js';
 import { Informer, type InformerHandler } from '../controller/informer.js';
+import { Leadership } from '../controller/leadership.js';
 import { PollScheduler } from '../controller/poll-scheduler.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
 import type { ScalingControllerOptions } from './controller-options.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { runWhileLeading } from './leader-task.js';
 import type { ObjectCache } from './reconciler.js';
 
 export type AnyInformer = Informer<KubernetesObject>;
@@ -134,21 +134,9 @@ export class ScalingControllerRunner {
   async #run(): Promise<void> {
     const { informers, settings, clock, log } = this.#options;
     for (const informer of informers) informer.start();
+    const leadership = settings.leadership ?? new Leadership({ identity: settings.identity, log, clock });
     try {
-      await runWhileLeading(
-        {
-          ...(settings.leaseStore ? { leaseStore: settings.leaseStore } : {}),
-          identity: settings.identity,
-          log,
-          clock,
-          ...(settings.random ? { random: settings.random } : {}),
-          ...(settings.leaseDurationMs ? { leaseDurationMs: settings.leaseDurationMs } : {}),
-          ...(settings.renewDeadlineMs ? { renewDeadlineMs: settings.renewDeadlineMs } : {}),
-          ...(settings.retryPeriodMs ? { retryPeriodMs: settings.retryPeriodMs } : {}),
-          work: (termSignal) => this.#lead(termSignal),
-        },
-        this.#stop.signal,
-      );
+      await leadership.run((termSignal) => this.#lead(termSignal), this.#stop.signal);
     } finally {
       await Promise.all(informers.map((i) => i.stop()));
     }
