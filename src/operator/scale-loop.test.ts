@@ -116,6 +116,40 @@ describe('ScaleLoop.poll', () => {
     });
   });
 
+  describe('with activation-replicas "demand"', () => {
+    const annotated = (so: ScaledObject, extra: Record<string, string> = {}): ScaledObject => ({
+      ...so,
+      metadata: { ...so.metadata, annotations: { 'scaledobject.swell.dev/activation-replicas': 'demand', ...extra } },
+    });
+    const backlog = (value: number): Source => () => ({ value, active: true });
+    it.each([
+      ['activates from zero to the count the backlog needs', scaledObject({}), 0, 50, 50],
+      ['never beyond maxReplicaCount', scaledObject({ maxReplicaCount: 30 }), 0, 50, 30],
+      ['from idle, to the larger of the backlog and minReplicaCount', scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), 0, 50, 50],
+      ['a small backlog still gets minReplicaCount', scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), 0, 2, 3],
+      ['leaves a running target to the HPA', scaledObject({}), 4, 50, 4],
+      ['holds the first step to a scale-up policy the user wrote', scaledObject({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 9, periodSeconds: 15 }] } } } } }), 0, 50, 10],
+    ])('%s', async (_name, so, replicas, value, expected) => {
+      h = await harness(annotated(so), replicas, backlog(value));
+      await h.poll();
+      expect(h.replicas()).toBe(expected);
+      expect(h.client.writes().filter((c) => c.path.endsWith('/scale'))).toHaveLength(expected === replicas ? 0 : 1);
+      if (replicas === 0) expect(h.events).toContain('KEDAScaleTargetActivated');
+    });
+
+    it('does not activate while scale-out is paused', async () => {
+      h = await harness(annotated(scaledObject({}), { 'autoscaling.keda.sh/paused-scale-out': 'true' }), 0, backlog(50));
+      await h.poll();
+      expect(h.replicas()).toBe(0);
+    });
+
+    it('activates to KEDA\'s count when the annotation holds an unknown value', async () => {
+      h = await harness(annotated(scaledObject({}), { 'scaledobject.swell.dev/activation-replicas': 'everything' }), 0, backlog(50));
+      await h.poll();
+      expect(h.replicas()).toBe(1);
+    });
+  });
+
   it('reports TriggerError when a trigger fails without fallback', async () => {
     h = await harness(scaledObject({}), 2, failing);
     await h.poll();

@@ -2,6 +2,7 @@ import { readPauseState } from '../apis/keda/v1alpha1/annotations.js';
 import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { Logger } from '../log.js';
 import type { MetricSpec } from '../../scalers/scaler.js';
+import { activationReplicas, type ActivationCount, type ActivationMetric } from '../scaling/activation.js';
 import { decideScale, evaluateActivity, type ActivityInput, type TriggerReading } from '../scaling/scaledobject.js';
 import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth, type MetricOutcome } from '../scaling/fallback.js';
 import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
@@ -92,6 +93,7 @@ export class ScaleLoop {
     }
     const now = this.deps.now();
     const lastActive = so.status?.lastActiveTime ? Date.parse(so.status.lastActiveTime) : undefined;
+    const activation = activationCount(so, modifiers, composite, reads, served);
     const decision = decideScale({
       spec: so.spec,
       annotations: so.metadata.annotations,
@@ -101,8 +103,10 @@ export class ScaleLoop {
       ...(lastActive !== undefined && !Number.isNaN(lastActive) ? { lastActiveTime: lastActive } : {}),
       creationTime: Date.parse(so.metadata.creationTimestamp ?? '') || now,
       now,
+      activationReplicas: activation.replicas,
     });
-    const scaled = await this.applyReplicas(so, gvkr, decision.replicas, current.replicas, decision.action);
+    if (decision.action === 'activate' && activation.problem) this.deps.log.warn({ scaledObject: key, err: activation.problem }, 'activation annotation ignored');
+    const scaled = await this.applyReplicas(so, gvkr, decision.replicas, current.replicas, decision.action, activation.basis);
     const conditions: Condition[] = [...decision.conditions];
     const fallback = so.spec.fallback;
     const fallbackState = fallback ? fallbackCondition(health, fallback.failureThreshold) : undefined;
@@ -191,12 +195,12 @@ export class ScaleLoop {
   }
 
   /** Writes /scale when the decision asks for a different count; false when the write failed. */
-  private async applyReplicas(so: ScaledObject, gvkr: NonNullable<NonNullable<ScaledObject['status']>['scaleTargetGVKR']>, replicas: number | undefined, current: number, action: string): Promise<boolean> {
+  private async applyReplicas(so: ScaledObject, gvkr: NonNullable<NonNullable<ScaledObject['status']>['scaleTargetGVKR']>, replicas: number | undefined, current: number, action: string, basis: ActivationCount['basis']): Promise<boolean> {
     if (replicas === undefined || replicas === current) return true;
     const namespace = so.metadata.namespace ?? '';
     try {
       await this.deps.targets.setReplicas(gvkr, namespace, so.spec.scaleTargetRef.name, replicas);
-      this.deps.log.info({ scaledObject: `${namespace}/${so.metadata.name}`, from: current, to: replicas, action }, 'scaled target');
+      this.deps.log.info({ scaledObject: `${namespace}/${so.metadata.name}`, from: current, to: replicas, action, ...(action === 'activate' ? { basis } : {}) }, 'scaled target');
       return true;
     } catch (err) {
       const reason = action === 'activate' ? 'KEDAScaleTargetActivationFailed' : 'KEDAScaleTargetDeactivationFailed';
@@ -214,6 +218,27 @@ export class ScaleLoop {
       conditions: setConditions(so.status?.conditions, [{ type: 'Ready', status: 'False', reason: 'ErrorGettingCurrentReplicas', message }]),
     });
   }
+}
+
+/**
+ * The count this poll would activate to: the metrics as the HPA will see them (the composite metric when a
+ * scalingModifiers formula replaces the triggers' own, else each external metric after fallback).
+ */
+function activationCount(so: ScaledObject, modifiers: ActiveScalingModifiers | undefined, composite: ActivityInput['composite'], reads: readonly MetricRead[], served: readonly ServedRead[]): ActivationCount {
+  const metrics: ActivationMetric[] = modifiers
+    ? [{ targetType: modifiers.metricType, target: modifiers.target, ...(composite?.value !== undefined ? { value: composite.value } : {}) }]
+    : reads.map((read, i) => {
+        const outcome = served[i]?.outcome;
+        return { targetType: read.spec.targetType, target: read.spec.target, ...(outcome && 'value' in outcome ? { value: outcome.value } : {}) };
+      });
+  const behavior = so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
+  return activationReplicas({
+    ...(so.spec.minReplicaCount !== undefined ? { minReplicaCount: so.spec.minReplicaCount } : {}),
+    ...(so.spec.maxReplicaCount !== undefined ? { maxReplicaCount: so.spec.maxReplicaCount } : {}),
+    ...(behavior ? { behavior } : {}),
+    ...(so.metadata.annotations ? { annotations: so.metadata.annotations } : {}),
+    metrics,
+  });
 }
 
 /**
