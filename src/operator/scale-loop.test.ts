@@ -8,7 +8,7 @@ import { FakeKubeClient } from './fake-kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ReadyPods } from './ready-pods.js';
-import { hpaActiveCondition, ScaleLoop } from './scale-loop.js';
+import { hpaActiveCondition, reuseWindowMs, ScaleLoop } from './scale-loop.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalersCache } from './scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
@@ -299,5 +299,52 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
     const h = await composite(spec, 0, [value(1), failing], { health: { 's1-fake': { numberOfFailures: 1, status: 'Failing' } } });
     expect(await h.series('keda_scaler_metrics_value')).toContainEqual({ scaler: 'composite-metric', value: 20 });
     expect(h.replicas()).toBe(1);
+  });
+});
+
+describe('reuseWindowMs', () => {
+  it.each([
+    // interval, last read ended at, now, window
+    [1_000, undefined, 5_000, 1_000, 'a first read may take a value up to one interval old'],
+    [1_000, 4_002, 5_000, 997, 'one interval on: only a value read after its own last read ended'],
+    [1_000, 3_000, 5_000, 1_000, 'never more than one interval, even after a missed poll'],
+    [1_000, 5_000, 5_000, 0, 'a read that just ended: nothing cached will do'],
+    [30_000, 0, 30_010, 30_000, 'at 30 s the same rules'],
+  ])('interval %d, last read ended %s, now %d → %d (%s)', (interval, lastEnded, now, expected, _why) => {
+    expect(reuseWindowMs(interval, lastEnded, now)).toBe(expected);
+  });
+
+  it('is what the scale loop asks the scaler for: its own previous value is never served again', async () => {
+    const maxAges: (number | undefined)[] = [];
+    const client = new FakeKubeClient();
+    const so = scaledObject({ pollingInterval: 1 });
+    client.put(soPath, so);
+    client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas: 1 } });
+    const log = createLogger({ level: 'silent' });
+    const scaler: Scaler = {
+      metricSpecs: [{ kind: 'External', metricName: 's0-fake', targetType: 'AverageValue', target: 1 }],
+      read: (_metric, options) => (maxAges.push(options?.maxAgeMs), Promise.resolve({ value: 1, active: true })),
+      close: () => Promise.resolve(),
+    };
+    const scalers = new ScalersCache({ factory: () => scaler, log });
+    await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });
+    let clock = now;
+    const loop = new ScaleLoop({
+      log,
+      now: () => clock,
+      scaledObjects: { get: () => client.get(soPath) as unknown as ScaledObject, list: () => [] },
+      scalers,
+      targets: new ScaleTargets(client),
+      readyPods: new ReadyPods(client),
+      status: new StatusWriter(client),
+      events: { emit: () => undefined },
+      metrics: new OperatorMetrics(new Registry(), 'test', () => []),
+      readings: new LastReadings(),
+      hpas: { get: () => undefined, list: () => [] },
+    });
+    await loop.poll('app/orders');
+    clock += 1_000;
+    await loop.poll('app/orders');
+    expect(maxAges).toEqual([1_000, 999]);
   });
 });

@@ -141,7 +141,8 @@ export class ScaleLoop {
         const labels = { namespace, scaledObject: name, scaler: trigger.label, triggerIndex: trigger.index, metric: spec.metricName };
         const started = performance.now();
         try {
-          const reading = await trigger.scaler.read(spec.metricName, { maxAgeMs: intervalMs });
+          const maxAgeMs = reuseWindowMs(intervalMs, this.deps.readings.get(`${namespace}/${name}`, spec.metricName)?.at, this.deps.now());
+          const reading = await trigger.scaler.read(spec.metricName, { maxAgeMs });
           const latencySeconds = (performance.now() - started) / 1000;
           this.deps.metrics.scalerReading(labels, { value: reading.value, ...(composite ? {} : { active: reading.active }), latencySeconds });
           this.deps.readings.record(`${namespace}/${name}`, spec.metricName, reading.value, reading.active, this.deps.now());
@@ -218,6 +219,18 @@ export class ScaleLoop {
       conditions: setConditions(so.status?.conditions, [{ type: 'Ready', status: 'False', reason: 'ErrorGettingCurrentReplicas', message }]),
     });
   }
+}
+
+/**
+ * How old a value read by another object (of a source they share) may be for this poll to take it instead of
+ * reading the source again: never older than one interval, and never from before this object's own last read
+ * ended. Polls keep to exact intervals, so without the second bound an object would be handed back its own
+ * previous value, a hair under one interval old, and see an event a whole interval late. A shared source is
+ * still read once an interval, by whichever of its objects polls first after the last read.
+ */
+export function reuseWindowMs(intervalMs: number, lastReadEndedAt: number | undefined, now: number): number {
+  if (lastReadEndedAt === undefined) return intervalMs;
+  return Math.min(intervalMs, Math.max(0, now - lastReadEndedAt - 1));
 }
 
 /**
