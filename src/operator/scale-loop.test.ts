@@ -8,6 +8,10 @@ import { FakeKubeClient } from './fake-kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ReadyPods } from './ready-pods.js';
+import { sleep } from '../controller/clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
+import { PollScheduler } from '../controller/poll-scheduler.js';
+import { SharedReads } from '../../scalers/shared-reads.js';
 import { hpaActiveCondition, reuseWindowMs, ScaleLoop } from './scale-loop.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalersCache } from './scalers-cache.js';
@@ -346,5 +350,39 @@ describe('reuseWindowMs', () => {
     clock += 1_000;
     await loop.poll('app/orders');
     expect(maxAges).toEqual([1_000, 999]);
+  });
+});
+
+describe('polls on their grid with reads coalesced across objects', () => {
+  it('read a source shared by 10 objects once an interval, and a source of one object every interval', async () => {
+    const clock = new FakeClock(0);
+    const reads = new SharedReads({ now: () => new Date(clock.now()) });
+    const fetches = new Map<string, number>();
+    const lastReadEnded = new Map<string, number>();
+    const sourceOf = (key: string) => (key === 'app/solo' ? 'solo' : 'shared');
+    const scheduler = new PollScheduler({
+      name: 'coalesce',
+      log: createLogger({ level: 'silent' }),
+      clock,
+      run: async (key, signal) => {
+        const source = sourceOf(key);
+        await reads.read(source, reuseWindowMs(1_000, lastReadEnded.get(key), clock.now()), async () => {
+          fetches.set(source, (fetches.get(source) ?? 0) + 1);
+          await sleep(clock, 5, signal);
+          return 0;
+        });
+        lastReadEnded.set(key, clock.now());
+      },
+    });
+    for (let i = 0; i < 10; i++) scheduler.schedule(`app/shared-${i}`, 1_000);
+    scheduler.schedule('app/solo', 1_000);
+    await clock.advance(20_000);
+    await scheduler.stop();
+    // 20 intervals: one read of each source per interval. Taking values up to a full interval old instead
+    // would hand the lone object its own previous value every other poll (10 reads).
+    expect(fetches.get('solo')).toBeGreaterThanOrEqual(19);
+    expect(fetches.get('solo')).toBeLessThanOrEqual(20);
+    expect(fetches.get('shared')).toBeGreaterThanOrEqual(19);
+    expect(fetches.get('shared')).toBeLessThanOrEqual(21);
   });
 });
