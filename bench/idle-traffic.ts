@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   const namespace = `bench-idle-${Date.now().toString(36)}`;
   const progress = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
   await installCrds(client);
+  await mkdir(join(repo, '.swell'), { recursive: true });
   await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
   const countsFile = join(repo, '.swell', `idle-traffic-${namespace}.json`);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
       child.kill('SIGKILL');
       await exited;
     }
-    await writeFile(logFile, output);
+    await writeFile(logFile, output).catch(() => undefined);
     await rm(countsFile, { force: true });
     // Without the operator no finalizer is removed: take them off, then delete the namespace.
     const list = await client.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })).catch(() => ({ items: [] as ScaledObject[] }));
