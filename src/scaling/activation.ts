@@ -13,7 +13,7 @@ import { ScaledObjectDefaults, type HpaBehavior } from '../apis/keda/v1alpha1/sc
 /** `demand`: activate to what the metrics ask for; `min` (the default): to max(minReplicaCount, 1) as KEDA does. */
 export const ActivationAnnotation = 'scaledobject.swell.dev/activation-replicas';
 
-export type ActivationMode = 'demand' | 'min';
+type ActivationMode = 'demand' | 'min';
 
 /** One metric as the HPA sees it: its target and the value this poll read (after fallback), if any. */
 export interface ActivationMetric {
@@ -45,7 +45,7 @@ const DefaultScaleUpPolicies = [
   { type: 'Percent', value: 100, periodSeconds: 15 },
 ] as const;
 
-export function activationMode(annotations: Readonly<Record<string, string>> | undefined): { mode: ActivationMode; problem?: string } {
+function activationMode(annotations: Readonly<Record<string, string>> | undefined): { mode: ActivationMode; problem?: string } {
   const raw = annotations?.[ActivationAnnotation];
   if (raw === undefined || raw === 'min') return { mode: 'min' };
   if (raw === 'demand') return { mode: 'demand' };
