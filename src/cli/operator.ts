@@ -281,7 +281,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     const operatorDone = operator.start();
     await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
     stopping.abort();
-    await Promise.all([operator.stop(), burstLoop]);
+    // Every part that leads stops first, so the one Lease is released before the servers wind down.
+    await Promise.all([operator.stop(), scaledJobs.stop(), burstLoop]);
     return 0;
   } catch (err) {
     log.error({ err }, 'operator failed');
