@@ -7,7 +7,7 @@
  * exit.
  *
  *   npm run build && npx tsx src/cli/main.ts dev up --components kube
- *   npx tsx bench/idle-traffic.ts [--count 100] [--window 60]
+ *   npx tsx bench/idle-traffic.ts [--count 100] [--window 60] [--settle 45]
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,13 +22,13 @@ import { installCrds, waitFor } from '../test/integration/operator-support.js';
 
 const repo = join(import.meta.dirname, '..');
 
-function options(): { count: number; windowS: number } {
-  const { values } = parseArgs({ options: { count: { type: 'string', default: '100' }, window: { type: 'string', default: '60' } } });
+function options(): { count: number; windowS: number; settleS: number } {
+  const { values } = parseArgs({ options: { count: { type: 'string', default: '100' }, window: { type: 'string', default: '60' }, settle: { type: 'string', default: '45' } } });
   const int = (name: string, raw: string): number => {
     if (!/^[1-9]\d*$/.test(raw)) throw new Error(`--${name}: "${raw}" is not a positive integer`);
     return Number(raw);
   };
-  return { count: int('count', values.count), windowS: int('window', values.window) };
+  return { count: int('count', values.count), windowS: int('window', values.window), settleS: int('settle', values.settle) };
 }
 
 async function kubeconfigPath(): Promise<string> {
@@ -109,8 +109,8 @@ async function main(): Promise<void> {
       return undefined;
     });
     // Past the first polls (30 s interval) and the HPAs' first syncs: what follows is the idle steady state.
-    progress('all Ready; settling for 45 s');
-    await new Promise((r) => setTimeout(r, 45_000));
+    progress(`all Ready; settling for ${opts.settleS} s`);
+    await new Promise((r) => setTimeout(r, opts.settleS * 1_000));
     const before = await readCounts(countsFile);
     const startedAt = Date.now();
     progress(`counting for ${opts.windowS} s`);
