@@ -5,6 +5,7 @@
  *
  *   npx tsx src/cli/main.ts dev up --components kube
  *   npx tsx bench/scaledobjects.ts --count 1000 [--polling-interval 30] [--window S] [--workers 20]
+ *   node --expose-gc --import tsx bench/scaledobjects.ts ...   # adds heap bytes per object, measured after a GC
  *
  * Each ScaledObject scales its own Deployment, at zero replicas (no pods) as most event-driven workloads are
  * most of the time; the triggers are cron windows that are closed, so every poll reads its target (from the
@@ -127,6 +128,21 @@ async function createObjects(client: KubeClient, namespace: string, count: numbe
   });
 }
 
+/** Heap in use after a full collection, when the process was started with --expose-gc. */
+function settledHeap(): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return undefined;
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Scale-loop runs so far, from the operator's own swell_poll_runs_total. */
+async function pollRuns(registry: Registry): Promise<number> {
+  const metric = await registry.getSingleMetric('swell_poll_runs_total')?.get();
+  return (metric?.values ?? []).filter((v) => v.labels.scheduler === 'scaledobject').reduce((sum, v) => sum + v.value, 0);
+}
+
 function readyCount(objects: readonly ScaledObject[]): number {
   return objects.filter((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
 }
@@ -162,6 +178,7 @@ async function main(): Promise<void> {
     workers: opts.workers,
   });
   const running = operator.start();
+  const heapBefore = settledHeap();
   const cpuStart = process.cpuUsage();
   const setupStarted = Date.now();
   progress(`creating ${opts.count} targets and ScaledObjects in ${namespace}`);
@@ -185,6 +202,7 @@ async function main(): Promise<void> {
   progress(`all Ready after ${((allReady - setupStarted) / 1000).toFixed(1)} s; settling for two polling intervals`);
   await new Promise((r) => setTimeout(r, opts.pollingIntervalS * 2_000 + 5_000));
   const requestsBefore = new Map(client.counts);
+  const pollsBefore = await pollRuns(registry);
   const windowCpuStart = process.cpuUsage();
   const windowStarted = Date.now();
   let rssPeak = 0;
@@ -195,7 +213,9 @@ async function main(): Promise<void> {
   const windowMs = Date.now() - windowStarted;
   const windowCpu = process.cpuUsage(windowCpuStart);
   const memory = process.memoryUsage();
+  const heapAfter = settledHeap();
   const lateness = operator.lateness();
+  const polls = (await pollRuns(registry)) - pollsBefore;
   const requests: Record<string, number> = {};
   for (const [method, total] of client.counts) requests[method] = Number((((total - (requestsBefore.get(method) ?? 0)) * 1000) / windowMs).toFixed(2));
 
@@ -215,7 +235,10 @@ async function main(): Promise<void> {
       rssMiB: Number((memory.rss / 2 ** 20).toFixed(1)),
       rssPeakMiB: Number((Math.max(rssPeak, memory.rss) / 2 ** 20).toFixed(1)),
       heapUsedMiB: Number((memory.heapUsed / 2 ** 20).toFixed(1)),
+      // Everything the process keeps per object: informer copies, scalers, schedules, metric series.
+      heapBytesPerObject: heapBefore !== undefined && heapAfter !== undefined ? Math.round((heapAfter - heapBefore) / opts.count) : 'run with node --expose-gc',
       pollsPerSecondExpected: Number((opts.count / opts.pollingIntervalS).toFixed(1)),
+      pollsPerSecond: Number(((polls * 1000) / windowMs).toFixed(1)),
       latenessP50Ms: Number(lateness.p50.toFixed(2)),
       latenessP99Ms: Number(lateness.p99.toFixed(2)),
       scheduled: lateness.scheduled,

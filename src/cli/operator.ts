@@ -11,6 +11,7 @@ import { ConnectionPool } from '../../scalers/connection-pool.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { createKubeLeaseStore } from '../kube/lease-store.js';
+import { Leadership } from '../controller/leadership.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import { startBurstPlacement } from '../burst/index.js';
 import { createLogger, type Logger } from '../log.js';
@@ -23,7 +24,6 @@ import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crd
 import { ApiserverProbe, readiness } from '../operator/readiness.js';
 import { createSystemClock } from '../controller/clock.js';
 import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
-import { runWhileLeading } from '../operator/leader-task.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
@@ -41,8 +41,8 @@ options:
   --namespace NS                watch only this namespace (default: all namespaces)
   --metrics-port PORT           serve /metrics on this port (default 8080; 0 picks a free port)
   --health-port PORT            serve /healthz and /readyz on this port (default 8081; 0 picks a free port)
-  --leader-elect BOOL           campaign on Leases so only one replica acts (default true)
-  --lease-namespace NS          namespace of the Leases (default: POD_NAMESPACE or swell-system)
+  --leader-elect BOOL           campaign on one Lease so only one replica acts (default true)
+  --lease-namespace NS          namespace of the Lease (default: POD_NAMESPACE or swell-system)
   --cluster-auth-namespace NS   where ClusterTriggerAuthentication secrets live (default: POD_NAMESPACE or swell-system)
   --max-reconciles N            ScaledObjects reconciled at once (default 5)
   --local BOOL                  run from outside the cluster: serve on 127.0.0.1 and register the APIService and
@@ -245,11 +245,17 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     apiserver.start();
     parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
     const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
-    const leaseStore = (name: string) => (flags.leaderElect ? { leaseStore: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name }) } : {});
+    // One Lease for every leader-only part: they lead and step down together, renewing once per period.
+    const leadership = new Leadership({
+      ...(flags.leaderElect ? { store: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name: LEASE_NAME }) } : {}),
+      identity,
+      log,
+    });
     const common = {
       client,
       listWatch: <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(kubeConfig, path),
       identity,
+      leadership,
       ...(flags.namespace ? { namespace: flags.namespace } : {}),
       clusterAuthNamespace: flags.clusterAuthNamespace,
       scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
@@ -258,8 +264,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       version: packageVersion(),
     };
     // The ScaledObject operator first: its metric families are registered before the ScaledJob controller's.
-    const operator = new Operator({ ...common, ...leaseStore(LEASE_NAME), workers: flags.maxReconciles });
-    const scaledJobs = startScaledJobController({ ...common, ...leaseStore(`${LEASE_NAME}-scaledjob`) });
+    const operator = new Operator({ ...common, workers: flags.maxReconciles });
+    const scaledJobs = startScaledJobController(common);
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
@@ -282,11 +288,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
       'swell operator started',
     );
-    const burstLoop = placement ? runWhileLeading({ ...leaseStore(`${LEASE_NAME}-burst`), identity, log: log.child({ controller: 'burst' }), work: (signal) => placement.run(signal) }, stopping.signal) : Promise.resolve();
+    const burstLoop = placement ? leadership.run((signal) => placement.run(signal), stopping.signal) : Promise.resolve();
     const operatorDone = operator.start();
     await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
     stopping.abort();
-    await Promise.all([operator.stop(), burstLoop]);
+    // Every part that leads stops first, so the one Lease is released before the servers wind down.
+    await Promise.all([operator.stop(), scaledJobs.stop(), burstLoop]);
   } catch (err) {
     log.error({ err }, 'operator failed');
     code = 1;

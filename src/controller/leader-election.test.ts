@@ -1,55 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
 import { FakeClock, flushMicrotasks } from './fake-clock.js';
-import { LeaderElector, type LeaderElectionOptions, type LeaseRecord, type LeaseStore, type StoredLease } from './leader-election.js';
+import { LeaderElector, type LeaderElectionOptions, type LeaseStore } from './leader-election.js';
+import { MemoryLeaseStore } from './memory-lease-store.js';
 
 const log = createLogger({ level: 'silent' });
-
-function conflict(): Error {
-  return Object.assign(new Error('the object has been modified'), { code: 409 });
-}
-
-/** One Lease in memory with the API server's optimistic concurrency; `failing` makes every call fail. */
-class MemoryLeaseStore implements LeaseStore {
-  readonly description = 'swell-system/swell-leader';
-  lease: StoredLease | undefined;
-  failing = false;
-  hanging = false;
-  #version = 0;
-
-  get(): Promise<StoredLease | undefined> {
-    return this.#call(() => this.lease && structuredClone(this.lease));
-  }
-
-  create(record: LeaseRecord): Promise<StoredLease> {
-    return this.#call(() => {
-      if (this.lease) throw conflict();
-      return this.#write(record);
-    });
-  }
-
-  update(record: LeaseRecord, resourceVersion: string): Promise<StoredLease> {
-    return this.#call(() => {
-      if (this.lease?.resourceVersion !== resourceVersion) throw conflict();
-      return this.#write(record);
-    });
-  }
-
-  #write(record: LeaseRecord): StoredLease {
-    this.lease = { record: structuredClone(record), resourceVersion: String(++this.#version) };
-    return structuredClone(this.lease);
-  }
-
-  #call<T>(operation: () => T): Promise<T> {
-    if (this.hanging) return new Promise(() => {});
-    if (this.failing) return Promise.reject(Object.assign(new Error('connection refused'), { code: 503 }));
-    try {
-      return Promise.resolve(operation());
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
-  }
-}
 
 interface Candidate {
   elector: LeaderElector;
@@ -106,6 +61,18 @@ describe('LeaderElector', () => {
     await clock.advance(2_000);
     expect(store.lease?.record.renewTime).toEqual(new Date(acquiredAt + 2_000));
     expect(store.lease?.record.acquireTime).toEqual(new Date(acquiredAt));
+  });
+
+  it('renews with one write a retry period and no read while nobody else touches the lease', async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    const a = candidate('a', store, clock);
+    await flushMicrotasks();
+    const before = { ...store.calls };
+    await clock.advance(60_000);
+    expect(a.elector.isLeader).toBe(true);
+    expect(store.calls.get - before.get).toBe(0);
+    expect(store.calls.update - before.update).toBe(30);
   });
 
   it('lets exactly one of two candidates lead, and hands over at once when the leader releases', async () => {

@@ -158,6 +158,17 @@ export class LeaderElector {
   async #tryAcquireOrRenew(): Promise<'held' | 'taken'> {
     const { store, identity } = this.#options;
     const now = this.#clock.now();
+    const observed = this.#observed;
+    if (this.#isLeader && observed?.record.holderIdentity === identity) {
+      // A leader renews on the version it wrote last: one write a period instead of a read and a write. A
+      // conflict means someone else wrote since, so it reads the Lease and decides as any candidate would.
+      try {
+        this.#observe(await store.update(this.#claim(observed.record, now), observed.resourceVersion));
+        return 'held';
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
     const current = await store.get();
     if (!current) {
       this.#observe(await store.create(this.#claim(undefined, now)));

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
 import { createSystemClock, sleep } from './clock.js';
 import { FakeClock, flushMicrotasks } from './fake-clock.js';
-import { PollScheduler, type PollCallback, type PollSchedulerOptions } from './poll-scheduler.js';
+import { keyPhase, nextDueAt, PollScheduler, type PollCallback, type PollSchedulerOptions } from './poll-scheduler.js';
 
 const log = createLogger({ level: 'silent' });
 const schedulers: PollScheduler[] = [];
@@ -21,6 +21,8 @@ function setup(run?: PollCallback, overrides: Partial<PollSchedulerOptions> = {}
     clock,
     registry,
     run: run ?? ((key) => (runs.push({ key, at: clock.now() }), Promise.resolve())),
+    // Every key on the same grid (multiples of its interval), so expected times read plainly.
+    phaseOf: () => 0,
     ...overrides,
   });
   schedulers.push(scheduler);
@@ -52,9 +54,9 @@ describe('PollScheduler', () => {
   it.each([
     // description, interval changes applied at t=250, expected runs up to t=1200
     ['the same interval again changes nothing', 400, undefined, ['k@400', 'k@800', 'k@1200']],
-    ['a shorter interval counts from the last run', 100, undefined, ['k@250', 'k@350', 'k@450', 'k@550', 'k@650', 'k@750', 'k@850', 'k@950', 'k@1050', 'k@1150']],
-    ['a longer interval counts from the last run', 1_000, undefined, ['k@1000']],
-    ['an explicit first delay moves the next run', 400, 50, ['k@300', 'k@700', 'k@1100']],
+    ['a shorter interval takes its next slot', 100, undefined, ['k@300', 'k@400', 'k@500', 'k@600', 'k@700', 'k@800', 'k@900', 'k@1000', 'k@1100', 'k@1200']],
+    ['a longer interval takes its next slot', 1_000, undefined, ['k@1000']],
+    ['an explicit first delay moves the next run once, then the slots resume', 400, 50, ['k@300', 'k@800', 'k@1200']],
   ])('on rescheduling: %s, without duplicating the key', async (_name, interval, firstDelay, expected) => {
     const { clock, runs, scheduler } = setup();
     scheduler.schedule('k', 400);
@@ -75,6 +77,7 @@ describe('PollScheduler', () => {
       name: 'slow',
       log,
       clock,
+      phaseOf: () => 0,
       run: async (_key, signal) => {
         starts.push(clock.now());
         peak = Math.max(peak, ++active);
@@ -89,7 +92,8 @@ describe('PollScheduler', () => {
     scheduler.schedule('k', 50, 0);
     await clock.advance(1_200);
     expect(peak).toBe(1);
-    expect(starts).toEqual([0, 500, 1_050]);
+    // The requested run follows at once; the one after takes the 50 ms slot the second run's end fell on.
+    expect(starts).toEqual([0, 500, 1_000]);
   });
 
   it('stops a key on unschedule, letting a run in progress finish', async () => {
@@ -99,6 +103,7 @@ describe('PollScheduler', () => {
       name: 'u',
       log,
       clock,
+      phaseOf: () => 0,
       run: async (key, signal) => {
         starts.push(`${key}@${clock.now()}`);
         await sleep(clock, 50, signal);
@@ -114,7 +119,7 @@ describe('PollScheduler', () => {
     expect(scheduler.has('a')).toBe(false);
     scheduler.schedule('b', 100);
     await clock.advance(1_000);
-    expect(starts).toEqual(['a@100', 'b@100', 'b@250', 'b@400', 'b@550', 'b@700', 'b@850', 'b@1000']);
+    expect(starts).toEqual(['a@100', 'b@100', 'b@200', 'b@300', 'b@400', 'b@500', 'b@600', 'b@700', 'b@800', 'b@900', 'b@1000', 'b@1100']);
   });
 
   it('bounds concurrent callbacks and measures how late the waiting keys start', async () => {
@@ -154,8 +159,8 @@ describe('PollScheduler', () => {
     scheduler.schedule('a', 1_000, 100);
     scheduler.schedule('b', 1_000, 100);
     await clock.advance(1_500);
-    // b waits for a's slot; each next run is due one interval after the key's previous run ended.
-    expect(seen).toEqual(['a due 100 at 100', 'b due 100 at 250', 'a due 1250 at 1250', 'b due 1400 at 1400']);
+    // b waits for a's slot, starting late; both then keep to their slots, not to when their runs ended.
+    expect(seen).toEqual(['a due 100 at 100', 'b due 100 at 250', 'a due 1000 at 1000', 'b due 1000 at 1150']);
   });
 
   it('keeps a fixed window of lateness samples', async () => {
@@ -238,5 +243,90 @@ describe('PollScheduler', () => {
     console.info(`poll scheduler: ${runs} runs of 10000 keys in 2.5 s, lateness p50 ${scheduler.p50LatenessMs} ms, p99 ${scheduler.p99LatenessMs} ms`);
     // Generous for a busy shared machine; a scheduler doing per-key work on every tick would be seconds late.
     expect(scheduler.p99LatenessMs).toBeLessThan(1_000);
+  });
+});
+
+describe('nextDueAt', () => {
+  it.each([
+    // interval, phase, last due, now, expected
+    [1_000, 0, undefined, 0, 1_000, 'a key that never ran takes its first slot after now'],
+    [1_000, 250, undefined, 0, 250, 'the first slot is offset by the phase'],
+    [1_000, 250, undefined, 250, 1_250, 'a slot falling on now is not taken twice'],
+    [1_000, 250, 1_250, 1_260, 2_250, 'after a quick run: one interval after it was due, not after it ended'],
+    [1_000, 250, 1_250, 2_249, 2_250, 'after a run that took most of the interval: still its slot'],
+    [1_000, 250, 1_250, 2_600, 3_250, 'after a run past its next slot: that slot is skipped, not run late'],
+    [1_000, 250, 1_250, 2_250, 2_250, 'a run ending on its next slot: that slot'],
+    [1_000, 250, 1_900, 1_950, 3_250, 'after an off-grid run (an explicit delay): rejoins the grid, at least half an interval on'],
+    [1_000, 250, 1_100, 1_150, 2_250, 'after an off-grid run just before a slot: that slot is skipped too'],
+    [30_000, 12_345.5, 42_345.5, 43_000, 72_345.5, 'fractional phases keep their place'],
+  ])('interval %d, phase %d, last due %s, now %d → %d (%s)', (interval, phase, lastDue, now, expected, _why) => {
+    expect(nextDueAt(interval, phase, lastDue, now)).toBe(expected);
+  });
+});
+
+describe('keyPhase', () => {
+  it('is stable per key, within [0, 1), and spreads keys evenly', () => {
+    expect(keyPhase('ns/so-1')).toBe(keyPhase('ns/so-1'));
+    expect(keyPhase('ns/so-1')).not.toBe(keyPhase('ns/so-2'));
+    const buckets = new Array<number>(10).fill(0);
+    for (let i = 0; i < 10_000; i++) {
+      const phase = keyPhase(`bench/so-${i}`);
+      expect(phase).toBeGreaterThanOrEqual(0);
+      expect(phase).toBeLessThan(1);
+      buckets[Math.floor(phase * 10)]!++;
+    }
+    // 1,000 expected per tenth; a hash that clustered names with shared prefixes would miss this by far.
+    for (const count of buckets) expect(Math.abs(count - 1_000)).toBeLessThan(100);
+  });
+});
+
+describe('PollScheduler on its grid', () => {
+  it('spreads 1,000 keys at one interval across it, each run exactly one interval after the last', async () => {
+    const clock = new FakeClock(0);
+    const runsAt = new Map<string, number[]>();
+    const scheduler = new PollScheduler({
+      name: 'spread',
+      log,
+      clock,
+      concurrency: 1_000,
+      run: (key) => (runsAt.set(key, [...(runsAt.get(key) ?? []), clock.now()]), Promise.resolve()),
+    });
+    schedulers.push(scheduler);
+    for (let i = 0; i < 1_000; i++) scheduler.schedule(`ns/so-${i}`, 1_000);
+    await clock.advance(10_000);
+    const perTenth = new Array<number>(100).fill(0);
+    for (const times of runsAt.values()) {
+      expect(times.length).toBeGreaterThanOrEqual(9);
+      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBe(1_000);
+      for (const at of times) perTenth[Math.floor(at / 100)]!++;
+    }
+    // Every 100 ms of a full second sees about a tenth of the keys, never all of them on one tick.
+    for (const count of perTenth.slice(10, 100)) expect(count).toBeGreaterThan(60);
+    for (const count of perTenth.slice(10, 100)) expect(count).toBeLessThan(140);
+    expect(scheduler.p99LatenessMs).toBe(0);
+  });
+
+  it.each([
+    // run time, expected starts within 5.5 s
+    [300, [1_000, 2_000, 3_000, 4_000, 5_000], 'a run shorter than the interval does not stretch the period'],
+    [1_500, [1_000, 3_000, 5_000], 'a run longer than the interval skips the slot it overlapped'],
+    [1_000, [1_000, 2_000, 3_000, 4_000, 5_000], 'a run ending on its next slot starts again at once'],
+  ])('run of %d ms at interval 1 s starts at %j: %s', async (runMs, expected) => {
+    const clock = new FakeClock(0);
+    const starts: number[] = [];
+    const scheduler = new PollScheduler({
+      name: 'drift',
+      log,
+      clock,
+      phaseOf: () => 0,
+      run: async (_key, signal) => {
+        starts.push(clock.now());
+        await sleep(clock, runMs, signal);
+      },
+    });
+    schedulers.push(scheduler);
+    scheduler.schedule('k', 1_000);
+    await clock.advance(5_500);
+    expect(starts).toEqual(expected);
   });
 });

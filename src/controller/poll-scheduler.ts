@@ -21,12 +21,16 @@ export interface PollSchedulerOptions {
   registry?: Registry;
   /** How many recent lateness samples the percentile getters look at. Defaults to 4096. */
   latencySamples?: number;
+  /** Where in its interval a key runs, as a fraction in [0, 1); defaults to a hash of the key. */
+  phaseOf?: (key: string) => number;
 }
 
 interface Entry {
   intervalMs: number;
-  /** When the interval is counted from: the last run's end, or when the key was first scheduled. */
-  anchor: number;
+  /** The key's offset within its interval (ms): its runs are due at phaseMs + k × intervalMs. */
+  phaseMs: number;
+  /** When the last run that started was due; undefined before the first. */
+  lastDueAt: number | undefined;
   running: boolean;
   /** Unscheduled while running: dropped when the run ends. */
   removed: boolean;
@@ -56,10 +60,43 @@ function schedulerMetrics(registry: Registry, scheduler: string) {
 }
 
 /**
+ * When a key's next run is due. Its runs are planned on slots `phaseMs + k × intervalMs`, counted from the plan
+ * rather than from when the last run ended, so a key polled every N seconds is polled N seconds apart however
+ * long each read takes. A key that never ran takes its first slot after `now`; after a run that was due at
+ * `lastDueAt` the next is the first slot at least half an interval later (one interval on the grid; a run
+ * moved off the grid rejoins it without running twice in a row), skipping slots that passed while it ran.
+ */
+export function nextDueAt(intervalMs: number, phaseMs: number, lastDueAt: number | undefined, now: number): number {
+  if (lastDueAt === undefined) return phaseMs + (Math.floor((now - phaseMs) / intervalMs) + 1) * intervalMs;
+  const earliest = Math.max(lastDueAt + intervalMs / 2, now);
+  return phaseMs + Math.ceil((earliest - phaseMs) / intervalMs) * intervalMs;
+}
+
+/**
+ * A stable fraction in [0, 1) for `key`, so each key keeps its place in the interval across restarts and
+ * replicas: 32-bit FNV-1a, then MurmurHash3's finalizer, because FNV alone leaves names that differ only in
+ * their last characters (so-1, so-2, ...) bunched in the high bits.
+ */
+export function keyPhase(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) / 2 ** 32;
+}
+
+/**
  * Drives the periodic work of many keys from one min-heap of due times and a single timer: no timer or
- * promise chain per key, and constant memory per key. Each key runs at most once at a time; its next run
- * is due `intervalMs` after its previous run ended (fixed delay, like KEDA's polling loop), so a slow
- * callback stretches its own period instead of piling up runs. At most `concurrency` callbacks run at once.
+ * promise chain per key, and constant memory per key. Each key runs on a fixed grid of its interval, offset
+ * by a stable per-key phase, so many keys at one interval are spread evenly across it instead of firing
+ * together, and no key drifts by the time its runs take. Each key runs at most once at a time; a run that
+ * overlaps its next slot skips it. At most `concurrency` callbacks run at once.
  */
 export class PollScheduler {
   readonly #options: PollSchedulerOptions;
@@ -77,8 +114,10 @@ export class PollScheduler {
   #scheduled = 0;
   /** When the scheduler last got the event loop from a timer; see #finish. */
   #sliceStartedAt = 0;
+  readonly #phaseOf: (key: string) => number;
 
   constructor(options: PollSchedulerOptions) {
+    this.#phaseOf = options.phaseOf ?? keyPhase;
     this.#options = options;
     this.#clock = options.clock ?? createSystemClock();
     this.#concurrency = Math.max(1, options.concurrency ?? 32);
@@ -87,9 +126,10 @@ export class PollScheduler {
   }
 
   /**
-   * Runs `key` every `intervalMs`. The first run is due after `firstDelayMs` (default: one interval).
-   * Calling it again for a scheduled key changes its interval (the next run is then due one new interval
-   * after the last run) or, with `firstDelayMs`, moves its next run; the key is never held twice.
+   * Runs `key` every `intervalMs`, at its phase within the interval. The first run is due at the key's next
+   * slot, or after `firstDelayMs` when given. Calling it again for a scheduled key with a new interval moves
+   * it to the next slot of the new interval; with `firstDelayMs` it moves its next run (once; later runs
+   * follow the slots again). The key is never held twice.
    */
   schedule(key: string, intervalMs: number, firstDelayMs?: number): void {
     if (!(Number.isFinite(intervalMs) && intervalMs > 0)) {
@@ -97,25 +137,25 @@ export class PollScheduler {
     }
     if (this.#abort.signal.aborted) return;
     const now = this.#clock.now();
-    const entry = this.#entries.get(key);
+    let entry = this.#entries.get(key);
+    const isNew = !entry;
     if (!entry) {
-      this.#entries.set(key, { intervalMs, anchor: now, running: false, removed: false, requestedAt: undefined });
+      entry = { intervalMs, phaseMs: 0, lastDueAt: undefined, running: false, removed: false, requestedAt: undefined };
+      this.#entries.set(key, entry);
       this.#countScheduled(1);
-      this.#setDue(key, now + (firstDelayMs ?? intervalMs));
-      return;
-    }
-    if (entry.removed) {
+    } else if (entry.removed) {
       entry.removed = false;
       this.#countScheduled(1);
     }
-    const changed = entry.intervalMs !== intervalMs;
+    const changed = isNew || entry.intervalMs !== intervalMs;
     entry.intervalMs = intervalMs;
+    entry.phaseMs = this.#phaseOf(key) * intervalMs;
     if (entry.running) {
       if (firstDelayMs !== undefined) entry.requestedAt = now + firstDelayMs;
     } else if (firstDelayMs !== undefined) {
       this.#setDue(key, now + firstDelayMs);
     } else if (changed) {
-      this.#setDue(key, Math.max(now, entry.anchor + intervalMs));
+      this.#setDue(key, nextDueAt(intervalMs, entry.phaseMs, entry.lastDueAt, now));
     }
   }
 
@@ -218,6 +258,7 @@ export class PollScheduler {
   #start(key: string, dueAt: number, now: number): void {
     const entry = this.#entries.get(key)!;
     entry.running = true;
+    entry.lastDueAt = dueAt;
     this.#running++;
     this.#metrics?.running.inc();
     this.#recordLateness(now - dueAt);
@@ -246,8 +287,7 @@ export class PollScheduler {
       this.#entries.delete(key);
     } else {
       const now = this.#clock.now();
-      entry.anchor = now;
-      const dueAt = entry.requestedAt ?? now + entry.intervalMs;
+      const dueAt = entry.requestedAt ?? nextDueAt(entry.intervalMs, entry.phaseMs, entry.lastDueAt, now);
       entry.requestedAt = undefined;
       this.#due.set(key, Math.max(now, dueAt));
     }

@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../controller/clock.js';
-import type { LeaseStore } from '../controller/leader-election.js';
+import type { Leadership } from '../controller/leadership.js';
 import type { ListWatchSource } from '../controller/list-watch-source.js';
 import type { Logger } from '../log.js';
 import type { EventRecorder } from './events.js';
@@ -13,8 +13,8 @@ export interface ScalingControllerOptions {
   client: KubeClient;
   /** A list-watch source for a collection path (e.g. `/apis/keda.sh/v1alpha1/scaledobjects`). */
   listWatch: <T extends KubernetesObject>(path: string) => ListWatchSource<T>;
-  /** The Lease to campaign on; without one this process always leads (single replica, tests). */
-  leaseStore?: LeaseStore;
+  /** The process's one campaign, shared by every leader-only part; without it this controller always leads. */
+  leadership?: Leadership;
   identity: string;
   /** Watch only this namespace; all namespaces when unset. */
   namespace?: string;
@@ -34,8 +34,4 @@ export interface ScalingControllerOptions {
   pollConcurrency?: number;
   /** How often every cached object is reconciled again even without a change; default 10 min. */
   resyncPeriodMs?: number;
-  /** Leader election timings (defaults: 15 s lease, 10 s renew deadline, 2 s retry). */
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
 }

@@ -8,7 +8,11 @@ import { FakeKubeClient } from './fake-kube-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ReadyPods } from './ready-pods.js';
-import { hpaActiveCondition, loopConditions, ScaleLoop } from './scale-loop.js';
+import { sleep } from '../controller/clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
+import { PollScheduler } from '../controller/poll-scheduler.js';
+import { SharedReads } from '../../scalers/shared-reads.js';
+import { hpaActiveCondition, loopConditions, reuseWindowMs, ScaleLoop } from './scale-loop.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalersCache } from './scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
@@ -113,6 +117,40 @@ describe('ScaleLoop.poll', () => {
     it('emits the event', () => {
       if (event) expect(h.events).toContain(event);
       else expect(h.events).toEqual([]);
+    });
+  });
+
+  describe('with activation-replicas "demand"', () => {
+    const annotated = (so: ScaledObject, extra: Record<string, string> = {}): ScaledObject => ({
+      ...so,
+      metadata: { ...so.metadata, annotations: { 'scaledobject.swell.dev/activation-replicas': 'demand', ...extra } },
+    });
+    const backlog = (value: number): Source => () => ({ value, active: true });
+    it.each([
+      ['activates from zero to the count the backlog needs', scaledObject({}), 0, 50, 50],
+      ['never beyond maxReplicaCount', scaledObject({ maxReplicaCount: 30 }), 0, 50, 30],
+      ['from idle, to the larger of the backlog and minReplicaCount', scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), 0, 50, 50],
+      ['a small backlog still gets minReplicaCount', scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), 0, 2, 3],
+      ['leaves a running target to the HPA', scaledObject({}), 4, 50, 4],
+      ['holds the first step to a scale-up policy the user wrote', scaledObject({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 9, periodSeconds: 15 }] } } } } }), 0, 50, 10],
+    ])('%s', async (_name, so, replicas, value, expected) => {
+      h = await harness(annotated(so), replicas, backlog(value));
+      await h.poll();
+      expect(h.replicas()).toBe(expected);
+      expect(h.client.writes().filter((c) => c.path.endsWith('/scale'))).toHaveLength(expected === replicas ? 0 : 1);
+      if (replicas === 0) expect(h.events).toContain('KEDAScaleTargetActivated');
+    });
+
+    it('does not activate while scale-out is paused', async () => {
+      h = await harness(annotated(scaledObject({}), { 'autoscaling.keda.sh/paused-scale-out': 'true' }), 0, backlog(50));
+      await h.poll();
+      expect(h.replicas()).toBe(0);
+    });
+
+    it('activates to KEDA\'s count when the annotation holds an unknown value', async () => {
+      h = await harness(annotated(scaledObject({}), { 'scaledobject.swell.dev/activation-replicas': 'everything' }), 0, backlog(50));
+      await h.poll();
+      expect(h.replicas()).toBe(1);
     });
   });
 
@@ -299,5 +337,86 @@ describe('loopConditions', () => {
     const result = loopConditions(decided, current, failed);
     expect(result.find((c) => c.type === 'Ready')).toEqual(ready);
     expect(result.find((c) => c.type === 'Active')).toEqual(active);
+  });
+});
+
+describe('reuseWindowMs', () => {
+  it.each([
+    // interval, last read ended at, now, window
+    [1_000, undefined, 5_000, 1_000, 'a first read may take a value up to one interval old'],
+    [1_000, 4_002, 5_000, 997, 'one interval on: only a value read after its own last read ended'],
+    [1_000, 3_000, 5_000, 1_000, 'never more than one interval, even after a missed poll'],
+    [1_000, 5_000, 5_000, 0, 'a read that just ended: nothing cached will do'],
+    [30_000, 0, 30_010, 30_000, 'at 30 s the same rules'],
+  ])('interval %d, last read ended %s, now %d → %d (%s)', (interval, lastEnded, now, expected, _why) => {
+    expect(reuseWindowMs(interval, lastEnded, now)).toBe(expected);
+  });
+
+  it('is what the scale loop asks the scaler for: its own previous value is never served again', async () => {
+    const maxAges: (number | undefined)[] = [];
+    const client = new FakeKubeClient();
+    const so = scaledObject({ pollingInterval: 1 });
+    client.put(soPath, so);
+    client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas: 1 } });
+    const log = createLogger({ level: 'silent' });
+    const scaler: Scaler = {
+      metricSpecs: [{ kind: 'External', metricName: 's0-fake', targetType: 'AverageValue', target: 1 }],
+      read: (_metric, options) => (maxAges.push(options?.maxAgeMs), Promise.resolve({ value: 1, active: true })),
+      close: () => Promise.resolve(),
+    };
+    const scalers = new ScalersCache({ factory: () => scaler, log });
+    await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });
+    let clock = now;
+    const loop = new ScaleLoop({
+      log,
+      now: () => clock,
+      scaledObjects: { get: () => client.get(soPath) as unknown as ScaledObject, list: () => [] },
+      scalers,
+      targets: new ScaleTargets(client),
+      readyPods: new ReadyPods(client),
+      status: new StatusWriter(client),
+      events: { emit: () => undefined },
+      metrics: new OperatorMetrics(new Registry(), 'test', () => []),
+      readings: new LastReadings(),
+      hpas: { get: () => undefined, list: () => [] },
+    });
+    await loop.poll('app/orders');
+    clock += 1_000;
+    await loop.poll('app/orders');
+    expect(maxAges).toEqual([1_000, 999]);
+  });
+});
+
+describe('polls on their grid with reads coalesced across objects', () => {
+  it('read a source shared by 10 objects once an interval, and a source of one object every interval', async () => {
+    const clock = new FakeClock(0);
+    const reads = new SharedReads({ now: () => new Date(clock.now()) });
+    const fetches = new Map<string, number>();
+    const lastReadEnded = new Map<string, number>();
+    const sourceOf = (key: string) => (key === 'app/solo' ? 'solo' : 'shared');
+    const scheduler = new PollScheduler({
+      name: 'coalesce',
+      log: createLogger({ level: 'silent' }),
+      clock,
+      run: async (key, signal) => {
+        const source = sourceOf(key);
+        await reads.read(source, reuseWindowMs(1_000, lastReadEnded.get(key), clock.now()), async () => {
+          fetches.set(source, (fetches.get(source) ?? 0) + 1);
+          await sleep(clock, 5, signal);
+          return 0;
+        });
+        lastReadEnded.set(key, clock.now());
+      },
+    });
+    for (let i = 0; i < 10; i++) scheduler.schedule(`app/shared-${i}`, 1_000);
+    scheduler.schedule('app/solo', 1_000);
+    await clock.advance(20_000);
+    await scheduler.stop();
+    // 20 intervals: one read of each source per interval. Taking values up to a full interval old instead
+    // would hand the lone object its own previous value every other poll (10 reads).
+    expect(fetches.get('solo')).toBeGreaterThanOrEqual(19);
+    expect(fetches.get('solo')).toBeLessThanOrEqual(20);
+    expect(fetches.get('shared')).toBeGreaterThanOrEqual(19);
+    expect(fetches.get('shared')).toBeLessThanOrEqual(21);
   });
 });

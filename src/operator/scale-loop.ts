@@ -2,6 +2,7 @@ import { readPauseState } from '../apis/keda/v1alpha1/annotations.js';
 import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { Logger } from '../log.js';
 import type { MetricSpec } from '../../scalers/scaler.js';
+import { activationReplicas, type ActivationCount, type ActivationMetric } from '../scaling/activation.js';
 import { decideScale, evaluateActivity, type ActivityInput, type TriggerReading } from '../scaling/scaledobject.js';
 import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth, type MetricOutcome } from '../scaling/fallback.js';
 import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
@@ -92,6 +93,7 @@ export class ScaleLoop {
     }
     const now = this.deps.now();
     const lastActive = so.status?.lastActiveTime ? Date.parse(so.status.lastActiveTime) : undefined;
+    const activation = activationCount(so, modifiers, composite, reads, served);
     const decision = decideScale({
       spec: so.spec,
       annotations: so.metadata.annotations,
@@ -101,8 +103,10 @@ export class ScaleLoop {
       ...(lastActive !== undefined && !Number.isNaN(lastActive) ? { lastActiveTime: lastActive } : {}),
       creationTime: Date.parse(so.metadata.creationTimestamp ?? '') || now,
       now,
+      activationReplicas: activation.replicas,
     });
-    const scaled = await this.applyReplicas(so, gvkr, decision.replicas, current.replicas, decision.action);
+    if (decision.action === 'activate' && activation.problem) this.deps.log.warn({ scaledObject: key, err: activation.problem }, 'activation annotation ignored');
+    const scaled = await this.applyReplicas(so, gvkr, decision.replicas, current.replicas, decision.action, activation.basis);
     const conditions = loopConditions(decision.conditions, so.status?.conditions, failures(reads, composite));
     const fallback = so.spec.fallback;
     const fallbackState = fallback ? fallbackCondition(health, fallback.failureThreshold) : undefined;
@@ -137,7 +141,8 @@ export class ScaleLoop {
         const labels = { namespace, scaledObject: name, scaler: trigger.label, triggerIndex: trigger.index, metric: spec.metricName };
         const started = performance.now();
         try {
-          const reading = await trigger.scaler.read(spec.metricName, { maxAgeMs: intervalMs });
+          const maxAgeMs = reuseWindowMs(intervalMs, this.deps.readings.get(`${namespace}/${name}`, spec.metricName)?.at, this.deps.now());
+          const reading = await trigger.scaler.read(spec.metricName, { maxAgeMs });
           const latencySeconds = (performance.now() - started) / 1000;
           this.deps.metrics.scalerReading(labels, { value: reading.value, ...(composite ? {} : { active: reading.active }), latencySeconds });
           this.deps.readings.record(`${namespace}/${name}`, spec.metricName, reading.value, reading.active, this.deps.now());
@@ -196,12 +201,12 @@ export class ScaleLoop {
   }
 
   /** Writes /scale when the decision asks for a different count; false when the write failed. */
-  private async applyReplicas(so: ScaledObject, gvkr: NonNullable<NonNullable<ScaledObject['status']>['scaleTargetGVKR']>, replicas: number | undefined, current: number, action: string): Promise<boolean> {
+  private async applyReplicas(so: ScaledObject, gvkr: NonNullable<NonNullable<ScaledObject['status']>['scaleTargetGVKR']>, replicas: number | undefined, current: number, action: string, basis: ActivationCount['basis']): Promise<boolean> {
     if (replicas === undefined || replicas === current) return true;
     const namespace = so.metadata.namespace ?? '';
     try {
       await this.deps.targets.setReplicas(gvkr, namespace, so.spec.scaleTargetRef.name, replicas);
-      this.deps.log.info({ scaledObject: `${namespace}/${so.metadata.name}`, from: current, to: replicas, action }, 'scaled target');
+      this.deps.log.info({ scaledObject: `${namespace}/${so.metadata.name}`, from: current, to: replicas, action, ...(action === 'activate' ? { basis } : {}) }, 'scaled target');
       return true;
     } catch (err) {
       const reason = action === 'activate' ? 'KEDAScaleTargetActivationFailed' : 'KEDAScaleTargetDeactivationFailed';
@@ -247,6 +252,39 @@ export function loopConditions(decided: readonly Condition[], current: readonly 
     if (checkFailed) return [];
     const isTriggerError = c.reason === 'PartialTriggerError' || c.reason === 'TriggerError';
     return [isTriggerError && failed.length > 0 ? { ...c, message: `${c.message ?? ''}: ${failed.join('; ')}` } : c];
+  });
+}
+
+/**
+ * How old a value read by another object (of a source they share) may be for this poll to take it instead of
+ * reading the source again: never older than one interval, and never from before this object's own last read
+ * ended. Polls keep to exact intervals, so without the second bound an object would be handed back its own
+ * previous value, a hair under one interval old, and see an event a whole interval late. A shared source is
+ * still read once an interval, by whichever of its objects polls first after the last read.
+ */
+export function reuseWindowMs(intervalMs: number, lastReadEndedAt: number | undefined, now: number): number {
+  if (lastReadEndedAt === undefined) return intervalMs;
+  return Math.min(intervalMs, Math.max(0, now - lastReadEndedAt - 1));
+}
+
+/**
+ * The count this poll would activate to: the metrics as the HPA will see them (the composite metric when a
+ * scalingModifiers formula replaces the triggers' own, else each external metric after fallback).
+ */
+function activationCount(so: ScaledObject, modifiers: ActiveScalingModifiers | undefined, composite: ActivityInput['composite'], reads: readonly MetricRead[], served: readonly ServedRead[]): ActivationCount {
+  const metrics: ActivationMetric[] = modifiers
+    ? [{ targetType: modifiers.metricType, target: modifiers.target, ...(composite?.value !== undefined ? { value: composite.value } : {}) }]
+    : reads.map((read, i) => {
+        const outcome = served[i]?.outcome;
+        return { targetType: read.spec.targetType, target: read.spec.target, ...(outcome && 'value' in outcome ? { value: outcome.value } : {}) };
+      });
+  const behavior = so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
+  return activationReplicas({
+    ...(so.spec.minReplicaCount !== undefined ? { minReplicaCount: so.spec.minReplicaCount } : {}),
+    ...(so.spec.maxReplicaCount !== undefined ? { maxReplicaCount: so.spec.maxReplicaCount } : {}),
+    ...(behavior ? { behavior } : {}),
+    ...(so.metadata.annotations ? { annotations: so.metadata.annotations } : {}),
+    metrics,
   });
 }
 

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../controller/clock.js';
 import { FakeClock } from '../controller/fake-clock.js';
+import { keyPhase, nextDueAt } from '../controller/poll-scheduler.js';
 import { Informer } from '../controller/informer.js';
 import type { ListResult, ListWatchSource } from '../controller/list-watch-source.js';
 import { createLogger } from '../log.js';
@@ -57,13 +58,14 @@ describe('ScalingControllerRunner', () => {
   it('without a lease leads at once: reconciles every cached object and side key, polls what reconcile scheduled, and ends the term on stop', async () => {
     const { clock, runner, events, objects } = setup();
     const done = runner.start();
-    await clock.advance(1_200);
+    await clock.advance(1_700);
     expect(runner.isLeader).toBe(true);
     expect(runner.ready()).toEqual({ ok: true });
-    // The first poll is spread over min(interval, 200 ms): random 0.5 gives 100 ms.
+    // An interval longer than the spread first polls within it (random 0.5 of 200 ms), then at its own phase.
+    const second = nextDueAt(1_000, keyPhase('app/a') * 1_000, 100, 100);
     expect(events[0]).toBe('term started');
     expect(events.filter((e) => !e.startsWith('poll')).slice(1).sort()).toEqual(['reconcile app/a', 'reconcile app/b', 'side s1']);
-    expect(events.filter((e) => e.startsWith('poll app/a'))).toEqual(['poll app/a due 100 at 100', 'poll app/a due 1100 at 1100']);
+    expect(events.filter((e) => e.startsWith('poll app/a')).slice(0, 2)).toEqual(['poll app/a due 100 at 100', `poll app/a due ${second} at ${second}`]);
     expect(runner.lateness().scheduled).toBe(2);
     await runner.stop();
     await done;
@@ -74,6 +76,20 @@ describe('ScalingControllerRunner', () => {
     await clock.advance(5_000);
     expect(events).toHaveLength(polls);
     expect(objects.hasSynced).toBe(true);
+  });
+
+  it('starts an interval within the spread at its own phase, not at random', async () => {
+    const { clock, runner, events } = setup({
+      reconcile: (key) => {
+        runner.schedule(key, 150);
+        return Promise.resolve();
+      },
+    });
+    void runner.start();
+    await clock.advance(400);
+    const first = nextDueAt(150, keyPhase('app/b') * 150, undefined, 0);
+    expect(events.filter((e) => e.startsWith('poll app/b'))[0]).toBe(`poll app/b due ${first} at ${first}`);
+    await runner.stop();
   });
 
   it('never reconciles an object while it polls', async () => {

@@ -2,12 +2,12 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Clock } from '../controller/clock.js';
 import { runController, type ReconcileResult } from '../controller/controller.js';
 import { Informer, type InformerHandler } from '../controller/informer.js';
+import { Leadership } from '../controller/leadership.js';
 import { PollScheduler } from '../controller/poll-scheduler.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
 import type { ScalingControllerOptions } from './controller-options.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { runWhileLeading } from './leader-task.js';
 import type { ObjectCache } from './reconciler.js';
 
 export type AnyInformer = Informer<KubernetesObject>;
@@ -37,7 +37,7 @@ export interface ScalingControllerRunnerOptions {
   poll(key: string, dueAt: number): Promise<void>;
   defaultWorkers: number;
   defaultPollConcurrency: number;
-  /** A newly scheduled object first polls within min(interval, this), spread at random. */
+  /** A newly scheduled object with a longer interval first polls within this, spread at random. */
   firstPollSpreadMs: number;
   sideQueues?: readonly SideQueue[];
   /** After the queues were seeded, before reconciling starts. */
@@ -109,17 +109,22 @@ export class ScalingControllerRunner {
     this.#term?.sideQueues.get(queue)?.add(key);
   }
 
-  /** Polls `key` every `intervalMs` while this term lasts; a key not yet scheduled first polls soon. */
+  /**
+   * Polls `key` every `intervalMs`, at its own phase within the interval, while this term lasts. A key not yet
+   * scheduled whose interval is longer than `firstPollSpreadMs` first polls sooner, at a random point within
+   * that spread (KEDA starts an object's loop at once; spread so a restart does not stampede); shorter intervals
+   * start at their first slot, which the phases already spread.
+   */
   schedule(key: string, intervalMs: number): void {
     const scheduler = this.#term?.scheduler;
     if (!scheduler) return;
-    if (scheduler.has(key)) {
+    const spread = this.#options.firstPollSpreadMs;
+    if (scheduler.has(key) || intervalMs <= spread) {
       scheduler.schedule(key, intervalMs);
       return;
     }
-    // KEDA starts an object's loop at once; spread so a restart with thousands of objects does not stampede.
     const random = this.#options.settings.random ?? Math.random;
-    scheduler.schedule(key, intervalMs, Math.floor(random() * Math.min(intervalMs, this.#options.firstPollSpreadMs)));
+    scheduler.schedule(key, intervalMs, Math.floor(random() * spread));
   }
 
   unschedule(key: string): void {
@@ -129,21 +134,9 @@ export class ScalingControllerRunner {
   async #run(): Promise<void> {
     const { informers, settings, clock, log } = this.#options;
     for (const informer of informers) informer.start();
+    const leadership = settings.leadership ?? new Leadership({ identity: settings.identity, log, clock });
     try {
-      await runWhileLeading(
-        {
-          ...(settings.leaseStore ? { leaseStore: settings.leaseStore } : {}),
-          identity: settings.identity,
-          log,
-          clock,
-          ...(settings.random ? { random: settings.random } : {}),
-          ...(settings.leaseDurationMs ? { leaseDurationMs: settings.leaseDurationMs } : {}),
-          ...(settings.renewDeadlineMs ? { renewDeadlineMs: settings.renewDeadlineMs } : {}),
-          ...(settings.retryPeriodMs ? { retryPeriodMs: settings.retryPeriodMs } : {}),
-          work: (termSignal) => this.#lead(termSignal),
-        },
-        this.#stop.signal,
-      );
+      await leadership.run((termSignal) => this.#lead(termSignal), this.#stop.signal);
     } finally {
       await Promise.all(informers.map((i) => i.stop()));
     }

@@ -29,8 +29,11 @@ export class CachedStatusWriter<T extends StatusOwner<S>, S, C> {
   /** The freshest status known for the object: the cached copy or the operator's last write, whichever is newer. */
   current(key: string, cached: T): T {
     const mine = this.written.get(key);
-    if (!mine || mine.metadata.uid !== cached.metadata.uid) return cached;
-    return newerThan(mine.metadata.resourceVersion, cached.metadata.resourceVersion) ? mine : cached;
+    if (!mine) return cached;
+    if (mine.metadata.uid === cached.metadata.uid && newerThan(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
+    // The cache has caught up (or the object was replaced): a second copy of every object would only cost memory.
+    this.written.delete(key);
+    return cached;
   }
 
   /** Patches status with `changes`; returns the object as stored (or the input when nothing changed). */

@@ -71,6 +71,8 @@ export interface ScaleDecisionInput {
   creationTime: number;
   /** Epoch milliseconds, from the injected clock. */
   now: number;
+  /** Replicas to activate to from zero or idle (see activation.ts); KEDA's max(min, 1) when not given. */
+  activationReplicas?: number;
 }
 
 export type ScaleAction = 'paused' | 'activate' | 'deactivate' | 'cooldown' | 'enforce-min' | 'fallback-hold' | 'error-hold' | 'none';
@@ -132,7 +134,7 @@ function decideActive(input: ScaleDecisionInput, scaleOutPaused: boolean, forced
   const fromIdleOrZero = (spec.idleReplicaCount !== undefined && current < min) || current === 0;
   if (fromIdleOrZero) {
     if (scaleOutPaused) return { action: 'none', lastActiveTime: input.now, conditions, events: [] };
-    const replicas = Math.max(min, 1);
+    const replicas = Math.max(min, 1, input.activationReplicas ?? 0);
     const triggeredBy = forced ? 'force-activation annotation' : activity.activeMetrics.join(';');
     return {
       action: 'activate',
