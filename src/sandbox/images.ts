@@ -19,8 +19,11 @@ export interface ImagePaths {
 export interface BuiltImage {
   /** The docker-archive file to import (`ctr -n k8s.io images import <archive>`). */
   archive: string;
-  /** The fully qualified name the archive carries, as containerd's CRI looks it up. */
+  /** The fully qualified name the archive carries, as containerd's CRI looks it up: `<repository>:<tag>`. */
   name: string;
+  /** The name's parts, for the chart's `image.repository` and `image.tag`. */
+  repository: string;
+  tag: string;
   /** Whether the archive came from the cache. */
   cached: boolean;
 }
@@ -86,27 +89,33 @@ export async function ensureNodeBaseImage(options: ImageBuildOptions): Promise<s
   if (!nodeVersion || !npmLine) throw new Error(`tools/node/install.sh printed "${nodeDir}", not a node/v<version>+npm<line> folder`);
   const rootfs = await ensureRootfs(options);
   const hostCa = await buildHostCa();
-  const name = `localhost/swell-node-base:${nodeVersion}-npm${npmLine}-${suite}-${shortHash(`${rootfsRecipe}\0${hostCa ?? ''}`)}`;
+  const name = `localhost/swell-node-base:${nodeVersion}-npm${npmLine}-${suite}-${shortHash(`${rootfsRecipe}\0${hostCa?.content ?? ''}`)}`;
   const buildah = await buildahCommand(paths.cacheDir);
   if (await imageExists(run, buildah, name)) return name;
   progress(`assembling the base image ${name} (Debian ${suite} + Node.js ${nodeVersion})`);
+  const env = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `NODE_VERSION=${nodeVersion}`];
+  const copies: [string, string][] = [[nodeDir, '/usr/local']];
+  if (hostCa) {
+    copies.push([hostCa.path, hostCaPath]);
+    env.push(`NODE_EXTRA_CA_CERTS=${hostCaPath}`);
+  }
+  await commitFromScratch(run, buildah, name, { rootfs, copies, env });
+  return name;
+}
+
+/** Commits `name`: a root filesystem tar, files copied over it, and the environment. */
+async function commitFromScratch(run: ToolRunner, buildah: Buildah, name: string, image: { rootfs: string; copies: [string, string][]; env: string[] }): Promise<void> {
   const container = lastLine(await run(buildah.command, [...buildah.args, 'from', '--pull=never', 'scratch'], { timeoutMs: minute }));
   try {
     // `add` unpacks a local tar archive; `copy` keeps npm's bin symlinks.
-    await run(buildah.command, [...buildah.args, 'add', container, rootfs, '/'], { timeoutMs: 10 * minute });
-    await run(buildah.command, [...buildah.args, 'copy', container, nodeDir, '/usr/local'], { timeoutMs: 10 * minute });
-    const env = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `NODE_VERSION=${nodeVersion}`];
-    if (hostCa !== undefined) {
-      await run(buildah.command, [...buildah.args, 'copy', container, process.env.NODE_EXTRA_CA_CERTS ?? '', hostCaPath], { timeoutMs: minute });
-      env.push(`NODE_EXTRA_CA_CERTS=${hostCaPath}`);
-    }
-    await run(buildah.command, [...buildah.args, 'config', ...env.flatMap((e) => ['--env', e]), '--cmd', 'node', container], { timeoutMs: minute });
+    await run(buildah.command, [...buildah.args, 'add', container, image.rootfs, '/'], { timeoutMs: 10 * minute });
+    for (const [from, to] of image.copies) await run(buildah.command, [...buildah.args, 'copy', container, from, to], { timeoutMs: 10 * minute });
+    await run(buildah.command, [...buildah.args, 'config', ...image.env.flatMap((e) => ['--env', e]), '--cmd', 'node', container], { timeoutMs: minute });
     await run(buildah.command, [...buildah.args, 'commit', '--rm', container, name], { timeoutMs: 10 * minute });
   } catch (error) {
     await run(buildah.command, [...buildah.args, 'rm', container], { timeoutMs: minute }).catch(() => undefined);
     throw error;
   }
-  return name;
 }
 
 /**
@@ -114,10 +123,11 @@ export async function ensureNodeBaseImage(options: ImageBuildOptions): Promise<s
  * TLS-inspecting proxy's CA in front of the npm registry. The local base image trusts them too, or `npm ci` in
  * the Dockerfile could not reach the registry from where the host can; the public base needs none of this.
  */
-async function buildHostCa(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  if (!env.NODE_EXTRA_CA_CERTS) return undefined;
+async function buildHostCa(env: NodeJS.ProcessEnv = process.env): Promise<{ path: string; content: string } | undefined> {
+  const path = env.NODE_EXTRA_CA_CERTS;
+  if (!path) return undefined;
   try {
-    return await readFile(env.NODE_EXTRA_CA_CERTS, 'utf8');
+    return { path, content: await readFile(path, 'utf8') };
   } catch {
     return undefined;
   }
@@ -174,9 +184,11 @@ async function buildImage(options: ImageBuildOptions, recipe: ImageRecipe): Prom
   const run = options.run ?? runTool;
   const base = await ensureNodeBaseImage(options);
   const key = shortHash(await contentKey(recipe.contextDir, recipe.contextEntries, [base]));
-  const name = `docker.io/local/${recipe.repository}:${recipe.tagPrefix}-${key}`;
+  const repository = `docker.io/local/${recipe.repository}`;
+  const tag = `${recipe.tagPrefix}-${key}`;
+  const name = `${repository}:${tag}`;
   const archive = join(paths.cacheDir, 'images', `${recipe.repository}-${recipe.tagPrefix}-${key}.tar`);
-  if (await exists(archive)) return { archive, name, cached: true };
+  if (await exists(archive)) return { archive, name, repository, tag, cached: true };
   const buildah = await buildahCommand(paths.cacheDir);
   progress(`buildah: building ${name} from ${relative(paths.repoDir, join(recipe.contextDir, 'Dockerfile')) || 'Dockerfile'} (npm ci inside; first run: a few minutes)`);
   await run(
@@ -191,7 +203,7 @@ async function buildImage(options: ImageBuildOptions, recipe: ImageRecipe): Prom
   } finally {
     await rm(partial, { force: true });
   }
-  return { archive, name, cached: false };
+  return { archive, name, repository, tag, cached: false };
 }
 
 interface Buildah {
