@@ -1,10 +1,10 @@
 # syntax=docker/dockerfile:1
-# The swell image: `swell operator` and `swell virtual-node` on Node 22, production dependencies only, as a
+# The swell image: `swell operator` and `swell virtual-node` on Node 24, production dependencies only, as a
 # non-root user. Build: docker build -t swell:$(node -p "require('./package.json').version") .
 # Without a registry or Docker engine, `swell dev images` builds it with buildah on a locally assembled base
 # (Debian bookworm + the same Node.js major), passed in as NODE_IMAGE.
 
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
