@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contentKey, dockerfileNodeMajor, dockerignoreRoots } from './images.js';
+import { contentKey, dockerfileNodeMajor, dockerignoreRoots, pruneOlderBuilds } from './images.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const read = (path: string) => readFile(join(repo, path), 'utf8');
@@ -61,6 +61,32 @@ describe('contentKey', () => {
 
   it('fails on an entry that does not exist rather than hashing less than the build uses', async () => {
     await expect(contentKey(dir, ['missing'])).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('pruneOlderBuilds', () => {
+  it("keeps the newest three archives of the image, removes the rest with their buildah tags, and touches nothing else", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swell-prune-'));
+    try {
+      const keys = ['aaaaaaaaaaa1', 'aaaaaaaaaaa2', 'aaaaaaaaaaa3', 'aaaaaaaaaaa4', 'aaaaaaaaaaa5'];
+      for (const [age, key] of keys.entries()) {
+        await writeFile(join(dir, `swell-0.1.0-${key}.tar`), key);
+        const when = new Date(Date.UTC(2026, 0, 1, 0, age));
+        await utimes(join(dir, `swell-0.1.0-${key}.tar`), when, when);
+      }
+      const others = ['rootfs-bookworm-be8ed122efa2.tar', 'swell-consumer-dev-aaaaaaaaaaa1.tar', 'swell-0.1.0-aaaaaaaaaaa0.tar.1234.partial', 'swell-0.2.0-aaaaaaaaaaa0.tar'];
+      for (const file of others) await writeFile(join(dir, file), 'x');
+      const removedTags: string[] = [];
+      const run = (_command: string, args: readonly string[]) => {
+        if (args.includes('rmi')) removedTags.push(args.at(-1) ?? '');
+        return Promise.resolve('');
+      };
+      await pruneOlderBuilds(run, { command: 'buildah', args: [] }, dir, { repository: 'swell', tagPrefix: '0.1.0' });
+      expect((await readdir(dir)).sort()).toEqual([...others, 'swell-0.1.0-aaaaaaaaaaa3.tar', 'swell-0.1.0-aaaaaaaaaaa4.tar', 'swell-0.1.0-aaaaaaaaaaa5.tar'].sort());
+      expect(removedTags.sort()).toEqual(['docker.io/local/swell:0.1.0-aaaaaaaaaaa1', 'docker.io/local/swell:0.1.0-aaaaaaaaaaa2']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -203,10 +203,29 @@ async function buildImage(options: ImageBuildOptions, recipe: ImageRecipe): Prom
   } finally {
     await rm(partial, { force: true });
   }
+  await pruneOlderBuilds(run, buildah, join(paths.cacheDir, 'images'), recipe);
   return { archive, name, repository, tag, cached: false };
 }
 
-interface Buildah {
+/** Archives of one image kept in the cache: several checkouts share it, so not only the newest one. */
+const keptArchives = 3;
+
+/**
+ * Each source change adds a ~300 MB archive and an image in buildah's storage; beyond the newest few of a
+ * repository both are removed. The layer cache (untagged intermediate images) stays, so an edit rebuilds in seconds.
+ */
+export async function pruneOlderBuilds(run: ToolRunner, buildah: Buildah, dir: string, recipe: Pick<ImageRecipe, 'repository' | 'tagPrefix'>): Promise<void> {
+  const prefix = `${recipe.repository}-${recipe.tagPrefix}-`;
+  const archives = (await readdir(dir)).filter((f) => f.startsWith(prefix) && /^[0-9a-f]{12}\.tar$/.test(f.slice(prefix.length)));
+  const byAge = await Promise.all(archives.map(async (f) => ({ file: f, mtime: (await stat(join(dir, f))).mtimeMs })));
+  for (const { file } of byAge.sort((a, b) => b.mtime - a.mtime).slice(keptArchives)) {
+    await rm(join(dir, file), { force: true });
+    const tag = `${recipe.tagPrefix}-${file.slice(prefix.length, -'.tar'.length)}`;
+    await run(buildah.command, [...buildah.args, 'rmi', `docker.io/local/${recipe.repository}:${tag}`], { timeoutMs: minute }).catch(() => undefined);
+  }
+}
+
+export interface Buildah {
   command: string;
   args: string[];
 }
