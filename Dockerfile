@@ -1,18 +1,21 @@
 # syntax=docker/dockerfile:1
-# The swell image: `swell operator` and `swell virtual-node` on Node 22, production dependencies only, as a
+# The swell image: `swell operator` and `swell virtual-node` on Node 24, production dependencies only, as a
 # non-root user. Build: docker build -t swell:$(node -p "require('./package.json').version") .
+# Without a registry or Docker engine, `swell dev images` builds it with buildah on a locally assembled base
+# (Debian bookworm + the same Node.js major), passed in as NODE_IMAGE.
 
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Scripts off: `prepare` would compile before the sources are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.image.json ./
 COPY src ./src
 COPY scalers ./scalers
-RUN npm run build
+# Product code only: the sandbox, the demo and test fakes stay in the repository (see tsconfig.image.json).
+RUN npm run build:image
 
 FROM ${NODE_IMAGE} AS dependencies
 WORKDIR /app

@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     deployments.set(`${namespace}/${name}`, { metadata: { resourceVersion: '1' }, spec: { replicas: 0, selector: { matchLabels: { app: name } } } });
     hpas.set(`${namespace}/keda-hpa-${name}`, {
       metadata: { name: `keda-hpa-${name}`, namespace },
+      spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name }, maxReplicas: 1 },
       status: { desiredReplicas: 0, conditions: [{ type: 'ScalingActive', status: 'False', reason: 'ScalingDisabled', message: 'scaling is disabled since the replica count of the target is zero' }] },
     });
     await scalers.ensure(`${namespace}/${name}`, { namespace, triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });

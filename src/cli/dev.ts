@@ -2,12 +2,13 @@ import { parseArgs } from 'node:util';
 import { componentNames } from '../sandbox/component.js';
 import { parseComponentList, sandboxComponents } from '../sandbox/components.js';
 import { ensureHelm } from '../sandbox/helm.js';
-import { defaultCacheDir, sandboxPaths } from '../sandbox/paths.js';
+import { buildConsumerImage, buildSwellImage } from '../sandbox/images.js';
+import { defaultCacheDir, findRepoDir, sandboxPaths } from '../sandbox/paths.js';
 import type { KubeOptions } from '../sandbox/kube.js';
 import { Sandbox } from '../sandbox/sandbox.js';
 import { createLogger } from '../log.js';
 
-const help = `usage: swell dev <up|status|down|install> [options]
+const help = `usage: swell dev <up|status|down|install|images> [options]
 
   up       build or download what is missing (first run: minutes), start the servers on 127.0.0.1,
            and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL;
@@ -16,6 +17,9 @@ const help = `usage: swell dev <up|status|down|install> [options]
   down     stop everything up started
   install  only build or download what is missing into the cache, and helm for the chart tests
            (CI runs this before the tests)
+  images   build swell's image from the Dockerfile and the demo consumer image with buildah, on a local
+           Debian bookworm + Node.js base (no registry or Docker engine needed; cached by content), and
+           print each image's name and the archive to load with \`ctr -n k8s.io images import\`
 
 options:
   --components LIST   comma-separated subset of ${componentNames.join(',')} (default: all)
@@ -70,6 +74,13 @@ export async function devCommand(argv: string[]): Promise<number> {
         await sandbox.install(names);
         if (!parsed.values.components) progress(`helm: ${await ensureHelm(defaultCacheDir(), (m) => progress(`helm: ${m}`))}`);
         process.stdout.write(`installed ${names.join(', ')} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+        return 0;
+      }
+      case 'images': {
+        const options = { paths: { repoDir: findRepoDir(), cacheDir: defaultCacheDir() }, progress };
+        for (const image of [await buildSwellImage(options), await buildConsumerImage(options)]) {
+          process.stdout.write(`${image.name} ${image.archive}${image.cached ? ' (cached)' : ''}\n`);
+        }
         return 0;
       }
       case 'status': {

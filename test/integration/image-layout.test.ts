@@ -34,7 +34,7 @@ beforeAll(async () => {
   await cp(join(repo, 'package-lock.json'), join(app, 'package-lock.json'));
   await cp(join(repo, 'bin'), join(app, 'bin'), { recursive: true });
   await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, timeout: 600_000 });
-  await run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], { cwd: repo, timeout: 600_000 });
+  await run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.image.json'), '--outDir', join(app, 'dist')], { cwd: repo, timeout: 600_000 });
 }, 1_200_000);
 
 afterAll(async () => {
@@ -46,6 +46,8 @@ describe('the image layout', () => {
     const copies = finalStageCopies(await readFile(join(repo, 'Dockerfile'), 'utf8'));
     expect(copies).toEqual(['--from=dependencies /app/node_modules ./node_modules', '--from=build /src/dist ./dist', 'package.json ./', 'bin ./bin']);
     expect(await readFile(join(repo, 'Dockerfile'), 'utf8')).toMatch(/npm ci --omit=dev/);
+    // The compiled output is what tsconfig.image.json compiles, as in this test.
+    expect(await readFile(join(repo, 'Dockerfile'), 'utf8')).toMatch(/^RUN npm run build:image$/m);
   });
 
   it('loads every module of swell with production dependencies only', async () => {

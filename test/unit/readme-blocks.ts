@@ -131,13 +131,18 @@ export const exercisedElsewhere: Record<string, { file: string; evidence: string
     how: 'renders the chart with cert-manager on and checks the Certificate and CA injection (the sandbox has no cert-manager to install against); the readme test renders this exact command',
   },
   'npx swell virtual-node --provider process --name burst-1': { file: 'test/integration/virtual-node.test.ts', evidence: "'--provider', 'process'", how: 'runs a process-provider virtual node against the sandbox' },
+  'npx swell dev images': {
+    file: 'test/integration/image.test.ts',
+    evidence: "'dev', 'images'",
+    how: 'runs the compiled `swell dev images`, imports both archives into a containerd of its own and runs them as non-root on a read-only root filesystem',
+  },
   'npx swell virtual-node cost': { file: 'test/integration/virtual-node.test.ts', evidence: "'virtual-node', 'cost'", how: 'prints the cost table of a running node and checks its figures' },
   'npx swell operator --virtual-node-metrics-url http://127.0.0.1:10255/metrics': { file: 'test/e2e/burst.test.ts', evidence: "'--virtual-node-metrics-url'", how: 'runs the operator with the virtual node metrics URL and reads the cost in the BurstPolicy status' },
 };
 
 /** Commands nothing on this machine can run, with the reason; keep this list short and honest. */
 export const notRunHere: Record<string, string> = {
-  'docker build -t registry.example.com/swell:0.1.0 .': 'no container runtime on the test machines; test/integration/image-layout.test.ts assembles and runs the layout the Dockerfile builds',
+  'docker build -t registry.example.com/swell:0.1.0 .': 'no Docker engine on the test machines; `npx swell dev images` builds the same Dockerfile with buildah, run by test/integration/image.test.ts',
   'docker push registry.example.com/swell:0.1.0': 'no container runtime or registry on the test machines',
 };
 
