@@ -1,6 +1,7 @@
 import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
+import { nodeComponent } from './node.js';
 import { prometheusComponent } from './prometheus.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
@@ -8,6 +9,7 @@ import { sqsComponent } from './sqs.js';
 export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName, SandboxComponent> {
   return {
     kube: kubeComponent(kube),
+    node: nodeComponent(),
     redis: redisComponent(),
     kafka: kafkaComponent(),
     sqs: sqsComponent(),

@@ -55,7 +55,7 @@ export class Sandbox {
         this.progress(`${name}: already running`);
         continue;
       }
-      if (recorded) await this.stopDaemons(recorded.daemons);
+      if (recorded) await this.stopComponent(name, recorded.daemons);
       state.components[name] = await this.startComponent(name, mergedEnv(state));
       await this.writeState(state);
     }
@@ -89,8 +89,9 @@ export class Sandbox {
     const stopped: string[] = [];
     for (const name of [...componentNames].reverse().filter((n) => names.includes(n))) {
       const recorded = state.components[name];
+      // A component with its own stop step may have left work on the machine even without a record.
+      await this.stopComponent(name, recorded?.daemons ?? []);
       if (!recorded) continue;
-      await this.stopDaemons(recorded.daemons);
       stopped.push(name);
       delete state.components[name];
     }
@@ -115,9 +116,18 @@ export class Sandbox {
       this.progress(`${name}: ready ${Object.values(endpoints.endpoints).join(' ')}`);
       return { endpoints, daemons };
     } catch (error) {
-      await this.stopDaemons(daemons);
+      await this.stopComponent(name, daemons);
       throw error;
     }
+  }
+
+  /** The component's own stop step first (it may stop daemons in an order it needs), then its other daemons. */
+  private async stopComponent(name: ComponentName, daemons: readonly string[]): Promise<void> {
+    const component = this.options.components[name];
+    if (component.stop) {
+      await component.stop({ paths: this.options.paths, log: this.options.log.child({ component: name }), stopDaemon: (daemon) => this.daemons.stop(daemon) });
+    }
+    await this.stopDaemons(daemons);
   }
 
   /** The context a component works in; every daemon it spawns is recorded in `daemons`. */
