@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import type { Requirement } from './prerequisites.js';
 
 /**
  * The servers `swell dev up` can start, in start order; each one is a real server on 127.0.0.1, except the
@@ -59,6 +60,11 @@ export interface SandboxComponent {
   readonly name: ComponentName;
   /** The env variables this component publishes; when all are already set, the user's server wins. */
   readonly envVars: readonly string[];
+  /**
+   * What must be on the machine before `install` or `start` (programs, Debian packages), given what the cache
+   * already holds; checked for every named component before any of them builds anything.
+   */
+  requirements(paths: SandboxPaths): Promise<readonly Requirement[]>;
   install(ctx: ComponentContext): Promise<void>;
   start(ctx: ComponentContext): Promise<ComponentEndpoints>;
   healthy(endpoints: ComponentEndpoints): Promise<boolean>;

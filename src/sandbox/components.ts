@@ -24,3 +24,8 @@ export function parseComponentList(list: string): ComponentName[] {
   if (unknown.length > 0) throw new Error(`unknown component(s) ${unknown.join(', ')}; choose from ${componentNames.join(', ')}`);
   return names as ComponentName[];
 }
+
+/** What `swell dev up` starts without --components: everything, but the real node only as root (it needs root). */
+export function defaultComponents(root: boolean): ComponentName[] {
+  return componentNames.filter((name) => root || name !== 'node');
+}

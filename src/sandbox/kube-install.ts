@@ -142,6 +142,20 @@ export function installNodeBinaries(ctx: ComponentContext, run: BuildRunner = ru
   return installFrom(nodeSources, ctx, run, env);
 }
 
+/** True when some control-plane binary is not there yet, so `install` would need Go. */
+export async function kubeBuildNeeded(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  return anyMissing(await resolveKubeBinaries(cacheDir, env));
+}
+
+export async function nodeBuildNeeded(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  return anyMissing(await resolveNodeBinaries(cacheDir, env));
+}
+
+async function anyMissing(binaries: object): Promise<boolean> {
+  const present = await Promise.all(Object.values(binaries as Record<string, string>).map(isExecutable));
+  return present.some((p) => !p);
+}
+
 async function resolveFrom<T>(from: Sources<T>, cacheDir: string, env: NodeJS.ProcessEnv): Promise<T> {
   const entries = await Promise.all(
     Object.entries<{ build: GoBuild; file: string }>(from).map(async ([key, { build, file }]) => {

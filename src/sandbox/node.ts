@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { issueClientCertificate, issueServerCertificate, type CertifiedKey } from '../pki/index.js';
 import { ComponentStartError, type ComponentContext, type ComponentEndpoints, type SandboxComponent, type StopContext } from './component.js';
-import { installNodeBinaries, resolveNodeBinaries, type NodeBinaries } from './kube-install.js';
+import { installNodeBinaries, nodeBuildNeeded, resolveNodeBinaries, type NodeBinaries } from './kube-install.js';
 import { nodeSchedulable } from './kube-nodes.js';
 import { clusterPkiFiles, renderKubeconfig } from './kube-pki.js';
 import { kubePkiEnvVar } from './kube.js';
@@ -27,6 +27,7 @@ import {
 } from './node-config.js';
 import { claimMachine, killContainers, killStrayShims, recordSysctls, releaseMachine, setUpBridge, tearDownHost } from './node-host.js';
 import { buildBusyboxImages, importImage } from './node-image.js';
+import { goRequirement, staticRequirements } from './prerequisites.js';
 import { waitUntil } from './wait.js';
 
 const COMPONENT = 'node';
@@ -55,6 +56,10 @@ export function nodeComponent(): SandboxComponent {
   return {
     name: COMPONENT,
     envVars: [nodeContainerdEnvVar],
+    async requirements(paths) {
+      requireRoot();
+      return [...staticRequirements.node, ...((await nodeBuildNeeded(paths.cacheDir)) ? [goRequirement] : [])];
+    },
     async install(ctx) {
       await installNodeBinaries(ctx);
       ctx.progress('building the local pause and busybox images (umoci)');
@@ -74,8 +79,12 @@ export function nodeComponent(): SandboxComponent {
   };
 }
 
-async function requireExecutables(binaries: NodeBinaries): Promise<void> {
+function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new ComponentStartError(COMPONENT, 'the real node needs root (it makes a bridge, iptables rules and mounts); run as root or leave "node" out of --components');
+}
+
+async function requireExecutables(binaries: NodeBinaries): Promise<void> {
+  requireRoot();
   for (const path of Object.values<string>({ ...binaries })) {
     try {
       await access(path, constants.X_OK);

@@ -14,6 +14,7 @@ function sleeperComponent(name: ComponentName, options: { failStart?: boolean } 
   const component: SandboxComponent = {
     name,
     envVars: [`${name.toUpperCase()}_URL`],
+    requirements: () => Promise.resolve([]),
     install: () => {
       calls.install += 1;
       return Promise.resolve();

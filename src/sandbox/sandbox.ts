@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -10,6 +11,7 @@ import {
   type SandboxPaths,
 } from './component.js';
 import { DaemonSupervisor } from './daemons.js';
+import { ensurePrerequisites, type EnsureOptions } from './prerequisites.js';
 
 /** What `up` recorded about each started component, so later commands can check, reuse or stop it. */
 interface SandboxState {
@@ -27,6 +29,8 @@ export interface SandboxOptions {
   readonly components: Readonly<Record<ComponentName, SandboxComponent>>;
   readonly log: Logger;
   readonly progress?: (message: string) => void;
+  /** How missing prerequisites are found and installed; default: this machine, apt-get when root. */
+  readonly prerequisites?: Omit<EnsureOptions, 'progress'>;
 }
 
 /**
@@ -47,6 +51,7 @@ export class Sandbox {
 
   /** Starts the named components (kube first) and returns the merged env of every running component. */
   async up(names: readonly ComponentName[]): Promise<Record<string, string>> {
+    await this.checkPrerequisites(names);
     await mkdir(this.options.paths.stateDir, { recursive: true });
     const state = await this.readState();
     for (const name of componentNames.filter((n) => names.includes(n))) {
@@ -65,6 +70,7 @@ export class Sandbox {
 
   /** Builds or downloads what the named components need into the cache, without starting anything. */
   async install(names: readonly ComponentName[]): Promise<void> {
+    await this.checkPrerequisites(names);
     for (const name of componentNames.filter((n) => names.includes(n))) {
       this.progress(`${name}: installing`);
       await this.options.components[name].install(this.context(name, {}, []));
@@ -119,6 +125,12 @@ export class Sandbox {
       await this.stopComponent(name, daemons);
       throw error;
     }
+  }
+
+  /** Every named component's requirements, checked (and installed when root) before anything builds or starts. */
+  private async checkPrerequisites(names: readonly ComponentName[]): Promise<void> {
+    const requirements = await Promise.all(componentNames.filter((n) => names.includes(n)).map((n) => this.options.components[n].requirements(this.options.paths)));
+    await ensurePrerequisites(requirements.flat(), { ...(this.options.prerequisites ?? machinePrerequisites()), progress: (m) => this.progress(m) });
   }
 
   /** The component's own stop step first (it may stop daemons in an order it needs), then its other daemons. */
@@ -187,6 +199,19 @@ export class Sandbox {
     const lines = Object.entries(env).map(([key, value]) => `export ${key}=${shellQuote(value)}`);
     await writeFile(this.envFile, `# Written by \`swell dev up\`; source it to reach the sandbox.\n${lines.join('\n')}\n`);
   }
+}
+
+function machinePrerequisites(): Omit<EnsureOptions, 'progress'> {
+  return {
+    root: process.getuid?.() === 0,
+    runApt: (args) =>
+      new Promise((resolve, reject) => {
+        execFile('apt-get', [...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 20 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+          if (error) reject(new Error(`apt-get ${args.join(' ')} failed: ${`${stdout}${stderr}`.trimEnd().split('\n').slice(-10).join('\n')}`));
+          else resolve();
+        });
+      }),
+  };
 }
 
 function mergedEnv(state: SandboxState): Record<string, string> {
