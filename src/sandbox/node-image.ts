@@ -44,7 +44,8 @@ async function buildOne(dir: string, spec: LocalImageSpec, archive: string, run:
   const work = join(dir, `.build-${randomBytes(4).toString('hex')}`);
   const layout = join(work, 'layout');
   const bundle = join(work, 'bundle');
-  const image = `${layout}:image`;
+  // Tagged like the image, so importing with the repository as base name gives exactly its name.
+  const image = `${layout}:${spec.name.split(':').pop() ?? 'latest'}`;
   const umoci = (args: string[]) => run('umoci', args, { timeoutMs: 120_000 });
   try {
     await mkdir(work, { recursive: true });
@@ -78,20 +79,21 @@ async function addBusybox(rootfs: string, run: ToolRunner): Promise<void> {
  * Imports an OCI image archive (or a docker-archive, e.g. from `buildah push ... docker-archive:`) into a
  * containerd's `k8s.io` namespace, where the CRI and so the kubelet see it, under `name` — a full reference such
  * as docker.io/swell/operator:dev, so pods with `imagePullPolicy: Never` or `IfNotPresent` use it without a pull.
- * The archive must hold one image (one manifest, or an index of one image's platforms).
+ * The archive must hold one image. Names the archive itself carries are kept as extra names: removing a name
+ * behind the CRI's back leaves its image cache pointing at the removed name, and pods of that image then fail.
  */
 export async function importImage(containerdSocket: string, archive: string, name: string, run: ToolRunner = runTool): Promise<void> {
   await access(archive).catch(() => {
     throw new Error(`cannot import ${name}: no image archive at ${archive}`);
   });
-  if (!/^[a-z0-9.-]+(:\d+)?\/[a-z0-9._/-]+(:[\w.-]+)?$/.test(name)) {
-    throw new Error(`cannot import "${name}": give a full reference with a registry host, e.g. docker.io/swell/${name.split('/').pop() ?? 'app'}`);
-  }
+  const reference = /^([a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+):([\w][\w.-]*)$/.exec(name);
+  if (!reference?.[1]) throw new Error(`cannot import "${name}": give a full reference with a registry host and a tag, e.g. docker.io/swell/app:dev`);
   const ctr = (args: string[], timeoutMs = 30_000) => run('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', ...args], { timeoutMs });
-  const output = await ctr(['import', '--index-name', name, archive], 300_000);
-  // The archive's own tags (e.g. "image" from umoci, "localhost/x:latest" from buildah) would stay as extra names.
-  const extra = importedNames(output).filter((n) => n !== name);
-  if (extra.length > 0) await ctr(['rm', ...extra]);
+  // An OCI layout tagged "dev" imports as <repository>:dev; a docker-archive keeps its own full names.
+  const created = importedNames(await ctr(['import', '--base-name', reference[1], archive], 300_000));
+  if (created.includes(name)) return;
+  if (created.length !== 1 || !created[0]) throw new Error(`cannot import ${name}: ${archive} holds ${created.length} images (${created.join(', ')}); give an archive of one image`);
+  await ctr(['tag', '--force', created[0], name]);
 }
 
 /** The image names `ctr images import` reports ("unpacking <name> (sha256:...)...done"), in order. */
