@@ -80,7 +80,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       case 'status': {
         for (const s of await sandbox.status()) {
           const where = s.endpoints ? Object.entries(s.endpoints.endpoints).map(([k, v]) => `${k}=${v}`).join(' ') : '';
-          process.stdout.write(`${s.name.padEnd(11)} ${s.state.padEnd(10)} ${where}\n`);
+          process.stdout.write(`${s.name.padEnd(13)} ${s.state.padEnd(10)} ${where}\n`);
         }
         return 0;
       }

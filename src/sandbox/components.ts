@@ -5,11 +5,13 @@ import { nodeComponent } from './node.js';
 import { prometheusComponent } from './prometheus.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
+import { virtualNodeComponent } from './virtual-node.js';
 
 export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName, SandboxComponent> {
   return {
     kube: kubeComponent(kube),
     node: nodeComponent(),
+    'virtual-node': virtualNodeComponent(),
     redis: redisComponent(),
     kafka: kafkaComponent(),
     sqs: sqsComponent(),

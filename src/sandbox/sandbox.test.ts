@@ -55,7 +55,7 @@ describe('Sandbox', () => {
     const idle = (name: ComponentName) => sleeperComponent(name).component;
     return new Sandbox({
       paths: { stateDir, cacheDir: join(stateDir, 'cache'), repoDir: stateDir },
-      components: { kube: idle('kube'), node: idle('node'), redis: idle('redis'), kafka: idle('kafka'), sqs: idle('sqs'), prometheus: idle('prometheus'), ...overrides },
+      components: { kube: idle('kube'), node: idle('node'), 'virtual-node': idle('virtual-node'), redis: idle('redis'), kafka: idle('kafka'), sqs: idle('sqs'), prometheus: idle('prometheus'), ...overrides },
       log: createLogger({ level: 'silent' }),
       progress: () => {},
     });

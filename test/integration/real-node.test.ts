@@ -1,12 +1,14 @@
-// @sandbox kube,node
+// @sandbox kube,node,virtual-node
 // The sandbox's real node runs pods: containerd and runc start containers of images imported from a local
 // archive (no registry), pods get addresses on the sandbox bridge, their logs come back through the apiserver
-// and the kubelet, and a Service's ClusterIP answers from this machine and from another pod.
+// and the kubelet, and a Service's ClusterIP answers from this machine and from another pod. swell's virtual node
+// joins the same sandbox beside it.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeContainerdEnvVar } from '../../src/sandbox/node.js';
+import { sandboxVirtualNodeName } from '../../src/sandbox/virtual-node.js';
 import { busyboxImage, realNodeLabel, realNodeName } from '../../src/sandbox/node-config.js';
 import { archiveFileName, importImage, listImages } from '../../src/sandbox/node-image.js';
 import { defaultCacheDir } from '../../src/sandbox/paths.js';
@@ -79,6 +81,12 @@ describe('the real node', () => {
     expect(node.status?.nodeInfo?.kubeletVersion).toMatch(/^v1\.34\./);
     const internalIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '';
     expect(internalIp).toMatch(/^10\.245\.\d+\.1$/);
+  });
+
+  it("has swell's virtual node beside it, Ready and tainted so only burst pods go there", async () => {
+    const node = await core.readNode({ name: sandboxVirtualNodeName });
+    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(node.spec?.taints?.map((t) => t.key)).toContain('virtual-kubelet.io/provider');
   });
 
   it("runs a pod of a locally imported image, whose log the API returns through the node's kubelet", async () => {

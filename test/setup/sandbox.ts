@@ -26,7 +26,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 async function declaredComponents(file: string): Promise<ComponentName[]> {
-  const header = /^\/\/ @sandbox ([a-z,\s]+)$/m.exec(await readFile(file, 'utf8'));
+  const header = /^\/\/ @sandbox ([a-z,\s-]+)$/m.exec(await readFile(file, 'utf8'));
   if (!header?.[1]) return [];
   return header[1].split(',').map((s) => s.trim()).filter((s): s is ComponentName => (componentNames as readonly string[]).includes(s));
 }
