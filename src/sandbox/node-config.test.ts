@@ -106,6 +106,8 @@ describe('kubeletConfig', () => {
     const args = kubeletArgs({ dirs, net });
     expect(args).toContain(`--node-ip=${net.gateway}`);
     expect(args).toContain(`--hostname-override=${realNodeName}`);
+    // Tainted, so pods of other tests keep going to the kwok nodes unless they ask for the real one.
+    expect(args).toContain('--register-with-taints=swell.dev/sandbox-node=real:NoSchedule');
     expect(args.find((a) => a.startsWith('--root-dir='))).toBe(`--root-dir=${dirs.kubeletRoot}`);
   });
 });

@@ -7,6 +7,11 @@ import { serviceClusterIpRange } from './kube-args.js';
 /** The real node's name, and the label that tells it from the kwok nodes and the virtual node. */
 export const realNodeName = 'sandbox-real-node';
 export const realNodeLabel = { key: 'swell.dev/sandbox-node', value: 'real' } as const;
+/**
+ * Only pods that tolerate this taint run on the real node: the rest of the suite's pods keep landing on the kwok
+ * nodes, where any image name turns Running, whereas the real node can only run images imported into it.
+ */
+export const realNodeTaint = { key: 'swell.dev/sandbox-node', value: 'real', effect: 'NoSchedule' } as const;
 
 /** Where Debian's containernetworking-plugins installs the CNI plugins. */
 export const cniBinDir = '/usr/lib/cni';
@@ -215,6 +220,7 @@ export function kubeletArgs(spec: KubeletArgsSpec): string[] {
     // Not loopback: a node whose only address is 127.0.0.1 publishes no InternalIP for the apiserver to dial.
     `--node-ip=${spec.net.gateway}`,
     `--node-labels=${realNodeLabel.key}=${realNodeLabel.value}`,
+    `--register-with-taints=${realNodeTaint.key}=${realNodeTaint.value}:${realNodeTaint.effect}`,
     '--v=1',
   ];
 }

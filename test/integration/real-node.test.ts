@@ -9,7 +9,7 @@ import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/cli
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeContainerdEnvVar } from '../../src/sandbox/node.js';
 import { sandboxVirtualNodeName } from '../../src/sandbox/virtual-node.js';
-import { busyboxImage, realNodeLabel, realNodeName } from '../../src/sandbox/node-config.js';
+import { busyboxImage, realNodeLabel, realNodeName, realNodeTaint } from '../../src/sandbox/node-config.js';
 import { archiveFileName, importImage, listImages } from '../../src/sandbox/node-image.js';
 import { defaultCacheDir } from '../../src/sandbox/paths.js';
 import { join } from 'node:path';
@@ -36,12 +36,13 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last === undefined ? '' : ` (last error: ${last})`}`);
 }
 
-/** A pod pinned to the real node, running `script` in the given image, which is never pulled. */
+/** A pod asking for the real node (selector and toleration), running `script` in the given image, never pulled. */
 function realNodePod(name: string, image: string, script: string, labels: Record<string, string> = {}): V1Pod {
   return {
     metadata: { name, labels },
     spec: {
       nodeSelector: { [realNodeLabel.key]: realNodeLabel.value },
+      tolerations: [{ ...realNodeTaint, operator: 'Equal' }],
       restartPolicy: 'Never',
       terminationGracePeriodSeconds: 1,
       containers: [{ name: 'main', image, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', script] }],
@@ -64,6 +65,7 @@ describe('the real node', () => {
   const importedImage = `docker.io/swell/real-node-test:${randomBytes(3).toString('hex')}`;
 
   beforeAll(async () => {
+    if (!containerdSocket) throw new Error(`${nodeContainerdEnvVar} is not set: the real node did not start (it needs root; see the test setup's output)`);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     await eventually(`ServiceAccount ${namespace}/default`, () => core.readNamespacedServiceAccount({ namespace, name: 'default' }));
   });
