@@ -137,6 +137,9 @@ describe('the real node', () => {
       30_000,
     );
     expect(fromHost.trim()).toBe('served by web');
+    // The apiserver itself reaches the pod network (the services/proxy subresource dials the Service's pod).
+    const proxied = await core.connectGetNamespacedServiceProxyWithPath({ namespace, name: 'web:80', path: 'index.html' });
+    expect(String(proxied).trim()).toBe('served by web');
 
     // Debian's static busybox wget crashes resolving even an IP address; nc speaks the one request needed.
     const request = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${clusterIp} 80`;
