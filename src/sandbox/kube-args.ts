@@ -51,7 +51,8 @@ export function apiserverArgs(a: ApiserverArgs): string[] {
     `--secure-port=${a.port}`,
     // The default would be the default-route interface's address, and there may be none.
     '--advertise-address=127.0.0.1',
-    // Endpoints may not hold loopback addresses, so the `kubernetes` Endpoints reconciler would only log errors.
+    // Endpoints may not hold loopback addresses, so the `kubernetes` Endpoints reconciler would only log errors;
+    // the real node publishes them itself, pointing at a relay on its node IP.
     '--endpoint-reconciler-type=none',
     `--tls-cert-file=${pki.apiserver.cert}`,
     `--tls-private-key-file=${pki.apiserver.key}`,

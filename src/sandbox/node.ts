@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { access, constants, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
 import { issueClientCertificate, issueServerCertificate, type CertifiedKey } from '../pki/index.js';
 import { ComponentStartError, type ComponentContext, type ComponentEndpoints, type SandboxComponent, type StopContext } from './component.js';
 import { installNodeBinaries, nodeBuildNeeded, resolveNodeBinaries, type NodeBinaries } from './kube-install.js';
@@ -25,6 +25,7 @@ import {
   socketPathFits,
   type NodeDirs,
 } from './node-config.js';
+import { apiserverRelayArgs, publishApiserverEndpoints } from './node-apiserver.js';
 import { claimMachine, killContainers, killStrayShims, recordSysctls, releaseMachine, setUpBridge, tearDownHost } from './node-host.js';
 import { buildBusyboxImages, importImage } from './node-image.js';
 import { goRequirement, staticRequirements } from './prerequisites.js';
@@ -44,7 +45,7 @@ const localImages = [
 ] as const;
 
 /** Daemons in start order; stopped in reverse. */
-const daemonNames = { containerd: 'containerd', kubelet: 'kubelet', kubeProxy: 'kube-proxy' } as const;
+const daemonNames = { containerd: 'containerd', kubelet: 'kubelet', kubeProxy: 'kube-proxy', apiserverRelay: 'apiserver-relay' } as const;
 
 /**
  * A real node on this machine: containerd + runc from Debian running pods of locally imported images, a CNI
@@ -151,6 +152,10 @@ async function startNode(ctx: ComponentContext, bin: NodeBinaries): Promise<Comp
   const core = server.makeApiClient(CoreV1Api);
   await waitUntil(() => nodeReady(core), { component: COMPONENT, what: `node ${realNodeName} Ready`, timeoutMs: 90_000, intervalMs: 500, daemon: kubelet });
   await waitUntil(() => httpOk(endpoints.kubeProxyHealthz), { component: COMPONENT, what: `kube-proxy ${endpoints.kubeProxyHealthz}`, timeoutMs: 60_000, intervalMs: 500, daemon: kubeProxy });
+
+  const apiserverPort = Number(new URL(apiserver).port);
+  await ctx.spawn({ name: daemonNames.apiserverRelay, command: 'socat', args: apiserverRelayArgs(net.gateway, apiserverPort) });
+  await publishApiserverEndpoints(core, server.makeApiClient(DiscoveryV1Api), net.gateway, apiserverPort);
   return { env: { [nodeContainerdEnvVar]: dirs.containerdSocket, [nodeNameEnvVar]: realNodeName }, endpoints };
 }
 
@@ -164,6 +169,7 @@ async function stopNode(ctx: StopContext): Promise<void> {
   );
   if (!present) return;
   // The kubelet would restart what is killed under it; kube-proxy's rules go with the rest below.
+  await ctx.stopDaemon(daemonNames.apiserverRelay);
   await ctx.stopDaemon(daemonNames.kubeProxy);
   await ctx.stopDaemon(daemonNames.kubelet);
   if (await containerdAnswers(dirs.containerdSocket).catch(() => false)) await killContainers(dirs.containerdSocket, hostRun);

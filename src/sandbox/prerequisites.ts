@@ -88,6 +88,7 @@ export const staticRequirements = {
     { command: 'iptables', aptPackage: 'iptables' },
     { command: 'ip6tables', aptPackage: 'iptables' },
     { command: 'conntrack', aptPackage: 'conntrack' },
+    { command: 'socat', aptPackage: 'socat' },
     { command: 'ip', aptPackage: 'iproute2' },
     { command: 'tar', aptPackage: 'tar' },
     { command: 'umount', aptPackage: 'mount' },

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubernetesServiceIp } from '../../src/sandbox/kube-args.js';
 import { nodeContainerdEnvVar } from '../../src/sandbox/node.js';
 import { sandboxVirtualNodeName } from '../../src/sandbox/virtual-node.js';
 import { busyboxImage, realNodeLabel, realNodeName, realNodeTaint } from '../../src/sandbox/node-config.js';
@@ -147,6 +148,15 @@ describe('the real node', () => {
     await core.createNamespacedPod({ namespace, body: realNodePod('client', busyboxImage, client) });
     const finished = await eventually('pod client finished', () => podPhase(namespace, 'client', ['Succeeded', 'Failed']), 60_000);
     expect(await podLog(namespace, 'client')).toContain('served by web');
+    expect(finished.status?.phase).toBe('Succeeded');
+  });
+
+  it('reaches the apiserver from a pod through the kubernetes Service', async () => {
+    // Plain HTTP to the HTTPS port: the answer can only come from the apiserver itself, and needs no TLS client.
+    const script = `for i in 1 2 3 4 5; do printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${kubernetesServiceIp} 443 | grep 'HTTPS server' && exit 0; sleep 1; done; exit 1`;
+    await core.createNamespacedPod({ namespace, body: realNodePod('in-cluster', busyboxImage, script) });
+    const finished = await eventually('pod in-cluster finished', () => podPhase(namespace, 'in-cluster', ['Succeeded', 'Failed']), 60_000);
+    expect(await podLog(namespace, 'in-cluster')).toContain('Client sent an HTTP request to an HTTPS server');
     expect(finished.status?.phase).toBe('Succeeded');
   });
 });
