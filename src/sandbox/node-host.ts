@@ -35,6 +35,12 @@ export async function claimMachine(stateDir: string, bridgeOf: (stateDir: string
   await writeFile(machineOwnerFile, `${stateDir}\n`);
 }
 
+/** True when this sandbox's node is the one recorded as running, or none is. */
+export async function ownsMachine(stateDir: string): Promise<boolean> {
+  const owner = (await readFile(machineOwnerFile, 'utf8').catch(() => '')).trim();
+  return owner === '' || owner === stateDir;
+}
+
 export async function releaseMachine(stateDir: string): Promise<void> {
   const owner = (await readFile(machineOwnerFile, 'utf8').catch(() => '')).trim();
   if (owner === stateDir) await rm(machineOwnerFile, { force: true });
@@ -122,10 +128,11 @@ export async function killStrayShims(socket: string): Promise<void> {
  * pinned network namespaces, whose veths vanish with them), the bridge and its route, kube-proxy's and the
  * kubelet's iptables chains and the sandbox's own rule, and the kernel settings recorded at start.
  */
-export async function tearDownHost(dirs: NodeDirs, net: NodeNetwork, sysctlFile: string, run: ToolRunner): Promise<void> {
+export async function tearDownHost(dirs: NodeDirs, net: NodeNetwork, sysctlFile: string, run: ToolRunner, machineWide: boolean): Promise<void> {
   await unmountAll(dirs.root, run);
   await run('ip', ['route', 'del', serviceClusterIpRange, 'dev', net.bridge], { timeoutMs: 10_000 }).catch(() => '');
   await run('ip', ['link', 'del', net.bridge], { timeoutMs: 10_000 }).catch(() => '');
+  if (!machineWide) return;
   for (const family of ['iptables', 'ip6tables']) await dropNodeRules(family, ruleMarker(net), run);
   await restoreSysctls(sysctlFile);
 }

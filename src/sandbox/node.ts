@@ -26,7 +26,7 @@ import {
   type NodeDirs,
 } from './node-config.js';
 import { apiserverRelayArgs, publishApiserverEndpoints } from './node-apiserver.js';
-import { claimMachine, killContainers, killStrayShims, recordSysctls, releaseMachine, setUpBridge, tearDownHost } from './node-host.js';
+import { claimMachine, killContainers, killStrayShims, ownsMachine, recordSysctls, releaseMachine, setUpBridge, tearDownHost } from './node-host.js';
 import { buildBusyboxImages, importImage } from './node-image.js';
 import { goRequirement, staticRequirements } from './prerequisites.js';
 import { waitUntil } from './wait.js';
@@ -110,15 +110,18 @@ async function startNode(ctx: ComponentContext, bin: NodeBinaries): Promise<Comp
   const net = nodeNetwork(ctx.paths.stateDir);
   if (!socketPathFits(dirs.containerdSocket)) throw new ComponentStartError(COMPONENT, `the state dir is too deep for a unix socket (${dirs.containerdSocket}); choose a shorter --state-dir`);
 
-  // Leftovers of an interrupted start (its daemons are already stopped by the sandbox or by spawning anew).
-  await stopNode({ paths: ctx.paths, log: ctx.log, stopDaemon: () => Promise.resolve(false) });
-  await rm(dirs.root, { recursive: true, force: true });
-  await Promise.all([dirs.cniConfDir, dirs.cniDataDir, dirs.kubeletRoot, dirs.podLogs, dirs.pki, join(dirs.root, 'containerd')].map((d) => mkdir(d, { recursive: true })));
+  // First, so a refusal touches nothing: not this sandbox's files, and above all not the other node's rules.
   try {
     await claimMachine(ctx.paths.stateDir, (stateDir) => nodeNetwork(stateDir).bridge, hostRun);
   } catch (error) {
     throw new ComponentStartError(COMPONENT, (error as Error).message);
   }
+  // Leftovers of an interrupted start (its daemons are already stopped by the sandbox or by spawning anew).
+  await stopNode({ paths: ctx.paths, log: ctx.log, stopDaemon: () => Promise.resolve(false) });
+  await rm(dirs.root, { recursive: true, force: true });
+  // Again: cleaning up the leftovers released the claim.
+  await claimMachine(ctx.paths.stateDir, (stateDir) => nodeNetwork(stateDir).bridge, hostRun);
+  await Promise.all([dirs.cniConfDir, dirs.cniDataDir, dirs.kubeletRoot, dirs.podLogs, dirs.pki, join(dirs.root, 'containerd')].map((d) => mkdir(d, { recursive: true })));
   await recordSysctls(sysctlFile(dirs));
 
   ctx.progress(`bridge ${net.bridge} ${net.subnet} (node IP ${net.gateway})`);
@@ -175,7 +178,8 @@ async function stopNode(ctx: StopContext): Promise<void> {
   if (await containerdAnswers(dirs.containerdSocket).catch(() => false)) await killContainers(dirs.containerdSocket, hostRun);
   await ctx.stopDaemon(daemonNames.containerd);
   await killStrayShims(dirs.containerdSocket);
-  await tearDownHost(dirs, net, sysctlFile(dirs), hostRun);
+  // Machine-wide state (kube-proxy's chains, kernel settings) is only ours to undo while no other node runs.
+  await tearDownHost(dirs, net, sysctlFile(dirs), hostRun, await ownsMachine(ctx.paths.stateDir));
   await releaseMachine(ctx.paths.stateDir);
 }
 
