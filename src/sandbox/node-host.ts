@@ -130,11 +130,29 @@ export async function killStrayShims(socket: string): Promise<void> {
  */
 export async function tearDownHost(dirs: NodeDirs, net: NodeNetwork, sysctlFile: string, run: ToolRunner, machineWide: boolean): Promise<void> {
   await unmountAll(dirs.root, run);
+  await removeFilesOutsideStateDir(dirs, net);
   await run('ip', ['route', 'del', serviceClusterIpRange, 'dev', net.bridge], { timeoutMs: 10_000 }).catch(() => '');
   await run('ip', ['link', 'del', net.bridge], { timeoutMs: 10_000 }).catch(() => '');
   if (!machineWide) return;
   for (const family of ['iptables', 'ip6tables']) await dropNodeRules(family, ruleMarker(net), run);
   await restoreSysctls(sysctlFile);
+}
+
+/**
+ * What the CNI library and the kubelet write to fixed machine paths whatever their configured folders: cached
+ * CNI results per pod sandbox, and /var/log/containers links into the pod log folder.
+ */
+async function removeFilesOutsideStateDir(dirs: NodeDirs, net: NodeNetwork): Promise<void> {
+  const sandboxes = await readdir(join(dirs.containerdState, 'io.containerd.grpc.v1.cri', 'sandboxes')).catch(() => [] as string[]);
+  const results = '/var/lib/cni/results';
+  for (const file of await readdir(results).catch(() => [] as string[])) {
+    if (file.startsWith(`${net.name}-`) || sandboxes.some((id) => file.includes(`-${id}-`))) await rm(join(results, file), { force: true });
+  }
+  const links = '/var/log/containers';
+  for (const file of await readdir(links).catch(() => [] as string[])) {
+    const target = await readlink(join(links, file)).catch(() => '');
+    if (target.startsWith(`${dirs.podLogs}/`)) await rm(join(links, file), { force: true });
+  }
 }
 
 async function unmountAll(root: string, run: ToolRunner): Promise<void> {
