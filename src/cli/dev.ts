@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { componentNames } from '../sandbox/component.js';
-import { parseComponentList, sandboxComponents } from '../sandbox/components.js';
+import { defaultComponents, parseComponentList, sandboxComponents } from '../sandbox/components.js';
 import { ensureHelm } from '../sandbox/helm.js';
 import { buildConsumerImage, buildSwellImage } from '../sandbox/images.js';
 import { defaultCacheDir, findRepoDir, sandboxPaths } from '../sandbox/paths.js';
@@ -10,9 +10,11 @@ import { createLogger } from '../log.js';
 
 const help = `usage: swell dev <up|status|down|install|images> [options]
 
-  up       build or download what is missing (first run: minutes), start the servers on 127.0.0.1,
-           and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL;
-           run again after a server died, it starts just that one again on its ports with its data
+  up       check prerequisites (as root: apt-get installs missing Debian packages; otherwise prints the
+           command and stops), build or download what is missing (first run: minutes), start the servers on
+           127.0.0.1, and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT,
+           PROMETHEUS_URL, SWELL_DEV_NODE_CONTAINERD; run again after a server died, it starts just that one
+           again on its ports with its data
   status   show which servers run and where (and which died)
   down     stop everything up started
   install  only build or download what is missing into the cache, and helm for the chart tests
@@ -22,7 +24,8 @@ const help = `usage: swell dev <up|status|down|install|images> [options]
            print each image's name and the archive to load with \`ctr -n k8s.io images import\`
 
 options:
-  --components LIST   comma-separated subset of ${componentNames.join(',')} (default: all)
+  --components LIST   comma-separated subset of ${componentNames.join(',')} (default: all; node,
+                      the real kubelet node with containerd, only when running as root)
   --state-dir DIR     where state, logs and the env file live (default: .swell/dev in the checkout)
   --hpa-sync-period S the controller manager's HPA sync period in seconds when kube starts (default 2, so tests
                       see the HPA react quickly; 15 is what a real cluster uses)
@@ -61,7 +64,10 @@ export async function devCommand(argv: string[]): Promise<number> {
     progress,
   });
   try {
-    const names = parsed.values.components ? parseComponentList(parsed.values.components) : [...componentNames];
+    const root = process.getuid?.() === 0;
+    const starts = action === 'up' || action === 'install';
+    const names = parsed.values.components ? parseComponentList(parsed.values.components) : starts ? defaultComponents(root) : [...componentNames];
+    if (!parsed.values.components && !root && starts) progress('node: left out (the real node needs root; kwok nodes and the rest start as usual)');
     switch (action) {
       case 'up': {
         const env = await sandbox.up(names);
@@ -87,7 +93,7 @@ export async function devCommand(argv: string[]): Promise<number> {
         for (const s of await sandbox.status()) {
           const where = s.endpoints ? Object.entries(s.endpoints.endpoints).map(([k, v]) => `${k}=${v}`).join(' ') : '';
           const dead = s.dead ? ` (not running: ${s.dead.join(', ')}; \`swell dev up\` restarts it)` : '';
-          process.stdout.write(`${s.name.padEnd(11)} ${s.state.padEnd(10)} ${where}${dead}\n`);
+          process.stdout.write(`${s.name.padEnd(13)} ${s.state.padEnd(10)} ${where}${dead}\n`);
         }
         return 0;
       }

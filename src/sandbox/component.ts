@@ -1,7 +1,11 @@
 import type { Logger } from '../log.js';
+import type { Requirement } from './prerequisites.js';
 
-/** The servers `swell dev up` can start; each one is a real server on 127.0.0.1. */
-export const componentNames = ['kube', 'redis', 'kafka', 'sqs', 'prometheus'] as const;
+/**
+ * The servers `swell dev up` can start, in start order; each one is a real server on 127.0.0.1, except the
+ * real node, whose kubelet serves on its pod bridge.
+ */
+export const componentNames = ['kube', 'node', 'virtual-node', 'redis', 'kafka', 'sqs', 'prometheus'] as const;
 export type ComponentName = (typeof componentNames)[number];
 
 export interface SandboxPaths {
@@ -56,9 +60,27 @@ export interface SandboxComponent {
   readonly name: ComponentName;
   /** The env variables this component publishes; when all are already set, the user's server wins. */
   readonly envVars: readonly string[];
+  /**
+   * What must be on the machine before `install` or `start` (programs, Debian packages), given what the cache
+   * already holds; checked for every named component before any of them builds anything.
+   */
+  requirements(paths: SandboxPaths): Promise<readonly Requirement[]>;
   install(ctx: ComponentContext): Promise<void>;
   start(ctx: ComponentContext): Promise<ComponentEndpoints>;
   healthy(endpoints: ComponentEndpoints): Promise<boolean>;
+  /**
+   * Undoes what stopping the daemons alone does not (mounts, network setup on the machine), stopping daemons
+   * itself where the order matters. Called before the remaining daemons are stopped, also when nothing was
+   * recorded, so it must be a cheap no-op when there is nothing to undo.
+   */
+  stop?(ctx: StopContext): Promise<void>;
+}
+
+export interface StopContext {
+  readonly paths: SandboxPaths;
+  readonly log: Logger;
+  /** Stops one of this sandbox's daemons now; false when it was not running. */
+  readonly stopDaemon: (name: string) => Promise<boolean>;
 }
 
 /** Thrown when a component fails to start: names it, says why, and carries the tail of its log. */

@@ -1,13 +1,17 @@
 import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
+import { nodeComponent } from './node.js';
 import { prometheusComponent } from './prometheus.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
+import { virtualNodeComponent } from './virtual-node.js';
 
 export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName, SandboxComponent> {
   return {
     kube: kubeComponent(kube),
+    node: nodeComponent(),
+    'virtual-node': virtualNodeComponent(),
     redis: redisComponent(),
     kafka: kafkaComponent(),
     sqs: sqsComponent(),
@@ -21,4 +25,9 @@ export function parseComponentList(list: string): ComponentName[] {
   const unknown = names.filter((n) => !(componentNames as readonly string[]).includes(n));
   if (unknown.length > 0) throw new Error(`unknown component(s) ${unknown.join(', ')}; choose from ${componentNames.join(', ')}`);
   return names as ComponentName[];
+}
+
+/** What `swell dev up` starts without --components: everything, but the real node only as root (it needs root). */
+export function defaultComponents(root: boolean): ComponentName[] {
+  return componentNames.filter((name) => root || name !== 'node');
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
-import { ComponentStartError, type ComponentContext, type ComponentEndpoints, type SandboxComponent } from './component.js';
-import { classpath, installMavenRuntime, runTool, SANDBOX_JVM_OPTIONS, type MavenRuntime, type ToolRunner } from './maven.js';
+import { ComponentStartError, type ComponentContext, type ComponentEndpoints, type SandboxComponent, type SandboxPaths } from './component.js';
+import { classpath, installMavenRuntime, mavenRequirements, runTool, SANDBOX_JVM_OPTIONS, type MavenRuntime, type ToolRunner } from './maven.js';
 import { freePort } from './net.js';
 import { waitUntil } from './wait.js';
 
@@ -31,8 +31,9 @@ export function kafkaComponent(run: ToolRunner = runTool): SandboxComponent {
   return {
     name: COMPONENT,
     envVars: ['KAFKA_BROKERS'],
+    requirements: (paths) => mavenRequirements(kafkaRuntime(paths)),
     async install(ctx: ComponentContext) {
-      await installMavenRuntime(ctx, kafkaRuntime(ctx), run);
+      await installMavenRuntime(ctx, kafkaRuntime(ctx.paths), run);
     },
     async start(ctx: ComponentContext) {
       const dir = join(ctx.paths.stateDir, 'kafka');
@@ -42,7 +43,7 @@ export function kafkaComponent(run: ToolRunner = runTool): SandboxComponent {
       await mkdir(settings.dataDir, { recursive: true });
       await writeFile(configFile, kafkaServerProperties(settings));
       await writeFile(log4jFile, KAFKA_LOG4J2_PROPERTIES);
-      const java = javaArgs(kafkaRuntime(ctx).libDir, log4jFile);
+      const java = javaArgs(kafkaRuntime(ctx.paths).libDir, log4jFile);
       await formatStorageOnce(ctx, run, java, configFile, settings.dataDir);
       const daemon = await ctx.spawn({ name: 'kafka', command: 'java', args: [...java, 'kafka.Kafka', configFile], cwd: dir });
       const endpoints = kafkaEndpoints(settings);
@@ -55,12 +56,12 @@ export function kafkaComponent(run: ToolRunner = runTool): SandboxComponent {
   };
 }
 
-function kafkaRuntime(ctx: ComponentContext): MavenRuntime {
+function kafkaRuntime(paths: SandboxPaths): MavenRuntime {
   return {
     component: COMPONENT,
     title: `Apache Kafka ${KAFKA_VERSION}`,
-    pomDir: join(ctx.paths.repoDir, 'tools', 'kafka'),
-    libDir: join(ctx.paths.cacheDir, `kafka-${KAFKA_VERSION}`, 'lib'),
+    pomDir: join(paths.repoDir, 'tools', 'kafka'),
+    libDir: join(paths.cacheDir, `kafka-${KAFKA_VERSION}`, 'lib'),
   };
 }
 

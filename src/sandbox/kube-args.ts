@@ -51,7 +51,8 @@ export function apiserverArgs(a: ApiserverArgs): string[] {
     `--secure-port=${a.port}`,
     // The default would be the default-route interface's address, and there may be none.
     '--advertise-address=127.0.0.1',
-    // Endpoints may not hold loopback addresses, so the `kubernetes` Endpoints reconciler would only log errors.
+    // Endpoints may not hold loopback addresses, so the `kubernetes` Endpoints reconciler would only log errors;
+    // the real node publishes them itself, pointing at a relay on its node IP.
     '--endpoint-reconciler-type=none',
     `--tls-cert-file=${pki.apiserver.cert}`,
     `--tls-private-key-file=${pki.apiserver.key}`,
@@ -60,11 +61,13 @@ export function apiserverArgs(a: ApiserverArgs): string[] {
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.serviceAccount.publicKey}`,
     `--service-account-signing-key-file=${pki.serviceAccount.privateKey}`,
-    '--authorization-mode=RBAC',
+    // Node: the real node's kubelet (system:node:<name>) may read what its own pods need, and no more.
+    '--authorization-mode=Node,RBAC',
     '--allow-privileged=true',
     // The aggregation layer: the apiserver proxies to APIService backends with the front-proxy client cert.
     // No --enable-aggregator-routing: it resolves backends through Endpoints, which cannot hold 127.0.0.1,
-    // whereas the default resolves an ExternalName Service straight to its host name.
+    // whereas the default resolves an ExternalName Service straight to its host name, and a ClusterIP Service to
+    // its ClusterIP, which the real node's kube-proxy forwards from this machine to the pods.
     `--requestheader-client-ca-file=${pki.frontProxyCa.cert}`,
     `--requestheader-allowed-names=${frontProxyClientName}`,
     '--requestheader-username-headers=X-Remote-User',
@@ -75,6 +78,8 @@ export function apiserverArgs(a: ApiserverArgs): string[] {
     // Logs and exec go through the node's kubelet API, which only answers callers it can authenticate.
     `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
     `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
+    // Nothing resolves node host names here; dial kubelets at the address they publish.
+    '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
     '--profiling=false',
     '--v=1',
   ];

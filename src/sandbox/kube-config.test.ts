@@ -93,8 +93,13 @@ describe('control-plane command lines', () => {
     expect(f.get('advertise-address')).toBe('127.0.0.1');
     expect(f.get('bind-address')).toBe('127.0.0.1');
     expect(f.get('endpoint-reconciler-type')).toBe('none');
-    expect(f.get('authorization-mode')).toBe('RBAC');
+    expect(f.get('authorization-mode')).toBe('Node,RBAC');
     expect(f.get('service-cluster-ip-range')).toBe(serviceClusterIpRange);
+  });
+
+  it('dials kubelets at their InternalIP first, since nothing resolves node host names', () => {
+    const f = flags(apiserverArgs({ etcdUrl: 'http://127.0.0.1:41001', port: 41003, pki }));
+    expect(f.get('kubelet-preferred-address-types')?.split(',')[0]).toBe('InternalIP');
   });
 
   it('passes the HPA timings to the controller manager', () => {

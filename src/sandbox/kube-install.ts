@@ -72,7 +72,20 @@ const kwokBuild: GoBuild = {
   timeoutMs: 30 * minute,
 };
 
-const builds = [etcdBuild, k8sBuild, kwokBuild] as const;
+/** The real node's programs, from the same module (one dependency graph) and the same tags and version stamp. */
+const nodeBuild: GoBuild = {
+  title: `kubelet and kube-proxy ${kubernetesVersion} from the Go module proxy (first run: ~10 min after the control plane)`,
+  module: 'k8s',
+  binDir: k8sBuild.binDir,
+  packages: {
+    kubelet: 'k8s.io/kubernetes/cmd/kubelet',
+    'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
+  },
+  args: (outDir) => ['build', '-trimpath', '-tags', 'selinux,notest,grpcnotrace', '-ldflags', kubernetesLdflags(kubernetesVersion), '-o', `${outDir}/`, ...Object.values(nodeBuild.packages)],
+  timeoutMs: 60 * minute,
+};
+
+const builds = [etcdBuild, k8sBuild, kwokBuild, nodeBuild] as const;
 
 /**
  * Sets the version variables so `/version` reports a real semver (clients such as Helm parse it) instead of
@@ -86,8 +99,16 @@ export function kubernetesLdflags(version: string): string {
   return ['-s', '-w', ...stamp('k8s.io/component-base/version'), ...stamp('k8s.io/client-go/pkg/version')].join(' ');
 }
 
+/** Absolute paths of the real node's programs. */
+export interface NodeBinaries {
+  readonly kubelet: string;
+  readonly kubeProxy: string;
+}
+
+type Sources<T> = Record<keyof T, { build: GoBuild; file: string }>;
+
 /** Which build makes each binary, and its file name. */
-const sources: Record<keyof KubeBinaries, { build: GoBuild; file: string }> = {
+const sources: Sources<KubeBinaries> = {
   kubeApiserver: { build: k8sBuild, file: 'kube-apiserver' },
   kubeControllerManager: { build: k8sBuild, file: 'kube-controller-manager' },
   kubeScheduler: { build: k8sBuild, file: 'kube-scheduler' },
@@ -95,27 +116,62 @@ const sources: Record<keyof KubeBinaries, { build: GoBuild; file: string }> = {
   kwok: { build: kwokBuild, file: 'kwok' },
 };
 
+const nodeSources: Sources<NodeBinaries> = {
+  kubelet: { build: nodeBuild, file: 'kubelet' },
+  kubeProxy: { build: nodeBuild, file: 'kube-proxy' },
+};
+
 /**
  * Where each binary comes from: a directory named by KUBEBUILDER_ASSETS wins when it holds that binary
  * (the layout controller-runtime's envtest uses), otherwise the version-keyed cache.
  */
-export async function resolveKubeBinaries(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<KubeBinaries> {
+export function resolveKubeBinaries(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<KubeBinaries> {
+  return resolveFrom(sources, cacheDir, env);
+}
+
+export function resolveNodeBinaries(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<NodeBinaries> {
+  return resolveFrom(nodeSources, cacheDir, env);
+}
+
+/** Builds whatever binary is missing; a no-op when all exist. */
+export function installKubeBinaries(ctx: ComponentContext, run: BuildRunner = runBuild, env: NodeJS.ProcessEnv = process.env): Promise<KubeBinaries> {
+  return installFrom(sources, ctx, run, env);
+}
+
+export function installNodeBinaries(ctx: ComponentContext, run: BuildRunner = runBuild, env: NodeJS.ProcessEnv = process.env): Promise<NodeBinaries> {
+  return installFrom(nodeSources, ctx, run, env);
+}
+
+/** True when some control-plane binary is not there yet, so `install` would need Go. */
+export async function kubeBuildNeeded(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  return anyMissing(await resolveKubeBinaries(cacheDir, env));
+}
+
+export async function nodeBuildNeeded(cacheDir: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  return anyMissing(await resolveNodeBinaries(cacheDir, env));
+}
+
+async function anyMissing(binaries: object): Promise<boolean> {
+  const present = await Promise.all(Object.values(binaries as Record<string, string>).map(isExecutable));
+  return present.some((p) => !p);
+}
+
+async function resolveFrom<T>(from: Sources<T>, cacheDir: string, env: NodeJS.ProcessEnv): Promise<T> {
   const entries = await Promise.all(
-    Object.entries(sources).map(async ([key, { build, file }]) => {
+    Object.entries<{ build: GoBuild; file: string }>(from).map(async ([key, { build, file }]) => {
       const assets = env.KUBEBUILDER_ASSETS;
       const path = assets && (await isExecutable(join(assets, file))) ? join(assets, file) : join(build.binDir(cacheDir), file);
       return [key, path] as const;
     }),
   );
-  return Object.fromEntries(entries) as unknown as KubeBinaries;
+  return Object.fromEntries(entries) as T;
 }
 
-/** Builds whatever binary is missing; a no-op when all exist. */
-export async function installKubeBinaries(ctx: ComponentContext, run: BuildRunner = runBuild, env: NodeJS.ProcessEnv = process.env): Promise<KubeBinaries> {
-  const binaries = await resolveKubeBinaries(ctx.paths.cacheDir, env);
+async function installFrom<T>(from: Sources<T>, ctx: ComponentContext, run: BuildRunner, env: NodeJS.ProcessEnv): Promise<T> {
+  const binaries = await resolveFrom(from, ctx.paths.cacheDir, env);
   const pending = new Set<GoBuild>();
-  for (const [key, { build }] of Object.entries(sources)) {
-    if (!(await isExecutable(binaries[key as keyof KubeBinaries]))) pending.add(build);
+  for (const [key, { build }] of Object.entries<{ build: GoBuild; file: string }>(from)) {
+    if (!(await isExecutable((binaries as Record<string, string>)[key] ?? ''))) pending.add(build);
   }
   if (pending.size === 0) return binaries;
   const ordered = builds.filter((b) => pending.has(b));

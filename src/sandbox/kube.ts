@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ComponentStartError, type ComponentContext, type ComponentEndpoints, type Daemon, type SandboxComponent } from './component.js';
 import { apiserverArgs, controllerManagerArgs, etcdArgs, kubernetesServiceIp, kwokArgs, schedulerArgs, schedulerConfig } from './kube-args.js';
-import { installKubeBinaries, resolveKubeBinaries, type KubeBinaries } from './kube-install.js';
+import { installKubeBinaries, kubeBuildNeeded, resolveKubeBinaries, type KubeBinaries } from './kube-install.js';
 import { registerSandboxNodes, sandboxNodesSchedulable } from './kube-nodes.js';
 import { adminUser, clusterPkiFiles, renderKubeconfig, writeClusterPki, type CertFiles, type ClusterPkiFiles } from './kube-pki.js';
 import { freePort } from './net.js';
+import { goRequirement } from './prerequisites.js';
 import { waitUntil } from './wait.js';
 
 const COMPONENT = 'kube';
@@ -42,6 +43,9 @@ export function kubeComponent(options: KubeOptions = {}): SandboxComponent {
   return {
     name: COMPONENT,
     envVars: ['KUBECONFIG'],
+    async requirements(paths) {
+      return (await kubeBuildNeeded(paths.cacheDir, env)) ? [goRequirement] : [];
+    },
     async install(ctx) {
       await installKubeBinaries(ctx, undefined, env);
     },

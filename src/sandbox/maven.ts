@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { ComponentStartError, type ComponentContext } from './component.js';
+import { staticRequirements, type Requirement } from './prerequisites.js';
 
 /**
  * Pinned because a bare `dependency:` prefix makes Maven 3.8 resolve whatever plugin is newest that day,
@@ -56,6 +57,11 @@ export interface MavenRuntime {
   readonly pomDir: string;
   /** Where the jars end up, keyed by version, e.g. <cacheDir>/kafka-4.4.0/lib. */
   readonly libDir: string;
+}
+
+/** Java to run the server; Maven only while the jars are not in the cache yet. */
+export async function mavenRequirements(runtime: MavenRuntime): Promise<Requirement[]> {
+  return [...staticRequirements.java, ...((await mavenRuntimeInstalled(runtime.libDir)) ? [] : staticRequirements.maven)];
 }
 
 /** True once `libDir` holds jars; it only ever appears complete, because it is renamed into place. */

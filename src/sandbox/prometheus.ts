@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import type { ComponentContext, ComponentEndpoints, SandboxComponent } from './component.js';
 import { requireCommand } from './maven.js';
 import { freePort } from './net.js';
+import { staticRequirements } from './prerequisites.js';
 import { waitUntil } from './wait.js';
 
 const COMPONENT = 'prometheus';
@@ -23,6 +24,7 @@ export function prometheusComponent(): SandboxComponent {
   return {
     name: COMPONENT,
     envVars: ['PROMETHEUS_URL'],
+    requirements: () => Promise.resolve(staticRequirements.prometheus),
     async install() {
       await requireCommand(COMPONENT, 'prometheus', 'prometheus');
     },

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import type { ComponentContext, ComponentEndpoints, SandboxComponent } from './component.js';
 import { requireCommand } from './maven.js';
 import { freePort } from './net.js';
+import { staticRequirements } from './prerequisites.js';
 import { waitUntil } from './wait.js';
 
 const COMPONENT = 'redis';
@@ -13,6 +14,7 @@ export function redisComponent(): SandboxComponent {
   return {
     name: COMPONENT,
     envVars: ['REDIS_URL'],
+    requirements: () => Promise.resolve(staticRequirements.redis),
     async install() {
       await requireCommand(COMPONENT, 'redis-server', 'redis-server');
     },

@@ -18,6 +18,7 @@ function sleeperComponent(name: ComponentName, options: { failStart?: boolean; s
   const component: SandboxComponent = {
     name,
     envVars: [`${name.toUpperCase()}_URL`],
+    requirements: () => Promise.resolve([]),
     install: () => {
       calls.install += 1;
       return Promise.resolve();
@@ -63,7 +64,7 @@ describe('Sandbox', () => {
     messages = [];
     return new Sandbox({
       paths: { stateDir, cacheDir: join(stateDir, 'cache'), repoDir: stateDir },
-      components: { kube: idle('kube'), redis: idle('redis'), kafka: idle('kafka'), sqs: idle('sqs'), prometheus: idle('prometheus'), ...overrides },
+      components: { kube: idle('kube'), node: idle('node'), 'virtual-node': idle('virtual-node'), redis: idle('redis'), kafka: idle('kafka'), sqs: idle('sqs'), prometheus: idle('prometheus'), ...overrides },
       log: createLogger({ level: 'silent' }),
       progress: (message) => messages.push(message),
       restartTimeoutMs,
@@ -157,6 +158,28 @@ describe('Sandbox', () => {
     expect(alive(redis.firstPid())).toBe(true);
     expect(messages.join('\n')).toMatch(/redis-server exited again right after its restart[\s\S]*bad data dir[\s\S]*RECREATING redis FROM SCRATCH/);
     await sandbox.down();
+  });
+
+  it("runs a component's own stop step before its daemons are stopped, and on down even without a record", async () => {
+    const node = sleeperComponent('node');
+    const seen: string[] = [];
+    const withStop: SandboxComponent = {
+      ...node.component,
+      async stop(ctx) {
+        seen.push(`stop sees its daemon alive: ${alive(node.pid())}`);
+        seen.push(`stopDaemon: ${await ctx.stopDaemon('node-server')}`);
+      },
+    };
+    const sandbox = sandboxWith({ node: withStop });
+    await sandbox.up(['node']);
+    const pid = node.pid();
+    expect(await sandbox.down(['node'])).toEqual(['node']);
+    expect(alive(pid)).toBe(false);
+    expect(seen).toEqual(['stop sees its daemon alive: true', 'stopDaemon: true']);
+
+    // Nothing recorded any more: the stop step still runs (it may clean up an interrupted start) but reports nothing.
+    expect(await sandbox.down(['node'])).toEqual([]);
+    expect(seen).toEqual(['stop sees its daemon alive: true', 'stopDaemon: true', 'stop sees its daemon alive: false', 'stopDaemon: false']);
   });
 
   it('names the component and shows its log tail when it fails to start', async () => {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +15,7 @@ import {
   type SandboxPaths,
 } from './component.js';
 import { DaemonSupervisor } from './daemons.js';
+import { ensurePrerequisites, type EnsureOptions } from './prerequisites.js';
 import { logTail } from './wait.js';
 
 /**
@@ -46,6 +48,8 @@ export interface SandboxOptions {
   readonly restartTimeoutMs?: number;
   /** How long a component whose daemons all run may go unanswering (restarting itself?) before it is restarted; default 10 s. */
   readonly settleMs?: number;
+  /** How missing prerequisites are found and installed; default: this machine, apt-get when root. */
+  readonly prerequisites?: Omit<EnsureOptions, 'progress'>;
 }
 
 /**
@@ -72,6 +76,7 @@ export class Sandbox {
 
   /** Starts the named components (kube first) and returns the merged env of every running component. */
   async up(names: readonly ComponentName[]): Promise<Record<string, string>> {
+    await this.checkPrerequisites(names);
     await mkdir(this.options.paths.stateDir, { recursive: true });
     const state = await this.readState();
     for (const name of componentNames.filter((n) => names.includes(n))) {
@@ -79,7 +84,7 @@ export class Sandbox {
       if (!recorded) {
         state.components[name] = await this.startComponent(name, mergedEnv(state));
       } else if (!(await this.recover(name, recorded))) {
-        await this.stopDaemons(recorded.daemons);
+        await this.stopComponent(name, recorded.daemons);
         delete state.components[name];
         await this.writeState(state);
         state.components[name] = await this.startComponent(name, mergedEnv(state));
@@ -92,6 +97,7 @@ export class Sandbox {
 
   /** Builds or downloads what the named components need into the cache, without starting anything. */
   async install(names: readonly ComponentName[]): Promise<void> {
+    await this.checkPrerequisites(names);
     for (const name of componentNames.filter((n) => names.includes(n))) {
       this.progress(`${name}: installing`);
       await this.options.components[name].install(this.context(name, {}, []));
@@ -117,8 +123,9 @@ export class Sandbox {
     const stopped: string[] = [];
     for (const name of [...componentNames].reverse().filter((n) => names.includes(n))) {
       const recorded = state.components[name];
+      // A component with its own stop step may have left work on the machine even without a record.
+      await this.stopComponent(name, recorded?.daemons ?? []);
       if (!recorded) continue;
-      await this.stopDaemons(recorded.daemons);
       stopped.push(name);
       delete state.components[name];
     }
@@ -209,9 +216,24 @@ export class Sandbox {
       this.progress(`${name}: ready ${Object.values(endpoints.endpoints).join(' ')}`);
       return { endpoints, daemons };
     } catch (error) {
-      await this.stopDaemons(daemons);
+      await this.stopComponent(name, daemons);
       throw error;
     }
+  }
+
+  /** Every named component's requirements, checked (and installed when root) before anything builds or starts. */
+  private async checkPrerequisites(names: readonly ComponentName[]): Promise<void> {
+    const requirements = await Promise.all(componentNames.filter((n) => names.includes(n)).map((n) => this.options.components[n].requirements(this.options.paths)));
+    await ensurePrerequisites(requirements.flat(), { ...(this.options.prerequisites ?? machinePrerequisites()), progress: (m) => this.progress(m) });
+  }
+
+  /** The component's own stop step first (it may stop daemons in an order it needs), then its other daemons. */
+  private async stopComponent(name: ComponentName, daemons: readonly DaemonSpec[]): Promise<void> {
+    const component = this.options.components[name];
+    if (component.stop) {
+      await component.stop({ paths: this.options.paths, log: this.options.log.child({ component: name }), stopDaemon: (daemon) => this.daemons.stop(daemon) });
+    }
+    await this.stopDaemons(daemons);
   }
 
   /** The context a component works in; every daemon it spawns is recorded in `daemons`. */
@@ -294,6 +316,19 @@ export class Sandbox {
 
 function restartable(record: ComponentRecord): boolean {
   return record.daemons.length > 0 && record.daemons.every((d) => d.command !== '');
+}
+
+function machinePrerequisites(): Omit<EnsureOptions, 'progress'> {
+  return {
+    root: process.getuid?.() === 0,
+    runApt: (args) =>
+      new Promise((resolve, reject) => {
+        execFile('apt-get', [...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 20 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+          if (error) reject(new Error(`apt-get ${args.join(' ')} failed: ${`${stdout}${stderr}`.trimEnd().split('\n').slice(-10).join('\n')}`));
+          else resolve();
+        });
+      }),
+  };
 }
 
 function mergedEnv(state: SandboxState): Record<string, string> {

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { ComponentContext, ComponentEndpoints, SandboxComponent } from './component.js';
-import { classpath, installMavenRuntime, runTool, SANDBOX_JVM_OPTIONS, type MavenRuntime, type ToolRunner } from './maven.js';
+import type { ComponentContext, ComponentEndpoints, SandboxComponent, SandboxPaths } from './component.js';
+import { classpath, installMavenRuntime, mavenRequirements, runTool, SANDBOX_JVM_OPTIONS, type MavenRuntime, type ToolRunner } from './maven.js';
 import { freePort } from './net.js';
 import { waitUntil } from './wait.js';
 
@@ -18,8 +18,9 @@ export function sqsComponent(run: ToolRunner = runTool): SandboxComponent {
   return {
     name: COMPONENT,
     envVars: ['SQS_ENDPOINT'],
+    requirements: (paths) => mavenRequirements(elasticMqRuntime(paths)),
     async install(ctx: ComponentContext) {
-      await installMavenRuntime(ctx, elasticMqRuntime(ctx), run);
+      await installMavenRuntime(ctx, elasticMqRuntime(ctx.paths), run);
     },
     async start(ctx: ComponentContext) {
       const dir = join(ctx.paths.stateDir, 'sqs');
@@ -30,7 +31,7 @@ export function sqsComponent(run: ToolRunner = runTool): SandboxComponent {
       const daemon = await ctx.spawn({
         name: 'elasticmq',
         command: 'java',
-        args: [...SANDBOX_JVM_OPTIONS, '-Xms64m', '-Xmx256m', `-Dconfig.file=${configFile}`, '-cp', classpath(elasticMqRuntime(ctx).libDir), 'org.elasticmq.server.Main'],
+        args: [...SANDBOX_JVM_OPTIONS, '-Xms64m', '-Xmx256m', `-Dconfig.file=${configFile}`, '-cp', classpath(elasticMqRuntime(ctx.paths).libDir), 'org.elasticmq.server.Main'],
         cwd: dir,
       });
       const endpoint = `http://127.0.0.1:${port}`;
@@ -44,12 +45,12 @@ export function sqsComponent(run: ToolRunner = runTool): SandboxComponent {
   };
 }
 
-function elasticMqRuntime(ctx: ComponentContext): MavenRuntime {
+function elasticMqRuntime(paths: SandboxPaths): MavenRuntime {
   return {
     component: COMPONENT,
     title: `ElasticMQ ${ELASTICMQ_VERSION}`,
-    pomDir: join(ctx.paths.repoDir, 'tools', 'elasticmq'),
-    libDir: join(ctx.paths.cacheDir, `elasticmq-${ELASTICMQ_VERSION}`, 'lib'),
+    pomDir: join(paths.repoDir, 'tools', 'elasticmq'),
+    libDir: join(paths.cacheDir, `elasticmq-${ELASTICMQ_VERSION}`, 'lib'),
   };
 }
 
