@@ -11,7 +11,8 @@ describe('parseVirtualNodeFlags', () => {
       capacity: { cpu: '1k', memory: '4Ti', pods: '5k' },
       port: 10250,
       metricsPort: 10255,
-      startLatencyMs: 1000,
+      startLatencyMs: 30_000,
+      startLatencySpreadMs: 30_000,
       rates: { vcpuHour: 0.04048, gibHour: 0.004445, minimumSeconds: 60 },
     });
   });
@@ -27,7 +28,7 @@ describe('parseVirtualNodeFlags', () => {
   });
 
   it.each([
-    [['--provider', 'fargate'], /--provider: "fargate" is not one of simulated, process/],
+    [['--provider', 'azure'], /--provider: "azure" is not one of simulated, process, fargate/],
     [['--cpu', 'lots'], /--cpu: "lots" is not a Kubernetes quantity/],
     [['--count', '3'], /--count: only --regular nodes/],
     [['--regular', '--count', '0'], /--count: "0" is not a positive integer/],
