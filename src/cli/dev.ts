@@ -10,7 +10,8 @@ import { createLogger } from '../log.js';
 const help = `usage: swell dev <up|status|down|install> [options]
 
   up       build or download what is missing (first run: minutes), start the servers on 127.0.0.1,
-           and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL
+           and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT, PROMETHEUS_URL,
+           and for aws (an AWS API emulator) AWS_ENDPOINT_URL_ECS, SWELL_AWS_SUBNET and the like
   status   show which servers run and where
   down     stop everything up started
   install  only build or download what is missing into the cache, and helm for the chart tests

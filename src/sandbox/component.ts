@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 
 /** The servers `swell dev up` can start; each one is a real server on 127.0.0.1. */
-export const componentNames = ['kube', 'redis', 'kafka', 'sqs', 'prometheus'] as const;
+export const componentNames = ['kube', 'redis', 'kafka', 'sqs', 'prometheus', 'aws'] as const;
 export type ComponentName = (typeof componentNames)[number];
 
 export interface SandboxPaths {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
-import { ComponentStartError, type ComponentName, type Daemon, type SandboxComponent } from './component.js';
+import { ComponentStartError, componentNames, type ComponentName, type Daemon, type SandboxComponent } from './component.js';
 import { parseEnvFile, Sandbox } from './sandbox.js';
 import { waitUntil } from './wait.js';
 
@@ -54,7 +54,7 @@ describe('Sandbox', () => {
     const idle = (name: ComponentName) => sleeperComponent(name).component;
     return new Sandbox({
       paths: { stateDir, cacheDir: join(stateDir, 'cache'), repoDir: stateDir },
-      components: { kube: idle('kube'), redis: idle('redis'), kafka: idle('kafka'), sqs: idle('sqs'), prometheus: idle('prometheus'), ...overrides },
+      components: { ...(Object.fromEntries(componentNames.map((n) => [n, idle(n)])) as Record<ComponentName, SandboxComponent>), ...overrides },
       log: createLogger({ level: 'silent' }),
       progress: () => {},
     });

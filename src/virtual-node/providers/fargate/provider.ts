@@ -114,6 +114,8 @@ export const taskTagKeys = {
   uid: 'swell.dev/pod-uid',
   restartPolicy: 'swell.dev/restart-policy',
   node: 'swell.dev/node',
+  /** When the node accepted the pod (ms since the epoch): where billing starts, also after a restart. */
+  acceptedAt: 'swell.dev/accepted-at',
 } as const;
 
 const maxRetryMs = 300_000;
@@ -183,6 +185,7 @@ export class FargateProvider implements Provider {
     if (!this.definitions.has(family)) this.definitions.set(family, this.ensureTaskDefinition(family, rendered.input));
     const restartPolicy = (pod.spec?.restartPolicy ?? 'Always') as RestartPolicy;
     const overrides = containerOverrides(pod);
+    const acceptedAt = this.options.clock.now();
     return {
       namespace,
       name,
@@ -192,7 +195,7 @@ export class FargateProvider implements Provider {
       containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '' })),
       size,
       rates: fargateRates(placement.architecture, placement.capacityProvider ?? 'FARGATE', this.options.prices),
-      acceptedAt: this.options.clock.now(),
+      acceptedAt,
       family,
       launch: {
         cluster: this.options.cluster,
@@ -209,6 +212,7 @@ export class FargateProvider implements Provider {
           { key: taskTagKeys.uid, value: uid },
           { key: taskTagKeys.restartPolicy, value: restartPolicy },
           { key: taskTagKeys.node, value: this.options.nodeName },
+          { key: taskTagKeys.acceptedAt, value: String(acceptedAt) },
         ],
       },
       attempts: 0,
@@ -562,7 +566,7 @@ export class FargateProvider implements Provider {
       containers: containers.filter((c) => c.essential !== false).map(spec),
       size,
       rates: fargateRates(architecture, capacityProvider, this.options.prices),
-      acceptedAt: (tasks[0]?.createdAt ?? new Date(this.options.clock.now())).getTime(),
+      acceptedAt: Number(tags.get(taskTagKeys.acceptedAt)) || (tasks[0]?.createdAt ?? new Date(this.options.clock.now())).getTime(),
       family: definition.family ?? '',
       taskDefinition: task.taskDefinitionArn,
       launch: {
