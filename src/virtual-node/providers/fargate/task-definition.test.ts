@@ -103,7 +103,7 @@ describe('renderTaskDefinition', () => {
     ['a remapped hostPort', { containers: [{ name: 'x', image: 'x', ports: [{ containerPort: 80, hostPort: 8080 }] }] }, 'UnsupportedPodSpec', /hostPort 8080/],
     ['no containers', { containers: [] }, 'NoContainers', /has no containers/],
   ])('refuses %s for good, naming the pod', (_, spec, reason, message) => {
-    const attempt = () => renderTaskDefinition(pod('bad', spec as Partial<NonNullable<V1Pod['spec']>>), settings);
+    const attempt = () => renderTaskDefinition(pod('bad', spec), settings);
     expect(attempt).toThrow(PodSpecError);
     expect(attempt).toThrow(message);
     try {
