@@ -143,7 +143,13 @@ function apiPodWriter(kubeConfig: KubeConfig, nodeName: string, clock: Clock, lo
         .catch((error: unknown) => log.warn({ pod: `${pod.namespace}/${pod.name}`, reason, err: error }, 'could not record event'));
     },
     async patchStatus(namespace, name, status) {
-      const pod = await core.patchNamespacedPodStatus({ name, namespace, body: { status } }, strategicMerge());
+      // A restarted serverless pod may get a new IP: the address lists are replaced, not merged by key.
+      const replaced = {
+        ...status,
+        hostIPs: [...status.hostIPs, { $patch: 'replace' }],
+        ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: 'replace' }] } : {}),
+      };
+      const pod = await core.patchNamespacedPodStatus({ name, namespace, body: { status: replaced } }, strategicMerge());
       return pod.metadata?.resourceVersion;
     },
     async deleteNow(namespace, name, uid) {

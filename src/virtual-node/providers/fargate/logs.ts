@@ -42,7 +42,7 @@ async function* lines(source: LogStreamSource, options: LogOptions): AsyncGenera
   while (options.follow && budget > 0 && !options.signal.aborted) {
     const wasEnded = source.ended();
     if (!(await sleep(source.clock, source.pollMs, options.signal))) return;
-    const next = await readAll(source, undefined, token);
+    const next = await readAll(source, options.since, token);
     token = next.nextToken ?? token;
     const more = emit(next.events);
     if (more) yield more;
@@ -62,7 +62,8 @@ async function readAll(source: LogStreamSource, since: Date | undefined, token: 
   const events: OutputLogEvent[] = [];
   let next = token;
   for (let page = 0; page < 1000; page++) {
-    const result = await get(source, { startFromHead: true, ...(next ? { nextToken: next } : since ? { startTime: since.getTime() } : {}) });
+    // startTime stays on every page: a token counts events within the same window.
+    const result = await get(source, { startFromHead: true, ...(since ? { startTime: since.getTime() } : {}), ...(next ? { nextToken: next } : {}) });
     if (!result) return { events, ...(next ? { nextToken: next } : {}) };
     events.push(...(result.events ?? []));
     if (!result.nextForwardToken || result.nextForwardToken === next) break;
