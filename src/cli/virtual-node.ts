@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../log.js';
-import type { Clock } from '../virtual-node/clock.js';
+import type { Clock } from '../controller/clock.js';
 import { fargatePricing, type CostMeter, type PricingRates } from '../virtual-node/cost/metering.js';
 import { formatCostTable, parseCostMetrics } from '../virtual-node/cost/report.js';
 import { parseDuration } from '../virtual-node/duration.js';
@@ -321,16 +321,16 @@ export async function virtualNodeCommand(argv: string[]): Promise<number> {
 
 async function run(flags: VirtualNodeFlags, log: Logger): Promise<number> {
   // Loaded here so that `swell virtual-node cost` starts without the Kubernetes client.
-  const [{ Registry }, { loadKubeConfig }, { serveMetrics }, { systemClock }, { registerCostMetrics }, { clusterClientCa, startVirtualNode }] = await Promise.all([
+  const [{ Registry }, { loadKubeConfig }, { serveMetrics }, { createSystemClock }, { registerCostMetrics }, { clusterClientCa, startVirtualNode }] = await Promise.all([
     import('prom-client'),
     import('../kube/config.js'),
     import('../operator/http-endpoints.js'),
-    import('../virtual-node/clock.js'),
+    import('../controller/clock.js'),
     import('../virtual-node/cost/metrics.js'),
     import('../virtual-node/virtual-node.js'),
   ]);
   const kubeConfig = loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
-  const clock = systemClock();
+  const clock = createSystemClock();
   const clientCaPem = flags.clientCaFile ? readFileSync(flags.clientCaFile, 'utf8') : await clusterClientCa(kubeConfig, log);
   const names = flags.regular ? Array.from({ length: flags.count }, (_, i) => `${flags.name}-${i + 1}`) : [flags.name];
   const nodes: RunningVirtualNode[] = [];
@@ -399,7 +399,7 @@ async function createProvider(flags: VirtualNodeFlags, nodeName: string, clock: 
     case 'fargate': {
       const { openFargateProvider } = await import('../virtual-node/providers/fargate/index.js');
       if (!flags.fargate.region) throw new Error('--region: no AWS Region; pass --region or set AWS_REGION');
-      return openFargateProvider({ ...flags.fargate, region: flags.fargate.region }, nodeName, log.child({ node: nodeName }));
+      return openFargateProvider({ ...flags.fargate, region: flags.fargate.region }, nodeName, clock, log.child({ node: nodeName }));
     }
   }
 }

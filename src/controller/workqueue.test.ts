@@ -29,6 +29,21 @@ async function histogramSum(registry: Registry, name: string): Promise<number | 
 }
 
 describe('WorkQueue', () => {
+  it('is idle once nothing is queued or being processed, however long a delayed key still waits', async () => {
+    const { queue } = setup();
+    let idle = false;
+    queue.add('a');
+    queue.addAfter('later', 60_000);
+    const settled = queue.idle().then(() => (idle = true));
+    const key = await queue.get();
+    await flushMicrotasks();
+    expect(idle).toBe(false);
+    queue.done(key!);
+    await settled;
+    expect(idle).toBe(true);
+    expect(queue.delayed).toBe(1);
+  });
+
   it.each([
     // steps applied in order; 'get' takes the next ready key, 'done:k' finishes k; expected = keys taken
     { name: 'deduplicates keys waiting in the queue', steps: ['add:a', 'add:b', 'add:a', 'get', 'get'], taken: ['a', 'b'], length: 0 },

@@ -60,6 +60,7 @@ export class WorkQueue {
   #shuttingDown = false;
   #drain = true;
   readonly #idleWaiters: (() => void)[] = [];
+  readonly #settledWaiters: (() => void)[] = [];
 
   constructor(options: WorkQueueOptions) {
     this.name = options.name;
@@ -148,6 +149,12 @@ export class WorkQueue {
     this.#checkIdle();
   }
 
+  /** Resolves once no key is queued or being processed; keys waiting out a delay do not count. */
+  idle(): Promise<void> {
+    if (this.length === 0 && this.#processing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#settledWaiters.push(resolve));
+  }
+
   /**
    * Stops accepting keys and drops delayed ones. With `drain` (the default) workers still get the keys
    * already queued; without it those are dropped too. Resolves when no key is queued or being processed.
@@ -197,6 +204,7 @@ export class WorkQueue {
   }
 
   #checkIdle(): void {
+    if (this.length === 0 && this.#processing.size === 0) for (const resolve of this.#settledWaiters.splice(0)) resolve();
     if (!this.#shuttingDown || this.length > 0) return;
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
     if (this.#processing.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();

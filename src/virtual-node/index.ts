@@ -12,5 +12,3 @@ export type { CostRow, MeteredPod, PricingRates, PodResources, Usage, Workload }
 export { registerCostMetrics, costMetricNames } from './cost/metrics.js';
 export { formatCostTable, parseCostMetrics } from './cost/report.js';
 export { providerTaintKey } from './node-object.js';
-export { systemClock, ManualClock } from './clock.js';
-export type { Clock, CancelTimer } from './clock.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { Clock } from './clock.js';
+import type { Clock } from '../controller/clock.js';
 
 // Who may call the kubelet API, decided the way a kubelet with webhook authentication and authorization does:
 // a client certificate signed by the cluster's client CA (how kube-apiserver calls, with

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueClientCertificate, type CertifiedKey } from '../pki/index.js';
-import { ManualClock } from './clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
 import { bearerToken, certificateCaller, type AccessCheck, type Caller } from './kubelet-auth.js';
 import { startKubeletServer, type KubeletServer } from './kubelet-server.js';
 import { SimulatedProvider } from './providers/simulated.js';
@@ -22,10 +22,10 @@ let clientCert: CertifiedKey;
 let strangerCert: CertifiedKey;
 
 beforeAll(async () => {
-  const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
   const provider = new SimulatedProvider({ clock, startLatencyMs: 0, failureRate: 0, random: () => 1, capacity: { cpu: '1', memory: '1Gi', pods: '1' } });
   await provider.createPod({ metadata: { namespace: 'ns', name: 'web', uid: 'u' }, spec: { containers: [{ name: 'main', image: 'x' }] } });
-  clock.advance(1);
+  await clock.advance(1);
   const clientCa = await createCertificateAuthority({ commonName: 'cluster-ca' });
   clientCert = await issueClientCertificate(clientCa, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'] });
   strangerCert = await issueClientCertificate(await createCertificateAuthority({ commonName: 'other-ca' }), { commonName: 'stranger', organizations: ['system:masters'] });

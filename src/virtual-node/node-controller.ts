@@ -1,5 +1,5 @@
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
-import type { CancelTimer, Clock } from './clock.js';
+import type { Clock, Timer } from '../controller/clock.js';
 import { mergePatch, statusCode, strategicMerge } from './kube-api.js';
 import type { Logger } from '../log.js';
 import { leaseObject, microTime, nodeConditions, nodeLabels, nodeLeaseNamespace, nodeObject, nodeStatus, nodeTaints, providerTaintKey, type NodeHealth, type NodeIdentity } from './node-object.js';
@@ -27,7 +27,7 @@ export class NodeController {
   private readonly coordination: CoordinationV1Api;
   private health: NodeHealth = { healthy: true };
   private nodeUid = '';
-  private timers: CancelTimer[] = [];
+  private timers: Timer[] = [];
   private stopped = false;
 
   constructor(private readonly options: NodeControllerOptions) {
@@ -63,7 +63,7 @@ export class NodeController {
 
   stop(): void {
     this.stopped = true;
-    this.timers.forEach((cancel) => cancel());
+    this.timers.forEach((timer) => timer.cancel());
     this.timers = [];
   }
 
@@ -74,12 +74,12 @@ export class NodeController {
   private every(intervalMs: number, task: () => Promise<void>): void {
     const schedule = () => {
       if (this.stopped) return;
-      const cancel = this.options.clock.setTimer(() => {
+      const timer = this.options.clock.setTimeout(() => {
         task()
           .catch((error: unknown) => this.options.log.warn({ err: error }, 'node heartbeat task failed'))
           .finally(schedule);
       }, intervalMs);
-      this.timers.push(cancel);
+      this.timers.push(timer);
     };
     schedule();
   }

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from './clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
 import { CostMeter, fargatePricing } from './cost/metering.js';
 import { PodController, type PodWriter } from './pod-controller.js';
 import type { PodStatusDocument } from './pod-status.js';
@@ -16,8 +16,8 @@ class FakeCluster implements PodWriter {
   readonly deletes: { key: string; uid: string }[] = [];
   private rv = 100;
 
-  get(namespace: string, name: string): V1Pod | undefined {
-    return this.pods.get(`${namespace}/${name}`);
+  get(key: string): V1Pod | undefined {
+    return this.pods.get(key);
   }
   list(): readonly V1Pod[] {
     return [...this.pods.values()];
@@ -26,7 +26,7 @@ class FakeCluster implements PodWriter {
     this.pods.set(`${pod.metadata?.namespace}/${pod.metadata?.name}`, { ...pod, metadata: { ...pod.metadata, resourceVersion: String(++this.rv) } });
   }
   patchStatus(namespace: string, name: string, status: PodStatusDocument): Promise<string | undefined> {
-    const pod = this.get(namespace, name);
+    const pod = this.get(`${namespace}/${name}`);
     if (!pod) return Promise.reject(new Error('not found'));
     this.statusWrites.push({ key: `${namespace}/${name}`, phase: status.phase });
     this.put({ ...pod, status: status as unknown as V1Pod['status'] });
@@ -34,13 +34,13 @@ class FakeCluster implements PodWriter {
   }
   deleteNow(namespace: string, name: string, uid: string): Promise<void> {
     this.deletes.push({ key: `${namespace}/${name}`, uid });
-    if (this.get(namespace, name)?.metadata?.uid === uid) this.pods.delete(`${namespace}/${name}`);
+    if (this.get(`${namespace}/${name}`)?.metadata?.uid === uid) this.pods.delete(`${namespace}/${name}`);
     return Promise.resolve();
   }
 }
 
 function setup() {
-  const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'));
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
   const provider = new SimulatedProvider({ clock, startLatencyMs: 2000, runDurationMs: 90_000, failureRate: 0, random: () => 1, capacity: { cpu: '1k', memory: '4Ti', pods: '5k' } });
   const cluster = new FakeCluster();
   const meter = new CostMeter(fargatePricing, clock);
@@ -86,10 +86,10 @@ describe('PodController', () => {
     cluster.put(pod('web-1'));
     controller.enqueue('ns', 'web-1');
     await settle();
-    expect(cluster.get('ns', 'web-1')?.status?.phase).toBe('Pending');
-    clock.advance(2000);
+    expect(cluster.get('ns/web-1')?.status?.phase).toBe('Pending');
+    await clock.advance(2000);
     await settle();
-    const status = cluster.get('ns', 'web-1')?.status;
+    const status = cluster.get('ns/web-1')?.status;
     expect(status?.phase).toBe('Running');
     expect(status?.podIP).toMatch(/^10\.250\./);
     expect(status?.hostIP).toBe('127.0.0.1');
@@ -104,14 +104,14 @@ describe('PodController', () => {
     cluster.put(pod('web-1'));
     controller.enqueue('ns', 'web-1');
     await settle();
-    clock.advance(60_000);
+    await clock.advance(60_000);
     await settle();
-    const current = cluster.get('ns', 'web-1') as V1Pod;
+    const current = cluster.get('ns/web-1') as V1Pod;
     cluster.put({ ...current, metadata: { ...current.metadata, deletionTimestamp: new Date(clock.now() + 30_000), deletionGracePeriodSeconds: 30 } });
     controller.enqueue('ns', 'web-1');
     await settle();
     expect(cluster.deletes).toEqual([{ key: 'ns/web-1', uid: 'uid-web-1' }]);
-    expect(cluster.get('ns', 'web-1')).toBeUndefined();
+    expect(cluster.get('ns/web-1')).toBeUndefined();
     expect(await provider.listPods()).toEqual([]);
     expect(meter.rows()).toEqual([expect.objectContaining({ namespace: 'ns', workload: { kind: 'Deployment', name: 'web' }, running: 0, pods: 1, vcpuSeconds: 60, gibSeconds: 120 })]);
   });
@@ -121,9 +121,9 @@ describe('PodController', () => {
     cluster.put(pod('job-1', { restartPolicy: 'Never' }));
     controller.enqueue('ns', 'job-1');
     await settle();
-    clock.advance(92_000);
+    await clock.advance(92_000);
     await settle();
-    expect(cluster.get('ns', 'job-1')?.status?.phase).toBe('Succeeded');
+    expect(cluster.get('ns/job-1')?.status?.phase).toBe('Succeeded');
     await provider.releasePod('ns', 'job-1');
     controller.enqueue('ns', 'job-1');
     await settle();
@@ -144,7 +144,7 @@ describe('PodController', () => {
     cluster.put(pod('bad', { annotations: { 'swell.dev/simulate-start-latency': 'later' } }));
     controller.enqueue('ns', 'bad');
     await settle();
-    const status = cluster.get('ns', 'bad')?.status;
+    const status = cluster.get('ns/bad')?.status;
     expect(status?.phase).toBe('Failed');
     expect(status?.reason).toBe('InvalidAnnotation');
     expect(status?.message).toContain('simulate-start-latency');

@@ -1,5 +1,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { CancelTimer, Clock } from './clock.js';
+import type { Clock, Timer } from '../controller/clock.js';
+import { runController } from '../controller/controller.js';
+import { ExponentialFailureRateLimiter } from '../controller/rate-limiter.js';
+import { WorkQueue } from '../controller/workqueue.js';
 import type { CostMeter, PricingRates, Workload } from './cost/metering.js';
 import { podResources } from './cost/metering.js';
 import { resolveWorkload, type OwnerLookup } from './cost/owner.js';
@@ -7,15 +10,14 @@ import { resolvePodEnvironment, type ConfigReader } from './environment.js';
 import type { Logger } from '../log.js';
 import { buildPodStatus, podStatusChanged, type PodStatusDocument } from './pod-status.js';
 import { podKey, PodSpecError, type PodFailure, type Provider, type ProviderContainerStatus, type ProviderPod } from './provider.js';
-import { WorkQueue } from './work-queue.js';
 
 // Keeps the provider in line with the pods the API binds to this node, and the API in line with what the
 // provider reports. Level-triggered: every change (a watch event, a provider notification, the periodic
 // resync) only queues the pod's key, and `reconcile` works out what to do from the current state of both sides.
 
-/** The pods bound to this node, as last seen by the watch. */
+/** The pods bound to this node, as last seen by the watch, by `namespace/name` (an informer's cache). */
 export interface PodSource {
-  get(namespace: string, name: string): V1Pod | undefined;
+  get(key: string): V1Pod | undefined;
   list(): readonly V1Pod[];
 }
 
@@ -59,25 +61,43 @@ export class PodController {
   private readonly workloads = new Map<string, Workload>();
   /** The last problem reported as an Event, per pod UID, so each is reported once. */
   private readonly warned = new Map<string, string>();
-  private resyncTimer: CancelTimer | undefined;
+  private resyncTimer: Timer | undefined;
+  private readonly stopping = new AbortController();
+  private workers: Promise<void> | undefined;
 
   constructor(private readonly options: PodControllerOptions) {
-    this.queue = new WorkQueue((key) => this.reconcile(key), { concurrency: options.concurrency ?? 4, clock: options.clock, log: options.log });
+    // A provider error is usually a cloud API hiccup: retry soon, but never wait longer than 30 s.
+    this.queue = new WorkQueue({ name: 'virtual-node-pods', clock: options.clock, rateLimiter: new ExponentialFailureRateLimiter(500, 30_000) });
   }
 
   /** Starts reconciling; call once the pod source has synced, so that no bound pod looks deleted. */
   start(): void {
     this.options.provider.watch((namespace, name) => this.enqueue(namespace, name));
+    this.workers = runController({
+      name: 'virtual-node-pods',
+      queue: this.queue,
+      reconcile: (key) => this.reconcile(key),
+      workers: this.options.concurrency ?? 4,
+      log: this.options.log,
+      signal: this.stopping.signal,
+      clock: this.options.clock,
+    });
     void this.resync();
   }
 
-  stop(): void {
-    this.resyncTimer?.();
-    this.queue.stop();
+  /** Stops taking keys and resolves once the reconciles under way have returned. */
+  async stop(): Promise<void> {
+    this.resyncTimer?.cancel();
+    this.stopping.abort();
+    await this.workers;
   }
 
   enqueue(namespace: string, name: string): void {
-    this.queue.add(podKey(namespace, name));
+    this.enqueueKey(podKey(namespace, name));
+  }
+
+  enqueueKey(key: string): void {
+    this.queue.add(key);
   }
 
   /** Resolves when no reconcile is queued or running. */
@@ -92,12 +112,12 @@ export class PodController {
     } catch (error) {
       this.options.log.warn({ err: error }, 'resync failed');
     }
-    this.resyncTimer = this.options.clock.setTimer(() => void this.resync(), this.options.resyncMs ?? 30_000);
+    if (!this.stopping.signal.aborted) this.resyncTimer = this.options.clock.setTimeout(() => void this.resync(), this.options.resyncMs ?? 30_000);
   }
 
   async reconcile(key: string): Promise<void> {
     const [namespace = '', name = ''] = key.split('/');
-    const pod = this.options.pods.get(namespace, name);
+    const pod = this.options.pods.get(key);
     let running = await this.options.provider.getPod(namespace, name);
     if (running && pod && running.uid !== pod.metadata?.uid) {
       // The provider still holds an older pod of the same name: that one is gone from the API.

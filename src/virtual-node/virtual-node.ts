@@ -1,6 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { Clock } from './clock.js';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Clock } from '../controller/clock.js';
+import { Informer } from '../controller/informer.js';
+import { objectKey } from '../controller/keys.js';
+import { createKubeListWatchSource } from '../kube/list-watch.js';
 import { CostMeter, type PricingRates } from './cost/metering.js';
 import { cachedLookup, type OwnerLookup } from './cost/owner.js';
 import type { ConfigReader } from './environment.js';
@@ -11,7 +15,6 @@ import type { Logger } from '../log.js';
 import { NodeController } from './node-controller.js';
 import { kubernetesArchitecture, type NodeIdentity } from './node-object.js';
 import { PodController, type PodWriter } from './pod-controller.js';
-import { PodInformer } from './pod-informer.js';
 import type { NodeResources, Provider } from './provider.js';
 import { kubeletServingCertificate } from './serving-cert.js';
 
@@ -75,11 +78,19 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
   const nodes = new NodeController({ kubeConfig, identity, provider, clock, log });
   const meter = new CostMeter(options.rates, clock);
   let pods: PodController | undefined;
-  const informer = new PodInformer({ kubeConfig, nodeName: name, clock, log, onChange: (ns, pod) => pods?.enqueue(ns, pod) });
+  const informer = new Informer<V1Pod>({
+    name: `pods-on-${name}`,
+    source: createKubeListWatchSource<V1Pod>(kubeConfig, '/api/v1/pods'),
+    fieldSelector: `spec.nodeName=${name}`,
+    clock,
+    log,
+  });
+  const enqueue = (pod: V1Pod): void => void pods?.enqueueKey(objectKey(pod));
+  informer.addHandler({ add: enqueue, update: (_old, pod) => enqueue(pod), delete: enqueue });
   try {
     await nodes.register();
     informer.start();
-    await withTimeout(informer.synced, options.syncTimeoutMs ?? 60_000, `listing the pods bound to node ${name}`);
+    await withTimeout(informer.synced(), options.syncTimeoutMs ?? 60_000, `listing the pods bound to node ${name}`);
     pods = new PodController({
       nodeIP: options.nodeIP,
       provider,
@@ -107,7 +118,7 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
     kubeletPort: kubelet.port,
     meter,
     async stop() {
-      controller.stop();
+      await controller.stop();
       nodes.stop();
       await informer.stop();
       await kubelet.close();

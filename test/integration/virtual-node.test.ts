@@ -12,7 +12,7 @@ import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { freePort } from '../../src/sandbox/net.js';
-import { systemClock } from '../../src/virtual-node/clock.js';
+import { createSystemClock } from '../../src/controller/clock.js';
 import { fargatePricing } from '../../src/virtual-node/cost/metering.js';
 import { ProcessProvider } from '../../src/virtual-node/providers/process.js';
 import { SimulatedProvider } from '../../src/virtual-node/providers/simulated.js';
@@ -105,7 +105,7 @@ afterAll(async () => {
   await stopNode();
   // The process provider leaves its pods running when the program stops (it re-adopts them on start); stop
   // the ones this test left behind through the provider itself.
-  const leftovers = ProcessProvider.open({ stateDir: join(stateDir, nodeName), clock: systemClock(), log: pino({ level: 'silent' }), capacity: { cpu: '1', memory: '1Gi', pods: '1' } });
+  const leftovers = ProcessProvider.open({ stateDir: join(stateDir, nodeName), clock: createSystemClock(), log: pino({ level: 'silent' }), capacity: { cpu: '1', memory: '1Gi', pods: '1' } });
   for (const p of await leftovers.listPods()) await leftovers.deletePod({ metadata: { namespace: p.namespace, name: p.name, uid: p.uid } }, 0);
   await until('leftover processes to stop', async () => (await leftovers.listPods()).every((p) => p.containers.every((c) => c.state.kind !== 'running')), 10_000);
   await leftovers.close();
@@ -314,7 +314,7 @@ function runCli(args: string[]): Promise<string> {
 describe('virtual node health', () => {
   it('reports NotReady while the provider health check fails, and Ready again once it passes', async () => {
     const name = `vk-health-${suffix}`;
-    const clock = systemClock();
+    const clock = createSystemClock();
     const provider = new SimulatedProvider({ clock, startLatencyMs: 0, failureRate: 0, random: Math.random, capacity: { cpu: '1k', memory: '4Ti', pods: '5k' } });
     const running = await startVirtualNode({ kubeConfig, name, provider, regular: false, nodeIP: '127.0.0.1', kubeletPort: 0, rates: fargatePricing, clock, log: pino({ level: 'silent' }) });
     const ready = async () => (await core.readNode({ name })).status?.conditions?.find((c) => c.type === 'Ready');

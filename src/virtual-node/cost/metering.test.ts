@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.js';
+import { FakeClock } from '../../controller/fake-clock.js';
 import { billedSeconds, CostMeter, fargatePricing, podResources, usageFor, type MeteredPod } from './metering.js';
 
 const rates = fargatePricing;
@@ -74,13 +74,13 @@ describe('CostMeter', () => {
     ...(endS === undefined ? {} : { end: new Date(t0 + endS * 1000) }),
   });
 
-  it('bills running pods up to now and ended pods up to their end, per workload', () => {
-    const clock = new ManualClock(t0);
+  it('bills running pods up to now and ended pods up to their end, per workload', async () => {
+    const clock = new FakeClock(t0);
     const meter = new CostMeter(rates, clock);
     meter.observe(metered('a', 0));
     meter.observe(metered('b', 0, 90));
     meter.observe({ ...metered('c', 0), workload: { kind: 'Job', name: 'report' } });
-    clock.advance(120_000);
+    await clock.advance(120_000);
     const [deployment, job] = [meter.rows().find((r) => r.workload.kind === 'Deployment'), meter.rows().find((r) => r.workload.kind === 'Job')];
     expect(deployment).toMatchObject({ namespace: 'shop', running: 1, pods: 2, vcpuSeconds: 120 + 90, gibSeconds: 2 * (120 + 90) });
     expect(deployment?.dollars).toBeCloseTo((210 * 0.04048 + 420 * 0.004445) / 3600, 14);
@@ -88,20 +88,20 @@ describe('CostMeter', () => {
   });
 
   it('charges the minimum to a pod that ran for seconds', () => {
-    const clock = new ManualClock(t0);
+    const clock = new FakeClock(t0);
     const meter = new CostMeter(rates, clock);
     meter.observe(metered('a', 0, 5));
     expect(meter.rows()[0]?.vcpuSeconds).toBe(60);
   });
 
-  it('keeps the usage of forgotten pods, so totals never go down', () => {
-    const clock = new ManualClock(t0);
+  it('keeps the usage of forgotten pods, so totals never go down', async () => {
+    const clock = new FakeClock(t0);
     const meter = new CostMeter(rates, clock);
     meter.observe(metered('a', 0));
-    clock.advance(100_000);
+    await clock.advance(100_000);
     const before = meter.rows()[0]?.dollars ?? 0;
     meter.forget('a');
-    clock.advance(100_000);
+    await clock.advance(100_000);
     const after = meter.rows()[0];
     expect(after).toMatchObject({ running: 0, pods: 1, vcpuSeconds: 100 });
     expect(after?.dollars).toBe(before);

@@ -1,5 +1,5 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../controller/clock.js';
 import { bytesPerGiB, parseNonNegativeQuantity } from '../../kube/quantity.js';
 
 // What burst pods cost, computed the way serverless container platforms bill: the pod's requested vCPU and

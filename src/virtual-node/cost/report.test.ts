@@ -1,17 +1,17 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.js';
+import { FakeClock } from '../../controller/fake-clock.js';
 import { CostMeter, fargatePricing } from './metering.js';
 import { registerCostMetrics } from './metrics.js';
 import { formatCostTable, parseCostMetrics } from './report.js';
 
 describe('cost metrics and report', () => {
   it('exports the meter by namespace and workload, and reads the same figures back from the text', async () => {
-    const clock = new ManualClock(0);
+    const clock = new FakeClock(0);
     const meter = new CostMeter(fargatePricing, clock);
     meter.observe({ uid: 'a', namespace: 'shop', workload: { kind: 'Deployment', name: 'web' }, resources: { vcpu: 2, memoryGiB: 8 }, start: new Date(0) });
     meter.observe({ uid: 'b', namespace: 'batch', workload: { kind: 'Job', name: 'nightly "x"' }, resources: { vcpu: 1, memoryGiB: 2 }, start: new Date(0), end: new Date(90_000) });
-    clock.advance(3_600_000);
+    await clock.advance(3_600_000);
     const registry = new Registry();
     registerCostMetrics(registry, new Map([['vk-0', meter]]));
 

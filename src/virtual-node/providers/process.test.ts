@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../clock.js';
+import { createSystemClock } from '../../controller/clock.js';
 import { derivePhase } from '../pod-status.js';
 import type { LogOptions, ProviderPod } from '../provider.js';
 import { findExecutable, ProcessProvider } from './process.js';
@@ -15,7 +15,7 @@ const log = pino({ level: 'silent' });
 const opened: { provider: ProcessProvider; dir: string }[] = [];
 
 function openProvider(dir = mkdtempSync(join(tmpdir(), 'swell-process-'))): ProcessProvider {
-  const provider = ProcessProvider.open({ stateDir: dir, clock: systemClock(), log, capacity: { cpu: '8', memory: '16Gi', pods: '110' }, restartBackoffMs: 100, pollMs: 50 });
+  const provider = ProcessProvider.open({ stateDir: dir, clock: createSystemClock(), log, capacity: { cpu: '8', memory: '16Gi', pods: '110' }, restartBackoffMs: 100, pollMs: 50 });
   opened.push({ provider, dir });
   return provider;
 }

@@ -4,7 +4,7 @@ import { access, rm } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type { CancelTimer, Clock } from '../clock.js';
+import type { Clock, Timer } from '../../controller/clock.js';
 import { settle } from '../settle.js';
 import type { Logger } from '../../log.js';
 import {
@@ -101,10 +101,10 @@ export class ProcessProvider implements Provider {
   readonly survivesRestart = true;
   private readonly pods = new Map<string, StoredPod>();
   /** Pending restart and kill timers, per pod and purpose, so that re-arming the same one is a no-op. */
-  private readonly timers = new Map<string, Map<string, { at: number; cancel: CancelTimer }>>();
+  private readonly timers = new Map<string, Map<string, { at: number; timer: Timer }>>();
   private closed = false;
   private readonly listeners: PodChangeListener[] = [];
-  private poller: CancelTimer | undefined;
+  private poller: Timer | undefined;
 
   private constructor(private readonly options: ProcessProviderOptions) {}
 
@@ -182,7 +182,7 @@ export class ProcessProvider implements Provider {
       signal(commandPid, 'SIGTERM');
       return;
     }
-    this.options.clock.setTimer(() => this.terminate(pod, run, wrapperPid), 20);
+    this.options.clock.setTimeout(() => this.terminate(pod, run, wrapperPid), 20);
   }
 
   async releasePod(namespace: string, name: string): Promise<void> {
@@ -233,8 +233,8 @@ export class ProcessProvider implements Provider {
   close(): Promise<void> {
     // The processes keep running; the next start re-adopts them.
     this.closed = true;
-    this.poller?.();
-    for (const timers of this.timers.values()) for (const timer of timers.values()) timer.cancel();
+    this.poller?.cancel();
+    for (const timers of this.timers.values()) for (const { timer } of timers.values()) timer.cancel();
     this.timers.clear();
     return Promise.resolve();
   }
@@ -415,20 +415,20 @@ export class ProcessProvider implements Provider {
 
   private armTimer(pod: StoredPod, purpose: string, at: number, action: () => void): void {
     const key = podKey(pod.namespace, pod.name);
-    const timers = this.timers.get(key) ?? new Map<string, { at: number; cancel: CancelTimer }>();
+    const timers = this.timers.get(key) ?? new Map<string, { at: number; timer: Timer }>();
     this.timers.set(key, timers);
     const existing = timers.get(purpose);
     if (existing?.at === at) return;
-    existing?.cancel();
-    const cancel = this.options.clock.setTimer(() => {
+    existing?.timer.cancel();
+    const timer = this.options.clock.setTimeout(() => {
       timers.delete(purpose);
       action();
     }, at - this.options.clock.now());
-    timers.set(purpose, { at, cancel });
+    timers.set(purpose, { at, timer });
   }
 
   private schedulePoll(): void {
-    this.poller = this.options.clock.setTimer(() => {
+    this.poller = this.options.clock.setTimeout(() => {
       for (const pod of this.pods.values()) this.advance(pod);
       this.schedulePoll();
     }, this.options.pollMs ?? 1000);
@@ -436,7 +436,7 @@ export class ProcessProvider implements Provider {
 
   private destroy(pod: StoredPod): void {
     const key = podKey(pod.namespace, pod.name);
-    for (const timer of this.timers.get(key)?.values() ?? []) timer.cancel();
+    for (const { timer } of this.timers.get(key)?.values() ?? []) timer.cancel();
     this.timers.delete(key);
     for (const run of runs(pod)) if (run.pid !== undefined && isAlive(run.pid, run.pidStart)) signal(-run.pid, 'SIGKILL');
     this.pods.delete(key);

@@ -1,7 +1,7 @@
 import { text } from 'node:stream/consumers';
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.js';
+import { FakeClock } from '../../controller/fake-clock.js';
 import { derivePhase } from '../pod-status.js';
 import { PodSpecError, type ProviderPod } from '../provider.js';
 import { SimulatedProvider, type SimulatedProviderOptions } from './simulated.js';
@@ -9,7 +9,7 @@ import { SimulatedProvider, type SimulatedProviderOptions } from './simulated.js
 const capacity = { cpu: '1k', memory: '4Ti', pods: '5k' };
 
 function setup(options: Partial<SimulatedProviderOptions> = {}) {
-  const clock = new ManualClock(1_000_000);
+  const clock = new FakeClock(1_000_000);
   const provider = new SimulatedProvider({ clock, startLatencyMs: 5000, failureRate: 0, random: () => 0.5, capacity, ...options });
   const changes: string[] = [];
   provider.watch((ns, name) => changes.push(`${ns}/${name}`));
@@ -35,24 +35,24 @@ describe('SimulatedProvider', () => {
     await provider.createPod(pod('web'));
     expect(await phaseOf(provider, 'web')).toBe('Pending');
     changes.length = 0;
-    clock.advance(4999);
+    await clock.advance(4999);
     expect(await phaseOf(provider, 'web')).toBe('Pending');
-    clock.advance(1);
+    await clock.advance(1);
     expect(changes).toEqual(['ns/web']);
     const running = await provider.getPod('ns', 'web');
     expect(running?.containers[0]?.state).toEqual({ kind: 'running', startedAt: new Date(1_005_000) });
     expect(running?.startTime).toEqual(new Date(1_000_000));
     expect(running?.podIP).toMatch(/^10\.250\.\d+\.\d+$/);
-    clock.advance(3_600_000);
+    await clock.advance(3_600_000);
     expect(await phaseOf(provider, 'web')).toBe('Running');
   });
 
   it('ends Job pods with exit code 0 after the run duration', async () => {
     const { clock, provider } = setup({ runDurationMs: 30_000 });
     await provider.createPod(pod('job', 'Never'));
-    clock.advance(34_999);
+    await clock.advance(34_999);
     expect(await phaseOf(provider, 'job', 'Never')).toBe('Running');
-    clock.advance(1);
+    await clock.advance(1);
     const done = await provider.getPod('ns', 'job');
     expect(done?.containers[0]?.state).toMatchObject({ kind: 'terminated', exitCode: 0, reason: 'Completed', finishedAt: new Date(1_035_000) });
     expect(await phaseOf(provider, 'job', 'Never')).toBe('Succeeded');
@@ -61,9 +61,9 @@ describe('SimulatedProvider', () => {
   it('takes latency and run time from annotations', async () => {
     const { clock, provider } = setup();
     await provider.createPod(pod('quick', 'Never', { 'swell.dev/simulate-start-latency': '100ms', 'swell.dev/simulate-run-duration': '1s' }));
-    clock.advance(100);
+    await clock.advance(100);
     expect(await phaseOf(provider, 'quick', 'Never')).toBe('Running');
-    clock.advance(1000);
+    await clock.advance(1000);
     expect(await phaseOf(provider, 'quick', 'Never')).toBe('Succeeded');
   });
 
@@ -80,7 +80,7 @@ describe('SimulatedProvider', () => {
     const { clock, provider } = setup({ failureRate, random: () => draw });
     await provider.createPod(pod('f', 'Always', annotations));
     expect(await phaseOf(provider, 'f')).toBe('Pending');
-    clock.advance(5000);
+    await clock.advance(5000);
     const failed = await provider.getPod('ns', 'f');
     expect(failed?.failure).toEqual({ reason: 'SimulatedFailure', message });
     expect(failed?.containers[0]?.state).toMatchObject({ kind: 'terminated', exitCode: 1 });
@@ -90,16 +90,16 @@ describe('SimulatedProvider', () => {
   it('does not fail pods when the draw is above the rate', async () => {
     const { clock, provider } = setup({ failureRate: 0.3, random: () => 0.31 });
     await provider.createPod(pod('ok'));
-    clock.advance(5000);
+    await clock.advance(5000);
     expect(await phaseOf(provider, 'ok')).toBe('Running');
   });
 
   it('stops pods on delete and forgets them on release', async () => {
     const { clock, provider } = setup();
     await provider.createPod(pod('web'));
-    clock.advance(6000);
+    await clock.advance(6000);
     await provider.deletePod(pod('web'));
-    clock.advance(1000);
+    await clock.advance(1000);
     const stopped = await provider.getPod('ns', 'web');
     expect(stopped?.stopping).toBe(true);
     expect(stopped?.containers[0]?.state).toMatchObject({ kind: 'terminated', exitCode: 0, finishedAt: new Date(1_006_000) });
@@ -111,7 +111,7 @@ describe('SimulatedProvider', () => {
   it('is idempotent for the same UID and replaces a pod re-created under the same name', async () => {
     const { clock, provider } = setup();
     await provider.createPod(pod('web'));
-    clock.advance(6000);
+    await clock.advance(6000);
     await provider.createPod(pod('web'));
     expect(await phaseOf(provider, 'web')).toBe('Running');
     await provider.createPod({ ...pod('web'), metadata: { namespace: 'ns', name: 'web', uid: 'other' } });
@@ -131,7 +131,7 @@ describe('SimulatedProvider', () => {
   it('serves synthetic logs with timestamps and tail', async () => {
     const { clock, provider } = setup({ runDurationMs: 1000 });
     await provider.createPod(pod('job', 'Never'));
-    clock.advance(6000);
+    await clock.advance(6000);
     const options = { follow: false, timestamps: true, previous: false, signal: new AbortController().signal };
     const all = await text(await provider.getContainerLogs('ns', 'job', 'main', options));
     expect(all).toBe('1970-01-01T00:16:45Z simulated container main of pod ns/job started\n1970-01-01T00:16:46Z simulated container main exited with code 0\n');

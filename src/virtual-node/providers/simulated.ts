@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { CancelTimer, Clock } from '../clock.js';
+import type { Clock, Timer } from '../../controller/clock.js';
 import { settle } from '../settle.js';
 import { parseDuration } from '../duration.js';
 import { rfc3339 } from '../pod-status.js';
@@ -56,7 +56,7 @@ interface SimulatedPod {
   readonly failure?: string;
   readonly ip: string;
   stoppedAt?: number;
-  timers: CancelTimer[];
+  timers: Timer[];
 }
 
 export class SimulatedProvider implements Provider {
@@ -136,7 +136,7 @@ export class SimulatedProvider implements Provider {
     if (!simulated || simulated.uid !== uid || simulated.stoppedAt !== undefined) return Promise.resolve();
     // Simulated containers honour SIGTERM at once.
     simulated.stoppedAt = this.options.clock.now();
-    simulated.timers.forEach((cancel) => cancel());
+    simulated.timers.forEach((timer) => timer.cancel());
     this.notify(simulated);
     return Promise.resolve();
   }
@@ -194,7 +194,7 @@ export class SimulatedProvider implements Provider {
   }
 
   close(): Promise<void> {
-    for (const pod of this.pods.values()) pod.timers.forEach((cancel) => cancel());
+    for (const pod of this.pods.values()) pod.timers.forEach((timer) => timer.cancel());
     this.pods.clear();
     return Promise.resolve();
   }
@@ -236,7 +236,7 @@ export class SimulatedProvider implements Provider {
     const now = this.options.clock.now();
     for (const at of times) {
       if (at === undefined || at < now) continue;
-      pod.timers.push(this.options.clock.setTimer(() => this.notify(pod), at - now));
+      pod.timers.push(this.options.clock.setTimeout(() => this.notify(pod), at - now));
     }
   }
 
@@ -245,7 +245,7 @@ export class SimulatedProvider implements Provider {
   }
 
   private drop(pod: SimulatedPod): void {
-    pod.timers.forEach((cancel) => cancel());
+    pod.timers.forEach((timer) => timer.cancel());
     this.pods.delete(podKey(pod.namespace, pod.name));
   }
 

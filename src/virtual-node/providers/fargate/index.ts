@@ -1,6 +1,6 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { createSystemClock } from '../../../controller/clock.js';
+import type { Clock } from '../../../controller/clock.js';
 import type { Logger } from '../../../log.js';
 import { FargateProvider } from './provider.js';
 import type { CapacityProvider, CpuArchitecture } from './pricing.js';
@@ -30,13 +30,13 @@ export interface FargateConfig {
   readonly endpoint?: string;
 }
 
-export async function openFargateProvider(config: FargateConfig, nodeName: string, log: Logger): Promise<FargateProvider> {
+export async function openFargateProvider(config: FargateConfig, nodeName: string, clock: Clock, log: Logger): Promise<FargateProvider> {
   // The SDK retries throttling itself too (adaptive mode adds client-side rate limiting on top of our pacer).
   const clientConfig = { region: config.region, maxAttempts: 5, retryMode: 'adaptive', ...(config.endpoint ? { endpoint: config.endpoint } : {}) };
   return FargateProvider.open({
     ecs: new ECSClient(clientConfig),
     logs: new CloudWatchLogsClient(clientConfig),
-    clock: createSystemClock(),
+    clock,
     log,
     random: Math.random,
     nodeName,
