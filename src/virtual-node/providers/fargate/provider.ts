@@ -102,6 +102,8 @@ interface FargatePod {
   launchError?: { readonly reason: string; readonly message: string };
   failures: number;
   retryAt?: number;
+  /** The back-off armed last, shown in the CrashLoopBackOff message (which stays the same while it lasts). */
+  retryDelayMs?: number;
   retryTimer?: Timer;
   launching: boolean;
   stopping: boolean;
@@ -293,6 +295,7 @@ export class FargateProvider implements Provider {
   private armRetry(pod: FargatePod, delayMs: number): void {
     pod.retryTimer?.cancel();
     pod.retryAt = this.options.clock.now() + delayMs;
+    pod.retryDelayMs = delayMs;
     pod.retryTimer = this.options.clock.setTimeout(() => {
       pod.retryTimer = undefined;
       pod.retryAt = undefined;
@@ -409,7 +412,7 @@ export class FargateProvider implements Provider {
       if (!task) {
         state = pod.launchError && !pod.stopping ? { kind: 'waiting', ...pod.launchError } : pod.stopping ? { kind: 'terminated', exitCode: 0, reason: 'Completed', finishedAt: now } : { kind: 'waiting', reason: 'ContainerCreating' };
       } else if (backingOff && !pod.stopping) {
-        const seconds = Math.ceil(((pod.retryAt ?? 0) - now.getTime()) / 1000);
+        const seconds = Math.ceil((pod.retryDelayMs ?? 0) / 1000);
         state = { kind: 'waiting', reason: 'CrashLoopBackOff', message: `back-off ${seconds}s restarting the task of container ${spec.name}` };
       } else {
         state = containerState(task, spec.name, now);
