@@ -100,7 +100,12 @@ interface FargatePod {
   restartCount: number;
   lastTermination?: Map<string, TerminatedState>;
   launchError?: { readonly reason: string; readonly message: string };
-  failures: number;
+  /** Failed RunTask attempts in a row. */
+  launchFailures: number;
+  /** Tasks that stopped in a row without running 10 minutes; the restart back-off grows with it. */
+  crashes: number;
+  /** When the current task was started, to reset the back-off after a long run, as the kubelet does. */
+  runningSince?: number;
   retryAt?: number;
   /** The back-off armed last, shown in the CrashLoopBackOff message (which stays the same while it lasts). */
   retryDelayMs?: number;
@@ -121,6 +126,8 @@ export const taskTagKeys = {
 } as const;
 
 const maxRetryMs = 300_000;
+/** A task that ran this long starts the restart back-off over (kubelet: 10 minutes). */
+const backOffResetMs = 600_000;
 
 export class FargateProvider implements Provider {
   readonly name = 'fargate';
@@ -219,7 +226,8 @@ export class FargateProvider implements Provider {
       },
       attempts: 0,
       restartCount: 0,
-      failures: 0,
+      launchFailures: 0,
+      crashes: 0,
       launching: false,
       stopping: false,
     };
@@ -265,14 +273,15 @@ export class FargateProvider implements Provider {
       }
       pod.task = task;
       pod.launchError = undefined;
-      pod.failures = 0;
+      pod.launchFailures = 0;
+      pod.runningSince = this.options.clock.now();
       this.options.log.info({ pod: key, task: task.taskArn, size: formatFargateSize(pod.size) }, 'task started');
     } catch (error) {
       const message = error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
       pod.launchError = { reason: 'RunTaskFailed', message: `RunTask failed: ${message}` };
-      pod.failures++;
+      pod.launchFailures++;
       this.options.log.warn({ pod: key, message }, 'RunTask failed; will retry');
-      this.retryLater(pod);
+      this.retryLater(pod, pod.launchFailures);
     } finally {
       pod.launching = false;
       this.notify(pod);
@@ -287,8 +296,9 @@ export class FargateProvider implements Provider {
     return pending;
   }
 
-  private retryLater(pod: FargatePod): void {
-    const delay = backoffDelayMs(pod.failures - 1, { initialMs: this.options.retryBaseMs ?? 10_000, maxMs: maxRetryMs }, this.options.random);
+  /** Arms the next attempt after the `attempt`-th failure in a row. */
+  private retryLater(pod: FargatePod, attempt: number): void {
+    const delay = backoffDelayMs(attempt - 1, { initialMs: this.options.retryBaseMs ?? 10_000, maxMs: maxRetryMs }, this.options.random);
     this.armRetry(pod, delay);
   }
 
@@ -484,10 +494,16 @@ export class FargateProvider implements Provider {
     if (fingerprint(before) === fingerprint(task)) return;
     if (taskEnded(task) && !pod.stopping && this.shouldRestart(pod, task)) {
       pod.lastTermination = this.terminations(pod, task);
-      pod.failures++;
-      this.retryLater(pod);
+      this.crashed(pod);
     }
     this.notify(pod);
+  }
+
+  private crashed(pod: FargatePod): void {
+    const now = this.options.clock.now();
+    if (pod.runningSince !== undefined && now - pod.runningSince >= backOffResetMs) pod.crashes = 0;
+    pod.crashes++;
+    this.retryLater(pod, pod.crashes);
   }
 
   private terminations(pod: FargatePod, task: Task): Map<string, TerminatedState> {
@@ -539,8 +555,7 @@ export class FargateProvider implements Provider {
       const task = adopted.task;
       if (task && taskEnded(task) && !adopted.stopping && this.shouldRestart(adopted, task)) {
         adopted.lastTermination = this.terminations(adopted, task);
-        adopted.failures++;
-        this.retryLater(adopted);
+        this.crashed(adopted);
       }
     }
     this.options.log.info({ tasks: tasks.length, pods: this.pods.size }, 're-adopted tasks started by this node');
@@ -589,9 +604,11 @@ export class FargateProvider implements Provider {
       },
       attempts: tasks.length,
       task,
+      ...(task.startedAt ? { runningSince: task.startedAt.getTime() } : {}),
       ...(previous ? { previousTask: previous } : {}),
       restartCount: tasks.length - 1,
-      failures: 0,
+      launchFailures: 0,
+      crashes: 0,
       launching: false,
       stopping: task.desiredStatus === 'STOPPED' && !taskEnded(task),
     };
