@@ -13,8 +13,9 @@ const help = `usage: swell dev <up|status|down|install|images> [options]
   up       check prerequisites (as root: apt-get installs missing Debian packages; otherwise prints the
            command and stops), build or download what is missing (first run: minutes), start the servers on
            127.0.0.1, and write <state-dir>/env with KUBECONFIG, REDIS_URL, KAFKA_BROKERS, SQS_ENDPOINT,
-           PROMETHEUS_URL, SWELL_DEV_NODE_CONTAINERD; run again after a server died, it starts just that one
-           again on its ports with its data
+           PROMETHEUS_URL, SWELL_DEV_NODE_CONTAINERD, and for aws (an AWS API emulator) AWS_ENDPOINT_URL_ECS,
+           SWELL_AWS_SUBNET and the like; run again after a server died, it starts just that one again on its
+           ports with its data
   status   show which servers run and where (and which died)
   down     stop everything up started
   install  only build or download what is missing into the cache, and helm for the chart tests

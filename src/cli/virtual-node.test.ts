@@ -11,7 +11,8 @@ describe('parseVirtualNodeFlags', () => {
       capacity: { cpu: '1k', memory: '4Ti', pods: '5k' },
       port: 10250,
       metricsPort: 10255,
-      startLatencyMs: 1000,
+      startLatencyMs: 30_000,
+      startLatencySpreadMs: 30_000,
       rates: { vcpuHour: 0.04048, gibHour: 0.004445, minimumSeconds: 60 },
     });
   });
@@ -26,14 +27,35 @@ describe('parseVirtualNodeFlags', () => {
     ).toMatchObject({ provider: 'process', rates: { vcpuHour: 0.05, minimumSeconds: 0 }, startLatencyMs: 30_000, runDurationMs: 60_000, failureRate: 0.1 });
   });
 
+  it('reads the fargate settings, and sizes the node from the vCPU quota unless told otherwise', () => {
+    const flags = parseVirtualNodeFlags(
+      ['--provider', 'fargate', '--subnets', 'subnet-a, subnet-b', '--security-groups', 'sg-1', '--capacity-provider', 'FARGATE_SPOT', '--architecture', 'ARM64', '--vcpu-quota', '6', '--status-interval', '5s', '--aws-endpoint', 'http://127.0.0.1:5000'],
+      { AWS_REGION: 'eu-central-1' },
+    );
+    expect(flags).toMatchObject({
+      provider: 'fargate',
+      capacity: { cpu: '6', memory: '48Gi', pods: '24' },
+      fargate: { region: 'eu-central-1', cluster: 'default', subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: false, capacityProvider: 'FARGATE_SPOT', architecture: 'ARM64', logGroup: '/swell/virtual-node', vcpuQuota: 6, statusIntervalMs: 5000, apiRate: 20, spotPriceShare: 0.3, endpoint: 'http://127.0.0.1:5000' },
+    });
+    expect(parseVirtualNodeFlags(['--provider', 'fargate', '--cpu', '10'], {})).toMatchObject({ capacity: { cpu: '10', memory: '8000Gi', pods: '4000' } });
+    expect(parseVirtualNodeFlags(['--start-latency', '0s'])).toMatchObject({ startLatencyMs: 0, startLatencySpreadMs: 0 });
+  });
+
   it.each([
-    [['--provider', 'fargate'], /--provider: "fargate" is not one of simulated, process/],
+    [['--provider', 'azure'], /--provider: "azure" is not one of simulated, process, fargate/],
     [['--cpu', 'lots'], /--cpu: "lots" is not a Kubernetes quantity/],
     [['--count', '3'], /--count: only --regular nodes/],
     [['--regular', '--count', '0'], /--count: "0" is not a positive integer/],
     [['--port', '70000'], /--port: "70000" is not a port number/],
     [['--failure-rate', '2'], /--failure-rate: 2 is not between 0 and 1/],
     [['--start-latency', 'soon'], /--start-latency: "soon" is not a duration/],
+    [['--start-latency', '60s-30s'], /--start-latency: "60s-30s" is not a duration or a range MIN-MAX with MIN <= MAX/],
+    [['--capacity-provider', 'EC2'], /--capacity-provider: "EC2" is not one of FARGATE, FARGATE_SPOT/],
+    [['--architecture', 'arm'], /--architecture: "arm" is not one of X86_64, ARM64/],
+    [['--vcpu-quota', '0.1'], /--vcpu-quota: 0.1 is below the smallest task/],
+    [['--status-interval', '500ms'], /--status-interval: must be at least 1s/],
+    [['--spot-price-share', '2'], /--spot-price-share: 2 is not between 0 and 1/],
+    [['--aws-endpoint', 'moto'], /--aws-endpoint: "moto" is not a URL/],
     [['--price-gib-hour=-1'], /--price-gib-hour: "-1" is not a non-negative number/],
   ])('rejects %j naming the flag', (argv, message) => {
     expect(() => parseVirtualNodeFlags(argv)).toThrow(message);

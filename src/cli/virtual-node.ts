@@ -8,6 +8,8 @@ import { fargatePricing, type CostMeter, type PricingRates } from '../virtual-no
 import { formatCostTable, parseCostMetrics } from '../virtual-node/cost/report.js';
 import { parseDuration } from '../virtual-node/duration.js';
 import type { NodeResources, Provider } from '../virtual-node/provider.js';
+import { fargateCapacity } from '../virtual-node/providers/fargate/capacity.js';
+import type { CapacityProvider, CpuArchitecture } from '../virtual-node/providers/fargate/pricing.js';
 import { parseNonNegativeQuantity } from '../kube/quantity.js';
 import type { RunningVirtualNode } from '../virtual-node/virtual-node.js';
 
@@ -22,7 +24,8 @@ instead, to stand in for ordinary workers in a sandbox.
 options:
   --kubeconfig FILE         kubeconfig to use (default: KUBECONFIG, in-cluster, ~/.kube/config)
   --name NAME               node name (default swell-virtual-node; with --regular: swell-node, numbered from 1)
-  --provider NAME           simulated (default) or process (runs each container's command as a local process)
+  --provider NAME           simulated (default), process (runs each container's command as a local process) or
+                            fargate (runs each pod as an AWS ECS task on Fargate)
   --cpu QUANTITY            advertised CPU (default 1k; with --regular 4)
   --memory QUANTITY         advertised memory (default 4Ti; with --regular 16Gi)
   --pods N                  advertised pod capacity (default 5k; with --regular 110)
@@ -38,7 +41,8 @@ options:
   --metrics-port PORT       serve /metrics (cost by namespace and workload) on this port (default 10255; 0: free)
   --client-ca-file FILE     CA of kube-apiserver's kubelet client certificate (default: the cluster client CA
                             published in kube-system/extension-apiserver-authentication)
-  --start-latency DURATION  simulated provider: time from bind to running containers (default 1s)
+  --start-latency DURATION  simulated provider: time from bind to running containers, or a range MIN-MAX picked
+                            at random per pod (default 30s-60s, as Fargate and ACI take)
   --run-duration DURATION   simulated provider: how long Job pods (restartPolicy Never/OnFailure) run (default 10s)
   --failure-rate RATIO      simulated provider: share of pods that fail once started, 0..1 (default 0)
   --price-vcpu-hour USD     price per vCPU-hour (default 0.04048, AWS Fargate Linux/x86 us-east-1)
@@ -46,14 +50,55 @@ options:
   --minimum-billed DURATION minimum billed run time per pod (default 1m)
   --log-level LEVEL         trace, debug, info, warn or error (default info)
 
+fargate options (credentials come from the AWS SDK's default chain: env, shared config, IRSA, EKS Pod Identity):
+  --region REGION           AWS Region (default AWS_REGION / AWS_DEFAULT_REGION)
+  --cluster NAME            ECS cluster the tasks run in (default "default")
+  --subnets LIST            comma-separated subnet IDs for the tasks' network interfaces (pod annotation
+                            swell.dev/fargate-subnets overrides)
+  --security-groups LIST    comma-separated security group IDs (annotation swell.dev/fargate-security-groups)
+  --assign-public-ip        give tasks a public IP (annotation swell.dev/fargate-assign-public-ip: true|false)
+  --capacity-provider NAME  FARGATE or FARGATE_SPOT as the capacity provider strategy (default: launch type
+                            FARGATE; annotation swell.dev/fargate-capacity-provider)
+  --architecture ARCH       X86_64 (default) or ARM64 (annotation swell.dev/fargate-architecture, or the pod's
+                            kubernetes.io/arch node selector)
+  --execution-role-arn ARN  task execution role (pulls images, writes logs; annotation
+                            swell.dev/fargate-execution-role-arn)
+  --task-role-arn ARN       role the containers run as (annotation swell.dev/fargate-task-role-arn)
+  --log-group NAME          CloudWatch Logs group of the awslogs driver (default /swell/virtual-node)
+  --vcpu-quota N            the account's Fargate vCPU quota; the node advertises N vCPU, 8N GiB and 4N pods
+                            unless --cpu/--memory/--pods say otherwise (default 1000)
+  --status-interval DURATION how often all tasks are described, 100 per call (default 10s)
+  --api-rate N              ECS and CloudWatch Logs calls per second, with bursts of 5N (default 20)
+  --spot-price-share RATIO  FARGATE_SPOT price as a share of on-demand (default 0.3)
+  --aws-endpoint URL        ECS and CloudWatch Logs endpoint (default: the SDK's, or AWS_ENDPOINT_URL_ECS and
+                            AWS_ENDPOINT_URL_CLOUDWATCH_LOGS); for emulators
+
 cost options:
   --metrics-url URL         metrics endpoint of a running virtual node (default http://127.0.0.1:10255/metrics)
 `;
 
+export interface FargateFlags {
+  region?: string;
+  cluster: string;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: boolean;
+  capacityProvider?: CapacityProvider;
+  architecture: CpuArchitecture;
+  executionRoleArn?: string;
+  taskRoleArn?: string;
+  logGroup: string;
+  vcpuQuota: number;
+  statusIntervalMs: number;
+  apiRate: number;
+  spotPriceShare: number;
+  endpoint?: string;
+}
+
 export interface VirtualNodeFlags {
   kubeconfig?: string;
   name: string;
-  provider: 'simulated' | 'process';
+  provider: 'simulated' | 'process' | 'fargate';
   capacity: NodeResources;
   regular: boolean;
   count: number;
@@ -64,10 +109,13 @@ export interface VirtualNodeFlags {
   listenAddress: string;
   clientCaFile?: string;
   startLatencyMs: number;
+  /** The simulated start latency is startLatencyMs plus a random share of this. */
+  startLatencySpreadMs: number;
   runDurationMs: number;
   failureRate: number;
   rates: PricingRates;
   logLevel: string;
+  fargate: FargateFlags;
 }
 
 /** Parses the flags (POD_IP from the environment, a flag winning); throws with a message naming the bad flag. */
@@ -96,13 +144,30 @@ export function parseVirtualNodeFlags(argv: string[], env: Record<string, string
       'price-gib-hour': { type: 'string' },
       'minimum-billed': { type: 'string' },
       'log-level': { type: 'string' },
+      region: { type: 'string' },
+      cluster: { type: 'string' },
+      subnets: { type: 'string' },
+      'security-groups': { type: 'string' },
+      'assign-public-ip': { type: 'boolean' },
+      'capacity-provider': { type: 'string' },
+      architecture: { type: 'string' },
+      'execution-role-arn': { type: 'string' },
+      'task-role-arn': { type: 'string' },
+      'log-group': { type: 'string' },
+      'vcpu-quota': { type: 'string' },
+      'status-interval': { type: 'string' },
+      'api-rate': { type: 'string' },
+      'spot-price-share': { type: 'string' },
+      'aws-endpoint': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) return 'help';
   const regular = values.regular ?? false;
   const provider = values.provider ?? 'simulated';
-  if (provider !== 'simulated' && provider !== 'process') throw new Error(`--provider: "${provider}" is not one of simulated, process`);
+  if (provider !== 'simulated' && provider !== 'process' && provider !== 'fargate') throw new Error(`--provider: "${provider}" is not one of simulated, process, fargate`);
+  const fargate = fargateFlags(values, env);
+  const quotaCapacity = fargateCapacity(fargate.vcpuQuota);
   const count = positiveInt('--count', values.count ?? '1');
   if (count > 1 && !regular) throw new Error('--count: only --regular nodes come in numbers; run one virtual node per process');
   const quantity = (flag: string, value: string) => {
@@ -118,9 +183,9 @@ export function parseVirtualNodeFlags(argv: string[], env: Record<string, string
     name: values.name ?? (regular ? 'swell-node' : 'swell-virtual-node'),
     provider,
     capacity: {
-      cpu: quantity('--cpu', values.cpu ?? (regular ? '4' : '1k')),
-      memory: quantity('--memory', values.memory ?? (regular ? '16Gi' : '4Ti')),
-      pods: quantity('--pods', values.pods ?? (regular ? '110' : '5k')),
+      cpu: quantity('--cpu', values.cpu ?? (regular ? '4' : provider === 'fargate' ? quotaCapacity.cpu : '1k')),
+      memory: quantity('--memory', values.memory ?? (regular ? '16Gi' : provider === 'fargate' ? quotaCapacity.memory : '4Ti')),
+      pods: quantity('--pods', values.pods ?? (regular ? '110' : provider === 'fargate' ? quotaCapacity.pods : '5k')),
     },
     regular,
     count,
@@ -129,7 +194,7 @@ export function parseVirtualNodeFlags(argv: string[], env: Record<string, string
     metricsPort: port('--metrics-port', values['metrics-port'] ?? '10255'),
     ...addresses(values['node-ip'] ?? (env.POD_IP || '127.0.0.1'), values['listen-address']),
     ...(values['client-ca-file'] ? { clientCaFile: values['client-ca-file'] } : {}),
-    startLatencyMs: parseDuration(values['start-latency'] ?? '1s', '--start-latency'),
+    ...latencyRange(values['start-latency'] ?? '30s-60s'),
     runDurationMs: parseDuration(values['run-duration'] ?? '10s', '--run-duration'),
     failureRate,
     rates: {
@@ -139,6 +204,65 @@ export function parseVirtualNodeFlags(argv: string[], env: Record<string, string
       minimumSeconds: parseDuration(values['minimum-billed'] ?? '1m', '--minimum-billed') / 1000,
     },
     logLevel: level,
+    fargate,
+  };
+}
+
+/** "5s" or "30s-60s": a fixed latency, or a range to pick from at random per pod. */
+function latencyRange(value: string): { startLatencyMs: number; startLatencySpreadMs: number } {
+  const [low = '', high, ...rest] = value.split('-');
+  const min = parseDuration(low, '--start-latency');
+  if (high === undefined) return { startLatencyMs: min, startLatencySpreadMs: 0 };
+  const max = parseDuration(high, '--start-latency');
+  if (rest.length > 0 || max < min) throw new Error(`--start-latency: "${value}" is not a duration or a range MIN-MAX with MIN <= MAX`);
+  return { startLatencyMs: min, startLatencySpreadMs: max - min };
+}
+
+type FlagValues = Record<string, string | boolean | undefined>;
+
+function fargateFlags(values: FlagValues, env: Record<string, string | undefined>): FargateFlags {
+  const text = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
+  const list = (key: string) => (text(key) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const capacityProvider = text('capacity-provider');
+  if (capacityProvider !== undefined && capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
+    throw new Error(`--capacity-provider: "${capacityProvider}" is not one of FARGATE, FARGATE_SPOT`);
+  }
+  const architecture = text('architecture') ?? 'X86_64';
+  if (architecture !== 'X86_64' && architecture !== 'ARM64') throw new Error(`--architecture: "${architecture}" is not one of X86_64, ARM64`);
+  const vcpuQuota = number('--vcpu-quota', text('vcpu-quota') ?? '1000');
+  if (vcpuQuota < 0.25) throw new Error(`--vcpu-quota: ${vcpuQuota} is below the smallest task (0.25 vCPU)`);
+  const apiRate = number('--api-rate', text('api-rate') ?? '20');
+  if (apiRate <= 0) throw new Error('--api-rate: must be above 0');
+  const spotPriceShare = number('--spot-price-share', text('spot-price-share') ?? '0.3');
+  if (spotPriceShare > 1) throw new Error(`--spot-price-share: ${spotPriceShare} is not between 0 and 1`);
+  const statusIntervalMs = parseDuration(text('status-interval') ?? '10s', '--status-interval');
+  if (statusIntervalMs < 1000) throw new Error('--status-interval: must be at least 1s');
+  const endpoint = text('aws-endpoint');
+  if (endpoint !== undefined) {
+    try {
+      new URL(endpoint);
+    } catch {
+      throw new Error(`--aws-endpoint: "${endpoint}" is not a URL`);
+    }
+  }
+  const region = text('region') ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined);
+  const optional = <K extends string>(key: K, value: string | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<K, string>));
+  return {
+    ...optional('region', region),
+    cluster: text('cluster') ?? 'default',
+    subnets: list('subnets'),
+    securityGroups: list('security-groups'),
+    assignPublicIp: values['assign-public-ip'] === true,
+    ...(capacityProvider ? { capacityProvider } : {}),
+    architecture,
+    ...optional('executionRoleArn', text('execution-role-arn')),
+    ...optional('taskRoleArn', text('task-role-arn')),
+    logGroup: text('log-group') ?? '/swell/virtual-node',
+    vcpuQuota,
+    statusIntervalMs,
+    apiRate,
+    spotPriceShare,
+    ...optional('endpoint', endpoint),
   };
 }
 
@@ -261,6 +385,7 @@ async function createProvider(flags: VirtualNodeFlags, nodeName: string, clock: 
       return new SimulatedProvider({
         clock,
         startLatencyMs: flags.startLatencyMs,
+        startLatencySpreadMs: flags.startLatencySpreadMs,
         runDurationMs: flags.runDurationMs,
         failureRate: flags.failureRate,
         random: Math.random,
@@ -270,6 +395,11 @@ async function createProvider(flags: VirtualNodeFlags, nodeName: string, clock: 
     case 'process': {
       const { ProcessProvider } = await import('../virtual-node/providers/process.js');
       return ProcessProvider.open({ stateDir: join(flags.stateDir, nodeName), clock, log: log.child({ node: nodeName }), capacity: flags.capacity });
+    }
+    case 'fargate': {
+      const { openFargateProvider } = await import('../virtual-node/providers/fargate/index.js');
+      if (!flags.fargate.region) throw new Error('--region: no AWS Region; pass --region or set AWS_REGION');
+      return openFargateProvider({ ...flags.fargate, region: flags.fargate.region }, nodeName, clock, log.child({ node: nodeName }));
     }
   }
 }

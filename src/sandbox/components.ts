@@ -1,3 +1,4 @@
+import { awsComponent } from './aws.js';
 import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
@@ -16,6 +17,7 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     kafka: kafkaComponent(),
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
+    aws: awsComponent(),
   };
 }
 

@@ -74,6 +74,8 @@ export const goRequirement: Requirement = { command: 'go', hint: 'install Go >= 
 /** Components' requirements that do not depend on what the cache holds. */
 export const staticRequirements = {
   redis: [{ command: 'redis-server', aptPackage: 'redis-server' }],
+  // python3-venv brings python3 and the ensurepip the venv needs; a Python of one's own (pyenv) has both.
+  aws: [{ command: 'python3', aptPackage: 'python3-venv' }],
   prometheus: [{ command: 'prometheus', aptPackage: 'prometheus' }],
   java: [{ command: 'java', aptPackage: 'openjdk-17-jre-headless' }],
   maven: [{ command: 'mvn', aptPackage: 'maven' }],

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
-import { ComponentStartError, type ComponentName, type Daemon, type SandboxComponent } from './component.js';
+import { ComponentStartError, componentNames, type ComponentName, type Daemon, type SandboxComponent } from './component.js';
 import { parseEnvFile, Sandbox } from './sandbox.js';
 import { waitUntil } from './wait.js';
 
@@ -64,7 +64,7 @@ describe('Sandbox', () => {
     messages = [];
     return new Sandbox({
       paths: { stateDir, cacheDir: join(stateDir, 'cache'), repoDir: stateDir },
-      components: { kube: idle('kube'), node: idle('node'), 'virtual-node': idle('virtual-node'), redis: idle('redis'), kafka: idle('kafka'), sqs: idle('sqs'), prometheus: idle('prometheus'), ...overrides },
+      components: { ...(Object.fromEntries(componentNames.map((n) => [n, idle(n)])) as Record<ComponentName, SandboxComponent>), ...overrides },
       log: createLogger({ level: 'silent' }),
       progress: (message) => messages.push(message),
       restartTimeoutMs,
@@ -166,13 +166,13 @@ describe('Sandbox', () => {
     const withStop: SandboxComponent = {
       ...node.component,
       async stop(ctx) {
-        seen.push(`stop sees its daemon alive: ${alive(node.pid())}`);
+        seen.push(`stop sees its daemon alive: ${alive(node.firstPid())}`);
         seen.push(`stopDaemon: ${await ctx.stopDaemon('node-server')}`);
       },
     };
     const sandbox = sandboxWith({ node: withStop });
     await sandbox.up(['node']);
-    const pid = node.pid();
+    const pid = node.firstPid();
     expect(await sandbox.down(['node'])).toEqual(['node']);
     expect(alive(pid)).toBe(false);
     expect(seen).toEqual(['stop sees its daemon alive: true', 'stopDaemon: true']);

@@ -84,12 +84,14 @@ async function serveLogs(
   response.on('close', () => abort.abort());
   const tailLines = integerParam(query, 'tailLines');
   const limitBytes = integerParam(query, 'limitBytes');
+  const since = sinceParam(query);
   const logOptions: LogOptions = {
     follow: query.get('follow') === 'true',
     timestamps: query.get('timestamps') === 'true',
     previous: query.get('previous') === 'true',
     ...(tailLines === undefined ? {} : { tailLines }),
     ...(limitBytes === undefined ? {} : { limitBytes }),
+    ...(since === undefined ? {} : { since }),
     signal: abort.signal,
   };
   const stream = await options.provider.getContainerLogs(target.namespace, target.pod, target.container, logOptions);
@@ -101,6 +103,17 @@ async function serveLogs(
 }
 
 class QueryError extends Error {}
+
+/** `sinceTime` (RFC 3339) or `sinceSeconds` (relative to now), as `kubectl logs --since-time/--since` send them. */
+function sinceParam(query: URLSearchParams): Date | undefined {
+  const sinceTime = query.get('sinceTime');
+  if (sinceTime) {
+    const at = new Date(sinceTime);
+    if (!Number.isNaN(at.getTime())) return at;
+  }
+  const seconds = integerParam(query, 'sinceSeconds');
+  return seconds === undefined ? undefined : new Date(Date.now() - seconds * 1000);
+}
 
 function integerParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);

@@ -5,6 +5,7 @@ import { FakeClock } from '../controller/fake-clock.js';
 import { CostMeter, fargatePricing } from './cost/metering.js';
 import { PodController, type PodWriter } from './pod-controller.js';
 import type { PodStatusDocument } from './pod-status.js';
+import type { ProviderPod } from './provider.js';
 import { SimulatedProvider } from './providers/simulated.js';
 
 const log = pino({ level: 'silent' });
@@ -14,6 +15,8 @@ class FakeCluster implements PodWriter {
   readonly pods = new Map<string, V1Pod>();
   readonly statusWrites: { key: string; phase: string }[] = [];
   readonly deletes: { key: string; uid: string }[] = [];
+  readonly annotations: { key: string; annotations: Readonly<Record<string, string>> }[] = [];
+  readonly warnings: { pod: string; reason: string; message: string }[] = [];
   private rv = 100;
 
   get(key: string): V1Pod | undefined {
@@ -32,6 +35,16 @@ class FakeCluster implements PodWriter {
     this.put({ ...pod, status: status as unknown as V1Pod['status'] });
     return Promise.resolve(String(this.rv));
   }
+  annotate(namespace: string, name: string, annotations: Readonly<Record<string, string>>): Promise<void> {
+    const pod = this.get(`${namespace}/${name}`);
+    if (!pod) return Promise.reject(new Error('not found'));
+    this.annotations.push({ key: `${namespace}/${name}`, annotations });
+    this.put({ ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata?.annotations, ...annotations } } });
+    return Promise.resolve();
+  }
+  warn(pod: { namespace: string; name: string }, reason: string, message: string): void {
+    this.warnings.push({ pod: `${pod.namespace}/${pod.name}`, reason, message });
+  }
   deleteNow(namespace: string, name: string, uid: string): Promise<void> {
     this.deletes.push({ key: `${namespace}/${name}`, uid });
     if (this.get(`${namespace}/${name}`)?.metadata?.uid === uid) this.pods.delete(`${namespace}/${name}`);
@@ -39,9 +52,18 @@ class FakeCluster implements PodWriter {
   }
 }
 
-function setup() {
+/** A provider that bills its own rounded size and shows it on the pod, as the Fargate provider does. */
+class SizedProvider extends SimulatedProvider {
+  override async getPod(namespace: string, name: string): Promise<ProviderPod | undefined> {
+    const pod = await super.getPod(namespace, name);
+    return pod && { ...pod, billing: { vcpu: 2, memoryGiB: 4, vcpuHour: 0.36, gibHour: 0.036 }, annotations: { 'swell.dev/capacity-provisioned': '2vCPU 4GB' } };
+  }
+}
+
+function setup(sized = false) {
   const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
-  const provider = new SimulatedProvider({ clock, startLatencyMs: 2000, runDurationMs: 90_000, failureRate: 0, random: () => 1, capacity: { cpu: '1k', memory: '4Ti', pods: '5k' } });
+  const options = { clock, startLatencyMs: 2000, runDurationMs: 90_000, failureRate: 0, random: () => 1, capacity: { cpu: '1k', memory: '4Ti', pods: '5k' } };
+  const provider = sized ? new SizedProvider(options) : new SimulatedProvider(options);
   const cluster = new FakeCluster();
   const meter = new CostMeter(fargatePricing, clock);
   const controller = new PodController({
@@ -152,5 +174,31 @@ describe('PodController', () => {
     await settle();
     expect(await provider.listPods()).toEqual([]);
     expect(cluster.statusWrites).toHaveLength(1);
+  });
+  it('shows the provider annotations on the pod once, and bills the size and prices the provider reports', async () => {
+    const { clock, cluster, controller, meter, settle } = setup(true);
+    cluster.put(pod('sized'));
+    controller.enqueue('ns', 'sized');
+    await settle();
+    await clock.advance(2000);
+    await settle();
+    expect(cluster.get('ns/sized')?.metadata?.annotations).toEqual({ 'swell.dev/capacity-provisioned': '2vCPU 4GB' });
+    expect(cluster.annotations).toHaveLength(1);
+    await clock.advance(118_000);
+    // 120 s at 2 vCPU and 4 GiB, not the 1 vCPU / 2 GiB the pod requests, at the provider's prices.
+    expect(meter.rows()[0]).toMatchObject({ vcpuSeconds: 240, gibSeconds: 480 });
+    expect(meter.rows()[0]?.dollars).toBeCloseTo((240 * 0.36 + 480 * 0.036) / 3600, 12);
+  });
+
+  it('records a Warning Event once per problem the provider reports', async () => {
+    const { clock, cluster, controller, settle } = setup();
+    cluster.put(pod('broken', { annotations: { 'swell.dev/simulate-failure': 'disk on fire' } }));
+    controller.enqueue('ns', 'broken');
+    await settle();
+    await clock.advance(2000);
+    await settle();
+    await clock.advance(30_000);
+    await settle();
+    expect(cluster.warnings).toEqual([{ pod: 'ns/broken', reason: 'SimulatedFailure', message: 'disk on fire' }]);
   });
 });

@@ -9,7 +9,7 @@ import { resolveWorkload, type OwnerLookup } from './cost/owner.js';
 import { resolvePodEnvironment, type ConfigReader } from './environment.js';
 import type { Logger } from '../log.js';
 import { buildPodStatus, podStatusChanged, type PodStatusDocument } from './pod-status.js';
-import { podKey, PodSpecError, type PodFailure, type Provider, type ProviderPod } from './provider.js';
+import { podKey, PodSpecError, type PodFailure, type Provider, type ProviderContainerStatus, type ProviderPod } from './provider.js';
 
 // Keeps the provider in line with the pods the API binds to this node, and the API in line with what the
 // provider reports. Level-triggered: every change (a watch event, a provider notification, the periodic
@@ -27,6 +27,10 @@ export interface PodWriter {
   patchStatus(namespace: string, name: string, status: PodStatusDocument): Promise<string | undefined>;
   /** Deletes the pod object at once (grace period 0) if it still has this UID; a missing pod is not an error. */
   deleteNow(namespace: string, name: string, uid: string): Promise<void>;
+  /** Merges annotations into the pod's metadata (facts the provider shows on the pod). */
+  annotate?(namespace: string, name: string, annotations: Readonly<Record<string, string>>): Promise<void>;
+  /** Records a Warning Event on the pod; never fails the caller. */
+  warn?(pod: { namespace: string; name: string; uid: string }, reason: string, message: string): void;
 }
 
 export interface PodControllerOptions {
@@ -55,6 +59,8 @@ export class PodController {
   private readonly providerErrors = new Map<string, string>();
   private readonly written = new Map<string, { json: string; resourceVersion: string | undefined }>();
   private readonly workloads = new Map<string, Workload>();
+  /** The last problem reported as an Event, per pod UID, so each is reported once. */
+  private readonly warned = new Map<string, string>();
   private resyncTimer: Timer | undefined;
   private readonly stopping = new AbortController();
   private workers: Promise<void> | undefined;
@@ -171,7 +177,11 @@ export class PodController {
       nodeIP: this.options.nodeIP,
       now: new Date(this.options.clock.now()),
     });
-    if (running) await this.meter(pod, running, status.phase);
+    if (running) {
+      await this.meter(pod, running, status.phase);
+      await this.annotate(pod, running);
+      this.warnAbout(pod, running);
+    }
     if (!podStatusChanged(pod, status)) return;
     const json = JSON.stringify(status);
     const last = this.written.get(id);
@@ -179,6 +189,30 @@ export class PodController {
     if (last?.json === json && olderThan(pod.metadata?.resourceVersion, last.resourceVersion)) return;
     const resourceVersion = await this.options.writer.patchStatus(namespace, name, status);
     this.written.set(id, { json, resourceVersion });
+  }
+
+  /** Shows the provider's facts about the pod (its billed size, its backend id) as annotations. */
+  private async annotate(pod: V1Pod, running: ProviderPod): Promise<void> {
+    const wanted = running.annotations ?? {};
+    const current = pod.metadata?.annotations ?? {};
+    const missing = Object.fromEntries(Object.entries(wanted).filter(([key, value]) => current[key] !== value));
+    if (Object.keys(missing).length === 0 || !this.options.writer.annotate) return;
+    await this.options.writer.annotate(running.namespace, running.name, missing);
+  }
+
+  /** A container held back by the provider (a failed launch, a crash loop) is reported once per reason and message. */
+  private warnAbout(pod: V1Pod, running: ProviderPod): void {
+    const id = uid(pod);
+    const problem =
+      running.failure ??
+      [...running.initContainers, ...running.containers]
+        .map((c) => c.state)
+        .find((s): s is Extract<ProviderContainerStatus['state'], { kind: 'waiting' }> => s.kind === 'waiting' && !quietWaitingReasons.has(s.reason));
+    if (!problem) return;
+    const text = `${problem.reason}: ${problem.message ?? ''}`;
+    if (this.warned.get(id) === text) return;
+    this.warned.set(id, text);
+    this.options.writer.warn?.({ namespace: running.namespace, name: running.name, uid: id }, problem.reason, problem.message ?? problem.reason);
   }
 
   private async meter(pod: V1Pod, running: ProviderPod, phase: string): Promise<void> {
@@ -195,7 +229,7 @@ export class PodController {
     );
     let resources;
     try {
-      resources = podResources(pod, this.options.rates);
+      resources = running.billing ?? podResources(pod, this.options.rates);
     } catch (error) {
       this.options.log.warn({ pod: podKey(running.namespace, running.name), err: error }, 'cannot meter pod');
       return;
@@ -204,7 +238,8 @@ export class PodController {
       uid: id,
       namespace: running.namespace,
       workload,
-      resources,
+      resources: { vcpu: resources.vcpu, memoryGiB: resources.memoryGiB },
+      ...(running.billing ? { rates: { vcpuHour: running.billing.vcpuHour, gibHour: running.billing.gibHour } } : {}),
       start: running.startTime,
       ...(ended ? { end: new Date(finishedAt || this.options.clock.now()) } : {}),
     });
@@ -258,8 +293,12 @@ export class PodController {
     this.providerErrors.delete(id);
     this.written.delete(id);
     this.workloads.delete(id);
+    this.warned.delete(id);
   }
 }
+
+/** Waiting reasons that are progress, not problems. */
+const quietWaitingReasons = new Set(['ContainerCreating', 'PodInitializing']);
 
 function hasRunningContainers(pod: ProviderPod): boolean {
   // A restarting container (back-off) counts as running: it would start again unless stopped.

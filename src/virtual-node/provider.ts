@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
 
-// The contract between the virtual node and whatever actually runs pods (a simulation, local processes, and
-// later a cloud service such as ECS Fargate or Azure Container Instances). The node owns everything that talks
+// The contract between the virtual node and whatever actually runs pods (a simulation, local processes, ECS
+// Fargate, and later others such as Azure Container Instances). The node owns everything that talks
 // to Kubernetes: watching pods, writing status, the Node object, its Lease, the kubelet API. A provider only runs
 // pods and reports what they are doing, so a new backend is one module that implements `Provider`.
 //
@@ -58,6 +58,18 @@ export interface ProviderPod {
   readonly failure?: PodFailure;
   /** True once `deletePod` was called: the containers are being (or have been) stopped for good. */
   readonly stopping: boolean;
+  /** What the backend bills for this pod, when it differs from the pod's requests (a rounded size, its own prices). */
+  readonly billing?: PodBilling;
+  /** Facts shown on the pod object as annotations (the size that runs, the backend's id for it). */
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export interface PodBilling {
+  readonly vcpu: number;
+  readonly memoryGiB: number;
+  /** Dollars per vCPU-hour and per GiB-hour for this pod (architecture, spot or on-demand). */
+  readonly vcpuHour: number;
+  readonly gibHour: number;
 }
 
 export interface PodFailure {
@@ -77,6 +89,8 @@ export interface LogOptions {
   readonly limitBytes?: number;
   /** Read the previous (terminated) run of a restarted container. */
   readonly previous: boolean;
+  /** Only lines written at or after this time (sinceSeconds / sinceTime). */
+  readonly since?: Date;
   /** Aborted when the caller disconnects; a following stream must end then. */
   readonly signal: AbortSignal;
 }

@@ -8,7 +8,7 @@ import { createKubeListWatchSource } from '../kube/list-watch.js';
 import { CostMeter, type PricingRates } from './cost/metering.js';
 import { cachedLookup, type OwnerLookup } from './cost/owner.js';
 import type { ConfigReader } from './environment.js';
-import { statusCode, strategicMerge } from './kube-api.js';
+import { mergePatch, statusCode, strategicMerge } from './kube-api.js';
 import { WebhookAccessCheck } from './kubelet-auth.js';
 import { startKubeletServer } from './kubelet-server.js';
 import type { Logger } from '../log.js';
@@ -95,7 +95,7 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
       nodeIP: options.nodeIP,
       provider,
       pods: informer,
-      writer: apiPodWriter(kubeConfig),
+      writer: apiPodWriter(kubeConfig, name, clock, log),
       config: apiConfigReader(kubeConfig),
       owners: cachedLookup(apiOwnerLookup(kubeConfig)),
       meter,
@@ -128,11 +128,39 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
   };
 }
 
-function apiPodWriter(kubeConfig: KubeConfig): PodWriter {
+function apiPodWriter(kubeConfig: KubeConfig, nodeName: string, clock: Clock, log: Logger): PodWriter {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   return {
+    async annotate(namespace, name, annotations) {
+      await core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch());
+    },
+    warn(pod, reason, message) {
+      const now = new Date(clock.now());
+      core
+        .createNamespacedEvent({
+          namespace: pod.namespace,
+          body: {
+            metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
+            involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+            reason,
+            message,
+            type: 'Warning',
+            count: 1,
+            firstTimestamp: now,
+            lastTimestamp: now,
+            source: { component: 'swell-virtual-node', host: nodeName },
+          },
+        })
+        .catch((error: unknown) => log.warn({ pod: `${pod.namespace}/${pod.name}`, reason, err: error }, 'could not record event'));
+    },
     async patchStatus(namespace, name, status) {
-      const pod = await core.patchNamespacedPodStatus({ name, namespace, body: { status } }, strategicMerge());
+      // A restarted serverless pod may get a new IP: the address lists are replaced, not merged by key.
+      const replaced = {
+        ...status,
+        hostIPs: [...status.hostIPs, { $patch: 'replace' }],
+        ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: 'replace' }] } : {}),
+      };
+      const pod = await core.patchNamespacedPodStatus({ name, namespace, body: { status: replaced } }, strategicMerge());
       return pod.metadata?.resourceVersion;
     },
     async deleteNow(namespace, name, uid) {

@@ -96,7 +96,9 @@ describe('values.schema.json', () => {
     ['a namespace with capitals', { watchNamespace: 'Apps' }, '/watchNamespace'],
     ['a malformed CPU quantity', { operator: { resources: { limits: { cpu: 'one' } } } }, '/operator/resources/limits/cpu'],
     ['a scale target without resources', { rbac: { scaleTargets: [{ apiGroup: 'apps' }] } }, '/rbac/scaleTargets/0'],
-    ['an unknown virtual node provider', { virtualNode: { provider: 'fargate' } }, '/virtualNode/provider'],
+    ['an unknown virtual node provider', { virtualNode: { provider: 'aci' } }, '/virtualNode/provider'],
+    ['a Fargate architecture ECS lacks', { virtualNode: { fargate: { architecture: 'arm' } } }, '/virtualNode/fargate/architecture'],
+    ['a subnet list given as one string', { virtualNode: { fargate: { subnets: 'subnet-a,subnet-b' } } }, '/virtualNode/fargate/subnets'],
     ['a PDB percentage without %', { operator: { podDisruptionBudget: { minAvailable: '50' } } }, '/operator/podDisruptionBudget/minAvailable'],
   ])('rejects %s, naming the field', (_name, user, field) => {
     const errors = errorsOf(overlay(defaults, user));

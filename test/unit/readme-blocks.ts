@@ -136,6 +136,11 @@ export const exercisedElsewhere: Record<string, { file: string; evidence: string
     evidence: "'dev', 'images'",
     how: 'runs the compiled `swell dev images`, imports both archives into a containerd of its own and runs them as non-root on a read-only root filesystem',
   },
+  'npx swell virtual-node --provider fargate --region eu-west-1 --cluster burst --subnets subnet-0a1b2c,subnet-3d4e5f --security-groups sg-0a1b2c --execution-role-arn arn:aws:iam::123456789012:role/swell-task-execution': {
+    file: 'test/integration/fargate.test.ts',
+    evidence: "'--provider', 'fargate'",
+    how: 'runs a fargate virtual node with these flags against the sandbox AWS API emulator, with a BurstPolicy bursting onto it',
+  },
   'npx swell virtual-node cost': { file: 'test/integration/virtual-node.test.ts', evidence: "'virtual-node', 'cost'", how: 'prints the cost table of a running node and checks its figures' },
   'npx swell operator --virtual-node-metrics-url http://127.0.0.1:10255/metrics': { file: 'test/e2e/burst.test.ts', evidence: "'--virtual-node-metrics-url'", how: 'runs the operator with the virtual node metrics URL and reads the cost in the BurstPolicy status' },
 };

@@ -77,6 +77,8 @@ export interface MeteredPod {
   readonly namespace: string;
   readonly workload: Workload;
   readonly resources: PodResources;
+  /** This pod's own prices (its architecture, spot or on-demand); absent: the meter's rates. */
+  readonly rates?: { readonly vcpuHour: number; readonly gibHour: number };
   readonly start: Date;
   /** When the last container ended; absent while it runs. */
   readonly end?: Date;
@@ -134,7 +136,7 @@ export class CostMeter {
 
   private usageOf(pod: MeteredPod): Usage {
     const end = pod.end?.getTime() ?? this.clock.now();
-    return usageFor(pod.resources, billedSeconds(end - pod.start.getTime(), this.rates), this.rates);
+    return usageFor(pod.resources, billedSeconds(end - pod.start.getTime(), this.rates), { ...this.rates, ...pod.rates });
   }
 }
 

@@ -30,6 +30,19 @@ async function phaseOf(provider: SimulatedProvider, name: string, policy: 'Alway
 }
 
 describe('SimulatedProvider', () => {
+  it.each([
+    [0, 30_000],
+    [0.5, 45_000],
+    [1, 60_000],
+  ])('spreads the start latency over a range: random %s starts after %i ms', async (random, latencyMs) => {
+    const { clock, provider } = setup({ startLatencyMs: 30_000, startLatencySpreadMs: 30_000, random: () => random });
+    await provider.createPod(pod('web'));
+    await clock.advance(latencyMs - 1);
+    expect(await phaseOf(provider, 'web')).toBe('Pending');
+    await clock.advance(1);
+    expect(await phaseOf(provider, 'web')).toBe('Running');
+  });
+
   it('keeps containers creating for the start latency, then runs them and says so', async () => {
     const { clock, provider, changes } = setup();
     await provider.createPod(pod('web'));

@@ -34,6 +34,8 @@ export interface SimulatedProviderOptions {
   readonly clock: Clock;
   /** Time from createPod to running containers. */
   readonly startLatencyMs: number;
+  /** Each pod waits startLatencyMs plus a random share of this (a 30-60 s spread is what Fargate and ACI show). */
+  readonly startLatencySpreadMs?: number;
   /** How long pods with restartPolicy Never/OnFailure (Job pods) run before their containers exit 0; absent: forever. */
   readonly runDurationMs?: number;
   /** Share of pods, 0..1, that fail once started. */
@@ -79,7 +81,7 @@ export class SimulatedProvider implements Provider {
 
     const annotations = pod.metadata?.annotations ?? {};
     const where = `pod ${namespace}/${name}: annotation`;
-    const latency = durationAnnotation(annotations, simulationAnnotations.startLatency, where) ?? this.options.startLatencyMs;
+    const latency = durationAnnotation(annotations, simulationAnnotations.startLatency, where) ?? this.defaultLatency();
     const runToCompletion = (pod.spec?.restartPolicy ?? 'Always') !== 'Always';
     const runFor = durationAnnotation(annotations, simulationAnnotations.runDuration, where) ?? (runToCompletion ? this.options.runDurationMs : undefined);
     const failureAnnotation = annotations[simulationAnnotations.failure];
@@ -121,6 +123,11 @@ export class SimulatedProvider implements Provider {
 
   updatePod(): Promise<void> {
     return Promise.resolve();
+  }
+
+  private defaultLatency(): number {
+    const spread = this.options.startLatencySpreadMs ?? 0;
+    return this.options.startLatencyMs + (spread > 0 ? Math.round(this.options.random() * spread) : 0);
   }
 
   deletePod(pod: V1Pod): Promise<void> {
