@@ -8,6 +8,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   validate: { summary: 'check KEDA manifests offline (schema, KEDA rules, trigger metadata)', load: async () => (await import('./validate.js')).validateCommand },
   operator: { summary: 'run the ScaledObject operator (KEDA-compatible)', load: async () => (await import('./operator.js')).operatorCommand },
   demo: { summary: 'show swell scaling a Redis queue 0 → N → 0 with burst onto a virtual node, and chart it', load: async () => (await import('./demo.js')).demoCommand },
+  simulate: { summary: 'replay a load trace through swell\'s decisions and price nodes, serverless and base + burst', load: async () => (await import('./simulate.js')).simulateCommand },
   'virtual-node': { summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)', load: async () => (await import('./virtual-node.js')).virtualNodeCommand },
 };
 

@@ -479,7 +479,11 @@ class Run {
   private tierCounts(): { regular: number; burst: number } {
     let regular = 0;
     let burst = 0;
-    for (const p of this.pods) if (!p.bridge) p.tier === 'burst' ? (burst += 1) : (regular += 1);
+    for (const p of this.pods) {
+      if (p.bridge) continue;
+      if (p.tier === 'burst') burst += 1;
+      else regular += 1;
+    }
     return { regular, burst };
   }
 
@@ -492,7 +496,11 @@ class Run {
   private sample(): void {
     let regular = 0;
     let burst = 0;
-    for (const p of this.pods) if (!p.bridge && this.isRunning(p)) p.tier === 'burst' ? (burst += 1) : (regular += 1);
+    for (const p of this.pods) {
+      if (p.bridge || !this.isRunning(p)) continue;
+      if (p.tier === 'burst') burst += 1;
+      else regular += 1;
+    }
     const s = this.samples;
     s.t.push(this.nowMs / 1000);
     s.backlog.push(Math.round(this.queue.backlog * 10) / 10);

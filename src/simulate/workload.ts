@@ -97,7 +97,7 @@ export function loadWorkload(text: string, name?: string): SimWorkload {
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length > 0) throw new ManifestError(`YAML: ${doc.errors[0]?.message ?? 'unreadable'}`);
     const value = doc.toJS() as unknown;
-    if (value && typeof value === 'object') documents.push(value as Document);
+    if (value && typeof value === 'object') documents.push(value);
   }
   const candidates = documents.filter((d) => d.kind === 'ScaledObject' && (name === undefined || d.metadata?.name === name));
   if (candidates.length === 0) throw new ManifestError(name ? `no ScaledObject named "${name}" in the manifests` : 'the manifests hold no ScaledObject');
@@ -107,7 +107,7 @@ export function loadWorkload(text: string, name?: string): SimWorkload {
     const errors = result?.errors.map((e) => `${e.path}: ${e.message}`).join('; ') ?? 'not a ScaledObject';
     throw new ManifestError(`ScaledObject ${result?.name ?? ''} is invalid: ${errors}`);
   }
-  const scaledObject = result.object as ScaledObject;
+  const scaledObject = result.object;
   return { ...describe(scaledObject, documents), scaledObject };
 }
 
@@ -136,10 +136,9 @@ function describe(so: ScaledObject, documents: Document[]): Omit<SimWorkload, 's
 }
 
 function findBurstPolicy(documents: Document[], targetName: string): SimWorkload['burstPolicy'] {
-  const validate = createBurstPolicyValidator();
   const doc = documents.find((d) => d.kind === 'BurstPolicy' && d.spec?.scaleTargetRef?.name === targetName);
   if (!doc) return undefined;
-  const check = validate(doc);
-  if (!check.ok) throw new ManifestError(`BurstPolicy ${String(doc.metadata?.name ?? '')} is invalid: ${check.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+  const check = createBurstPolicyValidator()(doc);
+  if (!check.ok) throw new ManifestError(`BurstPolicy ${typeof doc.metadata?.name === 'string' ? doc.metadata.name : ''} is invalid: ${check.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
   return { document: check.policy, effective: check.effective };
 }
