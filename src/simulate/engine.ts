@@ -165,6 +165,7 @@ class Run {
     const pollMs = (this.workload.scaledObject.spec.pollingInterval ?? ScaledObjectDefaults.pollingInterval) * 1000;
     const sampleMs = s.sampleEverySeconds * 1000;
     const next = { poll: 0, hpa: 0, scan: 0, sample: 0 };
+    this.startSteady();
     this.applyTrace();
     for (;;) {
       const arrivalMs = this.nextArrivalMs();
@@ -201,6 +202,17 @@ class Run {
     }
     this.sample();
     return this.nowMs;
+  }
+
+  /** The workload's starting replicas are already Running, on nodes that are already there. */
+  private startSteady(): void {
+    if (this.desired === 0) return;
+    this.reconcileReplicas();
+    const waiting = this.pods.filter((p) => p.tier === 'regular' && p.nodeId === undefined);
+    this.pool.provision(waiting.length, this.settings.podRequests, this.nowMs);
+    for (const pod of waiting) this.bindRegular(pod);
+    for (const pod of this.pods) pod.runningAtMs = this.nowMs;
+    this.changed();
   }
 
   // --- the trace -------------------------------------------------------------------------------------------

@@ -100,6 +100,14 @@ export class NodePool {
     return next;
   }
 
+  /** Nodes already running at the start for `pods` pods of size `request` (the state the run starts from). */
+  provision(pods: number, request: Resources, nowMs: number): void {
+    const perNode = this.slotsPerNode(request);
+    const room = this.freeSlots(request, nowMs);
+    const count = perNode === 0 ? 0 : Math.ceil(Math.max(0, pods - room) / perNode);
+    for (let i = 0; i < count; i += 1) this.add(nowMs, nowMs);
+  }
+
   /** One autoscaler pass: scale up for `unschedulable` pods of size `request`, then scale down unneeded nodes. */
   scan(nowMs: number, unschedulable: number, request: Resources): ScanResult {
     const added = this.scaleUp(nowMs, unschedulable, request);

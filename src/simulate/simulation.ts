@@ -61,15 +61,14 @@ export interface SimulationReport {
   notes: string[];
 }
 
-export function runSimulation(trace: Trace, workload: SimWorkload, parameters: SimulationParameters): SimulationReport {
+/** The engine's settings for this trace, workload and parameters; throws ManifestError when the pod fits nowhere. */
+export function engineSettings(trace: Trace, workload: SimWorkload, parameters: SimulationParameters): EngineSettings {
   const pod = workload.podRequests ?? parameters.pod ?? { vcpu: fargatePricing.defaultVcpu, memoryGiB: fargatePricing.defaultMemoryGiB };
   const burstSize = fargateBilledSize(pod);
   if (!burstSize) throw new ManifestError(`a pod of ${pod.vcpu} vCPU and ${pod.memoryGiB} GiB is larger than any Fargate size`);
   if (pod.vcpu > parameters.node.cpu || pod.memoryGiB > parameters.node.memoryGiB) throw new ManifestError(`a pod of ${pod.vcpu} vCPU and ${pod.memoryGiB} GiB does not fit on a node of ${parameters.node.cpu} vCPU and ${parameters.node.memoryGiB} GiB`);
-  const ratePerReplica = workload.ratePerReplica ?? parameters.ratePerReplica;
-  const sampleEverySeconds = Math.max(1, Math.ceil(trace.duration / 600));
-  const settings: EngineSettings = {
-    ratePerReplica,
+  return {
+    ratePerReplica: workload.ratePerReplica ?? parameters.ratePerReplica,
     sloSeconds: parameters.sloSeconds,
     hpaSyncMs: parameters.hpaSyncSeconds * 1000,
     hpa: { tolerance: parameters.tolerance, downscaleStabilizationSeconds: parameters.downscaleStabilizationSeconds },
@@ -82,9 +81,13 @@ export function runSimulation(trace: Trace, workload: SimWorkload, parameters: S
     node: parameters.node,
     autoscaler: parameters.autoscaler,
     nodePricing: parameters.nodePricing,
-    sampleEverySeconds,
+    sampleEverySeconds: Math.max(1, Math.ceil(trace.duration / 600)),
     drainLimitSeconds: parameters.drainLimitSeconds,
   };
+}
+
+export function runSimulation(trace: Trace, workload: SimWorkload, parameters: SimulationParameters): SimulationReport {
+  const settings = engineSettings(trace, workload, parameters);
   const max = workload.scaledObject.spec.maxReplicaCount ?? 100;
   const strategies = buildStrategies(workload, parameters.bases ?? defaultBaseSweep(max));
   const results = strategies.map((s) => simulateStrategy(trace, workload, s, settings));
@@ -97,9 +100,9 @@ export function runSimulation(trace: Trace, workload: SimWorkload, parameters: S
       scaledObject: workload.scaledObject.metadata.name ?? '',
       trigger: workload.trigger.type,
       target: workload.trigger.target,
-      ratePerReplica,
-      pod,
-      burstBilledAs: burstSize,
+      ratePerReplica: settings.ratePerReplica,
+      pod: { vcpu: settings.podRequests.cpu, memoryGiB: settings.podRequests.memoryGiB },
+      burstBilledAs: settings.burstSize,
     },
     slo: { waitSeconds: parameters.sloSeconds, percentile: parameters.sloPercentile },
     results,

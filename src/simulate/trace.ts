@@ -158,5 +158,6 @@ export async function traceFromPrometheus(range: PrometheusRange, fetchFn: typeo
   if (sums.size === 0) throw new TraceError(`the query returned no samples between ${start} and ${end}`);
   const stamps = [...sums.keys()].sort((a, b) => a - b);
   const trace = makeTrace('metric', stamps.map((ts) => ts - start), stamps.map((ts) => sums.get(ts) ?? 0));
-  return { ...trace, duration: Math.max(trace.duration, range.rangeSeconds) };
+  // query_range includes both ends; the trace covers the range itself, so the sample at its end adds nothing.
+  return { ...trace, duration: range.rangeSeconds };
 }
