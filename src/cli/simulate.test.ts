@@ -60,6 +60,18 @@ describe('swell simulate (compiled)', () => {
     expect(Math.max(...(series.get('serverless only: burst') ?? []))).toBe(byName.get('serverless only')?.peakReplicas.burst);
   }, 180_000);
 
+  it('draws the README chart: the committed docs/simulate-bursts.svg is what the README command writes today', async () => {
+    const chart = join(dir, 'bursts.svg');
+    const readmeCommand = ['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/bursts.csv', '--slo-wait', '2m', '--bases', '2,4,8,16', '--chart', chart];
+    const { code, stdout } = await swell(readmeCommand);
+    expect(code).toBe(0);
+    expect(await readFile(chart, 'utf8')).toBe(await readFile(join(repo, 'docs', 'simulate-bursts.svg'), 'utf8'));
+    // The README shows this table verbatim.
+    const readme = await readFile(join(repo, 'README.md'), 'utf8');
+    const table = stdout.split('\n\n').slice(0, 2).join('\n\n');
+    expect(readme).toContain(table);
+  }, 180_000);
+
   it('prints the table with the BurstPolicy to apply', async () => {
     const { code, stdout } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/diurnal.csv', '--bases', '2,4']);
     expect(code).toBe(0);
