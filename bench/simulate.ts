@@ -6,6 +6,7 @@
  *   npx tsx bench/simulate.ts [--days 30] [--mean 5]
  */
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { simulateStrategy } from '../src/simulate/engine.js';
@@ -45,10 +46,12 @@ async function main(): Promise<void> {
   });
   const total = runs.reduce((sum, r) => sum + r.seconds, 0);
   const heapMiB = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
-  console.log(`total: ${total.toFixed(2)} s for ${runs.length} strategies (${(total / runs.length).toFixed(2)} s each on average); heap ${heapMiB} MiB`);
+  // The machine's load says how far the wall times above are from an idle core.
+  const load = Number((loadavg()[0] ?? 0).toFixed(1));
+  console.log(`total: ${total.toFixed(2)} s for ${runs.length} strategies (${(total / runs.length).toFixed(2)} s each on average); heap ${heapMiB} MiB; load average ${load}`);
   await mkdir(join(repo, 'bench', 'results'), { recursive: true });
   const out = join(repo, 'bench', 'results', `simulate-${opts.days}d.json`);
-  await writeFile(out, `${JSON.stringify({ days: opts.days, rows: trace.times.length, generateSeconds: Number((generateMs / 1000).toFixed(3)), runs, totalSeconds: Number(total.toFixed(3)), heapMiB }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ days: opts.days, rows: trace.times.length, generateSeconds: Number((generateMs / 1000).toFixed(3)), runs, totalSeconds: Number(total.toFixed(3)), heapMiB, loadAverage: load }, null, 2)}\n`);
   console.log(`written to ${out}`);
 }
 

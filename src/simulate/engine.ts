@@ -401,6 +401,10 @@ class Run {
       this.recheckAtMs = undefined;
       return;
     }
+    if (!this.placementCanAct(policy)) {
+      this.recheckAtMs = undefined;
+      return;
+    }
     const plan = this.plan(policy);
     for (const name of plan.burstInPlace) {
       const pod = this.pods.find((p) => String(p.id) === name);
@@ -410,6 +414,11 @@ class Run {
     this.applyBridge(plan);
     this.recheckAtMs = plan.recheckAtMs;
     this.placementDirty = false;
+  }
+
+  /** Placement only acts on unschedulable regular pods, a bridge, or burst pods it may move back. */
+  private placementCanAct(policy: PlacementPolicy): boolean {
+    return this.pods.some((p) => p.bridge || (p.tier === 'regular' && p.nodeId === undefined) || (policy.rebalance && p.tier === 'burst'));
   }
 
   private plan(policy: PlacementPolicy): PlacementPlan {
