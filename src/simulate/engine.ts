@@ -169,8 +169,8 @@ class Run {
     this.applyTrace();
     for (;;) {
       const arrivalMs = this.nextArrivalMs();
-      const candidates = [next.poll, next.hpa, next.scan, next.sample, arrivalMs ?? Infinity, this.nextStart(), this.pool.nextReadyAtMs(this.nowMs) ?? Infinity, this.recheckAtMs ?? Infinity];
-      let at = Math.min(...candidates);
+      const nodeReadyMs = this.pool.nextReadyAtMs(this.nowMs) ?? Infinity;
+      let at = Math.min(next.poll, next.hpa, next.scan, next.sample, arrivalMs ?? Infinity, this.nextStart(), nodeReadyMs, this.recheckAtMs ?? Infinity);
       const drained = this.nowMs >= traceEndMs && this.queue.backlog === 0;
       if (drained || at >= limitMs) at = Math.min(Math.max(this.nowMs, drained ? this.nowMs : limitMs), limitMs);
       this.queue.serve(this.nowMs / 1000, at / 1000, this.running() * s.ratePerReplica);
@@ -178,7 +178,7 @@ class Run {
       if (drained || at >= limitMs) break;
       this.events += 1;
       this.startPods();
-      if (this.nowMs >= (this.pool.nextReadyAtMs(this.nowMs - 1) ?? Infinity)) this.capacityChanged = true;
+      if (nodeReadyMs === at) this.capacityChanged = true;
       if (this.capacityChanged) this.schedulePending();
       if (arrivalMs === at) this.applyTrace();
       if (next.poll === at) {

@@ -5,20 +5,30 @@
  */
 
 /** Histogram bins: 0.1 s wide below 100 s, 1 s below 10 000 s, 1 min beyond (waits are rounded up to them). */
-const bins = [
-  { upTo: 100, width: 0.1 },
-  { upTo: 10_000, width: 1 },
-  { upTo: Number.POSITIVE_INFINITY, width: 60 },
-] as const;
+const fineBins = 1000;
+const mediumBins = 9900;
+
+function binOf(wait: number): number {
+  if (wait <= 100) return Math.max(0, Math.ceil(wait * 10 - 1e-9));
+  if (wait <= 10_000) return fineBins + Math.ceil(wait - 100 - 1e-9);
+  return fineBins + mediumBins + Math.ceil((wait - 10_000) / 60 - 1e-9);
+}
+
+function upperEdgeOf(bin: number): number {
+  if (bin <= fineBins) return bin / 10;
+  if (bin <= fineBins + mediumBins) return 100 + (bin - fineBins);
+  return 10_000 + (bin - fineBins - mediumBins) * 60;
+}
 
 export class WaitHistogram {
-  private readonly counts = new Map<number, number>();
+  private counts = new Float64Array(fineBins + mediumBins + 1);
   private total = 0;
 
   add(waitSeconds: number, weight: number): void {
     if (weight <= 0) return;
-    const edge = upperEdge(Math.max(0, waitSeconds));
-    this.counts.set(edge, (this.counts.get(edge) ?? 0) + weight);
+    const bin = binOf(Math.max(0, waitSeconds));
+    if (bin >= this.counts.length) this.grow(bin);
+    this.counts[bin] = (this.counts[bin] ?? 0) + weight;
     this.total += weight;
   }
 
@@ -29,35 +39,32 @@ export class WaitHistogram {
   /** The wait at or below which `p` percent of the work waited (a bin's upper edge); 0 with no work. */
   percentile(p: number): number {
     if (this.total <= 0) return 0;
-    const wanted = (p / 100) * this.total;
+    const wanted = (p / 100) * this.total - 1e-9 * this.total;
     let seen = 0;
-    const edges = [...this.counts.keys()].sort((a, b) => a - b);
-    for (const edge of edges) {
-      seen += this.counts.get(edge) ?? 0;
-      if (seen >= wanted - 1e-9 * this.total) return edge;
+    let last = 0;
+    for (let bin = 0; bin < this.counts.length; bin += 1) {
+      const count = this.counts[bin] ?? 0;
+      if (count === 0) continue;
+      seen += count;
+      last = bin;
+      if (seen >= wanted) return upperEdgeOf(bin);
     }
-    return edges[edges.length - 1] ?? 0;
+    return upperEdgeOf(last);
   }
 
   /** Share of the work (0..1) that waited longer than `seconds`. */
   shareAbove(seconds: number): number {
     if (this.total <= 0) return 0;
     let above = 0;
-    for (const [edge, count] of this.counts) if (edge > upperEdge(seconds)) above += count;
+    for (let bin = binOf(seconds) + 1; bin < this.counts.length; bin += 1) above += this.counts[bin] ?? 0;
     return above / this.total;
   }
-}
 
-function upperEdge(wait: number): number {
-  let lower = 0;
-  for (const bin of bins) {
-    if (wait <= bin.upTo) {
-      const steps = Math.max(0, Math.ceil((wait - lower) / bin.width - 1e-9));
-      return Math.round((lower + steps * bin.width) * 10) / 10;
-    }
-    lower = bin.upTo;
+  private grow(bin: number): void {
+    const bigger = new Float64Array(Math.max(bin + 1, this.counts.length * 2));
+    bigger.set(this.counts);
+    this.counts = bigger;
   }
-  return wait;
 }
 
 // A served portion is split into pieces of at most this long, so a big batch spreads over the histogram.
