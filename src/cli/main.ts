@@ -11,6 +11,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'show swell scaling a Redis queue 0 → N → 0 with burst onto a virtual node, and chart it',
     load: () => loadCheckoutCommand('demo', './demo.js', 'demoCommand'),
   },
+  simulate: {
+    summary: "replay a load trace through swell's decisions and price nodes, serverless and base + burst",
+    load: () => loadCheckoutCommand('simulate', './simulate.js', 'simulateCommand'),
+  },
   'virtual-node': { summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)', load: async () => (await import('./virtual-node.js')).virtualNodeCommand },
 };
 

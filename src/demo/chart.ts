@@ -3,18 +3,21 @@ import type { DemoSample } from './sample.js';
 /*
  * The demo's chart as a self-contained SVG: three panels sharing the time axis (queue depth, replicas per tier,
  * cost). Every data point is also written as a data-* attribute on its panel's polyline, so the file can be
- * checked by a program as well as looked at.
+ * checked by a program as well as looked at. `renderChart` draws any such stack of panels (the simulator's
+ * chart uses it too).
  */
 
-interface Series {
+export interface Series {
   readonly label: string;
   readonly colour: string;
   readonly values: readonly number[];
   /** Replica counts are whole and change in steps; the queue and cost are drawn as lines. */
   readonly step?: boolean;
+  /** An SVG stroke-dasharray, to tell apart series that share a colour. */
+  readonly dash?: string;
 }
 
-interface Panel {
+export interface Panel {
   readonly title: string;
   readonly unit: (v: number) => string;
   readonly series: readonly Series[];
@@ -30,7 +33,6 @@ const LEGEND_SWATCH = 38;
 const MARGIN = { left: 70, top: 40, gap: 45, bottom: 40 };
 
 export function renderDemoChart(samples: readonly DemoSample[], title: string): string {
-  const times = samples.map((s) => s.t);
   const panels: Panel[] = [
     { title: 'Queue depth (Redis list)', unit: (v) => String(Math.round(v)), series: [{ label: 'items waiting', colour: '#1f77b4', values: samples.map((s) => s.queueDepth) }] },
     {
@@ -44,10 +46,27 @@ export function renderDemoChart(samples: readonly DemoSample[], title: string): 
     },
     { title: 'Burst cost so far (USD)', unit: (v) => `$${v.toFixed(v < 0.01 ? 5 : 3)}`, series: [{ label: 'virtual node cost', colour: '#9467bd', values: samples.map((s) => s.cost) }] },
   ];
+  return renderChart({ title, times: samples.map((s) => s.t), panels, timeLabel: 'time since the queue was filled' });
+}
+
+export interface ChartSpec {
+  title: string;
+  /** Seconds from the start, one per value of every series. */
+  times: readonly number[];
+  panels: readonly Panel[];
+  /** Caption under the time axis. */
+  timeLabel: string;
+  /** Time ticks in this unit (seconds by default); the tick values stay round in it. */
+  timeUnit?: { seconds: number; suffix: string };
+}
+
+/** Panels stacked on one shared time axis, each with exact value ticks and a legend. */
+export function renderChart(spec: ChartSpec): string {
+  const { title, times, panels } = spec;
   const height = MARGIN.top + panels.length * (PANEL_HEIGHT + MARGIN.gap) + MARGIN.bottom - MARGIN.gap;
   const tMax = Math.max(1, ...times);
   const longestLabel = Math.max(0, ...panels.flatMap((p) => p.series.map((s) => s.label.length)));
-  const layout: Layout = { right: LEGEND_SWATCH + 12 + longestLabel * LEGEND_CHAR_WIDTH, tMax };
+  const layout: Layout = { right: LEGEND_SWATCH + 12 + longestLabel * LEGEND_CHAR_WIDTH, tMax, timeLabel: spec.timeLabel, timeUnit: spec.timeUnit ?? { seconds: 1, suffix: 's' } };
   const body = panels.map((panel, i) => renderPanel(panel, times, layout, MARGIN.top + i * (PANEL_HEIGHT + MARGIN.gap), i === panels.length - 1)).join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
@@ -63,6 +82,8 @@ interface Layout {
   /** Width of the legend column right of the plots. */
   readonly right: number;
   readonly tMax: number;
+  readonly timeLabel: string;
+  readonly timeUnit: { seconds: number; suffix: string };
 }
 
 function renderPanel(panel: Panel, times: readonly number[], layout: Layout, top: number, showTimeLabel: boolean): string {
@@ -78,8 +99,9 @@ function renderPanel(panel: Panel, times: readonly number[], layout: Layout, top
     parts.push(`<line class="tick" data-value="${v}" x1="${MARGIN.left}" x2="${MARGIN.left + plotWidth}" y1="${fmt(y(v))}" y2="${fmt(y(v))}" stroke="#eee"/>`);
     parts.push(`<text x="${MARGIN.left - 6}" y="${fmt(y(v) + 4)}" text-anchor="end">${escapeXml(panel.unit(v))}</text>`);
   }
-  for (const t of timeTicks(tMax)) parts.push(`<text x="${fmt(x(t))}" y="${top + PANEL_HEIGHT + 15}" text-anchor="middle">${t}s</text>`);
-  if (showTimeLabel) parts.push(`<text x="${MARGIN.left + plotWidth / 2}" y="${top + PANEL_HEIGHT + 32}" text-anchor="middle">time since the queue was filled</text>`);
+  const unit = layout.timeUnit;
+  for (const t of timeTicks(tMax / unit.seconds)) parts.push(`<text x="${fmt(x(t * unit.seconds))}" y="${top + PANEL_HEIGHT + 15}" text-anchor="middle">${t}${unit.suffix}</text>`);
+  if (showTimeLabel) parts.push(`<text x="${MARGIN.left + plotWidth / 2}" y="${top + PANEL_HEIGHT + 32}" text-anchor="middle">${escapeXml(layout.timeLabel)}</text>`);
   panel.series.forEach((series, i) => {
     const points = series.values.flatMap((v, j) => {
       const t = times[j] ?? 0;
@@ -88,11 +110,11 @@ function renderPanel(panel: Panel, times: readonly number[], layout: Layout, top
       return [...stepCorner, `${fmt(x(t))},${fmt(y(v))}`];
     });
     parts.push(
-      `<polyline class="series" data-label="${escapeXml(series.label)}" data-values="${series.values.join(' ')}" data-times="${times.join(' ')}" fill="none" stroke="${series.colour}" stroke-width="2" points="${points.join(' ')}"/>`,
+      `<polyline class="series" data-label="${escapeXml(series.label)}" data-values="${series.values.join(' ')}" data-times="${times.join(' ')}" fill="none" stroke="${series.colour}" stroke-width="2"${series.dash ? ` stroke-dasharray="${series.dash}"` : ''} points="${points.join(' ')}"/>`,
     );
     const legendY = top + 14 + i * 18;
     const legendX = WIDTH - layout.right;
-    parts.push(`<line x1="${legendX + 12}" x2="${legendX + 32}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="3"/>`);
+    parts.push(`<line x1="${legendX + 12}" x2="${legendX + 32}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="3"${series.dash ? ` stroke-dasharray="${series.dash}"` : ''}/>`);
     parts.push(`<text class="legend" x="${legendX + LEGEND_SWATCH}" y="${legendY}">${escapeXml(series.label)}</text>`);
   });
   parts.push('</g>');

@@ -121,7 +121,7 @@ describe("swell's image, run as the chart runs it (image user, read-only root fi
   }, 120_000);
 
   it('says that dev and demo are not in the image instead of failing with a stack trace', async () => {
-    for (const command of ['dev', 'demo']) {
+    for (const command of ['dev', 'demo', 'simulate']) {
       const result = await inImage(swellImage, ['node', 'dist/src/cli/main.js', command, 'up']);
       expect(result.code).toBe(2);
       expect(result.stderr).toContain(`swell ${command}: not part of this installation`);

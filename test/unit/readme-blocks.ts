@@ -142,6 +142,21 @@ export const exercisedElsewhere: Record<string, { file: string; evidence: string
     how: 'runs a fargate virtual node with these flags against the sandbox AWS API emulator, with a BurstPolicy bursting onto it',
   },
   'npx swell virtual-node cost': { file: 'test/integration/virtual-node.test.ts', evidence: "'virtual-node', 'cost'", how: 'prints the cost table of a running node and checks its figures' },
+  'npx swell simulate -f examples/traces/worker.yaml --trace examples/traces/bursts.csv --slo-wait 2m --bases 2,4,8,16 --chart docs/simulate-bursts.svg': {
+    file: 'src/cli/simulate.test.ts',
+    evidence: "'--bases', '2,4,8,16'",
+    how: 'runs this command with the compiled CLI and checks the chart it draws is the committed docs/simulate-bursts.svg',
+  },
+  'npx swell simulate generate --shape bursts --duration 24h --step 10s --mean 5 --seed 7 --out examples/traces/bursts.csv': {
+    file: 'src/cli/simulate.test.ts',
+    evidence: 'regenerates examples/traces/%s.csv byte for byte',
+    how: "runs the generator command written in each example trace's first line and compares its output with the file",
+  },
+  "npx swell simulate -f examples/prometheus.yaml --from-prometheus http://127.0.0.1:9090 --query 'sum(rate(http_requests_total[1m]))' --range 6h --step 15s": {
+    file: 'test/integration/simulate-prometheus.test.ts',
+    evidence: "'--from-prometheus', url",
+    how: "runs `swell simulate --from-prometheus` against the sandbox's Prometheus (its own `up` series, as no service there serves http_requests_total)",
+  },
   'npx swell operator --virtual-node-metrics-url http://127.0.0.1:10255/metrics': { file: 'test/e2e/burst.test.ts', evidence: "'--virtual-node-metrics-url'", how: 'runs the operator with the virtual node metrics URL and reads the cost in the BurstPolicy status' },
 };
 

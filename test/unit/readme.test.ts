@@ -153,6 +153,7 @@ describe('README configuration reference', () => {
     ['swell virtual-node', ['virtual-node', '--help']],
     ['swell dev', ['dev', '--help']],
     ['swell demo', ['demo', '--help']],
+    ['swell simulate', ['simulate', '--help']],
   ])('`%s` lists exactly the flags its --help prints', async (command, argv) => {
     const help = flagsIn(await helpOf(argv));
     const documented = flagsIn(section(readme, `\`${command}\``));

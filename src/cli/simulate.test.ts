@@ -1,0 +1,109 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seriesFromChart } from '../demo/chart.js';
+
+/* `swell simulate` as users run it: the compiled CLI (npm run build, then node bin/swell.js) on the example traces. */
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, '..', '..');
+let dir: string;
+
+async function swell(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [join(repo, 'bin', 'swell.js'), ...args], { cwd: repo, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+beforeAll(async () => {
+  await run('npm', ['run', 'build'], { cwd: repo, timeout: 600_000 });
+  dir = await mkdtemp(join(tmpdir(), 'swell-simulate-'));
+}, 600_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface JsonReport {
+  results: { name: string; kind: string; baseReplicas?: number; cost: { total: number; nodes: number; burst: number }; wait: { p99: number }; peakReplicas: { regular: number; burst: number } }[];
+  recommendation?: { result: { name: string; cost: { total: number } }; burstPolicyYaml: string };
+}
+
+describe('swell simulate (compiled)', () => {
+  it('compares the strategies on the spike trace, recommends a base and draws the chart', async () => {
+    const chart = join(dir, 'spike.svg');
+    const { code, stdout, stderr } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--slo-wait', '2m', '--bases', '2,4,8', '--output', 'json', '--chart', chart]);
+    expect(stderr).toContain(`chart written to ${chart}`);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as JsonReport;
+    expect(report.results.map((r) => r.name)).toEqual(['nodes only', 'serverless only', 'as given (BurstPolicy worker)', 'base 2 + burst', 'base 4 + burst', 'base 8 + burst']);
+    const byName = new Map(report.results.map((r) => [r.name, r]));
+    expect(byName.get('nodes only')?.cost.burst).toBe(0);
+    expect(byName.get('serverless only')?.cost.nodes).toBe(0);
+    expect(byName.get('base 4 + burst')?.peakReplicas.regular).toBe(4);
+    // The as-given policy has baseReplicas 4: the same run as the sweep's base 4.
+    expect(byName.get('as given (BurstPolicy worker)')?.cost.total).toBe(byName.get('base 4 + burst')?.cost.total);
+    const recommended = report.recommendation;
+    expect(recommended).toBeDefined();
+    const meeting = report.results.filter((r) => (r.kind === 'base' || r.kind === 'serverless') && r.wait.p99 <= 120);
+    expect(recommended?.result.cost.total).toBe(Math.min(...meeting.map((r) => r.cost.total)));
+    expect(recommended?.burstPolicyYaml).toMatch(/kind: BurstPolicy[\s\S]*baseReplicas: \d+/);
+    const series = seriesFromChart(await readFile(chart, 'utf8'));
+    expect([...series.keys()]).toEqual(expect.arrayContaining(['nodes only', 'serverless only', 'nodes only: regular', 'serverless only: burst']));
+    expect(Math.max(...(series.get('serverless only: burst') ?? []))).toBe(byName.get('serverless only')?.peakReplicas.burst);
+  }, 180_000);
+
+  it('draws the README chart: the committed docs/simulate-bursts.svg is what the README command writes today', async () => {
+    const chart = join(dir, 'bursts.svg');
+    const readmeCommand = ['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/bursts.csv', '--slo-wait', '2m', '--bases', '2,4,8,16', '--chart', chart];
+    const { code, stdout } = await swell(readmeCommand);
+    expect(code).toBe(0);
+    expect(await readFile(chart, 'utf8')).toBe(await readFile(join(repo, 'docs', 'simulate-bursts.svg'), 'utf8'));
+    // The README shows this table verbatim.
+    const readme = await readFile(join(repo, 'README.md'), 'utf8');
+    const table = stdout.split('\n\n').slice(0, 2).join('\n\n');
+    expect(readme).toContain(table);
+  }, 180_000);
+
+  it('prints the table with the BurstPolicy to apply', async () => {
+    const { code, stdout } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/diurnal.csv', '--bases', '2,4']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^strategy +cost \$/m);
+    expect(stdout).toMatch(/cheapest that meets p99 wait ≤ 1m: .* at \d+\.\d+/);
+    expect(stdout).toContain('apiVersion: swell.dev/v1alpha1');
+  }, 180_000);
+
+  it.each(['diurnal', 'bursts', 'spike'])('regenerates examples/traces/%s.csv byte for byte from its seed', async (shape) => {
+    const committed = await readFile(join(repo, 'examples', 'traces', `${shape}.csv`), 'utf8');
+    const command = committed.split('\n')[0]?.replace(/^# swell /, '').split(' ') ?? [];
+    const { code, stdout } = await swell(command);
+    expect(code).toBe(0);
+    expect(stdout).toBe(committed);
+  }, 60_000);
+
+  it.each([
+    [['simulate', '-f', 'examples/traces/worker.yaml'], /missing --trace/],
+    [['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--slo-wait', 'soon'], /--slo-wait: "soon" is not a duration/],
+    [['simulate', '-f', 'examples/cron.yaml', '--trace', 'examples/traces/spike.csv'], /type "cron", which the simulator cannot feed/],
+    [['simulate', 'generate', '--shape', 'square'], /--shape must be one of diurnal, bursts, spike/],
+  ])('refuses bad input with a clear message and exit 2: %j', async (args, message) => {
+    const { code, stderr } = await swell(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+  });
+
+  it('names the line of a broken trace', async () => {
+    const trace = join(dir, 'broken.csv');
+    await writeFile(trace, 'seconds,arrivals\n0,1\n5,-3\n');
+    const { code, stderr } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', trace]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`${trace} line 3`);
+  });
+});
