@@ -25,17 +25,8 @@ export const resultsFile = join(repoDir, '.swell', 'faults', 'results.json');
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** A deterministic generator (mulberry32) so a failing run can be replayed with FAULTS_SEED. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator, so a failing run can be replayed with FAULTS_SEED. */
+export { seededRandom } from '../../src/simulate/random.js';
 
 /** The seed of one scenario: FAULTS_SEED when given, else a fresh one; printed so the run can be replayed. */
 export function scenarioSeed(scenario: string): number {
