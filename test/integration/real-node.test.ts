@@ -1,4 +1,4 @@
-// @sandbox kube,node,virtual-node
+// @sandbox kube,node
 // The sandbox's real node runs pods: containerd and runc start containers of images imported from a local
 // archive (no registry), pods get addresses on the sandbox bridge, their logs come back through the apiserver
 // and the kubelet, and a Service's ClusterIP answers from this machine and from another pod. swell's virtual node
@@ -12,7 +12,10 @@ import { nodeContainerdEnvVar } from '../../src/sandbox/node.js';
 import { sandboxVirtualNodeName } from '../../src/sandbox/virtual-node.js';
 import { busyboxImage, realNodeLabel, realNodeName, realNodeTaint } from '../../src/sandbox/node-config.js';
 import { archiveFileName, importImage, listImages } from '../../src/sandbox/node-image.js';
-import { defaultCacheDir } from '../../src/sandbox/paths.js';
+import { defaultCacheDir, sandboxPaths } from '../../src/sandbox/paths.js';
+import { sandboxComponents } from '../../src/sandbox/components.js';
+import { Sandbox } from '../../src/sandbox/sandbox.js';
+import { createLogger } from '../../src/log.js';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 
@@ -86,10 +89,24 @@ describe('the real node', () => {
     expect(internalIp).toMatch(/^10\.245\.\d+\.1$/);
   });
 
-  it("has swell's virtual node beside it, Ready and tainted so only burst pods go there", async () => {
-    const node = await core.readNode({ name: sandboxVirtualNodeName });
-    expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(node.spec?.taints?.map((t) => t.key)).toContain('virtual-kubelet.io/provider');
+  // Started here and stopped again, not by the header: other suites' burst pods would land on it and start slowly.
+  it("gets swell's virtual node beside it from `swell dev up`, Ready and tainted so only burst pods go there", { timeout: 120_000 }, async () => {
+    const sandbox = new Sandbox({
+      paths: sandboxPaths({ stateDir: join(import.meta.dirname, '..', '..', '.swell', 'test') }),
+      components: sandboxComponents(),
+      log: createLogger({ level: 'warn' }),
+    });
+    await sandbox.up(['virtual-node']);
+    try {
+      const node = await eventually('the virtual node Ready', async () => {
+        const found = await core.readNode({ name: sandboxVirtualNodeName });
+        return found.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? found : undefined;
+      });
+      expect(node.spec?.taints?.map((t) => t.key)).toContain('virtual-kubelet.io/provider');
+    } finally {
+      await sandbox.down(['virtual-node']);
+      await core.deleteNode({ name: sandboxVirtualNodeName }).catch(() => undefined);
+    }
   });
 
   it("runs a pod of a locally imported image, whose log the API returns through the node's kubelet", async () => {
