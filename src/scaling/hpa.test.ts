@@ -103,12 +103,12 @@ describe('hpaNeedsUpdate', () => {
   const clone = (h: V2HorizontalPodAutoscaler) => structuredClone(h);
   it.each<[string, (h: V2HorizontalPodAutoscaler) => void, boolean]>([
     ['an identical HPA', () => undefined, false],
-    ['apiserver-canonical quantities ("1k")', (h) => void (h.spec.metrics![0]!.external!.target.averageValue = '1k'), false],
+    ['apiserver-canonical quantities ("1k")', (h) => void (h.spec!.metrics![0]!.external!.target.averageValue = '1k'), false],
     ['fields added by the apiserver', (h) => void Object.assign(h.metadata!, { resourceVersion: '7', labels: { ...h.metadata!.labels, extra: 'y' } }), false],
-    ['a changed target', (h) => void (h.spec.metrics![0]!.external!.target.averageValue = '999'), true],
-    ['a changed maxReplicas', (h) => void (h.spec.maxReplicas = 50), true],
-    ['an extra metric', (h) => void h.spec.metrics!.push({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }), true],
-    ['a behavior the SO no longer has', (h) => void (h.spec.behavior = { scaleUp: { selectPolicy: 'Disabled' } }), true],
+    ['a changed target', (h) => void (h.spec!.metrics![0]!.external!.target.averageValue = '999'), true],
+    ['a changed maxReplicas', (h) => void (h.spec!.maxReplicas = 50), true],
+    ['an extra metric', (h) => void h.spec!.metrics!.push({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }), true],
+    ['a behavior the SO no longer has', (h) => void (h.spec!.behavior = { scaleUp: { selectPolicy: 'Disabled' } }), true],
     ['a missing label', (h) => void delete h.metadata!.labels!.team, true],
     ['a changed annotation', (h) => void (h.metadata!.annotations!.note = 'changed'), true],
   ])('%s → %s', (_n, mutate, expected) => {
@@ -120,7 +120,7 @@ describe('hpaNeedsUpdate', () => {
   it('ignores behavior fields the apiserver defaulted', () => {
     const want = build({ scaledObject: so({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 60 } } } } }) });
     const have = clone(want);
-    have.spec.behavior = { scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] }, scaleUp: { stabilizationWindowSeconds: 0 } };
+    have.spec!.behavior = { scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] }, scaleUp: { stabilizationWindowSeconds: 0 } };
     expect(hpaNeedsUpdate(want, have)).toBe(false);
   });
 });
