@@ -1,19 +1,9 @@
-import type { Logger } from '../log.js';
-import type { Clock } from './clock.js';
-import { LeaderElector, type LeaseStore } from './leader-election.js';
+import { LeaderElector, type LeaderElectionOptions, type LeaseStore } from './leader-election.js';
 
-export interface LeadershipOptions {
-  /** The one Lease the process campaigns on; without one it always leads (single replica, tests). */
+/** The leader election settings of one Lease; without a `store` the process always leads (single replica, tests). */
+export type LeadershipOptions = Pick<LeaderElectionOptions, 'identity' | 'log' | 'clock' | 'random' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'> & {
   store?: LeaseStore;
-  identity: string;
-  log: Logger;
-  clock?: Clock;
-  random?: () => number;
-  /** Leader election timings; LeaderElector's defaults when unset. */
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
-}
+};
 
 /** Work that runs while the process leads; it must return soon after its signal aborts. */
 export type LeaderWork = (term: AbortSignal) => Promise<void>;
