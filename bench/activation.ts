@@ -30,7 +30,7 @@ import { createKubeListWatchSource } from '../src/kube/list-watch.js';
 import { createLogger } from '../src/log.js';
 import { startMetricsApi } from '../src/metrics-api/index.js';
 import { externalMetricsSourceOf } from '../src/operator/external-metrics-adapter.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/operator/kube-client.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
 import { Operator } from '../src/operator/operator.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 
@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   const operatorClient = timingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
   const operator = new Operator({
     client: operatorClient,
-    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
+    listWatch: (path) => createKubeListWatchSource(client, path),
     identity: 'bench',
     namespace,
     clusterAuthNamespace: namespace,
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
   const running = operator.start();
   const registration = { namespace: 'swell-system', serviceName: `swell-bench-${suffix}` };
   const metricsApi = await startMetricsApi({
-    kubeConfig,
+    client,
     source: externalMetricsSourceOf(operator.metricsSource),
     log,
     host: '127.0.0.1',
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     registerLocally: registration,
   });
   const watch = new ReplicaWatch();
-  const deployments = new Informer<KubernetesObject>({ name: 'bench-deployments', source: createKubeListWatchSource(kubeConfig, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })), log });
+  const deployments = new Informer<KubernetesObject>({ name: 'bench-deployments', source: createKubeListWatchSource(client, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })), log });
   deployments.addHandler({ add: (d) => watch.record(d), update: (_old, d) => watch.record(d) });
   deployments.start();
   await deployments.synced();

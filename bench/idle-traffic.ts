@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../src/kube/errors.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/operator/kube-client.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 
 const repo = join(import.meta.dirname, '..');

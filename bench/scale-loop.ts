@@ -16,7 +16,7 @@ import { createScaler } from '../scalers/registry.js';
 import { SharedReads } from '../scalers/shared-reads.js';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { createLogger } from '../src/log.js';
-import { FakeKubeClient } from '../src/operator/fake-kube-client.js';
+import { FakeKubeClient } from '../src/kube/fake-client.js';
 import type { HorizontalPodAutoscaler } from '../src/operator/hpa.js';
 import { LastReadings } from '../src/operator/last-readings.js';
 import { OperatorMetrics } from '../src/operator/metrics.js';

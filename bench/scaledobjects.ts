@@ -24,7 +24,7 @@ import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../src/kube/errors.js';
 import { createKubeListWatchSource } from '../src/kube/list-watch.js';
 import { createLogger } from '../src/log.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/operator/kube-client.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
 import { Operator } from '../src/operator/operator.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   const registry = new Registry();
   const operator = new Operator({
     client,
-    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
+    listWatch: (path) => createKubeListWatchSource(setupClient, path),
     identity: 'bench',
     namespace,
     clusterAuthNamespace: namespace,

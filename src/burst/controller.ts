@@ -4,7 +4,7 @@ import type { BurstPolicyCheck, EffectiveBurstPolicy } from '../apis/swell/v1alp
 import type { ReconcileContext, ReconcileResult } from '../controller/controller.js';
 import { isNotFound } from '../kube/errors.js';
 import { jsonPointerSegment, type JsonPatchOperation } from '../kube/patch.js';
-import type { KubeClient } from '../operator/kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import type { BurstCaches } from './mutator.js';
 import { workloadPods } from './mutator.js';
 import {

@@ -7,7 +7,7 @@ import { Informer } from '../controller/informer.js';
 import type { ListWatchSource } from '../controller/list-watch-source.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
-import type { KubeClient } from '../operator/kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import { parseCostMetrics } from '../virtual-node/cost/report.js';
 import type { AdmissionHandler } from '../webhooks/admission.js';
 import { createBurstReconciler } from './controller.js';

@@ -1,5 +1,6 @@
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { isConflict, isNotFound } from '../kube/errors.js';
+import type { V1Secret } from '@kubernetes/client-node';
+import { readOrUndefined, resourcePath, type KubeClient } from '../kube/client.js';
+import { isConflict } from '../kube/errors.js';
 import type { ServingBundle } from './bundle.js';
 import type { BundleStore } from './managed.js';
 
@@ -7,21 +8,16 @@ import type { BundleStore } from './managed.js';
  * A Secret of type kubernetes.io/tls (plus ca.crt and ca.key) holding the generated serving bundle; the shape
  * cert-manager also writes, so either can be mounted. Needs get, update and create on Secrets in `namespace`.
  */
-export function secretBundleStore(kubeConfig: KubeConfig, namespace: string, name: string): BundleStore {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
+export function secretBundleStore(client: KubeClient, namespace: string, name: string): BundleStore {
+  const secrets = resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace });
+  const path = `${secrets}/${encodeURIComponent(name)}`;
   return {
     async read() {
-      let found: V1Secret;
-      try {
-        found = await api.readNamespacedSecret({ name, namespace });
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
-      return { bundle: bundleOfSecret(found), version: found.metadata?.resourceVersion ?? '' };
+      const found = await readOrUndefined<V1Secret>(client, path);
+      return found && { bundle: bundleOfSecret(found), version: found.metadata?.resourceVersion ?? '' };
     },
-    create: (bundle) => falseOnConflict(api.createNamespacedSecret({ namespace, body: secretOfBundle(bundle, namespace, name) })),
-    replace: (bundle, version) => falseOnConflict(api.replaceNamespacedSecret({ name, namespace, body: secretOfBundle(bundle, namespace, name, version) })),
+    create: (bundle) => falseOnConflict(client.request('POST', secrets, { body: secretOfBundle(bundle, namespace, name) })),
+    replace: (bundle, version) => falseOnConflict(client.request('PUT', path, { body: secretOfBundle(bundle, namespace, name, version) })),
   };
 }
 

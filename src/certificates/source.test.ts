@@ -1,9 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeKubeClient } from '../kube/fake-client.js';
 import { generateServingBundle, type ServingBundle } from './bundle.js';
 import { FileServingCertificate } from './files.js';
 import { certificateSecretName, servingCertificateFrom } from './source.js';
@@ -39,7 +39,7 @@ describe('servingCertificateFrom', () => {
     const publishedCas: string[] = [];
     const source = servingCertificateFrom(
       { kind: 'files', files },
-      { kubeConfig: new KubeConfig(), apply: (b) => void applied.push(b.certificatePem), publish: (b) => Promise.resolve(void publishedCas.push(b.caPem)), log: silent },
+      { client: new FakeKubeClient(), apply: (b) => void applied.push(b.certificatePem), publish: (b) => Promise.resolve(void publishedCas.push(b.caPem)), log: silent },
     );
     expect(source).toBeInstanceOf(FileServingCertificate);
     await source.start();

@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { RenewalPolicy, ServingBundle, ServingIdentity } from './bundle.js';
 import { FileServingCertificate, type CertificateFiles } from './files.js';
@@ -12,7 +12,7 @@ export type CertificateSource =
   | { kind: 'files'; files: CertificateFiles };
 
 export interface ServingCertificateDeps {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   /** Reload the server with a bundle that differs from the one it serves. */
   readonly apply: (bundle: ServingBundle) => Promise<void> | void;
   /**
@@ -34,7 +34,7 @@ export function servingCertificateFrom(source: CertificateSource, deps: ServingC
   const { log, publish } = deps;
   if (source.kind === 'generated') {
     return new ManagedServingCertificate({
-      store: secretBundleStore(deps.kubeConfig, source.identity.namespace, certificateSecretName(source)),
+      store: secretBundleStore(deps.client, source.identity.namespace, certificateSecretName(source)),
       identity: source.identity,
       ...(source.policy ? { policy: source.policy } : {}),
       now: deps.now ?? (() => new Date()),

@@ -23,7 +23,7 @@ import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
 import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
 import { ApiserverProbe, readiness } from '../operator/readiness.js';
 import { createSystemClock } from '../controller/clock.js';
-import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
+import { createHttpKubeClient, type KubeClient } from '../kube/client.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
@@ -247,13 +247,13 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
     // One Lease for every leader-only part: they lead and step down together, renewing once per period.
     const leadership = new Leadership({
-      ...(flags.leaderElect ? { store: createKubeLeaseStore(kubeConfig, { namespace: flags.leaseNamespace, name: LEASE_NAME }) } : {}),
+      ...(flags.leaderElect ? { store: createKubeLeaseStore(client, { namespace: flags.leaseNamespace, name: LEASE_NAME }) } : {}),
       identity,
       log,
     });
     const common = {
       client,
-      listWatch: <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(kubeConfig, path),
+      listWatch: <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(client, path),
       identity,
       leadership,
       ...(flags.namespace ? { namespace: flags.namespace } : {}),
@@ -273,16 +273,16 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
-    if (flags.local && !flags.certDir) await ensureNamespace(kubeConfig, flags.leaseNamespace);
+    if (flags.local && !flags.certDir) await ensureNamespace(client, flags.leaseNamespace);
     const certificates = certificateSource(flags);
-    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, kubeConfig, certificates, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
+    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
     if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
     const placement = flags.burst
       ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
     const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
-    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, kubeConfig, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
+    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
       { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
@@ -347,9 +347,9 @@ export function certificateSource(flags: OperatorFlags): CertificateSource {
 }
 
 /** Local runs serve on loopback and register themselves; in a pod the chart's Service routes to us. */
-function metricsApiOptions(flags: OperatorFlags, kubeConfig: KubeConfig, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
+function metricsApiOptions(flags: OperatorFlags, client: KubeClient, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
   return {
-    kubeConfig,
+    client,
     source,
     log: log.child({ component: 'metrics-api' }),
     certificates,
@@ -369,9 +369,8 @@ export function webhookConfigurationsOwner(flags: Pick<OperatorFlags, 'local' | 
   return flags.certDir ? 'injected' : 'chart';
 }
 
-function webhooksOptions(flags: OperatorFlags, kubeConfig: KubeConfig, client: KubeClient, certificate: CertificateSource, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
+function webhooksOptions(flags: OperatorFlags, client: KubeClient, certificate: CertificateSource, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
   return {
-    kubeConfig,
     client,
     log,
     host: flags.local ? '127.0.0.1' : '0.0.0.0',

@@ -321,17 +321,18 @@ export async function virtualNodeCommand(argv: string[]): Promise<number> {
 
 async function run(flags: VirtualNodeFlags, log: Logger): Promise<number> {
   // Loaded here so that `swell virtual-node cost` starts without the Kubernetes client.
-  const [{ Registry }, { loadKubeConfig }, { serveMetrics }, { createSystemClock }, { registerCostMetrics }, { clusterClientCa, startVirtualNode }] = await Promise.all([
+  const [{ Registry }, { loadKubeConfig }, { serveMetrics }, { createSystemClock }, { registerCostMetrics }, { clusterClientCa, startVirtualNode }, { createHttpKubeClient }] = await Promise.all([
     import('prom-client'),
     import('../kube/config.js'),
     import('../operator/http-endpoints.js'),
     import('../controller/clock.js'),
     import('../virtual-node/cost/metrics.js'),
     import('../virtual-node/virtual-node.js'),
+    import('../kube/client.js'),
   ]);
-  const kubeConfig = loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {});
+  const client = createHttpKubeClient(loadKubeConfig(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}));
   const clock = createSystemClock();
-  const clientCaPem = flags.clientCaFile ? readFileSync(flags.clientCaFile, 'utf8') : await clusterClientCa(kubeConfig, log);
+  const clientCaPem = flags.clientCaFile ? readFileSync(flags.clientCaFile, 'utf8') : await clusterClientCa(client, log);
   const names = flags.regular ? Array.from({ length: flags.count }, (_, i) => `${flags.name}-${i + 1}`) : [flags.name];
   const nodes: RunningVirtualNode[] = [];
   const meters = new Map<string, CostMeter>();
@@ -343,7 +344,7 @@ async function run(flags: VirtualNodeFlags, log: Logger): Promise<number> {
   try {
     for (const [index, name] of names.entries()) {
       const node = await startVirtualNode({
-        kubeConfig,
+        client,
         name,
         provider: await createProvider(flags, name, clock, log),
         regular: flags.regular,

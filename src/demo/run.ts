@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { isNotFound } from '../kube/errors.js';
 import type { Logger } from '../log.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../operator/kube-client.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../kube/client.js';
 import type { ComponentName } from '../sandbox/component.js';
 import { sandboxComponents } from '../sandbox/components.js';
 import { sandboxPaths } from '../sandbox/paths.js';

@@ -1,5 +1,31 @@
 /**
- * The HTTP status carried by an error from the Kubernetes API: `code` on client-node's ApiException,
+ * A non-2xx answer from the apiserver: the one error type of {@link KubeClient} calls. `code` is the HTTP
+ * status, `reason` and `body` the `Status` the server sent (when it sent one).
+ */
+export class KubeApiError extends Error {
+  override readonly name = 'KubeApiError';
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly code: number,
+    readonly reason: string | undefined,
+    readonly body: unknown,
+    serverMessage: string,
+  ) {
+    super(`${method} ${path}: ${code}${reason ? ` ${reason}` : ''}: ${serverMessage}`);
+  }
+
+  static fromResponse(method: string, path: string, code: number, body: unknown, text: string): KubeApiError {
+    const status = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    const reason = typeof status.reason === 'string' ? status.reason : undefined;
+    const message = typeof status.message === 'string' ? status.message : text.slice(0, 200) || `HTTP ${code}`;
+    return new KubeApiError(method, path, code, reason, body, message);
+  }
+}
+
+/**
+ * The HTTP status carried by an error from the Kubernetes API: `code` on {@link KubeApiError} (and client-node's ApiException),
  * `statusCode` on watch errors, or `code` on a `Status` object delivered as a watch ERROR event.
  */
 export function apiStatusCode(error: unknown): number | undefined {

@@ -1,5 +1,6 @@
 export { SERVICE_ACCOUNT_DIR, loadKubeConfig, resolveKubeConfigSource, type KubeConfigSource, type LoadKubeConfigOptions } from './config.js';
 export {
+  KubeApiError,
   apiStatusCode,
   apiStatusReason,
   describeApiError,
@@ -14,5 +15,18 @@ export {
 } from './errors.js';
 export { createKubeLeaseStore, type KubeLeaseStoreOptions } from './lease-store.js';
 export { createKubeListWatchSource } from './list-watch.js';
-export { jsonPatchOptions, jsonPointerSegment, mergePatchOptions, patchCustomObject, type CustomObjectRef, type JsonPatchOperation, type PatchKind } from './patch.js';
-export { KubeRequestError, getJson, type QueryParams } from './request.js';
+export { jsonPointerSegment, type JsonPatchOperation } from './patch.js';
+export {
+  createHttpKubeClient,
+  readOrUndefined,
+  resourcePath,
+  type ContentType,
+  type HttpKubeClientOptions,
+  type HttpMethod,
+  type JsonObject,
+  type KubeClient,
+  type KubeWatchClient,
+  type QueryParams,
+  type RequestOptions,
+  type WatchLine,
+} from './client.js';

@@ -1,6 +1,6 @@
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
+import { V1MicroTime, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import type { LeaseRecord, LeaseStore, StoredLease } from '../controller/leader-election.js';
-import { isNotFound } from './errors.js';
+import { readOrUndefined, resourcePath, type KubeClient } from './client.js';
 
 export interface KubeLeaseStoreOptions {
   namespace: string;
@@ -8,8 +8,9 @@ export interface KubeLeaseStoreOptions {
 }
 
 /** The coordination.k8s.io/v1 Lease `namespace/name` as a {@link LeaseStore}, with optimistic replace. */
-export function createKubeLeaseStore(config: KubeConfig, { namespace, name }: KubeLeaseStoreOptions): LeaseStore {
-  const api = config.makeApiClient(CoordinationV1Api);
+export function createKubeLeaseStore(client: KubeClient, { namespace, name }: KubeLeaseStoreOptions): LeaseStore {
+  const collection = resourcePath({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace });
+  const path = `${collection}/${encodeURIComponent(name)}`;
   const body = (record: LeaseRecord, resourceVersion?: string): V1Lease => ({
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
@@ -19,18 +20,14 @@ export function createKubeLeaseStore(config: KubeConfig, { namespace, name }: Ku
   return {
     description: `${namespace}/${name}`,
     async get() {
-      try {
-        return fromLease(await api.readNamespacedLease({ name, namespace }));
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
+      const lease = await readOrUndefined<V1Lease>(client, path);
+      return lease && fromLease(lease);
     },
     async create(record) {
-      return fromLease(await api.createNamespacedLease({ namespace, body: body(record) }));
+      return fromLease(await client.request<V1Lease>('POST', collection, { body: body(record) }));
     },
     async update(record, resourceVersion) {
-      return fromLease(await api.replaceNamespacedLease({ name, namespace, body: body(record, resourceVersion) }));
+      return fromLease(await client.request<V1Lease>('PUT', path, { body: body(record, resourceVersion) }));
     },
   };
 }
@@ -60,7 +57,7 @@ function fromLease(lease: V1Lease): StoredLease {
   };
 }
 
-/** client-node 1.4.0 types MicroTime fields as dates but hands back the raw RFC 3339 string. */
+/** MicroTime fields arrive as RFC 3339 strings. */
 function toDate(value: unknown): Date | undefined {
   if (value instanceof Date) return value;
   if (typeof value === 'string' && value !== '') return new Date(value);

@@ -1,6 +1,6 @@
-import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ListResult, ListWatchSource, WatchEvent } from '../controller/list-watch-source.js';
-import { getJson } from './request.js';
+import type { KubeWatchClient } from './client.js';
 
 /** Objects fetched per list page, so huge collections are listed in bounded chunks. */
 const LIST_PAGE_SIZE = 500;
@@ -17,18 +17,17 @@ interface ListPage {
 /**
  * The informer's source for one collection path of the API server, namespaced or cluster-wide, built-in
  * or custom: `/api/v1/namespaces/ns/configmaps`, `/api/v1/configmaps`,
- * `/apis/keda.sh/v1alpha1/scaledobjects`. Lists page by page; watches through client-node's `Watch`.
+ * `/apis/keda.sh/v1alpha1/scaledobjects`. Lists page by page; watches on the client's watch connection.
  */
-export function createKubeListWatchSource<T extends KubernetesObject>(config: KubeConfig, path: string): ListWatchSource<T> {
+export function createKubeListWatchSource<T extends KubernetesObject>(client: KubeWatchClient, path: string): ListWatchSource<T> {
   if (!path.startsWith('/') || path.includes('?')) throw new Error(`collection path must be an absolute path without a query, got "${path}"`);
-  const watcher = new Watch(config);
   return {
     async list(query, signal): Promise<ListResult<T>> {
       const items: T[] = [];
       let token: string | undefined;
       let resourceVersion: string;
       do {
-        const page = (await getJson(config, path, { ...query, limit: LIST_PAGE_SIZE, continue: token }, signal)) as ListPage;
+        const page = await client.request<ListPage>('GET', path, { query: { ...query, limit: LIST_PAGE_SIZE, continue: token }, signal });
         // Items of a list carry no kind or apiVersion; restore them so handlers see complete objects.
         const kind = page.kind?.replace(/List$/, '');
         for (const item of page.items ?? []) items.push({ apiVersion: page.apiVersion, kind, ...item } as T);
@@ -39,15 +38,14 @@ export function createKubeListWatchSource<T extends KubernetesObject>(config: Ku
     },
 
     async watch(query, onEvent, onClose): Promise<() => void> {
-      const controller = await watcher.watch(
+      return client.watch(
         path,
         { ...query },
-        (type: string, object: T) => {
-          if (WATCH_EVENT_TYPES.has(type)) onEvent({ type: type as WatchEvent<T>['type'], object });
+        ({ type, object }) => {
+          if (WATCH_EVENT_TYPES.has(type)) onEvent({ type: type as WatchEvent<T>['type'], object: object as T });
         },
-        (error: unknown) => onClose(error ?? null),
+        onClose,
       );
-      return () => controller.abort();
     },
   };
 }

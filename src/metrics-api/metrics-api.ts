@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import { RequestAuthenticator } from './authenticator.js';
 import { CachingAuthorizer } from './authorizer.js';
@@ -15,7 +15,7 @@ import type { ExternalMetricsSource } from './source.js';
 export type { CertificateSource } from '../certificates/index.js';
 
 export interface MetricsApiOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly source: ExternalMetricsSource;
   readonly log: Logger;
   readonly certificates: CertificateSource;
@@ -43,12 +43,12 @@ export interface RunningMetricsApi {
 export async function startMetricsApi(options: MetricsApiOptions): Promise<RunningMetricsApi> {
   const clock = options.clock ?? Date.now;
   const log = options.log;
-  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.kubeConfig), log });
+  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log });
   await frontProxy.start();
   const handler = createMetricsHandler({
     source: options.source,
-    authenticator: new RequestAuthenticator({ trust: frontProxy.trust, clock, ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.kubeConfig) } : {}) }),
-    authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.kubeConfig), clock }),
+    authenticator: new RequestAuthenticator({ trust: frontProxy.trust, clock, ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.client) } : {}) }),
+    authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.client), clock }),
     log,
     notReadyReason: () => frontProxy.notReadyReason(),
     clock,
@@ -56,7 +56,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
 
   let server: MetricsApiServer | undefined;
   let current: ServingBundle | undefined;
-  const publisher = options.publishCaBundle === false ? undefined : apiServiceCaBundlePublisher(options.kubeConfig, log);
+  const publisher = options.publishCaBundle === false ? undefined : apiServiceCaBundlePublisher(options.client, log);
   const publish = async (bundle: ServingBundle) => {
     if (publisher && bundle.caPem) await publisher(bundle.caPem);
   };
@@ -64,16 +64,16 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     current = bundle;
     server?.setServingCertificate(bundle);
   };
-  const certificates = servingCertificateFrom(options.certificates, { kubeConfig: options.kubeConfig, apply, publish, log, now: () => new Date(clock()) });
+  const certificates = servingCertificateFrom(options.certificates, { client: options.client, apply, publish, log, now: () => new Date(clock()) });
 
   const registration = options.registerLocally;
   let keeper: RegistrationKeeper | undefined;
   try {
-    if (registration) await ensureNamespace(options.kubeConfig, registration.namespace);
+    if (registration) await ensureNamespace(options.client, registration.namespace);
     const bundle = await certificates.start();
     server = await MetricsApiServer.start({ handler, servingCertificate: bundle, log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
     if (registration) {
-      const local = apiServiceRegistration(options.kubeConfig, { ...registration, port: server.port, caPem: bundle.caPem }, log);
+      const local = apiServiceRegistration(options.client, { ...registration, port: server.port, caPem: bundle.caPem }, log);
       keeper = new RegistrationKeeper({ registration: local, ownPort: server.port, clock: createSystemClock(), log });
       await keeper.start();
     }

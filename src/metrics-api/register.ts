@@ -1,7 +1,8 @@
-import { ApiregistrationV1Api, CoreV1Api, type KubeConfig, type V1APIService, type V1Service } from '@kubernetes/client-node';
+import type { V1APIService, V1Namespace, V1Service } from '@kubernetes/client-node';
+import { readOrUndefined, resourcePath, type KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { LocalRegistration as KeptRegistration, ObservedRegistration } from '../kube/local-registration.js';
-import { base64, externalMetricsApiServiceName, isStatus } from './kube-access.js';
+import { base64, externalMetricsApiServiceName, externalMetricsApiServicePath, isStatus } from './kube-access.js';
 import { metricsGroup, metricsVersion } from './routes.js';
 
 /** Where a locally running server is reached from the apiserver on the same machine. */
@@ -22,13 +23,11 @@ export interface LocalRegistration {
  * replica's port (a local registration), or at anything else (foreign). Claiming replaces it only if it has
  * not changed since it was read.
  */
-export function apiServiceRegistration(kubeConfig: KubeConfig, registration: LocalRegistration, log: Logger): KeptRegistration {
-  const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+export function apiServiceRegistration(client: KubeClient, registration: LocalRegistration, log: Logger): KeptRegistration {
   return {
     description: `APIService ${externalMetricsApiServiceName}`,
     async read(): Promise<ObservedRegistration | undefined> {
-      const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
+      const current = await readOrUndefined<V1APIService>(client, externalMetricsApiServicePath);
       if (!current) return undefined;
       const service = current.spec?.service;
       const resourceVersion = current.metadata?.resourceVersion;
@@ -37,14 +36,16 @@ export function apiServiceRegistration(kubeConfig: KubeConfig, registration: Loc
       return { target, ...(resourceVersion ? { resourceVersion } : {}) };
     },
     async claim(observed) {
-      await ensureExternalNameService(core, registration);
+      await ensureExternalNameService(client, registration);
       const desired = localApiService(registration);
-      if (!observed) await api.createAPIService({ body: desired });
-      else await api.replaceAPIService({ name: externalMetricsApiServiceName, body: { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.resourceVersion } } });
+      if (!observed) await client.request('POST', apiServices, { body: desired });
+      else await client.request('PUT', externalMetricsApiServicePath, { body: { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.resourceVersion } } });
     },
-    release: () => unregisterApiService(kubeConfig, registration, log),
+    release: () => unregisterApiService(client, registration, log),
   };
 }
+
+const apiServices = resourcePath({ group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices' });
 
 function localApiService(registration: LocalRegistration): V1APIService {
   return {
@@ -66,14 +67,13 @@ function localApiService(registration: LocalRegistration): V1APIService {
  * Deletes the APIService if it still points at this registration's Service: an APIService whose backend is gone
  * breaks discovery for every client and blocks namespace deletion.
  */
-export async function unregisterApiService(kubeConfig: KubeConfig, registration: Pick<LocalRegistration, 'namespace' | 'serviceName' | 'port'>, log: Logger): Promise<void> {
-  const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
-  const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
+export async function unregisterApiService(client: KubeClient, registration: Pick<LocalRegistration, 'namespace' | 'serviceName' | 'port'>, log: Logger): Promise<void> {
+  const current = await readOrUndefined<V1APIService>(client, externalMetricsApiServicePath);
   const service = current?.spec?.service;
   // Another local operator may have registered itself since (same Service, its own port): leave its APIService be.
   if (!current || service?.name !== registration.serviceName || service.namespace !== registration.namespace || service.port !== registration.port) return;
   try {
-    await api.deleteAPIService({ name: externalMetricsApiServiceName, body: { preconditions: { uid: current.metadata?.uid } } });
+    await client.request('DELETE', externalMetricsApiServicePath, { body: { preconditions: { uid: current.metadata?.uid } } });
     log.info(`deleted APIService ${externalMetricsApiServiceName}`);
   } catch (error) {
     if (!isStatus(error, 404) && !isStatus(error, 409)) throw error;
@@ -81,18 +81,20 @@ export async function unregisterApiService(kubeConfig: KubeConfig, registration:
 }
 
 /** Creates the namespace if it is absent; local runs need it before the certificate Secret is written. */
-export async function ensureNamespace(kubeConfig: KubeConfig, name: string): Promise<void> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  if (await readOrUndefined(() => core.readNamespace({ name }))) return;
+export async function ensureNamespace(client: KubeClient, name: string): Promise<void> {
+  const namespaces = resourcePath({ group: '', version: 'v1', resource: 'namespaces' });
+  if (await readOrUndefined<V1Namespace>(client, `${namespaces}/${encodeURIComponent(name)}`)) return;
   try {
-    await core.createNamespace({ body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+    await client.request('POST', namespaces, { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
   } catch (error) {
     if (!isStatus(error, 409)) throw error;
   }
 }
 
-async function ensureExternalNameService(core: CoreV1Api, registration: LocalRegistration): Promise<void> {
+async function ensureExternalNameService(client: KubeClient, registration: LocalRegistration): Promise<void> {
   const { namespace, serviceName: name } = registration;
+  const services = resourcePath({ group: '', version: 'v1', resource: 'services', namespace });
+  const path = `${services}/${encodeURIComponent(name)}`;
   const externalName = registration.address ?? '127.0.0.1';
   const body: V1Service = {
     apiVersion: 'v1',
@@ -100,10 +102,10 @@ async function ensureExternalNameService(core: CoreV1Api, registration: LocalReg
     metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'swell' } },
     spec: { type: 'ExternalName', externalName, ports: [{ name: 'https', port: registration.port, protocol: 'TCP' }] },
   };
-  const current = await readOrUndefined(() => core.readNamespacedService({ name, namespace }));
+  const current = await readOrUndefined<V1Service>(client, path);
   if (!current) {
     try {
-      await core.createNamespacedService({ namespace, body });
+      await client.request('POST', services, { body });
       return;
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
@@ -111,14 +113,5 @@ async function ensureExternalNameService(core: CoreV1Api, registration: LocalReg
   }
   const port = current?.spec?.ports?.[0]?.port;
   if (current?.spec?.type === 'ExternalName' && current.spec.externalName === externalName && port === registration.port) return;
-  await core.replaceNamespacedService({ name, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: current?.metadata?.resourceVersion } } });
-}
-
-async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isStatus(error, 404)) return undefined;
-    throw error;
-  }
+  await client.request('PUT', path, { body: { ...body, metadata: { ...body.metadata, resourceVersion: current?.metadata?.resourceVersion } } });
 }

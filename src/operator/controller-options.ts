@@ -5,7 +5,7 @@ import type { Leadership } from '../controller/leadership.js';
 import type { ListWatchSource } from '../controller/list-watch-source.js';
 import type { Logger } from '../log.js';
 import type { EventRecorder } from './events.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import type { ScalerFactory } from './scalers-cache.js';
 
 /** What every scaling controller in the operator process (ScaledObjects, ScaledJobs) is built from. */

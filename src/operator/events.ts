@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { describeApiError, isForbidden, isNotFound } from '../kube/errors.js';
 import { EventFilter } from './event-filter.js';
-import { resourcePath, type KubeClient } from './kube-client.js';
+import { resourcePath, type KubeClient } from '../kube/client.js';
 
 export interface InvolvedObject {
   apiVersion: string;

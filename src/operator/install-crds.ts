@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { isNotFound } from '../kube/errors.js';
 import type { Logger } from '../log.js';
-import { resourcePath, type KubeClient } from './kube-client.js';
+import { resourcePath, type KubeClient } from '../kube/client.js';
 
 interface Crd {
   kind?: string;

@@ -9,7 +9,7 @@ import type { KeyLookup } from './container-env.js';
 import { DependencyIndex, dependencyKey } from './dependencies.js';
 import { KubeEventRecorder } from './events.js';
 import { createHpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
-import { resourcePath } from './kube-client.js';
+import { resourcePath } from '../kube/client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { FormulaCache } from '../scaling/formula.js';

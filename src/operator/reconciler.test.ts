@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ApiException, type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import { type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { validateScaledObject } from '../apis/keda/v1alpha1/validation.js';
 import { createLogger } from '../log.js';
@@ -8,7 +8,8 @@ import { ConnectionPool } from '../../scalers/connection-pool.js';
 import { createScaler } from '../../scalers/registry.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
 import { DependencyIndex } from './dependencies.js';
-import { FakeKubeClient } from './fake-kube-client.js';
+import { FakeKubeClient } from '../kube/fake-client.js';
+import { KubeApiError } from '../kube/errors.js';
 import { createHpaPlanner } from './hpa.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
@@ -181,7 +182,7 @@ describe('ScaledObjectReconciler', () => {
   it('reports an HPA the apiserver refuses (422) on the object, naming the field, once, without retrying', async () => {
     const t = setup();
     const invalid = 'HorizontalPodAutoscaler.autoscaling "keda-hpa-orders" is invalid: spec.metrics[0].external.target.averageValue: Invalid value: "0": must be positive';
-    t.client.fail('POST', hpaBase, new ApiException(422, 'POST: invalid', { reason: 'Invalid', message: invalid }, {}));
+    t.client.fail('POST', hpaBase, KubeApiError.fromResponse('POST', '/', 422, { reason: 'Invalid', message: invalid }, ''));
     await t.reconcile(1);
     const outcome = await t.reconciler.reconcile('app/orders');
     expect(outcome.requeueAfterMs).toBeUndefined();
@@ -199,7 +200,7 @@ describe('ScaledObjectReconciler', () => {
 
   it('reports an HPA write that fails for a passing reason, and still fails the reconcile so it is retried', async () => {
     const t = setup();
-    t.client.fail('POST', hpaBase, new ApiException(503, 'POST: unavailable', { reason: 'ServiceUnavailable', message: 'etcdserver: request timed out' }, {}));
+    t.client.fail('POST', hpaBase, KubeApiError.fromResponse('POST', '/', 503, { reason: 'ServiceUnavailable', message: 'etcdserver: request timed out' }, ''));
     await t.reconcile(1);
     await expect(t.reconciler.reconcile('app/orders')).rejects.toThrow('request timed out');
     expect(ready(t.so())).toMatchObject({ status: 'False', reason: 'ScaledObjectCheckFailed' });

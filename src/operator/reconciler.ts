@@ -9,7 +9,7 @@ import type { DependencyIndex } from './dependencies.js';
 import type { EventRecorder } from './events.js';
 import { resolveScalerInputs, type ScalerInputSources } from './scaler-inputs.js';
 import { HpaBuildError, type HpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
-import { resourcePath, type KubeClient } from './kube-client.js';
+import { resourcePath, type KubeClient } from '../kube/client.js';
 import type { OperatorMetrics } from './metrics.js';
 import { scaleTargetKind, ScaleTargetError, type Gvkr, type ScaleTargets } from './scale-target.js';
 import { TriggersInvalidError, type ScalersCache } from './scalers-cache.js';

@@ -4,7 +4,7 @@ import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { createLogger } from '../log.js';
 import type { MetricReading, Scaler } from '../../scalers/scaler.js';
 import type { EventRecorder } from './events.js';
-import { FakeKubeClient } from './fake-kube-client.js';
+import { FakeKubeClient } from '../kube/fake-client.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from './metrics.js';
 import { ReadyPods } from './ready-pods.js';

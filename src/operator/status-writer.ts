@@ -1,6 +1,6 @@
 import type { ScaledObject, ScaledObjectStatus } from '../apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../kube/errors.js';
-import type { KubeClient } from './kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import { scaledObjectPath } from './reconciler.js';
 import { statusPatch } from './status.js';
 

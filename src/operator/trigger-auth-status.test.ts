@@ -1,12 +1,13 @@
-import { ApiException, type KubernetesObject } from '@kubernetes/client-node';
+import { type KubernetesObject } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TerminalError } from '../controller/controller.js';
 import { FakeClock, flushMicrotasks } from '../controller/fake-clock.js';
 import { Informer } from '../controller/informer.js';
 import type { ListResult, ListWatchSource, WatchEvent } from '../controller/list-watch-source.js';
 import { createLogger } from '../log.js';
-import { FakeKubeClient } from './fake-kube-client.js';
-import type { RequestOptions } from './kube-client.js';
+import { FakeKubeClient } from '../kube/fake-client.js';
+import { KubeApiError } from '../kube/errors.js';
+import type { RequestOptions } from '../kube/client.js';
 import { authKey, authKeysOf, referrerNames, TriggerAuthStatus, type AuthReferrer } from './trigger-auth-status.js';
 
 type Ref = { name: string; kind?: string };
@@ -173,7 +174,7 @@ describe('TriggerAuthStatus', () => {
   it('gives up on an auth object whose status it may not patch, naming the permission', async () => {
     class ForbiddingClient extends FakeKubeClient {
       override request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options?: RequestOptions): Promise<T> {
-        if (method === 'PATCH') return Promise.reject(new ApiException(403, 'forbidden', { reason: 'Forbidden' }, {}));
+        if (method === 'PATCH') return Promise.reject(KubeApiError.fromResponse('PATCH', '/', 403, { reason: 'Forbidden' }, ''));
         return super.request<T>(method, path, options);
       }
     }

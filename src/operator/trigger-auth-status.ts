@@ -2,7 +2,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { TriggerAuthentication, TriggerAuthenticationStatus } from '../apis/keda/v1alpha1/triggerauthentication.js';
 import { TerminalError } from '../controller/controller.js';
 import { apiStatusCode, describeApiError } from '../kube/errors.js';
-import { resourcePath, type KubeClient } from './kube-client.js';
+import { resourcePath, type KubeClient } from '../kube/client.js';
 import { DependencyIndex } from './dependencies.js';
 import { namespacedKey, type AnyInformer, type SideQueue } from './scaling-controller.js';
 import { CachedStatusWriter } from './status-writer.js';

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/client.js';
 import type { Clock } from '../controller/clock.js';
 
 // Who may call the kubelet API, decided the way a kubelet with webhook authentication and authorization does:
@@ -43,19 +44,14 @@ export function bearerToken(request: IncomingMessage): string | undefined {
 
 /** Asks the API server: TokenReview for tokens, SubjectAccessReview for permissions. */
 export class WebhookAccessCheck implements AccessCheck {
-  private readonly authentication: AuthenticationV1Api;
-  private readonly authorization: AuthorizationV1Api;
   private readonly tokens = new TtlCache<Caller | undefined>();
   private readonly decisions = new TtlCache<boolean>();
 
   constructor(
-    kubeConfig: KubeConfig,
+    private readonly client: KubeClient,
     private readonly nodeName: string,
     private readonly clock: Clock,
-  ) {
-    this.authentication = kubeConfig.makeApiClient(AuthenticationV1Api);
-    this.authorization = kubeConfig.makeApiClient(AuthorizationV1Api);
-  }
+  ) {}
 
   async authenticate(request: IncomingMessage): Promise<Caller | undefined> {
     const fromCertificate = certificateCaller(request);
@@ -64,7 +60,9 @@ export class WebhookAccessCheck implements AccessCheck {
     if (!token) return undefined;
     const cached = this.tokens.get(token, this.clock.now());
     if (cached.hit) return cached.value;
-    const review = await this.authentication.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+    const review = await this.client.request<V1TokenReview>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    });
     const user = review.status?.user;
     const caller = review.status?.authenticated && user?.username ? { user: user.username, groups: user.groups ?? [] } : undefined;
     // Kubelet defaults: authenticated tokens for 2 minutes; rejections are not cached.
@@ -84,7 +82,7 @@ export class WebhookAccessCheck implements AccessCheck {
     const key = JSON.stringify([caller.user, [...caller.groups].sort(), subresource]);
     const cached = this.decisions.get(key, this.clock.now());
     if (cached.hit) return cached.value;
-    const review = await this.authorization.createSubjectAccessReview({
+    const review = await this.client.request<V1SubjectAccessReview>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
       body: {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',

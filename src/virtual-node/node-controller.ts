@@ -1,6 +1,7 @@
-import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import type { V1Node } from '@kubernetes/client-node';
 import type { Clock, Timer } from '../controller/clock.js';
-import { mergePatch, statusCode, strategicMerge } from './kube-api.js';
+import { resourcePath, type KubeClient } from '../kube/client.js';
+import { apiStatusCode } from '../kube/errors.js';
 import type { Logger } from '../log.js';
 import { leaseObject, microTime, nodeConditions, nodeLabels, nodeLeaseNamespace, nodeObject, nodeStatus, nodeTaints, providerTaintKey, type NodeHealth, type NodeIdentity } from './node-object.js';
 import type { Provider } from './provider.js';
@@ -10,7 +11,7 @@ import type { Provider } from './provider.js';
 // failing provider health check turns Ready to False at once.
 
 export interface NodeControllerOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly identity: NodeIdentity;
   readonly provider: Provider;
   readonly clock: Clock;
@@ -23,16 +24,17 @@ export interface NodeControllerOptions {
 const healthCheckTimeoutMs = 5000;
 
 export class NodeController {
-  private readonly core: CoreV1Api;
-  private readonly coordination: CoordinationV1Api;
   private health: NodeHealth = { healthy: true };
   private nodeUid = '';
   private timers: Timer[] = [];
   private stopped = false;
 
+  private readonly nodes = resourcePath({ group: '', version: 'v1', resource: 'nodes' });
+  private readonly nodePath: string;
+  private readonly leases = resourcePath({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: nodeLeaseNamespace });
+
   constructor(private readonly options: NodeControllerOptions) {
-    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.coordination = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.nodePath = `${this.nodes}/${encodeURIComponent(options.identity.name)}`;
   }
 
   /** Creates or adopts the Node, publishes its status and takes its Lease. */
@@ -41,13 +43,13 @@ export class NodeController {
     const { identity } = this.options;
     let node: V1Node;
     try {
-      node = await this.core.readNode({ name: identity.name });
+      node = await this.options.client.request<V1Node>('GET', this.nodePath);
       const taints = [...(node.spec?.taints ?? []).filter((t) => t.key !== providerTaintKey), ...nodeTaints(identity)];
-      node = await this.core.patchNode({ name: identity.name, body: { metadata: { labels: nodeLabels(identity) }, spec: { taints } } }, mergePatch());
+      node = await this.options.client.request<V1Node>('PATCH', this.nodePath, { body: { metadata: { labels: nodeLabels(identity) }, spec: { taints } }, contentType: 'application/merge-patch+json' });
       this.options.log.info({ node: identity.name }, 'adopted existing node');
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
-      node = await this.core.createNode({ body: nodeObject(identity) });
+      if (apiStatusCode(error) !== 404) throw error;
+      node = await this.options.client.request<V1Node>('POST', this.nodes, { body: nodeObject(identity) });
       this.options.log.info({ node: identity.name }, 'registered node');
     }
     this.nodeUid = node.metadata?.uid ?? '';
@@ -113,9 +115,9 @@ export class NodeController {
     const { identity } = this.options;
     let node = current;
     try {
-      node ??= await this.core.readNode({ name: identity.name });
+      node ??= await this.options.client.request<V1Node>('GET', this.nodePath);
     } catch (error) {
-      if (statusCode(error) === 404 && !this.stopped) {
+      if (apiStatusCode(error) === 404 && !this.stopped) {
         this.options.log.warn({ node: identity.name }, 'node object was deleted; registering again');
         await this.register();
         return;
@@ -123,20 +125,20 @@ export class NodeController {
       throw error;
     }
     const conditions = nodeConditions(this.health, node.status?.conditions ?? [], new Date(this.options.clock.now()));
-    await this.core.patchNodeStatus({ name: identity.name, body: { status: nodeStatus(identity, conditions) } }, strategicMerge());
+    await this.options.client.request('PATCH', `${this.nodePath}/status`, { body: { status: nodeStatus(identity, conditions) }, contentType: 'application/strategic-merge-patch+json' });
   }
 
   private async renewLease(): Promise<void> {
     const { name } = this.options.identity;
     const now = new Date(this.options.clock.now());
     try {
-      await this.coordination.patchNamespacedLease(
-        { name, namespace: nodeLeaseNamespace, body: { spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime(now) } } },
-        mergePatch(),
-      );
+      await this.options.client.request('PATCH', `${this.leases}/${encodeURIComponent(name)}`, {
+        body: { spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime(now) } },
+        contentType: 'application/merge-patch+json',
+      });
     } catch (error) {
-      if (statusCode(error) !== 404) throw error;
-      await this.coordination.createNamespacedLease({ namespace: nodeLeaseNamespace, body: leaseObject(name, this.nodeUid, now) });
+      if (apiStatusCode(error) !== 404) throw error;
+      await this.options.client.request('POST', this.leases, { body: leaseObject(name, this.nodeUid, now) });
     }
   }
 }

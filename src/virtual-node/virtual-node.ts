@@ -1,14 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod, V1ReplicaSet, V1Secret } from '@kubernetes/client-node';
 import type { Clock } from '../controller/clock.js';
 import { Informer } from '../controller/informer.js';
 import { objectKey } from '../controller/keys.js';
+import { readOrUndefined, resourcePath, type KubeClient, type KubeWatchClient } from '../kube/client.js';
+import { apiStatusCode } from '../kube/errors.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import { CostMeter, type PricingRates } from './cost/metering.js';
 import { cachedLookup, type OwnerLookup } from './cost/owner.js';
 import type { ConfigReader } from './environment.js';
-import { mergePatch, statusCode, strategicMerge } from './kube-api.js';
 import { WebhookAccessCheck } from './kubelet-auth.js';
 import { startKubeletServer } from './kubelet-server.js';
 import type { Logger } from '../log.js';
@@ -22,7 +22,7 @@ import { kubeletServingCertificate } from './serving-cert.js';
 // for logs, and a cost meter. Everything is wired here; each part is usable and tested on its own.
 
 export interface VirtualNodeOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeWatchClient;
   readonly name: string;
   readonly provider: Provider;
   /** Untainted, finite node standing in for a real worker (see NodeIdentity.regular). */
@@ -52,12 +52,12 @@ export interface RunningVirtualNode {
 }
 
 export async function startVirtualNode(options: VirtualNodeOptions): Promise<RunningVirtualNode> {
-  const { kubeConfig, name, provider, clock } = options;
+  const { client, name, provider, clock } = options;
   const log = options.log.child({ node: name });
   const tls = await kubeletServingCertificate(name, options.nodeIP);
   const kubelet = await startKubeletServer({
     provider,
-    access: new WebhookAccessCheck(kubeConfig, name, clock),
+    access: new WebhookAccessCheck(client, name, clock),
     log,
     tls: tls.serving,
     ...(options.clientCaPem ? { clientCaPem: options.clientCaPem } : {}),
@@ -75,12 +75,12 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
     bootId: randomUUID(),
     architecture: kubernetesArchitecture(process.arch),
   };
-  const nodes = new NodeController({ kubeConfig, identity, provider, clock, log });
+  const nodes = new NodeController({ client, identity, provider, clock, log });
   const meter = new CostMeter(options.rates, clock);
   let pods: PodController | undefined;
   const informer = new Informer<V1Pod>({
     name: `pods-on-${name}`,
-    source: createKubeListWatchSource<V1Pod>(kubeConfig, '/api/v1/pods'),
+    source: createKubeListWatchSource<V1Pod>(client, '/api/v1/pods'),
     fieldSelector: `spec.nodeName=${name}`,
     clock,
     log,
@@ -95,9 +95,9 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
       nodeIP: options.nodeIP,
       provider,
       pods: informer,
-      writer: apiPodWriter(kubeConfig, name, clock, log),
-      config: apiConfigReader(kubeConfig),
-      owners: cachedLookup(apiOwnerLookup(kubeConfig)),
+      writer: apiPodWriter(client, name, clock, log),
+      config: apiConfigReader(client),
+      owners: cachedLookup(apiOwnerLookup(client)),
       meter,
       rates: options.rates,
       clock,
@@ -128,17 +128,17 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
   };
 }
 
-function apiPodWriter(kubeConfig: KubeConfig, nodeName: string, clock: Clock, log: Logger): PodWriter {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+const core = (resource: string, namespace: string, name?: string): string => resourcePath({ group: '', version: 'v1', resource, namespace, ...(name === undefined ? {} : { name }) });
+
+function apiPodWriter(client: KubeClient, nodeName: string, clock: Clock, log: Logger): PodWriter {
   return {
     async annotate(namespace, name, annotations) {
-      await core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch());
+      await client.request('PATCH', core('pods', namespace, name), { body: { metadata: { annotations } }, contentType: 'application/merge-patch+json' });
     },
     warn(pod, reason, message) {
       const now = new Date(clock.now());
-      core
-        .createNamespacedEvent({
-          namespace: pod.namespace,
+      client
+        .request('POST', core('events', pod.namespace), {
           body: {
             metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
             involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
@@ -160,57 +160,47 @@ function apiPodWriter(kubeConfig: KubeConfig, nodeName: string, clock: Clock, lo
         hostIPs: [...status.hostIPs, { $patch: 'replace' }],
         ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: 'replace' }] } : {}),
       };
-      const pod = await core.patchNamespacedPodStatus({ name, namespace, body: { status: replaced } }, strategicMerge());
+      const pod = await client.request<V1Pod>('PATCH', `${core('pods', namespace, name)}/status`, { body: { status: replaced }, contentType: 'application/strategic-merge-patch+json' });
       return pod.metadata?.resourceVersion;
     },
     async deleteNow(namespace, name, uid) {
       try {
-        await core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+        await client.request('DELETE', core('pods', namespace, name), { query: { gracePeriodSeconds: 0 }, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
       } catch (error) {
         // Gone already, or re-created under the same name (the UID precondition failed): nothing to delete.
-        if (statusCode(error) !== 404 && statusCode(error) !== 409) throw error;
+        if (apiStatusCode(error) !== 404 && apiStatusCode(error) !== 409) throw error;
       }
     },
   };
 }
 
-function apiConfigReader(kubeConfig: KubeConfig): ConfigReader {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const orMissing = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await read();
-    } catch (error) {
-      if (statusCode(error) === 404) return undefined;
-      throw error;
-    }
-  };
+function apiConfigReader(client: KubeClient): ConfigReader {
   return {
     async secret(namespace, name) {
-      const secret = await orMissing(() => core.readNamespacedSecret({ name, namespace }));
+      const secret = await readOrUndefined<V1Secret>(client, core('secrets', namespace, name));
       if (!secret) return undefined;
       const decoded = Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]);
       return { ...Object.fromEntries(decoded), ...(secret.stringData ?? {}) } as Record<string, string>;
     },
     async configMap(namespace, name) {
-      const configMap = await orMissing(() => core.readNamespacedConfigMap({ name, namespace }));
+      const configMap = await readOrUndefined<V1ConfigMap>(client, core('configmaps', namespace, name));
       return configMap ? (configMap.data ?? {}) : undefined;
     },
   };
 }
 
-function apiOwnerLookup(kubeConfig: KubeConfig): OwnerLookup {
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
+function apiOwnerLookup(client: KubeClient): OwnerLookup {
   return async (namespace, kind, name) => {
     if (kind !== 'ReplicaSet') return undefined;
-    const replicaSet = await apps.readNamespacedReplicaSet({ name, namespace });
+    const replicaSet = await client.request<V1ReplicaSet>('GET', resourcePath({ group: 'apps', version: 'v1', resource: 'replicasets', namespace, name }));
     return replicaSet.metadata?.ownerReferences;
   };
 }
 
 /** The cluster's client CA, as kube-apiserver publishes it for delegated authentication; undefined if unreadable. */
-export async function clusterClientCa(kubeConfig: KubeConfig, log: Logger): Promise<string | undefined> {
+export async function clusterClientCa(client: KubeClient, log: Logger): Promise<string | undefined> {
   try {
-    const configMap = await kubeConfig.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'extension-apiserver-authentication', namespace: 'kube-system' });
+    const configMap = await client.request<V1ConfigMap>('GET', core('configmaps', 'kube-system', 'extension-apiserver-authentication'));
     return configMap.data?.['client-ca-file'];
   } catch (error) {
     log.warn({ err: error }, 'cannot read the cluster client CA; the kubelet API will accept bearer tokens only');

@@ -1,6 +1,6 @@
-import type { AdmissionregistrationV1Api } from '@kubernetes/client-node';
+import { resourcePath, type KubeClient } from '../kube/client.js';
 import { isNotFound } from '../kube/errors.js';
-import { jsonPatchOptions, type JsonPatchOperation } from '../kube/patch.js';
+import type { JsonPatchOperation } from '../kube/patch.js';
 import type { Logger } from '../log.js';
 
 /** The part of a webhook entry this file reads: the same for validating and mutating webhooks. */
@@ -25,7 +25,13 @@ export function caBundlePatch(webhooks: readonly WebhookEntry[], caBundle: strin
   );
 }
 
-type ConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
+export type ConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration';
+
+/** Path of the validating or mutating webhook configuration `name`. */
+export function webhookConfigurationPath(kind: ConfigurationKind, name: string): string {
+  const resource = kind === 'ValidatingWebhookConfiguration' ? 'validatingwebhookconfigurations' : 'mutatingwebhookconfigurations';
+  return resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', resource, name });
+}
 
 /**
  * Publishes the serving CA in the webhook configurations named `name` (either may be absent) by patching each
@@ -33,19 +39,15 @@ type ConfigurationKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConf
  * nothing else of theirs is changed, and Helm's next upgrade, which never renders a caBundle, keeps it.
  * Idempotent: reads both, writes only what differs. Needs get and patch on the two named objects.
  */
-export function webhookCaBundlePublisher(api: AdmissionregistrationV1Api, name: string, log: Logger): (caPem: string) => Promise<void> {
-  const configurations: { kind: ConfigurationKind; read: () => Promise<{ webhooks?: WebhookEntry[] }>; patch: (ops: JsonPatchOperation[]) => Promise<unknown> }[] = [
-    {
-      kind: 'ValidatingWebhookConfiguration',
-      read: () => api.readValidatingWebhookConfiguration({ name }),
-      patch: (body) => api.patchValidatingWebhookConfiguration({ name, body }, jsonPatchOptions()),
-    },
-    {
-      kind: 'MutatingWebhookConfiguration',
-      read: () => api.readMutatingWebhookConfiguration({ name }),
-      patch: (body) => api.patchMutatingWebhookConfiguration({ name, body }, jsonPatchOptions()),
-    },
-  ];
+export function webhookCaBundlePublisher(client: KubeClient, name: string, log: Logger): (caPem: string) => Promise<void> {
+  const configurations = (['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration'] as const).map((kind) => {
+    const path = webhookConfigurationPath(kind, name);
+    return {
+      kind,
+      read: () => client.request<{ webhooks?: WebhookEntry[] }>('GET', path),
+      patch: (body: JsonPatchOperation[]) => client.request('PATCH', path, { body, contentType: 'application/json-patch+json' }),
+    };
+  });
   return async (caPem) => {
     const caBundle = Buffer.from(caPem).toString('base64');
     for (const configuration of configurations) {

@@ -1,10 +1,9 @@
-import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { offlineTriggerCheck } from '../../scalers/registry.js';
 import { createKedaValidator, type KedaValidatorOptions } from '../apis/keda/v1alpha1/validator.js';
 import { burstPodWebhookName, burstPodWebhookPath } from '../burst/webhook.js';
 import { ManagedServingCertificate, memoryBundleStore, servingCertificateFrom, type CertificateSource, type ServingBundle, type ServingCertificate } from '../certificates/index.js';
 import type { Logger } from '../log.js';
-import type { KubeClient } from '../operator/kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import type { AdmissionHandler } from './admission.js';
 import { webhookCaBundlePublisher } from './ca-bundle.js';
 import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader, type KedaClusterReader } from './keda-validation.js';
@@ -25,7 +24,6 @@ export { cachedClusterReader, kedaWebhookPaths } from './keda-validation.js';
 export type WebhookConfigurations = 'local' | 'chart' | 'injected';
 
 export interface WebhooksDeps {
-  kubeConfig: KubeConfig;
   client: KubeClient;
   log: Logger;
   /** Default 0.0.0.0; 127.0.0.1 for a local run. */
@@ -80,11 +78,10 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
   const log = deps.log.child({ component: 'webhooks' });
   const { routes, validating, mutating } = webhookRoutes(deps);
   const name = deps.configurationName ?? 'swell-admission';
-  const api = deps.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const configurations = deps.configurations ?? 'local';
   let server: WebhookServer | undefined;
   let keeper: RegistrationKeeper | undefined;
-  const publishCa = configurations === 'injected' ? undefined : webhookCaBundlePublisher(api, name, log);
+  const publishCa = configurations === 'injected' ? undefined : webhookCaBundlePublisher(deps.client, name, log);
   const certificate = webhookCertificate(deps, {
     apply: (bundle) => server?.setServingCertificate(bundle),
     ...(publishCa ? { publish: (bundle: ServingBundle) => publishCa(bundle.caPem) } : {}),
@@ -94,7 +91,7 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
     const bundle = await certificate.start();
     server = await WebhookServer.start({ routes, servingCertificate: bundle, log, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
     if (configurations === 'local') {
-      const registration = webhookRegistration(api, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, server.port, log);
+      const registration = webhookRegistration(deps.client, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, server.port, log);
       keeper = new RegistrationKeeper({ registration, ownPort: server.port, clock: createSystemClock(), log });
       await keeper.start();
     }
@@ -116,7 +113,7 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
 }
 
 function webhookCertificate(deps: WebhooksDeps, hooks: { apply: (bundle: ServingBundle) => void; publish?: (bundle: ServingBundle) => Promise<void>; log: Logger }): ServingCertificate {
-  if (deps.certificate) return servingCertificateFrom(deps.certificate, { kubeConfig: deps.kubeConfig, ...hooks });
+  if (deps.certificate) return servingCertificateFrom(deps.certificate, { client: deps.client, ...hooks });
   const { publish, ...rest } = hooks;
   return new ManagedServingCertificate({ store: memoryBundleStore(), identity: processLocalIdentity, now: () => new Date(), ...rest, ...(publish ? { sync: publish } : {}) });
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { validateManifests } from '../cli/validate.js';
-import type { KubeClient } from '../operator/kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import type { AdmissionRequest } from './admission.js';
 import { kedaAdmissionHandler } from './index.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { createKedaValidator } from '../apis/keda/v1alpha1/validator.js';
-import type { KubeClient } from '../operator/kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import type { AdmissionRequest } from './admission.js';
 import { cachedClusterReader, createKedaAdmissionHandler, kubeClusterReader, type AdmissionCaches } from './keda-validation.js';
 

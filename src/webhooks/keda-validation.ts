@@ -2,7 +2,7 @@ import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { FieldError } from '../apis/keda/v1alpha1/schema-validation.js';
 import type { KedaValidator } from '../apis/keda/v1alpha1/validator.js';
 import { isNotFound } from '../kube/errors.js';
-import type { KubeClient } from '../operator/kube-client.js';
+import type { KubeClient } from '../kube/client.js';
 import type { HpaSummary } from '../operator/target-conflicts.js';
 import { targetApiVersion, targetKind } from '../operator/target-conflicts.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from './admission.js';

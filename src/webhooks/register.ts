@@ -1,5 +1,7 @@
-import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import type { V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import { readOrUndefined, type KubeClient } from '../kube/client.js';
 import { isNotFound } from '../kube/errors.js';
+import { webhookConfigurationPath, type ConfigurationKind } from './ca-bundle.js';
 import type { Logger } from '../log.js';
 import type { LocalRegistration, ObservedRegistration, RegisteredTarget } from '../kube/local-registration.js';
 
@@ -79,23 +81,15 @@ export function mutatingConfiguration(spec: WebhookConfigurationSpec): V1Mutatin
 }
 
 /** Creates or replaces both configurations (an empty list of webhooks removes that configuration). */
-export async function registerWebhooks(api: AdmissionregistrationV1Api, spec: WebhookConfigurationSpec, log: Logger): Promise<void> {
+export async function registerWebhooks(client: KubeClient, spec: WebhookConfigurationSpec, log: Logger): Promise<void> {
   const validating = validatingConfiguration(spec);
   const mutating = mutatingConfiguration(spec);
-  if (spec.validating.length > 0) {
-    await upsert(
-      () => api.readValidatingWebhookConfiguration({ name: spec.name }),
-      (resourceVersion) => api.replaceValidatingWebhookConfiguration({ name: spec.name, body: { ...validating, metadata: { ...validating.metadata, resourceVersion } } }),
-      () => api.createValidatingWebhookConfiguration({ body: validating }),
-    );
-  } else await ignoreMissing(() => api.deleteValidatingWebhookConfiguration({ name: spec.name }));
-  if (spec.mutating.length > 0) {
-    await upsert(
-      () => api.readMutatingWebhookConfiguration({ name: spec.name }),
-      (resourceVersion) => api.replaceMutatingWebhookConfiguration({ name: spec.name, body: { ...mutating, metadata: { ...mutating.metadata, resourceVersion } } }),
-      () => api.createMutatingWebhookConfiguration({ body: mutating }),
-    );
-  } else await ignoreMissing(() => api.deleteMutatingWebhookConfiguration({ name: spec.name }));
+  const validatingPath = webhookConfigurationPath('ValidatingWebhookConfiguration', spec.name);
+  const mutatingPath = webhookConfigurationPath('MutatingWebhookConfiguration', spec.name);
+  if (spec.validating.length > 0) await upsert(client, validatingPath, validating);
+  else await ignoreMissing(() => client.request('DELETE', validatingPath));
+  if (spec.mutating.length > 0) await upsert(client, mutatingPath, mutating);
+  else await ignoreMissing(() => client.request('DELETE', mutatingPath));
   log.info({ name: spec.name, validating: spec.validating.map((w) => w.name), mutating: spec.mutating.map((w) => w.name) }, 'webhooks registered');
 }
 
@@ -103,32 +97,38 @@ export async function registerWebhooks(api: AdmissionregistrationV1Api, spec: We
  * Deletes both configurations; with `onlyIfUrl`, each only while its webhooks still call that server, so a
  * replica that stops never removes what another replica registered since.
  */
-export async function unregisterWebhooks(api: AdmissionregistrationV1Api, name: string, log: Logger, onlyIfUrl?: string): Promise<void> {
+export async function unregisterWebhooks(client: KubeClient, name: string, log: Logger, onlyIfUrl?: string): Promise<void> {
   const ours = (config: { webhooks?: { clientConfig: { url?: string } }[]; metadata?: { uid?: string } } | undefined): boolean =>
     onlyIfUrl === undefined || (config?.webhooks ?? []).some((w) => w.clientConfig.url?.startsWith(`${onlyIfUrl}/`) ?? false);
-  const validating = await readOrMissing(() => api.readValidatingWebhookConfiguration({ name }));
-  if (validating && ours(validating)) await ignoreMissing(() => api.deleteValidatingWebhookConfiguration({ name, body: { preconditions: { uid: validating.metadata?.uid } } }));
-  const mutating = await readOrMissing(() => api.readMutatingWebhookConfiguration({ name }));
-  if (mutating && ours(mutating)) await ignoreMissing(() => api.deleteMutatingWebhookConfiguration({ name, body: { preconditions: { uid: mutating.metadata?.uid } } }));
-  log.info({ name, removed: [validating && ours(validating) ? 'validating' : '', mutating && ours(mutating) ? 'mutating' : ''].filter(Boolean) }, 'webhooks unregistered');
+  const removeIfOurs = async (kind: ConfigurationKind): Promise<boolean> => {
+    const path = webhookConfigurationPath(kind, name);
+    const current = await readOrUndefined<V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration>(client, path);
+    if (!current || !ours(current)) return false;
+    await ignoreMissing(() => client.request('DELETE', path, { body: { preconditions: { uid: current.metadata?.uid } } }));
+    return true;
+  };
+  const validating = await removeIfOurs('ValidatingWebhookConfiguration');
+  const mutating = await removeIfOurs('MutatingWebhookConfiguration');
+  log.info({ name, removed: [validating ? 'validating' : '', mutating ? 'mutating' : ''].filter(Boolean) }, 'webhooks unregistered');
 }
 
 /**
  * The webhook configurations of a local run as the registration keeper sees them: the loopback port their
  * webhooks call (when they call several, one that is not this replica's, so a dead one is noticed), or foreign.
  */
-export function webhookRegistration(api: AdmissionregistrationV1Api, spec: WebhookConfigurationSpec, ownPort: number, log: Logger): LocalRegistration {
+export function webhookRegistration(client: KubeClient, spec: WebhookConfigurationSpec, ownPort: number, log: Logger): LocalRegistration {
+  const read = (kind: ConfigurationKind) => readOrUndefined<V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration>(client, webhookConfigurationPath(kind, spec.name));
   return {
     description: `webhook configurations ${spec.name}`,
     async read(): Promise<ObservedRegistration | undefined> {
-      const validating = spec.validating.length > 0 ? await readOrMissing(() => api.readValidatingWebhookConfiguration({ name: spec.name })) : undefined;
-      const mutating = spec.mutating.length > 0 ? await readOrMissing(() => api.readMutatingWebhookConfiguration({ name: spec.name })) : undefined;
+      const validating = spec.validating.length > 0 ? await read('ValidatingWebhookConfiguration') : undefined;
+      const mutating = spec.mutating.length > 0 ? await read('MutatingWebhookConfiguration') : undefined;
       if (!validating && !mutating) return undefined;
       const urls = [...(validating?.webhooks ?? []), ...(mutating?.webhooks ?? [])].map((w) => w.clientConfig.url ?? '');
       return { target: targetOf(urls, ownPort) };
     },
-    claim: () => registerWebhooks(api, spec, log),
-    release: () => unregisterWebhooks(api, spec.name, log, spec.url.replace(/\/$/, '')),
+    claim: () => registerWebhooks(client, spec, log),
+    release: () => unregisterWebhooks(client, spec.name, log, spec.url.replace(/\/$/, '')),
   };
 }
 
@@ -139,23 +139,11 @@ function targetOf(urls: readonly string[], ownPort: number): RegisteredTarget {
   return { kind: 'local', port };
 }
 
-async function readOrMissing<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-async function upsert(read: () => Promise<{ metadata?: { resourceVersion?: string } }>, replace: (rv: string) => Promise<unknown>, create: () => Promise<unknown>): Promise<void> {
-  let resourceVersion: string | undefined;
-  try {
-    resourceVersion = (await read()).metadata?.resourceVersion;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  await (resourceVersion === undefined ? create() : replace(resourceVersion));
+/** Replaces the configuration at `path` if it exists (with its resourceVersion), creates it otherwise. */
+async function upsert(client: KubeClient, path: string, desired: { metadata?: object }): Promise<void> {
+  const resourceVersion = (await readOrUndefined<{ metadata?: { resourceVersion?: string } }>(client, path))?.metadata?.resourceVersion;
+  if (resourceVersion === undefined) await client.request('POST', path.slice(0, path.lastIndexOf('/')), { body: desired });
+  else await client.request('PUT', path, { body: { ...desired, metadata: { ...desired.metadata, resourceVersion } } });
 }
 
 async function ignoreMissing(remove: () => Promise<unknown>): Promise<void> {

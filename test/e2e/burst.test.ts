@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotFound } from '../../src/kube/errors.js';
 import { freePort } from '../../src/demo/processes.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, sandboxClient, soPath } from '../integration/operator-support.js';
 import { createScaledObject, repoDir, startOperator, startSwell, waitFor, waitForReplicas, type RunningProcess } from './support.js';
 

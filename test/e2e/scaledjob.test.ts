@@ -12,7 +12,7 @@ import { createScaler } from '../../scalers/registry.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeWatchClient } from '../../src/kube/client.js';
 import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
 import type { JobObject } from '../../src/operator/scaledjob/jobs.js';
 import { createNamespace, deleteNamespace, installCrds, sandboxClient, waitFor } from '../integration/operator-support.js';
@@ -34,7 +34,7 @@ const maxReplicaCount = 5;
 const historyLimit = 3;
 const repoDir = join(import.meta.dirname, '..', '..');
 
-let client: KubeClient;
+let client: KubeWatchClient;
 let redis: Redis;
 let controller: ScaledJobController;
 let registry: Registry;
@@ -108,7 +108,6 @@ function scaledJob(): Record<string, unknown> {
 
 beforeAll(async () => {
   ({ client } = sandboxClient());
-  const { kubeConfig } = sandboxClient();
   await installCrds(client);
   await createNamespace(client, namespace);
   redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
@@ -124,7 +123,7 @@ beforeAll(async () => {
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   controller = startScaledJobController({
     client,
-    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
+    listWatch: (path) => createKubeListWatchSource(client, path),
     identity: 'scaledjob-e2e',
     namespace,
     clusterAuthNamespace: namespace,

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotFound } from '../../src/kube/errors.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { simulateStrategy } from '../../src/simulate/engine.js';
 import { defaultParameters, engineSettings } from '../../src/simulate/simulation.js';
 import { parseTraceCsv } from '../../src/simulate/trace.js';

@@ -1,6 +1,6 @@
 // @sandbox kube,sqs
 import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { scalingStory } from './support.js';
 
 /*

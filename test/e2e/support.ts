@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSwellProcess, type SwellProcess } from '../../src/demo/processes.js';
 import { isNotFound } from '../../src/kube/errors.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, hpaPath, replicasOf, sandboxClient, soPath, waitFor } from '../integration/operator-support.js';
 
 /*

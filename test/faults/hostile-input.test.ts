@@ -21,7 +21,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestDocuments } from '../../src/cli/manifest-documents.js';
 import { decodeInput, runValidate } from '../../src/cli/validate.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createCertificateAuthority, issueServerCertificate } from '../../src/pki/index.js';
 import { kedaAdmissionHandler, kedaWebhookPaths } from '../../src/webhooks/index.js';
 import { WebhookServer } from '../../src/webhooks/server.js';

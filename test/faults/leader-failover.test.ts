@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwellProcess } from '../../src/demo/processes.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, hpaPath, sandboxClient, waitFor } from '../integration/operator-support.js';
 import { convergeTo, createScaledObject, createWorker, deleteScaledObject, full, killOperator, operatorStarted, recordFigures, startOperator, summary } from './support.js';
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwellProcess } from '../../src/demo/processes.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, replicasOf, sandboxClient, waitFor } from '../integration/operator-support.js';
 import { conditionOf, convergeTo, createScaledObject, createWorker, deleteScaledObject, eventsAbout, full, killDaemon, recordFigures, sandboxOwns, startOperator, testSandbox } from './support.js';
 import { kafkaSource, prometheusSource, redisSource, sqsSource, type FaultSource } from './sources.js';

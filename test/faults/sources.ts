@@ -4,7 +4,7 @@ import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, Rece
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { Gauge, Registry } from 'prom-client';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import type { ComponentName } from '../../src/sandbox/component.js';
 import { addScrapeTarget, removeScrapeTarget } from '../../src/sandbox/prometheus.js';
 import { SANDBOX_AWS_REGION } from '../../src/sandbox/sqs.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { startSwellProcess, type SwellProcess } from '../../src/demo/processes.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { createLogger } from '../../src/log.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import type { ComponentName } from '../../src/sandbox/component.js';
 import { sandboxComponents } from '../../src/sandbox/components.js';
 import { sandboxPaths } from '../../src/sandbox/paths.js';

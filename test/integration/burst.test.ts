@@ -3,13 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBurstPolicyCrd } from '../../src/apis/swell/v1alpha1/crd.js';
 import { startBurstPlacement, type BurstPlacement } from '../../src/burst/index.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
-import { createHttpKubeClient } from '../../src/operator/kube-client.js';
+import { createHttpKubeClient } from '../../src/kube/client.js';
 import { startWebhooks, type RunningWebhooks } from '../../src/webhooks/index.js';
 import { unregisterWebhooks } from '../../src/webhooks/register.js';
 
@@ -126,9 +126,9 @@ beforeAll(async () => {
     return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
   });
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  placement = await startBurstPlacement({ client, listWatch: (path) => createKubeListWatchSource(kc, path), log, costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+  placement = await startBurstPlacement({ client, listWatch: (path) => createKubeListWatchSource(client, path), log, costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
   loop = placement.run(stopLoop.signal);
-  webhooks = await startWebhooks({ kubeConfig: kc, client, log, host: '127.0.0.1', port: 0, configurationName, validateKeda: false, podMutator: placement.podMutator });
+  webhooks = await startWebhooks({ client, log, host: '127.0.0.1', port: 0, configurationName, validateKeda: false, podMutator: placement.podMutator });
   // The apiserver needs a moment to start calling a newly registered webhook.
   await new Promise((r) => setTimeout(r, 3_000));
 }, 180_000);
@@ -137,7 +137,7 @@ afterAll(async () => {
   stopLoop.abort();
   await loop;
   await webhooks?.stop();
-  await unregisterWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), configurationName, log);
+  await unregisterWebhooks(createHttpKubeClient(kc), configurationName, log);
   await placement?.stop();
   await core.deleteNamespace({ name: namespace }).catch(() => undefined);
   node?.kill('SIGTERM');

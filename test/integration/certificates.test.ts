@@ -1,12 +1,11 @@
 // @sandbox kube
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagedServingCertificate, secretBundleStore, type BundleStore, type ServingBundle, type ServingIdentity } from '../../src/certificates/index.js';
 import { bundleOfSecret } from '../../src/certificates/secret-store.js';
 import { createLogger } from '../../src/log.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { startWebhooks } from '../../src/webhooks/index.js';
 import { createNamespace, deleteNamespace, sandboxClient } from './operator-support.js';
 
@@ -27,7 +26,6 @@ const identities: ServingIdentity[] = [
   { serviceName: 'swell-webhooks', additionalServiceNames: ['swell-metrics-apiserver'], namespace },
 ];
 
-let kubeConfig: KubeConfig;
 let admin: KubeClient;
 const validatingPath = (name?: string) => resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', ...(name ? { name } : {}) });
 
@@ -45,7 +43,7 @@ function replicas(count: number, now: () => Date): { managers: ManagedServingCer
     return landed;
   };
   const managers = Array.from({ length: count }, (_, i) => {
-    const secret = secretBundleStore(kubeConfig, namespace, secretName);
+    const secret = secretBundleStore(admin, namespace, secretName);
     const store: BundleStore = { read: () => secret.read(), create: (b) => counted(secret.create(b)), replace: (b, v) => counted(secret.replace(b, v)) };
     return new ManagedServingCertificate({ store, identity: identities[i % 2] as ServingIdentity, now, apply: () => {}, log });
   });
@@ -67,7 +65,7 @@ function presentedCertificate(port: number, caPem: string): Promise<X509Certific
 }
 
 beforeAll(async () => {
-  ({ kubeConfig, client: admin } = sandboxClient());
+  ({ client: admin } = sandboxClient());
   await createNamespace(admin, namespace);
 });
 
@@ -125,7 +123,6 @@ describe('one Secret-held certificate for every server of every replica', () => 
     };
     const created = await admin.request<{ metadata: { uid: string } }>('POST', validatingPath(), { body: chartLike });
     const webhooks = await startWebhooks({
-      kubeConfig,
       client: admin,
       log,
       host: '127.0.0.1',
@@ -159,7 +156,7 @@ describe('one Secret-held certificate for every server of every replica', () => 
     const current = await admin.request<{ metadata: { resourceVersion: string }; webhooks: { clientConfig: Record<string, unknown> }[] }>('GET', path);
     const ops = current.webhooks.map((_, i) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/caBundle`, value: injected }));
     const before = await admin.request<{ metadata: { resourceVersion: string } }>('PATCH', path, { body: ops, contentType: 'application/json-patch+json' });
-    const webhooks = await startWebhooks({ kubeConfig, client: admin, log, host: '127.0.0.1', port: 0, configurationName, certificate: { kind: 'generated', identity: identities[0] as ServingIdentity, secretName }, configurations: 'injected' });
+    const webhooks = await startWebhooks({ client: admin, log, host: '127.0.0.1', port: 0, configurationName, certificate: { kind: 'generated', identity: identities[0] as ServingIdentity, secretName }, configurations: 'injected' });
     await webhooks.stop();
     const after = await admin.request<{ metadata: { resourceVersion: string }; webhooks: { clientConfig: { caBundle?: string } }[] }>('GET', path);
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);

@@ -12,19 +12,20 @@ import { loadKubeConfig } from '../../src/kube/config.js';
 import { apiStatusCode, isAlreadyExists } from '../../src/kube/errors.js';
 import { createKubeLeaseStore } from '../../src/kube/lease-store.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
-import { mergePatchOptions, patchCustomObject } from '../../src/kube/patch.js';
-import { getJson } from '../../src/kube/request.js';
+import { createHttpKubeClient, type KubeWatchClient } from '../../src/kube/client.js';
 import { createLogger } from '../../src/log.js';
 
 const log = createLogger({ name: 'controller-runtime-test', level: 'warn' });
 const clock = createSystemClock();
 let config: KubeConfig;
+let client: KubeWatchClient;
 let core: CoreV1Api;
 const namespace = `swell-runtime-${randomUUID().slice(0, 8)}`;
 const stops: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   config = loadKubeConfig({});
+  client = createHttpKubeClient(config);
   core = config.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
 });
@@ -61,7 +62,7 @@ async function createConfigMap(name: string, labels: Record<string, string>, dat
 }
 
 async function patchConfigMap(name: string, data: Record<string, string>): Promise<void> {
-  await core.patchNamespacedConfigMap({ name, namespace, body: { data } }, mergePatchOptions());
+  await client.request('PATCH', `/api/v1/namespaces/${namespace}/configmaps/${name}`, { body: { data }, contentType: 'application/merge-patch+json' });
 }
 
 interface Widget extends KubernetesObject {
@@ -92,7 +93,7 @@ async function createWidgetCrd(): Promise<void> {
   stops.push(() => extensions.deleteCustomResourceDefinition({ name: widgetCrd }).catch(() => undefined));
   await until('the Widget CRD to be served', async () => {
     try {
-      await getJson(config, `/apis/test.swell.dev/v1/namespaces/${namespace}/widgets`, {});
+      await client.request('GET', `/apis/test.swell.dev/v1/namespaces/${namespace}/widgets`);
       return true;
     } catch {
       return false;
@@ -125,7 +126,7 @@ describe('controller runtime against kube-apiserver', () => {
     await createConfigMap('existing', labels, { v: '0' });
     const informer = new Informer<V1ConfigMap>({
       name: 'configmaps',
-      source: createKubeListWatchSource(config, configMapPath()),
+      source: createKubeListWatchSource(client, configMapPath()),
       log,
       labelSelector: 'swell.test/informer=yes',
     });
@@ -158,7 +159,7 @@ describe('controller runtime against kube-apiserver', () => {
   it('a watch from a too-old resource version yields 410, and the informer relists and keeps working', async () => {
     // A custom resource's watch cache starts when its CRD is created, so resource version 1 predates it.
     await createWidgetCrd();
-    const real = createKubeListWatchSource<Widget>(config, '/apis/test.swell.dev/v1/widgets');
+    const real = createKubeListWatchSource<Widget>(client, '/apis/test.swell.dev/v1/widgets');
     const expired = await watchFromOldVersion(real);
     expect(expired).toBe(410);
 
@@ -185,14 +186,14 @@ describe('controller runtime against kube-apiserver', () => {
     const ref = { group: 'test.swell.dev', version: 'v1', plural: 'widgets', namespace, name: 'w1' };
     await objects.createNamespacedCustomObject({ ...ref, body: { apiVersion: 'test.swell.dev/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 1 } } });
     await until('the informer to see a Widget created after the relist', () => events.includes('add w1'));
-    await patchCustomObject(objects, ref, 'merge', { spec: { size: 2 } });
+    await client.request('PATCH', `/apis/test.swell.dev/v1/namespaces/${namespace}/widgets/w1`, { body: { spec: { size: 2 } }, contentType: 'application/merge-patch+json' });
     await until('the merge-patched Widget', () => events.includes('update w1 2'));
     expect(informer.get(`${namespace}/w1`)).toMatchObject({ kind: 'Widget', spec: { size: 2 } });
     expect(listedAt).toHaveLength(2);
   });
 
   it('two electors on one Lease: exactly one leads, and the other takes over at once when it releases', async () => {
-    const store = () => createKubeLeaseStore(config, { namespace, name: 'swell-test-leader' });
+    const store = () => createKubeLeaseStore(client, { namespace, name: 'swell-test-leader' });
     const timings = { leaseDurationMs: 6_000, renewDeadlineMs: 4_000, retryPeriodMs: 500 };
     const candidates = ['first', 'second'].map((identity) => {
       const elector = new LeaderElector({ store: store(), identity, log, ...timings, onStartedLeading: () => {} });
@@ -217,9 +218,9 @@ describe('controller runtime against kube-apiserver', () => {
     // A successor that had to wait for expiry would need the full 6 s lease duration.
     expect(Date.now() - releasedAt).toBeLessThan(timings.leaseDurationMs / 2);
 
-    const lease = (await getJson(config, `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/swell-test-leader`, {})) as {
+    const lease = await client.request<{
       spec: { holderIdentity: string; leaseTransitions: number; leaseDurationSeconds: number; renewTime: string; acquireTime: string };
-    };
+    }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/swell-test-leader`);
     expect(lease.spec).toMatchObject({ holderIdentity: other.identity, leaseTransitions: 1, leaseDurationSeconds: 6 });
     expect(lease.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(Date.parse(lease.spec.acquireTime)).toBeGreaterThanOrEqual(releasedAt - 1_000);
@@ -228,7 +229,7 @@ describe('controller runtime against kube-apiserver', () => {
   it('a controller with 2 workers reconciles each key once per burst of changes, seeing the latest state', async () => {
     const labels = { 'swell.test/controller': 'yes' };
     const names = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
-    const informer = startInformer(createKubeListWatchSource(config, configMapPath()), 'swell.test/controller=yes');
+    const informer = startInformer(createKubeListWatchSource(client, configMapPath()), 'swell.test/controller=yes');
     const queue = new WorkQueue({ name: 'configmaps' });
     informer.addHandler(enqueueHandler(queue));
     await informer.synced();

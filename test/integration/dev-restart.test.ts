@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, sandboxClient, waitFor } from './operator-support.js';
 import { recordFigures, repoDir, sandboxOwns, testSandbox } from '../faults/support.js';
 

@@ -10,13 +10,13 @@ import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTaskDefinitionCommand, DescribeTasksCommand, ECSClient, ListTaskDefinitionsCommand, ListTasksCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
-import { AdmissionregistrationV1Api, AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBurstPolicyCrd } from '../../src/apis/swell/v1alpha1/crd.js';
 import { startBurstPlacement, type BurstPlacement } from '../../src/burst/index.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
-import { createHttpKubeClient } from '../../src/operator/kube-client.js';
+import { createHttpKubeClient } from '../../src/kube/client.js';
 import { freePort } from '../../src/sandbox/net.js';
 import { taskPrivateIp, taskTags } from '../../src/virtual-node/providers/fargate/task-status.js';
 import { startWebhooks, type RunningWebhooks } from '../../src/webhooks/index.js';
@@ -136,9 +136,9 @@ beforeAll(async () => {
     const n = await core.readNode({ name: nodeName });
     return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
   });
-  placement = await startBurstPlacement({ client, listWatch: (path) => createKubeListWatchSource(kc, path), log, costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+  placement = await startBurstPlacement({ client, listWatch: (path) => createKubeListWatchSource(client, path), log, costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
   loop = placement.run(stopLoop.signal);
-  webhooks = await startWebhooks({ kubeConfig: kc, client, log, host: '127.0.0.1', port: 0, configurationName, validateKeda: false, podMutator: placement.podMutator });
+  webhooks = await startWebhooks({ client, log, host: '127.0.0.1', port: 0, configurationName, validateKeda: false, podMutator: placement.podMutator });
   // The apiserver needs a moment to start calling a newly registered webhook.
   await sleep(3_000);
 }, 180_000);
@@ -147,7 +147,7 @@ afterAll(async () => {
   stopLoop.abort();
   await loop;
   await webhooks?.stop();
-  await unregisterWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), configurationName, log);
+  await unregisterWebhooks(createHttpKubeClient(kc), configurationName, log);
   await placement?.stop();
   await core.deleteNamespace({ name: namespace }).catch(() => undefined);
   // With the node gone nothing would confirm the deletions; the tasks it started are stopped here instead.

@@ -11,7 +11,7 @@ import { burstPodWebhookName, burstPodWebhookPath } from '../../src/burst/webhoo
 import { parseOperatorFlags } from '../../src/cli/operator.js';
 import { parseVirtualNodeFlags } from '../../src/cli/virtual-node.js';
 import { isNotFound } from '../../src/kube/errors.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { defaultCacheDir } from '../../src/sandbox/paths.js';
 import { ensureHelm } from '../../src/sandbox/helm.js';
 import { kedaWebhookPaths } from '../../src/webhooks/keda-validation.js';

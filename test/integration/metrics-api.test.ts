@@ -12,6 +12,7 @@ import {
   type V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpKubeClient } from '../../src/kube/client.js';
 import { createLogger } from '../../src/log.js';
 import { startMetricsApi, type ExternalMetricsSource, type RunningMetricsApi } from '../../src/metrics-api/index.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/index.js';
@@ -106,7 +107,7 @@ beforeAll(async () => {
   kubeConfig.loadFromFile(file);
   await kubeConfig.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
   api = await startMetricsApi({
-    kubeConfig,
+    client: createHttpKubeClient(kubeConfig),
     source,
     log,
     host: '127.0.0.1',
@@ -236,7 +237,7 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
   });
 
   it('lets a second replica reuse the serving certificate from the Secret', async () => {
-    const replica = await startMetricsApi({ kubeConfig, source, log, host: '127.0.0.1', port: 0, certificates: { kind: 'generated', identity: registration } });
+    const replica = await startMetricsApi({ client: createHttpKubeClient(kubeConfig), source, log, host: '127.0.0.1', port: 0, certificates: { kind: 'generated', identity: registration } });
     try {
       expect(replica.caPem()).toBe(api.caPem());
       const health = await send({ host: '127.0.0.1', port: replica.port, path: '/readyz', servername: `${registration.serviceName}.${registration.namespace}.svc`, ca: api.caPem() });

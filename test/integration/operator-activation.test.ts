@@ -9,7 +9,7 @@ import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
 import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/index.js';
 import { externalMetricsSourceOf } from '../../src/operator/external-metrics-adapter.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
@@ -45,7 +45,7 @@ beforeAll(async () => {
   operator = new Operator(options);
   void operator.start();
   metricsApi = await startMetricsApi({
-    kubeConfig: sandbox.kubeConfig,
+    client: sandbox.client,
     source: externalMetricsSourceOf(operator.metricsSource),
     log: options.log,
     host: '127.0.0.1',
@@ -56,7 +56,7 @@ beforeAll(async () => {
   });
   deployments = new Informer<KubernetesObject>({
     name: 'test-deployments',
-    source: createKubeListWatchSource(sandbox.kubeConfig, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
+    source: createKubeListWatchSource(sandbox.client, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
     log: createLogger({ level: 'warn' }),
   });
   const record = (d: KubernetesObject): void => {

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import { Operator } from '../../src/operator/operator.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, inProcessControllerOptions, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { freePort } from '../../src/sandbox/net.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
 

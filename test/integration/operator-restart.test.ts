@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { createDeployment, createNamespace, deleteNamespace, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*

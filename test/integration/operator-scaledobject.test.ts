@@ -9,7 +9,7 @@ import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js'
 import { isNotFound } from '../../src/kube/errors.js';
 import { Operator } from '../../src/operator/operator.js';
 import { MetricsSourceError } from '../../src/operator/metrics-source.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { freePort } from '../../src/sandbox/net.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/index.js';
 import { externalMetricsSourceOf } from '../../src/operator/external-metrics-adapter.js';
-import type { KubeClient } from '../../src/operator/kube-client.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
@@ -45,7 +45,7 @@ beforeAll(async () => {
   operator = new Operator(options);
   void operator.start();
   metricsApi = await startMetricsApi({
-    kubeConfig,
+    client,
     source: externalMetricsSourceOf(operator.metricsSource),
     log: options.log,
     host: '127.0.0.1',

@@ -10,14 +10,14 @@ import { isNotFound } from '../../src/kube/errors.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
 import type { ScalingControllerOptions } from '../../src/operator/controller-options.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { createHttpKubeClient, resourcePath, type KubeClient, type KubeWatchClient } from '../../src/kube/client.js';
 
 /*
  * Shared steps of the operator's integration stories: a client for the sandbox, KEDA's CRDs installed from
  * crds/, namespaces, Deployments, and bounded waits.
  */
 
-export function sandboxClient(): { kubeConfig: KubeConfig; client: KubeClient } {
+export function sandboxClient(): { kubeConfig: KubeConfig; client: KubeWatchClient } {
   const path = process.env.KUBECONFIG;
   if (!path) throw new Error('KUBECONFIG is not set: the sandbox setup should have started kube');
   const kubeConfig = new KubeConfig();
@@ -113,13 +113,13 @@ export async function deleteScaledObjects(client: KubeClient, namespace: string)
  * Options for running swell's controllers in the test process against the sandbox: real scalers, informers and
  * client, one namespace, a registry of their own, always leading.
  */
-export function inProcessControllerOptions(sandbox: { kubeConfig: KubeConfig; client: KubeClient }, namespace: string, identity: string): ScalingControllerOptions {
+export function inProcessControllerOptions(sandbox: { client: KubeWatchClient }, namespace: string, identity: string): ScalingControllerOptions {
   const log = createLogger({ name: identity, level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
   const clock = { now: () => new Date() };
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   return {
     client: sandbox.client,
-    listWatch: (path) => createKubeListWatchSource(sandbox.kubeConfig, path),
+    listWatch: (path) => createKubeListWatchSource(sandbox.client, path),
     identity,
     namespace,
     clusterAuthNamespace: namespace,

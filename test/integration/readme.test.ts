@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { freePort } from '../../src/demo/processes.js';
 import { isNotFound } from '../../src/kube/errors.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { defaultCacheDir } from '../../src/sandbox/paths.js';
 import { ensureHelm } from '../../src/sandbox/helm.js';
 import { startOperator, type RunningProcess } from '../e2e/support.js';

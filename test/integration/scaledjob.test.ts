@@ -8,7 +8,7 @@ import { createScaler } from '../../scalers/registry.js';
 import { SharedReads } from '../../scalers/shared-reads.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeWatchClient } from '../../src/kube/client.js';
 import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
 import type { JobObject } from '../../src/operator/scaledjob/jobs.js';
 import { createNamespace, deleteNamespace, installCrds, sandboxClient, waitFor } from './operator-support.js';
@@ -23,7 +23,7 @@ const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const address = `${redisUrl.hostname}:${redisUrl.port}`;
 const namespace = `sj-${randomUUID().slice(0, 8)}`;
 const pollingInterval = 1;
-let client: KubeClient;
+let client: KubeWatchClient;
 let redis: Redis;
 let controller: ScaledJobController;
 let registry: Registry;
@@ -114,7 +114,6 @@ async function fill(list: string, items: number): Promise<void> {
 
 beforeAll(async () => {
   ({ client } = sandboxClient());
-  const { kubeConfig } = sandboxClient();
   await installCrds(client);
   await createNamespace(client, namespace);
   redis = new Redis({ host: redisUrl.hostname, port: Number(redisUrl.port), maxRetriesPerRequest: 1 });
@@ -125,7 +124,7 @@ beforeAll(async () => {
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections };
   controller = startScaledJobController({
     client,
-    listWatch: (path) => createKubeListWatchSource(kubeConfig, path),
+    listWatch: (path) => createKubeListWatchSource(client, path),
     identity: 'scaledjob-integration',
     namespace,
     clusterAuthNamespace: namespace,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerAuthenticationStatus } from '../../src/apis/keda/v1alpha1/triggerauthentication.js';
-import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
 import { createDeployment, createNamespace, deleteNamespace, inProcessControllerOptions, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpKubeClient } from '../../src/kube/client.js';
 import { pino } from 'pino';
 import { freePort } from '../../src/sandbox/net.js';
 import { createSystemClock } from '../../src/controller/clock.js';
@@ -316,7 +317,7 @@ describe('virtual node health', () => {
     const name = `vk-health-${suffix}`;
     const clock = createSystemClock();
     const provider = new SimulatedProvider({ clock, startLatencyMs: 0, failureRate: 0, random: Math.random, capacity: { cpu: '1k', memory: '4Ti', pods: '5k' } });
-    const running = await startVirtualNode({ kubeConfig, name, provider, regular: false, nodeIP: '127.0.0.1', kubeletPort: 0, rates: fargatePricing, clock, log: pino({ level: 'silent' }) });
+    const running = await startVirtualNode({ client: createHttpKubeClient(kubeConfig), name, provider, regular: false, nodeIP: '127.0.0.1', kubeletPort: 0, rates: fargatePricing, clock, log: pino({ level: 'silent' }) });
     const ready = async () => (await core.readNode({ name })).status?.conditions?.find((c) => c.type === 'Ready');
     try {
       expect((await ready())?.status).toBe('True');

@@ -2,11 +2,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createLogger } from '../../src/log.js';
-import { createHttpKubeClient } from '../../src/operator/kube-client.js';
+import { createHttpKubeClient } from '../../src/kube/client.js';
 import { startWebhooks, type RunningWebhooks } from '../../src/webhooks/index.js';
 import { unregisterWebhooks } from '../../src/webhooks/register.js';
 
@@ -85,12 +85,12 @@ beforeAll(async () => {
       },
     });
   }
-  webhooks = await startWebhooks({ kubeConfig: kc, client: createHttpKubeClient(kc), log, host: '127.0.0.1', port: 0, configurationName });
+  webhooks = await startWebhooks({ client: createHttpKubeClient(kc), log, host: '127.0.0.1', port: 0, configurationName });
 });
 
 afterAll(async () => {
   await webhooks?.stop();
-  await unregisterWebhooks(kc.makeApiClient(AdmissionregistrationV1Api), configurationName, log);
+  await unregisterWebhooks(createHttpKubeClient(kc), configurationName, log);
   await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
 });
 
@@ -126,7 +126,7 @@ describe('KEDA validating webhook on a real apiserver', () => {
     await webhooks?.stop();
     webhooks = undefined;
     // The configuration is still registered (stop above removed it; register it again pointing at a dead port).
-    const dead = await startWebhooks({ kubeConfig: kc, client: createHttpKubeClient(kc), log, host: '127.0.0.1', port: 0, configurationName, unregisterOnStop: false });
+    const dead = await startWebhooks({ client: createHttpKubeClient(kc), log, host: '127.0.0.1', port: 0, configurationName, unregisterOnStop: false });
     await dead.stop();
     const started = Date.now();
     expect(await create(scaledObject('third', 'web'))).toEqual({ ok: true });

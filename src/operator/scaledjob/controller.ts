@@ -8,7 +8,7 @@ import { splitObjectKey } from '../../controller/keys.js';
 import { isNotFound } from '../../kube/errors.js';
 import type { Logger } from '../../log.js';
 import { KubeEventRecorder } from '../events.js';
-import { resourcePath, type KubeClient } from '../kube-client.js';
+import { resourcePath, type KubeClient } from '../../kube/client.js';
 import { ScalersCache } from '../scalers-cache.js';
 import { cacheView, informerFactory, namespacedKey, reconcileOnChange, ScalingControllerRunner, type AnyInformer } from '../scaling-controller.js';
 import { authKey, authKeysOf, TriggerAuthStatus, type AuthKind } from '../trigger-auth-status.js';

@@ -2,7 +2,7 @@ import { ScaledJobDefaults, type ScaledJob } from '../../apis/keda/v1alpha1/scal
 import type { Logger } from '../../log.js';
 import { combineTriggerQueues, decideScaledJob, scaledJobMaxReplicaCount } from '../../scaling/scaledjob.js';
 import type { EventRecorder } from '../events.js';
-import { resourcePath, type KubeClient } from '../kube-client.js';
+import { resourcePath, type KubeClient } from '../../kube/client.js';
 import type { ObjectCache } from '../reconciler.js';
 import type { ScalersCache, TriggerScaler } from '../scalers-cache.js';
 import { findCondition, setConditions } from '../status.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ScaledJob } from '../../apis/keda/v1alpha1/scaledjob.js';
 import { createKedaValidator } from '../../apis/keda/v1alpha1/validator.js';
 import { createLogger } from '../../log.js';
-import { FakeKubeClient } from '../fake-kube-client.js';
+import { FakeKubeClient } from '../../kube/fake-client.js';
 import { ScalersCache } from '../scalers-cache.js';
 import type { JobObject } from './jobs.js';
 import { ScaledJobMetrics } from './metrics.js';

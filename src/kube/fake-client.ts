@@ -1,7 +1,5 @@
-import { ApiException } from '@kubernetes/client-node';
-import type { JsonObject, KubeClient, RequestOptions } from './kube-client.js';
-
-type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+import type { HttpMethod as Method, JsonObject, KubeClient, RequestOptions } from './client.js';
+import { KubeApiError } from './errors.js';
 
 export interface RecordedCall {
   method: Method;
@@ -71,7 +69,7 @@ export class FakeKubeClient implements KubeClient {
         const object = structuredClone(body) as { metadata: { name?: string; generateName?: string } };
         object.metadata.name ??= `${object.metadata.generateName ?? 'obj-'}${++this.generated}`;
         const at = `${path}/${object.metadata.name}`;
-        if (this.objects.has(at)) throw new ApiException(409, 'exists', { reason: 'AlreadyExists' }, {});
+        if (this.objects.has(at)) throw KubeApiError.fromResponse('POST', path, 409, { reason: 'AlreadyExists', message: `${at} already exists` }, '');
         this.objects.set(at, this.stamp(object));
         return structuredClone(this.objects.get(at));
       }
@@ -105,8 +103,8 @@ function scaleOf(object: JsonObject): JsonObject {
   return { kind: 'Scale', metadata: { resourceVersion: metadata?.resourceVersion }, spec: { replicas: spec?.replicas ?? 1 }, status: { selector: 'app=test' } };
 }
 
-function notFound(path: string): ApiException<unknown> {
-  return new ApiException(404, `${path} not found`, { reason: 'NotFound' }, {});
+function notFound(path: string): KubeApiError {
+  return KubeApiError.fromResponse('GET', path, 404, { reason: 'NotFound', message: `${path} not found` }, '');
 }
 
 /** RFC 7386 JSON merge patch. */
