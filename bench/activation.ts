@@ -29,7 +29,7 @@ import { isNotFound } from '../src/kube/errors.js';
 import { createKubeListWatchSource } from '../src/kube/list-watch.js';
 import { createLogger } from '../src/log.js';
 import { startMetricsApi } from '../src/metrics-api/index.js';
-import { externalMetricsSourceOf } from '../src/operator/external-metrics-adapter.js';
+import { externalMetricsSourceOf } from '../src/operator/scaledobject/external-metrics-adapter.js';
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
 import { Operator } from '../src/operator/operator.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';

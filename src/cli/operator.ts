@@ -18,7 +18,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { CertificateSource } from '../certificates/index.js';
 import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
 import { ensureNamespace } from '../metrics-api/register.js';
-import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
+import { externalMetricsSourceOf } from '../operator/scaledobject/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
 import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
 import { ApiserverProbe, readiness } from '../operator/readiness.js';

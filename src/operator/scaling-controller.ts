@@ -8,7 +8,7 @@ import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
 import type { ScalingControllerOptions } from './controller-options.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import type { ObjectCache } from './reconciler.js';
+import type { ObjectCache } from './object-cache.js';
 
 export type AnyInformer = Informer<KubernetesObject>;
 

@@ -5,7 +5,7 @@ import { apiStatusCode, describeApiError } from '../kube/errors.js';
 import { resourcePath, type KubeClient } from '../kube/client.js';
 import { DependencyIndex } from './dependencies.js';
 import { namespacedKey, type AnyInformer, type SideQueue } from './scaling-controller.js';
-import { CachedStatusWriter } from './status-writer.js';
+import { CachedStatusWriter } from './scaledobject/status-writer.js';
 
 /** The status field a scaling controller owns on the auth objects: its own kind's referrers. */
 export type ReferrersField = keyof TriggerAuthenticationStatus;

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findOnPath } from './maven.js';
+import { findOnPath } from './prerequisites.js';
 import { findRepoDir } from './paths.js';
 
 export const helmVersion = 'v3.21.4';

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { findOnPath, runTool, type ToolRunner } from './maven.js';
+import { runTool, type ToolRunner } from './maven.js';
+import { findOnPath } from './prerequisites.js';
 
 /**
  * Container images built with no registry and no container engine: a Debian bookworm root filesystem from

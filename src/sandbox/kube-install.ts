@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ComponentStartError, type ComponentContext } from './component.js';
-import { findOnPath } from './maven.js';
+import { findOnPath } from './prerequisites.js';
 
 export const kubernetesVersion = 'v1.34.4';
 export const etcdVersion = 'v3.6.14';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../log.js';
 import type { ComponentContext } from './component.js';
-import { findOnPath, installMavenRuntime, mavenRuntimeInstalled, type MavenRuntime, type ToolRunner } from './maven.js';
+import { installMavenRuntime, mavenRuntimeInstalled, type MavenRuntime, type ToolRunner } from './maven.js';
+import { findOnPath } from './prerequisites.js';
 
 let root: string;
 let bin: string;

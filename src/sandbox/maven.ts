@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { ComponentStartError, type ComponentContext } from './component.js';
-import { staticRequirements, type Requirement } from './prerequisites.js';
+import { findOnPath, staticRequirements, type Requirement } from './prerequisites.js';
 
 /**
  * Pinned because a bare `dependency:` prefix makes Maven 3.8 resolve whatever plugin is newest that day,
@@ -24,20 +24,6 @@ export const runTool: ToolRunner = (command, args, options) =>
       reject(new Error(`\`${command} ${args.join(' ')}\` ${how}${tail ? `:\n${tail}` : ''}`));
     });
   });
-
-/** The absolute path of an executable found on PATH, or undefined. */
-export async function findOnPath(command: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, command);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 /** Fails with a message naming the Debian package to install when `command` is not on PATH. */
 export async function requireCommand(component: string, command: string, aptPackage: string): Promise<string> {

@@ -1,5 +1,19 @@
 import { access, constants } from 'node:fs/promises';
-import { findOnPath } from './maven.js';
+import { delimiter, join } from 'node:path';
+
+/** The absolute path of an executable found on PATH, or undefined. */
+export async function findOnPath(command: string, path = process.env.PATH ?? ''): Promise<string | undefined> {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, command);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
 
 /** Something a component needs on the machine before it builds or starts anything. */
 export interface Requirement {

@@ -1,6 +1,5 @@
 import type { MetricSpec } from '../../scalers/scaler.js';
-import type { Fallback, ScaledObjectSpec } from '../apis/keda/v1alpha1/scaledobject.js';
-import { usesScalingModifiers } from '../apis/keda/v1alpha1/validation.js';
+import { usesScalingModifiers, type Fallback, type ScaledObjectSpec } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { Condition, ScalingEvent } from './types.js';
 
 /*

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import type { HpaSummary } from '../operator/target-conflicts.js';
+import type { HpaSummary } from '../scaling/target-conflicts.js';
 import { onlyBookkeepingChanged, scaledObjectClusterErrors, type ScaledObjectClusterFacts } from './keda-rules.js';
 
 function so(name: string, target: string, extra: { type?: string; metadata?: Record<string, string>; hpaName?: string; annotations?: Record<string, string>; kind?: string } = {}): ScaledObject {

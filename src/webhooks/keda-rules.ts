@@ -2,7 +2,7 @@ import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { FieldError } from '../apis/keda/v1alpha1/schema-validation.js';
 import { isResourceTrigger } from '../apis/keda/v1alpha1/triggers.js';
 import { hpaNameFor } from '../apis/keda/v1alpha1/validation.js';
-import { hpaOwnership, targetApiVersion, targetKind, type HpaSummary } from '../operator/target-conflicts.js';
+import { hpaOwnership, targetApiVersion, targetKind, type HpaSummary } from '../scaling/target-conflicts.js';
 
 /*
  * The checks KEDA's admission webhook makes against the rest of the cluster, as pure functions of the objects

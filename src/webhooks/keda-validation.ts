@@ -3,8 +3,8 @@ import type { FieldError } from '../apis/keda/v1alpha1/schema-validation.js';
 import type { KedaValidator } from '../apis/keda/v1alpha1/validator.js';
 import { isNotFound } from '../kube/errors.js';
 import type { KubeClient } from '../kube/client.js';
-import type { HpaSummary } from '../operator/target-conflicts.js';
-import { targetApiVersion, targetKind } from '../operator/target-conflicts.js';
+import type { HpaSummary } from '../scaling/target-conflicts.js';
+import { targetApiVersion, targetKind } from '../scaling/target-conflicts.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from './admission.js';
 import { onlyBookkeepingChanged, scaledObjectClusterErrors, type ContainerResources, type ScaledObjectClusterFacts } from './keda-rules.js';
 

@@ -8,7 +8,7 @@ import { Informer } from '../../src/controller/informer.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
 import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/index.js';
-import { externalMetricsSourceOf } from '../../src/operator/external-metrics-adapter.js';
+import { externalMetricsSourceOf } from '../../src/operator/scaledobject/external-metrics-adapter.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';

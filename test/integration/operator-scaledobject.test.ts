@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { Operator } from '../../src/operator/operator.js';
-import { MetricsSourceError } from '../../src/operator/metrics-source.js';
+import { MetricsSourceError } from '../../src/operator/scaledobject/metrics-source.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { freePort } from '../../src/sandbox/net.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';

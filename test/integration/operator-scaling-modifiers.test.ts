@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/index.js';
-import { externalMetricsSourceOf } from '../../src/operator/external-metrics-adapter.js';
+import { externalMetricsSourceOf } from '../../src/operator/scaledobject/external-metrics-adapter.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';

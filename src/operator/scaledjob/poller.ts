@@ -3,7 +3,7 @@ import type { Logger } from '../../log.js';
 import { combineTriggerQueues, decideScaledJob, scaledJobMaxReplicaCount } from '../../scaling/scaledjob.js';
 import type { EventRecorder } from '../events.js';
 import { resourcePath, type KubeClient } from '../../kube/client.js';
-import type { ObjectCache } from '../reconciler.js';
+import type { ObjectCache } from '../object-cache.js';
 import type { ScalersCache, TriggerScaler } from '../scalers-cache.js';
 import { findCondition, setConditions } from '../status.js';
 import { buildJob, countJobs, JobNameLabel, jobPhase, jobsBeyondHistory, liveJobs, type JobObject, type PodObject } from './jobs.js';

@@ -6,7 +6,7 @@ import { describeApiError, isConflict, isNotFound } from '../../kube/errors.js';
 import type { Logger } from '../../log.js';
 import type { EventRecorder } from '../events.js';
 import { resourcePath, type KubeClient } from '../../kube/client.js';
-import type { ObjectCache, PollRegistry } from '../reconciler.js';
+import type { ObjectCache, PollRegistry } from '../object-cache.js';
 import { TriggersInvalidError, type ScalersCache } from '../scalers-cache.js';
 import { findCondition, setConditions } from '../status.js';
 import { jobsOfOtherGenerations, rolloutOf, type JobObject } from './jobs.js';

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { ScaledJob, ScaledJobStatus } from '../../apis/keda/v1alpha1/scaledjob.js';
 import { resourcePath, type KubeClient } from '../../kube/client.js';
 import type { InvolvedObject } from '../events.js';
-import { CachedStatusWriter } from '../status-writer.js';
+import { CachedStatusWriter } from '../scaledobject/status-writer.js';
 
 export type ScaledJobStatusChanges = { [K in keyof ScaledJobStatus]?: ScaledJobStatus[K] | null };
 

@@ -135,3 +135,8 @@ export type ScaledObjectSpec = Static<typeof ScaledObjectSpecSchema>;
 export type HealthStatus = Static<typeof HealthStatusSchema>;
 export type ScaledObjectStatus = Static<typeof ScaledObjectStatusSchema>;
 export type ScaledObject = Static<typeof ScaledObjectSchema>;
+
+/** True when `advanced.scalingModifiers` is set to anything (KEDA compares it with the empty struct). */
+export function usesScalingModifiers(modifiers: ScalingModifiers | undefined): modifiers is ScalingModifiers {
+  return modifiers !== undefined && Object.values(modifiers).some((v) => v !== undefined && v !== '');
+}

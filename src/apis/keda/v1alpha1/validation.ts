@@ -1,6 +1,6 @@
 import { KedaAnnotations, parseGoBool, parseGoInt32 } from './annotations.js';
 import type { ScaledJob } from './scaledjob.js';
-import { ScaledObjectDefaults, type ScaledObject, type ScalingModifiers } from './scaledobject.js';
+import { ScaledObjectDefaults, usesScalingModifiers, type ScaledObject, type ScalingModifiers } from './scaledobject.js';
 import type { FieldError } from './schema-validation.js';
 import type { ClusterTriggerAuthentication, PodIdentity, TriggerAuthentication } from './triggerauthentication.js';
 import { isResourceTrigger, type TriggerSpec } from './triggers.js';
@@ -38,11 +38,6 @@ const triggerPath = (index: number, field?: string) => `spec.triggers[${index}]$
 /** The HPA name swell derives for a ScaledObject (KEDA's rule). */
 export function hpaNameFor(so: Pick<ScaledObject, 'metadata' | 'spec'>): string {
   return so.spec.advanced?.horizontalPodAutoscalerConfig?.name || `keda-hpa-${so.metadata.name ?? ''}`;
-}
-
-/** True when `advanced.scalingModifiers` is set to anything (KEDA compares it with the empty struct). */
-export function usesScalingModifiers(modifiers: ScalingModifiers | undefined): modifiers is ScalingModifiers {
-  return modifiers !== undefined && Object.values(modifiers).some((v) => v !== undefined && v !== '');
 }
 
 export function validateScaledObject(so: ScaledObject): SemanticResult {

@@ -1,10 +1,10 @@
-import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../apis/keda/v1alpha1/triggerauthentication.js';
-import { containerEnv, podTemplateContainers, type Container, type KeyLookup } from './container-env.js';
-import { dependencyKey } from './dependencies.js';
+import type { ScaledObject } from '../../apis/keda/v1alpha1/scaledobject.js';
+import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../../apis/keda/v1alpha1/triggerauthentication.js';
+import { containerEnv, podTemplateContainers, type Container, type KeyLookup } from '../container-env.js';
+import { dependencyKey } from '../dependencies.js';
 import type { Gvkr, ScaleTargets } from './scale-target.js';
-import type { ScalerInputs } from './scalers-cache.js';
-import { resolveTriggerAuth } from './trigger-auth.js';
+import type { ScalerInputs } from '../scalers-cache.js';
+import { resolveTriggerAuth } from '../trigger-auth.js';
 
 export interface ScalerInputSources {
   triggerAuthentication(namespace: string, name: string): TriggerAuthentication | undefined;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import { createLogger } from '../log.js';
-import type { Scaler } from '../../scalers/scaler.js';
-import { FakeKubeClient } from '../kube/fake-client.js';
+import type { ScaledObject } from '../../apis/keda/v1alpha1/scaledobject.js';
+import { createLogger } from '../../log.js';
+import type { Scaler } from '../../../scalers/scaler.js';
+import { FakeKubeClient } from '../../kube/fake-client.js';
 import { LastReadings } from './last-readings.js';
 import { MetricsSourceError, ScaledObjectMetricsSource } from './metrics-source.js';
 import { ReadyPods } from './ready-pods.js';
 import { ScaleTargets } from './scale-target.js';
-import { ScalersCache } from './scalers-cache.js';
+import { ScalersCache } from '../scalers-cache.js';
 
 function scaledObject(extra: Partial<ScaledObject['spec']> = {}, health?: number): ScaledObject {
   return {

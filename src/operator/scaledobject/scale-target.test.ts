@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeKubeClient } from '../kube/fake-client.js';
+import { FakeKubeClient } from '../../kube/fake-client.js';
 import { ScaleTargetError, ScaleTargets, scaleTargetKind, type CachedWorkload, type Gvkr } from './scale-target.js';
 
 const deployments: Gvkr = { group: 'apps', version: 'v1', kind: 'Deployment', resource: 'deployments' };

@@ -1,4 +1,4 @@
-import type { ExternalMetricsSource } from '../metrics-api/source.js';
+import type { ExternalMetricsSource } from '../../metrics-api/source.js';
 import { MetricsSourceError, type MetricsSource } from './metrics-source.js';
 
 /**

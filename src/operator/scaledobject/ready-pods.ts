@@ -1,4 +1,4 @@
-import { resourcePath, type KubeClient } from '../kube/client.js';
+import { resourcePath, type KubeClient } from '../../kube/client.js';
 
 interface PodList {
   items: { status?: { phase?: string; conditions?: { type: string; status: string }[] } }[];

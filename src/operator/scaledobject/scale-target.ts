@@ -1,5 +1,5 @@
-import { isNotFound } from '../kube/errors.js';
-import { resourcePath, type KubeClient } from '../kube/client.js';
+import { isNotFound } from '../../kube/errors.js';
+import { resourcePath, type KubeClient } from '../../kube/client.js';
 
 /** Group, version, kind and resource of a scale target, as KEDA records it in status.scaleTargetGVKR. */
 export interface Gvkr {

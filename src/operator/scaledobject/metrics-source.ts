@@ -1,12 +1,12 @@
-import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import type { MetricSpec } from '../../scalers/scaler.js';
-import { applyFallback } from '../scaling/fallback.js';
-import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
+import type { ScaledObject } from '../../apis/keda/v1alpha1/scaledobject.js';
+import type { MetricSpec } from '../../../scalers/scaler.js';
+import { applyFallback } from '../../scaling/fallback.js';
+import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../../scaling/formula.js';
 import type { LastReadings } from './last-readings.js';
 import type { ReadyPods } from './ready-pods.js';
-import type { ObjectCache } from './reconciler.js';
+import type { ObjectCache } from '../object-cache.js';
 import type { ScaleTargets } from './scale-target.js';
-import type { ScalerSet, ScalersCache, TriggerScaler } from './scalers-cache.js';
+import type { ScalerSet, ScalersCache, TriggerScaler } from '../scalers-cache.js';
 
 type ExternalMetricSpec = Extract<MetricSpec, { kind: 'External' }>;
 

@@ -1,33 +1,25 @@
-import { KedaAnnotations, KedaFinalizer, KedaLabels, readPauseState, type PauseState } from '../apis/keda/v1alpha1/annotations.js';
-import { ScaledObjectDefaults, type ScaledObject, type ScaledObjectStatus } from '../apis/keda/v1alpha1/scaledobject.js';
-import { apiStatusCode, describeApiError, isConflict, isNotFound } from '../kube/errors.js';
-import { splitObjectKey } from '../controller/keys.js';
-import type { Logger } from '../log.js';
-import type { MetricSpec } from '../../scalers/scaler.js';
-import type { KeyLookup } from './container-env.js';
-import type { DependencyIndex } from './dependencies.js';
-import type { EventRecorder } from './events.js';
+import { KedaAnnotations, KedaFinalizer, KedaLabels, readPauseState, type PauseState } from '../../apis/keda/v1alpha1/annotations.js';
+import { ScaledObjectDefaults, type ScaledObject, type ScaledObjectStatus } from '../../apis/keda/v1alpha1/scaledobject.js';
+import { apiStatusCode, describeApiError, isConflict, isNotFound } from '../../kube/errors.js';
+import { splitObjectKey } from '../../controller/keys.js';
+import type { Logger } from '../../log.js';
+import type { MetricSpec } from '../../../scalers/scaler.js';
+import type { KeyLookup } from '../container-env.js';
+import type { DependencyIndex } from '../dependencies.js';
+import type { EventRecorder } from '../events.js';
 import { resolveScalerInputs, type ScalerInputSources } from './scaler-inputs.js';
 import { HpaBuildError, type HpaPlanner, type HorizontalPodAutoscaler } from './hpa.js';
-import { resourcePath, type KubeClient } from '../kube/client.js';
-import type { OperatorMetrics } from './metrics.js';
+import { resourcePath, type KubeClient } from '../../kube/client.js';
+import type { OperatorMetrics } from '../metrics.js';
 import { scaleTargetKind, ScaleTargetError, type Gvkr, type ScaleTargets } from './scale-target.js';
-import { TriggersInvalidError, type ScalersCache } from './scalers-cache.js';
-import { findCondition, setConditions, type Condition } from './status.js';
-import { competingScaledObject, hpaOwnership, targetApiVersion, targetKind } from './target-conflicts.js';
+import { TriggersInvalidError, type ScalersCache } from '../scalers-cache.js';
+import { findCondition, setConditions, type Condition } from '../status.js';
+import { competingScaledObject, hpaOwnership, targetApiVersion, targetKind } from '../../scaling/target-conflicts.js';
 import type { StatusWriter } from './status-writer.js';
+import type { ObjectCache, PollRegistry } from '../object-cache.js';
+import { involved, scaledObjectPath } from './object-ref.js';
 import type { LastReadings } from './last-readings.js';
-import { activeScalingModifiers, CompositeMetricName } from '../scaling/formula.js';
-
-export interface ObjectCache<T> {
-  get(key: string): T | undefined;
-  list(): T[];
-}
-
-export interface PollRegistry {
-  schedule(key: string, intervalMs: number): void;
-  unschedule(key: string): void;
-}
+import { activeScalingModifiers, CompositeMetricName } from '../../scaling/formula.js';
 
 export interface ReconcilerDeps {
   log: Logger;
@@ -343,12 +335,3 @@ function ownedBy(hpa: HorizontalPodAutoscaler, so: ScaledObject): boolean {
 function nonEmpty<T>(items: T[]): T[] | null {
   return items.length > 0 ? items : null;
 }
-
-export function scaledObjectPath(so: ScaledObject, subresource?: 'status'): string {
-  return resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace: so.metadata.namespace ?? '', name: so.metadata.name ?? '', ...(subresource ? { subresource } : {}) });
-}
-
-export function involved(so: ScaledObject): { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } {
-  return { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', namespace: so.metadata.namespace ?? '', name: so.metadata.name ?? '', ...(so.metadata.uid ? { uid: so.metadata.uid } : {}) };
-}
-

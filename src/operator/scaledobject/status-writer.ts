@@ -1,8 +1,8 @@
-import type { ScaledObject, ScaledObjectStatus } from '../apis/keda/v1alpha1/scaledobject.js';
-import { isNotFound } from '../kube/errors.js';
-import type { KubeClient } from '../kube/client.js';
-import { scaledObjectPath } from './reconciler.js';
-import { statusPatch } from './status.js';
+import type { ScaledObject, ScaledObjectStatus } from '../../apis/keda/v1alpha1/scaledobject.js';
+import { isNotFound } from '../../kube/errors.js';
+import type { KubeClient } from '../../kube/client.js';
+import { scaledObjectPath } from './object-ref.js';
+import { statusPatch } from '../status.js';
 
 export type StatusChanges = { [K in keyof ScaledObjectStatus]?: ScaledObjectStatus[K] | null };
 

@@ -1,8 +1,8 @@
 import type { V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import { hpaNameFor } from '../apis/keda/v1alpha1/validation.js';
-import { buildHpa, hpaNeedsUpdate } from '../scaling/hpa.js';
-import type { MetricSpec } from '../../scalers/scaler.js';
+import type { ScaledObject } from '../../apis/keda/v1alpha1/scaledobject.js';
+import { hpaNameFor } from '../../apis/keda/v1alpha1/validation.js';
+import { buildHpa, hpaNeedsUpdate } from '../../scaling/hpa.js';
+import type { MetricSpec } from '../../../scalers/scaler.js';
 import type { Gvkr } from './scale-target.js';
 
 export type HorizontalPodAutoscaler = V2HorizontalPodAutoscaler;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import { FakeKubeClient } from '../kube/fake-client.js';
+import type { ScaledObject } from '../../apis/keda/v1alpha1/scaledobject.js';
+import { FakeKubeClient } from '../../kube/fake-client.js';
 import { StatusWriter } from './status-writer.js';
 
 const path = '/apis/keda.sh/v1alpha1/namespaces/app/scaledobjects/orders';

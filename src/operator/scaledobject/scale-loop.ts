@@ -1,22 +1,22 @@
-import { readPauseState } from '../apis/keda/v1alpha1/annotations.js';
-import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import type { Logger } from '../log.js';
-import type { MetricSpec } from '../../scalers/scaler.js';
-import { activationReplicas, type ActivationCount, type ActivationMetric } from '../scaling/activation.js';
-import { decideScale, evaluateActivity, type ActivityInput, type TriggerReading } from '../scaling/scaledobject.js';
-import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth, type MetricOutcome } from '../scaling/fallback.js';
-import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
-import type { EventRecorder } from './events.js';
+import { readPauseState } from '../../apis/keda/v1alpha1/annotations.js';
+import { ScaledObjectDefaults, type ScaledObject } from '../../apis/keda/v1alpha1/scaledobject.js';
+import type { Logger } from '../../log.js';
+import type { MetricSpec } from '../../../scalers/scaler.js';
+import { activationReplicas, type ActivationCount, type ActivationMetric } from '../../scaling/activation.js';
+import { decideScale, evaluateActivity, type ActivityInput, type TriggerReading } from '../../scaling/scaledobject.js';
+import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth, type MetricOutcome } from '../../scaling/fallback.js';
+import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../../scaling/formula.js';
+import type { EventRecorder } from '../events.js';
 import type { HorizontalPodAutoscaler } from './hpa.js';
-import type { OperatorMetrics } from './metrics.js';
+import type { OperatorMetrics } from '../metrics.js';
 import { externalMetricNames, servableMetricValue } from './metrics-source.js';
-import type { ObjectCache } from './reconciler.js';
-import { involved } from './reconciler.js';
+import type { ObjectCache } from '../object-cache.js';
+import { involved } from './object-ref.js';
 import type { ReadyPods } from './ready-pods.js';
 import type { LastReadings } from './last-readings.js';
 import { ScaleTargetError, type ScaleTargets } from './scale-target.js';
-import type { ScalersCache, TriggerScaler } from './scalers-cache.js';
-import { findCondition, setConditions, type Condition } from './status.js';
+import type { ScalersCache, TriggerScaler } from '../scalers-cache.js';
+import { findCondition, setConditions, type Condition } from '../status.js';
 import type { StatusWriter } from './status-writer.js';
 
 export interface ScaleLoopDeps {
