@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { certificateSource, crdsDirOf, parseOperatorFlags, webhookConfigurationsOwner, type OperatorFlags } from './operator.js';
+import { certificateSource, webhookConfigurationsOwner } from '../operator/swell.js';
+import { crdsDirOf, parseOperatorFlags, type OperatorFlags } from './operator.js';
 
 describe('swell operator flags', () => {
   it('defaults: all namespaces, ports 8080/8081, leader election on, own namespace from POD_NAMESPACE', () => {

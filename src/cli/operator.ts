@@ -1,32 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { Registry, collectDefaultMetrics } from 'prom-client';
-import { createScaler } from '../../scalers/registry.js';
-import type { ScalerContext } from '../../scalers/scaler.js';
-import { ConnectionPool } from '../../scalers/connection-pool.js';
-import { SharedReads } from '../../scalers/shared-reads.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/config.js';
-import { createKubeLeaseStore } from '../kube/lease-store.js';
-import { Leadership } from '../controller/leadership.js';
-import { createKubeListWatchSource } from '../kube/list-watch.js';
-import { startBurstPlacement } from '../burst/index.js';
 import { createLogger, type Logger } from '../log.js';
-import type { CertificateSource } from '../certificates/index.js';
-import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
-import { ensureNamespace } from '../metrics-api/register.js';
-import { externalMetricsSourceOf } from '../operator/scaledobject/external-metrics-adapter.js';
-import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
-import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
-import { ApiserverProbe, readiness } from '../operator/readiness.js';
-import { createSystemClock } from '../controller/clock.js';
-import { createHttpKubeClient, type KubeClient } from '../kube/client.js';
-import { Operator } from '../operator/operator.js';
-import { startScaledJobController } from '../operator/scaledjob/index.js';
-import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
+import { createHttpKubeClient } from '../kube/client.js';
+import { locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
+import { createSwell, type SwellSettings } from '../operator/swell.js';
 
 const help = `usage: swell operator [options]
 
@@ -69,25 +48,9 @@ options:
   --log-level LEVEL             trace, debug, info, warn or error (default info)
 `;
 
-const LEASE_NAME = 'swell-operator';
-
-export interface OperatorFlags {
+export interface OperatorFlags extends SwellSettings {
   kubeconfig?: string;
-  namespace?: string;
-  metricsPort: number;
-  healthPort: number;
-  leaderElect: boolean;
-  leaseNamespace: string;
-  clusterAuthNamespace: string;
-  maxReconciles: number;
   logLevel: string;
-  local: boolean;
-  metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
-  webhooks: { enabled: boolean; port: number; serviceName: string; configurationName: string; validateKeda: boolean };
-  certDir?: string;
-  certSecret: string;
-  burst: boolean;
-  virtualNodeMetricsUrl?: string;
   installCrds: boolean;
   /** Unset: found beside the sources or the compiled CLI (see locateCrdsDir). */
   crdsDir?: string;
@@ -232,77 +195,15 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 
-  const parts = new StartedParts(log);
-  const connections = new ConnectionPool({ maxConcurrentPerServer: 16 });
   let code = 0;
   try {
-    if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
-    const clock = { now: () => new Date() };
-    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
-    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
-    apiserver.start();
-    parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
-    const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
-    // One Lease for every leader-only part: they lead and step down together, renewing once per period.
-    const leadership = new Leadership({
-      ...(flags.leaderElect ? { store: createKubeLeaseStore(client, { namespace: flags.leaseNamespace, name: LEASE_NAME }) } : {}),
-      identity,
-      log,
-    });
-    const common = {
-      client,
-      listWatch: <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(client, path),
-      identity,
-      leadership,
-      ...(flags.namespace ? { namespace: flags.namespace } : {}),
-      clusterAuthNamespace: flags.clusterAuthNamespace,
-      scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
-      log,
-      registry,
-      version: packageVersion(),
-    };
-    // The ScaledObject operator first: its metric families are registered before the ScaledJob controller's.
-    const operator = new Operator({ ...common, workers: flags.maxReconciles });
-    const scaledJobs = startScaledJobController(common);
-    parts.add('scaledjob controller', () => scaledJobs.stop());
-    const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
-    parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const ready = () => readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs);
-    const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
-    parts.add('health endpoint', () => healthEndpoint.close());
-    // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
-    if (flags.local && !flags.certDir) await ensureNamespace(client, flags.leaseNamespace);
-    const certificates = certificateSource(flags);
-    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
-    if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
-    const placement = flags.burst
-      ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
-      : undefined;
-    if (placement) parts.add('burst placement', () => placement.stop());
-    const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
-    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
-    if (webhooks) parts.add('webhooks', () => webhooks.stop());
-    log.info(
-      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
-      'swell operator started',
-    );
-    const burstLoop = placement ? leadership.run((signal) => placement.run(signal), stopping.signal) : Promise.resolve();
-    const operatorDone = operator.start();
-    await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
-    stopping.abort();
-    // Every part that leads stops first, so the one Lease is released before the servers wind down.
-    await Promise.all([operator.stop(), scaledJobs.stop(), burstLoop]);
+    const installCrdsFrom = flags.installCrds ? crdsDirOf(flags) : undefined;
+    await createSwell({ settings: flags, client, log, version: packageVersion(), ...(installCrdsFrom ? { installCrdsFrom } : {}) }, stopping.signal);
   } catch (err) {
     log.error({ err }, 'operator failed');
     code = 1;
-  } finally {
-    stopping.abort();
-    await parts.stopAll();
-    await connections.closeAll();
-    log.info('swell operator stopped');
   }
+  log.info('swell operator stopped');
   exitIfStillRunning(log, code, STOPPED_EXIT_GRACE_MS, 'still running after stopping; exiting now');
   return code;
 }
@@ -330,74 +231,4 @@ export function crdsDirOf(flags: Pick<OperatorFlags, 'crdsDir'>, moduleUrl = imp
   const { found, searched } = locateCrdsDir(moduleUrl);
   if (!found) throw noCrdsError(searched);
   return found;
-}
-
-function abortedPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-}
-
-/**
- * One certificate for both TLS servers: cert-manager's files, or one generated CA and certificate naming both
- * Services, kept in one Secret that every replica converges on.
- */
-export function certificateSource(flags: OperatorFlags): CertificateSource {
-  if (flags.certDir) return { kind: 'files', files: { certificateFile: join(flags.certDir, 'tls.crt'), privateKeyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } };
-  const identity = { serviceName: flags.metricsApi.serviceName, additionalServiceNames: [flags.webhooks.serviceName], namespace: flags.leaseNamespace };
-  return { kind: 'generated', identity, secretName: flags.certSecret };
-}
-
-/** Local runs serve on loopback and register themselves; in a pod the chart's Service routes to us. */
-function metricsApiOptions(flags: OperatorFlags, client: KubeClient, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
-  return {
-    client,
-    source,
-    log: log.child({ component: 'metrics-api' }),
-    certificates,
-    host: flags.local ? '127.0.0.1' : '0.0.0.0',
-    port: flags.metricsApi.port,
-    publishCaBundle: flags.metricsApi.publishCaBundle,
-    ...(flags.local ? { registerLocally: { serviceName: flags.metricsApi.serviceName, namespace: flags.leaseNamespace } } : {}),
-  };
-}
-
-/**
- * Local runs register their own configurations at a loopback URL. In a pod the chart owns them: swell writes
- * only their caBundles, or nothing at all when cert-manager's files are served (its CA injector writes them).
- */
-export function webhookConfigurationsOwner(flags: Pick<OperatorFlags, 'local' | 'certDir'>): WebhookConfigurations {
-  if (flags.local) return 'local';
-  return flags.certDir ? 'injected' : 'chart';
-}
-
-function webhooksOptions(flags: OperatorFlags, client: KubeClient, certificate: CertificateSource, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
-  return {
-    client,
-    log,
-    host: flags.local ? '127.0.0.1' : '0.0.0.0',
-    port: flags.webhooks.port,
-    configurationName: flags.webhooks.configurationName,
-    validateKeda: flags.webhooks.validateKeda,
-    ...(podMutator ? { podMutator } : {}),
-    certificate,
-    configurations: webhookConfigurationsOwner(flags),
-  };
-}
-
-/** What has been started, stopped in reverse order on the way out, each failure logged and the rest still stopped. */
-class StartedParts {
-  readonly #parts: { name: string; stop: () => Promise<void> }[] = [];
-
-  constructor(private readonly log: Logger) {}
-
-  add(name: string, stop: () => Promise<void>): void {
-    this.#parts.push({ name, stop });
-  }
-
-  async stopAll(): Promise<void> {
-    for (const part of this.#parts.reverse()) {
-      const started = Date.now();
-      await part.stop().catch((error: unknown) => this.log.warn({ err: error, part: part.name }, 'could not stop cleanly'));
-      this.log.debug({ part: part.name, ms: Date.now() - started }, 'stopped');
-    }
-  }
 }

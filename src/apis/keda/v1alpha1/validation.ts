@@ -1,6 +1,6 @@
 import { KedaAnnotations, parseGoBool, parseGoInt32 } from './annotations.js';
 import type { ScaledJob } from './scaledjob.js';
-import { ScaledObjectDefaults, usesScalingModifiers, type ScaledObject, type ScalingModifiers } from './scaledobject.js';
+import { ScaledObjectDefaults, usesScalingModifiers, type ScaledObject } from './scaledobject.js';
 import type { FieldError } from './schema-validation.js';
 import type { ClusterTriggerAuthentication, PodIdentity, TriggerAuthentication } from './triggerauthentication.js';
 import { isResourceTrigger, type TriggerSpec } from './triggers.js';
