@@ -2,6 +2,8 @@ import { awsSqsQueueScaler } from './aws-sqs-queue.js';
 import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
+import { mysqlScaler } from './mysql.js';
+import { postgresqlScaler } from './postgresql.js';
 import { prometheusScaler } from './prometheus.js';
 import { redisStreamsScaler } from './redis-streams.js';
 import { redisListScaler } from './redis.js';
@@ -17,6 +19,8 @@ const definitions: readonly ScalerDefinition<any>[] = [
   cronScaler,
   prometheusScaler,
   resourceScaler,
+  postgresqlScaler,
+  mysqlScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
