@@ -2,6 +2,7 @@ import { awsSqsQueueScaler } from './aws-sqs-queue.js';
 import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
+import { metricsApiScaler } from './metrics-api.js';
 import { mysqlScaler } from './mysql.js';
 import { postgresqlScaler } from './postgresql.js';
 import { prometheusScaler } from './prometheus.js';
@@ -21,6 +22,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   resourceScaler,
   postgresqlScaler,
   mysqlScaler,
+  metricsApiScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
