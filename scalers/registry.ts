@@ -2,6 +2,7 @@ import { awsSqsQueueScaler } from './aws-sqs-queue.js';
 import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
+import { kubernetesWorkloadScaler } from './kubernetes-workload.js';
 import { metricsApiScaler } from './metrics-api.js';
 import { mysqlScaler } from './mysql.js';
 import { postgresqlScaler } from './postgresql.js';
@@ -23,6 +24,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   postgresqlScaler,
   mysqlScaler,
   metricsApiScaler,
+  kubernetesWorkloadScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
