@@ -81,25 +81,31 @@ async function syncedWithin(pods: NamespacePods, timeoutMs: number): Promise<boo
   }
 }
 
+/**
+ * Not a kit scaler: its metric name comes from the object's namespace, which the kit's declaration does not
+ * see, and its source is the namespace's shared informer rather than a pooled connection.
+ */
 function createWorkloadScaler(config: WorkloadConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
   const spec = externalMetricSpec(context, `workload-${context.namespace}`, config.value);
   const pods = deps.pods?.watch(context.namespace);
+  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
   const count = async (): Promise<number> => {
-    if (!pods) throw new ScalerReadError('kubernetes-workload needs the operator\'s pod informer, which this process does not run');
-    if (!(await syncedWithin(pods, deps.requestTimeoutMs ?? defaultRequestTimeoutMs))) {
+    if (!pods) throw new ScalerReadError("kubernetes-workload needs the operator's pod informer, which this process does not run");
+    if (!(await syncedWithin(pods, timeoutMs))) {
       throw new ScalerReadError(`the pods of namespace ${context.namespace} are not listed yet (is the operator allowed to list and watch pods there?)`);
     }
     return countPods(pods.list(), config.selector);
   };
   const readKey = `kubernetes-workload|${context.namespace}|${config.podSelector}`;
+  let closed: Promise<void> | undefined;
   return {
     metricSpecs: [spec],
     async read(metricName, options): Promise<MetricReading> {
       assertOwnMetric([spec], metricName);
-      const value = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, count);
+      const value = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, count, options?.signal);
       return { value, active: value > config.activationValue };
     },
-    close: () => pods?.release() ?? Promise.resolve(),
+    close: () => (closed ??= pods?.release() ?? Promise.resolve()),
   };
 }
 

@@ -2,22 +2,14 @@ import { XMLParser } from 'fast-xml-parser';
 import parsePrometheusText from 'parse-prometheus-text-format';
 import { parse as parseYaml } from 'yaml';
 import { quantityValue } from '../src/kube/quantity.js';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import type { ParseInput, ParseResult } from './definition.js';
 import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { getPath, PathError, splitPath } from './gjson-path.js';
 import { HttpAgentHandle, httpGet } from './http-get.js';
 import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import { ScalerReadError } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { pooledSource, singleMetricScaler } from './single-metric.js';
 
 const formats = ['json', 'xml', 'yaml', 'prometheus'] as const;
 export type MetricsApiFormat = (typeof formats)[number];
@@ -193,40 +185,27 @@ export function metricsApiRequest(m: MetricsApiConfig): { url: URL; headers: Rec
   return { url, headers };
 }
 
-function createMetricsApiScaler(config: MetricsApiConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  const origin = new URL(config.url).origin;
-  const tls = has(config, 'tls') ? { cert: config.cert, key: config.key } : {};
-  const agentKey = sourceKey('http', { origin, unsafeSsl: config.unsafeSsl }, { ...tls, ca: config.ca });
-  const lease = deps.connections.acquire(agentKey, `metrics API ${origin}`, () =>
-    new HttpAgentHandle(origin.startsWith('https:'), { rejectUnauthorized: !config.unsafeSsl, ...(config.ca !== undefined ? { ca: config.ca } : {}), ...tls }),
-  );
-  const { url, headers } = metricsApiRequest(config);
-  // Scalers that differ only in valueLocation share the response, so the body is what is coalesced.
-  const readKey = sourceKey('metrics-api', { agentKey, url: url.href, format: config.format }, headers);
-  const spec = externalMetricSpec(context, `metric-api-${config.valueLocation}`, config.targetValue);
-  const fetch = (): Promise<string> =>
-    lease.use(timeoutMs, async (handle, signal) => {
+export const metricsApiScaler = singleMetricScaler<MetricsApiConfig, string>({
+  types: ['metrics-api'],
+  parse: parseMetricsApi,
+  metricName: (config) => `metric-api-${config.valueLocation}`,
+  target: (config) => config.targetValue,
+  source: (config, deps) => {
+    const origin = new URL(config.url).origin;
+    const tls = has(config, 'tls') ? { cert: config.cert, key: config.key } : {};
+    const agentKey = sourceKey('http', { origin, unsafeSsl: config.unsafeSsl }, { ...tls, ca: config.ca });
+    const lease = deps.connections.acquire(agentKey, `metrics API ${origin}`, () =>
+      new HttpAgentHandle(origin.startsWith('https:'), { rejectUnauthorized: !config.unsafeSsl, ...(config.ca !== undefined ? { ca: config.ca } : {}), ...tls }),
+    );
+    const { url, headers } = metricsApiRequest(config);
+    // Scalers that differ only in valueLocation share the response, so the body is what is read and shared.
+    const key = sourceKey('metrics-api', { agentKey, url: url.href, format: config.format }, headers);
+    return pooledSource(lease, key, async (handle, signal) => {
       const reply = await httpGet(url, { agent: handle.agent, headers, signal });
       if (reply.status < 200 || reply.status > 299) throw new ScalerReadError(`metrics API ${origin} returned ${reply.status}`);
       return reply.body;
     });
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const body = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, fetch);
-      const value = valueFromBody(body, config.format, config.valueLocation);
-      return { value, active: value > config.activationTargetValue };
-    },
-    close: () => lease.release(),
-  };
-}
-
-export const metricsApiScaler: ScalerDefinition<MetricsApiConfig> = {
-  types: ['metrics-api'],
-  allowsCachedMetrics: true,
-  external: true,
-  parse: parseMetricsApi,
-  create: createMetricsApiScaler,
-};
+  },
+  value: (body, config) => valueFromBody(body, config.format, config.valueLocation),
+  activation: (config) => config.activationTargetValue,
+});

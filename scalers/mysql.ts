@@ -1,10 +1,10 @@
 import mysql from 'mysql2/promise';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import type { ParseInput, ParseResult } from './definition.js';
 import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule, type Source } from './metadata.js';
-import type { Scaler, ScalerContext, ScalerDeps } from './scaler.js';
 import { sourceLabel } from './source-errors.js';
-import { createSqlScaler, type SqlPool } from './sql-query.js';
+import { singleMetricScaler } from './single-metric.js';
+import { sqlSource, type SqlPool } from './sql-query.js';
 
 const fromAuthOrTrigger = ['authParams', 'triggerMetadata'] as const;
 
@@ -149,32 +149,29 @@ class MySqlPool implements SqlPool {
   }
 }
 
-function createMySqlScaler(config: MySqlConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const options = mySqlConnectionOptions(config);
-  const address = `${options.host ?? ''}:${String(options.port)}/${options.database ?? ''}`;
-  return createSqlScaler(
-    {
-      server: { host: options.host, port: options.port, user: options.user, database: options.database, tls: options.ssl === undefined ? 'off' : JSON.stringify(options.ssl) },
-      secrets: { password: options.password, connection: config.connectionString },
-      label: sourceLabel('MySQL', address, config.hostFrom),
-      hidden: [config.connectionString, options.password].filter((v): v is string => v !== undefined),
-      open: () => new MySqlPool(options),
-      query: config.query,
-      metricName: mySqlMetricName(config),
-      target: config.queryValue,
-      activation: config.activationQueryValue,
-      failure: 'could not query MySQL database',
-    },
-    'mysql',
-    context,
-    deps,
-  );
-}
-
-export const mysqlScaler: ScalerDefinition<MySqlConfig> = {
+export const mysqlScaler = singleMetricScaler<MySqlConfig, number>({
   types: ['mysql'],
-  allowsCachedMetrics: true,
-  external: true,
   parse: parseMySql,
-  create: createMySqlScaler,
-};
+  metricName: mySqlMetricName,
+  target: (config) => config.queryValue,
+  source: (config, deps, timeoutMs) => {
+    const options = mySqlConnectionOptions(config);
+    const address = `${options.host ?? ''}:${String(options.port)}/${options.database ?? ''}`;
+    return sqlSource(
+      {
+        server: { host: options.host, port: options.port, user: options.user, database: options.database, tls: JSON.stringify(options.ssl ?? 'off') },
+        secrets: { password: options.password, connection: config.connectionString },
+        label: sourceLabel('MySQL', address, config.hostFrom),
+        hidden: [config.connectionString, options.password].filter((v): v is string => v !== undefined),
+        open: () => new MySqlPool(options),
+        query: config.query,
+        failure: 'could not query MySQL database',
+      },
+      'mysql',
+      deps,
+      timeoutMs,
+    );
+  },
+  value: (count) => count,
+  activation: (config) => config.activationQueryValue,
+});

@@ -1,10 +1,10 @@
 import pg from 'pg';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import type { ParseInput, ParseResult } from './definition.js';
 import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule, type Source } from './metadata.js';
-import type { Scaler, ScalerContext, ScalerDeps } from './scaler.js';
 import { sourceLabel } from './source-errors.js';
-import { createSqlScaler, type SqlPool } from './sql-query.js';
+import { singleMetricScaler } from './single-metric.js';
+import { sqlSource, type SqlPool } from './sql-query.js';
 
 const fromAuthOrTrigger = ['authParams', 'triggerMetadata'] as const;
 
@@ -161,32 +161,30 @@ class PostgresPool implements SqlPool {
   }
 }
 
-function createPostgresScaler(config: PostgresConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const options = postgresConnectionOptions(config);
-  const address = `${String(options.host)}:${String(options.port)}/${options.database ?? ''}`;
-  return createSqlScaler(
-    {
-      server: { host: options.host, port: options.port, user: options.user, database: options.database, ssl: config.connection ? 'from-connection' : (config.sslmode ?? '') },
-      secrets: { password: options.password, connection: config.connection },
-      label: sourceLabel('PostgreSQL', address, config.hostFrom),
-      hidden: [config.connection, typeof options.password === 'string' ? options.password : undefined].filter((v): v is string => v !== undefined),
-      open: () => new PostgresPool(options),
-      query: config.query,
-      metricName: 'postgresql',
-      target: config.targetQueryValue,
-      activation: config.activationTargetQueryValue,
-      failure: 'could not query postgreSQL',
-    },
-    'postgresql',
-    context,
-    deps,
-  );
-}
-
-export const postgresqlScaler: ScalerDefinition<PostgresConfig> = {
+export const postgresqlScaler = singleMetricScaler<PostgresConfig, number>({
   types: ['postgresql'],
-  allowsCachedMetrics: true,
-  external: true,
   parse: parsePostgres,
-  create: createPostgresScaler,
-};
+  metricName: () => 'postgresql',
+  target: (config) => config.targetQueryValue,
+  source: (config, deps, timeoutMs) => {
+    const options = postgresConnectionOptions(config);
+    const address = `${String(options.host)}:${String(options.port)}/${options.database ?? ''}`;
+    const password = typeof options.password === 'string' ? options.password : undefined;
+    return sqlSource(
+      {
+        server: { host: options.host, port: options.port, user: options.user, database: options.database, ssl: JSON.stringify(options.ssl ?? false) },
+        secrets: { password, connection: config.connection },
+        label: sourceLabel('PostgreSQL', address, config.hostFrom),
+        hidden: [config.connection, password].filter((v): v is string => v !== undefined),
+        open: () => new PostgresPool(options),
+        query: config.query,
+        failure: 'could not query postgreSQL',
+      },
+      'postgresql',
+      deps,
+      timeoutMs,
+    );
+  },
+  value: (count) => count,
+  activation: (config) => config.activationTargetQueryValue,
+});

@@ -1,15 +1,8 @@
 import type { Closeable } from './connection-pool.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import type { ScalerDeps } from './scaler.js';
+import { ScalerReadError } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { pooledSource, type MetricSource } from './single-metric.js';
 
 /** A pool of database connections for one server, account and database, which runs one query for a number. */
 export interface SqlPool extends Closeable {
@@ -17,7 +10,7 @@ export interface SqlPool extends Closeable {
   firstValue(query: string, timeoutMs: number): Promise<unknown>;
 }
 
-export interface SqlScalerSpec {
+export interface SqlSourceSpec {
   /** Identifies server, account and database; credentials go in `secrets` so the key is safe to log. */
   readonly server: Readonly<Record<string, unknown>>;
   readonly secrets: Readonly<Record<string, unknown>>;
@@ -27,34 +20,18 @@ export interface SqlScalerSpec {
   readonly hidden: readonly string[];
   readonly open: () => SqlPool;
   readonly query: string;
-  readonly metricName: string;
-  readonly target: number;
-  readonly activation: number;
   /** KEDA's wording before a failed query, e.g. "could not query postgreSQL". */
   readonly failure: string;
 }
 
 /**
- * The shape every "query returning a number" scaler shares: one pooled set of connections per server and
+ * The source every "query returning a number" scaler shares: one pooled set of connections per server and
  * account, and one query per source per interval however many ScaledObjects run it.
  */
-export function createSqlScaler(spec: SqlScalerSpec, kind: string, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
+export function sqlSource(spec: SqlSourceSpec, kind: string, deps: ScalerDeps, timeoutMs: number): MetricSource<number> {
   const poolKey = sourceKey(kind, spec.server, spec.secrets);
   const lease = deps.connections.acquire(poolKey, spec.label, spec.open, spec.hidden);
-  const metric = externalMetricSpec(context, spec.metricName, spec.target);
-  const readKey = `${poolKey}|${spec.query}`;
-  const fetch = (): Promise<number> =>
-    lease.use(timeoutMs, async (pool) => sqlNumber(await pool.firstValue(spec.query, timeoutMs), spec.failure));
-  return {
-    metricSpecs: [metric],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([metric], metricName);
-      const value = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, fetch);
-      return { value, active: value > spec.activation };
-    },
-    close: () => lease.release(),
-  };
+  return pooledSource(lease, `${poolKey}|${spec.query}`, async (pool) => sqlNumber(await pool.firstValue(spec.query, timeoutMs), spec.failure));
 }
 
 /**
