@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createScaler, scalerDefinitions, supportedTriggerTypes, validateTriggerMetadata } from './registry.js';
 import { normalizeMetricName, ScalerConfigError } from './scaler.js';
@@ -12,6 +14,16 @@ describe('registry', () => {
       const example = scalerDefinitions.find((d) => d.types.includes(type))?.example;
       const trigger = { type, metadata: { ...example?.metadata }, ...(example?.authParams ? { authenticationRef: { name: 'auth' } } : {}) };
       expect(validateTriggerMetadata(trigger, { offline: true }), type).toEqual([]);
+    }
+  });
+
+  it('has an example manifest under examples/ for every scaler', () => {
+    const examples = readdirSync(join(import.meta.dirname, '..', 'examples'))
+      .filter((name) => name.endsWith('.yaml'))
+      .map((name) => readFileSync(join(import.meta.dirname, '..', 'examples', name), 'utf8'));
+    for (const definition of scalerDefinitions) {
+      const shown = definition.types.some((type) => examples.some((text) => new RegExp(`^\\s*- type: ${type}$`, 'm').test(text)));
+      expect(shown, `an example of ${definition.types.join('/')}`).toBe(true);
     }
   });
 
