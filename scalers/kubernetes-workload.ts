@@ -111,6 +111,8 @@ function createWorkloadScaler(config: WorkloadConfig, context: ScalerContext, de
 
 export const kubernetesWorkloadScaler: ScalerDefinition<WorkloadConfig> = {
   types: ['kubernetes-workload'],
+  schema,
+  example: { metadata: { podSelector: 'app=web', value: '4' } },
   allowsCachedMetrics: true,
   external: true,
   parse: parseWorkload,

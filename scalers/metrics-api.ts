@@ -187,6 +187,8 @@ export function metricsApiRequest(m: MetricsApiConfig): { url: URL; headers: Rec
 
 export const metricsApiScaler = singleMetricScaler<MetricsApiConfig, string>({
   types: ['metrics-api'],
+  schema,
+  example: { metadata: { url: 'http://127.0.0.1:1/stats', valueLocation: 'queue.depth', targetValue: '5', authMode: 'bearer' }, authParams: { token: 't' } },
   parse: parseMetricsApi,
   metricName: (config) => `metric-api-${config.valueLocation}`,
   target: (config) => config.targetValue,

@@ -4,7 +4,7 @@ import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule, type Source } from './metadata.js';
 import { sourceLabel } from './source-errors.js';
 import { singleMetricScaler } from './single-metric.js';
-import { sqlSource, type SqlPool } from './sql-query.js';
+import { sqlSource, unusableSource, type SqlPool } from './sql-query.js';
 
 const fromAuthOrTrigger = ['authParams', 'triggerMetadata'] as const;
 
@@ -77,18 +77,6 @@ const partsRules: Rule<MySqlConfig>[] = (['host', 'port', 'username', 'dbName'] 
 const rules: Rule<MySqlConfig>[] = [
   positiveTarget('queryValue'),
   ...partsRules,
-  {
-    fields: ['connectionString'],
-    check: (m) => {
-      if (m.connectionString === undefined) return undefined;
-      try {
-        parseMySqlDsn(m.connectionString);
-        return undefined;
-      } catch (error) {
-        return error instanceof Error ? error.message : String(error);
-      }
-    },
-  },
 ];
 
 function podIdentityRules(input: ParseInput): Rule<MySqlConfig>[] {
@@ -127,11 +115,19 @@ export function mySqlConnectionOptions(m: MySqlMetadata): mysql.PoolOptions {
   return { host: m.host ?? '', port: Number(m.port), user: m.username ?? '', database: m.dbName ?? '', ...(m.password !== undefined ? { password: m.password } : {}) };
 }
 
+/** The DSN's database; a DSN that cannot be read fails at read time, with words that do not repeat it. */
+function databaseOf(dsn: string): string | undefined {
+  try {
+    return parseMySqlDsn(dsn).database;
+  } catch {
+    return undefined;
+  }
+}
+
 /** KEDA names the metric after metricName, else the database. */
 export function mySqlMetricName(m: MySqlMetadata): string {
   if (m.metricName !== undefined) return `mysql-${m.metricName}`;
-  const database = m.connectionString !== undefined ? parseMySqlDsn(m.connectionString).database : m.dbName;
-  return `mysql-${database ?? ''}`;
+  return `mysql-${(m.connectionString !== undefined ? databaseOf(m.connectionString) : m.dbName) ?? ''}`;
 }
 
 class MySqlPool implements SqlPool {
@@ -151,11 +147,18 @@ class MySqlPool implements SqlPool {
 
 export const mysqlScaler = singleMetricScaler<MySqlConfig, number>({
   types: ['mysql'],
+  schema,
+  example: { metadata: { host: '127.0.0.1', port: '1', username: 'reader', dbName: 'media', query: 'SELECT COUNT(*) FROM thumbnails', queryValue: '5' }, authParams: { password: 'pw' } },
   parse: parseMySql,
   metricName: mySqlMetricName,
   target: (config) => config.queryValue,
   source: (config, deps, timeoutMs) => {
-    const options = mySqlConnectionOptions(config);
+    let options: ReturnType<typeof mySqlConnectionOptions>;
+    try {
+      options = mySqlConnectionOptions(config);
+    } catch (error) {
+      return unusableSource('mysql', error);
+    }
     const address = `${options.host ?? ''}:${String(options.port)}/${options.database ?? ''}`;
     return sqlSource(
       {

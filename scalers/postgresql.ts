@@ -4,7 +4,7 @@ import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule, type Source } from './metadata.js';
 import { sourceLabel } from './source-errors.js';
 import { singleMetricScaler } from './single-metric.js';
-import { sqlSource, type SqlPool } from './sql-query.js';
+import { sqlSource, unusableSource, type SqlPool } from './sql-query.js';
 
 const fromAuthOrTrigger = ['authParams', 'triggerMetadata'] as const;
 
@@ -39,19 +39,8 @@ const rules: Rule<PostgresConfig>[] = [
   ...partsRules,
   {
     fields: ['sslmode'],
-    check: (m) => (m.sslmode !== undefined && !sslModes.includes(m.sslmode) ? `sslmode "${m.sslmode}" must be one of [${sslModes.join(' ')}]` : undefined),
-  },
-  {
-    fields: ['connection'],
-    check: (m) => {
-      if (m.connection === undefined) return undefined;
-      try {
-        postgresConnectionOptions(m);
-        return undefined;
-      } catch (error) {
-        return error instanceof Error ? error.message : String(error);
-      }
-    },
+    // The value may come from a Secret, so it is not echoed.
+    check: (m) => (m.sslmode !== undefined && !sslModes.includes(m.sslmode) ? `sslmode must be one of [${sslModes.join(' ')}]` : undefined),
   },
 ];
 
@@ -163,11 +152,21 @@ class PostgresPool implements SqlPool {
 
 export const postgresqlScaler = singleMetricScaler<PostgresConfig, number>({
   types: ['postgresql'],
+  schema,
+  example: {
+    metadata: { host: '127.0.0.1', port: '1', userName: 'reader', dbName: 'orders', sslmode: 'disable', query: 'SELECT count(*) FROM jobs', targetQueryValue: '5' },
+    authParams: { password: 'pw' },
+  },
   parse: parsePostgres,
   metricName: () => 'postgresql',
   target: (config) => config.targetQueryValue,
   source: (config, deps, timeoutMs) => {
-    const options = postgresConnectionOptions(config);
+    let options: ReturnType<typeof postgresConnectionOptions>;
+    try {
+      options = postgresConnectionOptions(config);
+    } catch (error) {
+      return unusableSource('postgresql', error);
+    }
     const address = `${String(options.host)}:${String(options.port)}/${options.database ?? ''}`;
     const password = typeof options.password === 'string' ? options.password : undefined;
     return sqlSource(

@@ -190,6 +190,8 @@ function prometheusSource(config: PrometheusConfig, deps: ScalerDeps): MetricSou
 
 export const prometheusScaler = singleMetricScaler<PrometheusConfig, PrometheusSample>({
   types: ['prometheus'],
+  schema,
+  example: { metadata: { serverAddress: 'http://127.0.0.1:1', query: 'sum(queue_depth)', threshold: '10', authModes: 'bearer' }, authParams: { bearerToken: 't' } },
   parse: parsePrometheus,
   metricName: () => 'prometheus',
   target: (config) => config.threshold,

@@ -34,7 +34,9 @@ function demo(extra: Partial<SingleMetricScaler<DemoConfig, number>> = {}) {
   const values = [3, 7];
   const declaration = {
     types: ['demo'],
+    schema,
     parse,
+    example: { metadata: { queue: 'q' } },
     metricName: (c: DemoConfig) => `demo-${c.queue}`,
     target: (c: DemoConfig) => c.depth,
     timeoutMs: (c: DemoConfig) => c.timeout,

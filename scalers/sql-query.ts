@@ -35,6 +35,19 @@ export function sqlSource(spec: SqlSourceSpec, kind: string, deps: ScalerDeps, t
 }
 
 /**
+ * A source whose connection string could not be read: every read fails with why, in words that never repeat
+ * the string (it comes from a Secret or the target's env, so only a read, not validation, can see it).
+ */
+export function unusableSource(kind: string, error: unknown): MetricSource<number> {
+  const reason = error instanceof Error ? error.message : String(error);
+  return {
+    key: `${kind}|unusable|${reason}`,
+    read: () => Promise.reject(new ScalerReadError(reason)),
+    close: () => Promise.resolve(),
+  };
+}
+
+/**
  * A query's result as a number: drivers give numbers, or strings for NUMERIC, DECIMAL and BIGINT; NULL, no row
  * or text that is not a number is an error, as KEDA's scan into a float is.
  */
