@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { mariadbdArgs, mysqlComponent, sandboxAccountSql } from './mysql.js';
 import { freePort } from './net.js';
-import { initdbArgs, postgresArgs, postgresqlComponent } from './postgresql.js';
+import { initdbArgs, postgresArgs, postgresBinDir, postgresqlComponent } from './postgresql.js';
+import { staticRequirements } from './prerequisites.js';
 import { accountFromPasswd, dataRootFor } from './system-user.js';
 
 describe('postgresArgs', () => {
@@ -56,5 +57,16 @@ describe('healthy', () => {
     expect(await mysqlComponent().healthy({ env: { MYSQL_URL: `mysql://u:p@127.0.0.1:${port}/d` }, endpoints: {} })).toBe(false);
     expect(await mysqlComponent().healthy({ env: {}, endpoints: {} })).toBe(false);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('prerequisites', () => {
+  it('names the Debian package of each database server, so `dev up` installs or asks for it before starting', async () => {
+    expect(staticRequirements.postgresql.map((r) => r.aptPackage)).toEqual(['postgresql']);
+    expect(new Set(staticRequirements.mysql.map((r) => r.aptPackage))).toEqual(new Set(['mariadb-server']));
+    expect(await postgresqlComponent().requirements({ cacheDir: '/c', stateDir: '/s', repoDir: '/r' })).toEqual(staticRequirements.postgresql);
+  });
+  it('fails naming the package when no server binaries are installed', async () => {
+    await expect(postgresBinDir('/nonexistent/postgresql')).rejects.toThrow('apt-get install -y postgresql');
   });
 });
