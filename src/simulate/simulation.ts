@@ -98,8 +98,8 @@ export function runSimulation(trace: Trace, workload: SimWorkload, parameters: S
     trace: { kind: trace.kind, seconds: trace.duration, rows: trace.times.length, work: trace.kind === 'metric' ? Math.round(trace.duration) : work },
     workload: {
       scaledObject: workload.scaledObject.metadata.name ?? '',
-      trigger: workload.trigger.type,
-      target: workload.trigger.target,
+      trigger: workload.modifiers ? `scalingModifiers over ${workload.triggers.map((t) => t.name ?? t.type).join(', ')}` : workload.triggers.map((t) => t.type).join(', '),
+      target: workload.modifiers?.target ?? workload.triggers[0]?.target ?? 0,
       ratePerReplica: settings.ratePerReplica,
       pod: { vcpu: settings.podRequests.cpu, memoryGiB: settings.podRequests.memoryGiB },
       burstBilledAs: settings.burstSize,
