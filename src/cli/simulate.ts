@@ -23,7 +23,8 @@ cheapest base that meets the SLO. Durations take Go-style units (90s, 5m, 1h30m)
 input:
   -f, --filename FILE          ScaledObject (+ BurstPolicy, + target Deployment) manifests
   --scaled-object NAME         which ScaledObject, when the file has several
-  --trace FILE                 CSV "seconds,arrivals" (items arriving at that second) or "seconds,value" (a metric)
+  --trace FILE                 CSV "seconds,arrivals" (items arriving at that second) or "seconds,value" (a metric),
+                               optionally ",source" (up|down: while down every trigger read fails, for fallback)
   --from-prometheus URL        build the trace from Prometheus's query_range API instead
   --query QUERY                PromQL for --from-prometheus; the series are summed
   --range DURATION             how far back from now (default 1h)
