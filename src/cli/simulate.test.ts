@@ -110,6 +110,23 @@ describe('swell simulate (compiled)', () => {
     }
   }, 180_000);
 
+  it('replays a source outage from the trace: fallback with it, held replicas without', async () => {
+    const trace = join(dir, 'outage.csv');
+    await writeFile(trace, 'seconds,arrivals,source\n0,200,up\n60,0,down\n360,400,down\n660,0,up\n900,0,up\n');
+    const worker = await readFile(join(repo, 'examples', 'traces', 'worker.yaml'), 'utf8');
+    const withFallback = join(dir, 'worker-fallback.yaml');
+    await writeFile(withFallback, worker.replace('  maxReplicaCount: 50\n', '  maxReplicaCount: 50\n  fallback:\n    failureThreshold: 3\n    replicas: 6\n'));
+    const args = ['--trace', trace, '--slo-wait', '10m', '--bases', '2,4'];
+    const fellBack = await swell(['simulate', '-f', withFallback, ...args, '--output', 'json']);
+    const report = JSON.parse(fellBack.stdout) as JsonReport & { results: { fallbackPolls: number }[]; trace: { sourceDownSeconds: number } };
+    expect(report.trace.sourceDownSeconds).toBe(600);
+    // 600 s down at a 15 s polling interval: 40 polls, the first three counted as failures before fallback serves.
+    for (const r of report.results) expect(r.fallbackPolls).toBe(37);
+    expect((await swell(['simulate', '-f', withFallback, ...args])).stdout).toContain('source down for 10m of the trace; fallback served on 37 polls per strategy');
+    const held = await swell(['simulate', '-f', 'examples/traces/worker.yaml', ...args]);
+    expect(held.stdout).toContain('source down for 10m of the trace; no fallback, so swell and the HPA held the replica count meanwhile');
+  }, 180_000);
+
   it('prints the table with the BurstPolicy to apply', async () => {
     const { code, stdout } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/diurnal.csv', '--bases', '2,4']);
     expect(code).toBe(0);

@@ -3,7 +3,7 @@ import { emptyHpaMemory, hpaSync, metricProposal, resolveHpaRules } from './hpa-
 import { NodePool } from './node-pool.js';
 import { burstPodCost, fargateBilledSize, fargatePricing, nodeCost } from './pricing.js';
 import { WorkQueue } from './queue.js';
-import { formatTraceCsv, generateTrace, parseTraceCsv, TraceError } from './trace.js';
+import { formatTraceCsv, generateTrace, parseTraceCsv, sourceDownSeconds, TraceError } from './trace.js';
 
 describe('WorkQueue', () => {
   it('serves the head first at the Running replicas rate and records each item its wait', () => {
@@ -150,6 +150,8 @@ describe('traces', () => {
     expect([...(trace.sourceDown ?? [])]).toEqual([0, 1, 0]);
     expect(formatTraceCsv(trace)).toBe('seconds,arrivals,source\n0,5,up\n10,0,down\n30,2,up\n');
     expect(parseTraceCsv('seconds,arrivals\n0,5\n').sourceDown).toBeUndefined();
+    // Down from 10 s to 30 s, and again from 40 s to the end (41 s: one second past the last arrivals row).
+    expect(sourceDownSeconds(parseTraceCsv('seconds,arrivals,source\n0,5,up\n10,0,down\n30,2,up\n40,1,down\n'))).toBe(21);
   });
 
   it.each([

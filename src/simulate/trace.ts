@@ -77,6 +77,15 @@ export function makeTrace(kind: TraceKind, times: readonly number[], values: rea
   };
 }
 
+/** Seconds the trace says its source is down (a row's state holds until the next row, the last until the end). */
+export function sourceDownSeconds(trace: Trace): number {
+  const down = trace.sourceDown;
+  if (!down) return 0;
+  let total = 0;
+  for (let i = 0; i < trace.times.length; i += 1) if (down[i] === 1) total += (trace.times[i + 1] ?? trace.duration) - (trace.times[i] ?? 0);
+  return total;
+}
+
 export function formatTraceCsv(trace: Trace): string {
   const down = trace.sourceDown;
   const lines = [`seconds,${trace.kind === 'metric' ? 'value' : 'arrivals'}${down ? ',source' : ''}`];
