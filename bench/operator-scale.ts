@@ -5,7 +5,7 @@
  *
  *   npm run build && npx swell dev up --components kube --hpa-sync-period 15
  *   npx tsx bench/operator-scale.ts [--count 10000] [--polling-interval 1] [--window 60] [--soak-minutes 0]
- *                                   [--sample 30] [--restart true] [--keep]
+ *                                   [--sample 30] [--restart true] [--keep] [--active]
  *
  * Steps: the operator (`node --expose-gc bin/swell.js operator`, every part on, a request counter and memory
  * probe loaded with --import) starts on an empty namespace, and the heap that survives a full GC is the
@@ -16,6 +16,7 @@
  * verb and resource. --soak-minutes then samples RSS and settled heap every --sample seconds and fits a line:
  * growth per hour. --restart (default true) stops the operator (SIGTERM → exit time) and starts a new one on
  * the N existing objects: time to ready, to every object scheduled, to every object polled once.
+ * --active opens every cron window instead (each target at one replica): the status writes of active objects.
  * Prints JSON and writes bench/results/operator-scale-N[-soak].json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -39,6 +40,7 @@ interface Options {
   sampleS: number;
   restart: boolean;
   keep: boolean;
+  active: boolean;
 }
 
 function options(): Options {
@@ -51,6 +53,7 @@ function options(): Options {
       sample: { type: 'string', default: '30' },
       restart: { type: 'string', default: 'true' },
       keep: { type: 'boolean', default: false },
+      active: { type: 'boolean', default: false },
     },
   });
   const int = (name: string, raw: string, min = 1): number => {
@@ -66,6 +69,7 @@ function options(): Options {
     sampleS: int('sample', values.sample),
     restart: values.restart === 'true',
     keep: values.keep,
+    active: values.active,
   };
 }
 
@@ -213,10 +217,12 @@ async function forEachLimited(count: number, limit: number, task: (i: number) =>
   );
 }
 
-async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number): Promise<void> {
-  // A one-minute window on the first day of a month half a year away: closed however long the run takes.
+async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number, active: boolean): Promise<void> {
+  // Idle: a one-minute window on the first day of a month half a year away, closed however long the run takes.
+  // Active: a window open all day but its last minute, so every poll finds the trigger active (one replica).
   const month = ((new Date().getUTCMonth() + 6) % 12) + 1;
-  const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: `0 0 1 ${month} *`, end: `1 0 1 ${month} *`, desiredReplicas: '2' } };
+  const window = active ? { start: '0 0 * * *', end: '59 23 * * *', desiredReplicas: '1' } : { start: `0 0 1 ${month} *`, end: `1 0 1 ${month} *`, desiredReplicas: '2' };
+  const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', ...window } };
   const conflictOk = (err: unknown): void => {
     if ((err as { code?: number }).code !== 409) throw err;
   };
@@ -280,7 +286,7 @@ async function main(): Promise<void> {
     const baseline = await operator.settledMemory();
     progress(`baseline: heap ${mib(baseline.heapUsed)} MiB, RSS ${mib(baseline.rss)} MiB; creating ${opts.count} Deployments and ScaledObjects in ${namespace}`);
     const createStarted = Date.now();
-    await createObjects(client, namespace, opts.count, opts.pollingIntervalS);
+    await createObjects(client, namespace, opts.count, opts.pollingIntervalS, opts.active);
     const created = Date.now();
     progress(`created in ${((created - createStarted) / 1000).toFixed(1)} s; waiting until all are Ready`);
     await waitFor(`${opts.count} Ready`, 60 * 60_000, async () => {
@@ -401,6 +407,7 @@ async function main(): Promise<void> {
       cpus: availableParallelism(),
       loadAverageDuringRun: { min: Math.min(...loads), max: Math.max(...loads), mean: Number((loads.reduce((s, l) => s + l, 0) / Math.max(1, loads.length)).toFixed(1)) },
       count: opts.count,
+      triggers: opts.active ? 'active (open cron window, 1 replica each)' : 'idle (closed cron window, targets at zero)',
       pollingIntervalSeconds: opts.pollingIntervalS,
       operator: 'compiled CLI: node --expose-gc bin/swell.js operator (all parts on)',
       baseline: { heapMiB: mib(baseline.heapUsed), rssMiB: mib(baseline.rss) },
@@ -410,7 +417,7 @@ async function main(): Promise<void> {
       ...(restart ? { restart } : {}),
     };
     await mkdir(join(repo, 'bench', 'results'), { recursive: true });
-    const out = join(repo, 'bench', 'results', `operator-scale-${opts.count}${opts.soakMinutes > 0 ? '-soak' : ''}.json`);
+    const out = join(repo, 'bench', 'results', `operator-scale-${opts.count}${opts.active ? '-active' : ''}${opts.soakMinutes > 0 ? '-soak' : ''}.json`);
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to ${out}\n`);
   } catch (err) {
