@@ -16,6 +16,7 @@
  * verb and resource. --soak-minutes then samples RSS and settled heap every --sample seconds and fits a line:
  * growth per hour. --restart (default true) stops the operator (SIGTERM → exit time) and starts a new one on
  * the N existing objects: time to ready, to every object scheduled, to every object polled once.
+ * SWELL_BENCH_CLI=path/to/bin/swell.js runs another build of the CLI (e.g. before and after a change).
  * --active opens every cron window instead (each target at one replica): the status writes of active objects.
  * Prints JSON and writes bench/results/operator-scale-N[-soak].json.
  */
@@ -119,7 +120,7 @@ class OperatorProcess {
 
   static async start(kubeconfig: string, namespace: string, probeFile: string): Promise<OperatorProcess> {
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
-    const args = ['--expose-gc', '--import', join(repo, 'bench', 'request-counter.ts'), join(repo, 'bin', 'swell.js'), 'operator'];
+    const args = ['--expose-gc', '--import', join(repo, 'bench', 'request-counter.ts'), process.env.SWELL_BENCH_CLI ?? join(repo, 'bin', 'swell.js'), 'operator'];
     args.push('--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'warn');
     const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, SWELL_BENCH_REQUEST_COUNTS: probeFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     return new OperatorProcess(child, probeFile, metricsPort, healthPort);
