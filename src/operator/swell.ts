@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
@@ -20,6 +20,7 @@ import { ensureNamespace } from '../metrics-api/register.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
 import { serveHealth, serveMetrics } from './http-endpoints.js';
 import { installCrds } from './install-crds.js';
+import { NamespacePodInformers } from './namespace-pods.js';
 import { Operator } from './operator.js';
 import { ApiserverProbe, readiness } from './readiness.js';
 import { startScaledJobController } from './scaledjob/index.js';
@@ -83,7 +84,9 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const clock = { now: () => new Date() };
-    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
+    const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(client, path), log: log.child({ component: 'pod-informers' }) });
+    parts.add('pod informers', () => pods.stopAll());
+    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
     const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
     apiserver.start();
     parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));

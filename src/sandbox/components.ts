@@ -3,6 +3,8 @@ import { componentNames, type ComponentName, type SandboxComponent } from './com
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
 import { nodeComponent } from './node.js';
+import { mysqlComponent } from './mysql.js';
+import { postgresqlComponent } from './postgresql.js';
 import { prometheusComponent } from './prometheus.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
@@ -18,6 +20,8 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
     aws: awsComponent(),
+    postgresql: postgresqlComponent(),
+    mysql: mysqlComponent(),
   };
 }
 
