@@ -40,7 +40,7 @@ export async function exposeHostService(options: HostServiceOptions): Promise<Ho
   const relay = spawn('socat', apiserverRelayArgs(nodeIp, port), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   relay.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = once(relay, 'exit');
+  const exited = once(relay, 'exit').catch(() => undefined);
   const stopRelay = async () => {
     if (relay.exitCode === null && relay.signalCode === null) {
       relay.kill('SIGTERM');

@@ -345,13 +345,17 @@ describe('swell installed by Helm with its own image, on the real node', () => {
     const before = new Set((await pods(releaseNamespace, operatorLabels)).map((p) => p.metadata.name));
     // The metric a HPA reads, through the aggregator, the Service and kube-proxy, every 100 ms during the upgrade.
     const failures: number[] = [];
+    const reasons = new Set<string>();
     let probes = 0;
     let probing = true;
     const probeLoop = (async () => {
       while (probing) {
         const at = Date.now();
         probes += 1;
-        await prober.request('GET', metricPath).catch(() => failures.push(at));
+        await prober.request('GET', metricPath).catch((error: unknown) => {
+          failures.push(at);
+          reasons.add((error instanceof Error ? error.message : String(error)).split('\n').slice(0, 2).join(' ').slice(0, 200));
+        });
         await sleep(Math.max(0, 100 - (Date.now() - at)));
       }
     })();
@@ -371,6 +375,7 @@ describe('swell installed by Helm with its own image, on the real node', () => {
     record('upgrade: metric probes through the APIService', probes);
     record('upgrade: failed probes', failures.length);
     record('upgrade: APIService unavailable, first → last failure (ms)', failures.length ? (failures.at(-1) ?? 0) - (failures[0] ?? 0) : 0);
+    if (reasons.size > 0) record('upgrade: why probes failed', [...reasons].join(' | '));
     expect(probes).toBeGreaterThan(10);
     await waitFor('a Lease holder among the new pods', 60_000, async () => {
       const holder = await leaderPod();
