@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, type CoreV1Api, type V1Endpoints, type V1Service } from '@kubernetes/client-node';
 import { apiserverRelayArgs } from './node-apiserver.js';
 
@@ -37,21 +39,22 @@ export function hostServiceObjects(name: string, nodeIp: string, port: number, s
 /** Starts the relay and publishes the Service; `stop` ends the relay and deletes the Service (its Endpoints go with it). */
 export async function exposeHostService(options: HostServiceOptions): Promise<HostService> {
   const { core, namespace, name, nodeIp, port, servicePort } = options;
-  const relay = spawn('socat', apiserverRelayArgs(nodeIp, port), { stdio: ['ignore', 'ignore', 'pipe'] });
+  // A process group of its own: socat forks a child per connection, and stopping ends those too.
+  const relay = spawn('socat', apiserverRelayArgs(nodeIp, port), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   relay.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(relay, 'exit').catch(() => undefined);
   const stopRelay = async () => {
-    if (relay.exitCode === null && relay.signalCode === null) {
-      relay.kill('SIGTERM');
+    if (relay.pid !== undefined && relay.exitCode === null && relay.signalCode === null) {
+      process.kill(-relay.pid, 'SIGTERM');
       await exited;
     }
   };
   try {
+    await listening(nodeIp, port, () => (relay.exitCode === null ? undefined : `socat relaying ${nodeIp}:${port} exited: ${stderr.trim()}`));
     const { service, endpoints } = hostServiceObjects(name, nodeIp, port, servicePort);
     const created = await core.createNamespacedService({ namespace, body: service });
     await core.createNamespacedEndpoints({ namespace, body: endpoints });
-    if (relay.exitCode !== null) throw new Error(`socat relaying ${nodeIp}:${port} exited: ${stderr.trim()}`);
     return {
       address: `${created.spec?.clusterIP ?? ''}:${servicePort}`,
       async stop() {
@@ -64,5 +67,28 @@ export async function exposeHostService(options: HostServiceOptions): Promise<Ho
   } catch (error) {
     await stopRelay();
     throw error;
+  }
+}
+
+/** Waits (at most 5 s) until something accepts on host:port; `failure` says why to stop early. */
+async function listening(host: string, port: number, failure: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const why = failure();
+    if (why) throw new Error(why);
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port, timeout: 500 }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+      socket.on('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
+    });
+    if (accepted) return;
+    if (Date.now() > deadline) throw new Error(`nothing accepts on ${host}:${port} after 5 s`);
+    await sleep(100);
   }
 }

@@ -163,6 +163,15 @@ function scaledObject(redisAddress: string): Record<string, unknown> {
   };
 }
 
+/** The operators' logs in .swell/e2e, kept for whoever reads a failure: they go with the pods. */
+async function saveOperatorLogs(): Promise<void> {
+  await mkdir(join(repoDir, '.swell', 'e2e'), { recursive: true });
+  for (const pod of await pods(releaseNamespace, operatorLabels).catch(() => [])) {
+    const log = await core.readNamespacedPodLog({ namespace: releaseNamespace, name: pod.metadata.name }).catch(() => '');
+    await writeFile(join(repoDir, '.swell', 'e2e', `in-cluster-${pod.metadata.name}.log`), log);
+  }
+}
+
 /** Items the worker pods logged as processed (each logs one JSON line per item it popped). */
 async function processedItems(): Promise<string[]> {
   const seen: string[] = [];
@@ -258,12 +267,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await mkdir(join(repoDir, '.swell', 'e2e'), { recursive: true });
   await writeFile(join(repoDir, '.swell', 'e2e', 'in-cluster.json'), `${JSON.stringify(figures, null, 2)}\n`);
+  if (installed) await saveOperatorLogs();
   if (installed) await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '2m']).catch((error: unknown) => console.error(error));
   await redis?.del(listName).catch(() => undefined);
   redis?.disconnect();
   await redisService?.stop();
   // With the operator gone nothing removes the kept ScaledObject's finalizer; without this its namespace hangs.
-  await admin.request('PATCH', soPath(appNamespace, 'worker'), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined);
+  const left = await admin.request<{ items: { metadata: { name: string } }[] }>('GET', soPath(appNamespace)).catch(() => ({ items: [] }));
+  for (const so of left.items) {
+    await admin.request('PATCH', soPath(appNamespace, so.metadata.name), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined);
+  }
   await setHelmOwnershipOfCrds(admin, undefined);
   await deleteNamespace(admin, appNamespace);
   await deleteNamespace(admin, releaseNamespace);
@@ -305,6 +318,16 @@ describe('swell installed by Helm with its own image, on the real node', () => {
   it('refuses an invalid ScaledObject through the validating webhook Service', async () => {
     const valid = scaledObject('127.0.0.1:6379') as { spec: Record<string, unknown> };
     const bad = { ...valid, metadata: { name: 'bad', namespace: appNamespace }, spec: { ...valid.spec, triggers: [{ type: 'no-such-scaler', metadata: {} }] } };
+    // Right after install kube-proxy may not have programmed the webhook Service yet (about 1-4 s here), and a
+    // webhook that cannot be called is skipped (failurePolicy Ignore): wait, with dry runs, until it answers.
+    const installedAt = Date.now();
+    await waitFor('the webhook refusing a dry run', 30_000, () =>
+      admin.request('POST', `${soPath(appNamespace)}?dryRun=All`, { body: bad }).then(
+        () => undefined,
+        (error: unknown) => (/denied the request/.test(String(error)) ? true : undefined),
+      ),
+    );
+    record('webhook answering through its Service, after the test began waiting (ms)', Date.now() - installedAt);
     const refused = await admin.request('POST', soPath(appNamespace), { body: bad }).then(
       () => 'admitted',
       (error: unknown) => (error instanceof Error ? error.message : String(error)),
@@ -318,8 +341,10 @@ describe('swell installed by Helm with its own image, on the real node', () => {
     await admin.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace: appNamespace }), { body: consumerDeployment(address) });
     await admin.request('POST', soPath(appNamespace), { body: scaledObject(address) });
     await waitFor('the ScaledObject Ready', 60_000, async () => {
-      const so = await admin.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', soPath(appNamespace, 'worker'));
-      return so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      const so = await admin.request<{ status?: { conditions?: { type: string; status: string; message?: string }[] } }>('GET', soPath(appNamespace, 'worker'));
+      const readyCondition = so.status?.conditions?.find((c) => c.type === 'Ready');
+      if (readyCondition?.status === 'True') return true;
+      throw new Error(`Ready=${readyCondition?.status ?? 'unset'}: ${readyCondition?.message ?? ''}`);
     });
     await drainStory('first');
   });
@@ -384,6 +409,7 @@ describe('swell installed by Helm with its own image, on the real node', () => {
   });
 
   it('leaves the CRDs and the ScaledObjects behind on helm uninstall', async () => {
+    await saveOperatorLogs();
     await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '2m']);
     installed = false;
     for (const crd of ['scaledobjects.keda.sh', 'scaledjobs.keda.sh', 'triggerauthentications.keda.sh', 'clustertriggerauthentications.keda.sh']) {
