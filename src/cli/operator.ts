@@ -255,7 +255,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const clock = { now: () => new Date() };
+    const clock = createSystemClock();
     const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(kubeConfig, path), log: log.child({ component: 'pod-informers' }) });
     parts.add('pod informers', () => pods.stopAll());
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
