@@ -19,6 +19,7 @@ describe('swell operator flags', () => {
       webhooks: { enabled: true, port: 9443, serviceName: 'swell-webhooks', configurationName: 'swell-admission', validateKeda: true },
       certSecret: 'swell-certs',
       burst: true,
+      shutdownDelayMs: 5000,
       installCrds: false,
     });
     expect(parseOperatorFlags([], {})).toMatchObject({ leaseNamespace: 'swell-system', clusterAuthNamespace: 'swell-system' });
@@ -30,7 +31,8 @@ describe('swell operator flags', () => {
   });
 
   it('outside a pod runs locally: free ports for the metrics API and webhooks', () => {
-    expect(parseOperatorFlags([], {})).toMatchObject({ local: true, metricsApi: { port: 0 }, webhooks: { port: 0 } });
+    expect(parseOperatorFlags([], {})).toMatchObject({ local: true, metricsApi: { port: 0 }, webhooks: { port: 0 }, shutdownDelayMs: 0 });
+    expect(parseOperatorFlags(['--shutdown-delay', '2'], {})).toMatchObject({ shutdownDelayMs: 2000 });
   });
 
   it('reads the chart environment, flags winning', () => {
@@ -56,6 +58,8 @@ describe('swell operator flags', () => {
     { argv: ['--metrics-api-port', '-1'], error: '--metrics-api-port' },
     { argv: ['--webhooks-port', '99999'], error: '--webhooks-port' },
     { argv: ['--virtual-node-metrics-url', 'not a url'], error: '--virtual-node-metrics-url' },
+    { argv: ['--shutdown-delay', '1.5'], error: '--shutdown-delay' },
+    { argv: ['--shutdown-delay', '25'], error: '--shutdown-delay' },
     { argv: ['--bogus'], error: 'bogus' },
   ])('rejects $argv naming the flag', ({ argv, error }) => {
     expect(() => parseOperatorFlags(argv, {})).toThrow(error);

@@ -43,6 +43,9 @@ options:
                                 and every replica, are kept in (env SWELL_CERT_SECRET; default swell-certs)
   --burst BOOL                  burst placement: pod mutator and BurstPolicy controller (env SWELL_BURST; default true)
   --virtual-node-metrics-url URL  the virtual node's /metrics, for burst cost (env SWELL_VIRTUAL_NODE_METRICS_URL)
+  --shutdown-delay SECONDS      on SIGTERM, step down at once but go on serving the metrics API and webhooks
+                                this long, not ready, while the pod leaves its Services' endpoints on every
+                                node (default 5 in a pod, 0 with --local)
   --install-crds                apply crds/*.yaml before starting (sandboxes and demos)
   --crds-dir DIR                where --install-crds reads them (default: the crds/ folder of this checkout)
   --log-level LEVEL             trace, debug, info, warn or error (default info)
@@ -84,6 +87,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       'cert-secret': { type: 'string' },
       burst: { type: 'string' },
       'virtual-node-metrics-url': { type: 'string' },
+      'shutdown-delay': { type: 'string' },
       'install-crds': { type: 'boolean' },
       'crds-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -125,6 +129,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
     certSecret,
     burst: bool('--burst', values.burst ?? env.SWELL_BURST ?? 'true'),
     ...(virtualNodeMetricsUrl ? { virtualNodeMetricsUrl: url('--virtual-node-metrics-url', virtualNodeMetricsUrl) } : {}),
+    shutdownDelayMs: seconds('--shutdown-delay', values['shutdown-delay'] ?? (local ? '0' : '5')) * 1000,
     installCrds: values['install-crds'] ?? false,
     ...(values['crds-dir'] ? { crdsDir: values['crds-dir'] } : {}),
   };
@@ -139,6 +144,11 @@ function port(flag: string, raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value > 65535) throw new Error(`${flag}: "${raw}" is not a port number`);
   return value;
+}
+
+function seconds(flag: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) * 1000 >= SHUTDOWN_DEADLINE_MS) throw new Error(`${flag}: "${raw}" is not a whole number of seconds below ${SHUTDOWN_DEADLINE_MS / 1000}`);
+  return Number(raw);
 }
 
 function positiveInt(flag: string, raw: string): number {

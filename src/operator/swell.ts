@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -42,6 +43,8 @@ export interface SwellSettings {
   certSecret: string;
   burst: boolean;
   virtualNodeMetricsUrl?: string;
+  /** How long a process stopped by its signal goes on serving after stepping down. */
+  shutdownDelayMs: number;
 }
 
 export interface SwellOptions {
@@ -68,7 +71,8 @@ const LEASE_NAME = 'swell-operator';
 /**
  * Wires and runs the whole process: the ScaledObject operator, the ScaledJob controller, the metrics and health
  * endpoints, the external metrics API, burst placement and the webhooks, leader-only parts behind one Lease.
- * Resolves once `signal` aborts (or a controller ends) and every part has stopped; rejects, after stopping what
+ * Resolves once `signal` aborts (or a controller ends) and every part has stopped (after the shutdown delay when
+ * `signal` stopped it); rejects, after stopping what
  * had started, when a part fails.
  */
 export async function createSwell(options: SwellOptions, signal: AbortSignal): Promise<void> {
@@ -83,7 +87,7 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     if (options.installCrdsFrom) await installCrds(client, options.installCrdsFrom, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const clock = { now: () => new Date() };
+    const clock = createSystemClock();
     const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(client, path), log: log.child({ component: 'pod-informers' }) });
     parts.add('pod informers', () => pods.stopAll());
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
@@ -115,7 +119,7 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const ready = () => readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs);
+    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs));
     const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
@@ -141,6 +145,12 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     stopping.abort();
     // Every part that leads stops first, so the one Lease is released before the servers wind down.
     await Promise.all([operator.stop(), scaledJobs.stop(), burstLoop]);
+    // The pod's endpoints leave the Services (and every node's forwarding rules) a moment after it is told to
+    // stop; the apiserver may still send metric reads and admission reviews here until then.
+    if (signal.aborted && flags.shutdownDelayMs > 0) {
+      log.info({ delayMs: flags.shutdownDelayMs }, 'stepped down; serving until the endpoints are gone');
+      await sleep(flags.shutdownDelayMs);
+    }
   } finally {
     signal.removeEventListener('abort', stop);
     stopping.abort();
