@@ -1,9 +1,13 @@
+import { artemisComponent } from './artemis.js';
 import { awsComponent } from './aws.js';
+import { azuriteComponent } from './azurite.js';
 import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
+import { natsComponent } from './nats.js';
 import { nodeComponent } from './node.js';
 import { prometheusComponent } from './prometheus.js';
+import { rabbitMqComponent } from './rabbitmq.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
 import { virtualNodeComponent } from './virtual-node.js';
@@ -18,6 +22,10 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
     aws: awsComponent(),
+    rabbitmq: rabbitMqComponent(),
+    nats: natsComponent(),
+    azurite: azuriteComponent(),
+    artemis: artemisComponent(),
   };
 }
 

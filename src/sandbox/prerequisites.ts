@@ -77,6 +77,10 @@ export const staticRequirements = {
   // python3-venv brings python3 and the ensurepip the venv needs; a Python of one's own (pyenv) has both.
   aws: [{ command: 'python3', aptPackage: 'python3-venv' }],
   prometheus: [{ command: 'prometheus', aptPackage: 'prometheus' }],
+  rabbitmq: [
+    { command: '/usr/lib/rabbitmq/bin/rabbitmq-server', aptPackage: 'rabbitmq-server' },
+    { command: 'epmd', aptPackage: 'rabbitmq-server' },
+  ],
   java: [{ command: 'java', aptPackage: 'openjdk-17-jre-headless' }],
   maven: [{ command: 'mvn', aptPackage: 'maven' }],
   node: [
