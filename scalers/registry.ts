@@ -3,6 +3,7 @@ import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
 import { prometheusScaler } from './prometheus.js';
+import { rabbitMqScaler } from './rabbitmq.js';
 import { redisStreamsScaler } from './redis-streams.js';
 import { redisListScaler } from './redis.js';
 import { resourceScaler } from './resource.js';
@@ -17,6 +18,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   cronScaler,
   prometheusScaler,
   resourceScaler,
+  rabbitMqScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
