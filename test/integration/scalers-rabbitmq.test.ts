@@ -1,6 +1,6 @@
 // @sandbox rabbitmq
 import { randomUUID } from 'node:crypto';
-import { connect, type Channel, type ChannelModel } from 'amqplib';
+import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
@@ -13,7 +13,7 @@ const run = randomUUID().slice(0, 8);
 const queue = `swell-jobs-${run}`;
 const others = [`swell-batch-${run}-a`, `swell-batch-${run}-b`];
 let model: ChannelModel;
-let channel: Channel;
+let channel: ConfirmChannel;
 
 async function fill(name: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) channel.sendToQueue(name, Buffer.from(`job-${i}`));
