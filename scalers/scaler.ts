@@ -41,6 +41,11 @@ export interface ReadOptions {
    * server again; callers pass their polling interval. 0 (the default) only joins a read already in flight.
    */
   maxAgeMs?: number;
+  /**
+   * The caller's deadline: when it aborts, read() rejects at once and the request to the source is aborted
+   * (unless another caller still waits for the same read).
+   */
+  signal?: AbortSignal;
 }
 
 export interface Scaler {
