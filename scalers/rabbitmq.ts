@@ -1,19 +1,11 @@
 import { connect, type ChannelModel, type Channel, type Options } from 'amqplib';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import type { ParseInput, ParseResult } from './definition.js';
 import { metadataInput, podIdentityOf, prefixed } from './definition.js';
 import { HttpAgentHandle, httpGet } from './http-get.js';
 import { checkRules, field, parseMetadata, type MetadataOf, type Rule, type Source } from './metadata.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import { ScalerReadError, type MetricReading, type ScalerDeps } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { pooledSource, singleMetricScaler, type MetricSource } from './single-metric.js';
 import { sourceLabel } from './source-errors.js';
 
 export const rabbitModes = ['QueueLength', 'MessageRate', 'DeliverGetRate', 'PublishedToDeliveredRatio', 'ExpectedQueueConsumptionTime'] as const;
@@ -362,29 +354,8 @@ function brokerLabel(c: RabbitMqConfig): string {
   return sourceLabel('RabbitMQ', `${url.protocol}//${url.host}`, c.hostFrom);
 }
 
-function createRabbitMqScaler(config: RabbitMqConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const spec = externalMetricSpec(context, `rabbitmq-${queryEscape(config.queueName)}`, config.value);
-  const fetchQueues = config.protocol === 'http' ? httpQueues(config, deps) : amqpQueues(config, deps);
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const queues = await deps.reads.read(fetchQueues.key, options?.maxAgeMs ?? 0, fetchQueues.fetch);
-      return rabbitReading(composeQueues(queues, config.operation), config);
-    },
-    close: () => fetchQueues.release(),
-  };
-}
-
-interface QueueSource {
-  /** The coalescing key: every scaler asking the same server the same question with the same account shares it. */
-  key: string;
-  fetch: () => Promise<QueueStats[]>;
-  release: () => Promise<void>;
-}
-
-function httpQueues(config: RabbitMqConfig, deps: ScalerDeps): QueueSource {
-  const timeoutMs = config.timeout ?? deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
+/** The queue (or the queues a regex matched) through the management API, one GET per read. */
+function httpSource(config: RabbitMqConfig, deps: ScalerDeps): MetricSource<QueueStats[]> {
   const host = new URL(config.host);
   const username = config.username ?? decodeURIComponent(host.username);
   const password = config.password ?? decodeURIComponent(host.password);
@@ -394,35 +365,30 @@ function httpQueues(config: RabbitMqConfig, deps: ScalerDeps): QueueSource {
   const agentKey = sourceKey('http', { origin: host.origin, unsafeSsl: config.unsafeSsl }, tls);
   const lease = deps.connections.acquire(agentKey, brokerLabel(config), () => new HttpAgentHandle(host.protocol === 'https:', { rejectUnauthorized: !config.unsafeSsl, ...tls }), [config.host, password]);
   const url = managementURL(config);
-  return {
-    key: sourceKey('rabbitmq-http', { agentKey, url: url.href }, headers),
-    fetch: () =>
-      lease.use(timeoutMs, async (handle, signal) => {
-        const reply = await httpGet(url, { agent: handle.agent, headers, signal });
-        return parseManagementReply(reply.status, reply.body, config);
-      }),
-    release: () => lease.release(),
-  };
+  return pooledSource(lease, sourceKey('rabbitmq-http', { agentKey, url: url.href }, headers), async (handle, signal) => {
+    const reply = await httpGet(url, { agent: handle.agent, headers, signal });
+    return parseManagementReply(reply.status, reply.body, config);
+  });
 }
 
-function amqpQueues(config: RabbitMqConfig, deps: ScalerDeps): QueueSource {
-  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
+/** The queue's ready messages through a passive declare on a pooled AMQP connection. */
+function amqpSource(config: RabbitMqConfig, deps: ScalerDeps, timeoutMs: number): MetricSource<QueueStats[]> {
   const options = amqpConnectOptions(config);
   const socket = { timeout: timeoutMs, clientProperties: { connection_name: 'swell' }, ...tlsSocketOptions(config) };
-  const { password: _password, ...shown } = options;
-  const connectionKey = sourceKey('amqp', shown, { password: options.password, socket });
-  const lease = deps.connections.acquire(connectionKey, brokerLabel(config), () => new AmqpHandle(options, socket), [config.host, options.password ?? '']);
-  return {
-    key: `${connectionKey}|queue|${config.queueName}`,
-    fetch: () => lease.use(timeoutMs, async (handle) => [{ messages: await handle.messageCount(config.queueName), messagesReady: 0, publishRate: 0, deliverGetRate: 0 }]),
-    release: () => lease.release(),
-  };
+  const { password, ...shown } = options;
+  const connectionKey = sourceKey('amqp', shown, { password, socket });
+  const lease = deps.connections.acquire(connectionKey, brokerLabel(config), () => new AmqpHandle(options, socket), [config.host, password ?? '']);
+  return pooledSource(lease, `${connectionKey}|queue|${config.queueName}`, async (handle) => [
+    { messages: await handle.messageCount(config.queueName), messagesReady: 0, publishRate: 0, deliverGetRate: 0 },
+  ]);
 }
 
-export const rabbitMqScaler: ScalerDefinition<RabbitMqConfig> = {
+export const rabbitMqScaler = singleMetricScaler<RabbitMqConfig, QueueStats[]>({
   types: ['rabbitmq'],
-  allowsCachedMetrics: true,
-  external: true,
   parse: parseRabbitMq,
-  create: createRabbitMqScaler,
-};
+  metricName: (config) => `rabbitmq-${queryEscape(config.queueName)}`,
+  target: (config) => config.value,
+  timeoutMs: (config) => config.timeout,
+  source: (config, deps, timeoutMs) => (config.protocol === 'http' ? httpSource(config, deps) : amqpSource(config, deps, timeoutMs)),
+  interpreter: (config) => (queues) => rabbitReading(composeQueues(queues, config.operation), config),
+});

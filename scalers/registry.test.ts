@@ -13,6 +13,7 @@ describe('registry', () => {
         'kafka',
         'memory',
         'prometheus',
+        'rabbitmq',
         'redis',
         'redis-cluster',
         'redis-cluster-streams',
@@ -24,8 +25,8 @@ describe('registry', () => {
   });
 
   it('names an unknown trigger type', () => {
-    expect(validateTriggerMetadata({ type: 'rabbitmq', metadata: {} })).toEqual(['no scaler found for type: rabbitmq']);
-    expect(() => createScaler(contextFor({ type: 'rabbitmq' }), testDeps())).toThrow('no scaler found for type: rabbitmq');
+    expect(validateTriggerMetadata({ type: 'ibmmq', metadata: {} })).toEqual(['no scaler found for type: ibmmq']);
+    expect(() => createScaler(contextFor({ type: 'ibmmq' }), testDeps())).toThrow('no scaler found for type: ibmmq');
   });
 
   it('refuses Utilization for external metrics', () => {

@@ -11,9 +11,9 @@ export class CountingConnectionPool extends ConnectionPool {
     const lease = super.acquire(key, label, open, hidden);
     return {
       ...lease,
-      use: (timeoutMs, request) => {
+      use: (timeoutMs, request, signal) => {
         this.requests++;
-        return lease.use(timeoutMs, request);
+        return lease.use(timeoutMs, request, signal);
       },
     };
   }
