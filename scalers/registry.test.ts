@@ -12,6 +12,7 @@ describe('registry', () => {
         'cron',
         'kafka',
         'memory',
+        'nats-jetstream',
         'prometheus',
         'rabbitmq',
         'redis',

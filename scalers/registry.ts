@@ -2,6 +2,7 @@ import { awsSqsQueueScaler } from './aws-sqs-queue.js';
 import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
+import { natsJetStreamScaler } from './nats-jetstream.js';
 import { prometheusScaler } from './prometheus.js';
 import { rabbitMqScaler } from './rabbitmq.js';
 import { redisStreamsScaler } from './redis-streams.js';
@@ -19,6 +20,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   prometheusScaler,
   resourceScaler,
   rabbitMqScaler,
+  natsJetStreamScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
