@@ -84,11 +84,11 @@ describe('nats-jetstream in a cluster', () => {
   /** Three nodes a, b, c advertising their client URLs; `leader` leads the consumer and alone has fresh figures. */
   function cluster(leader: string, requests: string[]) {
     const nodes = ['a', 'b', 'c'];
-    return async (url: URL): Promise<unknown> => {
+    return (url: URL): Promise<unknown> => {
       requests.push(url.host + url.pathname);
       const node = url.hostname === 'nats.nats' ? 'a' : url.hostname;
-      if (url.pathname === '/varz') return { server_name: node, connect_urls: nodes.map((n) => `${n}:4222`) } satisfies VarzReply;
-      return jsz([{ name: 'workers', pending: node === leader ? 9 : 1, ackPending: 0, leader }], 3);
+      if (url.pathname === '/varz') return Promise.resolve({ server_name: node, connect_urls: nodes.map((n) => `${n}:4222`) } satisfies VarzReply);
+      return Promise.resolve(jsz([{ name: 'workers', pending: node === leader ? 9 : 1, ackPending: 0, leader }], 3));
     };
   }
 
