@@ -8,6 +8,7 @@ describe('registry', () => {
     expect([...supportedTriggerTypes].sort()).toEqual(
       [
         'aws-sqs-queue',
+        'azure-queue',
         'cpu',
         'cron',
         'kafka',

@@ -1,4 +1,5 @@
 import { awsSqsQueueScaler } from './aws-sqs-queue.js';
+import { azureQueueScaler } from './azure-queue.js';
 import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
@@ -21,6 +22,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   resourceScaler,
   rabbitMqScaler,
   natsJetStreamScaler,
+  azureQueueScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
