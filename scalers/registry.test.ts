@@ -7,6 +7,7 @@ describe('registry', () => {
   it('supports the KEDA trigger types swell implements', () => {
     expect([...supportedTriggerTypes].sort()).toEqual(
       [
+        'artemis-queue',
         'aws-sqs-queue',
         'azure-queue',
         'cpu',

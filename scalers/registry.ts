@@ -1,3 +1,4 @@
+import { artemisQueueScaler } from './artemis-queue.js';
 import { awsSqsQueueScaler } from './aws-sqs-queue.js';
 import { azureQueueScaler } from './azure-queue.js';
 import { cronScaler } from './cron.js';
@@ -23,6 +24,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   rabbitMqScaler,
   natsJetStreamScaler,
   azureQueueScaler,
+  artemisQueueScaler,
 ];
 
 const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
