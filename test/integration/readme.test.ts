@@ -1,4 +1,4 @@
-// @sandbox kube,redis,kafka,sqs,prometheus
+// @sandbox kube,redis,kafka,sqs,prometheus,rabbitmq,nats,azurite,artemis
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -16,6 +16,7 @@ import { ensureHelm } from '../../src/sandbox/helm.js';
 import { startOperator, type RunningProcess } from '../e2e/support.js';
 import { codeSpans, coverageOf, exampleOf, fencedBlocks, helmTemplateArgsOf, readmeCommands, readReadme, repoDir, section } from '../unit/readme-blocks.js';
 import { createNamespace, deleteNamespace, sandboxClient, waitFor } from './operator-support.js';
+import { brokerSubstitutions, prepareBrokerSources } from './readme-brokers.js';
 
 /*
  * The README's examples are applied to the sandbox as a user would apply them, with `swell operator` running as a
@@ -53,6 +54,7 @@ function substitutions(sqsQueueUrl: string): { what: string; pattern: RegExp; re
     { what: 'the SQS queue URL', pattern: /https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/orders/g, replacement: sqsQueueUrl },
     // ElasticMQ instead of AWS: the same region, plus the endpoint KEDA's awsEndpoint points the client at.
     { what: 'the SQS endpoint', pattern: /^(\s*)awsRegion: eu-west-1$/gm, replacement: `$1awsRegion: eu-west-1\n$1awsEndpoint: ${env('SQS_ENDPOINT')}` },
+    ...brokerSubstitutions(env),
   ];
 }
 
@@ -122,6 +124,7 @@ describe('README examples applied to the sandbox', () => {
   let redis: Redis;
   let kafka: Kafka;
   let sqsQueueUrl = '';
+  let removeBrokerSources: (() => Promise<void>) | undefined;
   const matched = new Set<string>();
 
   beforeAll(async () => {
@@ -141,6 +144,7 @@ describe('README examples applied to the sandbox', () => {
     await redis.xgroup('CREATE', 'events', 'processors', '$', 'MKSTREAM').catch((error: unknown) => {
       if (!String(error).includes('BUSYGROUP')) throw error;
     });
+    removeBrokerSources = await prepareBrokerSources(env);
     await createNamespace(client, namespace);
     // The workloads the examples scale exist before them, as a user's would.
     for (const { text } of examples) {
@@ -167,6 +171,7 @@ describe('README examples applied to the sandbox', () => {
     }
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
+    await removeBrokerSources?.();
     await redis?.del('emails', 'transcode-jobs', 'events');
     redis?.disconnect();
     const admin = kafka?.admin();
