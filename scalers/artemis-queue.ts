@@ -126,6 +126,8 @@ export function parseJolokiaReply(status: number, body: string): number {
 
 export const artemisQueueScaler = singleMetricScaler<ArtemisConfig, number>({
   types: ['artemis-queue'],
+  schema,
+  example: { metadata: { managementEndpoint: '127.0.0.1:1', brokerName: 'broker', brokerAddress: 'jobs', queueName: 'jobs' }, authParams: { username: 'scaler', password: 'pw' } },
   parse: parseArtemisQueue,
   metricName: (config) => `artemis-${config.queueName}`,
   target: (config) => config.queueLength,

@@ -160,6 +160,11 @@ function sqsSource(config: SqsConfig, deps: ScalerDeps): MetricSource<QueueCount
 
 export const awsSqsQueueScaler = singleMetricScaler<SqsConfig, QueueCounts>({
   types: ['aws-sqs-queue'],
+  schema,
+  example: {
+    metadata: { queueURL: 'http://127.0.0.1:1/000000000000/orders', awsRegion: 'us-east-1', awsEndpoint: 'http://127.0.0.1:1' },
+    authParams: { awsAccessKeyID: 'id', awsSecretAccessKey: 'key' },
+  },
   parse: parseSqs,
   metricName: (config) => `aws-sqs-${config.queueName}`,
   target: (config) => config.queueLength,

@@ -65,12 +65,21 @@ export const parseAzureQueue = schemaParser({
   }),
 });
 
-/** The pool's handle: one service client per storage account connection string. */
+/**
+ * The pool's handle: one service client per storage account connection string, made on first use so a
+ * connection string the SDK cannot read fails the reads (without showing it), not the scaler's creation.
+ */
 export class QueueServiceHandle {
-  readonly client: QueueServiceClient;
-  constructor(connection: string) {
-    // The pool's request timeout bounds each read; the SDK's own retries would outlast it.
-    this.client = QueueServiceClient.fromConnectionString(connection, { retryOptions: { maxTries: 1 } });
+  #client: QueueServiceClient | undefined;
+  constructor(private readonly connection: string) {}
+  get client(): QueueServiceClient {
+    try {
+      // The pool's request timeout bounds each read; the SDK's own retries would outlast it.
+      this.#client ??= QueueServiceClient.fromConnectionString(this.connection, { retryOptions: { maxTries: 1 } });
+    } catch {
+      throw new ScalerReadError('the Azure Storage connection string cannot be used (expected AccountName, AccountKey and an endpoint or EndpointSuffix)');
+    }
+    return this.#client;
   }
   close(): Promise<void> {
     return Promise.resolve();
@@ -97,6 +106,8 @@ export async function queueMessageCount(queue: QueueClient, strategy: Strategy, 
 
 export const azureQueueScaler = singleMetricScaler<AzureQueueConfig, number>({
   types: ['azure-queue'],
+  schema,
+  example: { metadata: { queueName: 'jobs' }, authParams: { connection: 'DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;QueueEndpoint=http://127.0.0.1:1/acct;' } },
   parse: parseAzureQueue,
   metricName: (config) => `azure-queue-${config.queueName}`,
   target: (config) => config.queueLength,

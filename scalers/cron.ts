@@ -109,7 +109,7 @@ function createCronScaler(config: CronMetadata, context: ScalerContext, deps: Sc
     read: (metricName): Promise<MetricReading> =>
       Promise.resolve().then(() => {
         assertOwnMetric([spec], metricName);
-        const active = window.activeAt(deps.clock.now());
+        const active = window.activeAt(new Date(deps.clock.now()));
         return { value: active ? config.desiredReplicas : 0, active };
       }),
     close: () => Promise.resolve(),
@@ -118,6 +118,8 @@ function createCronScaler(config: CronMetadata, context: ScalerContext, deps: Sc
 
 export const cronScaler: ScalerDefinition<CronMetadata> = {
   types: ['cron'],
+  schema,
+  example: { metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '3' } },
   allowsCachedMetrics: false,
   external: true,
   parse: parseCron,

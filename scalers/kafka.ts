@@ -266,6 +266,8 @@ function kafkaInterpreter(config: KafkaConfigMetadata): (snapshot: KafkaOffsets)
 
 export const kafkaScaler = singleMetricScaler<KafkaConfigMetadata, KafkaOffsets>({
   types: ['kafka'],
+  schema,
+  example: { metadata: { bootstrapServers: '127.0.0.1:1', consumerGroup: 'workers', topic: 'orders' }, authParams: { sasl: 'plaintext', username: 'u', password: 'p' } },
   parse: parseKafka,
   metricName: kafkaMetricName,
   target: (config) => config.lagThreshold,

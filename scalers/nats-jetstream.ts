@@ -146,6 +146,8 @@ function parseJson(status: number, body: string, what: string): unknown {
 
 export const natsJetStreamScaler = singleMetricScaler<NatsJetStreamConfig, number>({
   types: ['nats-jetstream'],
+  schema,
+  example: { metadata: { natsServerMonitoringEndpoint: '127.0.0.1:1', account: '$G', stream: 'jobs', consumer: 'workers' } },
   parse: parseNatsJetStream,
   metricName: (config) => `nats-jetstream-${config.stream}`,
   target: (config) => config.lagThreshold,

@@ -183,13 +183,15 @@ function prometheusSource(config: PrometheusConfig, deps: ScalerDeps): MetricSou
   const headers = prometheusHeaders(config);
   const key = sourceKey('prometheus', { agentKey, url: prometheusQueryURL(config, undefined).href }, headers);
   return pooledSource(lease, key, async (handle, signal) => {
-    const reply = await httpGet(prometheusQueryURL(config, deps.clock.now()), { agent: handle.agent, headers, signal });
+    const reply = await httpGet(prometheusQueryURL(config, new Date(deps.clock.now())), { agent: handle.agent, headers, signal });
     return parsePrometheusReply(reply.status, reply.body, config.query);
   });
 }
 
 export const prometheusScaler = singleMetricScaler<PrometheusConfig, PrometheusSample>({
   types: ['prometheus'],
+  schema,
+  example: { metadata: { serverAddress: 'http://127.0.0.1:1', query: 'sum(queue_depth)', threshold: '10', authModes: 'bearer' }, authParams: { bearerToken: 't' } },
   parse: parsePrometheus,
   metricName: () => 'prometheus',
   target: (config) => config.threshold,

@@ -29,7 +29,7 @@ describe('rabbitmq metadata', () => {
     ['http://r/', 'http'],
     ['https://r/', 'http'],
   ])('protocol auto follows the scheme of %s', (host, protocol) => {
-    expect(parseRabbitMq(input({ host, queueName: 'q' })).config.protocol).toBe(protocol);
+    expect(parseRabbitMq(input({ host, queueName: 'q' })).config.transport).toBe(protocol);
   });
 
   it('takes the host from the TriggerAuthentication or the target env, and the account from either', () => {
@@ -37,7 +37,7 @@ describe('rabbitmq metadata', () => {
     expect(auth.errors).toEqual([]);
     expect(auth.config).toMatchObject({ host: amqpHost, username: 'a', password: 'b', hostFrom: 'authParams' });
     const env = parseRabbitMq(input({ queueName: 'q', hostFromEnv: 'H', usernameFromEnv: 'U', passwordFromEnv: 'P' }, { resolvedEnv: { H: httpHost, U: 'a', P: 'b' } }));
-    expect(env.config).toMatchObject({ host: httpHost, protocol: 'http', username: 'a', password: 'b' });
+    expect(env.config).toMatchObject({ host: httpHost, protocol: 'auto', transport: 'http', username: 'a', password: 'b' });
   });
 
   it.each([
@@ -61,7 +61,7 @@ describe('rabbitmq metadata', () => {
   });
 
   it.each([
-    [{ tls: 'on' }, 'incorrect value for TLS given: on'],
+    [{ tls: 'on' }, 'incorrect value for TLS given: <redacted>'],
     [{ cert: 'C' }, 'both key and certificate must be provided'],
     [{ username: 'a' }, 'username and password must be given together'],
     [{ workloadIdentityResource: 'api://x' }, 'Azure AD workload identity and OAuth2 are not supported for rabbitmq by swell'],

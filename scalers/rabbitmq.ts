@@ -21,7 +21,8 @@ const schema = {
   queueLength: field.float({ optional: true }),
   value: field.float({ optional: true }),
   activationValue: field.float({ default: 0 }),
-  host: field.string({ from: ['triggerMetadata', 'authParams', 'resolvedEnv'], secret: true }),
+  // Not marked secret so checks may read it; a host is never echoed (only its scheme), as it may carry a password.
+  host: field.string({ from: ['triggerMetadata', 'authParams', 'resolvedEnv'] }),
   protocol: field.string({ from: ['triggerMetadata', 'authParams'], default: 'auto' }),
   vhostName: field.string({ from: ['triggerMetadata', 'authParams'], optional: true }),
   useRegex: field.bool({ default: false }),
@@ -43,11 +44,12 @@ const schema = {
 
 type RabbitMetadata = MetadataOf<typeof schema>;
 
-export interface RabbitMqConfig extends Omit<RabbitMetadata, 'mode' | 'protocol' | 'value'> {
+export interface RabbitMqConfig extends Omit<RabbitMetadata, 'mode' | 'value'> {
   mode: RabbitMode;
   /** The target per replica, after KEDA's defaults and the deprecated queueLength. */
   value: number;
-  protocol: 'amqp' | 'http';
+  /** The protocol in use: `protocol`, or with `auto` the host's scheme. */
+  transport: 'amqp' | 'http';
   hostFrom?: Source;
 }
 
@@ -74,7 +76,12 @@ export function modeAndValue(m: Pick<RabbitMetadata, 'mode' | 'value' | 'queueLe
   return { mode, value };
 }
 
-function rules(offlineProtocol: boolean): Rule<RabbitMetadata>[] {
+/** A value is shown in an error only when the user wrote it in the trigger; a TriggerAuthentication's may be a Secret's. */
+function shown(value: string, from: Source | undefined): string {
+  return from === undefined || from === 'triggerMetadata' ? value : '<redacted>';
+}
+
+function rules(offlineProtocol: boolean, origins: Partial<Record<keyof RabbitMetadata, Source>>): Rule<RabbitMetadata>[] {
   const protocolOf = (m: RabbitMetadata) => resolveProtocol(m.protocol, m.host);
   const httpOnly = (flag: 'useRegex' | 'excludeUnacknowledged'): Rule<RabbitMetadata> => ({
     fields: [flag, 'protocol', 'host'],
@@ -83,9 +90,10 @@ function rules(offlineProtocol: boolean): Rule<RabbitMetadata>[] {
   const always: Rule<RabbitMetadata>[] = [
     {
       fields: ['protocol'],
-      check: (m) => (['amqp', 'http', 'auto'].includes(m.protocol) ? undefined : `the protocol has to be either \`amqp\`, \`http\`, or \`auto\` but is \`${m.protocol}\``),
+      check: (m) =>
+        ['amqp', 'http', 'auto'].includes(m.protocol) ? undefined : `the protocol has to be either \`amqp\`, \`http\`, or \`auto\` but is \`${shown(m.protocol, origins.protocol)}\``,
     },
-    { fields: ['tls'], check: (m) => (m.tls === 'enable' || m.tls === 'disable' ? undefined : `incorrect value for TLS given: ${m.tls}`) },
+    { fields: ['tls'], check: (m) => (m.tls === 'enable' || m.tls === 'disable' ? undefined : `incorrect value for TLS given: ${shown(m.tls, origins.tls)}`) },
     { fields: ['cert', 'key'], check: (m) => ((m.cert === undefined) !== (m.key === undefined) ? 'both key and certificate must be provided' : undefined) },
     { fields: ['pageSize'], check: (m) => (m.pageSize < 1 ? 'pageSize should be 1 or greater' : undefined) },
     {
@@ -129,7 +137,7 @@ export function parseRabbitMq(input: ParseInput): ParseResult<RabbitMqConfig> {
   const podIdentity = podIdentityOf(input).provider;
   const errors = [
     ...parsed.errors,
-    ...checkRules(parsed, rules(parsed.unresolved.has('host') && parsed.values.protocol === 'auto')),
+    ...checkRules(parsed, rules(parsed.unresolved.has('host') && parsed.values.protocol === 'auto', parsed.origins)),
     ...(podIdentity !== undefined ? [`podIdentity provider "${podIdentity}" is not supported for rabbitmq by swell`] : []),
   ];
   const resolved = modeAndValue(parsed.values);
@@ -138,7 +146,7 @@ export function parseRabbitMq(input: ParseInput): ParseResult<RabbitMqConfig> {
     ...parsed.values,
     mode,
     value,
-    protocol: resolveProtocol(parsed.values.protocol, parsed.values.host ?? '') ?? 'amqp',
+    transport: resolveProtocol(parsed.values.protocol, parsed.values.host ?? '') ?? 'amqp',
     ...(parsed.origins.host ? { hostFrom: parsed.origins.host } : {}),
   };
   return { config, errors: prefixed('error parsing RabbitMQ metadata', errors) };
@@ -385,10 +393,12 @@ function amqpSource(config: RabbitMqConfig, deps: ScalerDeps, timeoutMs: number)
 
 export const rabbitMqScaler = singleMetricScaler<RabbitMqConfig, QueueStats[]>({
   types: ['rabbitmq'],
+  schema,
+  example: { metadata: { queueName: 'jobs', mode: 'QueueLength', value: '5' }, authParams: { host: 'http://127.0.0.1:1/', username: 'scaler', password: 'pw' } },
   parse: parseRabbitMq,
   metricName: (config) => `rabbitmq-${queryEscape(config.queueName)}`,
   target: (config) => config.value,
   timeoutMs: (config) => config.timeout,
-  source: (config, deps, timeoutMs) => (config.protocol === 'http' ? httpSource(config, deps) : amqpSource(config, deps, timeoutMs)),
+  source: (config, deps, timeoutMs) => (config.transport === 'http' ? httpSource(config, deps) : amqpSource(config, deps, timeoutMs)),
   interpreter: (config) => (queues) => rabbitReading(composeQueues(queues, config.operation), config),
 });

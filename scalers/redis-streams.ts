@@ -126,6 +126,8 @@ function countOf(mode: StreamMode, client: RedisClient, config: RedisStreamsConf
 
 export const redisStreamsScaler = singleMetricScaler<RedisStreamsConfig, number>({
   types: ['redis-streams', 'redis-cluster-streams', 'redis-sentinel-streams'],
+  schema,
+  example: { metadata: { address: '127.0.0.1:1', stream: 'events', consumerGroup: 'workers', sentinelMaster: 'mymaster' }, authParams: { password: 'pw' } },
   parse: parseRedisStreams,
   metricName: (config) => `redis-streams-${config.stream}`,
   target: (config) => config.target,

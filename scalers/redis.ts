@@ -37,6 +37,8 @@ return redis.error_reply('ERR unsupported key type: ' .. kind)
 
 export const redisListScaler = singleMetricScaler<RedisListConfig, number>({
   types: ['redis', 'redis-cluster', 'redis-sentinel'],
+  schema,
+  example: { metadata: { address: '127.0.0.1:1', listName: 'jobs', sentinelMaster: 'mymaster' }, authParams: { password: 'pw' } },
   parse: parseRedisList,
   metricName: (config) => `redis-${config.listName}`,
   target: (config) => config.listLength,

@@ -12,8 +12,9 @@ import { redisListScaler } from './redis.js';
 import { resourceScaler } from './resource.js';
 import { ScalerConfigError, type Scaler, type ScalerContext, type ScalerDeps, type TriggerSpec } from './scaler.js';
 
+/** Every scaler swell has; a new scaler is one more line here (the conformance suite picks it up). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each definition carries its own config type
-const definitions: readonly ScalerDefinition<any>[] = [
+export const scalerDefinitions: readonly ScalerDefinition<any>[] = [
   awsSqsQueueScaler,
   kafkaScaler,
   redisListScaler,
@@ -27,7 +28,7 @@ const definitions: readonly ScalerDefinition<any>[] = [
   artemisQueueScaler,
 ];
 
-const byType = new Map(definitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
+const byType = new Map(scalerDefinitions.flatMap((d) => d.types.map((t) => [t, d] as const)));
 
 /** Every trigger type swell can scale on, as written in trigger.type. */
 export const supportedTriggerTypes: readonly string[] = [...byType.keys()];

@@ -1,5 +1,5 @@
 import type { PooledConnection } from './connection-pool.js';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import type { ParseInput, ParseResult, ScalerDefinition, TriggerExample } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { checkRules, parseMetadata, type FieldSchema, type MetadataOf, type ParsedMetadata, type Rule } from './metadata.js';
 import {
@@ -59,7 +59,11 @@ export type Interpretation<C, R> =
 export type SingleMetricScaler<C, R> = {
   /** trigger.type values this scaler serves. */
   readonly types: readonly string[];
+  /** The metadata fields, declared once (see metadata.ts); parse reads them. */
+  readonly schema: FieldSchema;
   parse(input: ParseInput): ParseResult<C>;
+  /** See TriggerExample. */
+  readonly example: TriggerExample;
   /** The metric name before KEDA's normalisation and s<index>- prefix. */
   metricName(config: C): string;
   /** The HPA target. */
@@ -76,6 +80,8 @@ export type SingleMetricScaler<C, R> = {
 export function singleMetricScaler<C, R>(scaler: SingleMetricScaler<C, R>): ScalerDefinition<C> {
   return {
     types: scaler.types,
+    schema: scaler.schema,
+    example: scaler.example,
     allowsCachedMetrics: true,
     external: true,
     parse: (input) => scaler.parse(input),

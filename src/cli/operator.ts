@@ -239,7 +239,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const clock = { now: () => new Date() };
+    const clock = createSystemClock();
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
     const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
     apiserver.start();

@@ -2,7 +2,8 @@ import type { Closeable, PooledConnection } from '../../scalers/connection-pool.
 import { ConnectionPool } from '../../scalers/connection-pool.js';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
 
 /** A real pool that counts the requests it lets through to servers: one `use` is one request. */
 export class CountingConnectionPool extends ConnectionPool {
@@ -33,7 +34,7 @@ export interface ReadsPerInterval {
  * all read at the same moment with the interval as the max age. Returns how many requests reached the server.
  */
 export async function measureReadsPerInterval(contexts: (index: number) => ScalerContext, count = 100, intervals = 3, intervalMs = 30_000): Promise<ReadsPerInterval> {
-  const clock = new ManualClock();
+  const clock = new FakeClock(testEpochMs);
   const connections = new CountingConnectionPool();
   const deps = testDeps(clock, { connections });
   const scalers = Array.from({ length: count }, (_, i) => createScaler(contexts(i), deps));
@@ -44,7 +45,7 @@ export async function measureReadsPerInterval(contexts: (index: number) => Scale
       const readings = await Promise.all(scalers.map((s) => s.read(s.metricSpecs[0]?.kind === 'External' ? s.metricSpecs[0].metricName : '', { maxAgeMs: intervalMs })));
       values.push(...new Set(readings.map((r) => r.value)));
       openConnections = connections.size;
-      clock.advance(intervalMs + 1);
+      await clock.advance(intervalMs + 1);
     }
   } finally {
     await Promise.all(scalers.map((s) => s.close()));
