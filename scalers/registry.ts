@@ -5,6 +5,10 @@ import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
 import { natsJetStreamScaler } from './nats-jetstream.js';
+import { kubernetesWorkloadScaler } from './kubernetes-workload.js';
+import { metricsApiScaler } from './metrics-api.js';
+import { mysqlScaler } from './mysql.js';
+import { postgresqlScaler } from './postgresql.js';
 import { prometheusScaler } from './prometheus.js';
 import { rabbitMqScaler } from './rabbitmq.js';
 import { redisStreamsScaler } from './redis-streams.js';
@@ -22,6 +26,10 @@ export const scalerDefinitions: readonly ScalerDefinition<any>[] = [
   cronScaler,
   prometheusScaler,
   resourceScaler,
+  postgresqlScaler,
+  mysqlScaler,
+  metricsApiScaler,
+  kubernetesWorkloadScaler,
   rabbitMqScaler,
   natsJetStreamScaler,
   azureQueueScaler,

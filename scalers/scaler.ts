@@ -1,6 +1,7 @@
 import type { Clock } from '../src/controller/clock.js';
 import type { Logger } from '../src/log.js';
 import type { ConnectionPool } from './connection-pool.js';
+import type { PodSource } from './kubernetes-workload.js';
 import type { SharedReads } from './shared-reads.js';
 
 export type MetricTargetType = 'AverageValue' | 'Value' | 'Utilization';
@@ -66,6 +67,8 @@ export interface ScalerDeps {
   connections: ConnectionPool;
   /** Per-request time limit, including the wait for a connection slot; each scaler kind has a default. */
   requestTimeoutMs?: number;
+  /** Pods per namespace from shared informers, for kubernetes-workload; absent where no cluster is watched. */
+  pods?: PodSource;
 }
 
 /** KEDA_HTTP_DEFAULT_TIMEOUT's default. */

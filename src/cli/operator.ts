@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
@@ -24,6 +24,7 @@ import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crd
 import { ApiserverProbe, readiness } from '../operator/readiness.js';
 import { createSystemClock } from '../controller/clock.js';
 import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
+import { NamespacePodInformers } from '../operator/namespace-pods.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
@@ -240,7 +241,9 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const clock = createSystemClock();
-    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
+    const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(kubeConfig, path), log: log.child({ component: 'pod-informers' }) });
+    parts.add('pod informers', () => pods.stopAll());
+    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
     const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
     apiserver.start();
     parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));

@@ -14,6 +14,8 @@ export const componentNames = [
   'sqs',
   'prometheus',
   'aws',
+  'postgresql',
+  'mysql',
   'rabbitmq',
   'nats',
   'azurite',
@@ -48,6 +50,8 @@ export interface DaemonSpec {
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** Runs the process as this account (servers that refuse to run as root); unset: as the caller. */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 export interface Daemon {

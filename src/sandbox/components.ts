@@ -6,6 +6,8 @@ import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
 import { natsComponent } from './nats.js';
 import { nodeComponent } from './node.js';
+import { mysqlComponent } from './mysql.js';
+import { postgresqlComponent } from './postgresql.js';
 import { prometheusComponent } from './prometheus.js';
 import { rabbitMqComponent } from './rabbitmq.js';
 import { redisComponent } from './redis.js';
@@ -22,6 +24,8 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
     aws: awsComponent(),
+    postgresql: postgresqlComponent(),
+    mysql: mysqlComponent(),
     rabbitmq: rabbitMqComponent(),
     nats: natsComponent(),
     azurite: azuriteComponent(),

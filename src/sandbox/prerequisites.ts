@@ -81,6 +81,12 @@ export const staticRequirements = {
     { command: '/usr/lib/rabbitmq/bin/rabbitmq-server', aptPackage: 'rabbitmq-server' },
     { command: 'epmd', aptPackage: 'rabbitmq-server' },
   ],
+  // The server binaries sit in /usr/lib/postgresql/<major>/bin, off PATH; pg_ctlcluster comes with them.
+  postgresql: [{ command: 'pg_ctlcluster', aptPackage: 'postgresql' }],
+  mysql: [
+    { command: 'mariadbd', aptPackage: 'mariadb-server' },
+    { command: 'mariadb-install-db', aptPackage: 'mariadb-server' },
+  ],
   java: [{ command: 'java', aptPackage: 'openjdk-17-jre-headless' }],
   maven: [{ command: 'mvn', aptPackage: 'maven' }],
   node: [
