@@ -4,6 +4,7 @@ import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
 import { nodeComponent } from './node.js';
 import { prometheusComponent } from './prometheus.js';
+import { prometheusAdapterComponent } from './prometheus-adapter.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
 import { virtualNodeComponent } from './virtual-node.js';
@@ -17,6 +18,7 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     kafka: kafkaComponent(),
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
+    'prometheus-adapter': prometheusAdapterComponent(),
     aws: awsComponent(),
   };
 }
