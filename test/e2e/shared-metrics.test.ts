@@ -12,6 +12,8 @@ import { Gauge, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNotFound } from '../../src/kube/errors.js';
 import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { clusterPkiFiles } from '../../src/sandbox/kube-pki.js';
+import { kubePkiEnvVar } from '../../src/sandbox/kube.js';
 import { addScrapeTarget, removeScrapeTarget } from '../../src/sandbox/prometheus.js';
 import { createNamespace, deleteNamespace, hpaPath, replicasOf, sandboxClient, soPath, waitFor } from '../integration/operator-support.js';
 import { createConsumer, createScaledObject, repoDir, startOperator, waitForReplicas, type RunningProcess } from './support.js';
@@ -192,8 +194,32 @@ describe('swell beside prometheus-adapter, through one APIService', () => {
     for (const path of [adapterMetricPath(), swellMetricPath()]) {
       const refused = await getAs('nobody-without-rbac', path);
       expect(refused.status, path).toBe(403);
-      expect(refused.body).toContain('User \\"nobody-without-rbac\\" cannot get resource');
+      expect(refused.body).toContain('User \\"nobody-without-rbac\\" cannot');
       expect((await getAs(undefined, path)).status, path).toBe(200);
+    }
+  });
+
+  it("refuses, by swell's own access check, a user the front proxy vouches for but RBAC does not allow", async () => {
+    // As the aggregator calls swell: its front-proxy client certificate and the user in headers.
+    const pki = clusterPkiFiles(env(kubePkiEnvVar));
+    const [cert, key] = await Promise.all([readFile(pki.frontProxyClient.cert, 'utf8'), readFile(pki.frontProxyClient.key, 'utf8')]);
+    const registered = await client.request<{ spec: { service: { port: number } } }>('GET', apiServicePath);
+    const direct = (user: string, groups: string[], path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: registered.spec.service.port, path, cert, key, rejectUnauthorized: false, headers: { 'x-remote-user': user, 'x-remote-group': groups } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const path of [adapterMetricPath(), swellMetricPath()]) {
+      const refused = await direct('nobody-without-rbac', ['system:authenticated'], path);
+      expect(refused.status, path).toBe(403);
+      expect(refused.body).toMatch(/externalmetrics\.external\.metrics\.k8s\.io \\"[^"\\]+\\" is forbidden: User \\"nobody-without-rbac\\" cannot get resource/);
+      expect((await direct('swell-sandbox-admin', ['system:masters', 'system:authenticated'], path)).status, path).toBe(200);
     }
   });
 
