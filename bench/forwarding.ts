@@ -5,7 +5,7 @@
  * the aggregator sends it (the front proxy's client certificate, the user in headers, kept-alive connections).
  * The difference of the latency percentiles is what swell adds. A last phase reads one of swell's own metrics
  * while the adapter is stopped (SIGSTOP: it accepts connections but never answers), to show that its own
- * metrics do not wait for the adapter.
+ * metrics (a cron ScaledObject's) do not wait for the adapter.
  *
  *   npm run build && npx swell dev up --components kube,prometheus,prometheus-adapter && source .swell/dev/env
  *   npx tsx bench/forwarding.ts [--rate 50] [--seconds 20]
@@ -53,9 +53,13 @@ function options(): { rate: number; seconds: number } {
   return { rate: int('rate', values.rate), seconds: int('seconds', values.seconds) };
 }
 
-/** A keep-alive HTTPS client that calls as the aggregator does: front-proxy certificate, user and groups in headers. */
+/**
+ * A keep-alive HTTPS client that calls as the aggregator does: front-proxy certificate, user and groups in
+ * headers, and no cap on connections (Go's transport opens another when all are busy), so that requests hung
+ * on the adapter never hold up the others in the client.
+ */
 function aggregatorLikeClient(cert: string, key: string): (port: number, path: string) => Promise<{ status: number; ms: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 16, cert, key, rejectUnauthorized: false });
+  const agent = new Agent({ keepAlive: true, cert, key, rejectUnauthorized: false });
   const headers = { 'x-remote-user': 'swell-sandbox-admin', 'x-remote-group': ['system:masters', 'system:authenticated'], accept: 'application/json' };
   return (port, path) =>
     new Promise((resolve) => {
@@ -70,6 +74,30 @@ function aggregatorLikeClient(cert: string, key: string): (port: number, path: s
     });
 }
 
+/** Sends to each target at `rate` per second, taking turns, on schedule whether or not earlier requests have answered. */
+async function interleaved<const N extends readonly string[]>(names: N, rate: number, seconds: number, sends: (() => Promise<{ status: number; ms: number }>)[]): Promise<{ [K in keyof N]: Phase }> {
+  const results: Promise<{ status: number; ms: number }>[][] = sends.map(() => []);
+  const started = performance.now();
+  const ticks = rate * seconds * sends.length;
+  for (let i = 0; i < ticks; i += 1) {
+    const due = started + (i * 1000) / (rate * sends.length);
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const which = i % sends.length;
+    results[which]?.push((sends[which] as () => Promise<{ status: number; ms: number }>)());
+  }
+  const phases = await Promise.all(results.map(async (list, n) => summarise(names[n] ?? `target ${n}`, await Promise.all(list))));
+  return phases as { [K in keyof N]: Phase };
+}
+
+function summarise(name: string, done: { status: number; ms: number }[]): Phase {
+  const latencies = done.map((d) => d.ms).sort((a, b) => a - b);
+  const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  const statuses: Record<string, number> = {};
+  for (const d of done) statuses[String(d.status)] = (statuses[String(d.status)] ?? 0) + 1;
+  return { phase: name, requests: done.length, errors: done.filter((d) => d.status !== 200).length, statuses, latencyMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) } };
+}
+
 /** Sends at `rate` per second for `seconds`, on schedule whether or not earlier requests have answered. */
 async function fixedRate(name: string, rate: number, seconds: number, send: () => Promise<{ status: number; ms: number }>): Promise<Phase> {
   const results: Promise<{ status: number; ms: number }>[] = [];
@@ -81,12 +109,7 @@ async function fixedRate(name: string, rate: number, seconds: number, send: () =
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     results.push(send());
   }
-  const done = await Promise.all(results);
-  const latencies = done.map((d) => d.ms).sort((a, b) => a - b);
-  const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
-  const statuses: Record<string, number> = {};
-  for (const d of done) statuses[String(d.status)] = (statuses[String(d.status)] ?? 0) + 1;
-  return { phase: name, requests: done.length, errors: done.filter((d) => d.status !== 200).length, statuses, latencyMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) } };
+  return summarise(name, await Promise.all(results));
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
@@ -105,6 +128,14 @@ async function serviceAccountToken(client: KubeClient, namespace: string): Promi
     body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
   });
   return review.status.token;
+}
+
+/** A ScaledObject with a cron trigger (no outside source): swell's own metric, answered from swell's memory. */
+async function cronScaledObject(client: KubeClient, namespace: string): Promise<void> {
+  const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'cron' }, spec: { replicas: 0, selector: { matchLabels: { app: 'cron' } }, template: { metadata: { labels: { app: 'cron' } }, spec: { containers: [{ name: 'c', image: 'registry.invalid/c:1' }] } } } };
+  await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), { body: deployment });
+  const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 * * *', end: '0 1 * * *', desiredReplicas: '1' } };
+  await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }), { body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'cron' }, spec: { scaleTargetRef: { name: 'cron' }, triggers: [trigger] } } });
 }
 
 function startOperator(args: string[], logFile: string): Promise<{ child: ChildProcess; metricsApiPort: number }> {
@@ -160,36 +191,39 @@ async function main(): Promise<void> {
   const path = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${metricName}?labelSelector=${encodeURIComponent(`bench=${namespace}`)}`;
   await waitFor('prometheus-adapter to serve the bench metric', 60_000, async () => ((await get(adapterPort, path)).status === 200 ? true : undefined));
 
+  await cronScaledObject(client, namespace);
   const logFile = join(work, 'operator.log');
   const operator = await startOperator(
     ['--namespace', namespace, '--lease-namespace', namespace, '--cluster-auth-namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--burst', 'false', '--webhooks', 'false',
       '--upstream-metrics-url', adapterUrl, '--upstream-metrics-ca-file', env('PROMETHEUS_ADAPTER_CA_FILE'), '--upstream-metrics-token-file', tokenFile],
     logFile,
   );
+  const ownName = await waitFor('the cron ScaledObject to list its metric', 60_000, async () => {
+    const so = await client.request<{ status?: { externalMetricNames?: string[] } }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, name: 'cron' }));
+    return so.status?.externalMetricNames?.[0];
+  });
   const pidRecord = await readFile(join(repo, '.swell', 'dev', 'pids', 'prometheus-adapter.pid'), 'utf8').catch(() => '{"pid":0}');
   const adapterPid = (JSON.parse(pidRecord) as { pid: number }).pid;
   try {
     // Warm both paths: connections, token review and access review caches.
     await fixedRate('warm-up', opts.rate, 3, () => get(adapterPort, path));
     await fixedRate('warm-up', opts.rate, 3, () => get(operator.metricsApiPort, path));
-    const direct = await fixedRate('direct to prometheus-adapter', opts.rate, opts.seconds, () => get(adapterPort, path));
-    const forwarded = await fixedRate('forwarded by swell', opts.rate, opts.seconds, () => get(operator.metricsApiPort, path));
-    const phases = [direct, forwarded];
+    // Interleaved, so that both paths see the same load on a shared machine.
+    const [direct, forwarded] = await interleaved(['direct to prometheus-adapter', 'forwarded by swell'], opts.rate, opts.seconds, [() => get(adapterPort, path), () => get(operator.metricsApiPort, path)]);
+    const phases: Phase[] = [direct, forwarded];
     const added = { p50: round(forwarded.latencyMs.p50 - direct.latencyMs.p50), p99: round(forwarded.latencyMs.p99 - direct.latencyMs.p99) };
-    let ownWhileAdapterHangs: Phase | undefined;
-    let upstreamWhileAdapterHangs: Phase | undefined;
+    const own = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${ownName}?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=cron')}`;
+    const [ownHealthy] = await interleaved(["swell's own metric, adapter up"], opts.rate, Math.min(opts.seconds, 10), [() => get(operator.metricsApiPort, own)]);
+    phases.push(ownHealthy);
     if (adapterPid > 0) {
-      // One of swell's own metrics: the request is swell's (its selector names a ScaledObject); none exists, so
-      // swell answers 404 itself, which is as far as the path goes without a scaler. It must not wait for the adapter.
-      const own = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-cron?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=none')}`;
       process.kill(adapterPid, 'SIGSTOP');
       try {
-        upstreamWhileAdapterHangs = await fixedRate('forwarded, adapter hung', Math.min(opts.rate, 10), 3, () => get(operator.metricsApiPort, path));
-        ownWhileAdapterHangs = await fixedRate("swell's own metric, adapter hung", opts.rate, Math.min(opts.seconds, 10), () => get(operator.metricsApiPort, own));
+        // Both at once: requests for the adapter pile up on its connections while swell's own are answered.
+        const [upstreamHung, ownHung] = await interleaved(['forwarded, adapter hung', "swell's own metric, adapter hung"], opts.rate, Math.min(opts.seconds, 10), [() => get(operator.metricsApiPort, path), () => get(operator.metricsApiPort, own)]);
+        phases.push(upstreamHung, ownHung);
       } finally {
         process.kill(adapterPid, 'SIGCONT');
       }
-      phases.push(upstreamWhileAdapterHangs, ownWhileAdapterHangs);
     }
     for (const p of phases) {
       process.stdout.write(`${p.phase.padEnd(36)} ${String(p.requests).padStart(6)} req  p50 ${p.latencyMs.p50.toFixed(2)} ms  p90 ${p.latencyMs.p90.toFixed(2)} ms  p99 ${p.latencyMs.p99.toFixed(2)} ms  max ${p.latencyMs.max.toFixed(2)} ms  statuses ${JSON.stringify(p.statuses)}\n`);
