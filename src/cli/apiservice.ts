@@ -6,7 +6,7 @@ const help = `usage: swell apiservice <hand-over|hand-back> [options]
 
 Hands APIService v1beta1.external.metrics.k8s.io from the external metrics server that owns it (e.g.
 prometheus-adapter) to swell, and back. swell then serves its ScaledObjects' metrics and forwards every other
-metric to that server (swell operator --upstream-metrics-service). The chart runs hand-over before it installs
+metric to that server (its upstream metrics server). The chart runs hand-over before it installs
 and hand-back after it is uninstalled (apiService.handOver=true).
 
   hand-over  record the APIService as it is now in a ConfigMap (the first record wins; nothing to do when there
