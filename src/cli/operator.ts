@@ -190,8 +190,11 @@ function upstreamMetricsFlags(values: Record<string, string | boolean | undefine
     const value = values[name];
     return typeof value === 'string' && value !== '' ? value : env[envName] || undefined;
   };
-  const service = text('upstream-metrics-service', 'SWELL_UPSTREAM_METRICS_SERVICE');
-  const rawUrl = text('upstream-metrics-url', 'SWELL_UPSTREAM_METRICS_URL');
+  // Flags win over the environment as a pair: a Service flag overrides a URL from the chart, and the other way round.
+  const fromFlags = [values['upstream-metrics-service'], values['upstream-metrics-url']].some((v) => typeof v === 'string' && v !== '');
+  const pick = (name: string, envName: string) => (fromFlags ? (typeof values[name] === 'string' && values[name] !== '' ? values[name] : undefined) : env[envName] || undefined);
+  const service = pick('upstream-metrics-service', 'SWELL_UPSTREAM_METRICS_SERVICE');
+  const rawUrl = pick('upstream-metrics-url', 'SWELL_UPSTREAM_METRICS_URL');
   if (service && rawUrl) throw new Error('--upstream-metrics-service and --upstream-metrics-url: give one, not both');
   let target: string | undefined;
   try {
