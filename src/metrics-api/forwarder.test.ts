@@ -11,7 +11,7 @@ import { createMetricsHandler } from './handler.js';
 import { UpstreamForwarder, mergeResources, resourcesOf } from './forwarder.js';
 import { MetricOwnership } from './ownership.js';
 import { MetricsApiServer } from './server.js';
-import { UpstreamClient, serviceUrl, tokenFromFile } from './upstream.js';
+import { UpstreamClient, UpstreamHealth, serviceUrl, tokenFromFile } from './upstream.js';
 
 const silent = pino({ level: 'silent' });
 const base = '/apis/external.metrics.k8s.io/v1beta1';
@@ -174,5 +174,26 @@ describe('upstream helpers', () => {
     expect(await token()).toBeUndefined();
     now = 60_000;
     expect(await token()).toBe('first');
+  });
+});
+
+describe('UpstreamHealth', () => {
+  it('lets everything through while the adapter answers, fails fast after a failure, and probes one at a time', () => {
+    let now = 0;
+    const health = new UpstreamHealth(() => now, 1_000);
+    const steps: [string, () => unknown, unknown][] = [
+      ['healthy', () => health.admit().ok, true],
+      ['fails', () => health.failed('connect ECONNREFUSED'), undefined],
+      ['right after', () => health.admit(), { ok: false, message: 'connect ECONNREFUSED (not answering; trying again every 1000 ms)' }],
+      ['999 ms later', () => ((now = 999), health.admit().ok), false],
+      ['1 s later: one probe', () => ((now = 1_000), health.admit().ok), true],
+      ['while it probes', () => health.admit().ok, false],
+      ['the probe fails too', () => health.failed('no answer within 10000 ms'), undefined],
+      ['after it', () => health.admit().ok, false],
+      ['another probe', () => ((now = 2_000), health.admit().ok), true],
+      ['it answers', () => health.succeeded(), undefined],
+      ['everything again', () => [health.admit().ok, health.admit().ok], [true, true]],
+    ];
+    for (const [step, act, expected] of steps) expect(act(), step).toEqual(expected);
   });
 });

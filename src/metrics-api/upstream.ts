@@ -26,6 +26,9 @@ export interface UpstreamClientOptions {
   readonly responseTimeoutMs?: number;
   /** Connections kept to the adapter; default 32. */
   readonly maxSockets?: number;
+  /** After a failure, how long requests fail at once before one is let through to try again; default 1 s. */
+  readonly retryAfterMs?: number;
+  readonly clock?: () => number;
 }
 
 /** The adapter's answer, its body not read yet so that it can be streamed on. */
@@ -52,8 +55,10 @@ export class UpstreamClient {
   private readonly url: URL;
   private readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
+  private readonly health: UpstreamHealth;
 
   constructor(private readonly options: UpstreamClientOptions) {
+    this.health = new UpstreamHealth(options.clock ?? Date.now, options.retryAfterMs ?? 1_000);
     this.url = new URL(options.target.url);
     if (this.url.protocol !== 'https:') throw new Error(`upstream metrics server ${options.target.url}: only https:// is supported`);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 1_000;
@@ -78,9 +83,15 @@ export class UpstreamClient {
    * rejects with UpstreamUnavailableError when the adapter cannot be asked.
    */
   async get(pathAndQuery: string, accept: string | undefined, signal?: AbortSignal): Promise<UpstreamAnswer> {
+    const admitted = this.health.admit();
+    if (!admitted.ok) throw new UpstreamUnavailableError(`${this.description}: ${admitted.message}`);
     const token = await this.options.target.token();
     return new Promise((resolve, reject) => {
-      const fail = (message: string, cause?: unknown) => reject(new UpstreamUnavailableError(`${this.description}: ${message}`, { cause }));
+      const fail = (message: string, cause?: unknown) => {
+        // A client that went away says nothing about the adapter.
+        if (!signal?.aborted) this.health.failed(message);
+        reject(new UpstreamUnavailableError(`${this.description}: ${message}`, { cause }));
+      };
       const outgoing = httpsRequest({
         agent: this.agent,
         protocol: 'https:',
@@ -104,6 +115,7 @@ export class UpstreamClient {
       });
       outgoing.on('response', (response: IncomingMessage) => {
         clear();
+        this.health.succeeded();
         resolve({ status: response.statusCode ?? 502, contentType: response.headers['content-type'] ?? 'application/json', body: response });
       });
       outgoing.on('error', (error) => {
@@ -117,6 +129,39 @@ export class UpstreamClient {
   /** Closes pooled connections; requests in flight are cut. */
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/**
+ * Whether to ask the adapter at all. While it answers, every request goes through. Once a request fails (refused,
+ * timed out), the others fail at once instead of each waiting out its own timeout on a hung adapter; after
+ * `retryAfterMs` one request at a time is let through, and the first answer opens the way for all again.
+ */
+export class UpstreamHealth {
+  private failure: { message: string; at: number } | undefined;
+  private probing = false;
+
+  constructor(
+    private readonly clock: () => number,
+    private readonly retryAfterMs: number,
+  ) {}
+
+  admit(): { ok: true } | { ok: false; message: string } {
+    if (!this.failure) return { ok: true };
+    const waited = this.clock() - this.failure.at;
+    if (this.probing || waited < this.retryAfterMs) return { ok: false, message: `${this.failure.message} (not answering; trying again every ${this.retryAfterMs} ms)` };
+    this.probing = true;
+    return { ok: true };
+  }
+
+  succeeded(): void {
+    this.failure = undefined;
+    this.probing = false;
+  }
+
+  failed(message: string): void {
+    this.failure = { message, at: this.clock() };
+    this.probing = false;
   }
 }
 
