@@ -187,7 +187,10 @@ async function main(): Promise<void> {
   const tokenFile = join(work, 'token');
   await writeFile(tokenFile, await serviceAccountToken(client, namespace), { mode: 0o600 });
   const pki = clusterPkiFiles(env(kubePkiEnvVar));
-  const get = aggregatorLikeClient(await readFile(pki.frontProxyClient.cert, 'utf8'), await readFile(pki.frontProxyClient.key, 'utf8'));
+  const [proxyCert, proxyKey] = [await readFile(pki.frontProxyClient.cert, 'utf8'), await readFile(pki.frontProxyClient.key, 'utf8')];
+  const get = aggregatorLikeClient(proxyCert, proxyKey);
+  // swell's own metrics on connections of their own, as the aggregator's transport would open new ones beside hung ones.
+  const getOwn = aggregatorLikeClient(proxyCert, proxyKey);
   const path = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${metricName}?labelSelector=${encodeURIComponent(`bench=${namespace}`)}`;
   await waitFor('prometheus-adapter to serve the bench metric', 60_000, async () => ((await get(adapterPort, path)).status === 200 ? true : undefined));
 
@@ -213,13 +216,13 @@ async function main(): Promise<void> {
     const phases: Phase[] = [direct, forwarded];
     const added = { p50: round(forwarded.latencyMs.p50 - direct.latencyMs.p50), p99: round(forwarded.latencyMs.p99 - direct.latencyMs.p99) };
     const own = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${ownName}?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=cron')}`;
-    const [ownHealthy] = await interleaved(["swell's own metric, adapter up"], opts.rate, Math.min(opts.seconds, 10), [() => get(operator.metricsApiPort, own)]);
+    const [ownHealthy] = await interleaved(["swell's own metric, adapter up"], opts.rate, Math.min(opts.seconds, 10), [() => getOwn(operator.metricsApiPort, own)]);
     phases.push(ownHealthy);
     if (adapterPid > 0) {
       process.kill(adapterPid, 'SIGSTOP');
       try {
         // Both at once: requests for the adapter pile up on its connections while swell's own are answered.
-        const [upstreamHung, ownHung] = await interleaved(['forwarded, adapter hung', "swell's own metric, adapter hung"], opts.rate, Math.min(opts.seconds, 10), [() => get(operator.metricsApiPort, path), () => get(operator.metricsApiPort, own)]);
+        const [upstreamHung, ownHung] = await interleaved(['forwarded, adapter hung', "swell's own metric, adapter hung"], opts.rate, Math.min(opts.seconds, 10), [() => get(operator.metricsApiPort, path), () => getOwn(operator.metricsApiPort, own)]);
         phases.push(upstreamHung, ownHung);
       } finally {
         process.kill(adapterPid, 'SIGCONT');
