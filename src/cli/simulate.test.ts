@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seriesFromChart } from '../demo/chart.js';
 
@@ -72,6 +73,60 @@ describe('swell simulate (compiled)', () => {
     expect(readme).toContain(table);
   }, 180_000);
 
+  it('draws the same chart as a PNG: the cost lines end where the SVG puts them, in their colours', async () => {
+    const png = join(dir, 'bursts.png');
+    const { code, stderr } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/bursts.csv', '--slo-wait', '2m', '--bases', '2,4,8,16', '--chart', png]);
+    expect(stderr).toContain(`chart written to ${png}`);
+    expect(code).toBe(0);
+    const image = PNG.sync.read(await readFile(png));
+    const svg = await readFile(join(repo, 'docs', 'simulate-bursts.svg'), 'utf8');
+    const [width = 0, height = 0] = /viewBox="0 0 (\d+) (\d+)"/.exec(svg)?.slice(1).map(Number) ?? [];
+    expect([image.width, image.height]).toEqual([width * 2, height * 2]);
+    const pixel = (x: number, y: number): [number, number, number] => {
+      const at = (Math.round(y) * image.width + Math.round(x)) * 4;
+      return [image.data[at] ?? 0, image.data[at + 1] ?? 0, image.data[at + 2] ?? 0];
+    };
+    const near = (x: number, y: number, colour: string) => {
+      const want = [1, 3, 5].map((i) => parseInt(colour.slice(i, i + 2), 16));
+      for (let dy = -3; dy <= 3; dy += 1) if (pixel(x, y + dy).every((c, i) => Math.abs(c - (want[i] ?? 0)) < 40)) return true;
+      return false;
+    };
+    expect(pixel(1, 1)).toEqual([255, 255, 255]);
+    // The cost panel is the last polyline of each strategy; its points are in SVG units, the PNG is 2x.
+    const costLines = new Map<string, { colour: string; points: [number, number][] }>();
+    for (const m of svg.matchAll(/<polyline class="series" data-label="([^"]*)"[^>]*stroke="(#[0-9a-f]{6})"[^>]*points="([^"]*)"/g)) {
+      costLines.set(m[1] ?? '', { colour: m[2] ?? '', points: (m[3] ?? '').split(' ').map((p) => p.split(',').map(Number) as [number, number]) });
+    }
+    const ends = ['nodes only', 'serverless only', 'as given (BurstPolicy worker)'].map((label) => {
+      const line = costLines.get(label);
+      const [x = 0, y = 0] = line?.points[line.points.length - 6] ?? [];
+      return { colour: line?.colour ?? '', x: x * 2, y: y * 2 };
+    });
+    expect(new Set(ends.map((e) => Math.round(e.y))).size).toBe(3);
+    for (const end of ends) {
+      expect(near(end.x, end.y, end.colour)).toBe(true);
+      // Each colour is drawn where its own line is, not where the others are.
+      for (const other of ends.filter((o) => o !== end)) expect(near(end.x, other.y, end.colour)).toBe(false);
+    }
+  }, 180_000);
+
+  it('replays a source outage from the trace: fallback with it, held replicas without', async () => {
+    const trace = join(dir, 'outage.csv');
+    await writeFile(trace, 'seconds,arrivals,source\n0,200,up\n60,0,down\n360,400,down\n660,0,up\n900,0,up\n');
+    const worker = await readFile(join(repo, 'examples', 'traces', 'worker.yaml'), 'utf8');
+    const withFallback = join(dir, 'worker-fallback.yaml');
+    await writeFile(withFallback, worker.replace('  maxReplicaCount: 50\n', '  maxReplicaCount: 50\n  fallback:\n    failureThreshold: 3\n    replicas: 6\n'));
+    const args = ['--trace', trace, '--slo-wait', '10m', '--bases', '2,4'];
+    const fellBack = await swell(['simulate', '-f', withFallback, ...args, '--output', 'json']);
+    const report = JSON.parse(fellBack.stdout) as JsonReport & { results: { fallbackPolls: number }[]; trace: { sourceDownSeconds: number } };
+    expect(report.trace.sourceDownSeconds).toBe(600);
+    // 600 s down at a 15 s polling interval: 40 polls, the first three counted as failures before fallback serves.
+    for (const r of report.results) expect(r.fallbackPolls).toBe(37);
+    expect((await swell(['simulate', '-f', withFallback, ...args])).stdout).toContain('source down for 10m of the trace; fallback served on 37 polls per strategy');
+    const held = await swell(['simulate', '-f', 'examples/traces/worker.yaml', ...args]);
+    expect(held.stdout).toContain('source down for 10m of the trace; no fallback, so swell and the HPA held the replica count meanwhile');
+  }, 180_000);
+
   it('prints the table with the BurstPolicy to apply', async () => {
     const { code, stdout } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/diurnal.csv', '--bases', '2,4']);
     expect(code).toBe(0);
@@ -93,6 +148,7 @@ describe('swell simulate (compiled)', () => {
     [['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--slo-wait', 'soon'], /--slo-wait: "soon" is not a duration/],
     [['simulate', '-f', 'examples/cron.yaml', '--trace', 'examples/traces/spike.csv'], /type "cron", which the simulator cannot feed/],
     [['simulate', 'generate', '--shape', 'square'], /--shape must be one of diurnal, bursts, spike/],
+    [['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--chart', 'chart.jpg'], /--chart: "chart.jpg" must end in .svg or .png/],
   ])('refuses bad input with a clear message and exit 2: %j', async (args, message) => {
     const { code, stderr } = await swell(args);
     expect(code).toBe(2);

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { parseDurationMs } from '../apis/swell/v1alpha1/validation.js';
 import { bytesPerGiB, parseNonNegativeQuantity } from '../kube/quantity.js';
 import { renderSimulationChart } from '../simulate/chart.js';
+import { chartFormat, svgToPng } from '../simulate/png.js';
 import { formatJson, formatTable } from '../simulate/report.js';
 import { defaultParameters, runSimulation, type SimulationParameters } from '../simulate/simulation.js';
 import type { SloPercentile } from '../simulate/strategies.js';
@@ -11,7 +12,7 @@ import { loadWorkload } from '../simulate/workload.js';
 
 const d = defaultParameters;
 const usage = `usage: swell simulate -f MANIFESTS.yaml (--trace TRACE.csv | --from-prometheus URL --query QUERY --range DURATION)
-                      [--output table|json] [--chart FILE.svg] [--slo-wait 60s] [options]
+                      [--output table|json] [--chart FILE.svg|FILE.png] [--slo-wait 60s] [options]
        swell simulate generate --shape diurnal|bursts|spike [--duration 24h] [--step 10s] [--mean 5] [--seed 1] [--out FILE]
 
 Replays a load trace through swell's own scaling and placement decisions and prices it: nodes only (with a
@@ -22,14 +23,15 @@ cheapest base that meets the SLO. Durations take Go-style units (90s, 5m, 1h30m)
 input:
   -f, --filename FILE          ScaledObject (+ BurstPolicy, + target Deployment) manifests
   --scaled-object NAME         which ScaledObject, when the file has several
-  --trace FILE                 CSV "seconds,arrivals" (items arriving at that second) or "seconds,value" (a metric)
+  --trace FILE                 CSV "seconds,arrivals" (items arriving at that second) or "seconds,value" (a metric),
+                               optionally ",source" (up|down: while down every trigger read fails, for fallback)
   --from-prometheus URL        build the trace from Prometheus's query_range API instead
   --query QUERY                PromQL for --from-prometheus; the series are summed
   --range DURATION             how far back from now (default 1h)
   --step DURATION              resolution (default 15s)
 output:
   -o, --output table|json      (default table)
-  --chart FILE.svg             queue depth, replicas per tier and cumulative cost per strategy
+  --chart FILE.svg|FILE.png    queue depth, replicas per tier and cumulative cost per strategy (PNG at 2x)
   --slo-wait DURATION          the wait the work may see (default ${d.sloSeconds}s)
   --slo-percentile 50|95|99    which wait percentile must stay within it (default ${d.sloPercentile})
   --bases LIST                 baseReplicas to sweep, e.g. 1,2,4,8 (default: 1, 2, 3, 4, 6, 8, ... up to max)
@@ -197,6 +199,8 @@ async function loadTrace(v: Values): Promise<Trace> {
 async function simulate(v: Values): Promise<number> {
   if (!v.filename) throw new UsageError('missing -f MANIFESTS.yaml');
   if (v.output !== 'table' && v.output !== 'json') throw new UsageError(`--output must be table or json, not "${v.output ?? ''}"`);
+  const format = v.chart === undefined ? undefined : chartFormat(v.chart);
+  if (v.chart !== undefined && !format) throw new UsageError(`--chart: "${v.chart}" must end in .svg or .png`);
   const parameters = parametersFrom(v);
   const workload = loadWorkload(await readFile(v.filename, 'utf8'), v['scaled-object']);
   const trace = await loadTrace(v);
@@ -204,7 +208,8 @@ async function simulate(v: Values): Promise<number> {
   process.stdout.write(v.output === 'json' ? formatJson(report) : formatTable(report));
   if (v.chart) {
     const picked = report.results.filter((r) => r.kind !== 'base' || r === report.recommendation?.result);
-    await writeFile(v.chart, renderSimulationChart(picked, `swell simulate: ${report.workload.scaledObject} on ${v.trace ?? 'Prometheus'}`));
+    const svg = renderSimulationChart(picked, `swell simulate: ${report.workload.scaledObject} on ${v.trace ?? 'Prometheus'}`);
+    await writeFile(v.chart, format === 'png' ? await svgToPng(svg) : svg);
     process.stderr.write(`chart written to ${v.chart}\n`);
   }
   return report.recommendation ? 0 : 1;

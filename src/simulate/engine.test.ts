@@ -105,4 +105,44 @@ describe('simulateStrategy', () => {
     expect(result.peakReplicas.burst).toBe(2);
     expect(result.served).toBeCloseTo(480);
   });
+
+  describe('source failures in the trace and scalingModifiers, through the operator\'s own functions', () => {
+    const serverless: Strategy = { name: 'serverless only', kind: 'serverless', placement: { ...placement, baseReplicas: 0 } };
+    const withFallback = loadWorkload(manifests.replace('  triggers:', '  fallback:\n    failureThreshold: 1\n    replicas: 3\n  triggers:'));
+    const sourceDown = parseTraceCsv('seconds,arrivals,source\n0,50,down\n');
+
+    it('fallback: the poll at 0 s counts the first failure (threshold 1) and holds; at 5 s fallback activates 1, at 15 s the HPA reads 3 × 10 and goes to 3, not 5', () => {
+      const result = simulateStrategy(sourceDown, withFallback, serverless, settings);
+      expect(result.peakReplicas).toEqual({ regular: 0, burst: 3 });
+      // Pod 1 (created at 5 s) runs from 45 s, pods 2 and 3 (15 s) from 55 s: 10 items by 55 s, the other 40 at 3 a second.
+      expect(result.wait.p99).toBeGreaterThan(67.5);
+      expect(result.wait.p99).toBeLessThanOrEqual(68.4);
+      expect(result.served).toBeCloseTo(50);
+      expect(result.fallbackPolls).toBeGreaterThan(10);
+      expect(simulateStrategy(oneBatch, withFallback, serverless, settings).peakReplicas.burst).toBe(5);
+    });
+
+    it('no fallback: the scale loop holds on the error and nothing scales, so the work is never served', () => {
+      const result = simulateStrategy(sourceDown, workload, serverless, settings);
+      expect(result.peakReplicas).toEqual({ regular: 0, burst: 0 });
+      expect(result.unserved).toBeCloseTo(50);
+      expect(result.fallbackPolls).toBe(0);
+    });
+
+    it('the source coming back ends fallback: the HPA reads the backlog again', () => {
+      const result = simulateStrategy(parseTraceCsv('seconds,arrivals,source\n0,50,down\n20,0,up\n'), withFallback, serverless, settings);
+      // Up from 20 s: the HPA sync at 30 s reads 50 items / 10 = 5.
+      expect(result.peakReplicas.burst).toBe(5);
+      expect(result.fallbackPolls).toBe(3);
+    });
+
+    it('scalingModifiers: the formula a / 2 halves what the HPA reads, so 25 / 10 gives 3 burst pods, done at 56.7 s', () => {
+      const halved = loadWorkload(
+        manifests.replace('    - type: redis', '    - name: a\n      type: redis').replace('  triggers:', '  advanced:\n    scalingModifiers:\n      formula: a / 2\n      target: "10"\n  triggers:'),
+      );
+      const result = simulateStrategy(oneBatch, halved, serverless, settings);
+      expect(result.peakReplicas).toEqual({ regular: 0, burst: 3 });
+      expect(result.seconds).toBeCloseTo(56.7, 0);
+    });
+  });
 });

@@ -1,9 +1,12 @@
 import { ScaledObjectDefaults } from '../apis/keda/v1alpha1/scaledobject.js';
 import { deletionCostFor, planPlacement, regularFreeSlots, tierForNewPod, type PlacementPlan, type PlacementPolicy, type PodFacts, type Tier } from '../burst/placement.js';
 import { hpaMinReplicas } from '../scaling/hpa.js';
-import { decideScale, evaluateActivity } from '../scaling/scaledobject.js';
-import { emptyHpaMemory, hpaSync, metricProposal, resolveHpaRules, type HpaControllerSettings, type HpaMemory, type HpaRules } from './hpa-model.js';
+import type { MetricHealth, MetricOutcome } from '../scaling/fallback.js';
+import { FormulaCache } from '../scaling/formula.js';
+import { decideScale } from '../scaling/scaledobject.js';
+import { combinedProposal, emptyHpaMemory, hpaSync, resolveHpaRules, type HpaControllerSettings, type HpaMemory, type HpaRules } from './hpa-model.js';
 import { NodePool, type AutoscalerSettings, type NodeShape, type Resources } from './node-pool.js';
+import { hpaMetrics, pollMetrics, type MetricsModel } from './metrics.js';
 import { burstPodCost, type NodePricing, type PodResources, type PricingRates } from './pricing.js';
 import { seededRandom, type Random } from './random.js';
 import { WorkQueue } from './queue.js';
@@ -13,8 +16,9 @@ import type { SimWorkload } from './workload.js';
 /*
  * One strategy replayed over one trace, event by event: nothing happens between trace rows, polls, HPA syncs,
  * autoscaler scans, pods and nodes becoming ready, placement rechecks and chart samples, so the cost of a run
- * grows with the number of events, not with its length. The decisions are swell's own (decideScale,
- * evaluateActivity, hpaMinReplicas, tierForNewPod, planPlacement, regularFreeSlots); the world around them (HPA
+ * grows with the number of events, not with its length. The decisions are swell's own (decideScale, fallback,
+ * the scalingModifiers formula and activity through metrics.ts, hpaMinReplicas, tierForNewPod, planPlacement,
+ * regularFreeSlots); the world around them (HPA
  * controller, ReplicaSet, scheduler, nodes, queue) is modelled here and in the modules beside this one.
  */
 
@@ -75,6 +79,8 @@ export interface StrategyResult {
   seconds: number;
   peakReplicas: { regular: number; burst: number };
   peakNodes: number;
+  /** Polls at which a failing trigger was served its fallback value. */
+  fallbackPolls: number;
   events: number;
   samples: Samples;
 }
@@ -115,6 +121,10 @@ class Run {
   private lastRebalanceMs: number | undefined;
   private traceIndex = 0;
   private metricValue = 0;
+  private sourceDown = false;
+  private readonly metrics: MetricsModel;
+  private health: Record<string, MetricHealth> = {};
+  private fallbackPolls = 0;
   private events = 0;
   private peaks = { regular: 0, burst: 0, nodes: 0 };
   private readonly samples: Samples = { t: [], backlog: [], regular: [], burst: [], cost: [] };
@@ -129,6 +139,7 @@ class Run {
     this.pool = new NodePool(settings.node, settings.autoscaler, settings.nodePricing);
     this.random = seededRandom(settings.seed);
     const spec = workload.scaledObject.spec;
+    this.metrics = { spec, triggers: workload.triggers, ...(workload.modifiers ? { modifiers: workload.modifiers } : {}), formulas: new FormulaCache() };
     this.rules = resolveHpaRules({ minReplicas: hpaMinReplicas(spec.minReplicaCount), maxReplicas: spec.maxReplicaCount ?? ScaledObjectDefaults.maxReplicaCount }, workload.behavior, settings.hpa);
     this.desired = spec.idleReplicaCount ?? spec.minReplicaCount ?? ScaledObjectDefaults.minReplicaCount;
   }
@@ -152,6 +163,7 @@ class Run {
       seconds: endMs / 1000,
       peakReplicas: { regular: this.peaks.regular, burst: this.peaks.burst },
       peakNodes: this.peaks.nodes,
+      fallbackPolls: this.fallbackPolls,
       events: this.events,
       samples: this.samples,
     };
@@ -227,41 +239,46 @@ class Run {
   }
 
   private applyTrace(): void {
-    const { times, values } = this.trace;
+    const { times, values, sourceDown } = this.trace;
     const nowS = this.nowMs / 1000;
     if (this.trace.kind === 'arrivals') {
       while (this.traceIndex < times.length && Math.round((times[this.traceIndex] ?? 0) * 1000) <= this.nowMs) {
         this.queue.arrive(nowS, values[this.traceIndex] ?? 0);
+        if (sourceDown) this.sourceDown = sourceDown[this.traceIndex] === 1;
         this.traceIndex += 1;
       }
       return;
     }
     while (this.traceIndex < times.length && (times[this.traceIndex] ?? 0) <= nowS) {
       this.metricValue = values[this.traceIndex] ?? 0;
+      if (sourceDown) this.sourceDown = sourceDown[this.traceIndex] === 1;
       this.traceIndex += 1;
     }
     this.queue.arrive(nowS, this.metricValue);
     this.nextMetricArrivalMs += 1000;
   }
 
-  /** What the trigger reads now: the trace's value for a metric trigger on a metric trace, else the backlog. */
-  private reading(): number {
-    if (this.workload.trigger.reads === 'metric' && this.trace.kind === 'metric') return this.metricValue;
-    return Math.round(this.queue.backlog);
+  /** Each trigger's read now: the trace's value for a metric trigger on a metric trace, else the backlog; an error while the source is down. */
+  private reads(): MetricOutcome[] {
+    if (this.sourceDown) return this.workload.triggers.map((t) => ({ error: `${t.type}: the event source is down (trace)` }));
+    const backlog = Math.round(this.queue.backlog);
+    const metric = this.trace.kind === 'metric';
+    return this.workload.triggers.map((t) => ({ value: t.reads === 'metric' && metric ? this.metricValue : backlog }));
   }
 
   // --- swell's scale loop and the HPA ------------------------------------------------------------------------
 
   private poll(): void {
-    const { trigger, scaledObject: so } = this.workload;
-    const value = this.reading();
-    const activity = evaluateActivity({ triggerTypes: [trigger.type], readings: [{ metricName: trigger.metricName, active: value > trigger.activationThreshold }] });
+    const so = this.workload.scaledObject;
+    const polled = pollMetrics(this.metrics, this.reads(), this.health, { current: this.desired, ready: this.running() });
+    this.health = polled.health;
+    if (polled.fallbackApplied) this.fallbackPolls += 1;
     const decision = decideScale({
       spec: so.spec,
       ...(so.metadata.annotations ? { annotations: so.metadata.annotations } : {}),
       target: { kind: so.spec.scaleTargetRef.kind ?? 'Deployment', namespace: so.metadata.namespace ?? 'default', name: so.spec.scaleTargetRef.name },
       currentReplicas: this.desired,
-      activity,
+      activity: polled.activity,
       ...(this.lastActiveMs !== undefined ? { lastActiveTime: this.lastActiveMs } : {}),
       creationTime: 0,
       now: this.nowMs,
@@ -271,9 +288,9 @@ class Run {
   }
 
   private syncHpa(): void {
-    const { trigger } = this.workload;
-    const workloadPods = this.pods.filter((p) => !p.bridge);
-    const proposal = this.desired === 0 ? 0 : metricProposal({ targetType: trigger.targetType, target: trigger.target, value: this.reading() }, { current: workloadPods.length, ready: this.running() }, this.rules);
+    const workloadPods = this.pods.filter((p) => !p.bridge).length;
+    const replicas = { current: this.desired, ready: this.running() };
+    const proposal = this.desired === 0 ? 0 : combinedProposal(hpaMetrics(this.metrics, this.reads(), this.health, replicas), { current: workloadPods, ready: replicas.ready }, this.rules, this.desired);
     const synced = hpaSync({ rules: this.rules, memory: this.hpaMemory, currentReplicas: this.desired, proposal, nowMs: this.nowMs });
     this.hpaMemory = synced.memory;
     if (synced.replicas !== this.desired) this.scaleTo(synced.replicas);

@@ -76,6 +76,17 @@ export function metricProposal(metric: ExternalMetricObservation, pods: { curren
   return metric.targetType === 'AverageValue' ? Math.ceil(metric.value / metric.target - 1e-9) : Math.ceil(ratio * pods.ready - 1e-9);
 }
 
+/**
+ * The HPA over several metrics: the largest proposal. When some metrics fail it still scales up on the others
+ * but never down, and with none readable it leaves the count alone.
+ */
+export function combinedProposal(metrics: readonly ({ observation: ExternalMetricObservation } | { error: string })[], pods: { current: number; ready: number }, rules: Pick<HpaRules, 'scaleUp' | 'scaleDown'>, currentReplicas: number): number {
+  const proposals = metrics.flatMap((m) => ('observation' in m ? [metricProposal(m.observation, pods, rules)] : []));
+  if (proposals.length === 0) return currentReplicas;
+  const largest = Math.max(...proposals);
+  return proposals.length < metrics.length ? Math.max(largest, currentReplicas) : largest;
+}
+
 export interface Recommendation {
   atMs: number;
   replicas: number;

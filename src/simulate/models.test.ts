@@ -3,7 +3,7 @@ import { emptyHpaMemory, hpaSync, metricProposal, resolveHpaRules } from './hpa-
 import { NodePool } from './node-pool.js';
 import { burstPodCost, fargateBilledSize, fargatePricing, nodeCost } from './pricing.js';
 import { WorkQueue } from './queue.js';
-import { generateTrace, parseTraceCsv, TraceError } from './trace.js';
+import { formatTraceCsv, generateTrace, parseTraceCsv, sourceDownSeconds, TraceError } from './trace.js';
 
 describe('WorkQueue', () => {
   it('serves the head first at the Running replicas rate and records each item its wait', () => {
@@ -145,11 +145,24 @@ describe('traces', () => {
     expect(metric.duration).toBe(30);
   });
 
+  it('reads the source column: down from a row until a row says up, and writes it back', () => {
+    const trace = parseTraceCsv('seconds,arrivals,source\n0,5,up\n10,0,down\n30,2,up\n');
+    expect([...(trace.sourceDown ?? [])]).toEqual([0, 1, 0]);
+    expect(formatTraceCsv(trace)).toBe('seconds,arrivals,source\n0,5,up\n10,0,down\n30,2,up\n');
+    expect(parseTraceCsv('seconds,arrivals\n0,5\n').sourceDown).toBeUndefined();
+    // Down from 10 s to 30 s, and again from 40 s to the end (41 s: one second past the last arrivals row).
+    expect(sourceDownSeconds(parseTraceCsv('seconds,arrivals,source\n0,5,up\n10,0,down\n30,2,up\n40,1,down\n'))).toBe(21);
+  });
+
   it.each([
     ['0,5\n-1,2', /line 2.*not a number of seconds/],
     ['0,5\n10,x', /line 2.*non-negative/],
     ['10,5\n5,2', /goes back/],
     ['seconds,items\n0,1', /arrivals or value/],
+    ['seconds,arrivals,state\n0,1,up', /third column must be named source/],
+    ['seconds,arrivals,source\n0,1,flaky', /line 2: source must be up or down, not "flaky"/],
+    ['seconds,arrivals,source\n0,1', /line 2: expected 3 columns/],
+    ['seconds,arrivals\n0,1,down', /line 2: expected 2 columns/],
     ['', /no rows/],
   ])('names the line of a bad row: %j', (text, message) => {
     expect(() => parseTraceCsv(text)).toThrow(TraceError);

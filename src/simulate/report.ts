@@ -30,6 +30,8 @@ export function formatTable(report: SimulationReport): string {
     '',
   ];
   for (const r of report.results.filter((x) => x.unserved >= 1)) lines.push(`${r.name}: ${Math.round(r.unserved)} items still waiting when the run stopped`);
+  const outage = outageLine(report);
+  if (outage) lines.push(outage);
   for (const note of report.notes) lines.push(`note: ${note}`);
   const slo = `p${report.slo.percentile} wait ≤ ${formatSeconds(report.slo.waitSeconds)}`;
   if (report.recommendation) {
@@ -37,6 +39,17 @@ export function formatTable(report: SimulationReport): string {
     lines.push(`cheapest that meets ${slo}: ${best.name} at ${money(best.cost.total)}${cheaperThan(best, report.results)}; apply:`, '', report.recommendation.burstPolicyYaml.trimEnd());
   } else lines.push(`no base + burst strategy meets ${slo}; try a larger base sweep (--bases) or more work per replica`);
   return `${lines.join('\n')}\n`;
+}
+
+/** What the trace's source outage did: fallback served on how many polls, or nothing scaled while it lasted. */
+function outageLine(report: SimulationReport): string | undefined {
+  const down = report.trace.sourceDownSeconds;
+  if (down <= 0) return undefined;
+  if (!report.fallback) return `source down for ${formatSeconds(down)} of the trace; no fallback, so swell and the HPA held the replica count meanwhile`;
+  const polls = report.results.map((r) => r.fallbackPolls);
+  const low = Math.min(...polls);
+  const high = Math.max(...polls);
+  return `source down for ${formatSeconds(down)} of the trace; fallback served on ${low === high ? low : `${low}-${high}`} polls per strategy`;
 }
 
 function cheaperThan(best: StrategyResult, all: readonly StrategyResult[]): string {

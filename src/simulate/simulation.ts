@@ -3,7 +3,7 @@ import { simulateStrategy, type EngineSettings, type StrategyResult } from './en
 import type { AutoscalerSettings, NodeShape } from './node-pool.js';
 import { fargateBilledSize, type NodePricing } from './pricing.js';
 import { buildStrategies, defaultBaseSweep, recommend, type Recommendation, type SloPercentile } from './strategies.js';
-import type { Trace } from './trace.js';
+import { sourceDownSeconds, type Trace } from './trace.js';
 import { ManifestError, type SimWorkload } from './workload.js';
 
 /*
@@ -53,7 +53,10 @@ export const defaultParameters: SimulationParameters = {
 };
 
 export interface SimulationReport {
-  trace: { kind: Trace['kind']; seconds: number; rows: number; work: number };
+  /** `sourceDownSeconds`: how long the trace's source column says reads fail. */
+  trace: { kind: Trace['kind']; seconds: number; rows: number; work: number; sourceDownSeconds: number };
+  /** Whether the ScaledObject has a fallback, for what the table says about an outage. */
+  fallback: boolean;
   workload: { scaledObject: string; trigger: string; target: number; ratePerReplica: number; pod: { vcpu: number; memoryGiB: number }; burstBilledAs: { vcpu: number; memoryGiB: number } };
   slo: { waitSeconds: number; percentile: SloPercentile };
   results: StrategyResult[];
@@ -95,11 +98,12 @@ export function runSimulation(trace: Trace, workload: SimWorkload, parameters: S
   let work = 0;
   for (const v of trace.values) work += v;
   return {
-    trace: { kind: trace.kind, seconds: trace.duration, rows: trace.times.length, work: trace.kind === 'metric' ? Math.round(trace.duration) : work },
+    trace: { kind: trace.kind, seconds: trace.duration, rows: trace.times.length, work: trace.kind === 'metric' ? Math.round(trace.duration) : work, sourceDownSeconds: sourceDownSeconds(trace) },
+    fallback: workload.scaledObject.spec.fallback !== undefined,
     workload: {
       scaledObject: workload.scaledObject.metadata.name ?? '',
-      trigger: workload.trigger.type,
-      target: workload.trigger.target,
+      trigger: workload.modifiers ? `scalingModifiers over ${workload.triggers.map((t) => t.name ?? t.type).join(', ')}` : workload.triggers.map((t) => t.type).join(', '),
+      target: workload.modifiers?.target ?? workload.triggers[0]?.target ?? 0,
       ratePerReplica: settings.ratePerReplica,
       pod: { vcpu: settings.podRequests.cpu, memoryGiB: settings.podRequests.memoryGiB },
       burstBilledAs: settings.burstSize,

@@ -3,7 +3,9 @@ import { poisson, seededRandom } from './random.js';
 /*
  * A load trace: either work arriving (`seconds,arrivals`: items that arrive at that second) or a metric sampled
  * over time (`seconds,value`: e.g. requests per second, holding until the next row), which Prometheus-style
- * triggers read directly and which arrives as that much work each second.
+ * triggers read directly and which arrives as that much work each second. An optional third column, `source`,
+ * says whether the event source answers (`up`) or every trigger's read of it fails (`down`), from that row
+ * until the next: what drives fallback. Work keeps arriving while the source is down.
  */
 
 export type TraceKind = 'arrivals' | 'metric';
@@ -15,6 +17,8 @@ export interface Trace {
   values: Float64Array;
   /** Seconds the trace covers (past its last row: one second for arrivals, one step for a metric). */
   duration: number;
+  /** Per row, 1 when the source is down from that row on; absent when the trace has no source column. */
+  sourceDown?: Uint8Array;
 }
 
 export class TraceError extends Error {
@@ -24,43 +28,68 @@ export class TraceError extends Error {
   }
 }
 
-/** Reads a trace CSV; the header names the kind (`arrivals` unless the second column is `value`). */
+/** Reads a trace CSV; the header names the kind (`arrivals` unless the second column is `value`) and may add `source`. */
 export function parseTraceCsv(text: string, source = 'trace'): Trace {
   const times: number[] = [];
   const values: number[] = [];
+  const down: number[] = [];
   let kind: TraceKind = 'arrivals';
+  let columns = 0;
   text.split('\n').forEach((raw, index) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
+    const where = `${source} line ${index + 1}`;
     const cells = line.split(',').map((c) => c.trim());
-    if (cells.length !== 2) throw new TraceError(`${source} line ${index + 1}: expected two columns (seconds,arrivals or seconds,value), got "${line}"`);
-    const [first = '', second = ''] = cells;
-    if (times.length === 0 && !/^[\d.]/.test(first)) {
+    const [first = '', second = '', third] = cells;
+    if (times.length === 0 && columns === 0 && !/^[\d.]/.test(first)) {
+      if (cells.length !== 2 && cells.length !== 3) throw new TraceError(`${where}: expected the header seconds,arrivals or seconds,value (and optionally ,source), got "${line}"`);
       if (second === 'value') kind = 'metric';
-      else if (second !== 'arrivals') throw new TraceError(`${source} line ${index + 1}: the second column must be named arrivals or value, not "${second}"`);
+      else if (second !== 'arrivals') throw new TraceError(`${where}: the second column must be named arrivals or value, not "${second}"`);
+      if (third !== undefined && third !== 'source') throw new TraceError(`${where}: the third column must be named source, not "${third}"`);
+      columns = cells.length;
       return;
     }
+    const expected = columns === 0 ? 2 : columns;
+    if (cells.length !== expected) throw new TraceError(`${where}: expected ${expected} columns (${expected === 3 ? 'seconds,arrivals,source' : 'seconds,arrivals or seconds,value'}), got "${line}"`);
     const t = Number(first);
     const v = Number(second);
-    if (!Number.isFinite(t) || t < 0) throw new TraceError(`${source} line ${index + 1}: "${first}" is not a number of seconds`);
-    if (!Number.isFinite(v) || v < 0) throw new TraceError(`${source} line ${index + 1}: "${second}" is not a non-negative number`);
-    if (times.length > 0 && t < (times[times.length - 1] ?? 0)) throw new TraceError(`${source} line ${index + 1}: time ${t} goes back (rows must be in time order)`);
+    if (!Number.isFinite(t) || t < 0) throw new TraceError(`${where}: "${first}" is not a number of seconds`);
+    if (!Number.isFinite(v) || v < 0) throw new TraceError(`${where}: "${second}" is not a non-negative number`);
+    if (times.length > 0 && t < (times[times.length - 1] ?? 0)) throw new TraceError(`${where}: time ${t} goes back (rows must be in time order)`);
+    if (third !== undefined && third !== 'up' && third !== 'down') throw new TraceError(`${where}: source must be up or down, not "${third}"`);
     times.push(t);
     values.push(v);
+    down.push(third === 'down' ? 1 : 0);
   });
   if (times.length === 0) throw new TraceError(`${source}: no rows`);
-  return makeTrace(kind, times, values);
+  return makeTrace(kind, times, values, columns === 3 ? down : undefined);
 }
 
-export function makeTrace(kind: TraceKind, times: readonly number[], values: readonly number[]): Trace {
+export function makeTrace(kind: TraceKind, times: readonly number[], values: readonly number[], sourceDown?: readonly number[]): Trace {
   const last = times[times.length - 1] ?? 0;
   const step = times.length > 1 ? last - (times[times.length - 2] ?? 0) : 1;
-  return { kind, times: Float64Array.from(times), values: Float64Array.from(values), duration: last + (kind === 'metric' ? Math.max(1, step) : 1) };
+  return {
+    kind,
+    times: Float64Array.from(times),
+    values: Float64Array.from(values),
+    duration: last + (kind === 'metric' ? Math.max(1, step) : 1),
+    ...(sourceDown ? { sourceDown: Uint8Array.from(sourceDown) } : {}),
+  };
+}
+
+/** Seconds the trace says its source is down (a row's state holds until the next row, the last until the end). */
+export function sourceDownSeconds(trace: Trace): number {
+  const down = trace.sourceDown;
+  if (!down) return 0;
+  let total = 0;
+  for (let i = 0; i < trace.times.length; i += 1) if (down[i] === 1) total += (trace.times[i + 1] ?? trace.duration) - (trace.times[i] ?? 0);
+  return total;
 }
 
 export function formatTraceCsv(trace: Trace): string {
-  const lines = [`seconds,${trace.kind === 'metric' ? 'value' : 'arrivals'}`];
-  for (let i = 0; i < trace.times.length; i += 1) lines.push(`${trace.times[i]},${round(trace.values[i] ?? 0)}`);
+  const down = trace.sourceDown;
+  const lines = [`seconds,${trace.kind === 'metric' ? 'value' : 'arrivals'}${down ? ',source' : ''}`];
+  for (let i = 0; i < trace.times.length; i += 1) lines.push(`${trace.times[i]},${round(trace.values[i] ?? 0)}${down ? (down[i] ? ',down' : ',up') : ''}`);
   return `${lines.join('\n')}\n`;
 }
 

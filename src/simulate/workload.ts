@@ -3,6 +3,7 @@ import { parseAllDocuments } from 'yaml';
 import type { HpaBehavior, ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { TriggerSpec } from '../apis/keda/v1alpha1/triggers.js';
 import type { BurstPolicy } from '../apis/swell/v1alpha1/burstpolicy.js';
+import { activeScalingModifiers, compileFormula, FormulaError, metricVariables, type ActiveScalingModifiers } from '../scaling/formula.js';
 import { createBurstPolicyValidator, type EffectiveBurstPolicy } from '../apis/swell/v1alpha1/validation.js';
 import { createManifestValidator } from '../cli/validate.js';
 import { podResources } from '../virtual-node/cost/metering.js';
@@ -19,6 +20,8 @@ export const ratePerReplicaAnnotation = 'simulate.swell.dev/work-per-second';
 
 export interface SimTrigger {
   type: string;
+  /** `triggers[].name`: the trigger's variable in a scalingModifiers formula. */
+  name?: string;
   metricName: string;
   targetType: 'AverageValue' | 'Value';
   target: number;
@@ -29,7 +32,10 @@ export interface SimTrigger {
 
 export interface SimWorkload {
   scaledObject: ScaledObject;
-  trigger: SimTrigger;
+  /** The triggers fed from the trace, in spec order; the first is always one of them. */
+  triggers: SimTrigger[];
+  /** `advanced.scalingModifiers` when it replaces the triggers' metrics with one composite metric. */
+  modifiers?: ActiveScalingModifiers;
   behavior?: HpaBehavior;
   burstPolicy?: { document: BurstPolicy; effective: EffectiveBurstPolicy };
   /** From the target's pod template in the file, when it is there. */
@@ -77,6 +83,7 @@ export function simTrigger(trigger: TriggerSpec, index: number): SimTrigger {
   if (target <= 0) throw new ManifestError(`trigger ${index} (${trigger.type}): metadata.${keys.target} must be above 0`);
   return {
     type: trigger.type,
+    ...(trigger.name ? { name: trigger.name } : {}),
     metricName: `s${index}-${trigger.type}`,
     targetType: trigger.metricType === 'Value' ? 'Value' : 'AverageValue',
     target,
@@ -113,10 +120,9 @@ export function loadWorkload(text: string, name?: string): SimWorkload {
 
 function describe(so: ScaledObject, documents: Document[]): Omit<SimWorkload, 'scaledObject'> {
   const notes: string[] = [];
-  const triggers = so.spec.triggers;
-  const trigger = simTrigger(triggers[0] as TriggerSpec, 0);
-  if (triggers.length > 1) notes.push(`only the first trigger (${trigger.type}) is fed from the trace; the other ${triggers.length - 1} are left out`);
-  if (so.spec.advanced?.scalingModifiers?.formula) notes.push('scalingModifiers are not simulated; the first trigger scales alone');
+  const triggers = feedableTriggers(so.spec.triggers, notes);
+  const modifiers = activeScalingModifiers(so.spec);
+  if (modifiers) checkFormula(modifiers, triggers);
   const targetName = so.spec.scaleTargetRef.name;
   const burstPolicy = findBurstPolicy(documents, targetName);
   const target = documents.find((d) => (d.kind === 'Deployment' || d.kind === 'StatefulSet') && d.metadata?.name === targetName);
@@ -126,13 +132,38 @@ function describe(so: ScaledObject, documents: Document[]): Omit<SimWorkload, 's
   if (ratePerReplica !== undefined && !(ratePerReplica > 0)) throw new ManifestError(`annotation ${ratePerReplicaAnnotation} must be a positive number, not "${rateText ?? ''}"`);
   const behavior = so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
   return {
-    trigger,
+    triggers,
+    ...(modifiers ? { modifiers } : {}),
     ...(behavior ? { behavior } : {}),
     ...(burstPolicy ? { burstPolicy } : {}),
     ...(podSpec ? { podRequests: podResources({ spec: podSpec }, fargatePricing) } : {}),
     ...(ratePerReplica !== undefined ? { ratePerReplica } : {}),
     notes,
   };
+}
+
+/**
+ * Every trigger the trace can feed: they all read the same trace (the backlog, or the metric value). The first
+ * must be one; a later one of another kind (cpu, cron, ...) is left out and named in a note.
+ */
+function feedableTriggers(specs: readonly TriggerSpec[], notes: string[]): SimTrigger[] {
+  const fed = [simTrigger(specs[0] as TriggerSpec, 0)];
+  specs.slice(1).forEach((spec, i) => {
+    if (simulatedTriggerTypes.includes(spec.type)) fed.push(simTrigger(spec, i + 1));
+    else notes.push(`trigger ${i + 1} (${spec.type}) is not fed from the trace and is left out`);
+  });
+  return fed;
+}
+
+/** The formula must compile against the triggers the simulator feeds, or every poll would fail on it. */
+function checkFormula(modifiers: ActiveScalingModifiers, triggers: readonly SimTrigger[]): void {
+  const variables = metricVariables(triggers.map((t) => ({ trigger: t, metricNames: [t.metricName] })));
+  try {
+    compileFormula(modifiers.formula, [...new Set(variables.values())]);
+  } catch (err) {
+    if (err instanceof FormulaError) throw new ManifestError(`${err.message} (the simulator feeds the triggers of types ${simulatedTriggerTypes.join(', ')})`);
+    throw err;
+  }
 }
 
 function findBurstPolicy(documents: Document[], targetName: string): SimWorkload['burstPolicy'] {

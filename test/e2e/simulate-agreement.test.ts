@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { isNotFound } from '../../src/kube/errors.js';
 import type { KubeClient } from '../../src/operator/kube-client.js';
 import { simulateStrategy } from '../../src/simulate/engine.js';
@@ -255,5 +256,142 @@ spec:
     expect(agree('regular')).toBeGreaterThanOrEqual(0.8);
     expect(agree('burst')).toBeGreaterThanOrEqual(0.8);
     expect(costDifference).toBeLessThan(0.35);
+  }, 300_000);
+});
+
+/*
+ * Fallback and scalingModifiers: the trigger is named and scaled through a formula (jobs / 2 against a target
+ * of 5, the same as 10 items a replica), and the source fails for 40 s in the middle of the trace. The failure is
+ * real: the list's key is overwritten with a string, so the Redis scaler's LLEN fails with WRONGTYPE, and the
+ * work waits in this test meanwhile, as it would in a queue the operator cannot read. After two failed polls the
+ * third serves fallback.replicas × target, and the HPA holds 2 replicas until the source answers again.
+ */
+describe('swell simulate agrees with the sandbox through a source failure, with fallback and a formula', () => {
+  const namespace = `e2e-simf-${randomBytes(3).toString('hex')}`;
+  const listName = `jobs-${namespace}`;
+  const trace: readonly { at: number; arrivals: number; source: 'up' | 'down' }[] = [
+    { at: 0, arrivals: 60, source: 'up' },
+    { at: 20, arrivals: 0, source: 'down' },
+    { at: 40, arrivals: 30, source: 'down' },
+    { at: 60, arrivals: 0, source: 'up' },
+  ];
+  let client: KubeClient;
+  let redis: Redis;
+  let operator: RunningProcess | undefined;
+  let manifest = '';
+
+  beforeAll(async () => {
+    const url = process.env.REDIS_URL;
+    if (!url) throw new Error('REDIS_URL is not set');
+    redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    await redis.connect();
+    const { hostname, port } = new URL(url);
+    manifest = `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: worker
+  namespace: ${namespace}
+spec:
+  scaleTargetRef:
+    name: worker
+  pollingInterval: 1
+  cooldownPeriod: 10
+  minReplicaCount: 0
+  maxReplicaCount: 10
+  fallback:
+    failureThreshold: 2
+    replicas: 2
+  advanced:
+    scalingModifiers:
+      formula: jobs / 2
+      target: "5"
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 0
+          policies:
+            - type: Percent
+              value: 100
+              periodSeconds: 1
+  triggers:
+    - type: redis
+      name: jobs
+      metadata:
+        address: ${hostname}:${port}
+        listName: ${listName}
+        listLength: "10"
+`;
+    ({ client } = sandboxClient());
+    await createNamespace(client, namespace);
+    operator = await startOperator(namespace, ['--burst', 'false']);
+    await createConsumer(client, namespace, 'worker');
+    await client.request('POST', soPath(namespace), { body: parse(manifest) as Record<string, unknown> });
+  }, 180_000);
+
+  afterAll(async () => {
+    await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
+    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    const code = await operator?.stop();
+    await deleteNamespace(client, namespace);
+    await redis.del(listName);
+    redis.disconnect();
+    expect(code).toBe(0);
+  }, 120_000);
+
+  async function runningPods(): Promise<number> {
+    const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`);
+    return list.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
+  }
+
+  /** The list holds the backlog while the source is up; while it is down the key is a string and every read fails. */
+  async function publish(backlog: number, source: 'up' | 'down'): Promise<void> {
+    const write = redis.multi().del(listName);
+    if (source === 'down') write.set(listName, 'the source is down');
+    else if (backlog > 0) write.rpush(listName, ...Array.from({ length: backlog }, (_, i) => `job-${i}`));
+    await write.exec();
+  }
+
+  it('holds the fallback count while the source is down and follows the formula around it, as the simulation does', async () => {
+    const observed: number[] = [];
+    let backlog = 0;
+    let source: 'up' | 'down' = 'up';
+    const start = Date.now();
+    for (let t = 0; t < seconds; t += 1) {
+      await sleep(Math.max(0, start + t * 1000 - Date.now()));
+      const row = trace.find((r) => r.at === t);
+      if (row) {
+        backlog += row.arrivals;
+        source = row.source;
+      }
+      await publish(backlog, source);
+      const running = await runningPods();
+      observed.push(running);
+      backlog = Math.max(0, backlog - running);
+    }
+
+    const workload = loadWorkload(manifest);
+    const csv = `seconds,arrivals,source\n${trace.map((r) => `${r.at},${r.arrivals},${r.source}`).join('\n')}\n${seconds - 1},0,up\n`;
+    const parameters = {
+      ...defaultParameters,
+      hpaSyncSeconds: 2,
+      downscaleStabilizationSeconds: 10,
+      regularStartSeconds: 1,
+      pod: { vcpu: 0.1, memoryGiB: 0.1 },
+      node: { cpu: 32, memoryGiB: 64, pods: 110 },
+      autoscaler: { ...defaultParameters.autoscaler, minNodes: 2, maxNodes: 2 },
+      drainLimitSeconds: 0,
+    };
+    const simTrace = parseTraceCsv(csv);
+    const result = simulateStrategy(simTrace, workload, { name: 'nodes only', kind: 'nodes' }, { ...engineSettings(simTrace, workload, parameters), sampleEverySeconds: 1 });
+    const simulated = Array.from({ length: seconds }, (_, t) => result.samples.regular[result.samples.t.indexOf(t)] ?? 0);
+    const within = observed.filter((n, t) => Math.abs(n - (simulated[t] ?? 0)) <= 1).length / seconds;
+    const downSeconds = Array.from({ length: seconds }, (_, t) => t).filter((t) => t >= 30 && t < 60);
+    console.log(`agreement (fallback + formula): ${(within * 100).toFixed(0)}% of ${seconds} one-second samples within ±1 replica; fallback polls simulated ${result.fallbackPolls}`);
+    console.log(`observed:  ${observed.join(' ')}\nsimulated: ${simulated.join(' ')}`);
+    // Late in the outage both hold fallback.replicas, although 30 more items arrived at 40 s.
+    expect(downSeconds.filter((t) => observed[t] === 2).length).toBeGreaterThanOrEqual(downSeconds.length - 3);
+    expect(downSeconds.every((t) => simulated[t] === 2)).toBe(true);
+    expect(result.fallbackPolls).toBeGreaterThan(20);
+    expect(within).toBeGreaterThanOrEqual(0.8);
   }, 300_000);
 });

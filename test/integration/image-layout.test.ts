@@ -6,7 +6,7 @@
  * fails here rather than in a user's cluster.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,5 +67,12 @@ describe('the image layout', () => {
       const help = await run(process.execPath, ['bin/swell.js', command, '--help'], { cwd: app });
       expect(help.stdout).toContain(`swell ${command}`);
     }
+  }, 60_000);
+
+  it('leaves the workstation commands out, with the PNG renderer they alone use', async () => {
+    await expect(access(join(app, 'dist', 'src', 'simulate'))).rejects.toThrow(/ENOENT/);
+    await expect(access(join(app, 'node_modules', '@resvg', 'resvg-js'))).rejects.toThrow(/ENOENT/);
+    const simulate = await run(process.execPath, ['bin/swell.js', 'simulate', '--chart', 'x.png'], { cwd: app }).catch((err: unknown) => err as { code: number; stderr: string });
+    expect(simulate).toMatchObject({ code: 2, stderr: expect.stringMatching(/swell simulate: not part of this installation/) as unknown });
   }, 60_000);
 });
