@@ -1,13 +1,16 @@
 /*
- * Loaded into a process under measurement with `node --import tsx --import ./bench/request-counter.ts ...`:
- * counts every HTTP(S) request the process starts (node:http and fetch alike), by method and resource, and
- * writes the totals to the file named by SWELL_BENCH_REQUEST_COUNTS once a second and at exit.
+ * Loaded into a process under measurement with `node --import ./bench/request-counter.ts ...` (Node 24 strips the
+ * types; `--import tsx` first on older Node): counts every HTTP(S) request the process starts (node:http and
+ * fetch alike), by method and resource, and writes the totals with the process's memory to the file named by
+ * SWELL_BENCH_REQUEST_COUNTS once a second and at exit. With `--expose-gc`, SIGUSR2 runs two full collections
+ * first and writes the heap that survives them at once (`settled`), so a bench can read memory per object.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 
 const out = process.env.SWELL_BENCH_REQUEST_COUNTS;
 const counts: Record<string, number> = {};
+let settled: { at: number; heapUsed: number; rss: number; external: number; arrayBuffers: number } | undefined;
 
 /** `GET leases`, `WATCH deployments`, `PUT scaledobjects/status`: what was asked of which kind. */
 export function requestKind(method: string, path: string): string {
@@ -26,7 +29,8 @@ function count(method: string, path: string): void {
 }
 
 function flush(): void {
-  if (out) writeFileSync(out, JSON.stringify({ at: Date.now(), counts }));
+  const { rss, heapUsed, heapTotal } = process.memoryUsage();
+  if (out) writeFileSync(out, JSON.stringify({ at: Date.now(), counts, memory: { rss, heapUsed, heapTotal }, settled }));
 }
 
 if (out) {
@@ -37,6 +41,14 @@ if (out) {
   subscribe('undici:request:create', (message) => {
     const { request } = message as { request: { method: string; path: string } };
     count(request.method, request.path);
+  });
+  process.on('SIGUSR2', () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
+    settled = { at: Date.now(), heapUsed, rss, external, arrayBuffers };
+    flush();
   });
   setInterval(flush, 1_000).unref();
   process.on('exit', flush);

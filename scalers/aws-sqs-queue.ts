@@ -1,18 +1,10 @@
 import { GetQueueAttributesCommand, SQSClient, type QueueAttributeName } from '@aws-sdk/client-sqs';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
-import { metadataInput, podIdentityOf, prefixed } from './definition.js';
-import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import type { ParseInput } from './definition.js';
+import { podIdentityOf } from './definition.js';
+import { field, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
+import { ScalerReadError, type ScalerDeps } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { pooledSource, schemaParser, singleMetricScaler, type MetricSource } from './single-metric.js';
 
 const schema = {
   queueURL: field.string({ from: ['triggerMetadata', 'resolvedEnv'] }),
@@ -101,15 +93,12 @@ function credentialsOf(m: SqsMetadata, input: ParseInput): SqsCredentials {
   };
 }
 
-export function parseSqs(input: ParseInput): ParseResult<SqsConfig> {
-  const parsed = parseMetadata(schema, metadataInput(input));
-  const errors = [...parsed.errors, ...checkRules(parsed, [...rules, ...credentialRules(input)])];
-  const m = parsed.values;
-  return {
-    config: { ...m, queueName: queueNameFromURL(m.queueURL ?? '') ?? '', credentials: credentialsOf(m, input) },
-    errors: prefixed('error parsing SQS queue metadata', errors),
-  };
-}
+export const parseSqs = schemaParser({
+  schema,
+  errorPrefix: 'error parsing SQS queue metadata',
+  rules: (input) => [...rules, ...credentialRules(input)],
+  config: ({ values: m }, input): SqsConfig => ({ ...m, queueName: queueNameFromURL(m.queueURL ?? '') ?? '', credentials: credentialsOf(m, input) }),
+});
 
 const attributes = {
   visible: 'ApproximateNumberOfMessages',
@@ -147,7 +136,7 @@ class SqsClientHandle {
   }
 }
 
-function createSqsScaler(config: SqsConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
+function sqsSource(config: SqsConfig, deps: ScalerDeps): MetricSource<QueueCounts> {
   const creds = config.credentials.kind === 'static' ? config.credentials : {};
   const endpoint = config.awsEndpoint ?? `sqs.${config.awsRegion}`;
   const connectionKey = sourceKey('sqs', { endpoint, region: config.awsRegion, credentials: config.credentials.kind }, creds);
@@ -160,32 +149,26 @@ function createSqsScaler(config: SqsConfig, context: ScalerContext, deps: Scaler
     });
     return new SqsClientHandle(client);
   });
-  const spec = externalMetricSpec(context, `aws-sqs-${config.queueName}`, config.queueLength);
-  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  const readCounts = (): Promise<QueueCounts> =>
-    lease.use(timeoutMs, async (handle, signal) => {
-      const reply = await handle.client.send(
-        new GetQueueAttributesCommand({ QueueUrl: config.queueURL, AttributeNames: Object.values(attributes) }),
-        { abortSignal: signal },
-      );
-      return queueCountsFrom(reply.Attributes ?? {});
-    });
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const counts = await deps.reads.read(`${connectionKey}|${config.queueURL}`, options?.maxAgeMs ?? 0, readCounts);
-      const value = queueLengthOf(counts, config);
-      return { value, active: value > config.activationQueueLength };
-    },
-    close: () => lease.release(),
-  };
+  return pooledSource(lease, `${connectionKey}|${config.queueURL}`, async (handle, signal) => {
+    const reply = await handle.client.send(
+      new GetQueueAttributesCommand({ QueueUrl: config.queueURL, AttributeNames: Object.values(attributes) }),
+      { abortSignal: signal },
+    );
+    return queueCountsFrom(reply.Attributes ?? {});
+  });
 }
 
-export const awsSqsQueueScaler: ScalerDefinition<SqsConfig> = {
+export const awsSqsQueueScaler = singleMetricScaler<SqsConfig, QueueCounts>({
   types: ['aws-sqs-queue'],
-  allowsCachedMetrics: true,
-  external: true,
+  schema,
+  example: {
+    metadata: { queueURL: 'http://127.0.0.1:1/000000000000/orders', awsRegion: 'us-east-1', awsEndpoint: 'http://127.0.0.1:1' },
+    authParams: { awsAccessKeyID: 'id', awsSecretAccessKey: 'key' },
+  },
   parse: parseSqs,
-  create: createSqsScaler,
-};
+  metricName: (config) => `aws-sqs-${config.queueName}`,
+  target: (config) => config.queueLength,
+  source: sqsSource,
+  value: queueLengthOf,
+  activation: (config) => config.activationQueueLength,
+});

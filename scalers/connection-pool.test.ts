@@ -91,4 +91,37 @@ describe('ConnectionPool', () => {
     await expect(lease.use(20, () => Promise.resolve('after'))).resolves.toBe('after');
     await lease.release();
   });
+
+  it("aborts the request when the caller's signal aborts, before its own timeout", async () => {
+    const pool = new ConnectionPool();
+    const lease = pool.acquire('k', 'Prometheus http://127.0.0.1:9090', () => new FakeConnection());
+    let requestSignal: AbortSignal | undefined;
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const caller = new AbortController();
+    const stuck = lease.use(60_000, (_c, signal) => {
+      requestSignal = signal;
+      started();
+      return new Promise<never>(() => undefined);
+    }, caller.signal);
+    await running;
+    caller.abort(new Error('deadline'));
+    await expect(stuck).rejects.toThrow("gave up reading Prometheus http://127.0.0.1:9090: the caller's deadline passed");
+    expect(requestSignal?.aborted).toBe(true);
+    await lease.release();
+  });
+
+  it('does not start a request for a caller that has already given up, nor keep its slot', async () => {
+    const pool = new ConnectionPool({ maxConcurrentPerServer: 1 });
+    const lease = pool.acquire('k', 'server', () => new FakeConnection());
+    let started = 0;
+    const request = () => {
+      started++;
+      return Promise.resolve('ran');
+    };
+    await expect(lease.use(1000, request, AbortSignal.abort())).rejects.toThrow('gave up reading server');
+    expect(started).toBe(0);
+    await expect(lease.use(1000, request)).resolves.toBe('ran');
+    await lease.release();
+  });
 });

@@ -13,9 +13,10 @@ export interface PooledConnection<C> {
   /**
    * Runs one request against the server, within the server's concurrency limit. The timeout covers the wait
    * for a slot too, so a slow or dead server fails its own callers quickly and never holds up other servers.
-   * The signal aborts when the time is up; a slot is only given back once the request really settles.
+   * The signal given to the request aborts when the time is up or the caller's `signal` aborts (its deadline
+   * passed); a slot is only given back once the request really settles.
    */
-  use<T>(timeoutMs: number, request: (connection: C, signal: AbortSignal) => Promise<T>): Promise<T>;
+  use<T>(timeoutMs: number, request: (connection: C, signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** Drops this holder's reference; the last one closes the connection. Safe to call more than once. */
   release(): Promise<void>;
 }
@@ -66,7 +67,7 @@ export class ConnectionPool {
     let released = false;
     return {
       connection: held.connection as C,
-      use: (timeoutMs, request) => this.use(held, timeoutMs, request as (c: Closeable, s: AbortSignal) => Promise<never>),
+      use: (timeoutMs, request, signal) => this.use(held, timeoutMs, request as (c: Closeable, s: AbortSignal) => Promise<never>, signal),
       release: async () => {
         if (released) return;
         released = true;
@@ -90,11 +91,18 @@ export class ConnectionPool {
     return this.entries.size;
   }
 
-  private async use<T>(entry: Entry, timeoutMs: number, request: (c: Closeable, s: AbortSignal) => Promise<T>): Promise<T> {
+  private async use<T>(entry: Entry, timeoutMs: number, request: (c: Closeable, s: AbortSignal) => Promise<T>, caller?: AbortSignal): Promise<T> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new PoolTimeoutError(entry.label, timeoutMs)), timeoutMs);
+    const callerGone = (): void => controller.abort(new ScalerReadError(`gave up reading ${entry.label}: the caller's deadline passed`));
+    if (caller?.aborted) callerGone();
+    caller?.addEventListener('abort', callerGone, { once: true });
     try {
       await this.takeSlot(entry, controller.signal);
+      if (controller.signal.aborted) {
+        this.giveSlot(entry);
+        throw controller.signal.reason as Error;
+      }
       const running = Promise.resolve().then(() => request(entry.connection, controller.signal));
       running.finally(() => this.giveSlot(entry)).catch(() => undefined);
       return await Promise.race([running, aborted(controller.signal)]);
@@ -102,6 +110,7 @@ export class ConnectionPool {
       throw inPlainWords(err, entry);
     } finally {
       clearTimeout(timer);
+      caller?.removeEventListener('abort', callerGone);
     }
   }
 

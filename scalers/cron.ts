@@ -118,6 +118,8 @@ function createCronScaler(config: CronMetadata, context: ScalerContext, deps: Sc
 
 export const cronScaler: ScalerDefinition<CronMetadata> = {
   types: ['cron'],
+  schema,
+  example: { metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '3' } },
   allowsCachedMetrics: false,
   external: true,
   parse: parseCron,

@@ -1,4 +1,4 @@
-import type { MetadataInput } from './metadata.js';
+import type { FieldSchema, MetadataInput } from './metadata.js';
 import type { Scaler, ScalerContext, ScalerDeps, TriggerSpec } from './scaler.js';
 
 /** What a scaler's parser sees: the trigger plus whatever could be resolved around it. */
@@ -18,9 +18,21 @@ export interface ParseResult<C> {
   errors: string[];
 }
 
+/**
+ * A minimal valid trigger for a scaler. Every server it names is 127.0.0.1 port 1, where nothing listens, and
+ * it turns on the auth that uses the scaler's secrets: the conformance suite builds each scaler from it.
+ */
+export interface TriggerExample {
+  metadata: Readonly<Record<string, string>>;
+  authParams?: Readonly<Record<string, string>>;
+}
+
 /** One scaler module: how to read its trigger's metadata and how to build the scaler from the result. */
 export interface ScalerDefinition<C> {
   readonly types: readonly string[];
+  /** The metadata fields parse() reads, with their sources, defaults and which are secret. */
+  readonly schema: FieldSchema;
+  readonly example: TriggerExample;
   /** False for cpu, memory and cron, which KEDA refuses useCachedMetrics on. */
   readonly allowsCachedMetrics: boolean;
   /** True when the scaler publishes External metrics, for which metricType Utilization is refused. */

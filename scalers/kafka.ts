@@ -1,20 +1,11 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Admin, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../src/log.js';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
-import { metadataInput, prefixed } from './definition.js';
 import { computeKafkaLag, parsePartitionLimitation, type KafkaOffsets, type OffsetsByTopic } from './kafka-lag.js';
-import { checkRules, field, parseMetadata, type MetadataOf, type Rule, type Source } from './metadata.js';
-import {
-  assertOwnMetric,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import { field, type MetadataOf, type Rule, type Source } from './metadata.js';
+import { ScalerReadError, type MetricReading, type ScalerDeps } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { pooledSource, schemaParser, singleMetricScaler, type MetricSource } from './single-metric.js';
 import { redactor, sourceLabel } from './source-errors.js';
 
 const schema = {
@@ -117,18 +108,20 @@ const rules: Rule<KafkaConfigMetadata>[] = [
   },
 ];
 
-export function parseKafka(input: ParseInput): ParseResult<KafkaConfigMetadata> {
-  const parsed = parseMetadata(schema, metadataInput(input));
-  const errors = [...parsed.errors, ...checkRules(parsed, rules)];
-  // KEDA ignores a partition limitation without a topic.
-  const brokersFrom = parsed.origins.bootstrapServers;
-  const config = {
-    ...parsed.values,
-    partitionLimitation: parsed.values.topic === undefined ? undefined : parsed.values.partitionLimitation,
-    ...(brokersFrom ? { brokersFrom } : {}),
-  };
-  return { config, errors: prefixed('error parsing kafka metadata', errors) };
-}
+export const parseKafka = schemaParser({
+  schema,
+  errorPrefix: 'error parsing kafka metadata',
+  rules: () => rules,
+  config: (parsed): KafkaConfigMetadata => {
+    const brokersFrom = parsed.origins.bootstrapServers;
+    return {
+      ...parsed.values,
+      // KEDA ignores a partition limitation without a topic.
+      partitionLimitation: parsed.values.topic === undefined ? undefined : parsed.values.partitionLimitation,
+      ...(brokersFrom ? { brokersFrom } : {}),
+    };
+  },
+});
 
 /** KEDA's metric name: the topic, or the group when it watches every topic the group consumes. */
 export function kafkaMetricName(config: Pick<KafkaConfigMetadata, 'topic' | 'consumerGroup'>): string {
@@ -214,10 +207,7 @@ export async function fetchKafkaOffsets(admin: Admin, groupId: string, topic: st
   return { latest, committed };
 }
 
-const kafkaDefaultTimeoutMs = 10_000;
-
-function createKafkaScaler(config: KafkaConfigMetadata, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const timeoutMs = deps.requestTimeoutMs ?? kafkaDefaultTimeoutMs;
+function kafkaSource(config: KafkaConfigMetadata, deps: ScalerDeps, timeoutMs: number): MetricSource<KafkaOffsets> {
   const brokers = [...config.bootstrapServers].sort();
   const brokersShown = config.brokersFrom === undefined || config.brokersFrom === 'triggerMetadata';
   const server = { brokers, tls: config.tls, sasl: config.sasl, unsafeSsl: config.unsafeSsl, username: config.username, brokersShown };
@@ -240,47 +230,48 @@ function createKafkaScaler(config: KafkaConfigMetadata, context: ScalerContext, 
     };
     return new KafkaAdminHandle(new Kafka(options).admin());
   }, hidden);
-  const spec = externalMetricSpec(context, kafkaMetricName(config), config.lagThreshold);
-  const readKey = `${connectionKey}|${config.consumerGroup}|${config.topic ?? '*'}`;
-  // excludePersistentLag compares each poll's commits with the previous poll's; a snapshot shared from the
-  // read cache is the same poll again, so it is compared with the poll before it, not with itself.
+  // kafkajs' admin calls take no abort signal: an aborted read stops waiting (in the pool) and the call runs out.
+  return pooledSource(lease, `${connectionKey}|${config.consumerGroup}|${config.topic ?? '*'}`, async (handle) => {
+    await handle.ready();
+    return fetchKafkaOffsets(handle.admin, config.consumerGroup, config.topic);
+  });
+}
+
+/**
+ * excludePersistentLag compares each poll's commits with the previous poll's; a snapshot shared from the read
+ * cache is the same poll again, so it is compared with the poll before it, not with itself.
+ */
+function kafkaInterpreter(config: KafkaConfigMetadata): (snapshot: KafkaOffsets) => MetricReading {
   let lastSnapshot: KafkaOffsets | undefined;
   let committedAtLastSnapshot: OffsetsByTopic = new Map();
   let committedBeforeLastSnapshot: OffsetsByTopic = new Map();
-  const fetch = (): Promise<KafkaOffsets> =>
-    lease.use(timeoutMs, async (handle) => {
-      await handle.ready();
-      return fetchKafkaOffsets(handle.admin, config.consumerGroup, config.topic);
-    });
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const snapshot = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, fetch);
-      if (snapshot !== lastSnapshot) {
-        committedBeforeLastSnapshot = committedAtLastSnapshot;
-        lastSnapshot = snapshot;
-      }
-      let lag;
-      try {
-        lag = computeKafkaLag(snapshot, committedBeforeLastSnapshot, config);
-      } catch (err) {
-        throw new ScalerReadError(err instanceof Error ? err.message : String(err), { cause: err });
-      }
-      if (config.topic !== undefined && lag.partitions === 0) {
-        throw new ScalerReadError(`expected at least one active partition within the topic '${config.topic}'`);
-      }
-      committedAtLastSnapshot = lag.previousCommitted;
-      return { value: lag.value, active: lag.lagWithPersistent > config.activationLagThreshold };
-    },
-    close: () => lease.release(),
+  return (snapshot) => {
+    if (snapshot !== lastSnapshot) {
+      committedBeforeLastSnapshot = committedAtLastSnapshot;
+      lastSnapshot = snapshot;
+    }
+    let lag;
+    try {
+      lag = computeKafkaLag(snapshot, committedBeforeLastSnapshot, config);
+    } catch (err) {
+      throw new ScalerReadError(err instanceof Error ? err.message : String(err), { cause: err });
+    }
+    if (config.topic !== undefined && lag.partitions === 0) {
+      throw new ScalerReadError(`expected at least one active partition within the topic '${config.topic}'`);
+    }
+    committedAtLastSnapshot = lag.previousCommitted;
+    return { value: lag.value, active: lag.lagWithPersistent > config.activationLagThreshold };
   };
 }
 
-export const kafkaScaler: ScalerDefinition<KafkaConfigMetadata> = {
+export const kafkaScaler = singleMetricScaler<KafkaConfigMetadata, KafkaOffsets>({
   types: ['kafka'],
-  allowsCachedMetrics: true,
-  external: true,
+  schema,
+  example: { metadata: { bootstrapServers: '127.0.0.1:1', consumerGroup: 'workers', topic: 'orders' }, authParams: { sasl: 'plaintext', username: 'u', password: 'p' } },
   parse: parseKafka,
-  create: createKafkaScaler,
-};
+  metricName: kafkaMetricName,
+  target: (config) => config.lagThreshold,
+  defaultTimeoutMs: 10_000,
+  source: kafkaSource,
+  interpreter: kafkaInterpreter,
+});

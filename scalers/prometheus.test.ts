@@ -101,6 +101,19 @@ describe('prometheus scaler against a stub HTTP server', () => {
   });
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
+  /** A Prometheus that never answers. */
+  let hanging: http.Server;
+  let hangingUrl = '';
+  beforeAll(async () => {
+    hanging = http.createServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    hangingUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+  });
+  afterAll(() => {
+    hanging.closeAllConnections();
+    return new Promise<void>((resolve) => hanging.close(() => resolve()));
+  });
+
   it('reads, judges activity on the raw value, and coalesces identical queries', async () => {
     const clock = new ManualClock();
     const deps = testDeps(clock);
@@ -141,6 +154,24 @@ describe('prometheus scaler against a stub HTTP server', () => {
     seen.length = 0;
     await scaler.read('s0-prometheus');
     expect(new URL(seen[0]?.url ?? '', url).searchParams.get('key')).toBe('k1');
+    await scaler.close();
+  });
+
+  it("closes the HTTP request to the server when the caller's deadline passes", async () => {
+    const closed = new Promise<number>((resolve) => {
+      hanging.on('request', (req: http.IncomingMessage) => {
+        const at = Date.now();
+        req.socket.on('close', () => resolve(Date.now() - at));
+      });
+    });
+    const trigger = { type: 'prometheus', metadata: { serverAddress: hangingUrl, query: 'up', threshold: '5' } };
+    const scaler = createScaler(contextFor(trigger), testDeps(new ManualClock(), { requestTimeoutMs: 60_000 }));
+    const caller = new AbortController();
+    const reading = scaler.read('s0-prometheus', { signal: caller.signal });
+    await new Promise((resolve) => hanging.once('request', resolve));
+    caller.abort(new Error('metrics request deadline'));
+    await expect(reading).rejects.toThrow('metrics request deadline');
+    await closed;
     await scaler.close();
   });
 });

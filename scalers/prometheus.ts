@@ -1,18 +1,10 @@
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
-import { metadataInput, podIdentityOf, prefixed } from './definition.js';
+import type { ParseInput } from './definition.js';
+import { podIdentityOf } from './definition.js';
 import { HttpAgentHandle, httpGet } from './http-get.js';
-import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import { field, positiveTarget, type MetadataOf, type Rule } from './metadata.js';
+import { ScalerReadError, type ScalerDeps } from './scaler.js';
 import { sourceKey } from './shared-reads.js';
+import { pooledSource, schemaParser, singleMetricScaler, type MetricSource } from './single-metric.js';
 
 const authModes = ['apiKey', 'basic', 'tls', 'bearer', 'custom', 'oauth'] as const;
 type AuthMode = (typeof authModes)[number];
@@ -103,11 +95,11 @@ function podIdentityRules(input: ParseInput): Rule<PrometheusConfig>[] {
   ];
 }
 
-export function parsePrometheus(input: ParseInput): ParseResult<PrometheusConfig> {
-  const parsed = parseMetadata(schema, metadataInput(input));
-  const errors = [...parsed.errors, ...checkRules(parsed, [...rules, ...podIdentityRules(input)])];
-  return { config: parsed.values, errors: prefixed('error parsing prometheus metadata', errors) };
-}
+export const parsePrometheus = schemaParser({
+  schema,
+  errorPrefix: 'error parsing prometheus metadata',
+  rules: (input) => [...rules, ...podIdentityRules(input)],
+});
 
 /** What one query returned: no sample at all, or one sample's value (which may be NaN or ±Inf). */
 export type PrometheusSample = { kind: 'empty' } | { kind: 'value'; value: number };
@@ -176,8 +168,7 @@ export function prometheusHeaders(m: PrometheusConfig): Record<string, string> {
   return headers;
 }
 
-function createPrometheusScaler(config: PrometheusConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const timeoutMs = config.timeout ?? deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
+function prometheusSource(config: PrometheusConfig, deps: ScalerDeps): MetricSource<PrometheusSample> {
   const origin = new URL(config.serverAddress).origin;
   const secure = origin.startsWith('https:');
   const tls = has(config, 'tls') ? { cert: config.cert, key: config.key } : {};
@@ -190,29 +181,22 @@ function createPrometheusScaler(config: PrometheusConfig, context: ScalerContext
     }),
   );
   const headers = prometheusHeaders(config);
-  const readKey = sourceKey('prometheus', { agentKey, url: prometheusQueryURL(config, undefined).href }, headers);
-  const spec = externalMetricSpec(context, 'prometheus', config.threshold);
-  const fetch = (): Promise<PrometheusSample> =>
-    lease.use(timeoutMs, async (handle, signal) => {
-      const reply = await httpGet(prometheusQueryURL(config, deps.clock.now()), { agent: handle.agent, headers, signal });
-      return parsePrometheusReply(reply.status, reply.body, config.query);
-    });
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const sample = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, fetch);
-      const value = prometheusValue(sample, config.ignoreNullValues);
-      return { value, active: value > config.activationThreshold };
-    },
-    close: () => lease.release(),
-  };
+  const key = sourceKey('prometheus', { agentKey, url: prometheusQueryURL(config, undefined).href }, headers);
+  return pooledSource(lease, key, async (handle, signal) => {
+    const reply = await httpGet(prometheusQueryURL(config, deps.clock.now()), { agent: handle.agent, headers, signal });
+    return parsePrometheusReply(reply.status, reply.body, config.query);
+  });
 }
 
-export const prometheusScaler: ScalerDefinition<PrometheusConfig> = {
+export const prometheusScaler = singleMetricScaler<PrometheusConfig, PrometheusSample>({
   types: ['prometheus'],
-  allowsCachedMetrics: true,
-  external: true,
+  schema,
+  example: { metadata: { serverAddress: 'http://127.0.0.1:1', query: 'sum(queue_depth)', threshold: '10', authModes: 'bearer' }, authParams: { bearerToken: 't' } },
   parse: parsePrometheus,
-  create: createPrometheusScaler,
-};
+  metricName: () => 'prometheus',
+  target: (config) => config.threshold,
+  timeoutMs: (config) => config.timeout,
+  source: prometheusSource,
+  value: (sample, config) => prometheusValue(sample, config.ignoreNullValues),
+  activation: (config) => config.activationThreshold,
+});

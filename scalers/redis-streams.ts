@@ -1,19 +1,11 @@
 import type { Cluster, Redis } from 'ioredis';
 import { metricTargetProblem } from '../src/kube/quantity.js';
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
+import type { ParseInput, ParseResult } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { checkRules, field, parseMetadata, type MetadataOf, type Rule } from './metadata.js';
 import { acquireRedis, redisAddressOrigin, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import { ScalerReadError } from './scaler.js';
+import { pooledSource, singleMetricScaler } from './single-metric.js';
 
 const schema = {
   ...redisConnectionSchema,
@@ -132,27 +124,18 @@ function countOf(mode: StreamMode, client: RedisClient, config: RedisStreamsConf
   }
 }
 
-function createRedisStreamsScaler(config: RedisStreamsConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  const lease = acquireRedis(config.flavour, config, deps, timeoutMs);
-  const spec = externalMetricSpec(context, `redis-streams-${config.stream}`, config.target);
-  const readKey = `${lease.key}|stream|${config.mode}|${config.stream}|${config.consumerGroup ?? ''}`;
-  const fetch = (): Promise<number> => lease.pooled.use(timeoutMs, (handle) => countOf(config.mode, handle.client, config));
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const value = await deps.reads.read(readKey, options?.maxAgeMs ?? 0, fetch);
-      return { value, active: value > config.activationLagCount };
-    },
-    close: () => lease.pooled.release(),
-  };
-}
-
-export const redisStreamsScaler: ScalerDefinition<RedisStreamsConfig> = {
+export const redisStreamsScaler = singleMetricScaler<RedisStreamsConfig, number>({
   types: ['redis-streams', 'redis-cluster-streams', 'redis-sentinel-streams'],
-  allowsCachedMetrics: true,
-  external: true,
+  schema,
+  example: { metadata: { address: '127.0.0.1:1', stream: 'events', consumerGroup: 'workers', sentinelMaster: 'mymaster' }, authParams: { password: 'pw' } },
   parse: parseRedisStreams,
-  create: createRedisStreamsScaler,
-};
+  metricName: (config) => `redis-streams-${config.stream}`,
+  target: (config) => config.target,
+  source: (config, deps, timeoutMs) => {
+    const lease = acquireRedis(config.flavour, config, deps, timeoutMs);
+    const key = `${lease.key}|stream|${config.mode}|${config.stream}|${config.consumerGroup ?? ''}`;
+    return pooledSource(lease.pooled, key, (handle) => countOf(config.mode, handle.client, config));
+  },
+  value: (count) => count,
+  activation: (config) => config.activationLagCount,
+});

@@ -1,17 +1,7 @@
-import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
-import { metadataInput, prefixed } from './definition.js';
-import { checkRules, field, parseMetadata, positiveTarget, type MetadataOf } from './metadata.js';
+import { field, positiveTarget, type MetadataOf } from './metadata.js';
 import { acquireRedis, redisAddressOrigin, redisConnectionRules, redisConnectionSchema, redisFlavourOf, type RedisFlavour } from './redis-connection.js';
-import {
-  assertOwnMetric,
-  defaultRequestTimeoutMs,
-  externalMetricSpec,
-  ScalerReadError,
-  type MetricReading,
-  type Scaler,
-  type ScalerContext,
-  type ScalerDeps,
-} from './scaler.js';
+import { ScalerReadError } from './scaler.js';
+import { pooledSource, schemaParser, singleMetricScaler } from './single-metric.js';
 
 const schema = {
   ...redisConnectionSchema,
@@ -25,12 +15,12 @@ export interface RedisListConfig extends RedisListMetadata {
   flavour: RedisFlavour;
 }
 
-export function parseRedisList(input: ParseInput): ParseResult<RedisListConfig> {
-  const flavour = redisFlavourOf(input.trigger.type);
-  const parsed = parseMetadata(schema, metadataInput(input));
-  const errors = [...parsed.errors, ...checkRules(parsed, [...redisConnectionRules<RedisListMetadata>(flavour), positiveTarget<RedisListMetadata>('listLength')])];
-  return { config: { ...parsed.values, flavour, ...redisAddressOrigin(parsed) }, errors: prefixed('error parsing redis metadata', errors) };
-}
+export const parseRedisList = schemaParser({
+  schema,
+  errorPrefix: 'error parsing redis metadata',
+  rules: (input) => [...redisConnectionRules<RedisListMetadata>(redisFlavourOf(input.trigger.type)), positiveTarget<RedisListMetadata>('listLength')],
+  config: (parsed, input): RedisListConfig => ({ ...parsed.values, flavour: redisFlavourOf(input.trigger.type), ...redisAddressOrigin(parsed) }),
+});
 
 /**
  * The length of whatever the key holds, in one round trip: sorted sets, sets and hashes count their members,
@@ -45,31 +35,21 @@ if kind == 'hash' then return redis.call('HLEN', KEYS[1]) end
 return redis.error_reply('ERR unsupported key type: ' .. kind)
 `;
 
-function createRedisListScaler(config: RedisListConfig, context: ScalerContext, deps: ScalerDeps): Scaler {
-  const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  const lease = acquireRedis(config.flavour, config, deps, timeoutMs);
-  const spec = externalMetricSpec(context, `redis-${config.listName}`, config.listLength);
-  const fetch = (): Promise<number> =>
-    lease.pooled.use(timeoutMs, async (handle) => {
+export const redisListScaler = singleMetricScaler<RedisListConfig, number>({
+  types: ['redis', 'redis-cluster', 'redis-sentinel'],
+  schema,
+  example: { metadata: { address: '127.0.0.1:1', listName: 'jobs', sentinelMaster: 'mymaster' }, authParams: { password: 'pw' } },
+  parse: parseRedisList,
+  metricName: (config) => `redis-${config.listName}`,
+  target: (config) => config.listLength,
+  source: (config, deps, timeoutMs) => {
+    const lease = acquireRedis(config.flavour, config, deps, timeoutMs);
+    return pooledSource(lease.pooled, `${lease.key}|list|${config.listName}`, async (handle) => {
       const reply = await handle.client.eval(keyLengthScript, 1, config.listName);
       if (typeof reply !== 'number') throw new ScalerReadError(`unexpected reply to the length of "${config.listName}"`);
       return reply;
     });
-  return {
-    metricSpecs: [spec],
-    async read(metricName, options): Promise<MetricReading> {
-      assertOwnMetric([spec], metricName);
-      const value = await deps.reads.read(`${lease.key}|list|${config.listName}`, options?.maxAgeMs ?? 0, fetch);
-      return { value, active: value > config.activationListLength };
-    },
-    close: () => lease.pooled.release(),
-  };
-}
-
-export const redisListScaler: ScalerDefinition<RedisListConfig> = {
-  types: ['redis', 'redis-cluster', 'redis-sentinel'],
-  allowsCachedMetrics: true,
-  external: true,
-  parse: parseRedisList,
-  create: createRedisListScaler,
-};
+  },
+  value: (length) => length,
+  activation: (config) => config.activationListLength,
+});

@@ -1,31 +1,35 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createScaler, supportedTriggerTypes, validateTriggerMetadata } from './registry.js';
+import { createScaler, scalerDefinitions, supportedTriggerTypes, validateTriggerMetadata } from './registry.js';
 import { normalizeMetricName, ScalerConfigError } from './scaler.js';
 import { contextFor, testDeps } from './testing.js';
 
 describe('registry', () => {
-  it('supports the KEDA trigger types swell implements', () => {
-    expect([...supportedTriggerTypes].sort()).toEqual(
-      [
-        'aws-sqs-queue',
-        'cpu',
-        'cron',
-        'kafka',
-        'memory',
-        'prometheus',
-        'redis',
-        'redis-cluster',
-        'redis-cluster-streams',
-        'redis-sentinel',
-        'redis-sentinel-streams',
-        'redis-streams',
-      ].sort(),
-    );
+  it('serves every type its definitions declare, each by exactly one definition', () => {
+    const declared = scalerDefinitions.flatMap((d) => d.types);
+    expect(new Set(declared).size).toBe(declared.length);
+    expect([...supportedTriggerTypes].sort()).toEqual([...declared].sort());
+    for (const type of declared) {
+      const example = scalerDefinitions.find((d) => d.types.includes(type))?.example;
+      const trigger = { type, metadata: { ...example?.metadata }, ...(example?.authParams ? { authenticationRef: { name: 'auth' } } : {}) };
+      expect(validateTriggerMetadata(trigger, { offline: true }), type).toEqual([]);
+    }
+  });
+
+  it('has an example manifest under examples/ for every scaler', () => {
+    const examples = readdirSync(join(import.meta.dirname, '..', 'examples'))
+      .filter((name) => name.endsWith('.yaml'))
+      .map((name) => readFileSync(join(import.meta.dirname, '..', 'examples', name), 'utf8'));
+    for (const definition of scalerDefinitions) {
+      const shown = definition.types.some((type) => examples.some((text) => new RegExp(`^\\s*- type: ${type}$`, 'm').test(text)));
+      expect(shown, `an example of ${definition.types.join('/')}`).toBe(true);
+    }
   });
 
   it('names an unknown trigger type', () => {
-    expect(validateTriggerMetadata({ type: 'rabbitmq', metadata: {} })).toEqual(['no scaler found for type: rabbitmq']);
-    expect(() => createScaler(contextFor({ type: 'rabbitmq' }), testDeps())).toThrow('no scaler found for type: rabbitmq');
+    expect(validateTriggerMetadata({ type: 'no-such-queue', metadata: {} })).toEqual(['no scaler found for type: no-such-queue']);
+    expect(() => createScaler(contextFor({ type: 'no-such-queue' }), testDeps())).toThrow('no scaler found for type: no-such-queue');
   });
 
   it('refuses Utilization for external metrics', () => {

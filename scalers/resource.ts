@@ -94,6 +94,8 @@ function createResourceScaler(config: ResourceConfig, _context: ScalerContext): 
 
 export const resourceScaler: ScalerDefinition<ResourceConfig> = {
   types: ['cpu', 'memory'],
+  schema,
+  example: { metadata: { type: 'Utilization', value: '60' } },
   allowsCachedMetrics: false,
   external: false,
   parse: parseResource,

@@ -1,5 +1,6 @@
 import type { Logger } from '../src/log.js';
 import type { ConnectionPool } from './connection-pool.js';
+import type { PodSource } from './kubernetes-workload.js';
 import type { SharedReads } from './shared-reads.js';
 
 export type MetricTargetType = 'AverageValue' | 'Value' | 'Utilization';
@@ -41,6 +42,11 @@ export interface ReadOptions {
    * server again; callers pass their polling interval. 0 (the default) only joins a read already in flight.
    */
   maxAgeMs?: number;
+  /**
+   * The caller's deadline: when it aborts, read() rejects at once and the request to the source is aborted
+   * (unless another caller still waits for the same read).
+   */
+  signal?: AbortSignal;
 }
 
 export interface Scaler {
@@ -63,6 +69,8 @@ export interface ScalerDeps {
   connections: ConnectionPool;
   /** Per-request time limit, including the wait for a connection slot; each scaler kind has a default. */
   requestTimeoutMs?: number;
+  /** Pods per namespace from shared informers, for kubernetes-workload; absent where no cluster is watched. */
+  pods?: PodSource;
 }
 
 /** KEDA_HTTP_DEFAULT_TIMEOUT's default. */

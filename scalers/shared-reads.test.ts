@@ -93,3 +93,54 @@ describe('sourceKey', () => {
     expect(sourceKey('redis', { host: 'h', db: 0 }, { password: 'other' })).not.toBe(a);
   });
 });
+
+describe('SharedReads with callers that give up', () => {
+  it('aborts the shared fetch only when every caller waiting on it has given up', async () => {
+    const reads = new SharedReads(new ManualClock());
+    let fetchSignal: AbortSignal | undefined;
+    const fetch = (signal: AbortSignal) => {
+      fetchSignal = signal;
+      return new Promise<number>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)));
+    };
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = reads.read('k', 0, fetch, a.signal);
+    const second = reads.read('k', 0, fetch, b.signal);
+    a.abort(new Error('a gave up'));
+    await expect(first).rejects.toThrow('a gave up');
+    expect(fetchSignal?.aborted).toBe(false);
+    b.abort(new Error('b gave up'));
+    await expect(second).rejects.toThrow('b gave up');
+    expect(fetchSignal?.aborted).toBe(true);
+  });
+
+  it('starts afresh for a caller arriving after everyone abandoned the fetch, and keeps the newer value', async () => {
+    const reads = new SharedReads(new ManualClock());
+    const stuck = deferred<number>();
+    const gone = new AbortController();
+    const abandoned = reads.read('k', 60_000, () => stuck.promise, gone.signal);
+    gone.abort(new Error('deadline'));
+    await expect(abandoned).rejects.toThrow('deadline');
+    await expect(reads.read('k', 60_000, () => Promise.resolve(2))).resolves.toBe(2);
+    stuck.resolve(1);
+    await expect(reads.read('k', 60_000, () => Promise.resolve(3))).resolves.toBe(2);
+  });
+
+  it('keeps a fetch going for a caller without a signal', async () => {
+    const reads = new SharedReads(new ManualClock());
+    const pending = deferred<number>();
+    let fetchSignal: AbortSignal | undefined;
+    const fetch = (signal: AbortSignal) => {
+      fetchSignal = signal;
+      return pending.promise;
+    };
+    const patient = reads.read('k', 0, fetch);
+    const hasty = new AbortController();
+    const leaving = reads.read('k', 0, fetch, hasty.signal);
+    hasty.abort(new Error('gone'));
+    await expect(leaving).rejects.toThrow('gone');
+    expect(fetchSignal?.aborted).toBe(false);
+    pending.resolve(5);
+    await expect(patient).resolves.toBe(5);
+  });
+});

@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
+import { abandonable, JointSignal } from '../src/controller/joint-signal.js';
 import type { Clock } from './scaler.js';
 
+interface Flight {
+  readonly promise: Promise<unknown>;
+  readonly joint: JointSignal;
+}
+
 interface Entry {
-  inFlight?: Promise<unknown>;
+  inFlight?: Flight;
   value?: { data: unknown; readAt: number };
   /** The longest max age any caller asked for; past it nobody can reuse the value and it is dropped. */
   keepMs: number;
@@ -22,28 +28,47 @@ export class SharedReads {
     private readonly sweepEvery = 256,
   ) {}
 
-  read<T>(key: string, maxAgeMs: number, fetch: () => Promise<T>): Promise<T> {
+  /**
+   * `fetch` gets a signal that aborts only once every caller waiting on it has given up; a caller whose own
+   * `signal` aborts stops waiting at once with the signal's reason, and a later caller starts a fresh fetch
+   * rather than join an abandoned one.
+   */
+  read<T>(key: string, maxAgeMs: number, fetch: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     this.sweepOccasionally();
     const now = this.clock.now().getTime();
     const entry = this.entries.get(key) ?? { keepMs: 0 };
     entry.keepMs = Math.max(entry.keepMs, maxAgeMs);
     this.entries.set(key, entry);
     if (entry.value && now - entry.value.readAt <= maxAgeMs) return Promise.resolve(entry.value.data as T);
-    if (entry.inFlight) return entry.inFlight as Promise<T>;
-    const startedAt = now;
-    const request = fetch().then(
+    const joining = entry.inFlight && !entry.inFlight.joint.abandoned ? entry.inFlight : undefined;
+    if (joining) {
+      joining.joint.join(signal ? { signal } : undefined);
+      return abandonable(joining.promise as Promise<T>, signal);
+    }
+    const joint = new JointSignal();
+    joint.join(signal ? { signal } : undefined);
+    const flight: Flight = { joint, promise: this.start(entry, now, joint, fetch) };
+    entry.inFlight = flight;
+    return abandonable(flight.promise as Promise<T>, signal);
+  }
+
+  private start<T>(entry: Entry, startedAt: number, joint: JointSignal, fetch: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const settled = (): void => {
+      joint.dispose();
+      if (entry.inFlight?.joint === joint) entry.inFlight = undefined;
+    };
+    return fetch(joint.signal).then(
       (data) => {
-        entry.value = { data, readAt: startedAt };
-        entry.inFlight = undefined;
+        settled();
+        // An abandoned fetch that finishes late must not replace what a newer one read.
+        if (!entry.value || entry.value.readAt <= startedAt) entry.value = { data, readAt: startedAt };
         return data;
       },
       (err: unknown) => {
-        entry.inFlight = undefined;
+        settled();
         throw err;
       },
     );
-    entry.inFlight = request;
-    return request;
   }
 
   /** Number of sources currently remembered (for tests and the operator's own metrics). */

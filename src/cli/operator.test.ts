@@ -18,6 +18,7 @@ describe('swell operator flags', () => {
       webhooks: { enabled: true, port: 9443, serviceName: 'swell-webhooks', configurationName: 'swell-admission', validateKeda: true },
       certSecret: 'swell-certs',
       burst: true,
+      shutdownDelayMs: 5000,
       installCrds: false,
     });
     expect(parseOperatorFlags([], {})).toMatchObject({ leaseNamespace: 'swell-system', clusterAuthNamespace: 'swell-system' });
@@ -41,7 +42,8 @@ describe('swell operator flags', () => {
   });
 
   it('outside a pod runs locally: free ports for the metrics API and webhooks', () => {
-    expect(parseOperatorFlags([], {})).toMatchObject({ local: true, metricsApi: { port: 0 }, webhooks: { port: 0 } });
+    expect(parseOperatorFlags([], {})).toMatchObject({ local: true, metricsApi: { port: 0 }, webhooks: { port: 0 }, shutdownDelayMs: 0 });
+    expect(parseOperatorFlags(['--shutdown-delay', '2'], {})).toMatchObject({ shutdownDelayMs: 2000 });
   });
 
   it('reads the chart environment, flags winning', () => {
@@ -67,6 +69,8 @@ describe('swell operator flags', () => {
     { argv: ['--metrics-api-port', '-1'], error: '--metrics-api-port' },
     { argv: ['--webhooks-port', '99999'], error: '--webhooks-port' },
     { argv: ['--virtual-node-metrics-url', 'not a url'], error: '--virtual-node-metrics-url' },
+    { argv: ['--shutdown-delay', '1.5'], error: '--shutdown-delay' },
+    { argv: ['--shutdown-delay', '25'], error: '--shutdown-delay' },
     { argv: ['--bogus'], error: 'bogus' },
     { argv: ['--upstream-metrics-service', 'prometheus-adapter'], error: '--upstream-metrics-service' },
     { argv: ['--upstream-metrics-url', 'http://adapter:443'], error: '--upstream-metrics-url' },

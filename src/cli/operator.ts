@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
@@ -25,6 +26,7 @@ import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crd
 import { ApiserverProbe, readiness } from '../operator/readiness.js';
 import { createSystemClock } from '../controller/clock.js';
 import { createHttpKubeClient, type KubeClient } from '../operator/kube-client.js';
+import { NamespacePodInformers } from '../operator/namespace-pods.js';
 import { Operator } from '../operator/operator.js';
 import { startScaledJobController } from '../operator/scaledjob/index.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
@@ -72,6 +74,9 @@ options:
                                 and every replica, are kept in (env SWELL_CERT_SECRET; default swell-certs)
   --burst BOOL                  burst placement: pod mutator and BurstPolicy controller (env SWELL_BURST; default true)
   --virtual-node-metrics-url URL  the virtual node's /metrics, for burst cost (env SWELL_VIRTUAL_NODE_METRICS_URL)
+  --shutdown-delay SECONDS      on SIGTERM, step down at once but go on serving the metrics API and webhooks
+                                this long, not ready, while the pod leaves its Services' endpoints on every
+                                node (default 5 in a pod, 0 with --local)
   --install-crds                apply crds/*.yaml before starting (sandboxes and demos)
   --crds-dir DIR                where --install-crds reads them (default: the crds/ folder of this checkout)
   --log-level LEVEL             trace, debug, info, warn or error (default info)
@@ -98,6 +103,8 @@ export interface OperatorFlags {
   certSecret: string;
   burst: boolean;
   virtualNodeMetricsUrl?: string;
+  /** How long a SIGTERM'd process goes on serving after stepping down. */
+  shutdownDelayMs: number;
   installCrds: boolean;
   /** Unset: found beside the sources or the compiled CLI (see locateCrdsDir). */
   crdsDir?: string;
@@ -135,6 +142,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       'cert-secret': { type: 'string' },
       burst: { type: 'string' },
       'virtual-node-metrics-url': { type: 'string' },
+      'shutdown-delay': { type: 'string' },
       'install-crds': { type: 'boolean' },
       'crds-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -178,6 +186,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
     certSecret,
     burst: bool('--burst', values.burst ?? env.SWELL_BURST ?? 'true'),
     ...(virtualNodeMetricsUrl ? { virtualNodeMetricsUrl: url('--virtual-node-metrics-url', virtualNodeMetricsUrl) } : {}),
+    shutdownDelayMs: seconds('--shutdown-delay', values['shutdown-delay'] ?? (local ? '0' : '5')) * 1000,
     installCrds: values['install-crds'] ?? false,
     ...(values['crds-dir'] ? { crdsDir: values['crds-dir'] } : {}),
   };
@@ -217,6 +226,11 @@ function port(flag: string, raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || value > 65535) throw new Error(`${flag}: "${raw}" is not a port number`);
   return value;
+}
+
+function seconds(flag: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) * 1000 >= SHUTDOWN_DEADLINE_MS) throw new Error(`${flag}: "${raw}" is not a whole number of seconds below ${SHUTDOWN_DEADLINE_MS / 1000}`);
+  return Number(raw);
 }
 
 function positiveInt(flag: string, raw: string): number {
@@ -264,8 +278,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   }
   const client = createHttpKubeClient(kubeConfig);
   const stopping = new AbortController();
+  let signalled = false;
   const shutdown = (signal: string): void => {
     log.info({ signal }, 'shutting down');
+    signalled = true;
     stopping.abort();
     // A part that cannot stop (an apiserver that never answers) must not hold the pod until it is killed.
     exitIfStillRunning(log, 1, SHUTDOWN_DEADLINE_MS, 'shutdown did not finish in time; exiting now');
@@ -281,7 +297,9 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const clock = { now: () => new Date() };
-    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections };
+    const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(kubeConfig, path), log: log.child({ component: 'pod-informers' }) });
+    parts.add('pod informers', () => pods.stopAll());
+    const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
     const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
     apiserver.start();
     parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
@@ -310,7 +328,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const ready = () => readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs);
+    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs));
     const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
@@ -335,6 +353,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     stopping.abort();
     // Every part that leads stops first, so the one Lease is released before the servers wind down.
     await Promise.all([operator.stop(), scaledJobs.stop(), burstLoop]);
+    // The pod's endpoints leave the Services (and every node's forwarding rules) a moment after it is told to
+    // stop; the apiserver may still send metric reads and admission reviews here until then.
+    if (signalled && flags.shutdownDelayMs > 0) {
+      log.info({ delayMs: flags.shutdownDelayMs }, 'stepped down; serving until the endpoints are gone');
+      await sleep(flags.shutdownDelayMs);
+    }
   } catch (err) {
     log.error({ err }, 'operator failed');
     code = 1;

@@ -7,8 +7,8 @@ import { MetricsSourceError, type MetricsSource } from './metrics-source.js';
  */
 export function externalMetricsSourceOf(source: MetricsSource): ExternalMetricsSource {
   return {
-    getMetric: ({ namespace, scaledObject, metricName }) =>
-      source.getMetric(namespace, scaledObject, metricName).then(
+    getMetric: (request) =>
+      source.getMetric(request.namespace, request.scaledObject, request.metricName, request).then(
         (v) => ({ ok: true, value: v.value, timestamp: new Date(v.timestamp) }),
         (error: unknown) => {
           if (!(error instanceof MetricsSourceError)) return Promise.reject(error instanceof Error ? error : new Error(String(error)));

@@ -22,15 +22,15 @@ function scaledObject(extra: Partial<ScaledObject['spec']> = {}, health?: number
   };
 }
 
-async function setup(so: ScaledObject, read: () => Promise<number>) {
+async function setup(so: ScaledObject, read: (signal?: AbortSignal) => Promise<number>) {
   const client = new FakeKubeClient();
   client.put('/apis/apps/v1/namespaces/app/deployments/web', { metadata: { name: 'web' }, spec: { replicas: 2 } });
   let reads = 0;
   const scaler: Scaler = {
     metricSpecs: [{ kind: 'External', metricName: 's0-fake', targetType: 'AverageValue', target: 5 }],
-    read: async () => {
+    read: async (_metric, options) => {
       reads++;
-      return { value: await read(), active: true };
+      return { value: await read(options?.signal), active: true };
     },
     close: () => Promise.resolve(),
   };
@@ -54,6 +54,23 @@ describe('ScaledObjectMetricsSource', () => {
     const values = await Promise.all([1, 2, 3].map(() => source.getMetric('app', 'orders', 's0-fake')));
     expect(values.map((v) => v.value)).toEqual([0, 0, 0]);
     expect(reads()).toBe(1);
+  });
+
+  it("passes the requests' deadline to the scaler: aborted once every coalesced request has given up", async () => {
+    let scalerSignal: AbortSignal | undefined;
+    const { source } = await setup(scaledObject(), (signal) => {
+      scalerSignal = signal;
+      return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error)));
+    });
+    const first = new AbortController();
+    const second = new AbortController();
+    const results = [first, second].map((c) => source.getMetric('app', 'orders', 's0-fake', { signal: c.signal }).catch((err: unknown) => err));
+    first.abort(new Error('first deadline'));
+    await Promise.resolve();
+    expect(scalerSignal?.aborted).toBe(false);
+    second.abort(new Error('second deadline'));
+    expect(scalerSignal?.aborted).toBe(true);
+    expect(await results[0]).toMatchObject({ reason: 'Unavailable', message: 'metric:s0-fake encountered error: second deadline' });
   });
 
   it('answers useCachedMetrics triggers from the last poll without reading', async () => {

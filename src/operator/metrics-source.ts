@@ -1,4 +1,5 @@
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
+import { JointSignal, type Abandonable } from '../controller/joint-signal.js';
 import type { MetricSpec } from '../../scalers/scaler.js';
 import { applyFallback } from '../scaling/fallback.js';
 import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
@@ -32,8 +33,11 @@ export class MetricsSourceError extends Error {
 
 /** What the external metrics API asks the operator for: one metric of one ScaledObject. */
 export interface MetricsSource {
-  /** Resolves the value, or rejects with a MetricsSourceError. */
-  getMetric(namespace: string, scaledObject: string, metricName: string): Promise<MetricValue>;
+  /**
+   * Resolves the value, or rejects with a MetricsSourceError. `caller.signal` (looked at only when a scaler is
+   * read live) is the request's deadline; it reaches the scaler's source.
+   */
+  getMetric(namespace: string, scaledObject: string, metricName: string, caller?: Abandonable): Promise<MetricValue>;
 }
 
 export interface MetricsSourceDeps {
@@ -59,7 +63,7 @@ export interface MetricsSourceDeps {
  * fallback value instead of an error. With scalingModifiers, composite-metric is the formula over all of them.
  */
 export class ScaledObjectMetricsSource implements MetricsSource {
-  private readonly inFlight = new Map<string, Promise<MetricValue>>();
+  private readonly inFlight = new Map<string, { promise: Promise<MetricValue>; joint: JointSignal }>();
 
   private readonly formulas: FormulaCache;
 
@@ -67,38 +71,44 @@ export class ScaledObjectMetricsSource implements MetricsSource {
     this.formulas = deps.formulas ?? new FormulaCache();
   }
 
-  getMetric(namespace: string, scaledObject: string, metricName: string): Promise<MetricValue> {
+  getMetric(namespace: string, scaledObject: string, metricName: string, caller?: Abandonable): Promise<MetricValue> {
     const key = `${namespace}/${scaledObject}/${metricName}`;
     let pending = this.inFlight.get(key);
-    if (!pending) {
-      pending = this.fetch(namespace, scaledObject, metricName).finally(() => this.inFlight.delete(key));
+    if (!pending || pending.joint.abandoned) {
+      const joint = new JointSignal();
+      const promise = this.fetch(namespace, scaledObject, metricName, joint).finally(() => {
+        joint.dispose();
+        if (this.inFlight.get(key)?.joint === joint) this.inFlight.delete(key);
+      });
+      pending = { promise, joint };
       this.inFlight.set(key, pending);
     }
-    return pending;
+    pending.joint.join(caller);
+    return pending.promise;
   }
 
-  private async fetch(namespace: string, name: string, metricName: string): Promise<MetricValue> {
+  private async fetch(namespace: string, name: string, metricName: string, caller: Abandonable): Promise<MetricValue> {
     const key = `${namespace}/${name}`;
     const so = this.deps.scaledObjects.get(key);
     if (!so) throw new MetricsSourceError('NotFound', `ScaledObject ${key} not found`);
     const set = this.deps.scalers.get(key) ?? (await this.buildScalers(key, so));
     const modifiers = activeScalingModifiers(so.spec);
-    if (metricName === CompositeMetricName && modifiers) return this.composite(key, so, set, modifiers);
+    if (metricName === CompositeMetricName && modifiers) return this.composite(key, so, set, modifiers, caller);
     const trigger = set.triggers.find((t) => t.scaler.metricSpecs.some((s) => s.kind === 'External' && s.metricName === metricName));
     const spec = trigger?.scaler.metricSpecs.find((s): s is ExternalMetricSpec => s.kind === 'External' && s.metricName === metricName);
     if (!trigger || !spec) throw new MetricsSourceError('NotFound', `no matching metrics found for ${metricName}`);
-    const served = await this.read(key, so, trigger, spec);
+    const served = await this.read(key, so, trigger, spec, caller);
     return { value: served.value, timestamp: served.timestamp };
   }
 
   /** One metric by KEDA's rules: from the last poll with useCachedMetrics, else live; a failure goes through fallback. */
-  private async read(key: string, so: ScaledObject, trigger: TriggerScaler, spec: ExternalMetricSpec): Promise<MetricValue & { fallbackApplied: boolean }> {
+  private async read(key: string, so: ScaledObject, trigger: TriggerScaler, spec: ExternalMetricSpec, caller: Abandonable): Promise<MetricValue & { fallbackApplied: boolean }> {
     if (trigger.trigger.useCachedMetrics) {
       const cached = this.deps.readings.get(key, spec.metricName);
       if (cached) return { value: servableMetricValue(cached.value), timestamp: cached.at, fallbackApplied: false };
     }
     try {
-      const reading = await trigger.scaler.read(spec.metricName);
+      const reading = await trigger.scaler.read(spec.metricName, { ...(caller.signal ? { signal: caller.signal } : {}) });
       return { value: servableMetricValue(reading.value), timestamp: this.deps.now(), fallbackApplied: false };
     } catch (err) {
       return { ...(await this.fallback(so, spec, err)), fallbackApplied: true };
@@ -109,12 +119,12 @@ export class ScaledObjectMetricsSource implements MetricsSource {
    * composite-metric: every external metric read as above (in parallel), then the scalingModifiers formula over
    * them, with KEDA's fallback rules for the composite (see compositeValue).
    */
-  private async composite(key: string, so: ScaledObject, set: ScalerSet, modifiers: ActiveScalingModifiers): Promise<MetricValue> {
+  private async composite(key: string, so: ScaledObject, set: ScalerSet, modifiers: ActiveScalingModifiers, caller: Abandonable): Promise<MetricValue> {
     const externals = set.triggers.flatMap((trigger) => trigger.scaler.metricSpecs.flatMap((spec) => (spec.kind === 'External' ? [{ trigger, spec }] : [])));
     const metrics = await Promise.all(
       externals.map(async ({ trigger, spec }) => {
         try {
-          const served = await this.read(key, so, trigger, spec);
+          const served = await this.read(key, so, trigger, spec, caller);
           return { metricName: spec.metricName, outcome: { value: served.value }, fallbackApplied: served.fallbackApplied };
         } catch (err) {
           if (!(err instanceof MetricsSourceError)) throw err;

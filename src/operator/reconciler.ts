@@ -128,7 +128,9 @@ export class ScaledObjectReconciler {
     if (pause.invalidPausedReplicas !== undefined) {
       throw new CheckFailed(`annotation ${KedaAnnotations.pausedReplicas}: value "${pause.invalidPausedReplicas}" is not an int32`);
     }
-    const rival = competingScaledObject(so, this.deps.scaledObjects.list().filter((o) => o.metadata.namespace === namespace));
+    // Narrowed to the same target name here: this runs on every reconcile, over every cached object (10,000 and more).
+    const target = so.spec.scaleTargetRef.name;
+    const rival = competingScaledObject(so, this.deps.scaledObjects.list().filter((o) => o.spec.scaleTargetRef.name === target && o.metadata.namespace === namespace));
     if (rival) throw new CheckFailed(rival);
     const gvkr = await this.deps.targets.resolve(targetApiVersion(so), targetKind(so));
     const scale = await this.deps.targets.getScale(gvkr, namespace, so.spec.scaleTargetRef.name);

@@ -42,7 +42,7 @@ interface Harness {
   replicas(): number;
 }
 
-async function harness(so: ScaledObject, replicas: number, source: Source): Promise<Harness> {
+async function harness(so: ScaledObject, replicas: number, source: Source, clock: () => number = () => now): Promise<Harness> {
   const client = new FakeKubeClient();
   client.put(soPath, so);
   client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas } });
@@ -58,7 +58,7 @@ async function harness(so: ScaledObject, replicas: number, source: Source): Prom
   const recorder: EventRecorder = { emit: (_o, _t, reason) => void events.push(reason) };
   const loop = new ScaleLoop({
     log,
-    now: () => now,
+    now: clock,
     scaledObjects: { get: () => client.get(soPath) as unknown as ScaledObject, list: () => [] },
     scalers,
     targets: new ScaleTargets(client),
@@ -188,6 +188,36 @@ describe('ScaleLoop.poll', () => {
     h = await harness(so, 0, active);
     await h.poll();
     expect(h.client.writes()).toEqual([]);
+  });
+
+  it('while active, writes lastActiveTime once per step (a tenth of the cooldown), and exactly when the object turns inactive', async () => {
+    let t = now;
+    let source = active;
+    h = await harness(scaledObject({ cooldownPeriod: 300 }), 4, () => source(), () => t);
+    const statusWrites = () => h.client.writes().filter((w) => w.path.endsWith('/status')).length;
+    for (; t <= now + 29_000; t += 1_000) await h.poll();
+    expect(statusWrites()).toBe(1);
+    expect(h.status().lastActiveTime).toBe(iso(now));
+    for (; t <= now + 34_000; t += 1_000) await h.poll();
+    expect(statusWrites()).toBe(2);
+    expect(h.status().lastActiveTime).toBe(iso(now + 30_000));
+    source = idle;
+    await h.poll(); // at now + 35 s: the last active poll was at now + 34 s
+    expect(condition(h.status(), 'Active')).toBe('False/ScalerCooldown');
+    expect(Date.parse(h.status().lastActiveTime ?? '')).toBeGreaterThanOrEqual(now + 34_000);
+  });
+
+  it('after a restart, cooldown from a lastActiveTime stored while active counts a step later, never earlier than KEDA', async () => {
+    // The operator stopped while the object was active; its last write was up to a step before its last active poll.
+    const so = scaledObject({ cooldownPeriod: 300 }, { lastActiveTime: iso(now - 310_000), conditions: [{ type: 'Active', status: 'True', reason: 'ScalerActive', message: '' }] });
+    h = await harness(so, 3, idle);
+    await h.poll();
+    expect(h.replicas()).toBe(3);
+    expect(condition(h.status(), 'Active')).toBe('False/ScalerCooldown');
+    expect(h.status().lastActiveTime).toBe(iso(now - 280_000));
+    const later = await harness(scaledObject({ cooldownPeriod: 300 }, { lastActiveTime: iso(now - 331_000), conditions: [{ type: 'Active', status: 'True', reason: 'ScalerActive', message: '' }] }), 3, idle);
+    await later.poll();
+    expect(later.replicas()).toBe(0);
   });
 
   it('writes status only when it changed', async () => {

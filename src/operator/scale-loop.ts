@@ -3,6 +3,7 @@ import { ScaledObjectDefaults, type ScaledObject } from '../apis/keda/v1alpha1/s
 import type { Logger } from '../log.js';
 import type { MetricSpec } from '../../scalers/scaler.js';
 import { activationReplicas, type ActivationCount, type ActivationMetric } from '../scaling/activation.js';
+import { effectiveLastActive, lastActiveStepMs, lastActiveToStore } from '../scaling/last-active.js';
 import { decideScale, evaluateActivity, type ActivityInput, type TriggerReading } from '../scaling/scaledobject.js';
 import { applyFallback, fallbackCondition, fallbackTransitionEvent, type MetricHealth, type MetricOutcome } from '../scaling/fallback.js';
 import { activeScalingModifiers, CompositeMetricName, evaluateComposite, FormulaCache, type ActiveScalingModifiers } from '../scaling/formula.js';
@@ -92,7 +93,11 @@ export class ScaleLoop {
       this.deps.metrics.compositeReading(namespace, so.metadata.name ?? '', { ...(value !== undefined ? { value } : {}), active: activity.isActive });
     }
     const now = this.deps.now();
-    const lastActive = so.status?.lastActiveTime ? Date.parse(so.status.lastActiveTime) : undefined;
+    const parsed = so.status?.lastActiveTime ? Date.parse(so.status.lastActiveTime) : NaN;
+    const stored = Number.isNaN(parsed) ? undefined : parsed;
+    const stepMs = lastActiveStepMs(so.spec.cooldownPeriod ?? ScaledObjectDefaults.cooldownPeriod);
+    const storedActive = findCondition(so.status?.conditions, 'Active')?.status === 'True';
+    const lastActive = effectiveLastActive({ ...(stored !== undefined ? { stored } : {}), storedActive, stepMs, now });
     const activation = activationCount(so, modifiers, composite, reads, served);
     const decision = decideScale({
       spec: so.spec,
@@ -100,7 +105,7 @@ export class ScaleLoop {
       target: { kind: gvkr.kind, namespace, name: targetName },
       currentReplicas: current.replicas,
       activity,
-      ...(lastActive !== undefined && !Number.isNaN(lastActive) ? { lastActiveTime: lastActive } : {}),
+      ...(lastActive !== undefined ? { lastActiveTime: lastActive } : {}),
       creationTime: Date.parse(so.metadata.creationTimestamp ?? '') || now,
       now,
       activationReplicas: activation.replicas,
@@ -116,9 +121,11 @@ export class ScaleLoop {
     const events = scaled ? [...decision.events] : [];
     const transition = fallbackState && fallbackTransitionEvent(findCondition(so.status?.conditions, 'Fallback')?.status, fallbackState);
     if (transition) events.push(transition);
+    const active = decision.conditions.some((c) => c.type === 'Active' && c.status === 'True');
+    const lastActiveTime = lastActiveToStore({ ...(stored !== undefined ? { stored } : {}), ...(decision.lastActiveTime !== undefined ? { decided: decision.lastActiveTime } : {}), storedActive, active, stepMs });
     await this.deps.status.patch(key, so, {
       conditions: setConditions(so.status?.conditions, conditions),
-      ...(decision.lastActiveTime !== undefined ? { lastActiveTime: new Date(decision.lastActiveTime).toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
+      ...(lastActiveTime !== undefined ? { lastActiveTime: new Date(lastActiveTime).toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
       ...(fallback ? { health } : {}),
       triggersActivity: Object.fromEntries(reads.map((r) => [r.spec.metricName, { isActive: r.error === undefined && r.active }])),
     });

@@ -5,7 +5,7 @@ import type { Requirement } from './prerequisites.js';
  * The servers `swell dev up` can start, in start order; each one is a real server on 127.0.0.1, except the
  * real node, whose kubelet serves on its pod bridge.
  */
-export const componentNames = ['kube', 'node', 'virtual-node', 'redis', 'kafka', 'sqs', 'prometheus', 'prometheus-adapter', 'aws'] as const;
+export const componentNames = ['kube', 'node', 'virtual-node', 'redis', 'kafka', 'sqs', 'prometheus', 'prometheus-adapter', 'aws', 'postgresql', 'mysql'] as const;
 export type ComponentName = (typeof componentNames)[number];
 
 export interface SandboxPaths {
@@ -35,6 +35,8 @@ export interface DaemonSpec {
   readonly args: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** Runs the process as this account (servers that refuse to run as root); unset: as the caller. */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 export interface Daemon {

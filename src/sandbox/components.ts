@@ -3,6 +3,8 @@ import { componentNames, type ComponentName, type SandboxComponent } from './com
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
 import { nodeComponent } from './node.js';
+import { mysqlComponent } from './mysql.js';
+import { postgresqlComponent } from './postgresql.js';
 import { prometheusComponent } from './prometheus.js';
 import { prometheusAdapterComponent } from './prometheus-adapter.js';
 import { redisComponent } from './redis.js';
@@ -20,6 +22,8 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     prometheus: prometheusComponent(),
     'prometheus-adapter': prometheusAdapterComponent(),
     aws: awsComponent(),
+    postgresql: postgresqlComponent(),
+    mysql: mysqlComponent(),
   };
 }
 

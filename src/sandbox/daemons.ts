@@ -43,6 +43,7 @@ export class DaemonSupervisor {
         env: { ...process.env, ...spec.env },
         detached: true,
         stdio: ['ignore', out, out],
+        ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
       });
       const pid = await new Promise<number>((resolve, reject) => {
         child.once('error', (error) => reject(new Error(`cannot start ${spec.name} (${spec.command}): ${error.message}`)));

@@ -77,6 +77,12 @@ export const staticRequirements = {
   // python3-venv brings python3 and the ensurepip the venv needs; a Python of one's own (pyenv) has both.
   aws: [{ command: 'python3', aptPackage: 'python3-venv' }],
   prometheus: [{ command: 'prometheus', aptPackage: 'prometheus' }],
+  // The server binaries sit in /usr/lib/postgresql/<major>/bin, off PATH; pg_ctlcluster comes with them.
+  postgresql: [{ command: 'pg_ctlcluster', aptPackage: 'postgresql' }],
+  mysql: [
+    { command: 'mariadbd', aptPackage: 'mariadb-server' },
+    { command: 'mariadb-install-db', aptPackage: 'mariadb-server' },
+  ],
   java: [{ command: 'java', aptPackage: 'openjdk-17-jre-headless' }],
   maven: [{ command: 'mvn', aptPackage: 'maven' }],
   node: [

@@ -15,7 +15,7 @@ import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/o
 import { defaultCacheDir } from '../../src/sandbox/paths.js';
 import { ensureHelm } from '../../src/sandbox/helm.js';
 import { kedaWebhookPaths } from '../../src/webhooks/keda-validation.js';
-import { createDeployment, createNamespace, deleteNamespace, replicasOf, sandboxClient, soPath, hpaPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, replicasOf, sandboxClient, setHelmOwnershipOfCrds, soPath, hpaPath, waitFor } from './operator-support.js';
 
 const repoDir = join(import.meta.dirname, '..', '..');
 const chartDir = join(repoDir, 'charts', 'swell');
@@ -381,28 +381,6 @@ function chartOwnedPart(configuration: WebhookConfiguration): unknown {
 
 /** Set through crds.annotations by the upgrade test, to see the upgrade reach the CRDs. */
 const upgradeMark = 'swell.dev/upgraded';
-const chartCrds = ['scaledobjects.keda.sh', 'scaledjobs.keda.sh', 'triggerauthentications.keda.sh', 'clustertriggerauthentications.keda.sh', 'burstpolicies.swell.dev'];
-const helmOwnership = (owned: boolean) => ({
-  metadata: {
-    labels: { 'app.kubernetes.io/managed-by': owned ? 'Helm' : null },
-    annotations: { 'meta.helm.sh/release-name': owned ? release : null, 'meta.helm.sh/release-namespace': owned ? releaseNamespace : null, [upgradeMark]: null },
-  },
-});
-
-/**
- * The sandbox may already hold the CRDs, installed by other suites without Helm: mark them as this release's so
- * Helm adopts them instead of refusing to install, and unmark the ones it keeps after uninstalling.
- */
-async function setHelmOwnershipOfCrds(owned: boolean): Promise<void> {
-  for (const crd of chartCrds) {
-    const path = resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', name: crd });
-    await admin
-      .request('PATCH', path, { body: helmOwnership(owned), contentType: 'application/merge-patch+json' })
-      .catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-      });
-  }
-}
 
 /*
  * Installed watching one namespace: the sandbox is shared with other suites' ScaledObjects, which an operator
@@ -426,7 +404,7 @@ describe('helm install into the sandbox, then the operator with the chart Servic
         throw error;
       }
     });
-    await setHelmOwnershipOfCrds(true);
+    await setHelmOwnershipOfCrds(admin, { release, namespace: releaseNamespace }, [upgradeMark]);
   }, 180_000);
 
   afterAll(async () => {
@@ -448,7 +426,7 @@ describe('helm install into the sandbox, then the operator with the chart Servic
       if (operatorProcess.exitCode === null) operatorProcess.kill('SIGKILL');
     }
     if (installed) await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '60s']).catch((error: unknown) => process.stderr.write(`${String(error)}\n`));
-    await setHelmOwnershipOfCrds(false);
+    await setHelmOwnershipOfCrds(admin, undefined, [upgradeMark]);
     await deleteNamespace(admin, appNamespace);
     await deleteNamespace(admin, releaseNamespace);
     await rm(workDir, { recursive: true, force: true });

@@ -132,3 +132,30 @@ export function inProcessControllerOptions(sandbox: { kubeConfig: KubeConfig; cl
 
 export const soPath = (namespace: string, name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });
 export const hpaPath = (namespace: string, name?: string) => resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(name ? { name } : {}) });
+
+/** The CRDs the chart installs (crds.install=true). */
+export const chartCrds = ['scaledobjects.keda.sh', 'scaledjobs.keda.sh', 'triggerauthentications.keda.sh', 'clustertriggerauthentications.keda.sh', 'burstpolicies.swell.dev'];
+
+/**
+ * The sandbox may already hold the CRDs, installed by other suites without Helm or kept by an earlier release:
+ * mark them as `owner`'s so Helm adopts them instead of refusing to install, or (owner undefined) unmark the ones
+ * a release kept after uninstalling. `clearAnnotations` are removed either way.
+ */
+export async function setHelmOwnershipOfCrds(client: KubeClient, owner: { release: string; namespace: string } | undefined, clearAnnotations: string[] = []): Promise<void> {
+  const body = {
+    metadata: {
+      labels: { 'app.kubernetes.io/managed-by': owner ? 'Helm' : null },
+      annotations: {
+        'meta.helm.sh/release-name': owner?.release ?? null,
+        'meta.helm.sh/release-namespace': owner?.namespace ?? null,
+        ...Object.fromEntries(clearAnnotations.map((key) => [key, null])),
+      },
+    },
+  };
+  for (const crd of chartCrds) {
+    const path = resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', name: crd });
+    await client.request('PATCH', path, { body, contentType: 'application/merge-patch+json' }).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
+  }
+}

@@ -1,11 +1,15 @@
-// @sandbox kube,redis,kafka,sqs,prometheus
+// @sandbox kube,redis,kafka,sqs,prometheus,postgresql,mysql
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { freePort } from '../../src/demo/processes.js';
@@ -42,9 +46,22 @@ const env = (name: string): string => {
  * What the examples name as in-cluster addresses and placeholders, and what stands in for each on the sandbox.
  * Every entry must match at least once, so this table cannot drift from the README unnoticed.
  */
-function substitutions(sqsQueueUrl: string): { what: string; pattern: RegExp; replacement: string }[] {
+function substitutions(sqsQueueUrl: string, statsUrl = 'http://127.0.0.1:1'): { what: string; pattern: RegExp; replacement: string }[] {
   const redis = new URL(env('REDIS_URL'));
+  const postgres = new URL(env('POSTGRES_URL'));
+  const mariadb = new URL(env('MYSQL_URL'));
   return [
+    { what: 'the PostgreSQL host', pattern: /postgresql\.databases\.svc/g, replacement: postgres.hostname },
+    { what: 'the PostgreSQL port', pattern: /port: "5432"/g, replacement: `port: "${postgres.port}"` },
+    { what: 'the PostgreSQL user', pattern: /userName: orders-reader/g, replacement: `userName: ${decodeURIComponent(postgres.username)}` },
+    { what: 'the PostgreSQL password', pattern: /orders-reader-password/g, replacement: decodeURIComponent(postgres.password) },
+    { what: 'the PostgreSQL database', pattern: /dbName: orders/g, replacement: `dbName: ${postgres.pathname.slice(1)}` },
+    { what: 'the MySQL host', pattern: /mysql\.databases\.svc/g, replacement: mariadb.hostname },
+    { what: 'the MySQL port', pattern: /port: "3306"/g, replacement: `port: "${mariadb.port}"` },
+    { what: 'the MySQL user', pattern: /username: media-reader/g, replacement: `username: ${decodeURIComponent(mariadb.username)}` },
+    { what: 'the MySQL password', pattern: /media-reader-password/g, replacement: decodeURIComponent(mariadb.password) },
+    { what: 'the MySQL database', pattern: /dbName: media/g, replacement: `dbName: ${mariadb.pathname.slice(1)}` },
+    { what: 'the metrics API', pattern: /http:\/\/report-api\.reports\.svc:8080/g, replacement: statsUrl },
     { what: 'the Redis address', pattern: /redis\.queues\.svc:6379/g, replacement: `${redis.hostname}:${redis.port}` },
     { what: 'the Kafka bootstrap servers (its SASL/PLAIN listener)', pattern: /kafka-bootstrap\.messaging\.svc:9092/g, replacement: env('KAFKA_SASL_BROKERS') },
     { what: 'the Kafka SASL user', pattern: /\bpayments-scaler\b(?!-)/g, replacement: env('KAFKA_SASL_USERNAME') },
@@ -122,7 +139,19 @@ describe('README examples applied to the sandbox', () => {
   let redis: Redis;
   let kafka: Kafka;
   let sqsQueueUrl = '';
+  let statsServer: http.Server | undefined;
+  let statsUrl = '';
   const matched = new Set<string>();
+  // The tables the database examples query, under the names the examples use.
+  const postgresTable = 'CREATE TABLE IF NOT EXISTS jobs (id serial PRIMARY KEY, state text NOT NULL)';
+  const mysqlTable = 'CREATE TABLE IF NOT EXISTS thumbnails (id INT AUTO_INCREMENT PRIMARY KEY, done TINYINT NOT NULL DEFAULT 0)';
+  const onDatabases = async (postgresSql: string, mysqlSql: string): Promise<void> => {
+    const postgres = new pg.Client({ connectionString: env('POSTGRES_URL') });
+    await postgres.connect();
+    await postgres.query(postgresSql).finally(() => postgres.end());
+    const mariadb = await mysql.createConnection({ uri: env('MYSQL_URL') });
+    await mariadb.query(mysqlSql).finally(() => mariadb.end());
+  };
 
   beforeAll(async () => {
     ({ client } = sandboxClient());
@@ -141,6 +170,11 @@ describe('README examples applied to the sandbox', () => {
     await redis.xgroup('CREATE', 'events', 'processors', '$', 'MKSTREAM').catch((error: unknown) => {
       if (!String(error).includes('BUSYGROUP')) throw error;
     });
+    await onDatabases(postgresTable, mysqlTable);
+    // The service the metrics-api example asks for its backlog.
+    statsServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ queues: [{ name: 'reports', waiting: 42 }] })));
+    await new Promise<void>((resolve) => statsServer?.listen(0, '127.0.0.1', resolve));
+    statsUrl = `http://127.0.0.1:${(statsServer.address() as AddressInfo).port}`;
     await createNamespace(client, namespace);
     // The workloads the examples scale exist before them, as a user's would.
     for (const { text } of examples) {
@@ -168,6 +202,8 @@ describe('README examples applied to the sandbox', () => {
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
     await redis?.del('emails', 'transcode-jobs', 'events');
+    await onDatabases('DROP TABLE IF EXISTS jobs', 'DROP TABLE IF EXISTS thumbnails').catch(() => undefined);
+    await new Promise<void>((resolve) => (statsServer ? statsServer.close(() => resolve()) : resolve()));
     redis?.disconnect();
     const admin = kafka?.admin();
     if (admin) {
@@ -180,7 +216,7 @@ describe('README examples applied to the sandbox', () => {
 
   it.each(examples)('$file is applied and becomes Ready', async ({ text }) => {
     let substituted = text;
-    for (const s of substitutions(sqsQueueUrl)) {
+    for (const s of substitutions(sqsQueueUrl, statsUrl)) {
       if (s.pattern.test(substituted)) matched.add(s.what);
       s.pattern.lastIndex = 0;
       substituted = substituted.replace(s.pattern, s.replacement);

@@ -43,7 +43,7 @@ while (!stopping) {
   if (!popped) continue;
   await sleep(config.workMs);
   processed += 1;
-  log({ level: 'info', msg: 'processed', list: config.list, processed });
+  log({ level: 'info', msg: 'processed', list: config.list, item: popped[1], processed });
 }
 log({ level: 'info', msg: 'stopped', processed });
 await redis.quit();
