@@ -13,6 +13,7 @@ export const componentNames = [
   'kafka',
   'sqs',
   'prometheus',
+  'prometheus-adapter',
   'aws',
   'postgresql',
   'mysql',

@@ -9,6 +9,7 @@ import { nodeComponent } from './node.js';
 import { mysqlComponent } from './mysql.js';
 import { postgresqlComponent } from './postgresql.js';
 import { prometheusComponent } from './prometheus.js';
+import { prometheusAdapterComponent } from './prometheus-adapter.js';
 import { rabbitMqComponent } from './rabbitmq.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
@@ -23,6 +24,7 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     kafka: kafkaComponent(),
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
+    'prometheus-adapter': prometheusAdapterComponent(),
     aws: awsComponent(),
     postgresql: postgresqlComponent(),
     mysql: mysqlComponent(),
