@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { countPods, type NamespacePods, type PodSource, type PodSummary } from './kubernetes-workload.js';
 import { matchesLabels, parseLabelSelector } from './label-selector.js';
 import { createScaler, validateTriggerMetadata } from './registry.js';
-import { contextFor, testDeps, testEpochMs } from './testing.js';
 import { FakeClock } from '../src/controller/fake-clock.js';
+import { contextFor, testDeps, testEpochMs } from './testing.js';
 
 describe('label selectors', () => {
   const labels = { app: 'backend', tier: 'web', deploy: 'canary' };

@@ -1,4 +1,4 @@
-import type { KubeClient } from '../kube/client.js';
+import type { KubeWatchClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import { RequestAuthenticator } from './authenticator.js';
 import { CachingAuthorizer } from './authorizer.js';
@@ -11,11 +11,12 @@ import { RegistrationKeeper } from '../kube/local-registration.js';
 import { apiServiceRegistration, ensureNamespace } from './register.js';
 import { MetricsApiServer } from './server.js';
 import type { ExternalMetricsSource } from './source.js';
+import { startUpstreamRouting, type UpstreamOptions } from './upstream-routing.js';
 
 export type { CertificateSource } from '../certificates/index.js';
 
 export interface MetricsApiOptions {
-  readonly client: KubeClient;
+  readonly client: KubeWatchClient;
   readonly source: ExternalMetricsSource;
   readonly log: Logger;
   readonly certificates: CertificateSource;
@@ -28,6 +29,8 @@ export interface MetricsApiOptions {
   readonly registerLocally?: { namespace: string; serviceName: string };
   /** Also accept bearer tokens (TokenReview) from clients that call the server directly; default false. */
   readonly acceptBearerTokens?: boolean;
+  /** Another external metrics server that keeps serving every metric no ScaledObject of swell's names. */
+  readonly upstream?: UpstreamOptions;
   readonly clock?: () => number;
 }
 
@@ -45,7 +48,9 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   const log = options.log;
   const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log });
   await frontProxy.start();
+  const upstream = options.upstream ? await startUpstreamRouting(options.client, options.upstream, log) : undefined;
   const handler = createMetricsHandler({
+    ...(upstream ? { upstream: upstream.routing } : {}),
     source: options.source,
     authenticator: new RequestAuthenticator({ trust: frontProxy.trust, clock, ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.client) } : {}) }),
     authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.client), clock }),
@@ -80,6 +85,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   } catch (error) {
     certificates.stop();
     frontProxy.stop();
+    await upstream?.stop();
     await server?.close(0);
     throw error;
   }
@@ -90,6 +96,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     certificates.stop();
     frontProxy.stop();
     await running.close();
+    await upstream?.stop();
   };
   return {
     port: running.port,

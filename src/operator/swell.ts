@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +17,8 @@ import type { KubeClient, KubeWatchClient } from '../kube/client.js';
 import { createKubeLeaseStore } from '../kube/lease-store.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import type { Logger } from '../log.js';
-import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
+import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions, type UpstreamOptions } from '../metrics-api/index.js';
+import { tokenFromFile } from '../metrics-api/upstream.js';
 import { ensureNamespace } from '../metrics-api/register.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
 import { serveHealth, serveMetrics } from './http-endpoints.js';
@@ -38,6 +40,8 @@ export interface SwellSettings {
   maxReconciles: number;
   local: boolean;
   metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
+  /** Another external metrics server for the metrics swell does not own. */
+  upstreamMetrics?: { url: string; caFile?: string; tokenFile: string };
   webhooks: { enabled: boolean; port: number; serviceName: string; configurationName: string; validateKeda: boolean };
   certDir?: string;
   certSecret: string;
@@ -174,7 +178,7 @@ export function certificateSource(flags: SwellSettings): CertificateSource {
 }
 
 /** Local runs serve on loopback and register themselves; in a pod the chart's Service routes to us. */
-function metricsApiOptions(flags: SwellSettings, client: KubeClient, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
+function metricsApiOptions(flags: SwellSettings, client: KubeWatchClient, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
   return {
     client,
     source,
@@ -184,6 +188,14 @@ function metricsApiOptions(flags: SwellSettings, client: KubeClient, certificate
     port: flags.metricsApi.port,
     publishCaBundle: flags.metricsApi.publishCaBundle,
     ...(flags.local ? { registerLocally: { serviceName: flags.metricsApi.serviceName, namespace: flags.leaseNamespace } } : {}),
+    ...(flags.upstreamMetrics ? { upstream: upstreamOptions(flags.upstreamMetrics, flags.namespace) } : {}),
+  };
+}
+
+function upstreamOptions(upstream: NonNullable<SwellSettings['upstreamMetrics']>, namespace: string | undefined): UpstreamOptions {
+  return {
+    target: { url: upstream.url, ...(upstream.caFile ? { caPem: readFileSync(upstream.caFile, 'utf8') } : {}), token: tokenFromFile(upstream.tokenFile) },
+    ...(namespace ? { namespace } : {}),
   };
 }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/index.js';
 import { externalMetricsSourceOf } from '../../src/operator/scaledobject/external-metrics-adapter.js';
-import type { KubeClient } from '../../src/kube/client.js';
+import type { KubeWatchClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
 import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
@@ -25,7 +25,7 @@ const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const address = `${redisUrl.hostname}:${redisUrl.port}`;
 const lists = { a: `mod-${suffix}:a`, b: `mod-${suffix}:b` };
 
-let client: KubeClient;
+let client: KubeWatchClient;
 let kubeConfig: ReturnType<typeof sandboxClient>['kubeConfig'];
 let operator: Operator;
 let metricsApi: RunningMetricsApi;

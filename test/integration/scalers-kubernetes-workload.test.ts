@@ -4,6 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
 import { testDeps, testEpochMs } from '../../scalers/testing.js';
 import type { ListWatchSource } from '../../src/controller/list-watch-source.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
@@ -11,7 +12,6 @@ import { createLogger } from '../../src/log.js';
 import { NamespacePodInformers } from '../../src/operator/namespace-pods.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, sandboxClient, waitFor } from './operator-support.js';
-import { FakeClock } from '../../src/controller/fake-clock.js';
 
 /*
  * The kubernetes-workload scaler against the sandbox's apiserver: pods are created and finished for real, and

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
-import { testDeps, testEpochMs } from '../../scalers/testing.js';
 import { FakeClock } from '../../src/controller/fake-clock.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
 
 /*
  * The metrics-api scaler against two real HTTP servers: a small server of this test that serves its stats in

@@ -5,8 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
-import { testDeps, testEpochMs } from '../../scalers/testing.js';
 import { FakeClock } from '../../src/controller/fake-clock.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
 
 /*
  * The postgresql and mysql scalers against Debian's PostgreSQL and MariaDB from the sandbox. Every query the
