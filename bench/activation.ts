@@ -33,6 +33,7 @@ import { externalMetricsSourceOf } from '../src/operator/external-metrics-adapte
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/operator/kube-client.js';
 import { Operator } from '../src/operator/operator.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
+import { createSystemClock } from '../src/controller/clock.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
 
   await installCrds(client);
   await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
-  const clock = { now: () => new Date() };
+  const clock = createSystemClock();
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   const operatorClient = timingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
   const operator = new Operator({

@@ -25,6 +25,7 @@ import { ScaleLoop } from '../src/operator/scale-loop.js';
 import { ScaleTargets, type CachedWorkload } from '../src/operator/scale-target.js';
 import { ScalersCache } from '../src/operator/scalers-cache.js';
 import { StatusWriter } from '../src/operator/status-writer.js';
+import { createSystemClock } from '../src/controller/clock.js';
 
 const repo = join(import.meta.dirname, '..');
 const namespace = 'bench';
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   const client = new FakeKubeClient();
   // A fixed clock stepped per poll: the bench measures CPU, not waiting.
   let nowMs = Date.parse('2026-03-10T12:00:00Z');
-  const clock = { now: () => new Date(nowMs) };
+  const clock = { ...createSystemClock(), now: () => nowMs };
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   const scalers = new ScalersCache({ factory: (context) => createScaler(context, scalerDeps), log });
   const deployments = new Map<string, CachedWorkload>();

@@ -27,6 +27,7 @@ import { createLogger } from '../src/log.js';
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/operator/kube-client.js';
 import { Operator } from '../src/operator/operator.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
+import { createSystemClock } from '../src/controller/clock.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
   });
 
   const client = countingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
-  const clock = { now: () => new Date() };
+  const clock = createSystemClock();
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   const registry = new Registry();
   const operator = new Operator({

@@ -3,11 +3,12 @@ import { conformanceChecks } from './conformance.js';
 import type { ScalerDefinition } from './definition.js';
 import { field } from './metadata.js';
 import { scalerDefinitions } from './registry.js';
-import { ManualClock, testDeps } from './testing.js';
+import { testDeps, testEpochMs } from './testing.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
 
 // Every scaler the registry lists runs these checks, each of its trigger types; nothing to add per scaler.
 describe.each(scalerDefinitions.flatMap((definition) => definition.types.map((type) => ({ type, definition }))))('$type conforms', ({ type, definition }) => {
-  const checks = conformanceChecks(definition, type, (overrides) => testDeps(new ManualClock(), overrides));
+  const checks = conformanceChecks(definition, type, (overrides) => testDeps(new FakeClock(testEpochMs), overrides));
   it.each(checks.map((check) => ({ name: check.name, check })))('$name', async ({ check }) => {
     expect(await check.run()).toEqual([]);
   });
@@ -40,7 +41,7 @@ describe('the conformance checks', () => {
       close: () => (closes++ > 0 ? Promise.reject(new Error('already closed')) : Promise.resolve()),
     }),
   };
-  const checks = conformanceChecks(careless, 'careless', (overrides) => testDeps(new ManualClock(), overrides));
+  const checks = conformanceChecks(careless, 'careless', (overrides) => testDeps(new FakeClock(testEpochMs), overrides));
 
   it.each(checks.map((check) => ({ name: check.name, check })))('catch a scaler that does not: $name', async ({ check }) => {
     closes = 0;

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CronWindow, cronMetricName, cronWindowActive } from './cron.js';
 import { createScaler, validateTriggerMetadata } from './registry.js';
-import { contextFor, ManualClock, testDeps } from './testing.js';
+import { contextFor, testDeps } from './testing.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
 
 const office = { start: '0 9 * * 1-5', end: '0 17 * * 1-5' };
 
@@ -93,13 +94,13 @@ describe('cron scaler', () => {
   const metadata = { timezone: 'Europe/Berlin', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '4' };
 
   it('reports desiredReplicas inside the window and 0 outside, by the injected clock', async () => {
-    const clock = new ManualClock(new Date('2026-07-01T05:59:00Z'));
+    const clock = new FakeClock(Date.parse('2026-07-01T05:59:00Z'));
     const scaler = createScaler(contextFor({ type: 'cron', metadata }), testDeps(clock));
     const name = scaler.metricSpecs[0]?.kind === 'External' ? scaler.metricSpecs[0].metricName : '';
     await expect(scaler.read(name)).resolves.toEqual({ value: 0, active: false });
-    clock.set('2026-07-01T06:00:00Z');
+    await clock.advance(Date.parse('2026-07-01T06:00:00Z') - clock.now());
     await expect(scaler.read(name)).resolves.toEqual({ value: 4, active: true });
-    clock.set('2026-07-01T16:00:00Z');
+    await clock.advance(Date.parse('2026-07-01T16:00:00Z') - clock.now());
     await expect(scaler.read(name)).resolves.toEqual({ value: 0, active: false });
     await scaler.close();
   });

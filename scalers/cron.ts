@@ -109,7 +109,7 @@ function createCronScaler(config: CronMetadata, context: ScalerContext, deps: Sc
     read: (metricName): Promise<MetricReading> =>
       Promise.resolve().then(() => {
         assertOwnMetric([spec], metricName);
-        const active = window.activeAt(deps.clock.now());
+        const active = window.activeAt(new Date(deps.clock.now()));
         return { value: active ? config.desiredReplicas : 0, active };
       }),
     close: () => Promise.resolve(),

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { countPods, type NamespacePods, type PodSource, type PodSummary } from './kubernetes-workload.js';
 import { matchesLabels, parseLabelSelector } from './label-selector.js';
 import { createScaler, validateTriggerMetadata } from './registry.js';
-import { contextFor, ManualClock, testDeps } from './testing.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
+import { contextFor, testDeps, testEpochMs } from './testing.js';
 
 describe('label selectors', () => {
   const labels = { app: 'backend', tier: 'web', deploy: 'canary' };
@@ -73,7 +74,7 @@ class FakePods implements PodSource {
 
 describe('kubernetes-workload scaler', () => {
   it('names the metric after the namespace and shares one count between triggers with the same selector', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const source = new FakePods([{ metadata: { labels: { app: 'a' } }, status: { phase: 'Running' } }]);
     const deps = testDeps(clock, { pods: source });
     const scalers = Array.from({ length: 10 }, () => createScaler(contextFor({ type: 'kubernetes-workload', metadata: { podSelector: 'app=a', value: '2' } }, { namespace: 'shop' }), deps));

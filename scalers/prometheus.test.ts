@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrometheusReply, prometheusQueryURL, prometheusValue, type PrometheusSample } from './prometheus.js';
 import { createScaler, validateTriggerMetadata } from './registry.js';
-import { contextFor, ManualClock, testDeps } from './testing.js';
+import { contextFor, testDeps, testEpochMs } from './testing.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
 
 const reply = (result: unknown) => JSON.stringify({ status: 'success', data: { resultType: 'vector', result } });
 
@@ -115,7 +116,7 @@ describe('prometheus scaler against a stub HTTP server', () => {
   });
 
   it('reads, judges activity on the raw value, and coalesces identical queries', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock);
     const trigger = { type: 'prometheus', metadata: { serverAddress: url, query: 'up', threshold: '5', activationThreshold: '12', authModes: 'bearer' } };
     const scalers = Array.from({ length: 10 }, (_, i) => createScaler(contextFor(trigger, { triggerIndex: i, authParams: { bearerToken: 's3cret' } }), deps));
@@ -126,7 +127,7 @@ describe('prometheus scaler against a stub HTTP server', () => {
     expect(seen[0]?.authorization).toBe('Bearer s3cret');
     expect(seen[0]?.url).toContain('time=2026-01-05T12%3A00%3A00Z');
     body = reply([{ value: [1, '13'] }]);
-    clock.advance(30_001);
+    await clock.advance(30_001);
     await expect(scalers[0]?.read('s0-prometheus', { maxAgeMs: 30_000 })).resolves.toEqual({ value: 13, active: true });
     expect(seen).toHaveLength(2);
     await Promise.all(scalers.map((s) => s.close()));
@@ -165,7 +166,7 @@ describe('prometheus scaler against a stub HTTP server', () => {
       });
     });
     const trigger = { type: 'prometheus', metadata: { serverAddress: hangingUrl, query: 'up', threshold: '5' } };
-    const scaler = createScaler(contextFor(trigger), testDeps(new ManualClock(), { requestTimeoutMs: 60_000 }));
+    const scaler = createScaler(contextFor(trigger), testDeps(new FakeClock(testEpochMs), { requestTimeoutMs: 60_000 }));
     const caller = new AbortController();
     const reading = scaler.read('s0-prometheus', { signal: caller.signal });
     await new Promise((resolve) => hanging.once('request', resolve));

@@ -183,7 +183,7 @@ function prometheusSource(config: PrometheusConfig, deps: ScalerDeps): MetricSou
   const headers = prometheusHeaders(config);
   const key = sourceKey('prometheus', { agentKey, url: prometheusQueryURL(config, undefined).href }, headers);
   return pooledSource(lease, key, async (handle, signal) => {
-    const reply = await httpGet(prometheusQueryURL(config, deps.clock.now()), { agent: handle.agent, headers, signal });
+    const reply = await httpGet(prometheusQueryURL(config, new Date(deps.clock.now())), { agent: handle.agent, headers, signal });
     return parsePrometheusReply(reply.status, reply.body, config.query);
   });
 }

@@ -1,12 +1,16 @@
+import { artemisQueueScaler } from './artemis-queue.js';
 import { awsSqsQueueScaler } from './aws-sqs-queue.js';
+import { azureQueueScaler } from './azure-queue.js';
 import { cronScaler } from './cron.js';
 import type { ParseInput, ScalerDefinition } from './definition.js';
 import { kafkaScaler } from './kafka.js';
+import { natsJetStreamScaler } from './nats-jetstream.js';
 import { kubernetesWorkloadScaler } from './kubernetes-workload.js';
 import { metricsApiScaler } from './metrics-api.js';
 import { mysqlScaler } from './mysql.js';
 import { postgresqlScaler } from './postgresql.js';
 import { prometheusScaler } from './prometheus.js';
+import { rabbitMqScaler } from './rabbitmq.js';
 import { redisStreamsScaler } from './redis-streams.js';
 import { redisListScaler } from './redis.js';
 import { resourceScaler } from './resource.js';
@@ -26,6 +30,10 @@ export const scalerDefinitions: readonly ScalerDefinition<any>[] = [
   mysqlScaler,
   metricsApiScaler,
   kubernetesWorkloadScaler,
+  rabbitMqScaler,
+  natsJetStreamScaler,
+  azureQueueScaler,
+  artemisQueueScaler,
 ];
 
 const byType = new Map(scalerDefinitions.flatMap((d) => d.types.map((t) => [t, d] as const)));

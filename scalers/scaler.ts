@@ -1,3 +1,4 @@
+import type { Clock } from '../src/controller/clock.js';
 import type { Logger } from '../src/log.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { PodSource } from './kubernetes-workload.js';
@@ -57,12 +58,9 @@ export interface Scaler {
   close(): Promise<void>;
 }
 
-export interface Clock {
-  now(): Date;
-}
-
 /** What a scaler needs from its surroundings; tests inject fakes for every part. */
 export interface ScalerDeps {
+  /** The runtime's clock (a FakeClock in tests). */
   clock: Clock;
   log: Logger;
   reads: SharedReads;

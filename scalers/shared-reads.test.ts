@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SharedReads, sourceKey } from './shared-reads.js';
-import { ManualClock } from './testing.js';
+import { testEpochMs } from './testing.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;
@@ -14,7 +15,7 @@ function deferred<T>() {
 
 describe('SharedReads', () => {
   it('makes concurrent readers of one source share a single request', async () => {
-    const reads = new SharedReads(new ManualClock());
+    const reads = new SharedReads(new FakeClock(testEpochMs));
     const pending = deferred<number>();
     let requests = 0;
     const fetch = () => {
@@ -34,25 +35,25 @@ describe('SharedReads', () => {
     { maxAgeMs: 0, elapsed: 0, requests: 1 },
     { maxAgeMs: 0, elapsed: 1, requests: 2 },
   ])('reuses a value read $elapsed ms ago when the max age is $maxAgeMs: $requests request(s)', async ({ maxAgeMs, elapsed, requests }) => {
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const reads = new SharedReads(clock);
     let count = 0;
     const fetch = () => Promise.resolve(++count);
     await reads.read('k', maxAgeMs, fetch);
-    clock.advance(elapsed);
+    await clock.advance(elapsed);
     const second = await reads.read('k', maxAgeMs, fetch);
     expect(count).toBe(requests);
     expect(second).toBe(requests);
   });
 
   it('keeps sources apart', async () => {
-    const reads = new SharedReads(new ManualClock());
+    const reads = new SharedReads(new FakeClock(testEpochMs));
     expect(await reads.read('a', 1000, () => Promise.resolve('A'))).toBe('A');
     expect(await reads.read('b', 1000, () => Promise.resolve('B'))).toBe('B');
   });
 
   it('shares a failure with the readers waiting for it but does not remember it', async () => {
-    const reads = new SharedReads(new ManualClock());
+    const reads = new SharedReads(new FakeClock(testEpochMs));
     const pending = deferred<number>();
     const first = reads.read('k', 60_000, () => pending.promise);
     const second = reads.read('k', 60_000, () => Promise.resolve(1));
@@ -63,22 +64,22 @@ describe('SharedReads', () => {
   });
 
   it('dates a value from when its request started, so a slow reply is not treated as fresher than it is', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const reads = new SharedReads(clock);
     const pending = deferred<number>();
     const first = reads.read('k', 10_000, () => pending.promise);
-    clock.advance(8_000);
+    await clock.advance(8_000);
     pending.resolve(1);
     await first;
-    clock.advance(2_001);
+    await clock.advance(2_001);
     await expect(reads.read('k', 10_000, () => Promise.resolve(2))).resolves.toBe(2);
   });
 
   it('forgets sources nobody can reuse any more', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const reads = new SharedReads(clock, 4);
     for (const key of ['a', 'b', 'c']) await reads.read(key, 1000, () => Promise.resolve(key));
-    clock.advance(1001);
+    await clock.advance(1001);
     await reads.read('d', 1000, () => Promise.resolve('d'));
     expect(reads.size).toBe(1);
   });
@@ -96,7 +97,7 @@ describe('sourceKey', () => {
 
 describe('SharedReads with callers that give up', () => {
   it('aborts the shared fetch only when every caller waiting on it has given up', async () => {
-    const reads = new SharedReads(new ManualClock());
+    const reads = new SharedReads(new FakeClock(testEpochMs));
     let fetchSignal: AbortSignal | undefined;
     const fetch = (signal: AbortSignal) => {
       fetchSignal = signal;
@@ -115,7 +116,7 @@ describe('SharedReads with callers that give up', () => {
   });
 
   it('starts afresh for a caller arriving after everyone abandoned the fetch, and keeps the newer value', async () => {
-    const reads = new SharedReads(new ManualClock());
+    const reads = new SharedReads(new FakeClock(testEpochMs));
     const stuck = deferred<number>();
     const gone = new AbortController();
     const abandoned = reads.read('k', 60_000, () => stuck.promise, gone.signal);
@@ -127,7 +128,7 @@ describe('SharedReads with callers that give up', () => {
   });
 
   it('keeps a fetch going for a caller without a signal', async () => {
-    const reads = new SharedReads(new ManualClock());
+    const reads = new SharedReads(new FakeClock(testEpochMs));
     const pending = deferred<number>();
     let fetchSignal: AbortSignal | undefined;
     const fetch = (signal: AbortSignal) => {

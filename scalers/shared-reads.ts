@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { abandonable, JointSignal } from '../src/controller/joint-signal.js';
-import type { Clock } from './scaler.js';
+import type { Clock } from '../src/controller/clock.js';
 
 interface Flight {
   readonly promise: Promise<unknown>;
@@ -35,7 +35,7 @@ export class SharedReads {
    */
   read<T>(key: string, maxAgeMs: number, fetch: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
     this.sweepOccasionally();
-    const now = this.clock.now().getTime();
+    const now = this.clock.now();
     const entry = this.entries.get(key) ?? { keepMs: 0 };
     entry.keepMs = Math.max(entry.keepMs, maxAgeMs);
     this.entries.set(key, entry);
@@ -79,7 +79,7 @@ export class SharedReads {
   private sweepOccasionally(): void {
     if (++this.readsSinceSweep < this.sweepEvery) return;
     this.readsSinceSweep = 0;
-    const now = this.clock.now().getTime();
+    const now = this.clock.now();
     for (const [key, entry] of this.entries) {
       const expired = !entry.value || now - entry.value.readAt > entry.keepMs;
       if (!entry.inFlight && expired) this.entries.delete(key);

@@ -3,7 +3,8 @@ import type { ParseInput } from './definition.js';
 import { field } from './metadata.js';
 import type { MetricReading } from './scaler.js';
 import { schemaParser, singleMetricScaler, type MetricSource, type SingleMetricScaler } from './single-metric.js';
-import { contextFor, ManualClock, testDeps } from './testing.js';
+import { contextFor, testDeps, testEpochMs } from './testing.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
 
 const schema = { queue: field.string(), depth: field.int({ default: 5 }), activationDepth: field.int({ default: 0 }), timeout: field.duration({ optional: true }) };
 const parse = schemaParser({
@@ -75,13 +76,13 @@ describe('singleMetricScaler', () => {
   it('is active only above the activation threshold, and shares reads of one source across scalers', async () => {
     const { definition, log } = demo();
     const { config } = definition.parse(input({ queue: 'q', activationDepth: '3' }));
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock);
     const [a, b] = [0, 1].map((i) => definition.create(config, contextFor({ type: 'demo' }, { triggerIndex: i }), deps));
     const readings = await Promise.all([a?.read('s0-demo-q', { maxAgeMs: 1000 }), b?.read('s1-demo-q', { maxAgeMs: 1000 })]);
     expect(readings).toEqual([{ value: 3, active: false }, { value: 3, active: false }]);
     expect(log).toHaveLength(1);
-    clock.advance(1);
+    await clock.advance(1);
     await expect(a?.read('s0-demo-q')).resolves.toEqual({ value: 7, active: true });
   });
 
@@ -116,10 +117,10 @@ describe('singleMetricScaler', () => {
     };
     const { definition } = demo({ interpreter });
     const { config } = definition.parse(input({ queue: 'q' }));
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const scaler = definition.create(config, contextFor({ type: 'demo' }), testDeps(clock));
     await expect(scaler.read('s0-demo-q')).resolves.toEqual({ value: 3, active: true });
-    clock.advance(1);
+    await clock.advance(1);
     await expect(scaler.read('s0-demo-q')).resolves.toEqual({ value: 4, active: true });
   });
 

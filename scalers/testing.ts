@@ -1,24 +1,15 @@
 import { pino } from 'pino';
+import type { Clock } from '../src/controller/clock.js';
+import { FakeClock } from '../src/controller/fake-clock.js';
 import { ConnectionPool } from './connection-pool.js';
-import type { Clock, ScalerContext, ScalerDeps, TriggerSpec } from './scaler.js';
+import type { ScalerContext, ScalerDeps, TriggerSpec } from './scaler.js';
 import { SharedReads } from './shared-reads.js';
 
-/** A clock tests move by hand. */
-export class ManualClock implements Clock {
-  constructor(private current: Date = new Date('2026-01-05T12:00:00Z')) {}
-  now(): Date {
-    return new Date(this.current);
-  }
-  set(date: Date | string): void {
-    this.current = new Date(date);
-  }
-  advance(ms: number): void {
-    this.current = new Date(this.current.getTime() + ms);
-  }
-}
+/** The instant scaler tests start at unless they say otherwise: a Monday, 12:00 UTC. */
+export const testEpochMs = Date.parse('2026-01-05T12:00:00Z');
 
-/** Real pools and coalescer around a manual clock, with a silent logger. */
-export function testDeps(clock: Clock = new ManualClock(), overrides: Partial<ScalerDeps> = {}): ScalerDeps {
+/** Real pools and coalescer around the runtime's fake clock, with a silent logger. */
+export function testDeps(clock: Clock = new FakeClock(testEpochMs), overrides: Partial<ScalerDeps> = {}): ScalerDeps {
   return {
     clock,
     log: pino({ level: 'silent' }),

@@ -15,6 +15,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "replay a load trace through swell's decisions and price nodes, serverless and base + burst",
     load: () => loadCheckoutCommand('simulate', './simulate.js', 'simulateCommand'),
   },
+  apiservice: {
+    summary: 'hand the external metrics APIService from another adapter to swell and back',
+    load: async () => (await import('./apiservice.js')).apiserviceCommand,
+  },
   'virtual-node': { summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)', load: async () => (await import('./virtual-node.js')).virtualNodeCommand },
 };
 

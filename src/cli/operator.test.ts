@@ -29,6 +29,18 @@ describe('swell operator flags', () => {
     expect(parseOperatorFlags(argv, {})).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9, leaderElect: false, leaseNamespace: 'l', clusterAuthNamespace: 'c', maxReconciles: 20, logLevel: 'debug' });
   });
 
+  it('takes an upstream metrics server as a Service or a URL, with the pod token by default', () => {
+    const upstreamOf = (argv: string[], env: Record<string, string>) => (parseOperatorFlags(argv, env) as OperatorFlags).upstreamMetrics;
+    expect(upstreamOf([], {})).toBeUndefined();
+    expect(upstreamOf(['--upstream-metrics-service', 'monitoring/prometheus-adapter'], {})).toEqual({
+      url: 'https://prometheus-adapter.monitoring.svc:443',
+      tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    });
+    const env = { SWELL_UPSTREAM_METRICS_URL: 'https://127.0.0.1:6443', SWELL_UPSTREAM_METRICS_CA_FILE: '/ca.crt', SWELL_UPSTREAM_METRICS_TOKEN_FILE: '/token' };
+    expect(upstreamOf([], env)).toEqual({ url: 'https://127.0.0.1:6443', caFile: '/ca.crt', tokenFile: '/token' });
+    expect(upstreamOf(['--upstream-metrics-service', 'm/a:8443'], env)).toMatchObject({ url: 'https://a.m.svc:8443', caFile: '/ca.crt' });
+  });
+
   it('outside a pod runs locally: free ports for the metrics API and webhooks', () => {
     expect(parseOperatorFlags([], {})).toMatchObject({ local: true, metricsApi: { port: 0 }, webhooks: { port: 0 }, shutdownDelayMs: 0 });
     expect(parseOperatorFlags(['--shutdown-delay', '2'], {})).toMatchObject({ shutdownDelayMs: 2000 });
@@ -60,6 +72,9 @@ describe('swell operator flags', () => {
     { argv: ['--shutdown-delay', '1.5'], error: '--shutdown-delay' },
     { argv: ['--shutdown-delay', '25'], error: '--shutdown-delay' },
     { argv: ['--bogus'], error: 'bogus' },
+    { argv: ['--upstream-metrics-service', 'prometheus-adapter'], error: '--upstream-metrics-service' },
+    { argv: ['--upstream-metrics-url', 'http://adapter:443'], error: '--upstream-metrics-url' },
+    { argv: ['--upstream-metrics-url', 'https://a', '--upstream-metrics-service', 'm/a'], error: 'give one, not both' },
   ])('rejects $argv naming the flag', ({ argv, error }) => {
     expect(() => parseOperatorFlags(argv, {})).toThrow(error);
   });

@@ -17,8 +17,9 @@ import { createKubeListWatchSource } from '../kube/list-watch.js';
 import { startBurstPlacement } from '../burst/index.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CertificateSource } from '../certificates/index.js';
-import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions } from '../metrics-api/index.js';
+import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions, type UpstreamOptions } from '../metrics-api/index.js';
 import { ensureNamespace } from '../metrics-api/register.js';
+import { serviceUrl, tokenFromFile } from '../metrics-api/upstream.js';
 import { externalMetricsSourceOf } from '../operator/external-metrics-adapter.js';
 import { serveHealth, serveMetrics } from '../operator/http-endpoints.js';
 import { installCrds, locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
@@ -53,6 +54,13 @@ options:
   --metrics-api BOOL            serve external.metrics.k8s.io (default true)
   --metrics-api-port PORT       its HTTPS port (env SWELL_METRICS_API_PORT; default 6443, --local 0 = free port)
   --metrics-api-service NAME    its Service (env SWELL_METRICS_API_SERVICE; default swell-metrics-apiserver)
+  --upstream-metrics-service NS/NAME[:PORT]  another external metrics server (e.g. prometheus-adapter) that keeps
+                                serving every metric no ScaledObject names; swell forwards those to it after the same
+                                authorization check (env SWELL_UPSTREAM_METRICS_SERVICE; port default 443)
+  --upstream-metrics-url URL    the same, as an https:// URL (env SWELL_UPSTREAM_METRICS_URL)
+  --upstream-metrics-ca-file FILE  CA of its serving certificate (env SWELL_UPSTREAM_METRICS_CA_FILE; default: system roots)
+  --upstream-metrics-token-file FILE  bearer token swell presents to it (env SWELL_UPSTREAM_METRICS_TOKEN_FILE;
+                                default: the pod's ServiceAccount token)
   --publish-apiservice-ca BOOL  write the serving CA into the APIService (env SWELL_PUBLISH_APISERVICE_CA; default true)
   --webhooks BOOL               serve the admission webhooks (default true)
   --webhooks-port PORT          their HTTPS port (env SWELL_WEBHOOKS_PORT; default 9443, --local 0 = free port)
@@ -88,6 +96,8 @@ export interface OperatorFlags {
   logLevel: string;
   local: boolean;
   metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
+  /** Another external metrics server for the metrics swell does not own. */
+  upstreamMetrics?: { url: string; caFile?: string; tokenFile: string };
   webhooks: { enabled: boolean; port: number; serviceName: string; configurationName: string; validateKeda: boolean };
   certDir?: string;
   certSecret: string;
@@ -119,6 +129,10 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       'metrics-api-port': { type: 'string' },
       'metrics-api-service': { type: 'string' },
       'publish-apiservice-ca': { type: 'string' },
+      'upstream-metrics-service': { type: 'string' },
+      'upstream-metrics-url': { type: 'string' },
+      'upstream-metrics-ca-file': { type: 'string' },
+      'upstream-metrics-token-file': { type: 'string' },
       webhooks: { type: 'string' },
       'webhooks-port': { type: 'string' },
       'webhooks-service': { type: 'string' },
@@ -142,6 +156,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
   const certDir = values['cert-dir'] ?? env.SWELL_CERT_DIR;
   const certSecret = values['cert-secret'] ?? env.SWELL_CERT_SECRET ?? 'swell-certs';
   const virtualNodeMetricsUrl = values['virtual-node-metrics-url'] ?? env.SWELL_VIRTUAL_NODE_METRICS_URL;
+  const upstreamMetrics = upstreamMetricsFlags(values, env);
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     ...(values.namespace ? { namespace: values.namespace } : {}),
@@ -159,6 +174,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       serviceName: values['metrics-api-service'] ?? env.SWELL_METRICS_API_SERVICE ?? 'swell-metrics-apiserver',
       publishCaBundle: bool('--publish-apiservice-ca', values['publish-apiservice-ca'] ?? env.SWELL_PUBLISH_APISERVICE_CA ?? 'true'),
     },
+    ...(upstreamMetrics ? { upstreamMetrics } : {}),
     webhooks: {
       enabled: bool('--webhooks', values.webhooks ?? 'true'),
       port: port('--webhooks-port', values['webhooks-port'] ?? env.SWELL_WEBHOOKS_PORT ?? (local ? '0' : '9443')),
@@ -174,6 +190,31 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
     installCrds: values['install-crds'] ?? false,
     ...(values['crds-dir'] ? { crdsDir: values['crds-dir'] } : {}),
   };
+}
+
+const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+function upstreamMetricsFlags(values: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>): OperatorFlags['upstreamMetrics'] {
+  const text = (name: string, envName: string) => {
+    const value = values[name];
+    return typeof value === 'string' && value !== '' ? value : env[envName] || undefined;
+  };
+  // Flags win over the environment as a pair: a Service flag overrides a URL from the chart, and the other way round.
+  const fromFlags = [values['upstream-metrics-service'], values['upstream-metrics-url']].some((v) => typeof v === 'string' && v !== '');
+  const pick = (name: string, envName: string) => (fromFlags ? (typeof values[name] === 'string' && values[name] !== '' ? values[name] : undefined) : env[envName] || undefined);
+  const service = pick('upstream-metrics-service', 'SWELL_UPSTREAM_METRICS_SERVICE');
+  const rawUrl = pick('upstream-metrics-url', 'SWELL_UPSTREAM_METRICS_URL');
+  if (service && rawUrl) throw new Error('--upstream-metrics-service and --upstream-metrics-url: give one, not both');
+  let target: string | undefined;
+  try {
+    target = service ? serviceUrl(service) : rawUrl;
+  } catch (error) {
+    throw new Error(`--upstream-metrics-service: ${(error as Error).message}`, { cause: error });
+  }
+  if (!target) return undefined;
+  if (!URL.canParse(target) || new URL(target).protocol !== 'https:') throw new Error(`--upstream-metrics-url: "${target}" is not an https:// URL`);
+  const caFile = text('upstream-metrics-ca-file', 'SWELL_UPSTREAM_METRICS_CA_FILE');
+  return { url: target, ...(caFile ? { caFile } : {}), tokenFile: text('upstream-metrics-token-file', 'SWELL_UPSTREAM_METRICS_TOKEN_FILE') ?? serviceAccountTokenFile };
 }
 
 function url(flag: string, raw: string): string {
@@ -255,7 +296,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     if (flags.installCrds) await installCrds(client, crdsDirOf(flags), log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const clock = { now: () => new Date() };
+    const clock = createSystemClock();
     const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(kubeConfig, path), log: log.child({ component: 'pod-informers' }) });
     parts.add('pod informers', () => pods.stopAll());
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
@@ -380,7 +421,15 @@ function metricsApiOptions(flags: OperatorFlags, kubeConfig: KubeConfig, certifi
     host: flags.local ? '127.0.0.1' : '0.0.0.0',
     port: flags.metricsApi.port,
     publishCaBundle: flags.metricsApi.publishCaBundle,
+    ...(flags.upstreamMetrics ? { upstream: upstreamOptions(flags.upstreamMetrics, flags.namespace) } : {}),
     ...(flags.local ? { registerLocally: { serviceName: flags.metricsApi.serviceName, namespace: flags.leaseNamespace } } : {}),
+  };
+}
+
+function upstreamOptions(upstream: NonNullable<OperatorFlags['upstreamMetrics']>, namespace: string | undefined): UpstreamOptions {
+  return {
+    target: { url: upstream.url, ...(upstream.caFile ? { caPem: readFileSync(upstream.caFile, 'utf8') } : {}), token: tokenFromFile(upstream.tokenFile) },
+    ...(namespace ? { namespace } : {}),
   };
 }
 

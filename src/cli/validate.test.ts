@@ -51,8 +51,8 @@ spec:
   });
 
   it('reports unknown trigger types, and YAML syntax errors by position without quoting the input', () => {
-    const { results, problems } = checkManifests('apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: w}, triggers: [{type: rabbitmq, metadata: {}}]}\n---\nkey: [unclosed-secret-value\n', 'in.yaml');
-    expect(results[0]?.errors[0]?.message).toMatch(/no scaler found for type: rabbitmq/);
+    const { results, problems } = checkManifests('apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: w}, triggers: [{type: ibmmq, metadata: {}}]}\n---\nkey: [unclosed-secret-value\n', 'in.yaml');
+    expect(results[0]?.errors[0]?.message).toMatch(/no scaler found for type: ibmmq/);
     expect(problems.length).toBeGreaterThan(0);
     expect(problems[0]).toMatchObject({ source: 'in.yaml', document: 2, line: 5, message: expect.stringMatching(/^YAML syntax error at line \d+, column \d+: /) as unknown });
     expect(JSON.stringify(problems)).not.toContain('unclosed-secret-value');

@@ -1,7 +1,9 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { CredentialsView } from './authenticator.js';
 import type { AccessDecision, ResourceAttributes } from './authorizer.js';
 import { apiGroup, apiGroupList, apiResourceList, openApiV2, openApiV3GroupVersion, openApiV3Index } from './documents.js';
+import type { UpstreamRouting } from './forwarder.js';
 import { LabelSelectorError, equalityRequirements, scaledObjectLabel } from './label-selector.js';
 import { PendingReads, type ReadContext, type ReadOutcome } from './pending-reads.js';
 import { formatQuantity } from '../kube/quantity.js';
@@ -21,8 +23,15 @@ export interface MetricsRequest extends CredentialsView {
   readonly signal: AbortSignal;
 }
 
-/** A response as data: JSON for API objects (`jsonText` when already serialised), plain text for health checks. */
-export type MetricsResponse = { status: number; json: unknown } | { status: number; jsonText: string } | { status: number; text: string };
+/**
+ * A response as data: JSON for API objects (`jsonText` when already serialised), plain text for health checks,
+ * or a body streamed from another server as it arrives.
+ */
+export type MetricsResponse =
+  | { status: number; json: unknown }
+  | { status: number; jsonText: string }
+  | { status: number; text: string }
+  | { status: number; contentType: string; stream: Readable };
 
 export interface MetricsHandlerOptions {
   readonly source: ExternalMetricsSource;
@@ -35,6 +44,8 @@ export interface MetricsHandlerOptions {
   readonly metricTimeoutMs?: number;
   /** Milliseconds, for metric deadlines; default Date.now. */
   readonly clock?: () => number;
+  /** Another adapter that serves every metric swell does not own; without one, every metric is swell's. */
+  readonly upstream?: UpstreamRouting;
 }
 
 export type MetricsHandler = (request: MetricsRequest) => Promise<MetricsResponse>;
@@ -70,6 +81,9 @@ export function createMetricsHandler(options: MetricsHandlerOptions): MetricsHan
 async function publicDocument(options: MetricsHandlerOptions, request: MetricsRequest, route: Extract<Route, { kind: 'discovery' | 'openapi' }>): Promise<MetricsResponse> {
   const authentication = await options.authenticator.authenticate(request);
   if (!authentication.ok) return unauthenticated(options, request, authentication.message);
+  if (route.kind === 'discovery' && route.document === 'resources' && options.upstream) {
+    return { status: 200, json: { ...apiResourceList, resources: await options.upstream.discoveryResources(apiResourceList.resources) } };
+  }
   if (route.kind === 'discovery') return { status: 200, json: route.document === 'groups' ? apiGroupList : route.document === 'group' ? apiGroup : apiResourceList };
   return { status: 200, json: route.document === 'v2' ? openApiV2 : route.document === 'v3' ? openApiV3Index : openApiV3GroupVersion };
 }
@@ -95,6 +109,7 @@ async function metricRequest(options: MetricServing, request: MetricsRequest, ro
     return failure('InternalError', 'authorization check failed; see the metrics server log');
   }
   if (!decision.allowed) return forbidden(options, user, route, decision);
+  if (options.upstream && !options.upstream.owns(route)) return options.upstream.forward(request, route.metricName);
   const scaledObject = scaledObjectOf(route.labelSelector);
   if (!scaledObject.ok) return failure('BadRequest', scaledObject.message);
   const outcome = await options.reads.run(

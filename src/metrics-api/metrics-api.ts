@@ -11,6 +11,7 @@ import { RegistrationKeeper } from '../kube/local-registration.js';
 import { apiServiceRegistration, ensureNamespace } from './register.js';
 import { MetricsApiServer } from './server.js';
 import type { ExternalMetricsSource } from './source.js';
+import { startUpstreamRouting, type UpstreamOptions } from './upstream-routing.js';
 
 export type { CertificateSource } from '../certificates/index.js';
 
@@ -28,6 +29,8 @@ export interface MetricsApiOptions {
   readonly registerLocally?: { namespace: string; serviceName: string };
   /** Also accept bearer tokens (TokenReview) from clients that call the server directly; default false. */
   readonly acceptBearerTokens?: boolean;
+  /** Another external metrics server that keeps serving every metric no ScaledObject of swell's names. */
+  readonly upstream?: UpstreamOptions;
   readonly clock?: () => number;
 }
 
@@ -45,7 +48,9 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   const log = options.log;
   const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.kubeConfig), log });
   await frontProxy.start();
+  const upstream = options.upstream ? await startUpstreamRouting(options.kubeConfig, options.upstream, log) : undefined;
   const handler = createMetricsHandler({
+    ...(upstream ? { upstream: upstream.routing } : {}),
     source: options.source,
     authenticator: new RequestAuthenticator({ trust: frontProxy.trust, clock, ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.kubeConfig) } : {}) }),
     authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.kubeConfig), clock }),
@@ -80,6 +85,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   } catch (error) {
     certificates.stop();
     frontProxy.stop();
+    await upstream?.stop();
     await server?.close(0);
     throw error;
   }
@@ -90,6 +96,7 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     certificates.stop();
     frontProxy.stop();
     await running.close();
+    await upstream?.stop();
   };
   return {
     port: running.port,

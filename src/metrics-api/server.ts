@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import type { DistinctHeaders } from './front-proxy.js';
@@ -135,11 +136,27 @@ class ServerRequest implements MetricsRequest {
 
 /** Writes a response; while closing, asks the client to drop the connection so shutdown need not wait for it. */
 function write(response: ServerResponse, result: MetricsResponse, headOnly: boolean, closing: boolean): void {
+  if ('stream' in result) return writeStream(response, result, headOnly, closing);
   if (response.destroyed) return;
   const [body, contentType] = 'jsonText' in result ? [result.jsonText, 'application/json'] : 'json' in result ? [JSON.stringify(result.json), 'application/json'] : [result.text, 'text/plain; charset=utf-8'];
   response.shouldKeepAlive = response.shouldKeepAlive && !closing;
   response.writeHead(result.status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
   response.end(headOnly ? undefined : body);
+}
+
+/**
+ * Streams a body from another server on as it arrives. A body that breaks off midway cuts the connection, so
+ * the client sees a truncated answer as an error rather than as a short one.
+ */
+function writeStream(response: ServerResponse, result: Extract<MetricsResponse, { stream: unknown }>, headOnly: boolean, closing: boolean): void {
+  if (response.destroyed || headOnly) {
+    result.stream.destroy();
+    if (!response.destroyed) response.writeHead(result.status, { 'content-type': result.contentType, 'cache-control': 'no-cache, private' }).end();
+    return;
+  }
+  response.shouldKeepAlive = response.shouldKeepAlive && !closing;
+  response.writeHead(result.status, { 'content-type': result.contentType, 'cache-control': 'no-cache, private' });
+  pipeline(result.stream, response).catch(() => response.destroy());
 }
 
 /** The certificates the client sent, leaf first, as the TLS layer linked them. */

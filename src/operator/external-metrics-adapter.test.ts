@@ -25,4 +25,26 @@ describe('externalMetricsSourceOf', () => {
   it('lets unexpected errors reject', async () => {
     await expect(externalMetricsSourceOf(sourceThat(() => Promise.reject(new TypeError('bug')))).getMetric(request)).rejects.toThrow('bug');
   });
+
+  it("hands the request's deadline to the source without making the signal itself", async () => {
+    let made = 0;
+    const deadline = new AbortController();
+    const withSignal = {
+      ...request,
+      get signal() {
+        made++;
+        return deadline.signal;
+      },
+    };
+    let seen: AbortSignal | undefined;
+    const source: MetricsSource = {
+      getMetric: (_ns, _so, _metric, caller) => {
+        expect(made).toBe(0);
+        seen = caller?.signal;
+        return Promise.resolve({ value: 1, timestamp: 0 });
+      },
+    };
+    await externalMetricsSourceOf(source).getMetric(withSignal);
+    expect(seen).toBe(deadline.signal);
+  });
 });

@@ -16,6 +16,7 @@ import { ScaledObjectReconciler, type ObjectCache } from './reconciler.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalersCache } from './scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
+import { FakeClock } from '../controller/fake-clock.js';
 
 const soBase = '/apis/keda.sh/v1alpha1/namespaces/app/scaledobjects';
 const hpaBase = '/apis/autoscaling/v2/namespaces/app/horizontalpodautoscalers';
@@ -41,7 +42,7 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   });
   client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas } });
   const log = createLogger({ level: 'silent' });
-  const clock = { now: () => new Date('2026-06-01T12:00:00Z') };
+  const clock = new FakeClock(Date.parse('2026-06-01T12:00:00Z'));
   const deps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   const scheduled = new Map<string, number>();
   const events: string[] = [];

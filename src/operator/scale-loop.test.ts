@@ -420,7 +420,7 @@ describe('reuseWindowMs', () => {
 describe('polls on their grid with reads coalesced across objects', () => {
   it('read a source shared by 10 objects once an interval, and a source of one object every interval', async () => {
     const clock = new FakeClock(0);
-    const reads = new SharedReads({ now: () => new Date(clock.now()) });
+    const reads = new SharedReads(clock);
     const fetches = new Map<string, number>();
     const lastReadEnded = new Map<string, number>();
     const sourceOf = (key: string) => (key === 'app/solo' ? 'solo' : 'shared');

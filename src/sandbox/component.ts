@@ -5,7 +5,23 @@ import type { Requirement } from './prerequisites.js';
  * The servers `swell dev up` can start, in start order; each one is a real server on 127.0.0.1, except the
  * real node, whose kubelet serves on its pod bridge.
  */
-export const componentNames = ['kube', 'node', 'virtual-node', 'redis', 'kafka', 'sqs', 'prometheus', 'aws', 'postgresql', 'mysql'] as const;
+export const componentNames = [
+  'kube',
+  'node',
+  'virtual-node',
+  'redis',
+  'kafka',
+  'sqs',
+  'prometheus',
+  'prometheus-adapter',
+  'aws',
+  'postgresql',
+  'mysql',
+  'rabbitmq',
+  'nats',
+  'azurite',
+  'artemis',
+] as const;
 export type ComponentName = (typeof componentNames)[number];
 
 export interface SandboxPaths {

@@ -1,11 +1,16 @@
+import { artemisComponent } from './artemis.js';
 import { awsComponent } from './aws.js';
+import { azuriteComponent } from './azurite.js';
 import { componentNames, type ComponentName, type SandboxComponent } from './component.js';
 import { kafkaComponent } from './kafka.js';
 import { kubeComponent, type KubeOptions } from './kube.js';
+import { natsComponent } from './nats.js';
 import { nodeComponent } from './node.js';
 import { mysqlComponent } from './mysql.js';
 import { postgresqlComponent } from './postgresql.js';
 import { prometheusComponent } from './prometheus.js';
+import { prometheusAdapterComponent } from './prometheus-adapter.js';
+import { rabbitMqComponent } from './rabbitmq.js';
 import { redisComponent } from './redis.js';
 import { sqsComponent } from './sqs.js';
 import { virtualNodeComponent } from './virtual-node.js';
@@ -19,9 +24,14 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
     kafka: kafkaComponent(),
     sqs: sqsComponent(),
     prometheus: prometheusComponent(),
+    'prometheus-adapter': prometheusAdapterComponent(),
     aws: awsComponent(),
     postgresql: postgresqlComponent(),
     mysql: mysqlComponent(),
+    rabbitmq: rabbitMqComponent(),
+    nats: natsComponent(),
+    azurite: azuriteComponent(),
+    artemis: artemisComponent(),
   };
 }
 

@@ -210,7 +210,7 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-const runBuild: BuildRunner = (command, args, options) =>
+export const runBuild: BuildRunner = (command, args, options) =>
   new Promise((resolve, reject) => {
     execFile(command, [...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`;

@@ -77,6 +77,10 @@ export const staticRequirements = {
   // python3-venv brings python3 and the ensurepip the venv needs; a Python of one's own (pyenv) has both.
   aws: [{ command: 'python3', aptPackage: 'python3-venv' }],
   prometheus: [{ command: 'prometheus', aptPackage: 'prometheus' }],
+  rabbitmq: [
+    { command: '/usr/lib/rabbitmq/bin/rabbitmq-server', aptPackage: 'rabbitmq-server' },
+    { command: 'epmd', aptPackage: 'rabbitmq-server' },
+  ],
   // The server binaries sit in /usr/lib/postgresql/<major>/bin, off PATH; pg_ctlcluster comes with them.
   postgresql: [{ command: 'pg_ctlcluster', aptPackage: 'postgresql' }],
   mysql: [

@@ -16,6 +16,7 @@ import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js
 import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
 import type { JobObject } from '../../src/operator/scaledjob/jobs.js';
 import { createNamespace, deleteNamespace, installCrds, sandboxClient, waitFor } from '../integration/operator-support.js';
+import { createSystemClock } from '../../src/controller/clock.js';
 
 /*
  * End to end: a Redis list of 20 messages, a ScaledJob whose Job pods each pop one message with redis-cli, and
@@ -120,7 +121,7 @@ beforeAll(async () => {
   });
   registry = new Registry();
   const log = createLogger({ name: 'scaledjob-e2e', level: 'warn' });
-  const clock = { now: () => new Date() };
+  const clock = createSystemClock();
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   controller = startScaledJobController({
     client,

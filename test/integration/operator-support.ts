@@ -11,6 +11,7 @@ import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
 import type { ScalingControllerOptions } from '../../src/operator/controller-options.js';
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/operator/kube-client.js';
+import { createSystemClock } from '../../src/controller/clock.js';
 
 /*
  * Shared steps of the operator's integration stories: a client for the sandbox, KEDA's CRDs installed from
@@ -115,7 +116,7 @@ export async function deleteScaledObjects(client: KubeClient, namespace: string)
  */
 export function inProcessControllerOptions(sandbox: { kubeConfig: KubeConfig; client: KubeClient }, namespace: string, identity: string): ScalingControllerOptions {
   const log = createLogger({ name: identity, level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
-  const clock = { now: () => new Date() };
+  const clock = createSystemClock();
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   return {
     client: sandbox.client,

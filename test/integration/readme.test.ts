@@ -1,4 +1,4 @@
-// @sandbox kube,redis,kafka,sqs,prometheus,postgresql,mysql
+// @sandbox kube,redis,kafka,sqs,prometheus,postgresql,mysql,rabbitmq,nats,azurite,artemis
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -20,6 +20,7 @@ import { ensureHelm } from '../../src/sandbox/helm.js';
 import { startOperator, type RunningProcess } from '../e2e/support.js';
 import { codeSpans, coverageOf, exampleOf, fencedBlocks, helmTemplateArgsOf, readmeCommands, readReadme, repoDir, section } from '../unit/readme-blocks.js';
 import { createNamespace, deleteNamespace, sandboxClient, waitFor } from './operator-support.js';
+import { brokerSubstitutions, prepareBrokerSources } from './readme-brokers.js';
 
 /*
  * The README's examples are applied to the sandbox as a user would apply them, with `swell operator` running as a
@@ -70,6 +71,7 @@ function substitutions(sqsQueueUrl: string, statsUrl = 'http://127.0.0.1:1'): { 
     { what: 'the SQS queue URL', pattern: /https:\/\/sqs\.eu-west-1\.amazonaws\.com\/123456789012\/orders/g, replacement: sqsQueueUrl },
     // ElasticMQ instead of AWS: the same region, plus the endpoint KEDA's awsEndpoint points the client at.
     { what: 'the SQS endpoint', pattern: /^(\s*)awsRegion: eu-west-1$/gm, replacement: `$1awsRegion: eu-west-1\n$1awsEndpoint: ${env('SQS_ENDPOINT')}` },
+    ...brokerSubstitutions(env),
   ];
 }
 
@@ -141,6 +143,7 @@ describe('README examples applied to the sandbox', () => {
   let sqsQueueUrl = '';
   let statsServer: http.Server | undefined;
   let statsUrl = '';
+  let removeBrokerSources: (() => Promise<void>) | undefined;
   const matched = new Set<string>();
   // The tables the database examples query, under the names the examples use.
   const postgresTable = 'CREATE TABLE IF NOT EXISTS jobs (id serial PRIMARY KEY, state text NOT NULL)';
@@ -175,6 +178,7 @@ describe('README examples applied to the sandbox', () => {
     statsServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ queues: [{ name: 'reports', waiting: 42 }] })));
     await new Promise<void>((resolve) => statsServer?.listen(0, '127.0.0.1', resolve));
     statsUrl = `http://127.0.0.1:${(statsServer.address() as AddressInfo).port}`;
+    removeBrokerSources = await prepareBrokerSources(env);
     await createNamespace(client, namespace);
     // The workloads the examples scale exist before them, as a user's would.
     for (const { text } of examples) {
@@ -201,6 +205,7 @@ describe('README examples applied to the sandbox', () => {
     }
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
+    await removeBrokerSources?.();
     await redis?.del('emails', 'transcode-jobs', 'events');
     await onDatabases('DROP TABLE IF EXISTS jobs', 'DROP TABLE IF EXISTS thumbnails').catch(() => undefined);
     await new Promise<void>((resolve) => (statsServer ? statsServer.close(() => resolve()) : resolve()));

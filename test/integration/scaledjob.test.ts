@@ -12,6 +12,7 @@ import { resourcePath, type KubeClient } from '../../src/operator/kube-client.js
 import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
 import type { JobObject } from '../../src/operator/scaledjob/jobs.js';
 import { createNamespace, deleteNamespace, installCrds, sandboxClient, waitFor } from './operator-support.js';
+import { createSystemClock } from '../../src/controller/clock.js';
 
 /*
  * The ScaledJob controller against the sandbox's real apiserver, Job controller and scheduler, with Redis lists
@@ -120,7 +121,7 @@ beforeAll(async () => {
   redis = new Redis({ host: redisUrl.hostname, port: Number(redisUrl.port), maxRetriesPerRequest: 1 });
   registry = new Registry();
   const log = createLogger({ name: 'scaledjob-test', level: 'warn' });
-  const clock = { now: () => new Date() };
+  const clock = createSystemClock();
   connections = new ConnectionPool();
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections };
   controller = startScaledJobController({

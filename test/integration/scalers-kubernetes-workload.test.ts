@@ -4,7 +4,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
 import type { ListWatchSource } from '../../src/controller/list-watch-source.js';
 import { createKubeListWatchSource } from '../../src/kube/list-watch.js';
 import { createLogger } from '../../src/log.js';
@@ -69,13 +70,13 @@ describe('kubernetes-workload scaler on the sandbox apiserver', () => {
 
   it('counts matching, unfinished pods as they come and go, from one informer for the namespace', async () => {
     const pods = new NamespacePodInformers({ listWatch: source, log: createLogger({ name: 'test', level: 'silent' }) });
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock, { pods });
     const trigger: TriggerSpec = { type: 'kubernetes-workload', metadata: { podSelector: 'app=backend, deploy notin (critical, monolith)', value: '2', activationValue: '3' } };
     const scaler = createScaler(context(trigger, namespace), deps);
     expect(metricOf(scaler)).toBe(`s0-workload-${namespace}`);
     const read = async (): Promise<{ value: number; active: boolean }> => {
-      clock.advance(1000);
+      await clock.advance(1000);
       return scaler.read(metricOf(scaler));
     };
     await expect(read()).resolves.toEqual({ value: 3, active: false });
@@ -92,7 +93,7 @@ describe('kubernetes-workload scaler on the sandbox apiserver', () => {
 
   it('100 scalers in one namespace share one informer: one list and one watch however many polls', async () => {
     const pods = new NamespacePodInformers({ listWatch: source, log: createLogger({ name: 'test', level: 'silent' }) });
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock, { pods });
     const before = { ...calls };
     const scalers = Array.from({ length: 100 }, (_, i) =>
@@ -103,9 +104,9 @@ describe('kubernetes-workload scaler on the sandbox apiserver', () => {
       for (let step = 0; step < 4; step++) {
         const readings = await Promise.all(scalers.map((s) => s.read(metricOf(s), { maxAgeMs: intervalMs })));
         expect(new Set(readings.map((r) => r.value))).toEqual(new Set([1]));
-        clock.advance(intervalMs / 5);
+        await clock.advance(intervalMs / 5);
       }
-      clock.advance(intervalMs);
+      await clock.advance(intervalMs);
     }
     const lists = calls.lists - before.lists;
     const watches = calls.watches - before.watches;

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
 
 /*
  * The metrics-api scaler against two real HTTP servers: a small server of this test that serves its stats in
@@ -83,7 +84,7 @@ describe('metrics-api scaler on real HTTP servers', () => {
   });
 
   it('100 scalers on one URL make one request per polling interval, whatever value each takes from it', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock);
     const locations = ['components.worker.tasks', 'queues.1.depth', 'queues.#(name=="mail").depth'];
     const scalers = Array.from({ length: 100 }, (_, i) =>
@@ -95,9 +96,9 @@ describe('metrics-api scaler on real HTTP servers', () => {
       for (let step = 0; step < 4; step++) {
         const readings = await Promise.all(scalers.map((s) => s.read(metricOf(s), { maxAgeMs: intervalMs })));
         expect(new Set(readings.map((r) => r.value))).toEqual(new Set([12, 40, 3]));
-        clock.advance(intervalMs / 5);
+        await clock.advance(intervalMs / 5);
       }
-      clock.advance(intervalMs);
+      await clock.advance(intervalMs);
     }
     const made = requests.length - before;
     process.stdout.write(`[metrics-api] 100 ScaledObjects on one URL: ${made / 3} requests per polling interval, ${deps.connections.size} agent\n`);

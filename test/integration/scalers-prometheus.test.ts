@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { testDeps } from '../../scalers/testing.js';
 import { addScrapeTarget, removeScrapeTarget } from '../../src/sandbox/prometheus.js';
+import { createSystemClock } from '../../src/controller/clock.js';
 
 const serverAddress = process.env.PROMETHEUS_URL ?? 'http://127.0.0.1:9090';
 const targetsFile = process.env.PROMETHEUS_TARGETS_FILE;
@@ -86,13 +87,11 @@ describe('prometheus scaler on a real server', () => {
 
     it('follows the exporter through real PromQL', async () => {
       const query = `sum(swell_test_queue_depth{instance="${target}"})`;
-      const clock = new ManualClock(new Date());
-      const deps = testDeps(clock);
+      const deps = testDeps(createSystemClock());
       const scaler = createScaler(context({ query, activationThreshold: '20' }), deps);
       const waitFor = async (value: number) => {
         const deadline = Date.now() + 20_000;
         for (;;) {
-          clock.set(new Date());
           const reading = await scaler.read('s0-prometheus');
           if (reading.value === value || Date.now() > deadline) return reading;
           await new Promise((r) => setTimeout(r, 250));

@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
 
 const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const address = `${redisUrl.hostname}:${redisUrl.port}`;
@@ -87,7 +88,7 @@ describe('redis list scaler on a real server', () => {
   it('100 scalers on one list cause one LLEN per polling interval', async () => {
     const list = `${prefix}:shared`;
     await admin.rpush(list, ...Array.from({ length: 42 }, (_, i) => String(i)));
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock);
     const scalers = Array.from({ length: 100 }, (_, i) =>
       createScaler(context({ type: 'redis', metadata: { address, listName: list } }, { triggerIndex: i % 3 }), deps),
@@ -99,9 +100,9 @@ describe('redis list scaler on a real server', () => {
       for (let step = 0; step < 4; step++) {
         const readings = await Promise.all(scalers.map((s) => s.read(metricOf(s), { maxAgeMs: intervalMs })));
         expect(new Set(readings.map((r) => r.value))).toEqual(new Set([42]));
-        clock.advance(intervalMs / 5);
+        await clock.advance(intervalMs / 5);
       }
-      clock.advance(intervalMs);
+      await clock.advance(intervalMs);
     }
     const llens = (await commandCalls('llen')) - before;
     expect(llens).toBe(3);
@@ -115,7 +116,7 @@ describe('redis list scaler on a real server', () => {
     const blackHole = net.createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
     const deadAddress = `127.0.0.1:${(blackHole.address() as net.AddressInfo).port}`;
-    const deps = testDeps(new ManualClock(), { requestTimeoutMs: 400 });
+    const deps = testDeps(new FakeClock(testEpochMs), { requestTimeoutMs: 400 });
     await admin.rpush(`${prefix}:healthy`, '1');
     const dead = createScaler(context({ type: 'redis', metadata: { address: deadAddress, listName: 'l' } }), deps);
     const healthy = createScaler(context({ type: 'redis', metadata: { address, listName: `${prefix}:healthy` } }), deps);

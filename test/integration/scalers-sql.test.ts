@@ -5,7 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { Scaler, ScalerContext, TriggerSpec } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
 
 /*
  * The postgresql and mysql scalers against Debian's PostgreSQL and MariaDB from the sandbox. Every query the
@@ -36,7 +37,7 @@ const failureOf = (promise: Promise<unknown>): Promise<string> =>
 
 /** 100 scalers on one query, polled 4 times per interval for 3 intervals: how many queries reached the server. */
 async function queriesFor100Scalers(trigger: TriggerSpec, extra: Partial<ScalerContext>, counter: () => Promise<number>, expected: number): Promise<{ queries: number; pools: number }> {
-  const clock = new ManualClock();
+  const clock = new FakeClock(testEpochMs);
   const deps = testDeps(clock);
   const scalers = Array.from({ length: 100 }, (_, i) => createScaler(context(trigger, { ...extra, triggerIndex: i % 3 }), deps));
   const intervalMs = 30_000;
@@ -45,9 +46,9 @@ async function queriesFor100Scalers(trigger: TriggerSpec, extra: Partial<ScalerC
     for (let step = 0; step < 4; step++) {
       const readings = await Promise.all(scalers.map((s) => s.read(metricOf(s), { maxAgeMs: intervalMs })));
       expect(new Set(readings.map((r) => r.value))).toEqual(new Set([expected]));
-      clock.advance(intervalMs / 5);
+      await clock.advance(intervalMs / 5);
     }
-    clock.advance(intervalMs);
+    await clock.advance(intervalMs);
   }
   const queries = (await counter()) - before;
   const pools = deps.connections.size;
@@ -81,11 +82,11 @@ describe('postgresql scaler on a real server', () => {
 
   it('reads the query with the parts and a password from the TriggerAuthentication, and judges activity', async () => {
     const trigger: TriggerSpec = { type: 'postgresql', metadata: { ...parts, query, targetQueryValue: '2', activationTargetQueryValue: '7' }, authenticationRef: { name: 'pg' } };
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const scaler = createScaler(context(trigger, { authParams: { password } }), testDeps(clock));
     await expect(scaler.read(metricOf(scaler))).resolves.toEqual({ value: 7, active: false });
     await admin.query(`INSERT INTO ${table} (state) VALUES ('waiting')`);
-    clock.advance(1000);
+    await clock.advance(1000);
     await expect(scaler.read(metricOf(scaler))).resolves.toEqual({ value: 8, active: true });
     await scaler.close();
   });
@@ -152,11 +153,11 @@ describe('mysql scaler on a real MariaDB', () => {
 
   it('reads the query with the parts and a password from the TriggerAuthentication', async () => {
     const trigger: TriggerSpec = { type: 'mysql', metadata: { ...parts, query, queryValue: '2', activationQueryValue: '6' }, authenticationRef: { name: 'my' } };
-    const clock = new ManualClock();
+    const clock = new FakeClock(testEpochMs);
     const scaler = createScaler(context(trigger, { authParams: { password } }), testDeps(clock));
     await expect(scaler.read(metricOf(scaler))).resolves.toEqual({ value: 6, active: false });
     await admin.query(`INSERT INTO ${table} (state) VALUES ('waiting')`);
-    clock.advance(1000);
+    await clock.advance(1000);
     await expect(scaler.read(metricOf(scaler))).resolves.toEqual({ value: 7, active: true });
     await scaler.close();
   });

@@ -4,7 +4,8 @@ import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMess
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
-import { ManualClock, testDeps } from '../../scalers/testing.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
 
 const endpoint = process.env.SQS_ENDPOINT ?? 'http://127.0.0.1:9324';
 const credentials = { accessKeyId: 'swell-test', secretAccessKey: 'swell-test-secret' };
@@ -49,7 +50,7 @@ describe('aws-sqs-queue scaler on ElasticMQ', () => {
   });
 
   it('scalers with different options on one queue share a client and each apply their own sum', async () => {
-    const deps = testDeps(new ManualClock());
+    const deps = testDeps(new FakeClock(testEpochMs));
     const scalers = [createScaler(context({}), deps), createScaler(context({ scaleOnInFlight: 'false' }), deps)];
     const readings = await Promise.all(scalers.map((s) => s.read(`s0-aws-sqs-${queueName}`, { maxAgeMs: 30_000 })));
     expect(readings.map((r) => r.value)).toEqual([5, 3]);

@@ -130,6 +130,16 @@ export const exercisedElsewhere: Record<string, { file: string; evidence: string
     evidence: 'cert-manager-values.yaml',
     how: 'renders the chart with cert-manager on and checks the Certificate and CA injection (the sandbox has no cert-manager to install against); the readme test renders this exact command',
   },
+  'helm install swell charts/swell -n swell-system --create-namespace --take-ownership --set image.repository=registry.example.com/swell --set metricsApi.apiService.handOver=true --set metricsApi.upstream.service=monitoring/prometheus-adapter': {
+    file: 'test/e2e/shared-metrics.test.ts',
+    evidence: "'apiservice', 'hand-over'",
+    how: 'runs what the pre-install hook runs (`swell apiservice hand-over`) against a sandbox where prometheus-adapter owns the APIService, then swell with the upstream flags the chart sets; both HPAs scale through the one APIService. The readme test renders this exact command with helm template (the hook Jobs need the image, which the kwok nodes do not run)',
+  },
+  'helm uninstall swell -n swell-system': {
+    file: 'test/e2e/shared-metrics.test.ts',
+    evidence: "'apiservice', 'hand-back'",
+    how: "runs what the post-delete hook runs (`swell apiservice hand-back`) after swell stopped, and checks the adapter's APIService is back",
+  },
   'npx swell virtual-node --provider process --name burst-1': { file: 'test/integration/virtual-node.test.ts', evidence: "'--provider', 'process'", how: 'runs a process-provider virtual node against the sandbox' },
   'npx swell dev images': {
     file: 'test/integration/image.test.ts',
@@ -167,7 +177,7 @@ export const notRunHere: Record<string, string> = {
 };
 
 /** Flags of `helm install` that `helm template` does not take (and does not need). */
-const installOnlyFlags = new Set(['--create-namespace', '--wait', '--atomic']);
+const installOnlyFlags = new Set(['--create-namespace', '--wait', '--atomic', '--take-ownership']);
 
 /** How `command` is exercised, or undefined when nothing does (the README then has an untested command). */
 export function coverageOf(command: string): Coverage | undefined {

@@ -154,6 +154,7 @@ describe('README configuration reference', () => {
     ['swell dev', ['dev', '--help']],
     ['swell demo', ['demo', '--help']],
     ['swell simulate', ['simulate', '--help']],
+    ['swell apiservice', ['apiservice', '--help']],
   ])('`%s` lists exactly the flags its --help prints', async (command, argv) => {
     const help = flagsIn(await helpOf(argv));
     const documented = flagsIn(section(readme, `\`${command}\``));
