@@ -6,10 +6,12 @@ import { findRepoDir } from '../sandbox/paths.js';
 
 const help = `usage: swell demo [options]
 
-Shows swell end to end on the local sandbox (started if it is not running: kube and redis): runs swell operator
-and a virtual node (process provider), applies a consumer Deployment with a Redis-list ScaledObject and a
-BurstPolicy (2 replicas on regular nodes, the rest on the virtual node), fills the queue, and prints queue depth,
-replicas per tier and burst cost live while it scales 0 → N → 0. Ends by writing an SVG chart of the run to
+Shows swell end to end on the local sandbox (what is not running is started: kube, redis, the virtual node,
+and as root the real node): runs swell operator, applies a consumer Deployment with a Redis-list ScaledObject
+and a BurstPolicy (2 replicas on regular nodes, the rest on the virtual node), fills the queue, and prints queue
+depth, replicas per tier and burst cost live while it scales 0 → N → 0. As root the regular replicas are real
+pods of the consumer image on the real node and pop the list themselves; otherwise the regular nodes are
+simulated and the demo pops items in their place (it says so). Ends by writing an SVG chart of the run to
 .swell/demo/demo-<timestamp>.svg. Stops everything it started unless --keep.
 
 options:

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { cliEntry } from '../sandbox/virtual-node.js';
 
 /** A `swell` subcommand running as a child process, its output in a log file. */
 export interface SwellProcess {
@@ -13,7 +13,7 @@ export interface SwellProcess {
 }
 
 export interface StartSwellOptions {
-  /** The checkout: src/cli/main.ts is run from here with tsx. */
+  /** The checkout: swell runs from here, from the same build as this code (bin/swell.js, or the sources under tsx). */
   repoDir: string;
   args: string[];
   logFile: string;
@@ -24,14 +24,13 @@ export interface StartSwellOptions {
 }
 
 /**
- * Starts `swell <args>` with the node running this program and tsx's loader (no npx or shell in between, so
- * SIGTERM reaches swell itself and it can unregister what it registered), and waits, bounded, for its ready line.
+ * Starts `swell <args>` with the node running this program (no npx or shell in between, so SIGTERM reaches swell
+ * itself and it can unregister what it registered), and waits, bounded, for its ready line.
  */
 export async function startSwellProcess(options: StartSwellOptions): Promise<SwellProcess> {
   mkdirSync(dirname(options.logFile), { recursive: true });
   const log = createWriteStream(options.logFile);
-  const tsx = createRequire(join(options.repoDir, 'package.json')).resolve('tsx');
-  const child = spawn(process.execPath, ['--import', tsx, join(options.repoDir, 'src', 'cli', 'main.ts'), ...options.args], {
+  const child = spawn(process.execPath, [...cliEntry(options.repoDir), ...options.args], {
     cwd: options.repoDir,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],

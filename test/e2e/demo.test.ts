@@ -1,25 +1,27 @@
-// @sandbox kube,redis
+// @sandbox kube,node,redis,virtual-node
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seriesFromChart } from '../../src/demo/chart.js';
+import { nodeContainerdEnvVar } from '../../src/sandbox/node.js';
 import { repoDir } from './support.js';
 
 /*
- * `swell demo` as someone trying swell runs it, on the sandbox the tests use: it must finish by itself, and the
- * chart it leaves must show the whole story: a full queue, burst replicas on the virtual node, and back to zero.
+ * `swell demo` as someone trying swell runs it (the compiled CLI), on the sandbox the tests use: it must finish by
+ * itself, the chart it leaves must show the whole story (a full queue, burst replicas on the virtual node, back to
+ * zero), and the queue must have been drained by the pods themselves: real consumer pods on the real node and
+ * local processes on the virtual node, every item found in their logs.
  */
 describe('swell demo', () => {
-  it('scales a small queue 0 → N (with burst) → 0 and charts it', async () => {
+  it('scales a small queue 0 → N (with burst) → 0 with real pods popping it, and charts it', async () => {
+    if (!process.env[nodeContainerdEnvVar]) throw new Error(`${nodeContainerdEnvVar} is not set: the real node did not start (it needs root; see the test setup's output)`);
     const kubeconfig = process.env.KUBECONFIG ?? '';
     // KUBECONFIG is <state-dir>/kube/admin.kubeconfig: the demo reuses that sandbox instead of starting one.
     const stateDir = dirname(dirname(kubeconfig));
     const outDir = mkdtempSync(join(tmpdir(), 'swell-demo-'));
-    const tsx = createRequire(join(repoDir, 'package.json')).resolve('tsx');
-    const child = spawn(process.execPath, ['--import', tsx, join(repoDir, 'src', 'cli', 'main.ts'), 'demo', '--jobs', '30', '--timeout', '120', '--out-dir', outDir, '--state-dir', stateDir], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(repoDir, 'bin', 'swell.js'), 'demo', '--jobs', '30', '--timeout', '120', '--out-dir', outDir, '--state-dir', stateDir], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -41,6 +43,15 @@ describe('swell demo', () => {
     expect(queue.at(-1)).toBe(0);
     expect((regular.at(-1) ?? -1) + (virtual.at(-1) ?? -1)).toBe(0);
     expect(cost.at(-1)).toBeGreaterThan(0);
-    expect(output).not.toContain('had to be emptied');
+    expect(output).not.toContain('was not drained');
+    // No stand-in consumption: the regular tier is real.
+    expect(output).not.toContain('in their place');
+    const popped = /items the pods logged as processed: (\d+) by regular pods, (\d+) by virtual-node pods, of (\d+)/.exec(output);
+    expect(popped, output).not.toBeNull();
+    const [regularPopped, virtualPopped, jobs] = [Number(popped?.[1]), Number(popped?.[2]), Number(popped?.[3])];
+    expect(jobs).toBe(30);
+    expect(regularPopped, output).toBeGreaterThan(0);
+    expect(virtualPopped, output).toBeGreaterThan(0);
+    expect(regularPopped + virtualPopped, output).toBe(30);
   });
 });

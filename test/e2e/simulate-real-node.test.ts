@@ -1,4 +1,4 @@
-// @sandbox kube,node
+// @sandbox kube,node,redis
 /*
  * The simulator against real consumer pods: the consumer image (tools/consumer-image) runs on the sandbox's real
  * node and drains a Redis list itself, one item a second (WORK_MS 1000), while the real operator and the real HPA
@@ -6,23 +6,21 @@
  * and the Running replicas and the backlog are compared second by second. The pod start latency on the node is
  * the one model parameter taken from the run itself: the median of the pods' creation → container start.
  *
- * Redis: the sandbox's Redis listens on 127.0.0.1, which pods cannot reach, so this test runs its own
- * redis-server (Debian's, in memory) on the real node's gateway address: the sandbox bridge on this machine,
- * which is where pods reach the machine. Nodes are fixed here, so cost is not compared.
+ * Redis: the sandbox's Redis listens on 127.0.0.1, which pods cannot reach; the pods get it through a Service
+ * whose endpoint is a relay on the real node's address (the sandbox bridge on this machine), while the operator,
+ * running on this machine, reads it on 127.0.0.1. Nodes are fixed here, so cost is not compared.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { freePort } from '../../src/demo/processes.js';
 import { isNotFound } from '../../src/kube/errors.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
+import { exposeHostService, type HostService } from '../../src/sandbox/host-service.js';
 import { realNodeLabel, realNodeName, realNodeTaint } from '../../src/sandbox/node-config.js';
 import { importImage } from '../../src/sandbox/node-image.js';
 import { nodeContainerdEnvVar } from '../../src/sandbox/node.js';
@@ -50,8 +48,10 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
   const listName = `jobs-${namespace}`;
   let client: KubeClient;
   let redis: Redis | undefined;
-  let redisServer: ChildProcess | undefined;
-  let redisDir = '';
+  let redisService: HostService | undefined;
+  /** What the pods dial: the Service's ClusterIP. */
+  let podRedisAddress = '';
+  /** What the operator on this machine dials. */
   let redisAddress = '';
   let operator: RunningProcess | undefined;
   let manifest = '';
@@ -59,17 +59,17 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
   beforeAll(async () => {
     const containerdSocket = process.env[nodeContainerdEnvVar];
     if (!containerdSocket) throw new Error(`${nodeContainerdEnvVar} is not set: the real node did not start (it needs root; see the test setup's output)`);
-    ({ client } = sandboxClient());
+    const redisUrl = process.env.REDIS_URL;
+    if (!redisUrl) throw new Error('REDIS_URL is not set');
+    const sandbox = sandboxClient();
+    client = sandbox.client;
 
     const node = await client.request<{ status?: { addresses?: { type: string; address: string }[] } }>('GET', `/api/v1/nodes/${realNodeName}`);
-    const gateway = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
-    if (!gateway) throw new Error(`node ${realNodeName} has no InternalIP`);
-    const port = await freePort();
-    redisDir = await mkdtemp(join(tmpdir(), 'swell-simr-redis-'));
-    redisServer = spawn('redis-server', ['--bind', gateway, '--port', String(port), '--dir', redisDir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: 'ignore' });
-    redisAddress = `${gateway}:${port}`;
-    redis = new Redis({ host: gateway, port, maxRetriesPerRequest: 2, retryStrategy: () => 200 });
-    await waitFor(`redis-server on ${redisAddress}`, 15_000, async () => ((await redis?.ping()) === 'PONG' ? true : undefined));
+    const nodeIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    if (!nodeIp) throw new Error(`node ${realNodeName} has no InternalIP`);
+    const { hostname, port } = new URL(redisUrl);
+    redisAddress = `${hostname}:${port}`;
+    redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
 
     // The consumer image as users get it: `swell dev images` (cold: minutes; warm: the cached archive), imported
     // into the node's containerd under its own name, so pods start it without a pull.
@@ -79,6 +79,8 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
     await importImage(containerdSocket, archive, image);
 
     await createNamespace(client, namespace);
+    redisService = await exposeHostService({ core: sandbox.kubeConfig.makeApiClient(CoreV1Api), namespace, name: 'redis', nodeIp, port: Number(port), servicePort: 6379 });
+    podRedisAddress = redisService.address;
     operator = await startOperator(namespace, ['--burst', 'false']);
     await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), {
       body: {
@@ -101,7 +103,7 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
                   imagePullPolicy: 'Never',
                   resources: { requests: { cpu: '100m', memory: '64Mi' } },
                   env: [
-                    { name: 'REDIS_ADDRESS', value: redisAddress },
+                    { name: 'REDIS_ADDRESS', value: podRedisAddress },
                     { name: 'LIST_NAME', value: listName },
                     { name: 'WORK_MS', value: '1000' },
                   ],
@@ -148,13 +150,9 @@ spec:
     await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
+    await redis?.del(listName);
     redis?.disconnect();
-    if (redisServer && redisServer.exitCode === null) {
-      const exited = new Promise((resolve) => redisServer?.once('exit', resolve));
-      redisServer.kill('SIGTERM');
-      await Promise.race([exited, sleep(10_000)]);
-    }
-    if (redisDir) await rm(redisDir, { recursive: true, force: true });
+    await redisService?.stop();
     expect(code).toBe(0);
   }, 120_000);
 

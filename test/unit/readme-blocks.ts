@@ -115,7 +115,7 @@ export type Coverage =
 export const exercisedElsewhere: Record<string, { file: string; evidence: string; how: string }> = {
   'npm ci': { file: '.ci/run', evidence: 'npm ci', how: 'CI installs the dependencies with it before every run' },
   'npm test': { file: '.ci/run', evidence: 'npm test', how: 'CI runs it' },
-  'npx swell demo': { file: 'test/e2e/demo.test.ts', evidence: "'demo'", how: 'runs `swell demo` on the sandbox and checks its output and chart' },
+  'npx swell demo': { file: 'test/e2e/demo.test.ts', evidence: "'demo'", how: 'runs the compiled `swell demo` on the sandbox with its real node and checks its output, chart and the items its pods popped' },
   'npx swell dev up': { file: 'src/sandbox/sandbox.test.ts', evidence: 'sandbox.up', how: 'Sandbox.up, which the command calls, starting, reusing and writing the env file; every integration run starts its servers with it' },
   'source .swell/dev/env': { file: 'src/sandbox/sandbox.test.ts', evidence: 'parseEnvFile', how: 'the env file `up` writes is read back as a shell would source it' },
   'npx swell dev down': { file: 'src/sandbox/sandbox.test.ts', evidence: 'sandbox.down', how: 'Sandbox.down, which the command calls' },
