@@ -1,4 +1,5 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packageVersion } from './version.js';
 
 /** A subcommand receives the arguments after its own name and returns the process exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -47,7 +48,7 @@ async function loadCheckoutCommand(name: string, file: string, exportName: strin
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
-  return `usage: swell <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: swell <command> [options]\n       swell --version\n\ncommands:\n${lines.join('\n')}\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -55,6 +56,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
   }
   const command = commands[name];
   if (!command) {

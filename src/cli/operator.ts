@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/config.js';
@@ -7,6 +6,7 @@ import { createHttpKubeClient } from '../kube/client.js';
 import { locateCrdsDir, noCrdsError } from '../operator/install-crds.js';
 import { serviceUrl } from '../metrics-api/upstream.js';
 import { createSwell, type SwellSettings } from '../operator/swell.js';
+import { packageVersion } from './version.js';
 
 const help = `usage: swell operator [options]
 
@@ -199,18 +199,6 @@ function bool(flag: string, raw: string): boolean {
   if (['true', '1', 'yes'].includes(raw)) return true;
   if (['false', '0', 'no'].includes(raw)) return false;
   throw new Error(`${flag}: "${raw}" is not true or false`);
-}
-
-function packageVersion(): string {
-  for (const relative of ['../../package.json', '../../../package.json']) {
-    try {
-      const parsed = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (parsed.name === 'swell' && parsed.version) return parsed.version;
-    } catch {
-      // not in this layout; try the next
-    }
-  }
-  return 'unknown';
 }
 
 export async function operatorCommand(argv: string[]): Promise<number> {
