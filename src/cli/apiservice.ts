@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { reportUsageError } from './usage.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { handBack, handOver } from '../metrics-api/hand-over.js';
 
@@ -30,8 +31,7 @@ export async function apiserviceCommand(argv: string[]): Promise<number> {
       options: { namespace: { type: 'string' }, configmap: { type: 'string' }, 'helm-release': { type: 'string' }, kubeconfig: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
-    process.stderr.write(`swell apiservice: ${(error as Error).message}\n\n${help}`);
-    return 2;
+    return reportUsageError('apiservice', error);
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -40,12 +40,10 @@ export async function apiserviceCommand(argv: string[]): Promise<number> {
   }
   const [action, ...extra] = positionals;
   if ((action !== 'hand-over' && action !== 'hand-back') || extra.length > 0) {
-    process.stderr.write(`swell apiservice: expected hand-over or hand-back${action ? `, got "${[action, ...extra].join(' ')}"` : ''}\n\n${help}`);
-    return 2;
+    return reportUsageError('apiservice', `expected hand-over or hand-back${action ? `, got "${[action, ...extra].join(' ')}"` : ''}`);
   }
   if (values['helm-release'] && action === 'hand-back') {
-    process.stderr.write('swell apiservice: --helm-release is for hand-over only\n');
-    return 2;
+    return reportUsageError('apiservice', '--helm-release is for hand-over only');
   }
   const options = { namespace: values.namespace ?? (process.env.POD_NAMESPACE || 'swell-system'), configMapName: values.configmap ?? 'swell-apiservice-previous-owner' };
   try {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { reportUsageError } from './usage.js';
 import { runDemo } from '../demo/run.js';
 import { createLogger } from '../log.js';
 import { findRepoDir } from '../sandbox/paths.js';
@@ -66,8 +67,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   try {
     flags = parseDemoFlags(argv);
   } catch (err) {
-    process.stderr.write(`swell demo: ${(err as Error).message}\n\n${help}`);
-    return 2;
+    return reportUsageError('demo', err);
   }
   if (flags === 'help') {
     process.stdout.write(help);

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { reportUsageError } from './usage.js';
 import { componentNames } from '../sandbox/component.js';
 import { defaultComponents, parseComponentList, sandboxComponents } from '../sandbox/components.js';
 import { ensureHelm } from '../sandbox/helm.js';
@@ -41,8 +42,7 @@ export async function devCommand(argv: string[]): Promise<number> {
       options: { components: { type: 'string' }, 'state-dir': { type: 'string' }, 'hpa-sync-period': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (error) {
-    process.stderr.write(`swell dev: ${(error as Error).message}\n\n${help}`);
-    return 2;
+    return reportUsageError('dev', error);
   }
   const [action] = parsed.positionals;
   if (parsed.values.help || !action) {
@@ -53,8 +53,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   try {
     kube = hpaOptions(parsed.values['hpa-sync-period']);
   } catch (error) {
-    process.stderr.write(`swell dev: ${(error as Error).message}\n`);
-    return 2;
+    return reportUsageError('dev', error);
   }
   const started = Date.now();
   const progress = (message: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
@@ -104,8 +103,7 @@ export async function devCommand(argv: string[]): Promise<number> {
         return 0;
       }
       default:
-        process.stderr.write(`swell dev: unknown action "${action}"\n\n${help}`);
-        return 2;
+        return reportUsageError('dev', `unknown action "${action}"`);
     }
   } catch (error) {
     process.stderr.write(`swell dev ${action}: ${(error as Error).message}\n`);

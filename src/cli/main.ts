@@ -1,4 +1,5 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { reportUsageError } from './usage.js';
 import { packageVersion } from './version.js';
 
 /** A subcommand receives the arguments after its own name and returns the process exit code. */
@@ -63,8 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) {
-    process.stderr.write(`swell: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return reportUsageError('', name.startsWith('-') ? `unknown option "${name}"` : `unknown command "${name}"`);
   }
   return (await command.load())(rest);
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { reportUsageError } from './usage.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/config.js';
 import { createLogger, type Logger } from '../log.js';
@@ -206,8 +207,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
   try {
     flags = parseOperatorFlags(argv);
   } catch (err) {
-    process.stderr.write(`swell operator: ${(err as Error).message}\n\n${help}`);
-    return 2;
+    return reportUsageError('operator', err);
   }
   if (flags === 'help') {
     process.stdout.write(help);

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { reportUsageError } from './usage.js';
 import { parseDurationMs } from '../apis/swell/v1alpha1/validation.js';
 import { bytesPerGiB, parseNonNegativeQuantity } from '../kube/quantity.js';
 import { renderSimulationChart } from '../simulate/chart.js';
@@ -237,8 +238,7 @@ export async function simulateCommand(argv: string[]): Promise<number> {
   try {
     ({ values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true }));
   } catch (err) {
-    process.stderr.write(`swell simulate: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
-    return 2;
+    return reportUsageError('simulate', err);
   }
   if (values.help) {
     process.stdout.write(usage);
@@ -249,8 +249,8 @@ export async function simulateCommand(argv: string[]): Promise<number> {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     return await simulate(values);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`swell simulate: ${message}\n${err instanceof UsageError ? `\n${usage}` : ''}`);
+    if (err instanceof UsageError) return reportUsageError('simulate', err);
+    process.stderr.write(`swell simulate: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
 }

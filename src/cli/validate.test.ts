@@ -149,10 +149,10 @@ describe('validateCommand', () => {
     ['no -f', []],
     ['an unknown flag', ['-f', fixture('keda-valid.yaml'), '--strict']],
     ['a bad output format', ['-f', fixture('keda-valid.yaml'), '-o', 'xml']],
-  ])('exits 2 for %s with usage on stderr', async (_n, argv) => {
+  ])('exits 2 for %s with the problem and where to find usage on stderr', async (_n, argv) => {
     const io = capture();
     expect(await validateCommand(argv)).toBe(2);
-    expect(io.err()).toMatch(/^swell validate: .*\n\nusage: swell validate/);
+    expect(io.err()).toMatch(/^swell validate: [^\n]+\nrun 'swell validate --help' for usage\n$/);
   });
 
   it('prints JSON results', async () => {

@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { usageErrorText } from './usage.js';
 import { offlineTriggerCheck } from '../../scalers/registry.js';
 import type { FieldError } from '../apis/keda/v1alpha1/schema-validation.js';
 import { isKedaKind, KedaKinds } from '../apis/keda/v1alpha1/schema-validation.js';
@@ -221,7 +222,7 @@ export async function runValidate(argv: string[]): Promise<{ stdout: string; std
   if ('help' in parsed) return { stdout: usage, stderr: '', exitCode: 0 };
   if ('error' in parsed) {
     const failed = report({ results: [], problems: [{ source: '(command line)', message: parsed.error }] }, true);
-    return { stdout: json ? `${JSON.stringify(failed, null, 2)}\n` : '', stderr: `swell validate: ${parsed.error}\n\n${usage}`, exitCode: ExitCodes.unchecked };
+    return { stdout: json ? `${JSON.stringify(failed, null, 2)}\n` : '', stderr: usageErrorText('validate', parsed.error), exitCode: ExitCodes.unchecked };
   }
   const checked: Checked = { results: [], problems: [] };
   try {

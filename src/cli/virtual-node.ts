@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { reportUsageError } from './usage.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Clock } from '../controller/clock.js';
 import { fargatePricing, type CostMeter, type PricingRates } from '../virtual-node/cost/metering.js';
@@ -303,8 +304,7 @@ export async function virtualNodeCommand(argv: string[]): Promise<number> {
   try {
     flags = parseVirtualNodeFlags(argv);
   } catch (error) {
-    process.stderr.write(`swell virtual-node: ${error instanceof Error ? error.message : String(error)}\n\n${help}`);
-    return 2;
+    return reportUsageError('virtual-node', error);
   }
   if (flags === 'help') {
     process.stdout.write(help);
@@ -416,8 +416,7 @@ async function costCommand(argv: string[]): Promise<number> {
     url = values['metrics-url'] ?? 'http://127.0.0.1:10255/metrics';
     new URL(url);
   } catch (error) {
-    process.stderr.write(`swell virtual-node cost: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 2;
+    return reportUsageError('virtual-node cost', error);
   }
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
