@@ -9,7 +9,9 @@ export interface RecordedCall {
 
 /**
  * An in-memory apiserver for unit tests of the operator's I/O shell: objects stored by path, JSON merge
- * patches, the status and scale subresources (scale maps to spec.replicas), and a log of the writes.
+ * patches, the status and scale subresources (scale maps to spec.replicas), and a log of the writes. Like the
+ * real apiserver, a PUT or PATCH that carries metadata.resourceVersion is refused with 409 Conflict unless that
+ * is the stored object's current version, so optimistic-concurrency paths can be tested.
  */
 export class FakeKubeClient implements KubeClient {
   readonly objects = new Map<string, JsonObject>();
@@ -60,6 +62,7 @@ export class FakeKubeClient implements KubeClient {
         throw notFound(path);
       case 'PATCH': {
         if (!current) throw notFound(path);
+        refuseStale(method, path, current, body);
         const patch = sub === 'scale' ? { spec: { replicas: (body as { spec: { replicas: number } }).spec.replicas } } : (body as JsonObject);
         const merged = mergePatch(current, sub === 'status' ? { status: (patch as { status: unknown }).status } : patch) as JsonObject;
         this.objects.set(base, this.stamp(merged));
@@ -75,6 +78,7 @@ export class FakeKubeClient implements KubeClient {
       }
       case 'PUT':
         if (!current) throw notFound(path);
+        refuseStale(method, path, current, body);
         this.objects.set(base, this.stamp(structuredClone(body) as JsonObject));
         return structuredClone(this.objects.get(base));
       case 'DELETE':
@@ -101,6 +105,15 @@ function scaleOf(object: JsonObject): JsonObject {
   const spec = object.spec as { replicas?: number } | undefined;
   const metadata = object.metadata as { resourceVersion?: string } | undefined;
   return { kind: 'Scale', metadata: { resourceVersion: metadata?.resourceVersion }, spec: { replicas: spec?.replicas ?? 1 }, status: { selector: 'app=test' } };
+}
+
+/** A write that names a resourceVersion is a precondition: it applies only to that version of the object. */
+function refuseStale(method: Method, path: string, current: JsonObject, body: unknown): void {
+  const expected = (body as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+  if (expected === undefined || expected === null || expected === '') return;
+  const actual = (current.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
+  if (expected === actual) return;
+  throw KubeApiError.fromResponse(method, path, 409, { kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: `Operation cannot be fulfilled on ${path}: the object has been modified (resourceVersion ${JSON.stringify(expected)} is not the current ${actual ?? 'none'})` }, '');
 }
 
 function notFound(path: string): KubeApiError {

@@ -9,7 +9,7 @@ import { createScaler } from '../../../scalers/registry.js';
 import { SharedReads } from '../../../scalers/shared-reads.js';
 import { DependencyIndex } from '../dependencies.js';
 import { FakeKubeClient } from '../../kube/fake-client.js';
-import { KubeApiError } from '../../kube/errors.js';
+import { isConflict, KubeApiError } from '../../kube/errors.js';
 import { createHpaPlanner } from './hpa.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from '../metrics.js';
@@ -26,9 +26,11 @@ const deployPath = '/apis/apps/v1/namespaces/app/deployments/web';
 
 const cronTrigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '4' } };
 
-function cache<T>(client: FakeKubeClient, base: string): ObjectCache<T> {
+/** Reads the fake apiserver, except for paths in `stale`: an informer that has not yet seen their latest version. */
+function cache<T>(client: FakeKubeClient, base: string, stale: ReadonlyMap<string, unknown> = new Map()): ObjectCache<T> {
+  const at = (key: string) => `${base}/${key.split('/')[1] ?? ''}`;
   return {
-    get: (key) => client.get(`${base}/${key.split('/')[1] ?? ''}`) as T | undefined,
+    get: (key) => (stale.get(at(key)) ?? client.get(at(key))) as T | undefined,
     list: () => [...client.objects].filter(([p]) => p.startsWith(`${base}/`)).map(([, o]) => o as T),
   };
 }
@@ -49,11 +51,12 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   const scheduled = new Map<string, number>();
   const events: string[] = [];
   const targets = new ScaleTargets(client);
+  const stale = new Map<string, unknown>();
   const reconciler = new ScaledObjectReconciler({
     log,
     client,
-    scaledObjects: cache<ScaledObject>(client, soBase),
-    hpas: cache<V2HorizontalPodAutoscaler>(client, hpaBase),
+    scaledObjects: cache<ScaledObject>(client, soBase, stale),
+    hpas: cache<V2HorizontalPodAutoscaler>(client, hpaBase, stale),
     sources: { triggerAuthentication: () => undefined, clusterTriggerAuthentication: () => undefined, lookup: { secret: () => undefined, configMap: () => undefined, secretData: () => undefined, configMapData: () => undefined }, clusterAuthNamespace: 'swell-system', targets },
     targets,
     scalers: new ScalersCache({ factory: (ctx) => createScaler(ctx, deps), log }),
@@ -70,7 +73,7 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   const reconcile = async (times = 2) => {
     for (let i = 0; i < times; i++) await reconciler.reconcile(`app/${name}`);
   };
-  return { client, reconciler, reconcile, so: so$, scheduled, events, hpa: () => client.get(`${hpaBase}/keda-hpa-${name}`) as V2HorizontalPodAutoscaler | undefined };
+  return { client, reconciler, reconcile, so: so$, scheduled, events, stale, hpa: () => client.get(`${hpaBase}/keda-hpa-${name}`) as V2HorizontalPodAutoscaler | undefined };
 }
 
 const ready = (so: ScaledObject) => so.status?.conditions?.find((c) => c.type === 'Ready');
@@ -198,6 +201,50 @@ describe('ScaledObjectReconciler', () => {
     await t.reconcile(1);
     expect(ready(t.so())).toMatchObject({ status: 'True', reason: 'ScaledObjectReady' });
     expect(t.hpa()).toBeDefined();
+  });
+
+  it('meets 409 when its cached ScaledObject is stale: writes nothing, fails to be retried, converges on the fresh copy', async () => {
+    const t = setup();
+    const path = `${soBase}/orders`;
+    t.stale.set(path, structuredClone(t.so()));
+    // Someone else changes the object; the cache has not seen it yet.
+    t.client.put(path, { ...t.so(), metadata: { ...t.so().metadata, annotations: { team: 'payments' } } });
+    const writes = t.client.writes().length;
+    const error: unknown = await t.reconciler.reconcile('app/orders').then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/^ScaledObject app\/orders changed meanwhile: .*409 Conflict/);
+    expect(isConflict((error as Error).cause)).toBe(true);
+    expect(t.so().metadata.finalizers).toBeUndefined();
+    expect(t.so().status).toBeUndefined();
+    expect(t.client.writes().slice(writes).map((c) => c.method)).toEqual(['PATCH']);
+    expect(t.events).toEqual([]);
+
+    t.stale.clear();
+    await t.reconcile();
+    expect(t.so().metadata).toMatchObject({ finalizers: ['finalizer.keda.sh'], annotations: { team: 'payments' } });
+    expect(ready(t.so())).toMatchObject({ status: 'True' });
+  });
+
+  it('replacing a drifted HPA from a stale cache meets 409: retried, not reported as a check failure', async () => {
+    const t = setup();
+    await t.reconcile();
+    const path = `${hpaBase}/keda-hpa-orders`;
+    const cached = structuredClone(t.hpa());
+    // The cache holds a drifted copy at an old version; the apiserver has moved on.
+    t.stale.set(path, { ...cached, spec: { ...cached?.spec, maxReplicas: 99 } });
+    await t.client.request('PATCH', path, { body: { metadata: { labels: { touched: 'by someone else' } } } });
+    const current = structuredClone(t.hpa());
+    await expect(t.reconciler.reconcile('app/orders')).rejects.toSatisfy(isConflict);
+    expect(t.hpa()).toEqual(current);
+    expect(ready(t.so())).toMatchObject({ status: 'True' });
+    expect(t.events).not.toContain('ScaledObjectCheckFailed');
+
+    t.stale.clear();
+    await t.reconcile(1);
+    expect(ready(t.so())).toMatchObject({ status: 'True' });
   });
 
   it('reports an HPA write that fails for a passing reason, and still fails the reconcile so it is retried', async () => {
