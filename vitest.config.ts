@@ -12,6 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts', 'scalers/**/*.test.ts', 'test/unit/**/*.test.ts'],
+          globalSetup: ['test/setup/compiled-cli.ts'],
         },
       },
       {

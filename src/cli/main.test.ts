@@ -1,8 +1,9 @@
+// @compiled-cli
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from './main.js';
 import { usageErrorText } from './usage.js';
 
@@ -85,10 +86,6 @@ describe('swell --version', () => {
 
 describe('the compiled CLI', () => {
   const run = promisify(execFile);
-  beforeAll(async () => {
-    await run('npm', ['run', 'build'], { cwd: repo, timeout: 600_000 });
-  }, 600_000);
-
   it.each([['--version'], ['-V']])('%s prints the package version from dist/', async (flag) => {
     const { stdout } = await run(process.execPath, [join(repo, 'bin', 'swell.js'), flag], { cwd: '/' });
     expect(stdout).toBe(`${version}\n`);

@@ -1,3 +1,4 @@
+// @compiled-cli
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,6 @@ async function swell(args: string[]): Promise<{ code: number; stdout: string; st
 }
 
 beforeAll(async () => {
-  await run('npm', ['run', 'build'], { cwd: repo, timeout: 600_000 });
   dir = await mkdtemp(join(tmpdir(), 'swell-simulate-'));
 }, 600_000);
 

@@ -38,7 +38,7 @@ async function declaredComponents(file: string): Promise<ComponentName[]> {
 
 /** Positional words on the vitest command line are file filters; flags and their values are not. */
 const flagsWithValues = new Set(['--project', '-t', '--testNamePattern', '--reporter', '-c', '--config', '--root', '--dir', '--shard', '--pool', '--maxWorkers']);
-function cliFileFilters(): string[] {
+export function cliFileFilters(): string[] {
   const args = process.argv.slice(2);
   return args.filter((word, i) => word !== 'run' && !word.startsWith('-') && !flagsWithValues.has(args[i - 1] ?? ''));
 }
