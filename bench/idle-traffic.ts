@@ -11,7 +11,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -19,6 +18,8 @@ import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../src/kube/errors.js';
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
+import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
+import { freePort } from '../src/sandbox/net.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -29,24 +30,6 @@ function options(): { count: number; windowS: number; settleS: number } {
     return Number(raw);
   };
   return { count: int('count', values.count), windowS: int('window', values.window), settleS: int('settle', values.settle) };
-}
-
-async function kubeconfigPath(): Promise<string> {
-  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  const env = await readFile(join(repo, '.swell', 'dev', 'env'), 'utf8').catch(() => '');
-  const match = /KUBECONFIG='([^']+)'/.exec(env);
-  if (!match?.[1]) throw new Error('no sandbox: run `npx tsx src/cli/main.ts dev up --components kube` first (or set KUBECONFIG)');
-  return match[1];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 async function readCounts(file: string): Promise<Record<string, number>> {
@@ -76,7 +59,7 @@ async function createIdleObjects(client: KubeClient, namespace: string, count: n
 
 async function main(): Promise<void> {
   const opts = options();
-  const kubeconfig = await kubeconfigPath();
+  const kubeconfig = await sandboxKubeconfig(repo);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfig);
   const client = createHttpKubeClient(kubeConfig);

@@ -22,7 +22,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +29,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
+import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
+import { freePort } from '../src/sandbox/net.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -72,24 +73,6 @@ function options(): Options {
     keep: values.keep,
     active: values.active,
   };
-}
-
-async function kubeconfigPath(): Promise<string> {
-  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  const env = await readFile(join(repo, '.swell', 'dev', 'env'), 'utf8').catch(() => '');
-  const match = /KUBECONFIG='([^']+)'/.exec(env);
-  if (!match?.[1]) throw new Error('no sandbox: run `npx swell dev up --components kube` first (or set KUBECONFIG)');
-  return match[1];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -267,7 +250,7 @@ function slope(points: readonly { x: number; y: number }[]): number {
 
 async function main(): Promise<void> {
   const opts = options();
-  const kubeconfig = await kubeconfigPath();
+  const kubeconfig = await sandboxKubeconfig(repo);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfig);
   const client = createHttpKubeClient(kubeConfig, { maxSockets: 64 });

@@ -12,7 +12,7 @@
  * operator's Deployment cache) and its trigger, and writes nothing. The HPA controller of the sandbox syncs
  * every HPA each 2 s, which loads the shared apiserver far more than a real cluster's 15 s.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -28,6 +28,7 @@ import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube
 import { Operator } from '../src/operator/operator.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 import { createSystemClock } from '../src/controller/clock.js';
+import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -64,14 +65,6 @@ function options(): Options {
     workers: int('workers', values.workers),
     keep: values.keep,
   };
-}
-
-async function kubeconfigPath(): Promise<string> {
-  if (process.env.KUBECONFIG) return process.env.KUBECONFIG;
-  const env = await readFile(join(repo, '.swell', 'dev', 'env'), 'utf8').catch(() => '');
-  const match = /KUBECONFIG='([^']+)'/.exec(env);
-  if (!match?.[1]) throw new Error('no sandbox: run `npx tsx src/cli/main.ts dev up --components kube` first (or set KUBECONFIG)');
-  return match[1];
 }
 
 /** Counts the operator's apiserver requests by method, to report the steady-state request rate. */
@@ -151,7 +144,7 @@ function readyCount(objects: readonly ScaledObject[]): number {
 async function main(): Promise<void> {
   const opts = options();
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(await kubeconfigPath());
+  kubeConfig.loadFromFile(await sandboxKubeconfig(repo));
   const setupClient = createHttpKubeClient(kubeConfig, { maxSockets: 64 });
   const namespace = `bench-so-${opts.count}`;
   const log = createLogger({ name: 'bench', level: process.env.SWELL_LOG_LEVEL ?? 'warn' });
