@@ -14,7 +14,7 @@ import { loadWorkload } from '../../src/simulate/workload.js';
 import { freePort } from '../../src/demo/processes.js';
 import { fargatePricing } from '../../src/virtual-node/cost/metering.js';
 import { createNamespace, deleteNamespace, sandboxClient, soPath } from '../integration/operator-support.js';
-import { createConsumer, createScaledObject, repoDir, startOperator, startSwell, waitFor, type RunningProcess } from './support.js';
+import { arrivalsCsv, createConsumer, createScaledObject, redisWorkerManifest, repoDir, startOperator, startSwell, waitFor, type RunningProcess } from './support.js';
 
 /*
  * The simulator against reality: a short trace replayed on the sandbox (the real operator, the real HPA
@@ -78,35 +78,8 @@ describe('swell simulate agrees with the sandbox', () => {
       for (let i = 0; i < running; i += 1) if ((await redis.lpop(listName)) === null) break;
     }
 
-    const manifests = `apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata:
-  name: worker
-spec:
-  scaleTargetRef:
-    name: worker
-  pollingInterval: 1
-  cooldownPeriod: 10
-  minReplicaCount: 0
-  maxReplicaCount: 10
-  advanced:
-    horizontalPodAutoscalerConfig:
-      behavior:
-        scaleDown:
-          stabilizationWindowSeconds: 0
-          policies:
-            - type: Percent
-              value: 100
-              periodSeconds: 1
-  triggers:
-    - type: redis
-      metadata:
-        address: ${address}
-        listName: ${listName}
-        listLength: "10"
-`;
-    const workload = loadWorkload(manifests);
-    const trace = parseTraceCsv(`seconds,arrivals\n${arrivals.map(([t, n]) => `${t},${n}`).join('\n')}\n${seconds - 1},0\n`);
+    const workload = loadWorkload(redisWorkerManifest({ address, listName }));
+    const trace = parseTraceCsv(arrivalsCsv(arrivals, seconds));
     const parameters = {
       ...defaultParameters,
       hpaSyncSeconds: 2,
@@ -205,34 +178,8 @@ describe('swell simulate agrees with the sandbox when bursting', () => {
     }
     const metered = await waitFor('the virtual node to settle every burst pod', 30_000, async () => ((await tiers()).burst === 0 ? meteredDollars() : undefined));
 
-    const workload = loadWorkload(`apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata:
-  name: worker
-spec:
-  scaleTargetRef:
-    name: worker
-  pollingInterval: 1
-  cooldownPeriod: 10
-  minReplicaCount: 0
-  maxReplicaCount: 10
-  advanced:
-    horizontalPodAutoscalerConfig:
-      behavior:
-        scaleDown:
-          stabilizationWindowSeconds: 0
-          policies:
-            - type: Percent
-              value: 100
-              periodSeconds: 1
-  triggers:
-    - type: redis
-      metadata:
-        address: ${address}
-        listName: ${listName}
-        listLength: "10"
-`);
-    const trace = parseTraceCsv(`seconds,arrivals\n${arrivals.map(([t, n]) => `${t},${n}`).join('\n')}\n${seconds - 1},0\n`);
+    const workload = loadWorkload(redisWorkerManifest({ address, listName }));
+    const trace = parseTraceCsv(arrivalsCsv(arrivals, seconds));
     const parameters = {
       ...defaultParameters,
       hpaSyncSeconds: 2,

@@ -29,7 +29,7 @@ import { defaultParameters, engineSettings } from '../../src/simulate/simulation
 import { parseTraceCsv } from '../../src/simulate/trace.js';
 import { loadWorkload } from '../../src/simulate/workload.js';
 import { createNamespace, deleteNamespace, sandboxClient, soPath } from '../integration/operator-support.js';
-import { repoDir, startOperator, waitFor, type RunningProcess } from './support.js';
+import { arrivalsCsv, redisWorkerManifest, repoDir, startOperator, waitFor, type RunningProcess } from './support.js';
 
 const run = promisify(execFile);
 const arrivals: readonly [number, number][] = [
@@ -114,34 +114,7 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
         },
       },
     });
-    manifest = `apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata:
-  name: worker
-  namespace: ${namespace}
-spec:
-  scaleTargetRef:
-    name: worker
-  pollingInterval: 1
-  cooldownPeriod: 10
-  minReplicaCount: 0
-  maxReplicaCount: 10
-  advanced:
-    horizontalPodAutoscalerConfig:
-      behavior:
-        scaleDown:
-          stabilizationWindowSeconds: 0
-          policies:
-            - type: Percent
-              value: 100
-              periodSeconds: 1
-  triggers:
-    - type: redis
-      metadata:
-        address: ${redisAddress}
-        listName: ${listName}
-        listLength: "10"
-`;
+    manifest = redisWorkerManifest({ address: redisAddress, listName, namespace });
     await client.request('POST', soPath(namespace), { body: parse(manifest) as Record<string, unknown> });
   }, 70 * 60_000);
 
@@ -179,7 +152,7 @@ spec:
     const regularStartSeconds = Math.max(1, Math.round(latencies[Math.floor(latencies.length / 2)] ?? 1));
 
     const workload = loadWorkload(manifest);
-    const trace = parseTraceCsv(`seconds,arrivals\n${arrivals.map(([t, n]) => `${t},${n}`).join('\n')}\n${seconds - 1},0\n`);
+    const trace = parseTraceCsv(arrivalsCsv(arrivals, seconds));
     const parameters = {
       ...defaultParameters,
       hpaSyncSeconds: 2,

@@ -111,6 +111,46 @@ export function parseQuantity(raw: string): number {
 
 export { waitFor };
 
+/**
+ * The ScaledObject both sides of a simulate agreement run use: a Redis list worker, one replica per 10 items, that
+ * scales down at once so the HPA's own window does not blur the comparison.
+ */
+export function redisWorkerManifest(options: { address: string; listName: string; namespace?: string }): string {
+  const namespace = options.namespace ? `\n  namespace: ${options.namespace}` : '';
+  return `apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: worker${namespace}
+spec:
+  scaleTargetRef:
+    name: worker
+  pollingInterval: 1
+  cooldownPeriod: 10
+  minReplicaCount: 0
+  maxReplicaCount: 10
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 0
+          policies:
+            - type: Percent
+              value: 100
+              periodSeconds: 1
+  triggers:
+    - type: redis
+      metadata:
+        address: ${options.address}
+        listName: ${options.listName}
+        listLength: "10"
+`;
+}
+
+/** A simulate trace of these arrivals, running until the run's last second. */
+export function arrivalsCsv(arrivals: readonly (readonly [number, number])[], seconds: number): string {
+  return `seconds,arrivals\n${arrivals.map(([t, n]) => `${t},${n}`).join('\n')}\n${seconds - 1},0\n`;
+}
+
 /** One event source as a story needs it: a trigger for the ScaledObject, and ways to set how much work waits. */
 export interface StorySource {
   /** Creates what the trigger needs (Secrets, TriggerAuthentications) in `namespace`; returns the trigger. */
