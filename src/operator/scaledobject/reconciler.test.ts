@@ -52,7 +52,7 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   const events: string[] = [];
   const targets = new ScaleTargets(client);
   const stale = new Map<string, unknown>();
-  const reconciler = new ScaledObjectReconciler({
+  const newReconciler = () => new ScaledObjectReconciler({
     log,
     client,
     scaledObjects: cache<ScaledObject>(client, soBase, stale),
@@ -69,24 +69,54 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
     readings: new LastReadings(),
     validate: (o) => validateScaledObject(o).errors.map((e) => `${e.path}: ${e.message}`),
   });
+  const reconciler = newReconciler();
   const so$ = () => client.get(`${soBase}/${name}`) as unknown as ScaledObject;
   const reconcile = async (times = 2) => {
     for (let i = 0; i < times; i++) await reconciler.reconcile(`app/${name}`);
   };
-  return { client, reconciler, reconcile, so: so$, scheduled, events, stale, hpa: () => client.get(`${hpaBase}/keda-hpa-${name}`) as V2HorizontalPodAutoscaler | undefined };
+  return { client, reconciler, restart: newReconciler, reconcile, so: so$, scheduled, events, stale, hpa: () => client.get(`${hpaBase}/keda-hpa-${name}`) as V2HorizontalPodAutoscaler | undefined };
 }
 
 const ready = (so: ScaledObject) => so.status?.conditions?.find((c) => c.type === 'Ready');
 
 describe('ScaledObjectReconciler', () => {
-  it('adds the finalizer and the name label first, then converges', async () => {
+  it('adds the finalizer and the name label and converges in the same reconcile: three writes, no conflict', async () => {
     const t = setup();
     await t.reconcile(1);
     expect(t.so().metadata.finalizers).toEqual(['finalizer.keda.sh']);
     expect(t.so().metadata.labels).toEqual({ 'scaledobject.keda.sh/name': 'orders' });
-    expect(t.hpa()).toBeUndefined();
-    await t.reconcile(1);
     expect(ready(t.so())).toMatchObject({ status: 'True', reason: 'ScaledObjectReady' });
+    expect(t.hpa()).toBeDefined();
+    expect(t.scheduled.get('app/orders')).toBe(30_000);
+    expect(t.client.writes().map((c) => `${c.method} ${c.path}`)).toEqual([
+      `PATCH ${soBase}/orders`,
+      `POST ${hpaBase}`,
+      `PATCH ${soBase}/orders/status`,
+    ]);
+  });
+
+  it('writes nothing more on the watch events its own writes bring, even before the cache has seen them', async () => {
+    const t = setup();
+    const path = `${soBase}/orders`;
+    t.stale.set(path, structuredClone(t.so()));
+    await t.reconcile(1);
+    const writes = t.client.writes().length;
+    // The finalizer patch, the HPA and the status patch each come back as a watch event; the cache still lags.
+    await t.reconcile(3);
+    expect(t.client.writes().length).toBe(writes);
+    t.stale.clear();
+    await t.reconcile(1);
+    expect(t.client.writes().length).toBe(writes);
+  });
+
+  it('after a restart, reconciling an object that is already finalized, owned and Ready writes nothing', async () => {
+    const t = setup();
+    await t.reconcile(1);
+    const writes = t.client.writes().length;
+    t.scheduled.clear();
+    const restarted = t.restart();
+    await restarted.reconcile('app/orders');
+    expect(t.client.writes().length).toBe(writes);
     expect(t.scheduled.get('app/orders')).toBe(30_000);
   });
 
@@ -250,7 +280,6 @@ describe('ScaledObjectReconciler', () => {
   it('reports an HPA write that fails for a passing reason, and still fails the reconcile so it is retried', async () => {
     const t = setup();
     t.client.fail('POST', hpaBase, KubeApiError.fromResponse('POST', '/', 503, { reason: 'ServiceUnavailable', message: 'etcdserver: request timed out' }, ''));
-    await t.reconcile(1);
     await expect(t.reconciler.reconcile('app/orders')).rejects.toThrow('request timed out');
     expect(ready(t.so())).toMatchObject({ status: 'False', reason: 'ScaledObjectCheckFailed' });
     expect(ready(t.so())?.message).toMatch(/^Failed to ensure HPA is correctly created for ScaledObject: creating HPA 'keda-hpa-orders' failed: etcdserver: request timed out$/);

@@ -75,12 +75,14 @@ export class ScaledObjectReconciler {
       await this.forget(key);
       return {};
     }
-    const so = this.deps.status.current(key, cached);
-    if (so.metadata.deletionTimestamp) {
-      await this.finalize(key, so);
+    const current = this.deps.status.current(key, cached);
+    if (current.metadata.deletionTimestamp) {
+      await this.finalize(key, current);
       return {};
     }
-    if (await this.ensureFinalizerAndLabel(so)) return {};
+    // A new object gets its finalizer and converges in the same pass, from the copy the patch returned.
+    const so = await this.ensureFinalizerAndLabel(key, current);
+    if (!so) return {};
     try {
       await this.converge(key, so);
       return {};
@@ -222,19 +224,21 @@ export class ScaledObjectReconciler {
     }
   }
 
-  /** Adds the finalizer and the name label in one patch; true when it patched (the watch brings the next round). */
-  private async ensureFinalizerAndLabel(so: ScaledObject): Promise<boolean> {
+  /** Adds the finalizer and the name label in one patch when either is missing; the object as stored, undefined once it is gone. */
+  private async ensureFinalizerAndLabel(key: string, so: ScaledObject): Promise<ScaledObject | undefined> {
     const finalizers = so.metadata.finalizers ?? [];
     const name = so.metadata.name ?? '';
     const hasFinalizer = finalizers.includes(KedaFinalizer);
     const hasLabel = so.metadata.labels?.[KedaLabels.scaledObjectName] === name;
-    if (hasFinalizer && hasLabel) return false;
-    await this.patchMetadata(so, {
+    if (hasFinalizer && hasLabel) return so;
+    const stored = await this.patchMetadata(so, {
       resourceVersion: so.metadata.resourceVersion,
       ...(hasFinalizer ? {} : { finalizers: [...finalizers, KedaFinalizer] }),
       ...(hasLabel ? {} : { labels: { [KedaLabels.scaledObjectName]: name } }),
     });
-    return true;
+    // Until the watch brings this version, the next reconcile starts from it rather than from the stale cache copy.
+    if (stored) this.deps.status.remember(key, stored);
+    return stored;
   }
 
   /** KEDA's finalizer: stop polling, optionally restore the original replica count, let go of the object. */
@@ -255,11 +259,12 @@ export class ScaledObjectReconciler {
     this.deps.events.emit(involved(so), 'Normal', 'ScaledObjectDeleted', 'ScaledObject was deleted');
   }
 
-  private async patchMetadata(so: ScaledObject, metadata: Record<string, unknown>): Promise<void> {
+  /** The object as stored after the patch; undefined when it is gone. */
+  private async patchMetadata(so: ScaledObject, metadata: Record<string, unknown>): Promise<ScaledObject | undefined> {
     try {
-      await this.deps.client.request('PATCH', scaledObjectPath(so), { body: { metadata }, contentType: 'application/merge-patch+json' });
+      return await this.deps.client.request<ScaledObject>('PATCH', scaledObjectPath(so), { body: { metadata }, contentType: 'application/merge-patch+json' });
     } catch (err) {
-      if (isNotFound(err)) return;
+      if (isNotFound(err)) return undefined;
       // A stale cache copy: the watch delivers the newer object and the key is reconciled again.
       if (isConflict(err)) throw new Error(`ScaledObject ${so.metadata.namespace}/${so.metadata.name} changed meanwhile: ${describeApiError(err)}`, { cause: err });
       throw err;

@@ -24,6 +24,21 @@ describe('StatusWriter', () => {
     expect(writer.current('app/orders', stale)).toBe(stale);
   });
 
+  it('keeps its copy when handed that copy back, and takes a remembered metadata write as its own', async () => {
+    const client = new FakeKubeClient();
+    client.put(path, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'orders', namespace: 'app', uid: 'u1' }, spec: { scaleTargetRef: { name: 'web' }, triggers: [] } });
+    const writer = new StatusWriter(client);
+    const stale = stored(client);
+    const finalized = await client.request<ScaledObject>('PATCH', path, { body: { metadata: { finalizers: ['finalizer.keda.sh'] } } });
+    writer.remember('app/orders', finalized);
+    const current = writer.current('app/orders', stale);
+    expect(current).toBe(finalized);
+    // A reconcile passes on what current() gave it; the writer must still prefer it over the stale cache afterwards.
+    await writer.patch('app/orders', current, {});
+    expect(writer.current('app/orders', current)).toBe(finalized);
+    expect(writer.current('app/orders', stale).metadata.finalizers).toEqual(['finalizer.keda.sh']);
+  });
+
   it('does not take a copy of another object of the same name for its own', async () => {
     const client = new FakeKubeClient();
     client.put(path, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'orders', namespace: 'app', uid: 'u1' }, spec: { scaleTargetRef: { name: 'web' }, triggers: [] } });

@@ -29,7 +29,8 @@ export class CachedStatusWriter<T extends StatusOwner<S>, S, C> {
   /** The freshest status known for the object: the cached copy or the operator's last write, whichever is newer. */
   current(key: string, cached: T): T {
     const mine = this.written.get(key);
-    if (!mine) return cached;
+    // Handed back its own copy (a caller that already asked): that is not the cache catching up.
+    if (!mine || mine === cached) return mine ?? cached;
     if (mine.metadata.uid === cached.metadata.uid && newerThan(mine.metadata.resourceVersion, cached.metadata.resourceVersion)) return mine;
     // The cache has caught up (or the object was replaced): a second copy of every object would only cost memory.
     this.written.delete(key);
@@ -52,6 +53,11 @@ export class CachedStatusWriter<T extends StatusOwner<S>, S, C> {
       if (isNotFound(err)) return obj;
       throw err;
     }
+  }
+
+  /** Takes an object the operator stored by another write (its metadata) as the freshest copy, like its own status writes. */
+  remember(key: string, stored: T): void {
+    this.written.set(key, stored);
   }
 
   forget(key: string): void {
