@@ -124,6 +124,49 @@ describe('Informer', () => {
     });
   });
 
+  it('keeps an index current through list, add, a change of the indexed value, delete and relist', async () => {
+    const { source, informer } = setup();
+    const byTarget = (o: KubernetesObject): string[] => {
+      const target = (o as { data?: Record<string, string> }).data?.target;
+      return target ? [target] : [];
+    };
+    const names = (value: string): string[] => informer.byIndex('target', value).map((o) => o.metadata?.name ?? '').sort();
+    source.put('listed', { target: 'web' });
+    source.put('untargeted');
+    informer.start();
+    await flushMicrotasks();
+    // Added after the first list: what is cached already is filed too.
+    informer.addIndex('target', byTarget);
+    expect(names('web')).toEqual(['listed']);
+
+    source.current.send('ADDED', source.put('a', { target: 'web' }));
+    source.current.send('ADDED', source.put('b', { target: 'api' }));
+    expect(names('web')).toEqual(['a', 'listed']);
+    expect(names('api')).toEqual(['b']);
+
+    source.current.send('MODIFIED', source.put('a', { target: 'api' }));
+    expect(names('web')).toEqual(['listed']);
+    expect(names('api')).toEqual(['a', 'b']);
+    expect(informer.byIndex('target', 'api').find((o) => o.metadata?.name === 'a')?.metadata?.resourceVersion).toBe(informer.get('ns/a')?.metadata?.resourceVersion);
+
+    source.current.send('MODIFIED', source.put('untargeted', { target: 'web' }));
+    source.current.send('MODIFIED', source.put('b'));
+    expect(names('web')).toEqual(['listed', 'untargeted']);
+    expect(names('api')).toEqual(['a']);
+
+    source.current.send('DELETED', { kind: 'ConfigMap', metadata: { name: 'a', namespace: 'ns', resourceVersion: '200' } });
+    source.objects.delete('a');
+    expect(names('api')).toEqual([]);
+
+    // Objects gone while the watch was down leave the index on the relist.
+    source.objects.delete('listed');
+    source.current.close(Object.assign(new Error('Gone'), { statusCode: 410 }));
+    await flushMicrotasks();
+    expect(names('web')).toEqual(['untargeted']);
+    expect(() => informer.byIndex('owner', 'x')).toThrow('no index owner');
+    expect(() => informer.addIndex('target', byTarget)).toThrow('exists already');
+  });
+
   it.each([
     [0, 300],
     [0.5, 450],

@@ -39,6 +39,13 @@ export const INFORMER_DEFAULTS = {
   watchTimeoutSeconds: { min: 300, max: 600 },
 } as const;
 
+/** A secondary lookup kept current with the cache: each object filed under the values `valuesOf` gives it. */
+interface Index<T> {
+  valuesOf(object: T): readonly string[];
+  /** value → cache key → object */
+  entries: Map<string, Map<string, T>>;
+}
+
 /** How one watch connection ended, which decides what the informer does next. */
 type WatchOutcome =
   | { kind: 'stopped' }
@@ -59,6 +66,7 @@ export class Informer<T extends KubernetesObject> {
   readonly #random: () => number;
   readonly #cache = new Map<string, T>();
   readonly #handlers = new Set<InformerHandler<T>>();
+  readonly #indexes = new Map<string, Index<T>>();
   #resourceVersion = '';
   #failures = 0;
   #lastEventAt: number | undefined;
@@ -121,6 +129,25 @@ export class Informer<T extends KubernetesObject> {
 
   get(key: string): T | undefined {
     return this.#cache.get(key);
+  }
+
+  /**
+   * Files every cached object, now and as objects come, change and go, under the values `valuesOf` gives it,
+   * so that `byIndex(name, value)` costs the number of matches rather than the size of the cache.
+   */
+  addIndex(name: string, valuesOf: (object: T) => readonly string[]): void {
+    if (this.#indexes.has(name)) throw new Error(`informer ${this.#options.name}: index ${name} exists already`);
+    const index: Index<T> = { valuesOf, entries: new Map() };
+    this.#indexes.set(name, index);
+    for (const [key, object] of this.#cache) fileUnder(index, key, object);
+  }
+
+  /** The cached objects the index files under `value`. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.#indexes.get(name);
+    if (!index) throw new Error(`informer ${this.#options.name}: no index ${name}`);
+    const matches = index.entries.get(value);
+    return matches ? [...matches.values()] : [];
   }
 
   list(): T[] {
@@ -198,7 +225,7 @@ export class Informer<T extends KubernetesObject> {
     }
     for (const [key, old] of this.#cache) {
       if (!fresh.has(key)) {
-        this.#cache.delete(key);
+        this.#remove(key, old);
         this.#emit((h) => h.delete?.(old));
       }
     }
@@ -285,7 +312,7 @@ export class Informer<T extends KubernetesObject> {
     const object = withoutManagedFields(event.object);
     if (event.type === 'DELETED') {
       const last = this.#cache.get(key) ?? object;
-      this.#cache.delete(key);
+      this.#remove(key, last);
       this.#emit((h) => h.delete?.(last));
     } else {
       this.#upsert(key, object);
@@ -296,8 +323,17 @@ export class Informer<T extends KubernetesObject> {
   #upsert(key: string, object: T): void {
     const old = this.#cache.get(key);
     this.#cache.set(key, object);
+    for (const index of this.#indexes.values()) {
+      if (old) unfile(index, key, old);
+      fileUnder(index, key, object);
+    }
     if (!old) this.#emit((h) => h.add?.(object));
     else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.#emit((h) => h.update?.(old, object));
+  }
+
+  #remove(key: string, last: T): void {
+    this.#cache.delete(key);
+    for (const index of this.#indexes.values()) unfile(index, key, last);
   }
 
   #keyOf(object: T): string | undefined {
@@ -348,6 +384,22 @@ export function enqueueHandler<T extends KubernetesObject>(
     else for (const key of keys ?? []) queue.add(key);
   };
   return { add: enqueue, update: (_old, object) => enqueue(object), delete: enqueue };
+}
+
+function fileUnder<T>(index: Index<T>, key: string, object: T): void {
+  for (const value of index.valuesOf(object)) {
+    let matches = index.entries.get(value);
+    if (!matches) index.entries.set(value, (matches = new Map()));
+    matches.set(key, object);
+  }
+}
+
+function unfile<T>(index: Index<T>, key: string, object: T): void {
+  for (const value of index.valuesOf(object)) {
+    const matches = index.entries.get(value);
+    matches?.delete(key);
+    if (matches?.size === 0) index.entries.delete(value);
+  }
 }
 
 function withoutManagedFields<T extends KubernetesObject>(object: T): T {

@@ -4,6 +4,11 @@ export interface ObjectCache<T> {
   list(): T[];
 }
 
+/** A cache that also finds the objects its informer files under a value of one of its indexes. */
+export interface IndexedObjectCache<T> extends ObjectCache<T> {
+  byIndex(index: string, value: string): T[];
+}
+
 /** Where a reconciler starts and stops the periodic polls of an object, by key. */
 export interface PollRegistry {
   schedule(key: string, intervalMs: number): void;

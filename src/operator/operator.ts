@@ -16,11 +16,11 @@ import { FormulaCache } from '../scaling/formula.js';
 import { ScaledObjectMetricsSource, type MetricsSource } from './scaledobject/metrics-source.js';
 import { ReadyPods } from './scaledobject/ready-pods.js';
 import { ScaledObjectReconciler } from './scaledobject/reconciler.js';
-import type { PollRegistry } from './object-cache.js';
+import type { IndexedObjectCache, PollRegistry } from './object-cache.js';
 import { ScaleLoop } from './scaledobject/scale-loop.js';
 import { ScaleTargets, type CachedWorkload } from './scaledobject/scale-target.js';
 import { resolveScalerInputs } from './scaledobject/scaler-inputs.js';
-import { targetApiVersion, targetKind, type HpaSummary } from '../scaling/target-conflicts.js';
+import { hpaTargetKeys, ScaleTargetIndex, scaledObjectTargetKeys, targetApiVersion, targetKind, type HpaSummary } from '../scaling/target-conflicts.js';
 import type { AdmissionCaches, PodTemplateOwner } from '../webhooks/keda-validation.js';
 import { ScalersCache } from './scalers-cache.js';
 import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, specOrMetadataChanged, type AnyInformer } from './scaling-controller.js';
@@ -70,7 +70,7 @@ export class Operator {
     this.#clock = options.clock ?? createSystemClock();
     this.#log = options.log;
     this.#informers = this.#createInformers();
-    const scaledObjects = cacheView<ScaledObject>(this.#informers.scaledObjects);
+    const scaledObjects = indexedCacheView<ScaledObject>(this.#informers.scaledObjects);
     const metrics = new OperatorMetrics(options.registry, options.version, () => registered(scaledObjects.list()));
     this.#metrics = metrics;
     const events = options.events ?? new KubeEventRecorder(options.client, { log: options.log, now: () => this.#clock.now(), component: 'keda-operator' });
@@ -95,7 +95,7 @@ export class Operator {
       log: options.log.child({ controller: 'scaledobject' }),
       client: options.client,
       scaledObjects,
-      hpas: cacheView<HorizontalPodAutoscaler>(this.#informers.hpas),
+      hpas: indexedCacheView<HorizontalPodAutoscaler>(this.#informers.hpas),
       sources,
       targets,
       scalers: this.#scalers,
@@ -229,6 +229,8 @@ export class Operator {
       deployments: make('deployments', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
       statefulSets: make('statefulsets', resourcePath({ group: 'apps', version: 'v1', resource: 'statefulsets', namespace })),
     };
+    informers.scaledObjects.addIndex(ScaleTargetIndex, (o) => scaledObjectTargetKeys(o as ScaledObject));
+    informers.hpas.addIndex(ScaleTargetIndex, (o) => hpaTargetKeys(o as HpaSummary & KubernetesObject & { metadata: { namespace?: string } }));
     this.#wire(informers);
     return informers;
   }
@@ -288,4 +290,9 @@ export class Operator {
 
 function registered(objects: readonly ScaledObject[]): { namespace: string; triggerTypes: string[] }[] {
   return objects.map((so) => ({ namespace: so.metadata.namespace ?? '', triggerTypes: so.spec.triggers.map((t) => t.type) }));
+}
+
+/** The cache with lookups by its informer's indexes. */
+function indexedCacheView<T>(informer: AnyInformer): ReturnType<typeof cacheView<T>> & IndexedObjectCache<T> {
+  return Object.assign(cacheView<T>(informer), { byIndex: (index: string, value: string) => informer.byIndex(index, value) as T[] });
 }

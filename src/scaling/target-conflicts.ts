@@ -16,6 +16,25 @@ export function targetKind(so: ScaledObject): string {
   return so.spec.scaleTargetRef.kind || ScaledObjectDefaults.scaleTargetKind;
 }
 
+/** The informer index both conflict checks look objects up by: namespace, group, kind and name of the scaled workload. */
+export const ScaleTargetIndex = 'scaleTarget';
+
+function scaleTargetKey(namespace: string, apiVersion: string, kind: string, name: string): string {
+  return `${namespace}/${groupOf(apiVersion)}/${kind}/${name}`;
+}
+
+/** A ScaledObject's value in {@link ScaleTargetIndex}; none when it names no target (the reconciler reports that). */
+export function scaledObjectTargetKeys(so: ScaledObject): string[] {
+  const name = so.spec?.scaleTargetRef?.name;
+  return name ? [scaleTargetKey(so.metadata.namespace ?? '', targetApiVersion(so), targetKind(so), name)] : [];
+}
+
+/** An HPA's value in {@link ScaleTargetIndex}; none when its target lacks a kind or name (it competes with nothing). */
+export function hpaTargetKeys(hpa: HpaSummary & { metadata: { namespace?: string } }): string[] {
+  const ref = hpa.spec?.scaleTargetRef;
+  return ref?.name && ref.kind ? [scaleTargetKey(hpa.metadata.namespace ?? '', ref.apiVersion ?? '', ref.kind, ref.name)] : [];
+}
+
 function sameTarget(a: ScaledObject, b: ScaledObject): boolean {
   return (
     a.spec.scaleTargetRef.name === b.spec.scaleTargetRef.name &&

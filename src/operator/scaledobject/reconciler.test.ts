@@ -14,7 +14,8 @@ import { createHpaPlanner } from './hpa.js';
 import { LastReadings } from './last-readings.js';
 import { OperatorMetrics } from '../metrics.js';
 import { ScaledObjectReconciler } from './reconciler.js';
-import type { ObjectCache } from '../object-cache.js';
+import type { IndexedObjectCache } from '../object-cache.js';
+import { hpaTargetKeys, ScaleTargetIndex, scaledObjectTargetKeys } from '../../scaling/target-conflicts.js';
 import { ScaleTargets } from './scale-target.js';
 import { ScalersCache } from '../scalers-cache.js';
 import { StatusWriter } from './status-writer.js';
@@ -27,11 +28,13 @@ const deployPath = '/apis/apps/v1/namespaces/app/deployments/web';
 const cronTrigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '4' } };
 
 /** Reads the fake apiserver, except for paths in `stale`: an informer that has not yet seen their latest version. */
-function cache<T>(client: FakeKubeClient, base: string, stale: ReadonlyMap<string, unknown> = new Map()): ObjectCache<T> {
+function cache<T>(client: FakeKubeClient, base: string, keysOf: (o: T) => string[], stale: ReadonlyMap<string, unknown> = new Map()): IndexedObjectCache<T> {
   const at = (key: string) => `${base}/${key.split('/')[1] ?? ''}`;
+  const list = () => [...client.objects].filter(([p]) => p.startsWith(`${base}/`)).map(([, o]) => o as T);
   return {
     get: (key) => (stale.get(at(key)) ?? client.get(at(key))) as T | undefined,
-    list: () => [...client.objects].filter(([p]) => p.startsWith(`${base}/`)).map(([, o]) => o as T),
+    list,
+    byIndex: (index, value) => (index === ScaleTargetIndex ? list().filter((o) => keysOf(o).includes(value)) : []),
   };
 }
 
@@ -55,8 +58,8 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   const newReconciler = () => new ScaledObjectReconciler({
     log,
     client,
-    scaledObjects: cache<ScaledObject>(client, soBase, stale),
-    hpas: cache<V2HorizontalPodAutoscaler>(client, hpaBase, stale),
+    scaledObjects: cache<ScaledObject>(client, soBase, scaledObjectTargetKeys, stale),
+    hpas: cache<V2HorizontalPodAutoscaler>(client, hpaBase, (h) => hpaTargetKeys({ ...h, metadata: h.metadata ?? {} }), stale),
     sources: { triggerAuthentication: () => undefined, clusterTriggerAuthentication: () => undefined, lookup: { secret: () => undefined, configMap: () => undefined, secretData: () => undefined, configMapData: () => undefined }, clusterAuthNamespace: 'swell-system', targets },
     targets,
     scalers: new ScalersCache({ factory: (ctx) => createScaler(ctx, deps), log }),

@@ -14,9 +14,9 @@ import type { OperatorMetrics } from '../metrics.js';
 import { scaleTargetKind, ScaleTargetError, type Gvkr, type ScaleTargets } from './scale-target.js';
 import { TriggersInvalidError, type ScalersCache } from '../scalers-cache.js';
 import { findCondition, setConditions, type Condition } from '../status.js';
-import { competingScaledObject, hpaOwnership, targetApiVersion, targetKind } from '../../scaling/target-conflicts.js';
+import { competingScaledObject, hpaOwnership, ScaleTargetIndex, scaledObjectTargetKeys, targetApiVersion, targetKind } from '../../scaling/target-conflicts.js';
 import type { StatusWriter } from './status-writer.js';
-import type { ObjectCache, PollRegistry } from '../object-cache.js';
+import type { IndexedObjectCache, PollRegistry } from '../object-cache.js';
 import { involved, scaledObjectPath } from './object-ref.js';
 import type { LastReadings } from './last-readings.js';
 import { activeScalingModifiers, CompositeMetricName } from '../../scaling/formula.js';
@@ -24,8 +24,10 @@ import { activeScalingModifiers, CompositeMetricName } from '../../scaling/formu
 export interface ReconcilerDeps {
   log: Logger;
   client: KubeClient;
-  scaledObjects: ObjectCache<ScaledObject>;
-  hpas: ObjectCache<HorizontalPodAutoscaler>;
+  /** Indexed by {@link ScaleTargetIndex}. */
+  scaledObjects: IndexedObjectCache<ScaledObject>;
+  /** Every HPA in scope, owned or not, indexed by {@link ScaleTargetIndex}. */
+  hpas: IndexedObjectCache<HorizontalPodAutoscaler>;
   sources: Omit<ScalerInputSources, 'lookup'> & { lookup: KeyLookup };
   targets: ScaleTargets;
   scalers: ScalersCache;
@@ -122,9 +124,8 @@ export class ScaledObjectReconciler {
     if (pause.invalidPausedReplicas !== undefined) {
       throw new CheckFailed(`annotation ${KedaAnnotations.pausedReplicas}: value "${pause.invalidPausedReplicas}" is not an int32`);
     }
-    // Narrowed to the same target name here: this runs on every reconcile, over every cached object (10,000 and more).
-    const target = so.spec.scaleTargetRef.name;
-    const rival = competingScaledObject(so, this.deps.scaledObjects.list().filter((o) => o.spec.scaleTargetRef.name === target && o.metadata.namespace === namespace));
+    // From the index: this runs on every reconcile, and a scan would visit every cached object (10,000 and more).
+    const rival = competingScaledObject(so, this.sameTarget(this.deps.scaledObjects, so));
     if (rival) throw new CheckFailed(rival);
     const gvkr = await this.deps.targets.resolve(targetApiVersion(so), targetKind(so));
     const scale = await this.deps.targets.getScale(gvkr, namespace, so.spec.scaleTargetRef.name);
@@ -283,18 +284,23 @@ export class ScaledObjectReconciler {
       if (this.deps.hpaPlanner.needsUpdate(desired, observed)) await this.writeHpa('PUT', so, { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.metadata?.resourceVersion } });
       return name;
     }
-    // From the cache of every HPA in scope: a list call per new ScaledObject would make creating N objects O(N²).
-    const inNamespace = this.deps.hpas.list().filter((h) => h.metadata?.namespace === namespace);
-    const ownership = hpaOwnership(so, inNamespace.map((h) => ({ metadata: { ...h.metadata, name: h.metadata?.name }, spec: h.spec })));
+    // From the cache's index of every HPA in scope: neither a list call nor a scan per new ScaledObject, which
+    // would make creating N objects O(N²).
+    const sameTarget = this.sameTarget(this.deps.hpas, so);
+    const ownership = hpaOwnership(so, sameTarget.map((h) => ({ metadata: { ...h.metadata, name: h.metadata?.name }, spec: h.spec })));
     if (ownership.kind === 'refuse') throw new CheckFailed(ownership.message);
-    const existing = observed ?? inNamespace.find((h) => h.metadata?.name === name);
-    if (existing) {
-      if (!ownedBy(existing, so) && ownership.kind !== 'adopt') throw new CheckFailed(`the HPA '${name}' exists and is not owned by this ScaledObject`);
-      await this.writeHpa('PUT', so, { ...desired, metadata: { ...desired.metadata, resourceVersion: existing.metadata?.resourceVersion } });
+    if (observed) {
+      if (ownership.kind !== 'adopt') throw new CheckFailed(`the HPA '${name}' exists and is not owned by this ScaledObject`);
+      await this.writeHpa('PUT', so, { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.metadata?.resourceVersion } });
     } else {
       await this.writeHpa('POST', so, desired);
     }
     return name;
+  }
+
+  /** The cached objects that name the same workload as `so`. */
+  private sameTarget<T>(cache: IndexedObjectCache<T>, so: ScaledObject): T[] {
+    return scaledObjectTargetKeys(so).flatMap((value) => cache.byIndex(ScaleTargetIndex, value));
   }
 
   /**
