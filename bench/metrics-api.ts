@@ -1,7 +1,10 @@
 // Benchmark of the external metrics server: concurrent HTTPS clients presenting a front-proxy certificate
 // read 1,000 ScaledObjects' metrics served from memory, at a fixed rate and then flat out.
 // Usage: npx tsx bench/metrics-api.ts [--seconds 10] [--rate 1000] [--connections 8] [--concurrency 32] [--tsx]
-// (--connections: pool for the fixed-rate phase; --concurrency: connections kept busy in the max-throughput phase)
+//                                     [--server-node-options="--min-semi-space-size=32 --max-semi-space-size=32"]
+// (--connections: pool for the fixed-rate phase; --concurrency: connections kept busy in the max-throughput phase;
+// --server-node-options: node/V8 flags for the server process, e.g. to compare young-generation sizes, "" for
+// none; by default the flags of the image's ENTRYPOINT, so that it measures what a pod runs)
 // The server runs in a child process so that client and server do not share one event loop. It runs as
 // production does, from JavaScript compiled by TypeScript (into node_modules/.cache/swell-bench); --tsx runs it
 // through tsx instead, whose transform adds a name-keeping call to every closure. BENCH_PROF=1 also writes a
@@ -26,6 +29,13 @@ import type { ExternalMetricResult } from '../src/metrics-api/source.js';
 import type { CertifiedKey } from '../src/pki/index.js';
 
 const scaledObjects = 1_000;
+/** The V8 flags the image starts node with (its ENTRYPOINT), so that by default the server runs as in a pod. */
+async function imageNodeFlags(): Promise<string> {
+  const dockerfile = await readFile(join(import.meta.dirname, '..', 'Dockerfile'), 'utf8');
+  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  if (!entrypoint) throw new Error('the Dockerfile has no ENTRYPOINT ["node", ...] line');
+  return (JSON.parse(entrypoint) as string[]).filter((arg) => arg.startsWith('--')).join(' ');
+}
 const metricName = 's0-aws-sqs-queue';
 
 interface ServerSetup {
@@ -63,6 +73,7 @@ interface MeasuredPhase extends PhaseResult {
   serverSystemCpuMicrosecondsPerRequest: number;
   clientCpuMicrosecondsPerRequest: number;
   serverRssMiB: number;
+  serverGcPerSecond: number;
   serverGc: { count: number; major: number; totalMs: number; maxMs: number };
   serverLoopDelayP99Ms: number;
 }
@@ -298,8 +309,10 @@ async function main(): Promise<void> {
       connections: { type: 'string', default: '8' },
       concurrency: { type: 'string', default: '32' },
       tsx: { type: 'boolean', default: false },
+      'server-node-options': { type: 'string' },
     },
   });
+  const serverNodeOptions = (values['server-node-options'] ?? (await imageNodeFlags())).split(/\s+/).filter(Boolean);
   const seconds = Number(values.seconds);
   const rate = Number(values.rate);
   const connections = Number(values.connections);
@@ -315,7 +328,7 @@ async function main(): Promise<void> {
   const root = dirname(dirname(self));
   const server = values.tsx ? { file: self, execArgv: ['--import', 'tsx'] } : { file: await compileServer(self, root, join(root, 'node_modules/.cache/swell-bench')), execArgv: [] };
   const profile = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
-  const child = fork(server.file, ['--serve'], { execArgv: [...server.execArgv, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(server.file, ['--serve'], { execArgv: [...server.execArgv, ...serverNodeOptions, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m) => resolve((m as { port: number }).port));
@@ -340,6 +353,7 @@ async function main(): Promise<void> {
         serverSystemCpuMicrosecondsPerRequest: perRequest(after.systemCpuMicroseconds - before.systemCpuMicroseconds),
         clientCpuMicrosecondsPerRequest: perRequest(clientCpu.user + clientCpu.system),
         serverRssMiB: Math.round(after.rssBytes / 2 ** 20),
+        serverGcPerSecond: Math.round(((after.gcCount - before.gcCount) / result.seconds) * 10) / 10,
         serverGc: { count: after.gcCount - before.gcCount, major: after.gcMajorCount - before.gcMajorCount, totalMs: Math.round((after.gcMs - before.gcMs) * 10) / 10, maxMs: Math.round(after.gcMaxMs * 100) / 100 },
         serverLoopDelayP99Ms: Math.round(after.loopDelayP99Ms * 100) / 100,
       };
@@ -360,6 +374,7 @@ async function main(): Promise<void> {
       node: process.version,
       cpus: `${availableParallelism()} x ${cpus()[0]?.model ?? 'unknown'}`,
       server: values.tsx ? 'tsx' : 'compiled',
+      serverNodeOptions: serverNodeOptions.join(' '),
       scaledObjects,
       connections,
       concurrency,
@@ -373,11 +388,11 @@ async function main(): Promise<void> {
     await mkdir(dir, { recursive: true });
     const file = join(dir, `metrics-api-${report.date.replace(/[:.]/g, '-')}.json`);
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`load average ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}, server ${report.server}, RSS after warm-up ${report.serverRssAfterWarmUpMiB} MiB, max ${report.serverMaxRssMiB} MiB\n`);
+    process.stdout.write(`load average ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}, server ${report.server} [${report.serverNodeOptions}], RSS after warm-up ${report.serverRssAfterWarmUpMiB} MiB, max ${report.serverMaxRssMiB} MiB\n`);
     for (const r of results) {
       process.stdout.write(
         `${r.phase.padEnd(32)} ${String(r.throughputPerSecond).padStart(6)} req/s  p50 ${r.latencyMs.p50} ms  p90 ${r.latencyMs.p90} ms  p99 ${r.latencyMs.p99} ms  max ${r.latencyMs.max} ms  errors ${r.errors}  ` +
-          `CPU/req server ${r.serverCpuMicrosecondsPerRequest} µs (kernel ${r.serverSystemCpuMicrosecondsPerRequest}) client ${r.clientCpuMicrosecondsPerRequest} µs  GC ${r.serverGc.count}x (${r.serverGc.major} full) ${r.serverGc.totalMs} ms (max ${r.serverGc.maxMs})  loop delay p99 ${r.serverLoopDelayP99Ms} ms\n`,
+          `CPU/req server ${r.serverCpuMicrosecondsPerRequest} µs (kernel ${r.serverSystemCpuMicrosecondsPerRequest}) client ${r.clientCpuMicrosecondsPerRequest} µs  GC ${r.serverGc.count}x = ${r.serverGcPerSecond}/s (${r.serverGc.major} full) ${r.serverGc.totalMs} ms (max ${r.serverGc.maxMs})  loop delay p99 ${r.serverLoopDelayP99Ms} ms\n`,
       );
     }
     process.stdout.write(`wrote ${file}\n`);
