@@ -88,25 +88,28 @@ const summary = (h: Hpa): HpaSummary => ({ metadata: { ...h.metadata, name: h.me
 async function main(): Promise<void> {
   const sos = Array.from({ length: count }, (_, i) => scaledObject(i));
   const hpas = Array.from({ length: count }, (_, i) => hpa(i));
-  const soCache = await filled(sos);
+  // The KEDA types carry timestamps as the JSON strings watches deliver; client-node's as Date.
+  const soCache = await filled(sos as unknown as KubernetesObject[]);
+  const soList = (): ScaledObject[] => soCache.informer.list() as unknown as ScaledObject[];
+  const soByIndex = (value: string): ScaledObject[] => soCache.informer.byIndex(ScaleTargetIndex, value) as unknown as ScaledObject[];
   const hpaCache = await filled(hpas);
   const heapBefore = heap();
-  soCache.informer.addIndex(ScaleTargetIndex, scaledObjectTargetKeys);
+  soCache.informer.addIndex(ScaleTargetIndex, (o) => scaledObjectTargetKeys(o as unknown as ScaledObject));
   hpaCache.informer.addIndex(ScaleTargetIndex, hpaTargetKeys);
   const indexHeapBytes = heap() - heapBefore;
 
   const sample = sos.filter((_, i) => i % Math.max(1, Math.floor(count / 2000)) === 0);
   const scan = {
-    rivalScaledObjectUs: perCall(sample, (so) => competingScaledObject(so, soCache.informer.list().filter((o) => o.spec.scaleTargetRef.name === so.spec.scaleTargetRef.name && o.metadata.namespace === namespace))),
+    rivalScaledObjectUs: perCall(sample, (so) => competingScaledObject(so, soList().filter((o) => o.spec.scaleTargetRef.name === so.spec.scaleTargetRef.name && o.metadata.namespace === namespace))),
     foreignHpaUs: perCall(sample, (so) => hpaOwnership(so, hpaCache.informer.list().filter((h) => h.metadata.namespace === namespace).map(summary))),
   };
   const index = {
-    rivalScaledObjectUs: perCall(sample, (so) => competingScaledObject(so, scaledObjectTargetKeys(so).flatMap((v) => soCache.informer.byIndex(ScaleTargetIndex, v)))),
+    rivalScaledObjectUs: perCall(sample, (so) => competingScaledObject(so, scaledObjectTargetKeys(so).flatMap(soByIndex))),
     foreignHpaUs: perCall(sample, (so) => hpaOwnership(so, scaledObjectTargetKeys(so).flatMap((v) => hpaCache.informer.byIndex(ScaleTargetIndex, v)).map(summary))),
   };
   // Both ways must find the same answers: every object is alone on its target and owns its HPA.
   for (const so of sample.slice(0, 50)) {
-    if (competingScaledObject(so, scaledObjectTargetKeys(so).flatMap((v) => soCache.informer.byIndex(ScaleTargetIndex, v))) !== undefined) throw new Error('index found a rival');
+    if (competingScaledObject(so, scaledObjectTargetKeys(so).flatMap(soByIndex)) !== undefined) throw new Error('index found a rival');
     if (scaledObjectTargetKeys(so).flatMap((v) => hpaCache.informer.byIndex(ScaleTargetIndex, v)).length !== 1) throw new Error('index lost an HPA');
   }
 

@@ -77,6 +77,28 @@ describe('metrics handler', () => {
     expect(authorizations).toEqual(['hpa get external.metrics.k8s.io/s0-redis-orders in default']);
   });
 
+  // The HPA's plain selector is read without the selector parser; every other form must still go through it.
+  it.each([
+    ['scaledobject.keda.sh/name=orders', 'orders'],
+    ['scaledobject.keda.sh/name==orders', 'orders'],
+    ['scaledobject.keda.sh/name = orders', 'orders'],
+    [' scaledobject.keda.sh/name=orders ', 'orders'],
+    ['scaledobject.keda.sh/name=orders,app=web', 'orders'],
+    ['app=web,scaledobject.keda.sh/name=orders', 'orders'],
+    ['scaledobject.keda.sh/name=orders,scaledobject.keda.sh/name=other', 400],
+    ['scaledobject.keda.sh/name=', 400],
+    ['scaledobject.keda.sh/name=a=b', 400],
+    ['scaledobject.keda.sh/name!=orders', 400],
+    ['scaledobject.keda.sh/name=orders,env in (a,b)', 'orders'],
+    ['scaledobject.keda.sh/names=orders', 400],
+  ])('reads the ScaledObject from selector %j', async (labelSelector, expected) => {
+    const source = memorySource({ 'default/orders': { m: 1 } });
+    const { get } = handler({ source });
+    const response = await get(`${base}/default/m?labelSelector=${encodeURIComponent(labelSelector)}`);
+    if (typeof expected === 'number') expect(response.status).toBe(expected);
+    else expect(source.requests.map((r) => r.scaledObject)).toEqual([expected]);
+  });
+
   it('writes any metric name as valid JSON', async () => {
     const name = 's0-"quoted"\\back\u2028é';
     const source: ExternalMetricsSource = { getMetric: () => Promise.resolve({ ok: true, value: 2, timestamp: at }) };

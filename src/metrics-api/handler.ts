@@ -185,6 +185,7 @@ function metricValueListJson(metricName: string, value: number, timestampMs: num
 function scaledObjectOf(labelSelector: string | undefined): { ok: true; name: string } | { ok: false; message: string } {
   const missing = () => `scaledObject name is not specified: pass labelSelector=${scaledObjectLabel}=<name>`;
   if (labelSelector === undefined || labelSelector.trim() === '') return { ok: false, message: missing() };
+  if (isPlainScaledObjectSelector(labelSelector)) return { ok: true, name: labelSelector.slice(plainSelectorPrefix.length) };
   try {
     const name = equalityRequirements(labelSelector).get(scaledObjectLabel);
     return name ? { ok: true, name } : { ok: false, message: missing() };
@@ -192,6 +193,17 @@ function scaledObjectOf(labelSelector: string | undefined): { ok: true; name: st
     if (error instanceof LabelSelectorError) return { ok: false, message: error.message };
     throw error;
   }
+}
+
+const plainSelectorPrefix = `${scaledObjectLabel}=`;
+const plainSelectorName = /^[^=!\s,()]+$/;
+
+/**
+ * `scaledobject.keda.sh/name=<name>` and nothing else, as every HPA writes it: the name is what follows, with
+ * no need to split and match a whole selector (arrays, a map and a match per request).
+ */
+function isPlainScaledObjectSelector(selector: string): boolean {
+  return selector.startsWith(plainSelectorPrefix) && plainSelectorName.test(selector.slice(plainSelectorPrefix.length));
 }
 
 function healthResponse(notReadyReason: string | undefined): MetricsResponse {

@@ -25,7 +25,7 @@ export function routeRequest(method: string, rawUrl: string): Route {
   if (method !== 'GET' && method !== 'HEAD') return { kind: 'method-not-allowed', method };
   const fixed = fixedRoute(path);
   if (fixed) return fixed;
-  if (path.startsWith(namespacesPath)) return metricRoute(path.slice(namespacesPath.length).split('/'), query);
+  if (path.startsWith(namespacesPath)) return metricRoute(path.slice(namespacesPath.length), query);
   return { kind: 'not-found', path };
 }
 
@@ -62,14 +62,17 @@ function fixedRoute(path: string): Route | undefined {
   }
 }
 
-function metricRoute(segments: string[], query: string): Route {
-  if (segments.length !== 2) return { kind: 'not-found', path: `${versionPath}/namespaces/${segments.join('/')}` };
-  const [rawNamespace = '', rawMetric = ''] = segments;
+/** `<namespace>/<metric>`, the part of the path after `.../namespaces/`. */
+function metricRoute(rest: string, query: string): Route {
+  const slash = rest.indexOf('/');
+  if (slash === -1 || rest.includes('/', slash + 1)) return { kind: 'not-found', path: `${namespacesPath}${rest}` };
+  const rawNamespace = rest.slice(0, slash);
+  const rawMetric = rest.slice(slash + 1);
   let namespace: string;
   let metricName: string;
   try {
-    namespace = decodeURIComponent(rawNamespace);
-    metricName = decodeURIComponent(rawMetric);
+    namespace = percentDecoded(rawNamespace);
+    metricName = percentDecoded(rawMetric);
   } catch {
     return { kind: 'invalid', message: `path segments "${rawNamespace}/${rawMetric}" are not valid percent-encoding` };
   }
@@ -78,24 +81,36 @@ function metricRoute(segments: string[], query: string): Route {
   return { kind: 'metric', namespace, metricName, labelSelector: queryParameter(query, 'labelSelector') };
 }
 
+function percentDecoded(segment: string): string {
+  return segment.includes('%') ? decodeURIComponent(segment) : segment;
+}
+
 /**
  * The first value of a query parameter, decoded as URLSearchParams decodes it. Building URLSearchParams for
  * every metric request costs more than the rest of the routing, so the common case (plainly written names,
  * well-formed percent-encoding) is read here, and anything unusual still goes to URLSearchParams.
  */
 function queryParameter(query: string, name: string): string | undefined {
-  const exactly = () => new URLSearchParams(query).get(name) ?? undefined;
   if (query === '') return undefined;
-  for (const pair of query.split('&')) {
+  for (let start = 0; start <= query.length; ) {
+    const amp = query.indexOf('&', start);
+    const end = amp === -1 ? query.length : amp;
+    const pair = query.slice(start, end);
+    start = end + 1;
     const eq = pair.indexOf('=');
     const rawName = eq === -1 ? pair : pair.slice(0, eq);
-    if (rawName.includes('%') || rawName.includes('+')) return exactly();
+    if (rawName.includes('%') || rawName.includes('+')) return searchParameter(query, name);
     if (rawName !== name) continue;
+    const value = eq === -1 ? '' : pair.slice(eq + 1);
     try {
-      return decodeURIComponent((eq === -1 ? '' : pair.slice(eq + 1)).replaceAll('+', ' '));
+      return percentDecoded(value.includes('+') ? value.replaceAll('+', ' ') : value);
     } catch {
-      return exactly();
+      return searchParameter(query, name);
     }
   }
   return undefined;
+}
+
+function searchParameter(query: string, name: string): string | undefined {
+  return new URLSearchParams(query).get(name) ?? undefined;
 }

@@ -138,7 +138,8 @@ class ServerRequest implements MetricsRequest {
 function write(response: ServerResponse, result: MetricsResponse, headOnly: boolean, closing: boolean): void {
   if ('stream' in result) return writeStream(response, result, headOnly, closing);
   if (response.destroyed) return;
-  const [body, contentType] = 'jsonText' in result ? [result.jsonText, 'application/json'] : 'json' in result ? [JSON.stringify(result.json), 'application/json'] : [result.text, 'text/plain; charset=utf-8'];
+  const body = 'jsonText' in result ? result.jsonText : 'json' in result ? JSON.stringify(result.json) : result.text;
+  const contentType = 'text' in result ? 'text/plain; charset=utf-8' : 'application/json';
   response.shouldKeepAlive = response.shouldKeepAlive && !closing;
   response.writeHead(result.status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
   response.end(headOnly ? undefined : body);
