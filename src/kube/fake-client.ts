@@ -131,8 +131,9 @@ export class FakeKubeClient implements KubeWatchClient {
         return sub === 'scale' ? scaleOf(merged) : structuredClone(merged);
       }
       case 'POST': {
-        const object = structuredClone(body) as { metadata: { name?: string; generateName?: string } };
+        const object = structuredClone(body) as { metadata: { name?: string; generateName?: string; uid?: string } };
         object.metadata.name ??= this.freeName(path, object.metadata.generateName ?? 'obj-');
+        object.metadata.uid ??= `uid-${++this.generated}`;
         const at = `${path}/${object.metadata.name}`;
         if (this.objects.has(at)) throw KubeApiError.fromResponse('POST', path, 409, { reason: 'AlreadyExists', message: `${at} already exists` }, '');
         return structuredClone(this.store(at, object as JsonObject));
