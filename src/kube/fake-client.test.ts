@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock, flushMicrotasks } from '../controller/fake-clock.js';
+import { Informer } from '../controller/informer.js';
+import { createLogger } from '../log.js';
 import { apiStatusReason, isConflict } from './errors.js';
 import { FakeKubeClient } from './fake-client.js';
-import type { HttpMethod } from './client.js';
+import { createKubeListWatchSource } from './list-watch.js';
+import type { HttpMethod, WatchLine } from './client.js';
 
 const path = '/apis/apps/v1/namespaces/app/deployments/web';
 
@@ -149,6 +153,17 @@ describe('FakeKubeClient watch', () => {
     expect(seen).toEqual(expected);
   });
 
+  it('answers a resourceVersion older than the kept history with 410 Expired, so the client lists again', async () => {
+    const client = cluster();
+    for (let i = 0; i < 2_005; i++) await client.request('PATCH', `${pods}/web-1`, { body: { metadata: { annotations: { n: String(i) } } } });
+    const lines: WatchLine[] = [];
+    let closed: unknown = 'open';
+    await client.watch(pods, { resourceVersion: '3' }, (line) => lines.push(line), (error) => (closed = error));
+    expect(lines).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) as unknown }]);
+    expect(closed).toBeNull();
+    expect(client.openWatches).toBe(0);
+  });
+
   it('closes once, cleanly, when stopped', async () => {
     const client = cluster();
     const watch = watching(client, pods, {});
@@ -191,5 +206,31 @@ describe('FakeKubeClient JSON patch', () => {
       );
     expect(apiStatusReason(error)).toBe('Invalid');
     expect(client.get(`${pods}/web-1`)).toEqual(before);
+  });
+});
+
+describe('FakeKubeClient behind the informer', () => {
+  it('keeps an informer with selectors in step as objects enter and leave them', async () => {
+    const client = cluster();
+    const clock = new FakeClock();
+    const informer = new Informer({
+      name: 'pods',
+      source: createKubeListWatchSource(client, '/api/v1/pods'),
+      log: createLogger({ level: 'silent' }),
+      labelSelector: 'app=web',
+      fieldSelector: 'metadata.namespace=app',
+      clock,
+    });
+    informer.start();
+    await informer.synced();
+    const cached = () => informer.keys().sort();
+    expect(cached()).toEqual(['app/web-1', 'app/web-2']);
+    await client.request('PATCH', `${pods}/web-2`, { body: { metadata: { labels: { app: 'api' } } } });
+    await client.request('PATCH', `${pods}/worker-1`, { body: { metadata: { labels: { app: 'web' } } } });
+    await client.request('POST', '/api/v1/namespaces/other/pods', { body: { metadata: { name: 'web-9', labels: { app: 'web' } } } });
+    await client.request('POST', pods, { body: { metadata: { name: 'web-10', labels: { app: 'web' } } } });
+    await flushMicrotasks();
+    expect(cached()).toEqual(['app/web-1', 'app/web-10', 'app/worker-1']);
+    await informer.stop();
   });
 });

@@ -8,6 +8,9 @@ export interface RecordedCall {
   body?: unknown;
 }
 
+/** At least this many changes are kept for watches that start from an older resourceVersion; older ones get 410 Expired. */
+const keptChanges = 1_000;
+
 /** One stored change, kept so a watch from an older resourceVersion sees what it missed. */
 interface Change {
   version: number;
@@ -85,6 +88,13 @@ export class FakeKubeClient implements KubeWatchClient {
     }
     const watcher: Watcher = { ...selection, onLine, onClose };
     const from = Number(query.resourceVersion ?? 0);
+    const oldest = this.changes[0]?.version ?? this.version + 1;
+    if (from > 0 && from < oldest - 1) {
+      // As the apiserver answers a version its watch cache no longer holds: the client must list again.
+      onLine({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from} (${oldest - 1})` } });
+      onClose(null);
+      return Promise.resolve(() => undefined);
+    }
     if (from > 0) for (const change of this.changes.filter((c) => c.version > from)) deliver(watcher, change);
     else for (const [at, object] of this.objects) deliver(watcher, { version: 0, path: at, before: undefined, after: object });
     this.watchers.add(watcher);
@@ -131,9 +141,11 @@ export class FakeKubeClient implements KubeWatchClient {
         return sub === 'scale' ? scaleOf(merged) : structuredClone(merged);
       }
       case 'POST': {
-        const object = structuredClone(body) as { metadata: { name?: string; generateName?: string; uid?: string } };
+        const object = structuredClone(body) as { metadata: { name?: string; generateName?: string; uid?: string; namespace?: string } };
         object.metadata.name ??= this.freeName(path, object.metadata.generateName ?? 'obj-');
         object.metadata.uid ??= `uid-${++this.generated}`;
+        const namespace = /\/namespaces\/([^/]+)\/[^/]+$/.exec(path)?.[1];
+        if (namespace) object.metadata.namespace ??= namespace;
         const at = `${path}/${object.metadata.name}`;
         if (this.objects.has(at)) throw KubeApiError.fromResponse('POST', path, 409, { reason: 'AlreadyExists', message: `${at} already exists` }, '');
         return structuredClone(this.store(at, object as JsonObject));
@@ -173,9 +185,12 @@ export class FakeKubeClient implements KubeWatchClient {
     return object;
   }
 
+  /** Stored objects are replaced, never changed in place, so the history can hold them without copies. */
   private record(path: string, before: JsonObject | undefined, after: JsonObject | undefined, version = ++this.version): void {
-    const change: Change = { version, path, before: before && structuredClone(before), after: after && structuredClone(after) };
+    const change: Change = { version, path, before, after };
     this.changes.push(change);
+    // Trimmed in batches, so a write costs no shifting of the whole history.
+    if (this.changes.length >= 2 * keptChanges) this.changes.splice(0, keptChanges);
     for (const watcher of this.watchers) deliver(watcher, change);
   }
 }
