@@ -177,9 +177,8 @@ export class FakeKubeClient implements KubeWatchClient {
   /** Stores a new version of the object at `path` and tells the watches. */
   private store(path: string, object: JsonObject): JsonObject {
     const before = this.objects.get(path);
-    const metadata = (object.metadata ?? {}) as JsonObject;
-    metadata.resourceVersion = String(++this.version);
-    object.metadata = metadata;
+    // A merge patch shares untouched parts with the version before; metadata is copied so that one stays as it was.
+    object.metadata = { ...(object.metadata as JsonObject | undefined), resourceVersion: String(++this.version) };
     this.objects.set(path, object);
     this.record(path, before, object, this.version);
     return object;
