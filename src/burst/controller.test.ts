@@ -199,7 +199,8 @@ describe('burst placement reconcile: moving burst pods back', () => {
     const name = cachesOf(t.client)
       .pods(ns)
       .find((p) => p.metadata.labels?.[BurstLabels.bridge])?.metadata.name;
-    await t.client.request('PATCH', podPath(ns, name ?? ''), { body: { status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', lastTransitionTime: new Date(now).toISOString() }] } } });
+    const unschedulable = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', lastTransitionTime: new Date(now).toISOString() };
+    await t.client.request('PATCH', podPath(ns, name ?? ''), { body: { status: { conditions: [unschedulable] } } });
     await t.clock.advance(61_000);
     await t.run();
     expect(t.pod(name ?? '')).toBeUndefined();

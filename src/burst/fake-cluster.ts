@@ -1,6 +1,5 @@
 import type { BurstPolicy } from '../apis/swell/v1alpha1/burstpolicy.js';
 import { SwellApiVersion } from '../apis/swell/v1alpha1/burstpolicy.js';
-import type { JsonObject } from '../kube/client.js';
 import type { FakeKubeClient } from '../kube/fake-client.js';
 import type { BurstCaches } from './mutator.js';
 import type { Node, Pod, PodTemplateOwner } from './observed.js';
@@ -40,16 +39,21 @@ export function podPath(namespace: string, name: string): string {
 /** A Deployment `name` with `replicas`, and its ReplicaSet `<name>-rs` whose template asks for `cpu`. */
 export function putDeployment(client: FakeKubeClient, namespace: string, name: string, replicas: number, cpu = '500m'): void {
   const template = { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', resources: { requests: { cpu } } }] } };
-  client.put(`/apis/apps/v1/namespaces/${namespace}/deployments/${name}`, { metadata: { name, namespace, uid: `${name}-uid` }, spec: { replicas, selector: { matchLabels: { app: name } }, template } });
+  client.put(`/apis/apps/v1/namespaces/${namespace}/deployments/${name}`, {
+    metadata: { name, namespace, uid: `${name}-uid` },
+    spec: { replicas, selector: { matchLabels: { app: name } }, template },
+  });
   client.put(`/apis/apps/v1/namespaces/${namespace}/replicasets/${name}-rs`, {
     metadata: { name: `${name}-rs`, namespace, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name, uid: `${name}-uid`, controller: true }] },
     spec: { replicas, template },
   });
 }
 
-export function putPolicy(client: FakeKubeClient, namespace: string, name: string, spec: Partial<BurstPolicy['spec']> & { scaleTargetRef: BurstPolicy['spec']['scaleTargetRef'] }, created = '2026-01-01T00:00:00Z'): void {
+export type TestPolicySpec = Partial<BurstPolicy['spec']> & Pick<BurstPolicy['spec'], 'scaleTargetRef'>;
+
+export function putPolicy(client: FakeKubeClient, namespace: string, name: string, spec: TestPolicySpec, created = '2026-01-01T00:00:00Z'): void {
   const policy = { apiVersion: SwellApiVersion, kind: 'BurstPolicy', metadata: { name, namespace, uid: `${name}-uid`, generation: 1, creationTimestamp: created }, spec };
-  client.put(burstPolicyPath(namespace, name), policy as unknown as JsonObject);
+  client.put(burstPolicyPath(namespace, name), policy);
 }
 
 /** A ready node; a virtual one carries the default virtual node label and taint. */
@@ -91,7 +95,11 @@ export function putPod(client: FakeKubeClient, namespace: string, workload: stri
       ...(pod.deleting ? { deletionTimestamp: '2026-01-01T00:10:00Z' } : {}),
       ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: pod.owner ?? `${workload}-rs`, uid: 'rs-uid', controller: true }],
     },
-    spec: { containers: [{ name: 'app', resources: { requests: { cpu: '500m' } } }], ...(pod.nodeName ? { nodeName: pod.nodeName } : {}), ...(pod.tolerations ? { tolerations: pod.tolerations } : {}) },
+    spec: {
+      containers: [{ name: 'app', resources: { requests: { cpu: '500m' } } }],
+      ...(pod.nodeName ? { nodeName: pod.nodeName } : {}),
+      ...(pod.tolerations ? { tolerations: pod.tolerations } : {}),
+    },
     status: { phase: pod.nodeName ? 'Running' : 'Pending', conditions },
   });
 }

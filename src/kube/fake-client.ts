@@ -91,7 +91,8 @@ export class FakeKubeClient implements KubeWatchClient {
     const oldest = this.changes[0]?.version ?? this.version + 1;
     if (from > 0 && from < oldest - 1) {
       // As the apiserver answers a version its watch cache no longer holds: the client must list again.
-      onLine({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from} (${oldest - 1})` } });
+      const message = `too old resource version: ${from} (${oldest - 1})`;
+      onLine({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message } });
       onClose(null);
       return Promise.resolve(() => undefined);
     }
@@ -273,7 +274,8 @@ function inCollection(path: string, collection: string): boolean {
 function fieldValue(object: JsonObject, field: string): string {
   let value: unknown = object;
   for (const key of field.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
-  return value === undefined || value === null ? '' : String(value as string | number | boolean);
+  // A missing field reads as empty, as in the apiserver's field sets.
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
 }
 
 /** Sends one change to a watch as the apiserver would: by whether the object matched before and after. */

@@ -138,7 +138,12 @@ describe('NodeController heartbeats', () => {
     const t = await running();
     t.health.problem = 'backend unreachable';
     await t.clock.advance(10_000);
-    expect(t.ready()).toMatchObject({ status: 'False', reason: 'ProviderUnhealthy', message: 'provider health check failed: backend unreachable', lastTransitionTime: '2026-03-01T10:00:10Z' });
+    expect(t.ready()).toMatchObject({
+      status: 'False',
+      reason: 'ProviderUnhealthy',
+      message: 'provider health check failed: backend unreachable',
+      lastTransitionTime: '2026-03-01T10:00:10Z',
+    });
     expect(t.lines.find((l) => l.msg === 'provider health changed')).toMatchObject({ healthy: false, problem: 'backend unreachable' });
     delete t.health.problem;
     await t.clock.advance(10_000);

@@ -37,13 +37,15 @@ interface TestJob {
 async function setup(sj: ScaledJob, jobs: TestJob[], readings: Reading[]) {
   const client = new FakeKubeClient();
   const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
-  client.put(scaledJobPath(sj), sj as unknown as Record<string, unknown>);
+  client.put(scaledJobPath(sj), sj);
   for (const job of jobs) {
     client.put(`${jobsPath}/${job.name}`, {
       metadata: { name: job.name, namespace: ns, labels: { 'scaledjob.keda.sh/name': 'sj' }, creationTimestamp: job.createdAt ?? '2026-01-01T00:00:00Z' },
       status: job.finished ? { conditions: [{ type: job.finished, status: 'True' }] } : {},
     });
-    if (job.pod) client.put(`/api/v1/namespaces/${ns}/pods/${job.name}-pod`, { metadata: { name: `${job.name}-pod`, namespace: ns, labels: { [JobNameLabel]: job.name } }, status: { phase: job.pod } });
+    if (!job.pod) continue;
+    const pod = `${job.name}-pod`;
+    client.put(`/api/v1/namespaces/${ns}/pods/${pod}`, { metadata: { name: pod, namespace: ns, labels: { [JobNameLabel]: job.name } }, status: { phase: job.pod } });
   }
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
@@ -52,7 +54,7 @@ async function setup(sj: ScaledJob, jobs: TestJob[], readings: Reading[]) {
     factory: (context) => {
       built++;
       return {
-        metricSpecs: (sj.spec.triggers ?? []).map((_t, i) => ({ kind: 'External' as const, metricName: `s${i}-redis-q`, targetType: 'AverageValue' as const, target: 1 })).slice(context.triggerIndex, context.triggerIndex + 1),
+        metricSpecs: [{ kind: 'External', metricName: `s${context.triggerIndex}-redis-q`, targetType: 'AverageValue', target: 1 }],
         read: (metricName: string) => {
           const reading = readings[Number(metricName.slice(1, metricName.indexOf('-')))] ?? new Error('no reading');
           return reading instanceof Error ? Promise.reject(reading) : Promise.resolve(reading);
@@ -219,10 +221,10 @@ describe('ScaledJobPoller: history and failures', () => {
     const t = await setup(scaledJob(), [], [{ value: 3, active: true }]);
     let posts = 0;
     const request = t.client.request.bind(t.client);
-    t.client.request = ((method, path, options) => {
-      if (method === 'POST' && path === jobsPath && ++posts === 2) return Promise.reject(KubeApiError.fromResponse('POST', path, 403, { reason: 'Forbidden', message: 'exceeded quota: jobs' }, ''));
-      return request(method, path, options);
-    }) as FakeKubeClient['request'];
+    t.client.request = (method, path, options) => {
+      if (method !== 'POST' || path !== jobsPath || ++posts !== 2) return request(method, path, options);
+      return Promise.reject(KubeApiError.fromResponse('POST', path, 403, { reason: 'Forbidden', message: 'exceeded quota: jobs' }, ''));
+    };
     await t.poller.poll(key);
     expect(t.jobsOf()).toHaveLength(1);
     expect(t.events).toContainEqual(expect.stringMatching(/^Warning KEDAJobCreateFailed: Failed to create job for ScaledJob ns\/sj: .*exceeded quota: jobs$/));
