@@ -389,7 +389,7 @@ export function enqueueHandler<T extends KubernetesObject>(
 function fileUnder<T>(index: Index<T>, key: string, object: T): void {
   for (const value of index.valuesOf(object)) {
     let matches = index.entries.get(value);
-    if (!matches) index.entries.set(value, (matches = new Map()));
+    if (!matches) index.entries.set(value, (matches = new Map<string, T>()));
     matches.set(key, object);
   }
 }
