@@ -3,8 +3,6 @@ import { podTemplateContainers } from '../container-env.js';
 import { resolveScalableInputs, type AuthObjectSources, type ResolvedScalerInputs } from '../scaler-inputs.js';
 import type { Gvkr, ScaleTargets } from './scale-target.js';
 
-export type { ResolvedScalerInputs } from '../scaler-inputs.js';
-
 export interface ScalerInputSources extends AuthObjectSources {
   targets: ScaleTargets;
 }
