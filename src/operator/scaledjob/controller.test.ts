@@ -147,10 +147,8 @@ describe('ScaledJob controller: trigger auth from the shared Secret caches', () 
     source('/api/v1/namespaces/app/secrets').send('ADDED', secret('redis-pass-2', 'rotated'));
     await clock.advance(1_000);
     expect(passwords()).toEqual(['old-pass']);
-    source('/apis/keda.sh/v1alpha1/namespaces/app/triggerauthentications').send('MODIFIED', {
-      ...triggerAuth,
-      spec: { secretTargetRef: [{ parameter: 'password', name: 'redis-pass-2', key: 'password' }] },
-    });
+    const repointed: KubernetesObject & { spec: unknown } = { ...triggerAuth, spec: { secretTargetRef: [{ parameter: 'password', name: 'redis-pass-2', key: 'password' }] } };
+    source('/apis/keda.sh/v1alpha1/namespaces/app/triggerauthentications').send('MODIFIED', repointed);
     await clock.advance(1_000);
     expect(passwords()).toEqual(['old-pass', 'rotated']);
   });
