@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ScaledJob } from '../apis/keda/v1alpha1/scaledjob.js';
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
-import type { ClusterTriggerAuthentication, TriggerAuthentication, TriggerAuthenticationSpec } from '../apis/keda/v1alpha1/triggerauthentication.js';
+import type { TriggerAuthenticationSpec } from '../apis/keda/v1alpha1/triggerauthentication.js';
 import type { TriggerSpec } from '../apis/keda/v1alpha1/triggers.js';
 import { FakeKubeClient } from '../kube/fake-client.js';
 import type { Container, KeyLookup } from './container-env.js';
@@ -38,11 +38,11 @@ const triggerAuths: Record<string, TriggerAuthenticationSpec> = {
 const sources: AuthObjectSources = {
   triggerAuthentication: (ns, name) => {
     const spec = triggerAuths[`${ns}/${name}`];
-    return spec && ({ apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { namespace: ns, name }, spec } as TriggerAuthentication);
+    return spec && { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { namespace: ns, name }, spec };
   },
   clusterTriggerAuthentication: (name) =>
     name === 'shared'
-      ? ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name }, spec: { secretTargetRef: [{ parameter: 'token', name: 'shared', key: 'token' }] } } as ClusterTriggerAuthentication)
+      ? ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name }, spec: { secretTargetRef: [{ parameter: 'token', name: 'shared', key: 'token' }] } })
       : undefined,
   lookup,
   clusterAuthNamespace: 'keda',
