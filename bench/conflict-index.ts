@@ -125,7 +125,9 @@ async function main(): Promise<void> {
     }
     return Number(best.toFixed(3));
   };
-  const watchEvent = { withoutIndexUs: eventUs(plain), withIndexUs: eventUs(hpaCache) };
+  // Alternated and the best kept: whichever runs first pays for the optimizer's warm-up.
+  const timings = [eventUs(hpaCache), eventUs(plain), eventUs(hpaCache), eventUs(plain)];
+  const watchEvent = { withoutIndexUs: Math.min(timings[1] ?? Infinity, timings[3] ?? Infinity), withIndexUs: Math.min(timings[0] ?? Infinity, timings[2] ?? Infinity) };
 
   const speedup = (a: number, b: number): number => Number((a / Math.max(b, 0.001)).toFixed(0));
   const result = {

@@ -323,10 +323,7 @@ export class Informer<T extends KubernetesObject> {
   #upsert(key: string, object: T): void {
     const old = this.#cache.get(key);
     this.#cache.set(key, object);
-    for (const index of this.#indexes.values()) {
-      if (old) unfile(index, key, old);
-      fileUnder(index, key, object);
-    }
+    for (const index of this.#indexes.values()) refile(index, key, old, object);
     if (!old) this.#emit((h) => h.add?.(object));
     else if (old.metadata?.resourceVersion !== object.metadata?.resourceVersion) this.#emit((h) => h.update?.(old, object));
   }
@@ -386,20 +383,27 @@ export function enqueueHandler<T extends KubernetesObject>(
   return { add: enqueue, update: (_old, object) => enqueue(object), delete: enqueue };
 }
 
-function fileUnder<T>(index: Index<T>, key: string, object: T): void {
-  for (const value of index.valuesOf(object)) {
+function fileUnder<T>(index: Index<T>, key: string, object: T, values = index.valuesOf(object)): void {
+  for (const value of values) {
     let matches = index.entries.get(value);
     if (!matches) index.entries.set(value, (matches = new Map<string, T>()));
     matches.set(key, object);
   }
 }
 
-function unfile<T>(index: Index<T>, key: string, object: T): void {
-  for (const value of index.valuesOf(object)) {
+function unfile<T>(index: Index<T>, key: string, object: T, values = index.valuesOf(object)): void {
+  for (const value of values) {
     const matches = index.entries.get(value);
     matches?.delete(key);
     if (matches?.size === 0) index.entries.delete(value);
   }
+}
+
+/** Moves an object from its old values to its new ones; most updates keep them, and then only the entry changes. */
+function refile<T>(index: Index<T>, key: string, old: T | undefined, object: T): void {
+  const values = index.valuesOf(object);
+  if (old) unfile(index, key, old, index.valuesOf(old).filter((value) => !values.includes(value)));
+  fileUnder(index, key, object, values);
 }
 
 function withoutManagedFields<T extends KubernetesObject>(object: T): T {
