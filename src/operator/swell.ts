@@ -14,7 +14,8 @@ import type { CertificateSource } from '../certificates/index.js';
 import { createSystemClock } from '../controller/clock.js';
 import { Leadership } from '../controller/leadership.js';
 import type { KubeClient, KubeWatchClient } from '../kube/client.js';
-import { createKubeLeaseStore } from '../kube/lease-store.js';
+import { createKubeLeaseCollection, createKubeLeaseStore } from '../kube/lease-store.js';
+import { ShardClaims } from '../controller/shard-claims.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import type { Logger } from '../log.js';
 import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions, type UpstreamOptions } from '../metrics-api/index.js';
@@ -35,6 +36,8 @@ export interface SwellSettings {
   metricsPort: number;
   healthPort: number;
   leaderElect: boolean;
+  /** ScaledObjects split over this many shards, each claimed through a Lease; 1: the leader runs them all. */
+  shards: number;
   leaseNamespace: string;
   clusterAuthNamespace: string;
   maxReconciles: number;
@@ -118,7 +121,7 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
       version: options.version,
     };
     // The ScaledObject operator first: its metric families are registered before the ScaledJob controller's.
-    const operator = new Operator({ ...common, workers: flags.maxReconciles });
+    const operator = new Operator({ ...common, workers: flags.maxReconciles, ...shardingOf(flags, client, identity, log) });
     const scaledJobs = startScaledJobController(common);
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
@@ -139,7 +142,7 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
-      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
+      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, shards: flags.shards, local: flags.local },
       'swell operator started',
     );
     onStarted?.({ metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, ...(metricsApi ? { metricsApiPort: metricsApi.port } : {}), ...(webhooks ? { webhooksPort: webhooks.port } : {}) });
@@ -161,6 +164,13 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     await parts.stopAll();
     await connections.closeAll();
   }
+}
+
+/** With more than one shard, replicas share the ScaledObjects by shard; ScaledJobs and burst placement stay with the leader. */
+function shardingOf(flags: SwellSettings, client: KubeClient, identity: string, log: Logger): { sharding?: { shards: number; claims: ShardClaims } } {
+  if (flags.shards <= 1 || !flags.leaderElect) return {};
+  const claims = new ShardClaims({ shards: flags.shards, leases: createKubeLeaseCollection(client, flags.leaseNamespace), identity, log: log.child({ component: 'shards' }) });
+  return { sharding: { shards: flags.shards, claims } };
 }
 
 function abortedPromise(signal: AbortSignal): Promise<void> {
