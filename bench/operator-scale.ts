@@ -23,7 +23,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
@@ -75,8 +75,8 @@ function options(): Options {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const mib = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const mib = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
 
 interface Probe {
   at: number;
@@ -86,7 +86,7 @@ interface Probe {
 }
 
 /** One `swell operator` child with the probe loaded, and ways to read it. */
-class OperatorProcess {
+export class OperatorProcess {
   readonly exited: Promise<number | null>;
   private output = '';
 
@@ -101,10 +101,10 @@ class OperatorProcess {
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
-  static async start(kubeconfig: string, namespace: string, probeFile: string): Promise<OperatorProcess> {
+  static async start(kubeconfig: string, namespace: string, probeFile: string, extraFlags: readonly string[] = []): Promise<OperatorProcess> {
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
     const args = ['--expose-gc', '--import', join(repo, 'bench', 'request-counter.ts'), process.env.SWELL_BENCH_CLI ?? join(repo, 'bin', 'swell.js'), 'operator'];
-    args.push('--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'warn');
+    args.push('--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'warn', ...extraFlags);
     const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, SWELL_BENCH_REQUEST_COUNTS: probeFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     return new OperatorProcess(child, probeFile, metricsPort, healthPort);
   }
@@ -157,7 +157,7 @@ class OperatorProcess {
 }
 
 /** Values of one metric family from Prometheus text, filtered by a label fragment. */
-function samples(text: string, name: string, labelFragment = ''): { labels: string; value: number }[] {
+export function samples(text: string, name: string, labelFragment = ''): { labels: string; value: number }[] {
   const out: { labels: string; value: number }[] = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
@@ -168,8 +168,8 @@ function samples(text: string, name: string, labelFragment = ''): { labels: stri
   return out;
 }
 
-const pollRuns = (text: string) => samples(text, 'swell_poll_runs_total', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
-const scheduledKeys = (text: string) => samples(text, 'swell_poll_scheduled_keys', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
+export const pollRuns = (text: string) => samples(text, 'swell_poll_runs_total', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
+export const scheduledKeys = (text: string) => samples(text, 'swell_poll_scheduled_keys', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
 
 /** Cumulative lateness histogram buckets: upper bound (s) → count. */
 function latenessBuckets(text: string): Map<number, number> {
@@ -201,7 +201,7 @@ async function forEachLimited(count: number, limit: number, task: (i: number) =>
   );
 }
 
-async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number, active: boolean): Promise<void> {
+export async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number, active: boolean): Promise<void> {
   // Idle: a one-minute window on the first day of a month half a year away, closed however long the run takes.
   // Active: a window open all day but its last minute, so every poll finds the trigger active (one replica).
   const month = ((new Date().getUTCMonth() + 6) % 12) + 1;
@@ -225,7 +225,7 @@ async function createObjects(client: KubeClient, namespace: string, count: numbe
   });
 }
 
-async function readyCount(client: KubeClient, namespace: string): Promise<number> {
+export async function readyCount(client: KubeClient, namespace: string): Promise<number> {
   // Paged, so that listing 10,000 objects does not hold one huge response in the apiserver or here.
   let ready = 0;
   let token: string | undefined;
@@ -428,4 +428,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run as a script; other benches import the helpers above.
+if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) await main();
