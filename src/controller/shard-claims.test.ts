@@ -46,11 +46,13 @@ function never<T>(): Promise<T> {
 class Holders {
   readonly active = new Map<number, string>();
   readonly overlaps: string[] = [];
+  starts = 0;
 
   work(identity: string) {
     return async (shard: number, term: AbortSignal): Promise<void> => {
       const other = this.active.get(shard);
       if (other) this.overlaps.push(`shard ${shard}: ${identity} started while ${other} held it`);
+      this.starts++;
       this.active.set(shard, identity);
       await new Promise<void>((resolve) => (term.aborted ? resolve() : term.addEventListener('abort', () => resolve(), { once: true })));
       if (this.active.get(shard) === identity) this.active.delete(shard);
@@ -90,6 +92,8 @@ describe('ShardClaims', () => {
     await clock.advance(30_000);
     expect(holders.active.size).toBe(6);
     expect(['a', 'b', 'c'].map((id) => holders.countOf(id))).toEqual([2, 2, 2]);
+    // Starting together, they saw each other before claiming: no shard was claimed and handed back.
+    expect(holders.starts).toBe(6);
     for (let shard = 0; shard < 6; shard++) expect(leases.stores.get(shardLeaseName(shard))?.lease?.record.holderIdentity).toBe(holders.active.get(shard));
 
     const killedAt = clock.now();

@@ -65,10 +65,9 @@ export class ShardClaims {
   async run(work: ShardWork, signal: AbortSignal): Promise<void> {
     const member = this.#membership(signal);
     try {
-      while (!signal.aborted) {
-        await this.#round(work, signal);
-        await sleep(this.#clock, this.#retryPeriodMs, signal);
-      }
+      // Waiting a period before each round, the first included, lets replicas that start together see each
+      // other's membership before they claim, instead of each claiming every shard and handing most back.
+      while (await sleep(this.#clock, this.#retryPeriodMs, signal)) await this.#round(work, signal);
     } finally {
       for (const campaign of this.#campaigns.values()) campaign.stop.abort();
       await Promise.all([...this.#campaigns.values()].map((c) => c.done));
