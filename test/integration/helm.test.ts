@@ -126,10 +126,12 @@ describe('helm lint', () => {
   it('rejects values the schema forbids, naming the field', async () => {
     await expect(run(helm, ['template', release, chartDir, '--set', 'webhooks.failurePolicy=Sometimes'])).rejects.toThrow(/failurePolicy/);
     await expect(run(helm, ['template', release, chartDir, '--set', 'operator.replicas=3'])).rejects.toThrow(/replicas/);
+    await expect(run(helm, ['template', release, chartDir, '--set', 'operator.shards=0'])).rejects.toThrow(/shards/);
   });
 
   it.each([
     ['operator.leaderElect=false', /leaderElect=false needs operator.replicaCount=1/],
+    ['operator.leaderElect=false,operator.replicaCount=1,operator.shards=3', /shards > 1 needs operator.leaderElect=true/],
     ['operator.podDisruptionBudget.maxUnavailable=1', /minAvailable or maxUnavailable, not both/],
     ['certificates.certManager.enabled=true,certificates.certManager.issuer.create=false', /issuer.name is required/],
     ['serviceAccount.create=false', /serviceAccount.name is required/],
@@ -211,6 +213,7 @@ describe('helm template with the default values', () => {
     expect(parsed).toMatchObject({
       local: false,
       leaderElect: true,
+      shards: 1,
       metricsPort: 8080,
       healthPort: 8081,
       leaseNamespace: releaseNamespace,
@@ -244,6 +247,9 @@ describe('helm template with the default values', () => {
     expect(grants(rules, '', 'nodes', 'delete')).toBe(false);
     const ownNamespace = rulesOf(objects, 'Role', operator, releaseNamespace);
     expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'update')).toBe(true);
+    // Shard and membership Leases are listed together, and a dead replica's membership Lease deleted.
+    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'list')).toBe(true);
+    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'delete')).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'update', `${release}-certs`)).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'create')).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'patch', `${release}-certs`)).toBe(false);
