@@ -1,4 +1,3 @@
-import type { Logger } from '../log.js';
 import { describeApiError } from '../kube/errors.js';
 import { createSystemClock, sleep, type Clock } from './clock.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector, type LeaderElectionOptions, type LeaseStore, type StoredLease } from './leader-election.js';

@@ -247,9 +247,9 @@ describe('helm template with the default values', () => {
     expect(grants(rules, '', 'nodes', 'delete')).toBe(false);
     const ownNamespace = rulesOf(objects, 'Role', operator, releaseNamespace);
     expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'update')).toBe(true);
-    // Shard and membership Leases are listed together, and a dead replica's membership Lease deleted.
-    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'list')).toBe(true);
-    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'delete')).toBe(true);
+    // Only sharded replicas list Leases (shard and membership ones together) and delete dead replicas' ones.
+    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'list')).toBe(false);
+    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'delete')).toBe(false);
     expect(grants(ownNamespace, '', 'secrets', 'update', `${release}-certs`)).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'create')).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'patch', `${release}-certs`)).toBe(false);
@@ -300,6 +300,15 @@ describe('helm template with the ci values', () => {
     const pod = podSpec(one(objects, 'Deployment', `${release}-operator`));
     expect(pod.containers[0]?.volumeMounts).toContainEqual({ name: 'certificates', mountPath: '/certs', readOnly: true });
     expect(find(objects, 'Issuer').length).toBe(2);
+  });
+
+  it('sharded: passes --shards and may list and delete Leases in the release namespace', async () => {
+    const objects = await template([], ['operator.shards=4']);
+    const rules = rulesOf(objects, 'Role', `${release}-operator`, releaseNamespace);
+    expect(grants(rules, 'coordination.k8s.io', 'leases', 'list')).toBe(true);
+    expect(grants(rules, 'coordination.k8s.io', 'leases', 'delete')).toBe(true);
+    const container = podSpec(one(objects, 'Deployment', `${release}-operator`)).containers[0] as Container;
+    expect(parseOperatorFlags((container.args ?? []).slice(1), { POD_NAMESPACE: releaseNamespace })).toMatchObject({ shards: 4, leaderElect: true });
   });
 
   it('minimal: no APIService, webhooks, certificates or auth delegation', async () => {

@@ -132,7 +132,7 @@ describe('swell operator --shards', () => {
       expect(metric.items[0]?.value).toBe('0');
     }
 
-    const victim = replicas[2]!;
+    const victim = replicas[2];
     const orphans = [...owners].filter(([, replica]) => replica === 2).map(([name]) => name);
     const killedAt = Date.now();
     victim.child.kill('SIGKILL');
