@@ -82,7 +82,7 @@ function setup(overrides: Partial<ScalingControllerRunnerOptions> = {}, clock = 
     ...overrides,
   });
   objects.addHandler(reconcileOnChange((key) => runner.enqueue(key)));
-  return { clock, runner, events, objects };
+  return { clock, runner, events, objects, registry: settings.registry };
 }
 
 describe('ScalingControllerRunner', () => {
@@ -170,7 +170,7 @@ describe('ScalingControllerRunner', () => {
     const claims = new ManualClaims();
     const forgotten: string[] = [];
     let polling: { key: string; finish: () => void } | undefined;
-    const { clock, runner, events } = setup({
+    const { clock, runner, events, registry } = setup({
       sharding: { shards: 2, claims, forget: (key) => (forgotten.push(key), Promise.resolve()) },
       poll: (key) => {
         events.push(`poll ${key}`);
@@ -189,6 +189,7 @@ describe('ScalingControllerRunner', () => {
     expect(events.filter((e) => !e.startsWith('poll')).sort()).toEqual(['reconcile app/a', 'side s1', 'term started']);
     expect(events).toContain('poll app/a');
     expect(runner.lateness().scheduled).toBe(1);
+    expect(await registry.getSingleMetricAsString('swell_shards_held')).toContain('swell_shards_held{controller="test"} 1');
 
     // A poll of app/a is running when the shard is given up: the shard is let go only after it finished.
     let released = false;
@@ -200,6 +201,7 @@ describe('ScalingControllerRunner', () => {
     polling?.finish();
     await lost;
     expect(forgotten).toEqual(['app/a']);
+    expect(await registry.getSingleMetricAsString('swell_shards_held')).toContain('swell_shards_held{controller="test"} 0');
     const seen = events.length;
     runner.enqueue('app/a');
     await clock.advance(5_000);

@@ -3,6 +3,7 @@ import type { Clock } from '../controller/clock.js';
 import { runController, type ReconcileResult } from '../controller/controller.js';
 import { Informer, type InformerHandler } from '../controller/informer.js';
 import { Leadership } from '../controller/leadership.js';
+import { registeredGauge } from '../controller/metrics.js';
 import { PollScheduler } from '../controller/poll-scheduler.js';
 import type { ShardWork } from '../controller/shard-claims.js';
 import { shardOf } from '../controller/shards.js';
@@ -223,7 +224,9 @@ export class ScalingControllerRunner {
   async #hold(sharding: Sharding, shard: number, term: AbortSignal): Promise<void> {
     const o = this.#options;
     const inShard = (key: string): boolean => shardOf(key, sharding.shards) === shard;
+    const held = registeredGauge(o.settings.registry, { name: 'swell_shards_held', help: 'Shards of the scalable objects this replica holds', labelNames: ['controller'] }).labels({ controller: o.name });
     this.#held.add(shard);
+    held.set(this.#held.size);
     const current = this.#term;
     const keys = o.objects.keys().filter(inShard);
     if (current) {
@@ -233,6 +236,7 @@ export class ScalingControllerRunner {
     o.log.info({ shard, objects: keys.length }, 'holding shard');
     await new Promise<void>((resolve) => (term.aborted ? resolve() : term.addEventListener('abort', () => resolve(), { once: true })));
     this.#held.delete(shard);
+    held.set(this.#held.size);
     const dropped = o.objects.keys().filter(inShard);
     for (const key of dropped) this.#term?.scheduler.unschedule(key);
     await Promise.all(dropped.map((key) => this.#mutex.run(key, () => sharding.forget(key)).catch((error: unknown) => o.log.warn({ key, err: error }, 'could not drop an object of a shard given up'))));
