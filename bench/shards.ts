@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createHttpKubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
-import { createObjects, mib, OperatorProcess, pollRuns, readyCount, scheduledKeys, sleep } from './operator-scale.js';
+import { createObjects, mib, OperatorProcess, pollRuns, readyCount, samples, scheduledKeys, sleep } from './operator-scale.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -49,6 +49,8 @@ function options() {
     keep: values.keep,
   };
 }
+
+const shardsHeld = (text: string) => samples(text, 'swell_shards_held').reduce((sum, s) => sum + s.value, 0);
 
 /** What one replica did over a window, from its /metrics, /proc and the request probe. */
 async function sample(operator: OperatorProcess) {
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
       const seconds = (a.at - b.at) / 1000;
       const requests = Object.entries(a.probe.counts).reduce((sum, [kind, n]) => sum + n - (b.probe.counts[kind] ?? 0), 0);
       return {
+        shardsHeld: shardsHeld(a.metrics),
         objectsPolled: scheduledKeys(a.metrics),
         pollsPerSecond: Number(((pollRuns(a.metrics) - pollRuns(b.metrics)) / seconds).toFixed(1)),
         cpuPercentOfOneCore: Number((((a.cpu - b.cpu) / seconds) * 100).toFixed(1)),
@@ -124,8 +127,13 @@ async function main(): Promise<void> {
       await sleep(250);
       return undefined;
     });
-    const afterKill = await Promise.all(survivors.map(async (r) => scheduledKeys(await r.metrics())));
-    const takeover = { orphanedObjects: orphaned, sigkillToAllPolledSeconds: Number(((takenAt - killedAt) / 1000).toFixed(1)), objectsPolledBySurvivors: afterKill };
+    const afterKill = await Promise.all(survivors.map(async (r) => r.metrics()));
+    const takeover = {
+      orphanedObjects: orphaned,
+      sigkillToAllPolledSeconds: Number(((takenAt - killedAt) / 1000).toFixed(1)),
+      objectsPolledBySurvivors: afterKill.map(scheduledKeys),
+      shardsHeldBySurvivors: afterKill.map(shardsHeld),
+    };
     progress(`takeover: ${JSON.stringify(takeover)}`);
 
     const result = {

@@ -162,8 +162,11 @@ export class ScalingControllerRunner {
     const { sharding } = this.#options;
     try {
       if (sharding) {
-        // One term for the life of the process; the shards held decide which keys it acts on.
-        await Promise.all([this.#lead(this.#stop.signal), sharding.claims.run((shard, term) => this.#hold(sharding, shard, term), this.#stop.signal)]);
+        // One term for the life of the process; the shards held decide which keys it acts on. Shards are claimed
+        // only once the caches are full, so a replica still starting up does not sit on shards it cannot poll.
+        const stop = this.#stop.signal;
+        const claiming = this.#synced(stop).then((synced) => (synced ? sharding.claims.run((shard, term) => this.#hold(sharding, shard, term), stop) : undefined));
+        await Promise.all([this.#lead(stop), claiming]);
       } else {
         const leadership = settings.leadership ?? new Leadership({ identity: settings.identity, log, clock });
         await leadership.run((termSignal) => this.#lead(termSignal), this.#stop.signal);
@@ -176,11 +179,7 @@ export class ScalingControllerRunner {
   /** One leadership term: reconcile and poll until `signal` aborts, then stop and close everything. */
   async #lead(signal: AbortSignal): Promise<void> {
     const o = this.#options;
-    // Caches that never fill (CRDs missing, apiserver gone) must not keep a stopping term waiting: the informers
-    // are only stopped after the term has ended.
-    const stopped = new Promise<boolean[]>((resolve) => signal.addEventListener('abort', () => resolve([false]), { once: true }));
-    const synced = await Promise.race([Promise.all(o.informers.map((i) => i.synced())), stopped]);
-    if (signal.aborted || synced.includes(false)) return;
+    if (!(await this.#synced(signal))) return;
     const { registry } = o.settings;
     const queue = new WorkQueue({ name: o.name, clock: o.clock, registry });
     const scheduler = new PollScheduler({
@@ -214,6 +213,15 @@ export class ScalingControllerRunner {
       await scheduler.stop();
       await o.onTermEnd();
     }
+  }
+
+  /** Whether every informer filled its cache before `signal` aborted. */
+  async #synced(signal: AbortSignal): Promise<boolean> {
+    // Caches that never fill (CRDs missing, apiserver gone) must not keep a stopping term waiting: the informers
+    // are only stopped after the term has ended.
+    const stopped = new Promise<boolean[]>((resolve) => signal.addEventListener('abort', () => resolve([false]), { once: true }));
+    const synced = await Promise.race([Promise.all(this.#options.informers.map((i) => i.synced())), stopped]);
+    return !signal.aborted && !synced.includes(false);
   }
 
   /**
