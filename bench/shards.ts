@@ -67,12 +67,15 @@ async function main(): Promise<void> {
   const namespace = `bench-shards-${opts.count}-${Date.now().toString(36)}`;
   const progress = (message: string): void => void process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   await installCrds(client);
-  await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
+  // The Leases live in a namespace of their own: deleting the objects' namespace must not take the Leases (and so
+  // every replica's shards) away while the replicas still have finalizers to remove.
+  const leaseNamespace = `${namespace}-leases`;
+  for (const name of [namespace, leaseNamespace]) await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
   await mkdir(join(repo, '.swell'), { recursive: true });
   const loads: number[] = [];
   const loadSampler = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
   const probeFiles = Array.from({ length: opts.replicas }, (_, i) => join(repo, '.swell', `shards-${namespace}-${i}.json`));
-  const flags = ['--shards', String(opts.shards), '--webhooks', 'false', '--burst', 'false'];
+  const flags = ['--shards', String(opts.shards), '--lease-namespace', leaseNamespace, '--webhooks', 'false', '--burst', 'false'];
   const replicas = await Promise.all(probeFiles.map((file) => OperatorProcess.start(kubeconfig, namespace, file, flags)));
   try {
     await Promise.all(replicas.map((r) => r.ready()));
@@ -181,6 +184,7 @@ async function main(): Promise<void> {
       }).catch((err: unknown) => progress(String(err)));
     }
     await Promise.all(replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.stop()));
+    await client.request('DELETE', `/api/v1/namespaces/${leaseNamespace}`).catch(() => undefined);
     await Promise.all(probeFiles.map((file) => rm(file, { force: true })));
   }
 }
