@@ -185,7 +185,7 @@ async function main(): Promise<void> {
   await installCrds(client);
   await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
   const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   const operatorClient = timingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
   const operator = new Operator({
     client: operatorClient,

@@ -157,7 +157,7 @@ async function main(): Promise<void> {
 
   const client = countingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
   const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   const registry = new Registry();
   const operator = new Operator({
     client,

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FakeClock } from '../controller/fake-clock.js';
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertifiedKey } from '../pki/index.js';
 import { RequestAuthenticator, type TokenReviewer } from './authenticator.js';
 import { frontProxyTrust, frontProxyUser, identityHeaderNames, parseRequestHeaderConfig, verifyClientChain, type IdentityHeaderNames } from './front-proxy.js';
@@ -159,12 +160,12 @@ describe('RequestAuthenticator', () => {
 
   function authenticator(tokenReviewer?: TokenReviewer) {
     let trust = frontProxyTrust(parseRequestHeaderConfig(configMapData()));
-    let clock = now;
-    const instance = new RequestAuthenticator({ trust: () => trust, clock: () => clock, ...(tokenReviewer ? { tokenReviewer } : {}) });
+    const clock = new FakeClock(now);
+    const instance = new RequestAuthenticator({ trust: () => trust, clock, ...(tokenReviewer ? { tokenReviewer } : {}) });
     return {
       instance,
       setTrust: (data: Record<string, string>) => (trust = frontProxyTrust(parseRequestHeaderConfig(data))),
-      setClock: (t: number) => (clock = t),
+      setClock: (t: number) => clock.advance(t - clock.now()),
     };
   }
 
@@ -194,7 +195,7 @@ describe('RequestAuthenticator', () => {
     expect(reads).toBe(2);
     setTrust(configMapData());
     await instance.authenticate(request);
-    setClock(Date.parse(proxyClient.validTo) + 1);
+    await setClock(Date.parse(proxyClient.validTo) + 1);
     await expect(instance.authenticate(request)).resolves.toMatchObject({ ok: false, message: expect.stringMatching(/expired/) as unknown });
     expect(reads).toBe(4);
   });
@@ -211,7 +212,7 @@ describe('RequestAuthenticator', () => {
     await instance.authenticate(withToken('good'));
     await expect(instance.authenticate(withToken('bad'))).resolves.toEqual({ ok: false, message: 'bearer token rejected: invalid bearer token' });
     expect(seen).toEqual(['good', 'bad']);
-    setClock(now + 10_001);
+    await setClock(now + 10_001);
     await instance.authenticate(withToken('good'));
     expect(seen).toEqual(['good', 'bad', 'good']);
   });

@@ -1,6 +1,7 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import { frontProxyUser, verifyClientChain, type ChainVerdict, type DistinctHeaders, type FrontProxyTrust } from './front-proxy.js';
-import { TtlCache, type Clock } from './ttl-cache.js';
+import type { Clock } from '../controller/clock.js';
+import { TtlCache } from './ttl-cache.js';
 import type { AuthenticationResult, UserInfo } from './user.js';
 
 /** Asks Kubernetes who a bearer token belongs to (a TokenReview). */
@@ -64,7 +65,7 @@ export class RequestAuthenticator {
   private verifyConnection(request: CredentialsView): ChainVerdict {
     const trust = this.options.trust();
     if (!trust) return { ok: false, message: 'front-proxy authentication is not configured yet' };
-    const now = this.options.clock();
+    const now = this.options.clock.now();
     const cached = this.connections.get(request.connection);
     if (cached && cached.trust === trust && (!cached.verdict.ok || now <= cached.verdict.validUntil)) return cached.verdict;
     const verdict = verifyClientChain(request.peerCertificates(), trust, now);

@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueClientCertificate, type CertifiedKey } from '../pki/index.js';
+import { createSystemClock } from '../controller/clock.js';
 import { RequestAuthenticator } from './authenticator.js';
 import { CachingAuthorizer } from './authorizer.js';
 import { generateServingBundle, type ServingBundle } from '../certificates/index.js';
@@ -71,8 +72,8 @@ beforeAll(async () => {
   );
   const handler = createMetricsHandler({
     source: { getMetric: () => Promise.resolve({ ok: true, value: 42.25, timestamp: new Date() }) },
-    authenticator: new RequestAuthenticator({ trust: () => trust, clock: Date.now }),
-    authorizer: new CachingAuthorizer({ reviewer: (user) => Promise.resolve({ allowed: user.groups.includes('readers'), reason: 'test policy' }), clock: Date.now }),
+    authenticator: new RequestAuthenticator({ trust: () => trust, clock: createSystemClock() }),
+    authorizer: new CachingAuthorizer({ reviewer: (user) => Promise.resolve({ allowed: user.groups.includes('readers'), reason: 'test policy' }), clock: createSystemClock() }),
     log: silent,
     notReadyReason: () => undefined,
   });

@@ -82,7 +82,8 @@ const LEASE_NAME = 'swell-operator';
 export async function createSwell(options: SwellOptions, signal: AbortSignal): Promise<void> {
   const { settings: flags, client, log, onStarted } = options;
   const parts = new StartedParts(log);
-  const connections = new ConnectionPool({ maxConcurrentPerServer: 16 });
+  const clock = createSystemClock();
+  const connections = new ConnectionPool({ clock, maxConcurrentPerServer: 16 });
   const stopping = new AbortController();
   const stop = (): void => stopping.abort();
   if (signal.aborted) stop();
@@ -91,11 +92,10 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     if (options.installCrdsFrom) await installCrds(client, options.installCrdsFrom, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const clock = createSystemClock();
     const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(client, path), log: log.child({ component: 'pod-informers' }) });
     parts.add('pod informers', () => pods.stopAll());
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
-    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
+    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock, log });
     apiserver.start();
     parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
     const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
@@ -123,20 +123,20 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs));
+    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], clock.now(), apiserver.staleAfterMs));
     const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
     if (flags.local && !flags.certDir) await ensureNamespace(client, flags.leaseNamespace);
     const certificates = certificateSource(flags);
-    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
+    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi({ ...metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log), clock }) : undefined;
     if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
     const placement = flags.burst
       ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
     const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
-    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
+    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader, clock }) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
       { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },

@@ -96,9 +96,9 @@ export class NodeController {
   }
 
   private async checkHealth(): Promise<NodeHealth> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${healthCheckTimeoutMs} ms`)), healthCheckTimeoutMs);
+      timer = this.options.clock.setTimeout(() => reject(new Error(`no answer within ${healthCheckTimeoutMs} ms`)), healthCheckTimeoutMs);
     });
     try {
       await Promise.race([this.options.provider.healthCheck(), timeout]);
@@ -106,7 +106,7 @@ export class NodeController {
     } catch (error) {
       return { healthy: false, message: error instanceof Error ? error.message : String(error) };
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 

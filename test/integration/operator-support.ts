@@ -117,7 +117,7 @@ export async function deleteScaledObjects(client: KubeClient, namespace: string)
 export function inProcessControllerOptions(sandbox: { client: KubeWatchClient }, namespace: string, identity: string): ScalingControllerOptions {
   const log = createLogger({ name: identity, level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
   const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   return {
     client: sandbox.client,
     listWatch: (path) => createKubeListWatchSource(sandbox.client, path),

@@ -121,7 +121,7 @@ beforeAll(async () => {
   registry = new Registry();
   const log = createLogger({ name: 'scaledjob-test', level: 'warn' });
   const clock = createSystemClock();
-  connections = new ConnectionPool();
+  connections = new ConnectionPool({ clock });
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections };
   controller = startScaledJobController({
     client,
