@@ -40,3 +40,22 @@ describe('FakeKubeClient resourceVersion preconditions', () => {
     expect(client.get(path)).toEqual(before);
   });
 });
+
+describe('FakeKubeClient reads', () => {
+  it.each([
+    ['a namespaced object', '/apis/apps/v1/namespaces/app/deployments/gone'],
+    ['a core namespaced object', '/api/v1/namespaces/app/configmaps/gone'],
+    ['a cluster-scoped object', '/apis/apiregistration.k8s.io/v1/apiservices/gone'],
+    ['a namespace', '/api/v1/namespaces/gone'],
+  ])('answers 404 for %s that does not exist', async (_name, missing) => {
+    await expect(new FakeKubeClient().request('GET', missing)).rejects.toMatchObject({ code: 404 });
+  });
+
+  it.each([
+    ['namespaced', '/apis/apps/v1/namespaces/app/deployments', 1],
+    ['across namespaces', '/api/v1/namespaces', 0],
+  ])('lists a collection (%s)', async (_name, collection, count) => {
+    const { client } = seeded();
+    await expect(client.request('GET', collection)).resolves.toMatchObject({ items: { length: count } });
+  });
+});

@@ -58,7 +58,7 @@ export class FakeKubeClient implements KubeClient {
     switch (method) {
       case 'GET':
         if (current) return sub === 'scale' ? scaleOf(current) : structuredClone(current);
-        if (!sub) return { items: [...this.objects].filter(([p]) => p.startsWith(`${path}/`) && !p.slice(path.length + 1).includes('/')).map(([, o]) => structuredClone(o)) };
+        if (!sub && isCollection(path)) return { items: [...this.objects].filter(([p]) => p.startsWith(`${path}/`) && !p.slice(path.length + 1).includes('/')).map(([, o]) => structuredClone(o)) };
         throw notFound(path);
       case 'PATCH': {
         if (!current) throw notFound(path);
@@ -99,6 +99,13 @@ export class FakeKubeClient implements KubeClient {
 function splitSubresource(path: string): [string, string | undefined] {
   for (const sub of ['scale', 'status']) if (path.endsWith(`/${sub}`)) return [path.slice(0, -sub.length - 1), sub];
   return [path, undefined];
+}
+
+/** A list path (`/api/v1/pods`, `/apis/g/v/namespaces/ns/things`) rather than one object's path. */
+function isCollection(path: string): boolean {
+  const segments = path.split('?')[0]?.split('/').filter((segment) => segment !== '') ?? [];
+  const afterVersion = segments.length - (segments[0] === 'api' ? 2 : 3);
+  return afterVersion % 2 === 1;
 }
 
 function scaleOf(object: JsonObject): JsonObject {
