@@ -96,7 +96,7 @@ async function serve(setup: ServerSetup): Promise<void> {
     log: pino({ level: 'silent' }),
     notReadyReason: () => undefined,
   });
-  const server = await MetricsApiServer.start({ handler, servingCertificate: setup.serving, log: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+  const server = await MetricsApiServer.start({ handler, servingCertificate: setup.serving, clientCaPem: setup.frontProxyCaPem, log: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
   const gc = { count: 0, major: 0, ms: 0, maxMs: 0 };
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {

@@ -34,7 +34,8 @@ describe('FrontProxyConfigWatcher', () => {
 
   it('replaces the trust object only when the content changes, so per-connection verdicts survive re-reads', async () => {
     let answer = data(caPem);
-    const watcher = new FrontProxyConfigWatcher({ read: () => Promise.resolve(answer), log: silent, clock: new FakeClock() });
+    const told: string[] = [];
+    const watcher = new FrontProxyConfigWatcher({ read: () => Promise.resolve(answer), log: silent, clock: new FakeClock(), onTrust: (trust) => void told.push(trust.config.clientCaPem) });
     await watcher.refresh();
     const first = watcher.trust();
     await watcher.refresh();
@@ -43,6 +44,8 @@ describe('FrontProxyConfigWatcher', () => {
     await watcher.refresh();
     expect(watcher.trust()).not.toBe(first);
     expect(watcher.trust()?.authorities[0]?.subject).toBe('CN=front-proxy-ca-2');
+    // Each new trust is passed on (the server gives its CA to TLS), an unchanged one is not.
+    expect(told).toEqual([caPem, nextCaPem]);
   });
 
   it('keeps the last good trust when a read fails or returns garbage', async () => {

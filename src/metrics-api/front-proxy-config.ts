@@ -7,6 +7,8 @@ export interface FrontProxyConfigWatcherOptions {
   readonly read: () => Promise<Readonly<Record<string, string>> | undefined>;
   readonly log: Logger;
   readonly clock: Clock;
+  /** Told every new trust, e.g. to give the server's TLS layer a new CA. */
+  readonly onTrust?: (trust: FrontProxyTrust) => void;
   /** How often to re-read; default 30 s. CA rotations on the apiserver side are rare and slow. */
   readonly intervalMs?: number;
 }
@@ -53,6 +55,7 @@ export class FrontProxyConfigWatcher {
       this.current = frontProxyTrust(config);
       this.currentJson = json;
       this.problem = undefined;
+      this.options.onTrust?.(this.current);
       this.options.log.info({ allowedNames: config.allowedNames, usernameHeaders: config.usernameHeaders }, 'front-proxy authentication configuration loaded');
     } catch (error) {
       this.problem = (error as Error).message;

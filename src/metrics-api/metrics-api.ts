@@ -46,7 +46,8 @@ export interface RunningMetricsApi {
 export async function startMetricsApi(options: MetricsApiOptions): Promise<RunningMetricsApi> {
   const clock = options.clock ?? createSystemClock();
   const log = options.log;
-  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log, clock });
+  let server: MetricsApiServer | undefined;
+  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log, clock, onTrust: (trust) => server?.setClientCa(trust.config.clientCaPem) });
   await frontProxy.start();
   const upstream = options.upstream ? await startUpstreamRouting(options.client, options.upstream, log) : undefined;
   const handler = createMetricsHandler({
@@ -59,7 +60,6 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     clock,
   });
 
-  let server: MetricsApiServer | undefined;
   let current: ServingBundle | undefined;
   const publisher = options.publishCaBundle === false ? undefined : apiServiceCaBundlePublisher(options.client, log);
   const publish = async (bundle: ServingBundle) => {
@@ -76,7 +76,8 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   try {
     if (registration) await ensureNamespace(options.client, registration.namespace);
     const bundle = await certificates.start();
-    server = await MetricsApiServer.start({ handler, servingCertificate: bundle, log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
+    const clientCaPem = frontProxy.trust()?.config.clientCaPem;
+    server = await MetricsApiServer.start({ handler, servingCertificate: bundle, ...(clientCaPem ? { clientCaPem } : {}), log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
     if (registration) {
       const local = apiServiceRegistration(options.client, { ...registration, port: server.port, caPem: bundle.caPem }, log);
       keeper = new RegistrationKeeper({ registration: local, ownPort: server.port, clock, log });
