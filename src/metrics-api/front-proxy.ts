@@ -129,8 +129,10 @@ function handshakeProblem(code: string | undefined): string {
       return 'is not valid yet (or a certificate of its chain is not)';
     case 'INVALID_PURPOSE':
       return 'is not a client certificate (extended key usage lacks clientAuth)';
+    case undefined:
+      return 'is not signed by the front-proxy CA';
     default:
-      return `is not signed by the front-proxy CA (${code ?? 'unverified'})`;
+      return `is not signed by the front-proxy CA (${code})`;
   }
 }
 
