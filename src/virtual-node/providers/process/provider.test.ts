@@ -6,10 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSystemClock } from '../../controller/clock.js';
-import { derivePhase } from '../pod-status.js';
-import type { LogOptions, ProviderPod } from '../provider.js';
-import { findExecutable, ProcessProvider } from './process.js';
+import { createSystemClock } from '../../../controller/clock.js';
+import { derivePhase } from '../../pod-status.js';
+import type { LogOptions, ProviderPod } from '../../provider.js';
+import { ProcessProvider } from './provider.js';
 
 const log = pino({ level: 'silent' });
 const opened: { provider: ProcessProvider; dir: string }[] = [];
@@ -198,12 +198,5 @@ describe('ProcessProvider', () => {
     expect(await text(await provider.getContainerLogs('ns', 'talk', 'main', logOptions({ tailLines: 2 })))).toBe('line2\nline3\n');
     expect(await text(await provider.getContainerLogs('ns', 'talk', 'main', logOptions({ limitBytes: 3 })))).toBe('lin');
     await expect(provider.getContainerLogs('ns', 'talk', 'other', logOptions())).rejects.toThrow(/not found/);
-  });
-
-  it('finds executables the way execvp does', () => {
-    expect(findExecutable('sh', '/usr/bin:/bin')).toMatch(/\/sh$/);
-    expect(findExecutable('/bin/sh', undefined)).toBe('/bin/sh');
-    expect(findExecutable('sh', 'relative/dir')).toBeUndefined();
-    expect(findExecutable('no-such-thing-xyz', '/usr/bin:/bin')).toBeUndefined();
   });
 });
