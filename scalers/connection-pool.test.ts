@@ -68,9 +68,10 @@ describe('ConnectionPool', () => {
         });
       });
     const stuck = dead.use(50, hang);
-    const started = Date.now();
+    void stuck.catch(() => undefined);
     await expect(healthy.use(1000, () => Promise.resolve(7))).resolves.toBe(7);
-    expect(Date.now() - started).toBeLessThan(40);
+    // Answered while the dead server's request was still waiting on its own time-out.
+    expect(aborted).toBe(false);
     await expect(stuck).rejects.toBeInstanceOf(PoolTimeoutError);
     await expect(stuck).rejects.toThrow('timed out after 50 ms reading Redis 127.0.0.1:1');
     expect(aborted).toBe(true);
