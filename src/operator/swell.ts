@@ -38,6 +38,8 @@ export interface SwellSettings {
   leaseNamespace: string;
   clusterAuthNamespace: string;
   maxReconciles: number;
+  /** Scale-loop runs in flight at once per controller; each controller's default when unset. */
+  pollConcurrency?: number;
   local: boolean;
   metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
   /** Another external metrics server for the metrics swell does not own. */
@@ -112,6 +114,7 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
       leadership,
       ...(flags.namespace ? { namespace: flags.namespace } : {}),
       clusterAuthNamespace: flags.clusterAuthNamespace,
+      ...(flags.pollConcurrency ? { pollConcurrency: flags.pollConcurrency } : {}),
       scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
       log,
       registry,
