@@ -23,6 +23,7 @@ import { ensureNamespace } from '../metrics-api/register.js';
 import { cachedClusterReader, startWebhooks, type AdmissionHandler, type WebhookConfigurations, type WebhooksDeps } from '../webhooks/index.js';
 import { serveHealth, serveMetrics } from './http-endpoints.js';
 import { installCrds } from './install-crds.js';
+import { createKeyCaches } from './key-caches.js';
 import { NamespacePodInformers } from './namespace-pods.js';
 import { Operator } from './operator.js';
 import { ApiserverProbe, readiness } from './readiness.js';
@@ -107,13 +108,19 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
       identity,
       log,
     });
+    const listWatch = <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(client, path);
+    const keyScope = { ...(flags.namespace ? { namespace: flags.namespace } : {}), clusterAuthNamespace: flags.clusterAuthNamespace };
+    // One watch of Secrets and ConfigMaps for both kinds of scalable object.
+    const keyCaches = createKeyCaches({ listWatch, log, ...keyScope }, clock);
+    keyCaches.start();
+    parts.add('secret and config map informers', () => keyCaches.stop());
     const common = {
       client,
-      listWatch: <T extends KubernetesObject>(path: string) => createKubeListWatchSource<T>(client, path),
+      listWatch,
+      keyCaches,
       identity,
       leadership,
-      ...(flags.namespace ? { namespace: flags.namespace } : {}),
-      clusterAuthNamespace: flags.clusterAuthNamespace,
+      ...keyScope,
       ...(flags.pollConcurrency ? { pollConcurrency: flags.pollConcurrency } : {}),
       scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
       log,
