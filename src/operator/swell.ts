@@ -39,6 +39,8 @@ export interface SwellSettings {
   leaseNamespace: string;
   clusterAuthNamespace: string;
   maxReconciles: number;
+  /** Scale-loop runs in flight at once per controller; each controller's default when unset. */
+  pollConcurrency?: number;
   local: boolean;
   metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
   /** Another external metrics server for the metrics swell does not own. */
@@ -119,6 +121,7 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
       identity,
       leadership,
       ...keyScope,
+      ...(flags.pollConcurrency ? { pollConcurrency: flags.pollConcurrency } : {}),
       scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
       log,
       registry,
