@@ -10,9 +10,10 @@ import 'subscript/feature/collection.js';
 import 'subscript/feature/comment.js';
 import { describe, expect, it } from 'vitest';
 
-// The scaling-modifiers formula compiler (src/scaling/formula.ts) walks subscript's parse tree itself, so the
-// tree's shape is part of its contract with the library. subscript is pinned to one version in package.json;
-// these are the shapes the compiler reads. A new version that changes one fails here, naming the expression.
+// The expression compiler behind the scaling-modifiers formula (src/scaling/expression.ts) walks subscript's
+// parse tree itself, so the tree's shape is part of its contract with the library. subscript is pinned to one
+// version in package.json; these are the shapes the compiler reads. A new version that changes one fails
+// here, naming the expression.
 const installed = join(dirname(createRequire(import.meta.url).resolve('subscript')), 'package.json');
 const version = (JSON.parse(readFileSync(installed, 'utf8')) as { version: string }).version;
 const declared = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }).dependencies.subscript;
@@ -21,7 +22,7 @@ it('subscript is pinned to the one version these shapes were taken from', () => 
   expect(declared, 'package.json must pin subscript exactly (no range): an upgrade has to pass this file first').toBe(version);
 });
 
-describe(`subscript ${version} parse trees the formula compiler relies on`, () => {
+describe(`subscript ${version} parse trees the expression compiler relies on`, () => {
   it.each<[string, unknown]>([
     ['a', 'a'],
     ['1.5', [undefined, 1.5]],
@@ -49,7 +50,7 @@ describe(`subscript ${version} parse trees the formula compiler relies on`, () =
     ['a >= b', ['>=', 'a', 'b']],
     ['a // a comment\n', 'a'],
   ])('%j', (source, tree) => {
-    expect(elementsOf(parse(source)), `subscript ${version} parses ${JSON.stringify(source)} into another tree than src/scaling/formula.ts compiles`).toStrictEqual(tree);
+    expect(elementsOf(parse(source)), `subscript ${version} parses ${JSON.stringify(source)} into another tree than src/scaling/expression.ts compiles`).toStrictEqual(tree);
   });
 });
 
