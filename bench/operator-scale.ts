@@ -31,6 +31,7 @@ import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 import { freePort } from '../src/sandbox/net.js';
+import { latenessBuckets, latenessPercentileMs, pollRuns, scheduledKeys } from './operator-metrics.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -157,41 +158,6 @@ export class OperatorProcess {
 }
 
 /** Values of one metric family from Prometheus text, filtered by a label fragment. */
-export function samples(text: string, name: string, labelFragment = ''): { labels: string; value: number }[] {
-  const out: { labels: string; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name || !(match[2] ?? '').includes(labelFragment)) continue;
-    out.push({ labels: match[2] ?? '', value: Number(match[3]) });
-  }
-  return out;
-}
-
-export const pollRuns = (text: string) => samples(text, 'swell_poll_runs_total', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
-export const scheduledKeys = (text: string) => samples(text, 'swell_poll_scheduled_keys', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
-
-/** Cumulative lateness histogram buckets: upper bound (s) → count. */
-function latenessBuckets(text: string): Map<number, number> {
-  const buckets = new Map<number, number>();
-  for (const s of samples(text, 'swell_poll_lateness_seconds_bucket', 'scheduler="scaledobject"')) {
-    const le = /le="([^"]+)"/.exec(s.labels)?.[1];
-    if (le) buckets.set(le === '+Inf' ? Infinity : Number(le), (buckets.get(le === '+Inf' ? Infinity : Number(le)) ?? 0) + s.value);
-  }
-  return buckets;
-}
-
-/** The bucket bound (ms) under which `p`% of the window's polls fell: an upper bound on the percentile. */
-function latenessPercentileMs(before: Map<number, number>, after: Map<number, number>, p: number): number | string {
-  const bounds = [...after.keys()].sort((a, b) => a - b);
-  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
-  if (total <= 0) return 'no polls';
-  for (const le of bounds) {
-    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= (p / 100) * total) return le === Infinity ? `> ${bounds.at(-2) ?? 0} s` : le * 1000;
-  }
-  return 'unknown';
-}
-
 async function forEachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(

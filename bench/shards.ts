@@ -20,7 +20,8 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createHttpKubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
-import { createObjects, mib, OperatorProcess, pollRuns, readyCount, samples, scheduledKeys, sleep } from './operator-scale.js';
+import { pollRuns, samples, scheduledKeys } from './operator-metrics.js';
+import { createObjects, mib, OperatorProcess, readyCount, sleep } from './operator-scale.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 
 const repo = join(import.meta.dirname, '..');

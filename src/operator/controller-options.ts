@@ -6,6 +6,7 @@ import type { ListWatchSource } from '../controller/list-watch-source.js';
 import type { Logger } from '../log.js';
 import type { EventRecorder } from './events.js';
 import type { KubeClient } from '../kube/client.js';
+import type { KeyCaches } from './key-caches.js';
 import type { ScalerFactory } from './scalers-cache.js';
 
 /** What every scaling controller in the operator process (ScaledObjects, ScaledJobs) is built from. */
@@ -32,6 +33,11 @@ export interface ScalingControllerOptions {
   workers?: number;
   /** Polls running at once. */
   pollConcurrency?: number;
+  /**
+   * The Secrets and ConfigMaps shared by every controller of the process, started and stopped by whoever made
+   * them; a controller given none watches its own.
+   */
+  keyCaches?: KeyCaches;
   /** How often every cached object is reconciled again even without a change; default 10 min. */
   resyncPeriodMs?: number;
 }

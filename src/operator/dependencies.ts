@@ -1,5 +1,8 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { Informer } from '../controller/informer.js';
+
 /**
- * Which ScaledObjects read which objects (TriggerAuthentications, ClusterTriggerAuthentications, Secrets,
+ * Which ScaledObjects (or ScaledJobs) read which objects (TriggerAuthentications, ClusterTriggerAuthentications, Secrets,
  * ConfigMaps), so a change to one of them re-reconciles exactly its dependents. Keys are `Kind/namespace/name`
  * (or `Kind/name` for cluster-scoped kinds); a dependency may be recorded before the object exists, so creating
  * a missing Secret later also takes effect.
@@ -37,4 +40,10 @@ export class DependencyIndex {
 
 export function dependencyKey(kind: string, namespace: string | undefined, name: string): string {
   return namespace === undefined ? `${kind}/${name}` : `${kind}/${namespace}/${name}`;
+}
+
+/** Calls `changed` with the dependency key of every object `informer` adds, changes or deletes. */
+export function watchDependency(kind: string, informer: Informer<KubernetesObject>, changed: (dependencyKey: string) => void): void {
+  const notify = (o: KubernetesObject): void => changed(dependencyKey(kind, o.metadata?.namespace, o.metadata?.name ?? ''));
+  informer.addHandler({ add: notify, update: (old, o) => (old === o ? undefined : notify(o)), delete: notify });
 }

@@ -1,12 +1,12 @@
-import type { KubernetesObject, V1ConfigMap, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import { splitObjectKey } from '../controller/keys.js';
 import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../apis/keda/v1alpha1/triggerauthentication.js';
 import { validateScaledObject } from '../apis/keda/v1alpha1/validation.js';
 import { createSystemClock, type Clock } from '../controller/clock.js';
 import type { Logger } from '../log.js';
-import type { KeyLookup } from './container-env.js';
-import { DependencyIndex, dependencyKey } from './dependencies.js';
+import { DependencyIndex, watchDependency } from './dependencies.js';
+import { createKeyCaches, type KeyCaches } from './key-caches.js';
 import { KubeEventRecorder } from './events.js';
 import { createHpaPlanner, type HorizontalPodAutoscaler } from './scaledobject/hpa.js';
 import { resourcePath } from '../kube/client.js';
@@ -43,8 +43,6 @@ interface Informers {
   hpas: AnyInformer;
   triggerAuths: AnyInformer;
   clusterTriggerAuths: AnyInformer;
-  secrets: AnyInformer[];
-  configMaps: AnyInformer[];
   deployments: AnyInformer;
   statefulSets: AnyInformer;
 }
@@ -62,6 +60,9 @@ export class Operator {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #informers: Informers;
+  /** Secrets and ConfigMaps: shared with the ScaledJob controller when the process gives them, else watched here. */
+  readonly #keys: KeyCaches;
+  readonly #ownsKeys: boolean;
   readonly #runner: ScalingControllerRunner;
   readonly #loop: ScaleLoop;
   readonly #scalers: ScalersCache;
@@ -72,6 +73,8 @@ export class Operator {
     this.#options = options;
     this.#clock = options.clock ?? createSystemClock();
     this.#log = options.log;
+    this.#ownsKeys = options.keyCaches === undefined;
+    this.#keys = options.keyCaches ?? createKeyCaches(options, this.#clock);
     this.#informers = this.#createInformers();
     const scaledObjects = cacheView<ScaledObject>(this.#informers.scaledObjects);
     const metrics = new OperatorMetrics(options.registry, options.version, () => registered(scaledObjects.list()));
@@ -90,7 +93,7 @@ export class Operator {
     const sources = {
       triggerAuthentication: (ns: string, name: string) => this.#informers.triggerAuths.get(`${ns}/${name}`) as TriggerAuthentication | undefined,
       clusterTriggerAuthentication: (name: string) => this.#informers.clusterTriggerAuths.get(name) as ClusterTriggerAuthentication | undefined,
-      lookup: this.#keyLookup(),
+      lookup: this.#keys.lookup,
       clusterAuthNamespace: options.clusterAuthNamespace,
       targets,
     };
@@ -140,7 +143,8 @@ export class Operator {
       settings: options,
       clock: this.#clock,
       log: this.#log,
-      informers: this.#allInformers(),
+      informers: this.#ownedInformers(),
+      ...(this.#ownsKeys ? {} : { sharedInformers: this.#keys.informers }),
       objects: this.#informers.scaledObjects,
       reconcile: (key) => reconciler.reconcile(key),
       poll: (key, dueAt) => this.#poll(key, dueAt),
@@ -218,17 +222,14 @@ export class Operator {
   }
 
   #createInformers(): Informers {
-    const { namespace, clusterAuthNamespace } = this.#options;
+    const { namespace } = this.#options;
     const make = informerFactory(this.#options, this.#clock);
-    const secretNamespaces = namespace === undefined ? [undefined] : [...new Set([namespace, clusterAuthNamespace])];
     const informers: Informers = {
       scaledObjects: make('scaledobjects', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })),
       // Every HPA, not only owned ones: refusing a target another HPA scales needs to see them all.
       hpas: make('hpas', resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace })),
       triggerAuths: make('triggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace })),
       clusterTriggerAuths: make('clustertriggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications' })),
-      secrets: secretNamespaces.map((ns) => make(`secrets${ns ? `-${ns}` : ''}`, resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: ns }))),
-      configMaps: secretNamespaces.map((ns) => make(`configmaps${ns ? `-${ns}` : ''}`, resourcePath({ group: '', version: 'v1', resource: 'configmaps', namespace: ns }))),
       // Scale targets of the common kinds, so polls read replicas from memory instead of GET /scale.
       deployments: make('deployments', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
       statefulSets: make('statefulsets', resourcePath({ group: 'apps', version: 'v1', resource: 'statefulsets', namespace })),
@@ -244,49 +245,18 @@ export class Operator {
       if (owner) this.#enqueue(`${hpa.metadata?.namespace ?? ''}/${owner.name}`);
     };
     informers.hpas.addHandler({ update: (old, hpa) => (old === hpa || specOrMetadataChanged(old, hpa) ? ownerOf(hpa) : undefined), delete: ownerOf });
-    const dependents = (kind: string, o: KubernetesObject): void => {
-      for (const owner of this.#dependencies.dependentsOf(dependencyKey(kind, o.metadata?.namespace, o.metadata?.name ?? ''))) this.#enqueue(owner);
+    const dependents = (dependencyKey: string): void => {
+      for (const owner of this.#dependencies.dependentsOf(dependencyKey)) this.#enqueue(owner);
     };
-    const watchDependency = (kind: string, informer: AnyInformer): void => {
-      informer.addHandler({
-        add: (o) => dependents(kind, o),
-        update: (old, o) => (old === o ? undefined : dependents(kind, o)),
-        delete: (o) => dependents(kind, o),
-      });
-    };
-    watchDependency('TriggerAuthentication', informers.triggerAuths);
-    watchDependency('ClusterTriggerAuthentication', informers.clusterTriggerAuths);
-    for (const i of informers.secrets) watchDependency('Secret', i);
-    for (const i of informers.configMaps) watchDependency('ConfigMap', i);
+    watchDependency('TriggerAuthentication', informers.triggerAuths, dependents);
+    watchDependency('ClusterTriggerAuthentication', informers.clusterTriggerAuths, dependents);
+    this.#keys.onChange(dependents);
   }
 
-  #keyLookup(): KeyLookup {
-    const find = <T>(list: AnyInformer[], ns: string, name: string): T | undefined => {
-      for (const informer of list) {
-        const found = informer.get(`${ns}/${name}`);
-        if (found) return found as T;
-      }
-      return undefined;
-    };
-    const secretData = (ns: string, name: string): Record<string, string> | undefined => {
-      const secret = find<V1Secret>(this.#informers.secrets, ns, name);
-      if (!secret) return undefined;
-      const decoded: Record<string, string> = { ...(secret.stringData ?? {}) };
-      for (const [k, v] of Object.entries(secret.data ?? {})) decoded[k] = Buffer.from(v, 'base64').toString('utf8');
-      return decoded;
-    };
-    const configMapData = (ns: string, name: string): Record<string, string> | undefined => find<V1ConfigMap>(this.#informers.configMaps, ns, name)?.data;
-    return {
-      secret: (ns, name, key) => secretData(ns, name)?.[key],
-      configMap: (ns, name, key) => configMapData(ns, name)?.[key],
-      secretData,
-      configMapData,
-    };
-  }
-
-  #allInformers(): AnyInformer[] {
+  /** What this operator starts and stops: its own informers, and the Secret and ConfigMap ones unless they are shared. */
+  #ownedInformers(): AnyInformer[] {
     const i = this.#informers;
-    return [i.scaledObjects, i.hpas, i.triggerAuths, i.clusterTriggerAuths, ...i.secrets, ...i.configMaps, i.deployments, i.statefulSets];
+    return [i.scaledObjects, i.hpas, i.triggerAuths, i.clusterTriggerAuths, i.deployments, i.statefulSets, ...(this.#ownsKeys ? this.#keys.informers : [])];
   }
 }
 

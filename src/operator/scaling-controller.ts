@@ -42,8 +42,10 @@ export interface ScalingControllerRunnerOptions {
   settings: ScalingControllerOptions;
   clock: Clock;
   log: Logger;
-  /** Every informer the controller reads; each term waits for all of them to sync. */
+  /** The informers this controller owns: started with it, stopped with it; each term waits for all of them to sync. */
   informers: readonly AnyInformer[];
+  /** Informers another part owns (starts and stops) that this controller reads too; waited for like its own. */
+  sharedInformers?: readonly AnyInformer[];
   /** The scalable objects: each term starts by reconciling every key it holds. */
   objects: AnyInformer;
   /** Reconciles one scalable object; never runs at the same time as its poll. */
@@ -108,7 +110,7 @@ export class ScalingControllerRunner {
 
   /** Ready once every informer has filled its cache. */
   ready(): { ok: boolean; reason?: string } {
-    const pending = this.#options.informers.filter((i) => !i.hasSynced).length;
+    const pending = this.#readInformers().filter((i) => !i.hasSynced).length;
     return pending === 0 ? { ok: true } : { ok: false, reason: `${pending} ${this.#options.name} informer(s) not synced yet` };
   }
 
@@ -154,6 +156,10 @@ export class ScalingControllerRunner {
 
   unschedule(key: string): void {
     this.#term?.scheduler.unschedule(key);
+  }
+
+  #readInformers(): AnyInformer[] {
+    return [...this.#options.informers, ...(this.#options.sharedInformers ?? [])];
   }
 
   async #run(): Promise<void> {
@@ -220,7 +226,7 @@ export class ScalingControllerRunner {
     // Caches that never fill (CRDs missing, apiserver gone) must not keep a stopping term waiting: the informers
     // are only stopped after the term has ended.
     const stopped = new Promise<boolean[]>((resolve) => signal.addEventListener('abort', () => resolve([false]), { once: true }));
-    const synced = await Promise.race([Promise.all(this.#options.informers.map((i) => i.synced())), stopped]);
+    const synced = await Promise.race([Promise.all(this.#readInformers().map((i) => i.synced())), stopped]);
     return !signal.aborted && !synced.includes(false);
   }
 

@@ -1,5 +1,7 @@
 // @sandbox kube,redis
 import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,7 +123,7 @@ beforeAll(async () => {
   registry = new Registry();
   const log = createLogger({ name: 'scaledjob-test', level: 'warn' });
   const clock = createSystemClock();
-  connections = new ConnectionPool();
+  connections = new ConnectionPool({ clock });
   const scalerDeps = { clock, log, reads: new SharedReads(clock), connections };
   controller = startScaledJobController({
     client,
@@ -206,7 +208,12 @@ describe('ScaledJob lifecycle', () => {
     await fill(list, 5);
     await create('paused', { list, annotations: { 'autoscaling.keda.sh/paused': 'true' } });
     await waitFor('Paused condition', 20_000, async () => (condition(await getScaledJob('paused'), 'Paused')?.status === 'True' ? true : undefined));
-    await new Promise((r) => setTimeout(r, 4 * pollingInterval * 1000));
+    // A twin without the annotation, created after it on a list just as full, gets its Jobs: by then the paused
+    // one had every chance to create some too.
+    const twinList = `${namespace}-paused-twin`;
+    await fill(twinList, 5);
+    await create('paused-twin', { list: twinList });
+    await waitFor('the twin creates Jobs', 30_000, async () => ((await jobsOf('paused-twin')).length > 0 ? true : undefined));
     expect(await jobsOf('paused')).toHaveLength(0);
     await client.request('PATCH', sjPath('paused'), { body: { metadata: { annotations: { 'autoscaling.keda.sh/paused': null } } }, contentType: 'application/merge-patch+json' });
     await settlesAt('paused', 5);
@@ -307,5 +314,65 @@ describe('ScaledJob lifecycle', () => {
         return (err as { code?: number }).code === 404 ? true : undefined;
       }
     });
+  });
+});
+
+describe('a rotated credential reaches the next poll', () => {
+  let server: Server;
+  /** The Authorization header of every request the metrics endpoint received, in order. */
+  const seen: string[] = [];
+
+  beforeAll(async () => {
+    // A metrics endpoint that answers only the current token: 2 tasks waiting.
+    server = createServer((request, response) => {
+      const authorization = request.headers.authorization ?? '';
+      seen.push(authorization);
+      if (authorization !== 'Bearer new-token') {
+        response.writeHead(401).end();
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tasks: 2 }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('a ScaledJob authenticating through a TriggerAuthentication uses the Secret’s new value once it is updated', async () => {
+    const name = 'rotated';
+    const secretPath = resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace, name: 'api-token' });
+    await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace }), {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-token', namespace }, stringData: { token: 'old-token' } },
+    });
+    await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace }), {
+      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'api-auth', namespace }, spec: { secretTargetRef: [{ parameter: 'token', name: 'api-token', key: 'token' }] } },
+    });
+    const { port } = server.address() as AddressInfo;
+    const trigger = {
+      type: 'metrics-api',
+      metadata: { url: `http://127.0.0.1:${port}/stats`, valueLocation: 'tasks', targetValue: '1', authMode: 'bearer' },
+      authenticationRef: { name: 'api-auth' },
+    };
+    await create(name, { list: 'unused', spec: { triggers: [trigger] } });
+
+    // Polls with the old token are refused, so nothing is created.
+    await waitFor('a poll with the old token', 20_000, () => Promise.resolve(seen.includes('Bearer old-token') ? true : undefined));
+    expect(await jobsOf(name)).toHaveLength(0);
+
+    await client.request('PATCH', secretPath, { body: { stringData: { token: 'new-token' } }, contentType: 'application/merge-patch+json' });
+    await waitFor('a poll with the new token', 20_000, () => Promise.resolve(seen.includes('Bearer new-token') ? true : undefined));
+    await settlesAt(name, 2);
+    // Every poll after the first with the new token carries it too.
+    expect(seen.slice(seen.indexOf('Bearer new-token'))).not.toContain('Bearer old-token');
+
+    // Neither token is told anywhere: status, or the ScaledJob's events.
+    const sj = await getScaledJob(name);
+    const events = await client.request<{ items: { involvedObject: { name: string } }[] }>('GET', resourcePath({ group: '', version: 'v1', resource: 'events', namespace }));
+    const told = JSON.stringify([sj, events.items.filter((e) => e.involvedObject.name === name)]);
+    expect(told).not.toContain('old-token');
+    expect(told).not.toContain('new-token');
   });
 });

@@ -1,22 +1,22 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { KedaLabels } from '../../apis/keda/v1alpha1/annotations.js';
 import type { ScaledJob } from '../../apis/keda/v1alpha1/scaledjob.js';
 import type { ClusterTriggerAuthentication, TriggerAuthentication } from '../../apis/keda/v1alpha1/triggerauthentication.js';
 import { createKedaValidator } from '../../apis/keda/v1alpha1/validator.js';
 import { createSystemClock, type Clock } from '../../controller/clock.js';
 import { splitObjectKey } from '../../controller/keys.js';
-import { isNotFound } from '../../kube/errors.js';
 import type { Logger } from '../../log.js';
+import { DependencyIndex, watchDependency } from '../dependencies.js';
 import { KubeEventRecorder } from '../events.js';
-import { resourcePath, type KubeClient } from '../../kube/client.js';
+import { resourcePath } from '../../kube/client.js';
+import { createKeyCaches, type KeyCaches } from '../key-caches.js';
+import type { AuthObjectSources } from '../scaler-inputs.js';
 import { ScalersCache } from '../scalers-cache.js';
-import { cacheView, informerFactory, namespacedKey, reconcileOnChange, ScalingControllerRunner, type AnyInformer } from '../scaling-controller.js';
-import { authKey, authKeysOf, TriggerAuthStatus, type AuthKind } from '../trigger-auth-status.js';
+import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, type AnyInformer } from '../scaling-controller.js';
+import { TriggerAuthStatus } from '../trigger-auth-status.js';
 import type { JobObject } from './jobs.js';
 import { ScaledJobMetrics } from './metrics.js';
 import { ScaledJobPoller } from './poller.js';
 import { ScaledJobReconciler, type JobCache } from './reconciler.js';
-import type { DataKind, ScaledJobAuthSources } from './scaler-inputs.js';
 import { ScaledJobStatusWriter } from './status.js';
 import type { ScalingControllerOptions } from '../controller-options.js';
 
@@ -56,8 +56,10 @@ interface Informers {
 
 /**
  * What is specific to ScaledJobs: informers on ScaledJobs, their Jobs and the (Cluster)TriggerAuthentications;
- * the reconciler and the poller that creates Jobs; and `status.scaledjobs` of the auth objects. The shared
- * {@link ScalingControllerRunner} runs them while this process leads.
+ * the reconciler and the poller that creates Jobs; and `status.scaledjobs` of the auth objects. Secrets and
+ * ConfigMaps come from the process's shared caches (or its own when none are given); a change to anything a
+ * ScaledJob's scalers were built from reconciles it again. The shared {@link ScalingControllerRunner} runs them
+ * while this process leads.
  */
 class ScaledJobParts {
   readonly runner: ScalingControllerRunner;
@@ -68,11 +70,16 @@ class ScaledJobParts {
   readonly #poller: ScaledJobPoller;
   readonly #metrics: ScaledJobMetrics;
   readonly #informers: Informers;
+  readonly #keys: KeyCaches;
+  readonly #ownsKeys: boolean;
+  readonly #dependencies = new DependencyIndex();
 
   constructor(options: ScaledJobControllerOptions) {
     this.#options = options;
     this.#clock = options.clock ?? createSystemClock();
     this.#log = options.log.child({ controller: 'scaledjob' });
+    this.#ownsKeys = options.keyCaches === undefined;
+    this.#keys = options.keyCaches ?? createKeyCaches(options, this.#clock);
     this.#informers = this.#createInformers();
     const scaledJobs = cacheView<ScaledJob>(this.#informers.scaledJobs);
     const jobs = this.#jobCache();
@@ -84,6 +91,7 @@ class ScaledJobParts {
     const reconciler = new ScaledJobReconciler({
       ...common,
       auth: this.#authSources(),
+      dependencies: this.#dependencies,
       validator: createKedaValidator(),
       polling: {
         schedule: (key, intervalMs) => this.runner.schedule(key, intervalMs),
@@ -108,7 +116,8 @@ class ScaledJobParts {
       settings: options,
       clock: this.#clock,
       log: this.#log,
-      informers: [i.scaledJobs, i.jobs, i.triggerAuths, i.clusterTriggerAuths],
+      informers: [i.scaledJobs, i.jobs, i.triggerAuths, i.clusterTriggerAuths, ...(this.#ownsKeys ? this.#keys.informers : [])],
+      ...(this.#ownsKeys ? {} : { sharedInformers: this.#keys.informers }),
       objects: i.scaledJobs,
       reconcile: (key) => reconciler.reconcile(key),
       poll: (key, dueAt) => this.#poll(key, dueAt),
@@ -142,15 +151,13 @@ class ScaledJobParts {
     };
     const enqueue = (key: string): void => this.runner.enqueue(key);
     informers.scaledJobs.addHandler(reconcileOnChange(enqueue));
-    // A ScaledJob reads its auth objects when it builds its scalers: a change to one rebuilds them.
-    const authChanged = (kind: AuthKind) => (auth: KubernetesObject): void => {
-      const key = authKey(kind, auth.metadata?.namespace, auth.metadata?.name ?? '');
-      for (const sj of informers.scaledJobs.list() as ScaledJob[]) if (authKeysOf(sj).includes(key)) enqueue(namespacedKey(sj));
+    // A ScaledJob reads its auth objects, Secrets and ConfigMaps when it builds its scalers: a change to one rebuilds them.
+    const dependents = (dependencyKey: string): void => {
+      for (const key of this.#dependencies.dependentsOf(dependencyKey)) enqueue(key);
     };
-    for (const [kind, informer] of [['TriggerAuthentication', informers.triggerAuths], ['ClusterTriggerAuthentication', informers.clusterTriggerAuths]] as const) {
-      const changed = authChanged(kind);
-      informer.addHandler({ add: changed, update: (old, auth) => (old === auth ? undefined : changed(auth)), delete: changed });
-    }
+    watchDependency('TriggerAuthentication', informers.triggerAuths, dependents);
+    watchDependency('ClusterTriggerAuthentication', informers.clusterTriggerAuths, dependents);
+    this.#keys.onChange(dependents);
     return informers;
   }
 
@@ -163,25 +170,12 @@ class ScaledJobParts {
     };
   }
 
-  #authSources(): ScaledJobAuthSources {
-    const { client, clusterAuthNamespace } = this.#options;
+  #authSources(): AuthObjectSources {
     return {
       triggerAuthentication: (ns, name) => this.#informers.triggerAuths.get(`${ns}/${name}`) as TriggerAuthentication | undefined,
       clusterTriggerAuthentication: (name) => this.#informers.clusterTriggerAuths.get(name) as ClusterTriggerAuthentication | undefined,
-      clusterAuthNamespace,
-      readData: (kind, namespace, name) => readData(client, kind, namespace, name),
+      lookup: this.#keys.lookup,
+      clusterAuthNamespace: this.#options.clusterAuthNamespace,
     };
-  }
-}
-
-async function readData(client: KubeClient, kind: DataKind, namespace: string, name: string): Promise<Record<string, string> | undefined> {
-  const resource = kind === 'Secret' ? 'secrets' : 'configmaps';
-  try {
-    const object = await client.request<{ data?: Record<string, string> }>('GET', resourcePath({ group: '', version: 'v1', resource, namespace, name }));
-    if (kind === 'ConfigMap') return object.data ?? {};
-    return Object.fromEntries(Object.entries(object.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
   }
 }

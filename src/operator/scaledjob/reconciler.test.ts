@@ -4,6 +4,7 @@ import type { ScaledJob } from '../../apis/keda/v1alpha1/scaledjob.js';
 import { createKedaValidator } from '../../apis/keda/v1alpha1/validator.js';
 import { createLogger } from '../../log.js';
 import { FakeKubeClient } from '../../kube/fake-client.js';
+import { DependencyIndex } from '../dependencies.js';
 import { ScalersCache } from '../scalers-cache.js';
 import type { JobObject } from './jobs.js';
 import { ScaledJobMetrics } from './metrics.js';
@@ -36,7 +37,13 @@ function setup(sj: ScaledJob, jobs: JobObject[] = []) {
     client,
     scaledJobs: { get: () => sj, list: () => [sj] },
     jobs: { jobsOf: () => jobs },
-    auth: { triggerAuthentication: () => undefined, clusterTriggerAuthentication: () => undefined, clusterAuthNamespace: 'ns', readData: () => Promise.resolve(undefined) },
+    auth: {
+      triggerAuthentication: () => undefined,
+      clusterTriggerAuthentication: () => undefined,
+      clusterAuthNamespace: 'ns',
+      lookup: { secret: () => undefined, configMap: () => undefined, secretData: () => undefined, configMapData: () => undefined },
+    },
+    dependencies: new DependencyIndex(),
     scalers: new ScalersCache({
       factory: (context) => {
         if (!context.trigger.metadata.listName) throw new Error('missing listName');

@@ -4,6 +4,7 @@ import type { KedaValidator } from '../../apis/keda/v1alpha1/validator.js';
 import { splitObjectKey } from '../../controller/keys.js';
 import { describeApiError, isConflict, isNotFound } from '../../kube/errors.js';
 import type { Logger } from '../../log.js';
+import type { DependencyIndex } from '../dependencies.js';
 import type { EventRecorder } from '../events.js';
 import { resourcePath, type KubeClient } from '../../kube/client.js';
 import type { ObjectCache, PollRegistry } from '../object-cache.js';
@@ -11,7 +12,8 @@ import { TriggersInvalidError, type ScalersCache } from '../scalers-cache.js';
 import { findCondition, setConditions } from '../status.js';
 import { jobsOfOtherGenerations, rolloutOf, type JobObject } from './jobs.js';
 import type { ScaledJobMetrics } from './metrics.js';
-import { resolveScaledJobInputs, type ScaledJobAuthSources } from './scaler-inputs.js';
+import type { AuthObjectSources } from '../scaler-inputs.js';
+import { resolveScaledJobInputs } from './scaler-inputs.js';
 import { involvedScaledJob, ScaledJobReconcileConditions, scaledJobPath, type ScaledJobStatusWriter } from './status.js';
 
 export interface JobCache {
@@ -24,7 +26,9 @@ export interface ScaledJobReconcilerDeps {
   client: KubeClient;
   scaledJobs: ObjectCache<ScaledJob>;
   jobs: JobCache;
-  auth: ScaledJobAuthSources;
+  auth: AuthObjectSources;
+  /** What each ScaledJob's scalers were built from, so a change to one of those objects reconciles it again. */
+  dependencies: DependencyIndex;
   scalers: ScalersCache;
   events: EventRecorder;
   metrics: ScaledJobMetrics;
@@ -79,6 +83,7 @@ export class ScaledJobReconciler {
     }
     await this.rollout(sj);
     const resolved = await resolveScaledJobInputs(sj, this.deps.auth);
+    this.deps.dependencies.set(key, resolved.dependencies);
     for (const warning of resolved.warnings) this.deps.log.warn({ scaledJob: key, warning }, 'trigger authentication problem');
     let metricNames: string[];
     try {
@@ -96,6 +101,7 @@ export class ScaledJobReconciler {
   /** Stops everything run for a ScaledJob that is gone. */
   async forget(key: string): Promise<void> {
     this.deps.polling.unschedule(key);
+    this.deps.dependencies.remove(key);
     await this.deps.scalers.remove(key);
     const { namespace, name } = splitObjectKey(key);
     this.deps.metrics.forget(namespace ?? '', name);
