@@ -1,6 +1,7 @@
 /*
- * How fast work is picked up, on the sandbox (kube + redis), with the operator and the external metrics API in
- * this process and the sandbox's real HPA controller:
+ * How fast work is picked up, on the sandbox (kube + redis), with the whole operator (createSwell, as `swell
+ * operator --local` runs it, its external metrics API registered on the sandbox) in this process and the
+ * sandbox's real HPA controller:
  *
  * 1. Activation latency: N ScaledObjects (default 100) at pollingInterval 1 s, each on its own Redis list and its
  *    own Deployment at zero. One item is pushed onto each list in turn, at random moments, and a watch on the
@@ -19,21 +20,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
-import { ConnectionPool } from '../scalers/connection-pool.js';
-import { createScaler } from '../scalers/registry.js';
-import { SharedReads } from '../scalers/shared-reads.js';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { Informer } from '../src/controller/informer.js';
 import { isNotFound } from '../src/kube/errors.js';
 import { createKubeListWatchSource } from '../src/kube/list-watch.js';
 import { createLogger } from '../src/log.js';
-import { startMetricsApi } from '../src/metrics-api/index.js';
-import { externalMetricsSourceOf } from '../src/operator/scaledobject/external-metrics-adapter.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
-import { Operator } from '../src/operator/operator.js';
+import { createHttpKubeClient, resourcePath, type KubeClient, type KubeWatchClient } from '../src/kube/client.js';
+import { createSwell, type SwellPorts } from '../src/operator/swell.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
-import { createSystemClock } from '../src/controller/clock.js';
+import { latenessBuckets, latenessPercentileMs } from './operator-metrics.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -106,7 +101,7 @@ class ReplicaWatch {
 }
 
 /** The operator's apiserver requests, timed by verb and kind: a slow status write holds its poll's slot. */
-function timingClient(inner: KubeClient): KubeClient & { timings: Map<string, number[]>; scaleWrites: Map<string, number> } {
+function timingClient(inner: KubeWatchClient): KubeWatchClient & { timings: Map<string, number[]>; scaleWrites: Map<string, number> } {
   const timings = new Map<string, number[]>();
   /** When the first /scale write of each Deployment was sent: the moment swell had decided. */
   const scaleWrites = new Map<string, number>();
@@ -127,6 +122,7 @@ function timingClient(inner: KubeClient): KubeClient & { timings: Map<string, nu
         timings.set(key, list);
       }
     },
+    watch: (path, query, onLine, onClose) => inner.watch(path, query, onLine, onClose),
   };
 }
 
@@ -184,32 +180,38 @@ async function main(): Promise<void> {
 
   await installCrds(client);
   await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
-  const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
   const operatorClient = timingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
-  const operator = new Operator({
-    client: operatorClient,
-    listWatch: (path) => createKubeListWatchSource(client, path),
-    identity: 'bench',
-    namespace,
-    clusterAuthNamespace: namespace,
-    scalerFactory: (context) => createScaler(context, scalerDeps),
-    log,
-    registry: new Registry(),
-    version: 'bench',
-    ...(opts.pollConcurrency ? { pollConcurrency: opts.pollConcurrency } : {}),
-  });
-  const running = operator.start();
   const registration = { namespace: 'swell-system', serviceName: `swell-bench-${suffix}` };
-  const metricsApi = await startMetricsApi({
-    client,
-    source: externalMetricsSourceOf(operator.metricsSource),
-    log,
-    host: '127.0.0.1',
-    port: 0,
-    certificates: { kind: 'generated', identity: registration },
-    registerLocally: registration,
-  });
+  const stopping = new AbortController();
+  let started: (ports: SwellPorts) => void = () => undefined;
+  const ports = new Promise<SwellPorts>((resolve) => (started = resolve));
+  const running = createSwell(
+    {
+      settings: {
+        namespace,
+        metricsPort: 0,
+        healthPort: 0,
+        leaderElect: false,
+        leaseNamespace: registration.namespace,
+        clusterAuthNamespace: namespace,
+        maxReconciles: 5,
+        ...(opts.pollConcurrency ? { pollConcurrency: opts.pollConcurrency } : {}),
+        local: true,
+        metricsApi: { enabled: true, port: 0, serviceName: registration.serviceName, publishCaBundle: true },
+        webhooks: { enabled: false, port: 0, serviceName: `${registration.serviceName}-webhooks`, configurationName: registration.serviceName, validateKeda: false },
+        certSecret: `${registration.serviceName}-certs`,
+        burst: false,
+        shutdownDelayMs: 0,
+      },
+      client: operatorClient,
+      log,
+      version: 'bench',
+      onStarted: started,
+    },
+    stopping.signal,
+  );
+  const { metricsPort } = await Promise.race([ports, running.then(() => Promise.reject(new Error('the operator stopped before it started')))]);
+  const lateness = async () => latenessBuckets(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
   const watch = new ReplicaWatch();
   const deployments = new Informer<KubernetesObject>({ name: 'bench-deployments', source: createKubeListWatchSource(client, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })), log });
   deployments.addHandler({ add: (d) => watch.record(d), update: (_old, d) => watch.record(d) });
@@ -229,6 +231,7 @@ async function main(): Promise<void> {
 
     progress('pushing one item onto each list in turn, at random moments');
     operatorClient.timings.clear();
+    const latenessBefore = await lateness();
     const pushedAt = new Map<string, number>();
     for (const name of names) {
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 250));
@@ -257,7 +260,7 @@ async function main(): Promise<void> {
       toScaleWriteP50Ms: percentile(decided, 50),
       toScaleWriteP99Ms: percentile(decided, 99),
       toScaleWriteMaxMs: decided.at(-1) ?? 0,
-      pollLatenessMs: operator.lateness(),
+      pollLatenessMs: await lateness().then((after) => ({ p50AtMost: latenessPercentileMs(latenessBefore, after, 50), p99AtMost: latenessPercentileMs(latenessBefore, after, 99) })),
       operatorRequests: summarizeTimings(operatorClient.timings),
     };
     progress(`activation: ${JSON.stringify(activation)}`);
@@ -310,11 +313,10 @@ async function main(): Promise<void> {
       }
     }).catch((err: unknown) => progress(String(err)));
     await deployments.stop();
-    await metricsApi.stop();
+    stopping.abort();
+    await running;
     await client.request('DELETE', `/api/v1/namespaces/${registration.namespace}/secrets/${registration.serviceName}-certs`).catch(() => undefined);
     await client.request('DELETE', `/api/v1/namespaces/${registration.namespace}/services/${registration.serviceName}`).catch(() => undefined);
-    await operator.stop();
-    await running;
   }
 }
 

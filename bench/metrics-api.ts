@@ -19,6 +19,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type ts from 'typescript';
+import { createSystemClock } from '../src/controller/clock.js';
 import { RequestAuthenticator } from '../src/metrics-api/authenticator.js';
 import { CachingAuthorizer } from '../src/metrics-api/authorizer.js';
 import type { ServingBundle } from '../src/certificates/index.js';
@@ -101,12 +102,12 @@ async function serve(setup: ServerSetup): Promise<void> {
         return Promise.resolve(result);
       },
     },
-    authenticator: new RequestAuthenticator({ trust: () => trust, clock: Date.now }),
-    authorizer: new CachingAuthorizer({ reviewer: () => Promise.resolve({ allowed: true, reason: '' }), clock: Date.now }),
+    authenticator: new RequestAuthenticator({ trust: () => trust, clock: createSystemClock() }),
+    authorizer: new CachingAuthorizer({ reviewer: () => Promise.resolve({ allowed: true, reason: '' }), clock: createSystemClock() }),
     log: pino({ level: 'silent' }),
     notReadyReason: () => undefined,
   });
-  const server = await MetricsApiServer.start({ handler, servingCertificate: setup.serving, log: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+  const server = await MetricsApiServer.start({ handler, servingCertificate: setup.serving, clientCaPem: setup.frontProxyCaPem, log: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
   const gc = { count: 0, major: 0, ms: 0, maxMs: 0 };
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {

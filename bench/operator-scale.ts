@@ -23,7 +23,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
@@ -31,6 +31,7 @@ import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 import { freePort } from '../src/sandbox/net.js';
+import { latenessBuckets, latenessPercentileMs, pollRuns, scheduledKeys } from './operator-metrics.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -75,8 +76,8 @@ function options(): Options {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const mib = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const mib = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
 
 interface Probe {
   at: number;
@@ -86,7 +87,7 @@ interface Probe {
 }
 
 /** One `swell operator` child with the probe loaded, and ways to read it. */
-class OperatorProcess {
+export class OperatorProcess {
   readonly exited: Promise<number | null>;
   private output = '';
 
@@ -101,10 +102,10 @@ class OperatorProcess {
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
-  static async start(kubeconfig: string, namespace: string, probeFile: string): Promise<OperatorProcess> {
+  static async start(kubeconfig: string, namespace: string, probeFile: string, extraFlags: readonly string[] = []): Promise<OperatorProcess> {
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
     const args = ['--expose-gc', '--import', join(repo, 'bench', 'request-counter.ts'), process.env.SWELL_BENCH_CLI ?? join(repo, 'bin', 'swell.js'), 'operator'];
-    args.push('--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'warn');
+    args.push('--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'warn', ...extraFlags);
     const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, SWELL_BENCH_REQUEST_COUNTS: probeFile }, stdio: ['ignore', 'pipe', 'pipe'] });
     return new OperatorProcess(child, probeFile, metricsPort, healthPort);
   }
@@ -157,41 +158,6 @@ class OperatorProcess {
 }
 
 /** Values of one metric family from Prometheus text, filtered by a label fragment. */
-function samples(text: string, name: string, labelFragment = ''): { labels: string; value: number }[] {
-  const out: { labels: string; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (!match || match[1] !== name || !(match[2] ?? '').includes(labelFragment)) continue;
-    out.push({ labels: match[2] ?? '', value: Number(match[3]) });
-  }
-  return out;
-}
-
-const pollRuns = (text: string) => samples(text, 'swell_poll_runs_total', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
-const scheduledKeys = (text: string) => samples(text, 'swell_poll_scheduled_keys', 'scheduler="scaledobject"').reduce((sum, s) => sum + s.value, 0);
-
-/** Cumulative lateness histogram buckets: upper bound (s) → count. */
-function latenessBuckets(text: string): Map<number, number> {
-  const buckets = new Map<number, number>();
-  for (const s of samples(text, 'swell_poll_lateness_seconds_bucket', 'scheduler="scaledobject"')) {
-    const le = /le="([^"]+)"/.exec(s.labels)?.[1];
-    if (le) buckets.set(le === '+Inf' ? Infinity : Number(le), (buckets.get(le === '+Inf' ? Infinity : Number(le)) ?? 0) + s.value);
-  }
-  return buckets;
-}
-
-/** The bucket bound (ms) under which `p`% of the window's polls fell: an upper bound on the percentile. */
-function latenessPercentileMs(before: Map<number, number>, after: Map<number, number>, p: number): number | string {
-  const bounds = [...after.keys()].sort((a, b) => a - b);
-  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
-  if (total <= 0) return 'no polls';
-  for (const le of bounds) {
-    if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= (p / 100) * total) return le === Infinity ? `> ${bounds.at(-2) ?? 0} s` : le * 1000;
-  }
-  return 'unknown';
-}
-
 async function forEachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -201,7 +167,7 @@ async function forEachLimited(count: number, limit: number, task: (i: number) =>
   );
 }
 
-async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number, active: boolean): Promise<void> {
+export async function createObjects(client: KubeClient, namespace: string, count: number, pollingIntervalS: number, active: boolean): Promise<void> {
   // Idle: a one-minute window on the first day of a month half a year away, closed however long the run takes.
   // Active: a window open all day but its last minute, so every poll finds the trigger active (one replica).
   const month = ((new Date().getUTCMonth() + 6) % 12) + 1;
@@ -225,7 +191,7 @@ async function createObjects(client: KubeClient, namespace: string, count: numbe
   });
 }
 
-async function readyCount(client: KubeClient, namespace: string): Promise<number> {
+export async function readyCount(client: KubeClient, namespace: string): Promise<number> {
   // Paged, so that listing 10,000 objects does not hold one huge response in the apiserver or here.
   let ready = 0;
   let token: string | undefined;
@@ -428,4 +394,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run as a script; other benches import the helpers above.
+if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) await main();

@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   // A fixed clock stepped per poll: the bench measures CPU, not waiting.
   let nowMs = Date.parse('2026-03-10T12:00:00Z');
   const clock = { ...createSystemClock(), now: () => nowMs };
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   const scalers = new ScalersCache({ factory: (context) => createScaler(context, scalerDeps), log });
   const deployments = new Map<string, CachedWorkload>();
   const hpas = new Map<string, HorizontalPodAutoscaler>();

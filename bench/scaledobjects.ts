@@ -1,7 +1,9 @@
 /*
  * How the operator holds up with many ScaledObjects: creates N cron ScaledObjects (each on its own scale
- * target) in the sandbox, runs the operator in this process, waits until every object is Ready, then measures a
- * steady-state window: operator CPU, RSS, poll lateness p50/p99, and apiserver requests per second.
+ * target) in the sandbox, runs the whole operator in this process (createSwell, as `swell operator` does, with
+ * the metrics API, webhooks and burst placement off), waits until every object is Ready, then measures a
+ * steady-state window: operator CPU, RSS, polls and poll lateness p50/p99 (upper bounds, from the
+ * swell_poll_lateness_seconds buckets of its /metrics), and apiserver requests per second.
  *
  *   npx tsx src/cli/main.ts dev up --components kube
  *   npx tsx bench/scaledobjects.ts --count 1000 [--polling-interval 30] [--window S] [--workers 20]
@@ -16,18 +18,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
-import { ConnectionPool } from '../scalers/connection-pool.js';
-import { createScaler } from '../scalers/registry.js';
-import { SharedReads } from '../scalers/shared-reads.js';
 import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { isNotFound } from '../src/kube/errors.js';
-import { createKubeListWatchSource } from '../src/kube/list-watch.js';
 import { createLogger } from '../src/log.js';
-import { createHttpKubeClient, resourcePath, type KubeClient } from '../src/kube/client.js';
-import { Operator } from '../src/operator/operator.js';
+import { createHttpKubeClient, resourcePath, type KubeClient, type KubeWatchClient } from '../src/kube/client.js';
+import { createSwell, type SwellPorts } from '../src/operator/swell.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
-import { createSystemClock } from '../src/controller/clock.js';
+import { latenessBuckets, latenessPercentileMs, pollRuns, scheduledKeys } from './operator-metrics.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -56,7 +53,7 @@ function options(): Options {
   };
   const count = int('count', values.count);
   const pollingIntervalS = int('polling-interval', values['polling-interval']);
-  // Long enough that the scheduler's lateness samples (the last 4096 runs) all fall inside the window.
+  // Long enough for a few thousand polls inside the window.
   const defaultWindowS = Math.max(60, Math.ceil((4096 * pollingIntervalS) / count) + 10);
   return {
     count,
@@ -67,8 +64,8 @@ function options(): Options {
   };
 }
 
-/** Counts the operator's apiserver requests by method, to report the steady-state request rate. */
-function countingClient(inner: KubeClient): KubeClient & { counts: Map<string, number> } {
+/** Counts the operator's apiserver requests by method (watches apart), to report the steady-state request rate. */
+function countingClient(inner: KubeWatchClient): KubeWatchClient & { counts: Map<string, number> } {
   const counts = new Map<string, number>();
   return {
     counts,
@@ -78,6 +75,7 @@ function countingClient(inner: KubeClient): KubeClient & { counts: Map<string, n
       counts.set(key, (counts.get(key) ?? 0) + 1);
       return inner.request(method, path, opts);
     },
+    watch: (path, query, onLine, onClose) => inner.watch(path, query, onLine, onClose),
   };
 }
 
@@ -131,12 +129,6 @@ function settledHeap(): number | undefined {
   return process.memoryUsage().heapUsed;
 }
 
-/** Scale-loop runs so far, from the operator's own swell_poll_runs_total. */
-async function pollRuns(registry: Registry): Promise<number> {
-  const metric = await registry.getSingleMetric('swell_poll_runs_total')?.get();
-  return (metric?.values ?? []).filter((v) => v.labels.scheduler === 'scaledobject').reduce((sum, v) => sum + v.value, 0);
-}
-
 function readyCount(objects: readonly ScaledObject[]): number {
   return objects.filter((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
 }
@@ -156,22 +148,35 @@ async function main(): Promise<void> {
   });
 
   const client = countingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
-  const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
-  const registry = new Registry();
-  const operator = new Operator({
-    client,
-    listWatch: (path) => createKubeListWatchSource(setupClient, path),
-    identity: 'bench',
-    namespace,
-    clusterAuthNamespace: namespace,
-    scalerFactory: (context) => createScaler(context, scalerDeps),
-    log,
-    registry,
-    version: 'bench',
-    workers: opts.workers,
-  });
-  const running = operator.start();
+  const stopping = new AbortController();
+  let started: (ports: SwellPorts) => void = () => undefined;
+  const ports = new Promise<SwellPorts>((resolve) => (started = resolve));
+  const running = createSwell(
+    {
+      settings: {
+        namespace,
+        metricsPort: 0,
+        healthPort: 0,
+        leaderElect: false,
+        leaseNamespace: namespace,
+        clusterAuthNamespace: namespace,
+        maxReconciles: opts.workers,
+        local: true,
+        metricsApi: { enabled: false, port: 0, serviceName: 'swell-bench-metrics', publishCaBundle: false },
+        webhooks: { enabled: false, port: 0, serviceName: 'swell-bench-webhooks', configurationName: 'swell-bench', validateKeda: false },
+        certSecret: 'swell-bench-certs',
+        burst: false,
+        shutdownDelayMs: 0,
+      },
+      client,
+      log,
+      version: 'bench',
+      onStarted: started,
+    },
+    stopping.signal,
+  );
+  const { metricsPort } = await Promise.race([ports, running.then(() => Promise.reject(new Error('the operator stopped before it started')))]);
+  const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const heapBefore = settledHeap();
   const cpuStart = process.cpuUsage();
   const setupStarted = Date.now();
@@ -196,7 +201,7 @@ async function main(): Promise<void> {
   progress(`all Ready after ${((allReady - setupStarted) / 1000).toFixed(1)} s; settling for two polling intervals`);
   await new Promise((r) => setTimeout(r, opts.pollingIntervalS * 2_000 + 5_000));
   const requestsBefore = new Map(client.counts);
-  const pollsBefore = await pollRuns(registry);
+  const metricsBefore = await metrics();
   const windowCpuStart = process.cpuUsage();
   const windowStarted = Date.now();
   let rssPeak = 0;
@@ -208,8 +213,8 @@ async function main(): Promise<void> {
   const windowCpu = process.cpuUsage(windowCpuStart);
   const memory = process.memoryUsage();
   const heapAfter = settledHeap();
-  const lateness = operator.lateness();
-  const polls = (await pollRuns(registry)) - pollsBefore;
+  const metricsAfter = await metrics();
+  const polls = pollRuns(metricsAfter) - pollRuns(metricsBefore);
   const requests: Record<string, number> = {};
   for (const [method, total] of client.counts) requests[method] = Number((((total - (requestsBefore.get(method) ?? 0)) * 1000) / windowMs).toFixed(2));
 
@@ -233,9 +238,9 @@ async function main(): Promise<void> {
       heapBytesPerObject: heapBefore !== undefined && heapAfter !== undefined ? Math.round((heapAfter - heapBefore) / opts.count) : 'run with node --expose-gc',
       pollsPerSecondExpected: Number((opts.count / opts.pollingIntervalS).toFixed(1)),
       pollsPerSecond: Number(((polls * 1000) / windowMs).toFixed(1)),
-      latenessP50Ms: Number(lateness.p50.toFixed(2)),
-      latenessP99Ms: Number(lateness.p99.toFixed(2)),
-      scheduled: lateness.scheduled,
+      latenessP50AtMostMs: latenessPercentileMs(latenessBuckets(metricsBefore), latenessBuckets(metricsAfter), 50),
+      latenessP99AtMostMs: latenessPercentileMs(latenessBuckets(metricsBefore), latenessBuckets(metricsAfter), 99),
+      scheduled: scheduledKeys(metricsAfter),
       apiRequestsPerSecond: requests,
     },
   };
@@ -258,7 +263,7 @@ async function main(): Promise<void> {
       }
     }).catch((err: unknown) => progress(String(err)));
   }
-  await operator.stop();
+  stopping.abort();
   await running;
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock, flushMicrotasks } from '../src/controller/fake-clock.js';
 import { ConnectionPool, PoolTimeoutError } from './connection-pool.js';
 
 class FakeConnection {
@@ -9,11 +10,10 @@ class FakeConnection {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe('ConnectionPool', () => {
   it('shares one connection per key and closes it when the last holder lets go', async () => {
-    const pool = new ConnectionPool();
+    const pool = new ConnectionPool({ clock: new FakeClock() });
     let opened = 0;
     const open = () => {
       opened++;
@@ -38,14 +38,14 @@ describe('ConnectionPool', () => {
   });
 
   it('limits requests in flight per server', async () => {
-    const pool = new ConnectionPool({ maxConcurrentPerServer: 2 });
+    const pool = new ConnectionPool({ clock: new FakeClock(), maxConcurrentPerServer: 2 });
     const lease = pool.acquire('k', 'server', () => new FakeConnection());
     let running = 0;
     let peak = 0;
     const request = async () => {
       running++;
       peak = Math.max(peak, running);
-      await sleep(10);
+      await flushMicrotasks(3);
       running--;
       return 'ok';
     };
@@ -55,8 +55,9 @@ describe('ConnectionPool', () => {
     await lease.release();
   });
 
-  it('times out a dead server, aborting the request, without delaying another server', async () => {
-    const pool = new ConnectionPool({ maxConcurrentPerServer: 1 });
+  it('times out a dead server exactly at its timeout on the clock, aborting the request, without delaying another server', async () => {
+    const clock = new FakeClock();
+    const pool = new ConnectionPool({ clock, maxConcurrentPerServer: 1 });
     const dead = pool.acquire('dead', 'Redis 127.0.0.1:1', () => new FakeConnection());
     const healthy = pool.acquire('alive', 'Redis 127.0.0.1:2', () => new FakeConnection());
     let aborted = false;
@@ -67,33 +68,45 @@ describe('ConnectionPool', () => {
           reject(new Error('aborted'));
         });
       });
-    const stuck = dead.use(50, hang);
-    const started = Date.now();
+    let outcome: unknown;
+    const stuck = dead.use(50, hang).catch((error: unknown) => (outcome = error));
     await expect(healthy.use(1000, () => Promise.resolve(7))).resolves.toBe(7);
-    expect(Date.now() - started).toBeLessThan(40);
-    await expect(stuck).rejects.toBeInstanceOf(PoolTimeoutError);
-    await expect(stuck).rejects.toThrow('timed out after 50 ms reading Redis 127.0.0.1:1');
+    await clock.advance(49);
+    expect(outcome).toBeUndefined();
+    expect(aborted).toBe(false);
+    await clock.advance(1);
+    await stuck;
+    expect(outcome).toBeInstanceOf(PoolTimeoutError);
+    expect((outcome as Error).message).toBe('timed out after 50 ms reading Redis 127.0.0.1:1');
     expect(aborted).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
     await dead.release();
     await healthy.release();
   });
 
   it('counts the wait for a slot against the timeout and keeps the slot until the request settles', async () => {
-    const pool = new ConnectionPool({ maxConcurrentPerServer: 1 });
+    const clock = new FakeClock();
+    const pool = new ConnectionPool({ clock, maxConcurrentPerServer: 1 });
     const lease = pool.acquire('k', 'slow server', () => new FakeConnection());
     let finishSlow!: () => void;
     const slow = lease.use(20, () => new Promise<string>((resolve) => (finishSlow = () => resolve('late'))));
-    await expect(slow).rejects.toBeInstanceOf(PoolTimeoutError);
-    // The slow request still occupies the only slot, so the next caller waits and times out too.
-    await expect(lease.use(20, () => Promise.resolve('next'))).rejects.toBeInstanceOf(PoolTimeoutError);
+    const slowFailed = expect(slow).rejects.toBeInstanceOf(PoolTimeoutError);
+    await clock.advance(10);
+    // The slow request occupies the only slot, so the next caller waits: its 20 ms run from now, not from its turn.
+    const next = lease.use(20, () => Promise.resolve('next'));
+    const nextFailed = expect(next).rejects.toBeInstanceOf(PoolTimeoutError);
+    await clock.advance(10);
+    await slowFailed;
+    await clock.advance(10);
+    await nextFailed;
     finishSlow();
-    await sleep(0);
+    await flushMicrotasks();
     await expect(lease.use(20, () => Promise.resolve('after'))).resolves.toBe('after');
     await lease.release();
   });
 
   it("aborts the request when the caller's signal aborts, before its own timeout", async () => {
-    const pool = new ConnectionPool();
+    const pool = new ConnectionPool({ clock: new FakeClock() });
     const lease = pool.acquire('k', 'Prometheus http://127.0.0.1:9090', () => new FakeConnection());
     let requestSignal: AbortSignal | undefined;
     let started!: () => void;
@@ -112,7 +125,7 @@ describe('ConnectionPool', () => {
   });
 
   it('does not start a request for a caller that has already given up, nor keep its slot', async () => {
-    const pool = new ConnectionPool({ maxConcurrentPerServer: 1 });
+    const pool = new ConnectionPool({ clock: new FakeClock(), maxConcurrentPerServer: 1 });
     const lease = pool.acquire('k', 'server', () => new FakeConnection());
     let started = 0;
     const request = () => {

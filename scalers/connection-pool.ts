@@ -1,3 +1,4 @@
+import type { Clock } from '../src/controller/clock.js';
 import { ScalerReadError } from './scaler.js';
 import { describeSourceError, redactor } from './source-errors.js';
 
@@ -38,8 +39,10 @@ export class PoolTimeoutError extends Error {
 }
 
 export interface ConnectionPoolOptions {
-  /** Requests in flight per server; more wait their turn (within their timeout). */
-  maxConcurrentPerServer: number;
+  /** The runtime's clock (the one in ScalerDeps): it times every request. */
+  clock: Clock;
+  /** Requests in flight per server; more wait their turn (within their timeout). Default 8. */
+  maxConcurrentPerServer?: number;
 }
 
 /**
@@ -48,8 +51,11 @@ export interface ConnectionPoolOptions {
  */
 export class ConnectionPool {
   private readonly entries = new Map<string, Entry>();
+  private readonly maxConcurrentPerServer: number;
 
-  constructor(private readonly options: ConnectionPoolOptions = { maxConcurrentPerServer: 8 }) {}
+  constructor(private readonly options: ConnectionPoolOptions) {
+    this.maxConcurrentPerServer = options.maxConcurrentPerServer ?? 8;
+  }
 
   /**
    * `label` names the server in errors (never credentials, and no address that came from a Secret: see
@@ -93,7 +99,7 @@ export class ConnectionPool {
 
   private async use<T>(entry: Entry, timeoutMs: number, request: (c: Closeable, s: AbortSignal) => Promise<T>, caller?: AbortSignal): Promise<T> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new PoolTimeoutError(entry.label, timeoutMs)), timeoutMs);
+    const timer = this.options.clock.setTimeout(() => controller.abort(new PoolTimeoutError(entry.label, timeoutMs)), timeoutMs);
     const callerGone = (): void => controller.abort(new ScalerReadError(`gave up reading ${entry.label}: the caller's deadline passed`));
     if (caller?.aborted) callerGone();
     caller?.addEventListener('abort', callerGone, { once: true });
@@ -109,13 +115,13 @@ export class ConnectionPool {
     } catch (err) {
       throw inPlainWords(err, entry);
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
       caller?.removeEventListener('abort', callerGone);
     }
   }
 
   private takeSlot(entry: Entry, signal: AbortSignal): Promise<void> {
-    if (entry.active < this.options.maxConcurrentPerServer) {
+    if (entry.active < this.maxConcurrentPerServer) {
       entry.active++;
       return Promise.resolve();
     }

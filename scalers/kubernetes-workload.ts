@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../src/controller/clock.js';
 import type { ParseInput, ParseResult, ScalerDefinition } from './definition.js';
 import { metadataInput, prefixed } from './definition.js';
 import { matchesLabels, parseLabelSelector, type Labels, type Requirement } from './label-selector.js';
@@ -71,13 +72,13 @@ export function countPods(pods: readonly PodSummary[], selector: readonly Requir
 }
 
 /** Waits for the first list, at most `timeoutMs`: a forbidden or unreachable apiserver must not hang a poll. */
-async function syncedWithin(pods: NamespacePods, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+async function syncedWithin(pods: NamespacePods, timeoutMs: number, clock: Clock): Promise<boolean> {
+  let timer: Timer | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = clock.setTimeout(() => resolve(false), timeoutMs)));
   try {
     return await Promise.race([pods.synced(), late]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 
@@ -91,7 +92,7 @@ function createWorkloadScaler(config: WorkloadConfig, context: ScalerContext, de
   const timeoutMs = deps.requestTimeoutMs ?? defaultRequestTimeoutMs;
   const count = async (): Promise<number> => {
     if (!pods) throw new ScalerReadError("kubernetes-workload needs the operator's pod informer, which this process does not run");
-    if (!(await syncedWithin(pods, timeoutMs))) {
+    if (!(await syncedWithin(pods, timeoutMs, deps.clock))) {
       throw new ScalerReadError(`the pods of namespace ${context.namespace} are not listed yet (is the operator allowed to list and watch pods there?)`);
     }
     return countPods(pods.list(), config.selector);

@@ -14,7 +14,7 @@ export function testDeps(clock: Clock = new FakeClock(testEpochMs), overrides: P
     clock,
     log: pino({ level: 'silent' }),
     reads: new SharedReads(clock),
-    connections: new ConnectionPool(),
+    connections: new ConnectionPool({ clock }),
     ...overrides,
   };
 }

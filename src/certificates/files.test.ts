@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FakeClock } from '../controller/fake-clock.js';
 import { generateServingBundle, type ServingBundle, type ServingIdentity } from './bundle.js';
 import { FileServingCertificate } from './files.js';
 
@@ -28,7 +29,7 @@ describe('FileServingCertificate', () => {
     const { caPrivateKeyPem: _, ...asMounted } = bundle;
     await write(asMounted);
     const applied: ServingBundle[] = [];
-    const source = new FileServingCertificate({ files, apply: (b) => void applied.push(b), log: silent, intervalMs: 60_000 });
+    const source = new FileServingCertificate({ files, apply: (b) => void applied.push(b), log: silent, clock: new FakeClock(), intervalMs: 60_000 });
     expect(await source.start()).toEqual(asMounted);
     await source.reload();
     expect(applied).toHaveLength(1);
@@ -48,7 +49,26 @@ describe('FileServingCertificate', () => {
     const files = { certificateFile: join(dir, 'bad.crt'), privateKeyFile: join(dir, 'bad.key') };
     await writeFile(files.certificateFile, 'not a certificate');
     await writeFile(files.privateKeyFile, bundle.privateKeyPem);
-    const source = new FileServingCertificate({ files, apply: () => {}, log: silent });
+    const source = new FileServingCertificate({ files, apply: () => {}, log: silent, clock: new FakeClock() });
     await expect(source.start()).rejects.toThrow(/bad\.crt: not a PEM certificate/);
+  });
+
+  it('re-reads the files on its interval of the clock and stops once stopped', async () => {
+    const files = { certificateFile: join(dir, 'timed.crt'), privateKeyFile: join(dir, 'timed.key') };
+    const write = (b: ServingBundle) => Promise.all([writeFile(files.certificateFile, b.certificatePem), writeFile(files.privateKeyFile, b.privateKeyPem)]);
+    await write(bundle);
+    const clock = new FakeClock();
+    const applied: string[] = [];
+    const source = new FileServingCertificate({ files, apply: (b) => void applied.push(b.certificatePem), log: silent, clock, intervalMs: 60_000 });
+    await source.start();
+    expect(clock.nextTimerDelay()).toBe(60_000);
+    const next = await generateServingBundle(identity, issuedAt);
+    await write(next);
+    await clock.advance(60_000);
+    // The reload reads files, which takes real I/O time after the timer fired.
+    await vi.waitFor(() => expect(applied).toEqual([bundle.certificatePem, next.certificatePem]));
+    await vi.waitFor(() => expect(clock.nextTimerDelay()).toBe(60_000));
+    source.stop();
+    expect(clock.pendingTimers).toBe(0);
   });
 });

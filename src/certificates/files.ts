@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Clock, Timer } from '../controller/clock.js';
 import type { Logger } from '../log.js';
 import { keyMatches, sameBundle, type ServingBundle } from './bundle.js';
 import type { ServingCertificate } from './managed.js';
@@ -15,6 +16,7 @@ export interface FileCertificateOptions {
   readonly files: CertificateFiles;
   readonly apply: (bundle: ServingBundle) => Promise<void> | void;
   readonly log: Logger;
+  readonly clock: Clock;
   /** How often to re-read the files; default 10 s. Polling also sees Secret volume updates (symlink swaps). */
   readonly intervalMs?: number;
 }
@@ -25,7 +27,7 @@ export interface FileCertificateOptions {
  */
 export class FileServingCertificate implements ServingCertificate {
   private applied: ServingBundle | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private stopped = false;
 
   constructor(private readonly options: FileCertificateOptions) {}
@@ -40,7 +42,7 @@ export class FileServingCertificate implements ServingCertificate {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
   }
 
   /** Re-reads the files once, applying them when they changed; keeps the old pair when the new one is broken. */
@@ -73,9 +75,12 @@ export class FileServingCertificate implements ServingCertificate {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.reload().finally(() => this.schedule());
-    }, this.options.intervalMs ?? 10_000);
-    this.timer.unref();
+    this.timer = this.options.clock.setTimeout(
+      () => {
+        void this.reload().finally(() => this.schedule());
+      },
+      this.options.intervalMs ?? 10_000,
+      { unref: true },
+    );
   }
 }

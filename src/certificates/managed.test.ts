@@ -1,5 +1,7 @@
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Clock } from '../controller/clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
 import { assessServingBundle, generateServingBundle, type ServingBundle, type ServingIdentity } from './bundle.js';
 import { ManagedServingCertificate, type BundleStore } from './managed.js';
 import { memoryBundleStore } from './memory-store.js';
@@ -59,15 +61,15 @@ describe('memoryBundleStore', () => {
 });
 
 describe('ManagedServingCertificate', () => {
-  function manager(store: BundleStore, now: () => Date) {
+  function manager(store: BundleStore, clock: Clock = new FakeClock(issuedAt.getTime())) {
     const applied: ServingBundle[] = [];
-    const managed = new ManagedServingCertificate({ store, identity, now, apply: (b) => void applied.push(b), log: silent });
+    const managed = new ManagedServingCertificate({ store, identity, clock, apply: (b) => void applied.push(b), log: silent });
     return { managed, applied };
   }
 
   it('creates a bundle when none is stored, and reuses it afterwards without rewriting', async () => {
     const memory = memoryStore();
-    const { managed, applied } = manager(memory.store, () => issuedAt);
+    const { managed, applied } = manager(memory.store);
     const first = await managed.ensure();
     const second = await managed.ensure();
     expect(second).toEqual(first);
@@ -78,7 +80,7 @@ describe('ManagedServingCertificate', () => {
 
   it('reuses a valid stored bundle as is', async () => {
     const memory = memoryStore(bundle);
-    const { managed, applied } = manager(memory.store, () => issuedAt);
+    const { managed, applied } = manager(memory.store);
     expect(await managed.ensure()).toEqual(bundle);
     expect(memory.writes()).toBe(0);
     expect(applied).toEqual([bundle]);
@@ -86,10 +88,11 @@ describe('ManagedServingCertificate', () => {
 
   it('renews from the same CA when the clock reaches the renewal point, and applies the new bundle', async () => {
     const memory = memoryStore(bundle);
-    let now = issuedAt;
-    const { managed, applied } = manager(memory.store, () => now);
+    const clock = new FakeClock(issuedAt.getTime());
+    const { managed, applied } = manager(memory.store, clock);
     await managed.ensure();
-    now = new Date(issuedAt.getTime() + 250 * day);
+    await clock.advance(250 * day);
+    const now = new Date(clock.now());
     const renewed = await managed.ensure();
     expect(renewed.certificatePem).not.toBe(bundle.certificatePem);
     expect(memory.writes()).toBe(1);
@@ -105,7 +108,7 @@ describe('ManagedServingCertificate', () => {
     const managed = new ManagedServingCertificate({
       store: memory.store,
       identity,
-      now: () => issuedAt,
+      clock: new FakeClock(issuedAt.getTime()),
       apply: () => {},
       sync: (b) => {
         synced.push(b.caPem);
@@ -124,14 +127,14 @@ describe('ManagedServingCertificate', () => {
     const memory = memoryStore();
     const theirs = await generateServingBundle(identity, issuedAt);
     memory.raceOnce(theirs);
-    const { managed } = manager(memory.store, () => issuedAt);
+    const { managed } = manager(memory.store);
     expect(await managed.ensure()).toEqual(theirs);
     expect(memory.writes()).toBe(0);
   });
 
   it.each([2, 5])('converges %i replicas starting at once on an empty store on one CA, written once', async (replicas) => {
     const memory = memoryStore();
-    const managers = Array.from({ length: replicas }, () => manager(memory.store, () => issuedAt));
+    const managers = Array.from({ length: replicas }, () => manager(memory.store));
     const served = await Promise.all(managers.map(({ managed }) => managed.ensure()));
     const stored = await memory.current();
     expect(memory.writes()).toBe(1);
@@ -143,8 +146,7 @@ describe('ManagedServingCertificate', () => {
 
   it('converges replicas renewing at once on one new certificate from the unchanged CA', async () => {
     const memory = memoryStore(bundle);
-    const later = new Date(issuedAt.getTime() + 250 * day);
-    const served = await Promise.all([1, 2, 3].map(() => manager(memory.store, () => later).managed.ensure()));
+    const served = await Promise.all([1, 2, 3].map(() => manager(memory.store, new FakeClock(issuedAt.getTime() + 250 * day)).managed.ensure()));
     const stored = await memory.current();
     expect(memory.writes()).toBe(1);
     expect(stored?.certificatePem).not.toBe(bundle.certificatePem);
@@ -154,6 +156,23 @@ describe('ManagedServingCertificate', () => {
 
   it('gives up after losing three races in a row, naming the cause', async () => {
     const store: BundleStore = { read: () => Promise.resolve(undefined), create: () => Promise.resolve(false), replace: () => Promise.resolve(false) };
-    await expect(manager(store, () => issuedAt).managed.ensure()).rejects.toThrow(/lost the race to write the store 3 times/);
+    await expect(manager(store).managed.ensure()).rejects.toThrow(/lost the race to write the store 3 times/);
+  });
+
+  it('re-checks the store on its interval of the clock, not before, and stops once stopped', async () => {
+    const store = memoryBundleStore(bundle);
+    const clock = new FakeClock(issuedAt.getTime());
+    const applied: ServingBundle[] = [];
+    const managed = new ManagedServingCertificate({ store, identity, clock, apply: (b) => void applied.push(b), log: silent, checkIntervalMs: 60_000 });
+    await managed.start();
+    // Another replica rotates the stored bundle.
+    const theirs = await generateServingBundle(identity, issuedAt);
+    await store.replace(theirs, (await store.read())?.version ?? '');
+    await clock.advance(59_999);
+    expect(applied).toEqual([bundle]);
+    await clock.advance(1);
+    expect(applied).toEqual([bundle, theirs]);
+    managed.stop();
+    expect(clock.pendingTimers).toBe(0);
   });
 });

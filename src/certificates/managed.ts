@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../controller/clock.js';
 import type { Logger } from '../log.js';
 import { assessServingBundle, generateServingBundle, reissueServingCertificate, sameBundle, type RenewalPolicy, type ServingBundle, type ServingIdentity } from './bundle.js';
 
@@ -21,7 +22,7 @@ export interface ManagedCertificateOptions {
   readonly store: BundleStore;
   readonly identity: ServingIdentity;
   readonly policy?: RenewalPolicy;
-  readonly now: () => Date;
+  readonly clock: Clock;
   /** Called with a bundle that differs from the last one applied: reload the server. */
   readonly apply: (bundle: ServingBundle) => Promise<void> | void;
   /**
@@ -45,7 +46,7 @@ const maxWriteAttempts = 3;
  */
 export class ManagedServingCertificate implements ServingCertificate {
   private applied: ServingBundle | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private stopped = false;
 
   constructor(private readonly options: ManagedCertificateOptions) {}
@@ -59,7 +60,7 @@ export class ManagedServingCertificate implements ServingCertificate {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
   }
 
   /** One level-triggered pass: read, judge, write if needed, apply if changed, then sync. */
@@ -72,7 +73,7 @@ export class ManagedServingCertificate implements ServingCertificate {
   private async ensureStored(): Promise<ServingBundle> {
     for (let attempt = 1; ; attempt += 1) {
       const stored = await this.options.store.read();
-      const now = this.options.now();
+      const now = new Date(this.options.clock.now());
       const verdict = assessServingBundle(stored?.bundle, this.options.identity, now, this.options.policy);
       if (verdict.action === 'keep' && stored?.bundle) {
         await this.applyIfChanged(stored.bundle);
@@ -102,11 +103,14 @@ export class ManagedServingCertificate implements ServingCertificate {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.ensure()
-        .catch((error: unknown) => this.options.log.error({ err: error }, 'serving certificate check failed; will retry'))
-        .finally(() => this.schedule());
-    }, this.options.checkIntervalMs ?? 600_000);
-    this.timer.unref();
+    this.timer = this.options.clock.setTimeout(
+      () => {
+        this.ensure()
+          .catch((error: unknown) => this.options.log.error({ err: error }, 'serving certificate check failed; will retry'))
+          .finally(() => this.schedule());
+      },
+      this.options.checkIntervalMs ?? 600_000,
+      { unref: true },
+    );
   }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeClock } from '../controller/fake-clock.js';
 import { FakeKubeClient } from '../kube/fake-client.js';
 import { generateServingBundle, type ServingBundle } from './bundle.js';
 import { FileServingCertificate } from './files.js';
@@ -39,7 +40,7 @@ describe('servingCertificateFrom', () => {
     const publishedCas: string[] = [];
     const source = servingCertificateFrom(
       { kind: 'files', files },
-      { client: new FakeKubeClient(), apply: (b) => void applied.push(b.certificatePem), publish: (b) => Promise.resolve(void publishedCas.push(b.caPem)), log: silent },
+      { client: new FakeKubeClient(), apply: (b) => void applied.push(b.certificatePem), publish: (b) => Promise.resolve(void publishedCas.push(b.caPem)), log: silent, clock: new FakeClock() },
     );
     expect(source).toBeInstanceOf(FileServingCertificate);
     await source.start();

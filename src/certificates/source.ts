@@ -1,3 +1,4 @@
+import type { Clock } from '../controller/clock.js';
 import type { KubeClient } from '../kube/client.js';
 import type { Logger } from '../log.js';
 import type { RenewalPolicy, ServingBundle, ServingIdentity } from './bundle.js';
@@ -21,7 +22,7 @@ export interface ServingCertificateDeps {
    */
   readonly publish?: (bundle: ServingBundle) => Promise<void>;
   readonly log: Logger;
-  readonly now?: () => Date;
+  readonly clock: Clock;
 }
 
 /** The Secret a generated bundle is kept in when the source names none. */
@@ -37,7 +38,7 @@ export function servingCertificateFrom(source: CertificateSource, deps: ServingC
       store: secretBundleStore(deps.client, source.identity.namespace, certificateSecretName(source)),
       identity: source.identity,
       ...(source.policy ? { policy: source.policy } : {}),
-      now: deps.now ?? (() => new Date()),
+      clock: deps.clock,
       apply: deps.apply,
       ...(publish ? { sync: publish } : {}),
       log,
@@ -50,5 +51,6 @@ export function servingCertificateFrom(source: CertificateSource, deps: ServingC
       if (publish && bundle.caPem) await publish(bundle).catch((error: unknown) => log.error({ err: error }, 'could not publish the serving CA'));
     },
     log,
+    clock: deps.clock,
   });
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { reportUsageError } from './usage.js';
+import { createHttpKubeClient } from '../kube/client.js';
 import { loadKubeConfig } from '../kube/config.js';
 import { handBack, handOver } from '../metrics-api/hand-over.js';
 
@@ -47,8 +48,8 @@ export async function apiserviceCommand(argv: string[]): Promise<number> {
   }
   const options = { namespace: values.namespace ?? (process.env.POD_NAMESPACE || 'swell-system'), configMapName: values.configmap ?? 'swell-apiservice-previous-owner' };
   try {
-    const kubeConfig = loadKubeConfig({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) });
-    const result = action === 'hand-over' ? await handOver(kubeConfig, { ...options, ...(values['helm-release'] ? { helmRelease: values['helm-release'] } : {}) }) : await handBack(kubeConfig, options);
+    const client = createHttpKubeClient(loadKubeConfig({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) }));
+    const result = action === 'hand-over' ? await handOver(client, { ...options, ...(values['helm-release'] ? { helmRelease: values['helm-release'] } : {}) }) : await handBack(client, options);
     process.stdout.write(`${result.message}\n`);
     return 0;
   } catch (error) {

@@ -10,6 +10,7 @@ describe('swell operator flags', () => {
       metricsPort: 8080,
       healthPort: 8081,
       leaderElect: true,
+      shards: 1,
       leaseNamespace: 'autoscaling',
       clusterAuthNamespace: 'autoscaling',
       maxReconciles: 5,
@@ -28,6 +29,15 @@ describe('swell operator flags', () => {
   it('reads every flag', () => {
     const argv = ['--kubeconfig', '/k', '--namespace', 'team-a', '--metrics-port', '0', '--health-port', '9', '--leader-elect', 'false', '--lease-namespace', 'l', '--cluster-auth-namespace', 'c', '--max-reconciles', '20', '--log-level', 'debug'];
     expect(parseOperatorFlags(argv, {})).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9, leaderElect: false, leaseNamespace: 'l', clusterAuthNamespace: 'c', maxReconciles: 20, logLevel: 'debug' });
+  });
+
+  it('splits the ScaledObjects into shards only with leader election', () => {
+    expect(parseOperatorFlags(['--shards', '6'], {})).toMatchObject({ shards: 6 });
+    expect(parseOperatorFlags([], { SWELL_SHARDS: '4' })).toMatchObject({ shards: 4 });
+    expect(parseOperatorFlags(['--shards', '2'], { SWELL_SHARDS: '4' })).toMatchObject({ shards: 2 });
+    expect(() => parseOperatorFlags(['--shards', '0'], {})).toThrow('--shards: "0" is not a positive integer');
+    expect(() => parseOperatorFlags(['--shards', '3', '--leader-elect', 'false'], {})).toThrow('--shards: sharding needs --leader-elect true');
+    expect(parseOperatorFlags(['--shards', '1', '--leader-elect', 'false'], {})).toMatchObject({ shards: 1, leaderElect: false });
   });
 
   it('takes an upstream metrics server as a Service or a URL, with the pod token by default', () => {

@@ -14,7 +14,7 @@ const help = `usage: swell operator [options]
 Runs swell in one process: the ScaledObject operator (owns the HPAs, polls triggers, scales to and from zero),
 the ScaledJob controller, the external metrics API (external.metrics.k8s.io, served by every replica), the
 admission webhooks (KEDA validation and the burst pod mutator) and the burst placement controller. Polling
-and placement run only on the replica that leads. Works in a pod (service account) or from a workstation
+and placement run only on the replica that leads; with --shards, replicas share the ScaledObjects' polling. Works in a pod (service account) or from a workstation
 (kubeconfig; --local). The CRDs are the user's to apply (kubectl apply -f crds/) unless --install-crds.
 
 options:
@@ -23,7 +23,10 @@ options:
   --metrics-port PORT           serve /metrics on this port (default 8080; 0 picks a free port)
   --health-port PORT            serve /healthz and /readyz on this port (default 8081; 0 picks a free port)
   --leader-elect BOOL           campaign on one Lease so only one replica acts (default true)
-  --lease-namespace NS          namespace of the Lease (default: POD_NAMESPACE or swell-system)
+  --shards N                    split the ScaledObjects into N shards, each claimed by one replica through a Lease
+                                swell-shard-<i>, so replicas share the polling (env SWELL_SHARDS; default 1: the
+                                leader polls every object); needs --leader-elect
+  --lease-namespace NS          namespace of the Leases (default: POD_NAMESPACE or swell-system)
   --cluster-auth-namespace NS   where ClusterTriggerAuthentication secrets live (default: POD_NAMESPACE or swell-system)
   --max-reconciles N            ScaledObjects reconciled at once (default 5)
   --local BOOL                  run from outside the cluster: serve on 127.0.0.1 and register the APIService and
@@ -78,6 +81,7 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
       'metrics-port': { type: 'string' },
       'health-port': { type: 'string' },
       'leader-elect': { type: 'string' },
+      shards: { type: 'string' },
       'lease-namespace': { type: 'string' },
       'cluster-auth-namespace': { type: 'string' },
       'max-reconciles': { type: 'string' },
@@ -115,12 +119,16 @@ export function parseOperatorFlags(argv: string[], env: Record<string, string | 
   const certSecret = values['cert-secret'] ?? env.SWELL_CERT_SECRET ?? 'swell-certs';
   const virtualNodeMetricsUrl = values['virtual-node-metrics-url'] ?? env.SWELL_VIRTUAL_NODE_METRICS_URL;
   const upstreamMetrics = upstreamMetricsFlags(values, env);
+  const leaderElect = bool('--leader-elect', values['leader-elect'] ?? 'true');
+  const shards = positiveInt('--shards', values.shards ?? env.SWELL_SHARDS ?? '1');
+  if (shards > 1 && !leaderElect) throw new Error('--shards: sharding needs --leader-elect true (the shards are claimed through Leases)');
   return {
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     ...(values.namespace ? { namespace: values.namespace } : {}),
     metricsPort: port('--metrics-port', values['metrics-port'] ?? '8080'),
     healthPort: port('--health-port', values['health-port'] ?? '8081'),
-    leaderElect: bool('--leader-elect', values['leader-elect'] ?? 'true'),
+    leaderElect,
+    shards,
     leaseNamespace: values['lease-namespace'] ?? ownNamespace,
     clusterAuthNamespace: values['cluster-auth-namespace'] ?? ownNamespace,
     maxReconciles: positiveInt('--max-reconciles', values['max-reconciles'] ?? '5'),

@@ -394,7 +394,7 @@ async function createProvider(flags: VirtualNodeFlags, nodeName: string, clock: 
       });
     }
     case 'process': {
-      const { ProcessProvider } = await import('../virtual-node/providers/process.js');
+      const { ProcessProvider } = await import('../virtual-node/providers/process/provider.js');
       return ProcessProvider.open({ stateDir: join(flags.stateDir, nodeName), clock, log: log.child({ node: nodeName }), capacity: flags.capacity });
     }
     case 'fargate': {

@@ -10,7 +10,12 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  setTimeout(callback: () => void, delayMs: number): Timer;
+  setTimeout(callback: () => void, delayMs: number, options?: TimerOptions): Timer;
+}
+
+export interface TimerOptions {
+  /** The timer alone does not keep the process alive (Node's `unref`); fake clocks ignore it. */
+  readonly unref?: boolean;
 }
 
 /** The largest delay Node's setTimeout honours; longer delays fire at once, so they are clamped. */
@@ -19,8 +24,9 @@ export const MAX_TIMER_DELAY_MS = 2_147_483_647;
 export function createSystemClock(): Clock {
   return {
     now: () => Date.now(),
-    setTimeout(callback, delayMs) {
+    setTimeout(callback, delayMs, options) {
       const handle = setTimeout(callback, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS));
+      if (options?.unref) handle.unref();
       return { cancel: () => clearTimeout(handle) };
     },
   };

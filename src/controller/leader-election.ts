@@ -45,6 +45,11 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
   /** Release the lease when `run`'s signal aborts, so a successor need not wait for it to expire. */
   releaseOnCancel?: boolean;
+  /**
+   * The lease as the caller already saw it and when it first did (this clock): a lease still unchanged at the
+   * first attempt counts as unchanged since then, so a candidate that watched it expire takes it at once.
+   */
+  observed?: { lease: StoredLease; observedAt: number };
   /** Starts the leader's work; it must stop when `signal` aborts (the returned promise is awaited). */
   onStartedLeading(signal: AbortSignal): void | Promise<void>;
   onStoppedLeading?(): void;
@@ -84,6 +89,10 @@ export class LeaderElector {
     this.#renewDeadlineMs = options.renewDeadlineMs ?? LEADER_ELECTION_DEFAULTS.renewDeadlineMs;
     this.#retryPeriodMs = options.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs;
     validateTimings(options.identity, this.#leaseDurationMs, this.#renewDeadlineMs, this.#retryPeriodMs);
+    if (options.observed) {
+      this.#observed = options.observed.lease;
+      this.#observedAt = options.observed.observedAt;
+    }
   }
 
   get isLeader(): boolean {

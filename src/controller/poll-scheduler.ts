@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import { createSystemClock, MAX_TIMER_DELAY_MS, type Clock, type Timer } from './clock.js';
 import { KeyedMinHeap } from './keyed-heap.js';
+import { keyHash } from './key-hash.js';
 import { registeredCounter, registeredGauge, registeredHistogram } from './metrics.js';
 
 /**
@@ -72,23 +73,9 @@ export function nextDueAt(intervalMs: number, phaseMs: number, lastDueAt: number
   return phaseMs + Math.ceil((earliest - phaseMs) / intervalMs) * intervalMs;
 }
 
-/**
- * A stable fraction in [0, 1) for `key`, so each key keeps its place in the interval across restarts and
- * replicas: 32-bit FNV-1a, then MurmurHash3's finalizer, because FNV alone leaves names that differ only in
- * their last characters (so-1, so-2, ...) bunched in the high bits.
- */
+/** A stable fraction in [0, 1) for `key`, so each key keeps its place in the interval across restarts and replicas. */
 export function keyPhase(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return (hash >>> 0) / 2 ** 32;
+  return keyHash(key) / 2 ** 32;
 }
 
 /**

@@ -234,3 +234,14 @@ describe('FakeKubeClient behind the informer', () => {
     await informer.stop();
   });
 });
+
+describe('FakeKubeClient reads of missing objects', () => {
+  it.each([
+    ['a namespaced object', '/apis/apps/v1/namespaces/app/deployments/gone'],
+    ['a core namespaced object', '/api/v1/namespaces/app/configmaps/gone'],
+    ['a cluster-scoped object', '/apis/apiregistration.k8s.io/v1/apiservices/gone'],
+    ['a namespace', '/api/v1/namespaces/gone'],
+  ])('answers 404 for %s that does not exist, as readOrUndefined expects', async (_name, missing) => {
+    await expect(new FakeKubeClient().request('GET', missing)).rejects.toMatchObject({ code: 404 });
+  });
+});

@@ -1,32 +1,29 @@
-import { X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertifiedKey } from '../pki/index.js';
+import { FakeClock } from '../controller/fake-clock.js';
+import { createCertificateAuthority, type CertifiedKey } from '../pki/index.js';
 import { RequestAuthenticator, type TokenReviewer } from './authenticator.js';
-import { frontProxyTrust, frontProxyUser, identityHeaderNames, parseRequestHeaderConfig, verifyClientChain, type IdentityHeaderNames } from './front-proxy.js';
+import { frontProxyTrust, frontProxyUser, identityHeaderNames, judgeClientCertificate, parseRequestHeaderConfig, type IdentityHeaderNames, type PeerCertificateVerdict } from './front-proxy.js';
 
 const day = 86_400_000;
 const now = Date.parse('2030-06-01T00:00:00Z');
 
 let frontProxyCa: CertifiedKey;
 let otherCa: CertifiedKey;
-let proxyClient: X509Certificate;
-let strangerFromSameCa: X509Certificate;
-let proxyClientFromOtherCa: X509Certificate;
-let expiredProxyClient: X509Certificate;
-let serverOnlyCertificate: X509Certificate;
-
-const cert = (k: CertifiedKey) => new X509Certificate(k.certificatePem);
+let frontProxyAnchor: string;
+let otherAnchor: string;
 
 beforeAll(async () => {
   const issued = new Date(now - 10 * day);
   frontProxyCa = await createCertificateAuthority({ commonName: 'front-proxy-ca', now: issued });
   otherCa = await createCertificateAuthority({ commonName: 'other-ca', now: issued });
-  proxyClient = cert(await issueClientCertificate(frontProxyCa, { commonName: 'front-proxy-client', now: issued }));
-  strangerFromSameCa = cert(await issueClientCertificate(frontProxyCa, { commonName: 'someone-else', now: issued }));
-  proxyClientFromOtherCa = cert(await issueClientCertificate(otherCa, { commonName: 'front-proxy-client', now: issued }));
-  expiredProxyClient = cert(await issueClientCertificate(frontProxyCa, { commonName: 'front-proxy-client', now: new Date(now - 400 * day), validityDays: 30 }));
-  serverOnlyCertificate = cert(await issueServerCertificate(frontProxyCa, { commonName: 'front-proxy-client', dnsNames: ['x'], now: issued }));
+  frontProxyAnchor = [...frontProxyTrust(parseRequestHeaderConfig(configMapData())).anchors][0] ?? '';
+  otherAnchor = [...frontProxyTrust(parseRequestHeaderConfig(configMapData({ 'requestheader-client-ca-file': otherCa.certificatePem }))).anchors][0] ?? '';
 });
+
+/** TLS's verdict on a front-proxy client certificate that verified; what the server tests obtain over real TLS. */
+const verified = (overrides: Partial<PeerCertificateVerdict> = {}): PeerCertificateVerdict => ({ presented: true, authorized: true, commonName: 'front-proxy-client', validUntil: now + 300 * day, anchor: frontProxyAnchor, ...overrides });
+const unverified = (authorizationError: string): PeerCertificateVerdict => ({ presented: true, authorized: false, authorizationError, commonName: 'front-proxy-client', validUntil: now + 300 * day });
+const noCertificate: PeerCertificateVerdict = { presented: false, authorized: false, commonName: '', validUntil: 0 };
 
 function configMapData(overrides: Record<string, string> = {}): Record<string, string> {
   return {
@@ -68,43 +65,38 @@ describe('parseRequestHeaderConfig', () => {
   });
 });
 
-describe('verifyClientChain', () => {
+describe('judgeClientCertificate', () => {
   const trust = () => frontProxyTrust(parseRequestHeaderConfig(configMapData()));
 
-  it('accepts the front proxy certificate and remembers until when', () => {
-    const verdict = verifyClientChain([proxyClient], trust(), now);
-    expect(verdict).toEqual({ ok: true, commonName: 'front-proxy-client', validUntil: Date.parse(proxyClient.validTo) });
+  it('accepts the front proxy certificate TLS verified up to the front-proxy CA', () => {
+    expect(judgeClientCertificate(verified(), trust(), now)).toEqual({ ok: true, commonName: 'front-proxy-client' });
   });
 
   it.each([
-    ['no certificate', () => [], /no client certificate/],
-    ['a certificate from another CA', () => [proxyClientFromOtherCa], /is not signed by the front-proxy CA/],
-    ['a name that is not allowed', () => [strangerFromSameCa], /common name "someone-else" is not one of the allowed/],
-    ['an expired certificate', () => [expiredProxyClient], /expired at/],
-    ['a server-only certificate', () => [serverOnlyCertificate], /lacks clientAuth/],
-    ['the CA certificate itself, whose name is not allowed', () => [cert(frontProxyCa)], /common name "front-proxy-ca" is not one of the allowed/],
-  ])('refuses %s', (_, chain, message) => {
-    const verdict = verifyClientChain(chain(), trust(), now);
+    ['no certificate', () => noCertificate, /^no client certificate$/],
+    ['a certificate TLS could not chain to the CA', () => unverified('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'), /"front-proxy-client" is not signed by the front-proxy CA \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)/],
+    ['a certificate TLS found expired', () => unverified('CERT_HAS_EXPIRED'), /has expired/],
+    ['a certificate not valid yet', () => unverified('CERT_NOT_YET_VALID'), /is not valid yet/],
+    ['a server-only certificate', () => unverified('INVALID_PURPOSE'), /lacks clientAuth/],
+    ['a chain to a CA that is no longer trusted', () => verified({ anchor: otherAnchor }), /no longer trusted/],
+    ['a certificate that expired since the connection was made', () => verified({ validUntil: now - 1 }), /expired at 2030-05-31T23:59:59.999Z/],
+    ['a name that is not allowed', () => verified({ commonName: 'someone-else' }), /common name "someone-else" is not one of the allowed/],
+  ])('refuses %s', (_, peer, message) => {
+    const verdict = judgeClientCertificate(peer(), trust(), now);
     expect(verdict.ok).toBe(false);
     expect(verdict.ok ? '' : verdict.message).toMatch(message);
   });
 
   it('accepts any name from the CA when no names are listed', () => {
     const open = frontProxyTrust(parseRequestHeaderConfig(configMapData({ 'requestheader-allowed-names': '[]' })));
-    expect(verifyClientChain([strangerFromSameCa], open, now)).toMatchObject({ ok: true, commonName: 'someone-else' });
+    expect(judgeClientCertificate(verified({ commonName: 'someone-else' }), open, now)).toMatchObject({ ok: true, commonName: 'someone-else' });
   });
 
-  it('refuses a certificate before the CA validity starts', () => {
-    expect(verifyClientChain([proxyClient], trust(), now - 30 * day).ok).toBe(false);
-  });
-
-  it('trusts every CA of a bundle (as during a CA rotation)', async () => {
-    const next = await createCertificateAuthority({ commonName: 'next-front-proxy-ca', now: new Date(now - day) });
-    const leaf = cert(await issueClientCertificate(next, { commonName: 'front-proxy-client', now: new Date(now - day) }));
-    const bundleTrust = frontProxyTrust(parseRequestHeaderConfig(configMapData({ 'requestheader-client-ca-file': `${frontProxyCa.certificatePem}\n${next.certificatePem}` })));
-    expect(verifyClientChain([leaf], bundleTrust, now)).toMatchObject({ ok: true });
-    expect(verifyClientChain([proxyClient], bundleTrust, now)).toMatchObject({ ok: true });
-    expect(verifyClientChain([leaf], trust(), now).ok).toBe(false);
+  it('trusts chains to every CA of a bundle (as during a CA rotation)', () => {
+    const bundleTrust = frontProxyTrust(parseRequestHeaderConfig(configMapData({ 'requestheader-client-ca-file': `${frontProxyCa.certificatePem}\n${otherCa.certificatePem}` })));
+    expect(judgeClientCertificate(verified({ anchor: otherAnchor }), bundleTrust, now)).toMatchObject({ ok: true });
+    expect(judgeClientCertificate(verified(), bundleTrust, now)).toMatchObject({ ok: true });
+    expect(judgeClientCertificate(verified({ anchor: otherAnchor }), trust(), now).ok).toBe(false);
   });
 });
 
@@ -159,44 +151,43 @@ describe('RequestAuthenticator', () => {
 
   function authenticator(tokenReviewer?: TokenReviewer) {
     let trust = frontProxyTrust(parseRequestHeaderConfig(configMapData()));
-    let clock = now;
-    const instance = new RequestAuthenticator({ trust: () => trust, clock: () => clock, ...(tokenReviewer ? { tokenReviewer } : {}) });
+    const clock = new FakeClock(now);
+    const instance = new RequestAuthenticator({ trust: () => trust, clock, ...(tokenReviewer ? { tokenReviewer } : {}) });
     return {
       instance,
       setTrust: (data: Record<string, string>) => (trust = frontProxyTrust(parseRequestHeaderConfig(data))),
-      setClock: (t: number) => (clock = t),
+      setClock: (t: number) => clock.advance(t - clock.now()),
     };
   }
 
   it('trusts identity headers only behind a front-proxy certificate', async () => {
     const { instance } = authenticator();
-    const connection = {};
-    await expect(instance.authenticate({ connection, peerCertificates: () => [proxyClient], headers: user })).resolves.toEqual({
+    await expect(instance.authenticate({ connection: {}, peerCertificate: () => verified(), headers: user })).resolves.toEqual({
       ok: true,
       via: 'front-proxy',
       user: { username: 'alice', groups: ['devs'], extra: {} },
     });
-    const spoofed = await instance.authenticate({ connection: {}, peerCertificates: () => [proxyClientFromOtherCa], headers: user });
+    const spoofed = await instance.authenticate({ connection: {}, peerCertificate: () => unverified('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'), headers: user });
     expect(spoofed).toMatchObject({ ok: false, message: expect.stringMatching(/not signed by the front-proxy CA/) as unknown });
-    const none = await instance.authenticate({ connection: {}, peerCertificates: () => [], headers: user });
+    const none = await instance.authenticate({ connection: {}, peerCertificate: () => noCertificate, headers: user });
     expect(none).toMatchObject({ ok: false, message: 'no client certificate' });
   });
 
-  it('verifies a connection once, and again when the trust changes or the certificate expires', async () => {
+  it("asks for a connection's certificate once, and judges it again when the trust changes or it expires", async () => {
     const { instance, setTrust, setClock } = authenticator();
-    let reads = 0;
-    const request = { connection: {}, peerCertificates: () => (reads++, [proxyClient]), headers: user };
+    let asked = 0;
+    const validUntil = now + day;
+    const request = { connection: {}, peerCertificate: () => (asked++, verified({ validUntil })), headers: user };
+    await expect(instance.authenticate(request)).resolves.toMatchObject({ ok: true });
     await instance.authenticate(request);
-    await instance.authenticate(request);
-    expect(reads).toBe(1);
+    expect(asked).toBe(1);
     setTrust(configMapData({ 'requestheader-client-ca-file': otherCa.certificatePem }));
-    await expect(instance.authenticate(request)).resolves.toMatchObject({ ok: false });
-    expect(reads).toBe(2);
+    await expect(instance.authenticate(request)).resolves.toMatchObject({ ok: false, message: expect.stringMatching(/no longer trusted/) as unknown });
     setTrust(configMapData());
-    await instance.authenticate(request);
-    setClock(Date.parse(proxyClient.validTo) + 1);
+    await expect(instance.authenticate(request)).resolves.toMatchObject({ ok: true });
+    await setClock(validUntil + 1);
     await expect(instance.authenticate(request)).resolves.toMatchObject({ ok: false, message: expect.stringMatching(/expired/) as unknown });
-    expect(reads).toBe(4);
+    expect(asked).toBe(1);
   });
 
   it('reviews bearer tokens when enabled, caching the answer by digest', async () => {
@@ -206,19 +197,19 @@ describe('RequestAuthenticator', () => {
       return Promise.resolve(token === 'good' ? { authenticated: true, user: { username: 'sa', groups: ['g'], extra: {} } } : { authenticated: false, error: 'invalid bearer token' });
     };
     const { instance, setClock } = authenticator(reviewer);
-    const withToken = (token: string) => ({ connection: {}, peerCertificates: () => [], headers: { authorization: [`Bearer ${token}`] } });
+    const withToken = (token: string) => ({ connection: {}, peerCertificate: () => noCertificate, headers: { authorization: [`Bearer ${token}`] } });
     await expect(instance.authenticate(withToken('good'))).resolves.toMatchObject({ ok: true, via: 'token', user: { username: 'sa' } });
     await instance.authenticate(withToken('good'));
     await expect(instance.authenticate(withToken('bad'))).resolves.toEqual({ ok: false, message: 'bearer token rejected: invalid bearer token' });
     expect(seen).toEqual(['good', 'bad']);
-    setClock(now + 10_001);
+    await setClock(now + 10_001);
     await instance.authenticate(withToken('good'));
     expect(seen).toEqual(['good', 'bad', 'good']);
   });
 
   it('ignores bearer tokens when token review is off', async () => {
     const { instance } = authenticator();
-    const result = await instance.authenticate({ connection: {}, peerCertificates: () => [], headers: { authorization: ['Bearer good'] } });
+    const result = await instance.authenticate({ connection: {}, peerCertificate: () => noCertificate, headers: { authorization: ['Bearer good'] } });
     expect(result.ok).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
-import { createHash, type X509Certificate } from 'node:crypto';
-import { frontProxyUser, verifyClientChain, type ChainVerdict, type DistinctHeaders, type FrontProxyTrust } from './front-proxy.js';
-import { TtlCache, type Clock } from './ttl-cache.js';
+import { createHash } from 'node:crypto';
+import { frontProxyUser, judgeClientCertificate, type ChainVerdict, type DistinctHeaders, type FrontProxyTrust, type PeerCertificateVerdict } from './front-proxy.js';
+import type { Clock } from '../controller/clock.js';
+import { TtlCache } from './ttl-cache.js';
 import type { AuthenticationResult, UserInfo } from './user.js';
 
 /** Asks Kubernetes who a bearer token belongs to (a TokenReview). */
@@ -8,10 +9,10 @@ export type TokenReviewer = (token: string, signal?: AbortSignal) => Promise<{ a
 
 /** The parts of a request authentication looks at. */
 export interface CredentialsView {
-  /** Identity of the TLS connection, so that its certificate chain is verified once rather than per request. */
+  /** Identity of the TLS connection, so that its certificate is looked at once rather than per request. */
   readonly connection: object;
-  /** The client's certificate chain, leaf first; empty when it sent none. Called at most once per connection. */
-  readonly peerCertificates: () => readonly X509Certificate[];
+  /** What TLS established about the client's certificate. Called at most once per connection. */
+  readonly peerCertificate: () => PeerCertificateVerdict;
   readonly headers: DistinctHeaders;
   /** Aborted when the client goes away; read only when a token has to be reviewed. */
   readonly signal?: AbortSignal;
@@ -28,18 +29,13 @@ export interface RequestAuthenticatorOptions {
   readonly tokenCacheMaxEntries?: number;
 }
 
-interface ConnectionVerdict {
-  readonly trust: FrontProxyTrust;
-  readonly verdict: ChainVerdict;
-}
-
 /**
  * Authenticates requests as kube's delegated authentication does: a client certificate from the front-proxy
  * CA with an allowed common name makes the identity headers trustworthy; otherwise a bearer token may be
  * reviewed. Identity headers from anyone else are ignored.
  */
 export class RequestAuthenticator {
-  private readonly connections = new WeakMap<object, ConnectionVerdict>();
+  private readonly connections = new WeakMap<object, PeerCertificateVerdict>();
   private readonly tokens: TtlCache<Awaited<ReturnType<TokenReviewer>>>;
   private readonly tokenTtlMs: number;
 
@@ -64,12 +60,12 @@ export class RequestAuthenticator {
   private verifyConnection(request: CredentialsView): ChainVerdict {
     const trust = this.options.trust();
     if (!trust) return { ok: false, message: 'front-proxy authentication is not configured yet' };
-    const now = this.options.clock();
-    const cached = this.connections.get(request.connection);
-    if (cached && cached.trust === trust && (!cached.verdict.ok || now <= cached.verdict.validUntil)) return cached.verdict;
-    const verdict = verifyClientChain(request.peerCertificates(), trust, now);
-    this.connections.set(request.connection, { trust, verdict });
-    return verdict;
+    let peer = this.connections.get(request.connection);
+    if (!peer) {
+      peer = request.peerCertificate();
+      this.connections.set(request.connection, peer);
+    }
+    return judgeClientCertificate(peer, trust, this.options.clock.now());
   }
 
   private async reviewToken(token: string, signal?: AbortSignal): Promise<AuthenticationResult> {

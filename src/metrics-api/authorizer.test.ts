@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../controller/fake-clock.js';
 import { CachingAuthorizer, type AccessReviewer, type ResourceAttributes } from './authorizer.js';
 import type { UserInfo } from './user.js';
 
@@ -7,7 +8,7 @@ const mallory: UserInfo = { username: 'mallory', groups: [], extra: {} };
 const metric = (resource: string, namespace = 'default'): ResourceAttributes => ({ namespace, verb: 'get', group: 'external.metrics.k8s.io', version: 'v1beta1', resource });
 
 function setup(options: { allowedTtlMs?: number; deniedTtlMs?: number; maxEntries?: number } = {}) {
-  let now = 0;
+  const clock = new FakeClock(0);
   const calls: string[] = [];
   let failNext = false;
   const reviewer: AccessReviewer = (user, attributes) => {
@@ -18,8 +19,8 @@ function setup(options: { allowedTtlMs?: number; deniedTtlMs?: number; maxEntrie
     }
     return Promise.resolve(user.username === 'mallory' ? { allowed: false, reason: 'no RBAC' } : { allowed: true, reason: '' });
   };
-  const authorizer = new CachingAuthorizer({ reviewer, clock: () => now, ...options });
-  return { authorizer, calls, advance: (ms: number) => (now += ms), failOnce: () => (failNext = true) };
+  const authorizer = new CachingAuthorizer({ reviewer, clock, ...options });
+  return { authorizer, calls, advance: (ms: number) => clock.advance(ms), failOnce: () => (failNext = true) };
 }
 
 describe('CachingAuthorizer', () => {
@@ -29,7 +30,7 @@ describe('CachingAuthorizer', () => {
     await authorizer.authorize(hpa, metric('s0-redis', 'other'));
     await authorizer.authorize(hpa, metric('s1-kafka'));
     expect(calls).toHaveLength(3);
-    advance(10_000);
+    await advance(10_000);
     await authorizer.authorize(hpa, metric('s0-redis'));
     expect(calls).toHaveLength(4);
   });
@@ -38,7 +39,7 @@ describe('CachingAuthorizer', () => {
     const { authorizer, calls, advance } = setup({ allowedTtlMs: 10_000, deniedTtlMs: 1_000 });
     await expect(authorizer.authorize(mallory, metric('s0-redis'))).resolves.toEqual({ allowed: false, reason: 'no RBAC' });
     await authorizer.authorize(mallory, metric('s0-redis'));
-    advance(1_000);
+    await advance(1_000);
     await authorizer.authorize(mallory, metric('s0-redis'));
     expect(calls).toEqual(['mallory:default/s0-redis', 'mallory:default/s0-redis']);
   });

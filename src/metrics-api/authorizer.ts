@@ -1,4 +1,5 @@
-import { TtlCache, type Clock } from './ttl-cache.js';
+import type { Clock } from '../controller/clock.js';
+import { TtlCache } from './ttl-cache.js';
 import type { UserInfo } from './user.js';
 
 /** What is being accessed, in SubjectAccessReview terms. */

@@ -134,7 +134,7 @@ describe('forwarding to an upstream metrics server', () => {
       notReadyReason: () => undefined,
       upstream: new UpstreamForwarder({ client: new UpstreamClient({ target: { url: `https://127.0.0.1:${closed.port}`, token: () => Promise.resolve(undefined) } }), ownership, log: silent }),
     });
-    const request = (url: string) => handler({ method: 'GET', url, connection: {}, peerCertificates: () => [], headers: {}, signal: new AbortController().signal });
+    const request = (url: string) => handler({ method: 'GET', url, connection: {}, peerCertificate: () => ({ presented: false, authorized: false, commonName: '', validUntil: 0 }), headers: {}, signal: new AbortController().signal });
     const upstreamMetric = await request(`${base}/namespaces/shop/queue_depth`);
     expect(upstreamMetric.status).toBe(503);
     expect('json' in upstreamMetric && (upstreamMetric.json as { message: string }).message).toMatch(/queue_depth" is served by the upstream metrics server https:\/\/127\.0\.0\.1:\d+, which is unavailable: .*ECONNREFUSED/);

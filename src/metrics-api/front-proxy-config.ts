@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../controller/clock.js';
 import type { Logger } from '../log.js';
 import { frontProxyTrust, parseRequestHeaderConfig, type FrontProxyTrust } from './front-proxy.js';
 
@@ -5,6 +6,9 @@ export interface FrontProxyConfigWatcherOptions {
   /** Reads the data of ConfigMap kube-system/extension-apiserver-authentication (undefined when absent). */
   readonly read: () => Promise<Readonly<Record<string, string>> | undefined>;
   readonly log: Logger;
+  readonly clock: Clock;
+  /** Told every new trust, e.g. to give the server's TLS layer a new CA. */
+  readonly onTrust?: (trust: FrontProxyTrust) => void;
   /** How often to re-read; default 30 s. CA rotations on the apiserver side are rare and slow. */
   readonly intervalMs?: number;
 }
@@ -18,7 +22,7 @@ export class FrontProxyConfigWatcher {
   private current: FrontProxyTrust | undefined;
   private currentJson = '';
   private problem: string | undefined = 'not read yet';
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private stopped = false;
 
   constructor(private readonly options: FrontProxyConfigWatcherOptions) {}
@@ -40,7 +44,7 @@ export class FrontProxyConfigWatcher {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
   }
 
   async refresh(): Promise<void> {
@@ -51,6 +55,7 @@ export class FrontProxyConfigWatcher {
       this.current = frontProxyTrust(config);
       this.currentJson = json;
       this.problem = undefined;
+      this.options.onTrust?.(this.current);
       this.options.log.info({ allowedNames: config.allowedNames, usernameHeaders: config.usernameHeaders }, 'front-proxy authentication configuration loaded');
     } catch (error) {
       this.problem = (error as Error).message;
@@ -60,9 +65,10 @@ export class FrontProxyConfigWatcher {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.refresh().finally(() => this.schedule());
-    }, this.options.intervalMs ?? 30_000);
-    this.timer.unref();
+    this.timer = this.options.clock.setTimeout(
+      () => void this.refresh().finally(() => this.schedule()),
+      this.options.intervalMs ?? 30_000,
+      { unref: true },
+    );
   }
 }

@@ -24,14 +24,13 @@ export interface IdentityHeaderNames {
 export interface FrontProxyTrust {
   readonly config: RequestHeaderConfig;
   readonly authorities: readonly X509Certificate[];
+  /** SHA-256 fingerprints of the authorities, as TLS reports the CA a client's chain was verified up to. */
+  readonly anchors: ReadonlySet<string>;
   readonly headerNames: IdentityHeaderNames;
 }
 
 export const authenticationConfigMap = { namespace: 'kube-system', name: 'extension-apiserver-authentication' } as const;
 
-const clientAuthUsage = '1.3.6.1.5.5.7.3.2';
-const anyExtendedUsage = '2.5.29.37.0';
-const maxChainLength = 5;
 
 /** Parses the ConfigMap's data; throws an error naming the key when it is missing or malformed. */
 export function parseRequestHeaderConfig(data: Readonly<Record<string, string>> | undefined): RequestHeaderConfig {
@@ -64,7 +63,7 @@ export function parseRequestHeaderConfig(data: Readonly<Record<string, string>> 
 
 export function frontProxyTrust(config: RequestHeaderConfig): FrontProxyTrust {
   const authorities = parseCertificateBundle(config.clientCaPem, 'requestheader-client-ca-file');
-  return { config, authorities, headerNames: identityHeaderNames(config) };
+  return { config, authorities, anchors: new Set(authorities.map((ca) => ca.fingerprint256)), headerNames: identityHeaderNames(config) };
 }
 
 export function identityHeaderNames(config: RequestHeaderConfig): IdentityHeaderNames {
@@ -85,57 +84,56 @@ export function parseCertificateBundle(pem: string, what: string): X509Certifica
   });
 }
 
-export type ChainVerdict = { ok: true; commonName: string; validUntil: number } | { ok: false; message: string };
+/**
+ * What the TLS handshake established about a client's certificate. The server's TLS layer verifies the chain
+ * (signatures, validity dates, CA flags, and the clientAuth purpose) against the front-proxy CA it was given.
+ */
+export interface PeerCertificateVerdict {
+  /** False when the client sent no certificate. */
+  readonly presented: boolean;
+  readonly authorized: boolean;
+  /** The TLS layer's reason when not authorized, e.g. CERT_HAS_EXPIRED. */
+  readonly authorizationError?: string;
+  readonly commonName: string;
+  /** The earliest expiry (ms) in the verified chain: a kept-alive connection outlives its certificate otherwise. */
+  readonly validUntil: number;
+  /** SHA-256 fingerprint of the CA the chain was verified up to. */
+  readonly anchor?: string;
+}
+
+export type ChainVerdict = { ok: true; commonName: string } | { ok: false; message: string };
 
 /**
- * Verifies a client's certificate chain (leaf first, then any intermediates it sent) up to one of the
- * authorities, checking signatures, validity dates, CA flags on issuers and that the leaf may authenticate
- * TLS clients. Then checks the leaf's common name against the allowed names.
+ * Judges a connection's certificate for one request, under the trust current now. TLS verified the chain when
+ * the connection was made; what can change since is checked here: the CA it chains to may have been dropped
+ * from the trust (TLS cannot re-verify an open connection), the certificate may have expired, and the allowed
+ * names may have changed.
  */
-export function verifyClientChain(chain: readonly X509Certificate[], trust: FrontProxyTrust, now: number): ChainVerdict {
-  const [leaf, ...intermediates] = chain;
-  if (!leaf) return { ok: false, message: 'no client certificate' };
-  const leafProblem = validityProblem(leaf, now) ?? usageProblem(leaf);
-  if (leafProblem) return { ok: false, message: leafProblem };
-  let current = leaf;
-  let validUntil = Date.parse(leaf.validTo);
-  for (let depth = 0; depth < maxChainLength; depth += 1) {
-    const authority = trust.authorities.find((ca) => issues(ca, current));
-    if (authority) {
-      const problem = validityProblem(authority, now);
-      if (problem) return { ok: false, message: `front-proxy CA ${problem}` };
-      return allowedName(leaf, trust.config, Math.min(validUntil, Date.parse(authority.validTo)));
-    }
-    const intermediate = intermediates.find((candidate) => candidate.ca && issues(candidate, current));
-    if (!intermediate || validityProblem(intermediate, now)) break;
-    validUntil = Math.min(validUntil, Date.parse(intermediate.validTo));
-    current = intermediate;
+export function judgeClientCertificate(peer: PeerCertificateVerdict, trust: FrontProxyTrust, now: number): ChainVerdict {
+  if (!peer.presented) return { ok: false, message: 'no client certificate' };
+  const subject = `client certificate "${peer.commonName}"`;
+  if (!peer.authorized) return { ok: false, message: `${subject} ${handshakeProblem(peer.authorizationError)}` };
+  if (peer.anchor === undefined || !trust.anchors.has(peer.anchor)) return { ok: false, message: `${subject} is not signed by the front-proxy CA (it chains to a CA that is no longer trusted)` };
+  if (now > peer.validUntil) return { ok: false, message: `${subject} expired at ${new Date(peer.validUntil).toISOString()}` };
+  if (trust.config.allowedNames.length > 0 && !trust.config.allowedNames.includes(peer.commonName)) {
+    return { ok: false, message: `client certificate common name "${peer.commonName}" is not one of the allowed front-proxy names` };
   }
-  return { ok: false, message: `client certificate "${leaf.subject.replace(/\n/g, ', ')}" is not signed by the front-proxy CA` };
+  return { ok: true, commonName: peer.commonName };
 }
 
-function issues(issuer: X509Certificate, subject: X509Certificate): boolean {
-  return issuer.ca && subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
-}
-
-function validityProblem(certificate: X509Certificate, now: number): string | undefined {
-  if (now < Date.parse(certificate.validFrom)) return `certificate "${commonNameOf(certificate)}" is not valid before ${certificate.validFrom}`;
-  if (now > Date.parse(certificate.validTo)) return `certificate "${commonNameOf(certificate)}" expired at ${certificate.validTo}`;
-  return undefined;
-}
-
-function usageProblem(leaf: X509Certificate): string | undefined {
-  const usages = leaf.keyUsage as string[] | undefined;
-  if (!usages || usages.includes(clientAuthUsage) || usages.includes(anyExtendedUsage)) return undefined;
-  return `certificate "${commonNameOf(leaf)}" is not a client certificate (extended key usage lacks clientAuth)`;
-}
-
-function allowedName(leaf: X509Certificate, config: RequestHeaderConfig, validUntil: number): ChainVerdict {
-  const commonName = commonNameOf(leaf);
-  if (config.allowedNames.length > 0 && !config.allowedNames.includes(commonName)) {
-    return { ok: false, message: `client certificate common name "${commonName}" is not one of the allowed front-proxy names` };
+function handshakeProblem(code: string | undefined): string {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED':
+      return 'has expired (or a certificate of its chain has)';
+    case 'CERT_NOT_YET_VALID':
+      return 'is not valid yet (or a certificate of its chain is not)';
+    case 'INVALID_PURPOSE':
+      return 'is not a client certificate (extended key usage lacks clientAuth)';
+    case undefined:
+      return 'is not signed by the front-proxy CA';
+    default:
+      return `is not signed by the front-proxy CA (${code})`;
   }
-  return { ok: true, commonName, validUntil };
 }
 
 export function commonNameOf(certificate: X509Certificate): string {

@@ -1,5 +1,6 @@
-import { ApiregistrationV1Api, CoreV1Api, type KubeConfig, type V1APIService } from '@kubernetes/client-node';
-import { externalMetricsApiServiceName, isStatus } from './kube-access.js';
+import type { V1APIService, V1ConfigMap } from '@kubernetes/client-node';
+import { readOrUndefined, resourcePath, type KubeClient } from '../kube/client.js';
+import { externalMetricsApiServiceName, externalMetricsApiServicePath } from './kube-access.js';
 
 /** What the previous owner's APIService was, kept so that it can be put back as it was. */
 export interface RecordedApiService {
@@ -30,38 +31,33 @@ const helmKeys = { managedBy: 'app.kubernetes.io/managed-by', releaseName: 'meta
  * Records the APIService's current owner before swell takes it over. The first record wins: running it again
  * after swell owns the APIService must not record swell as the owner to restore.
  */
-export async function handOver(kubeConfig: KubeConfig, options: HandOverOptions): Promise<HandOverResult> {
-  const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+export async function handOver(client: KubeClient, options: HandOverOptions): Promise<HandOverResult> {
   const where = `ConfigMap ${options.namespace}/${options.configMapName}`;
-  if (await readOrUndefined(() => core.readNamespacedConfigMap({ name: options.configMapName, namespace: options.namespace }))) {
+  if (await readOrUndefined<V1ConfigMap>(client, configMapPath(options))) {
     return { kind: 'already-recorded', message: `the previous owner is already recorded in ${where}; left as it is` };
   }
-  const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
+  const current = await readOrUndefined<V1APIService>(client, externalMetricsApiServicePath);
   if (!current?.spec) return { kind: 'none', message: `APIService ${externalMetricsApiServiceName} does not exist; nothing to hand over` };
   const previous = recordOf(current);
-  await core.createNamespacedConfigMap({
-    namespace: options.namespace,
+  await client.request('POST', configMapsPath(options.namespace), {
     body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: options.configMapName, labels: { [helmKeys.managedBy]: 'swell' } }, data: { [recordKey]: JSON.stringify(previous) } },
   });
-  if (options.helmRelease) await markForHelm(api, current, options.helmRelease, options.namespace);
+  if (options.helmRelease) await markForHelm(client, current, options.helmRelease, options.namespace);
   return { kind: 'recorded', previous, message: `recorded APIService ${externalMetricsApiServiceName} (${describeBackend(previous)}) in ${where}` };
 }
 
 /** Puts the recorded owner's APIService back (replacing swell's, if it is still there) and drops the record. */
-export async function handBack(kubeConfig: KubeConfig, options: Pick<HandOverOptions, 'namespace' | 'configMapName'>): Promise<HandBackResult> {
-  const api = kubeConfig.makeApiClient(ApiregistrationV1Api);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+export async function handBack(client: KubeClient, options: Pick<HandOverOptions, 'namespace' | 'configMapName'>): Promise<HandBackResult> {
   const where = `ConfigMap ${options.namespace}/${options.configMapName}`;
-  const record = await readOrUndefined(() => core.readNamespacedConfigMap({ name: options.configMapName, namespace: options.namespace }));
+  const record = await readOrUndefined<V1ConfigMap>(client, configMapPath(options));
   const text = record?.data?.[recordKey];
   if (!text) return { kind: 'nothing-recorded', message: `no previous owner recorded in ${where}; nothing to hand back` };
   const previous = parseRecord(text, where);
   const body: V1APIService = { apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: externalMetricsApiServiceName, labels: previous.labels, annotations: previous.annotations }, spec: previous.spec };
-  const current = await readOrUndefined(() => api.readAPIService({ name: externalMetricsApiServiceName }));
-  if (current) await api.replaceAPIService({ name: externalMetricsApiServiceName, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
-  else await api.createAPIService({ body });
-  await core.deleteNamespacedConfigMap({ name: options.configMapName, namespace: options.namespace });
+  const current = await readOrUndefined<V1APIService>(client, externalMetricsApiServicePath);
+  if (current) await client.request('PUT', externalMetricsApiServicePath, { body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+  else await client.request('POST', apiServicesPath, { body });
+  await client.request('DELETE', configMapPath(options));
   return { kind: 'restored', message: `restored APIService ${externalMetricsApiServiceName} (${describeBackend(previous)}) from ${where}` };
 }
 
@@ -91,16 +87,17 @@ function describeBackend(record: RecordedApiService): string {
   return service ? `Service ${service.namespace ?? ''}/${service.name ?? ''}${service.port ? `:${service.port}` : ''}` : 'served by the apiserver itself';
 }
 
-async function markForHelm(api: ApiregistrationV1Api, current: V1APIService, release: string, namespace: string): Promise<void> {
+async function markForHelm(client: KubeClient, current: V1APIService, release: string, namespace: string): Promise<void> {
   const metadata = { labels: { ...(current.metadata?.labels ?? {}), [helmKeys.managedBy]: 'Helm' }, annotations: { ...(current.metadata?.annotations ?? {}), [helmKeys.releaseName]: release, [helmKeys.releaseNamespace]: namespace } };
-  await api.replaceAPIService({ name: externalMetricsApiServiceName, body: { ...current, metadata: { ...current.metadata, ...metadata } } });
+  await client.request('PUT', externalMetricsApiServicePath, { body: { ...current, metadata: { ...current.metadata, ...metadata } } });
 }
 
-async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isStatus(error, 404)) return undefined;
-    throw error;
-  }
+const apiServicesPath = resourcePath({ group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices' });
+
+function configMapsPath(namespace: string): string {
+  return resourcePath({ group: '', version: 'v1', resource: 'configmaps', namespace });
+}
+
+function configMapPath(options: Pick<HandOverOptions, 'namespace' | 'configMapName'>): string {
+  return `${configMapsPath(options.namespace)}/${encodeURIComponent(options.configMapName)}`;
 }

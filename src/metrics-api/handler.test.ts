@@ -51,7 +51,7 @@ function handler(overrides: Partial<MetricsHandlerOptions> = {}, identity: Authe
       method,
       url,
       connection: {},
-      peerCertificates: () => [],
+      peerCertificate: () => ({ presented: false, authorized: false, commonName: '', validUntil: 0 }),
       headers: {},
       get signal() {
         signalReads += 1;

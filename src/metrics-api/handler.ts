@@ -1,3 +1,4 @@
+import { createSystemClock, type Clock } from '../controller/clock.js';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { CredentialsView } from './authenticator.js';
@@ -42,8 +43,8 @@ export interface MetricsHandlerOptions {
   readonly notReadyReason: () => string | undefined;
   /** Upper bound on one metric lookup; default 10 s, below the aggregator's own proxy timeout. */
   readonly metricTimeoutMs?: number;
-  /** Milliseconds, for metric deadlines; default Date.now. */
-  readonly clock?: () => number;
+  /** For metric deadlines; default the system clock. */
+  readonly clock?: Clock;
   /** Another adapter that serves every metric swell does not own; without one, every metric is swell's. */
   readonly upstream?: UpstreamRouting;
 }
@@ -55,7 +56,7 @@ type MetricRoute = Extract<Route, { kind: 'metric' }>;
 /** The whole request → response logic of the server, with no socket in sight. */
 export function createMetricsHandler(options: MetricsHandlerOptions): MetricsHandler {
   const timeoutMs = options.metricTimeoutMs ?? 10_000;
-  const reads = new PendingReads({ timeoutMs, clock: options.clock ?? Date.now });
+  const reads = new PendingReads({ timeoutMs, clock: options.clock ?? createSystemClock() });
   const serving: MetricServing = { ...options, reads, timeoutMs };
   return async (request) => {
     const route = routeRequest(request.method, request.url);

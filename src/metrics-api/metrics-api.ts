@@ -6,7 +6,7 @@ import { servingCertificateFrom, type CertificateSource, type ServingBundle } fr
 import { FrontProxyConfigWatcher } from './front-proxy-config.js';
 import { createMetricsHandler } from './handler.js';
 import { apiServiceCaBundlePublisher, authenticationConfigReader, subjectAccessReviewer, tokenReviewer } from './kube-access.js';
-import { createSystemClock } from '../controller/clock.js';
+import { createSystemClock, type Clock } from '../controller/clock.js';
 import { RegistrationKeeper } from '../kube/local-registration.js';
 import { apiServiceRegistration, ensureNamespace } from './register.js';
 import { MetricsApiServer } from './server.js';
@@ -31,7 +31,7 @@ export interface MetricsApiOptions {
   readonly acceptBearerTokens?: boolean;
   /** Another external metrics server that keeps serving every metric no ScaledObject of swell's names. */
   readonly upstream?: UpstreamOptions;
-  readonly clock?: () => number;
+  readonly clock?: Clock;
 }
 
 export interface RunningMetricsApi {
@@ -44,9 +44,10 @@ export interface RunningMetricsApi {
 
 /** Wires the external metrics API together: authentication config, authorization, certificates, server. */
 export async function startMetricsApi(options: MetricsApiOptions): Promise<RunningMetricsApi> {
-  const clock = options.clock ?? Date.now;
+  const clock = options.clock ?? createSystemClock();
   const log = options.log;
-  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log });
+  let server: MetricsApiServer | undefined;
+  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log, clock, onTrust: (trust) => server?.setClientCa(trust.config.clientCaPem) });
   await frontProxy.start();
   const upstream = options.upstream ? await startUpstreamRouting(options.client, options.upstream, log) : undefined;
   const handler = createMetricsHandler({
@@ -59,7 +60,6 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     clock,
   });
 
-  let server: MetricsApiServer | undefined;
   let current: ServingBundle | undefined;
   const publisher = options.publishCaBundle === false ? undefined : apiServiceCaBundlePublisher(options.client, log);
   const publish = async (bundle: ServingBundle) => {
@@ -69,17 +69,18 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     current = bundle;
     server?.setServingCertificate(bundle);
   };
-  const certificates = servingCertificateFrom(options.certificates, { client: options.client, apply, publish, log, now: () => new Date(clock()) });
+  const certificates = servingCertificateFrom(options.certificates, { client: options.client, apply, publish, log, clock });
 
   const registration = options.registerLocally;
   let keeper: RegistrationKeeper | undefined;
   try {
     if (registration) await ensureNamespace(options.client, registration.namespace);
     const bundle = await certificates.start();
-    server = await MetricsApiServer.start({ handler, servingCertificate: bundle, log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
+    const clientCaPem = frontProxy.trust()?.config.clientCaPem;
+    server = await MetricsApiServer.start({ handler, servingCertificate: bundle, ...(clientCaPem ? { clientCaPem } : {}), log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
     if (registration) {
       const local = apiServiceRegistration(options.client, { ...registration, port: server.port, caPem: bundle.caPem }, log);
-      keeper = new RegistrationKeeper({ registration: local, ownPort: server.port, clock: createSystemClock(), log });
+      keeper = new RegistrationKeeper({ registration: local, ownPort: server.port, clock, log });
       await keeper.start();
     }
   } catch (error) {

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock, flushMicrotasks } from '../controller/fake-clock.js';
 import { PendingReads, type ReadContext, type ReadOutcome } from './pending-reads.js';
 
 /** A client whose signal counts how often it is asked for. */
@@ -26,14 +27,11 @@ function manualWork<T>() {
   return { work, context: () => context, resolve: (v: T) => settle?.resolve(v), reject: (e: unknown) => settle?.reject(e) };
 }
 
-/** Lets promise callbacks run without moving the fake clock. */
-const flush = () => vi.advanceTimersByTimeAsync(0);
-
 describe('PendingReads', () => {
-  beforeEach(() => void vi.useFakeTimers());
-  afterEach(() => void vi.useRealTimers());
+  let clock: FakeClock;
+  beforeEach(() => void (clock = new FakeClock()));
 
-  const reads = (timeoutMs = 1_000) => new PendingReads({ timeoutMs, clock: Date.now, watchClientAfterMs: 50 });
+  const reads = (timeoutMs = 1_000) => new PendingReads({ timeoutMs, clock, watchClientAfterMs: 50 });
 
   it.each<[string, (c: ReadContext) => Promise<string>, ReadOutcome<string>['kind']]>([
     ['a value', () => Promise.resolve('v'), 'value'],
@@ -65,21 +63,21 @@ describe('PendingReads', () => {
     const late = manualWork<string>();
     const first = pending.run(early.work, client().signal);
     const earlySignal = early.context()?.signal;
-    await vi.advanceTimersByTimeAsync(400);
+    await clock.advance(400);
     const second = pending.run(late.work, client().signal);
-    await vi.advanceTimersByTimeAsync(599);
+    await clock.advance(599);
     expect(pending.size).toBe(2);
     expect(earlySignal?.aborted).toBe(false);
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advance(1);
     expect(await first).toEqual({ kind: 'timeout' });
     expect(earlySignal?.aborted).toBe(true);
     expect(pending.size).toBe(1);
-    await vi.advanceTimersByTimeAsync(400);
+    await clock.advance(400);
     expect(await second).toEqual({ kind: 'timeout' });
     expect(late.context()?.signal.aborted).toBe(true);
     // A late answer changes nothing.
     late.resolve('too late');
-    await flush();
+    await flushMicrotasks();
     expect(pending.size).toBe(0);
   });
 
@@ -88,9 +86,9 @@ describe('PendingReads', () => {
     const c = client();
     const slow = manualWork<string>();
     const outcome = pending.run(slow.work, c.signal);
-    await vi.advanceTimersByTimeAsync(49);
+    await clock.advance(49);
     expect(c.asked()).toBe(0);
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advance(1);
     expect(c.asked()).toBe(1);
     c.leave();
     expect(await outcome).toEqual({ kind: 'client-gone' });
@@ -102,7 +100,7 @@ describe('PendingReads', () => {
     const c = client();
     c.leave();
     const outcome = pending.run(manualWork<string>().work, c.signal);
-    await vi.advanceTimersByTimeAsync(100);
+    await clock.advance(100);
     expect(await outcome).toEqual({ kind: 'client-gone' });
   });
 
@@ -110,14 +108,14 @@ describe('PendingReads', () => {
     const pending = reads(1_000);
     const works = Array.from({ length: 100 }, () => manualWork<number>());
     const outcomes = works.map((w) => pending.run(w.work, client().signal));
-    expect(vi.getTimerCount()).toBe(1);
+    expect(clock.pendingTimers).toBe(1);
     works.forEach((w, i) => w.resolve(i));
     expect((await Promise.all(outcomes)).map((o) => (o.kind === 'value' ? o.value : -1))).toEqual(works.map((_, i) => i));
-    await vi.advanceTimersByTimeAsync(100);
-    expect(vi.getTimerCount()).toBe(0);
+    await clock.advance(100);
+    expect(clock.pendingTimers).toBe(0);
   });
 
   it('refuses a timeout that is not positive', () => {
-    expect(() => new PendingReads({ timeoutMs: 0, clock: Date.now })).toThrow(/timeoutMs must be positive/);
+    expect(() => new PendingReads({ timeoutMs: 0, clock: new FakeClock() })).toThrow(/timeoutMs must be positive/);
   });
 });

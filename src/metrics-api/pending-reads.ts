@@ -1,11 +1,13 @@
+import type { Clock, Timer } from '../controller/clock.js';
+
 /** How a read ended: its value, the deadline, the client going away, or the work failing. */
 export type ReadOutcome<T> = { kind: 'value'; value: T } | { kind: 'timeout' } | { kind: 'client-gone' } | { kind: 'error'; error: unknown };
 
 export interface PendingReadsOptions {
   /** How long a read may take; all reads share it, so deadlines fall in the order reads start. */
   readonly timeoutMs: number;
-  /** Milliseconds; injected so that tests can move time. */
-  readonly clock: () => number;
+  /** Injected so that tests can move time. */
+  readonly clock: Clock;
   /**
    * How long a read runs before it starts watching its client (default 50 ms). Answers from memory come back
    * well within it and never pay for a listener; a slow read notices a departed client within about twice this.
@@ -25,7 +27,7 @@ export interface ReadContext {
  */
 export class PendingReads {
   private readonly reads = new Set<PendingRead>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private readonly watchAfterMs: number;
 
   constructor(private readonly options: PendingReadsOptions) {
@@ -36,7 +38,7 @@ export class PendingReads {
   /** Runs `work`; `clientSignal` is read only if the work is still running after watchClientAfterMs. */
   run<T>(work: (context: ReadContext) => Promise<T>, clientSignal: () => AbortSignal): Promise<ReadOutcome<T>> {
     return new Promise<ReadOutcome<T>>((resolve) => {
-      const now = this.options.clock();
+      const now = this.options.clock.now();
       const read = new PendingRead(now, now + this.options.timeoutMs, clientSignal, (outcome) => {
         this.reads.delete(read);
         resolve(outcome as ReadOutcome<T>);
@@ -65,14 +67,14 @@ export class PendingReads {
     if (this.timer !== undefined) return;
     const oldest = this.reads.values().next();
     if (oldest.done) return;
-    const wait = Math.min(this.watchAfterMs, oldest.value.deadline - this.options.clock());
+    const wait = Math.min(this.watchAfterMs, oldest.value.deadline - this.options.clock.now());
     // Unreferenced: a read nobody answers must not keep the process alive once the server has closed.
-    this.timer = setTimeout(() => this.sweep(), Math.max(0, wait)).unref();
+    this.timer = this.options.clock.setTimeout(() => this.sweep(), Math.max(0, wait), { unref: true });
   }
 
   private sweep(): void {
     this.timer = undefined;
-    const now = this.options.clock();
+    const now = this.options.clock.now();
     for (const read of this.reads) {
       if (now >= read.deadline) read.settle({ kind: 'timeout' });
       else if (now - read.startedAt >= this.watchAfterMs) read.watchClient();

@@ -3,11 +3,12 @@ import { Agent, request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, issueClientCertificate, type CertifiedKey } from '../pki/index.js';
+import { createCertificateAuthority, issueClientCertificate, issueServerCertificate, type CertifiedKey } from '../pki/index.js';
+import { createSystemClock } from '../controller/clock.js';
 import { RequestAuthenticator } from './authenticator.js';
 import { CachingAuthorizer } from './authorizer.js';
 import { generateServingBundle, type ServingBundle } from '../certificates/index.js';
-import { frontProxyTrust, parseRequestHeaderConfig } from './front-proxy.js';
+import { frontProxyTrust, parseRequestHeaderConfig, type FrontProxyTrust } from './front-proxy.js';
 import { createMetricsHandler } from './handler.js';
 import { MetricsApiServer } from './server.js';
 
@@ -16,9 +17,29 @@ const identity = { serviceName: 'swell-metrics', namespace: 'swell-system' };
 const metricPath = `/apis/external.metrics.k8s.io/v1beta1/namespaces/default/s0-queue?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=orders')}`;
 
 let serving: ServingBundle;
+const day = 86_400_000;
 let proxyClient: CertifiedKey;
 let foreignClient: CertifiedKey;
+let expiredClient: CertifiedKey;
+let strangerClient: CertifiedKey;
+let serverOnlyClient: CertifiedKey;
+let frontProxyCa: CertifiedKey;
+let trust: FrontProxyTrust;
 let server: MetricsApiServer;
+/** Why the handler refused requests, from its log. */
+const refusals: string[] = [];
+const handlerLog = pino({ level: 'warn' }, { write: (line: string) => void refusals.push((JSON.parse(line) as { reason?: string }).reason ?? '') });
+
+function trustFor(caPem: string): FrontProxyTrust {
+  return frontProxyTrust(
+    parseRequestHeaderConfig({
+      'requestheader-client-ca-file': caPem,
+      'requestheader-allowed-names': '["front-proxy-client"]',
+      'requestheader-username-headers': '["X-Remote-User"]',
+      'requestheader-group-headers': '["X-Remote-Group"]',
+    }),
+  );
+}
 
 interface Reply {
   status: number;
@@ -57,26 +78,22 @@ function get(path: string, options: { client?: CertifiedKey; agent?: Agent; ca?:
 
 beforeAll(async () => {
   serving = await generateServingBundle(identity, new Date());
-  const frontProxyCa = await createCertificateAuthority({ commonName: 'front-proxy-ca' });
+  frontProxyCa = await createCertificateAuthority({ commonName: 'front-proxy-ca' });
   const otherCa = await createCertificateAuthority({ commonName: 'other-ca' });
   proxyClient = await issueClientCertificate(frontProxyCa, { commonName: 'front-proxy-client' });
   foreignClient = await issueClientCertificate(otherCa, { commonName: 'front-proxy-client' });
-  const trust = frontProxyTrust(
-    parseRequestHeaderConfig({
-      'requestheader-client-ca-file': frontProxyCa.certificatePem,
-      'requestheader-allowed-names': '["front-proxy-client"]',
-      'requestheader-username-headers': '["X-Remote-User"]',
-      'requestheader-group-headers': '["X-Remote-Group"]',
-    }),
-  );
+  expiredClient = await issueClientCertificate(frontProxyCa, { commonName: 'front-proxy-client', now: new Date(Date.now() - 400 * day), validityDays: 30 });
+  strangerClient = await issueClientCertificate(frontProxyCa, { commonName: 'someone-else' });
+  serverOnlyClient = await issueServerCertificate(frontProxyCa, { commonName: 'front-proxy-client', dnsNames: ['front-proxy-client'] });
+  trust = trustFor(frontProxyCa.certificatePem);
   const handler = createMetricsHandler({
     source: { getMetric: () => Promise.resolve({ ok: true, value: 42.25, timestamp: new Date() }) },
-    authenticator: new RequestAuthenticator({ trust: () => trust, clock: Date.now }),
-    authorizer: new CachingAuthorizer({ reviewer: (user) => Promise.resolve({ allowed: user.groups.includes('readers'), reason: 'test policy' }), clock: Date.now }),
-    log: silent,
+    authenticator: new RequestAuthenticator({ trust: () => trust, clock: createSystemClock() }),
+    authorizer: new CachingAuthorizer({ reviewer: (user) => Promise.resolve({ allowed: user.groups.includes('readers'), reason: 'test policy' }), clock: createSystemClock() }),
+    log: handlerLog,
     notReadyReason: () => undefined,
   });
-  server = await MetricsApiServer.start({ handler, servingCertificate: serving, log: silent, host: '127.0.0.1', port: 0 });
+  server = await MetricsApiServer.start({ handler, servingCertificate: serving, clientCaPem: frontProxyCa.certificatePem, log: silent, host: '127.0.0.1', port: 0 });
 });
 
 afterAll(() => server?.close(100));
@@ -101,12 +118,40 @@ describe('MetricsApiServer over TLS', () => {
   });
 
   it.each([
-    ['no certificate', undefined],
-    ['a certificate from another CA', () => foreignClient],
-  ])('answers 401 to a client with %s, whatever headers it sends', async (_, client) => {
+    ['no certificate', undefined, /^no client certificate$/],
+    ['a certificate from another CA', () => foreignClient, /"front-proxy-client" is not signed by the front-proxy CA \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/],
+    ['an expired certificate from the CA', () => expiredClient, /"front-proxy-client" has expired/],
+    ['a certificate from the CA whose name is not allowed', () => strangerClient, /common name "someone-else" is not one of the allowed front-proxy names/],
+    ['a server-only certificate from the CA', () => serverOnlyClient, /"front-proxy-client" is not a client certificate/],
+  ])('answers 401 to a client with %s, whatever headers it sends', async (_, client, reason) => {
+    refusals.length = 0;
     const reply = await get(metricPath, { ...(client ? { client: client() } : {}), headers: asReader });
     expect(reply.status).toBe(401);
     expect(JSON.parse(reply.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    expect(refusals).toEqual([expect.stringMatching(reason) as unknown]);
+  });
+
+  it('verifies new connections against a new front-proxy CA once it is set, and stops trusting the old one', async () => {
+    const nextCa = await createCertificateAuthority({ commonName: 'next-front-proxy-ca' });
+    const nextClient = await issueClientCertificate(nextCa, { commonName: 'front-proxy-client' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await get(metricPath, { client: proxyClient, agent, headers: asReader })).status).toBe(200);
+    expect((await get(metricPath, { client: nextClient, headers: asReader })).status).toBe(401);
+    const previous = trust;
+    try {
+      trust = trustFor(nextCa.certificatePem);
+      server.setClientCa(nextCa.certificatePem);
+      expect((await get(metricPath, { client: nextClient, headers: asReader })).status).toBe(200);
+      refusals.length = 0;
+      expect((await get(metricPath, { client: proxyClient, headers: asReader })).status).toBe(401);
+      // A connection verified under the old CA, kept alive across the change, is not trusted any more either.
+      expect((await get(metricPath, { client: proxyClient, agent, headers: asReader })).status).toBe(401);
+      expect(refusals).toEqual([expect.stringMatching(/not signed by the front-proxy CA/) as unknown, expect.stringMatching(/not signed by the front-proxy CA|no longer trusted/) as unknown]);
+    } finally {
+      trust = previous;
+      server.setClientCa(frontProxyCa.certificatePem);
+      agent.destroy();
+    }
   });
 
   it('swaps the serving certificate without dropping open connections', async () => {

@@ -3,9 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
-import type { DistinctHeaders } from './front-proxy.js';
+import { commonNameOf, type DistinctHeaders, type PeerCertificateVerdict } from './front-proxy.js';
 import type { MetricsHandler, MetricsRequest, MetricsResponse } from './handler.js';
 
 /** A serving key pair, PEM. */
@@ -17,6 +17,8 @@ export interface ServingKeyPair {
 export interface MetricsApiServerOptions {
   readonly handler: MetricsHandler;
   readonly servingCertificate: ServingKeyPair;
+  /** The front-proxy CA (requestheader-client-ca-file) client certificates are verified against; see setClientCa. */
+  readonly clientCaPem?: string;
   readonly log: Logger;
   /** Default 0.0.0.0 (every interface, as in a pod); local runs pass 127.0.0.1. */
   readonly host?: string;
@@ -25,8 +27,9 @@ export interface MetricsApiServerOptions {
 }
 
 /**
- * The HTTPS listener of external.metrics.k8s.io. It asks every client for a certificate but accepts any, so
- * that health checks work without one; the handler decides what a certificate (or its absence) allows.
+ * The HTTPS listener of external.metrics.k8s.io. It asks every client for a certificate and has TLS verify it
+ * against the front-proxy CA, but lets every client in, so that health checks work without one; the handler
+ * decides what a certificate (or its absence, or TLS's verdict on it) allows.
  */
 export class MetricsApiServer {
   private closing = false;
@@ -34,15 +37,15 @@ export class MetricsApiServer {
   private constructor(
     private readonly server: Server,
     private readonly log: Logger,
+    private servingKeyPair: ServingKeyPair,
+    private clientCaPem: string | undefined,
   ) {}
 
   static async start(options: MetricsApiServerOptions): Promise<MetricsApiServer> {
     const server = createServer({
-      key: options.servingCertificate.privateKeyPem,
-      cert: options.servingCertificate.certificatePem,
+      ...secureContextOptions(options.servingCertificate, options.clientCaPem),
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
       ALPNProtocols: ['http/1.1'],
       // Longer than the idle timeout of Go's HTTP transport in the aggregator would be wasteful; shorter makes
       // it reconnect (and redo the TLS handshake) all the time.
@@ -50,7 +53,7 @@ export class MetricsApiServer {
       headersTimeout: 30_000,
       requestTimeout: 60_000,
     });
-    const instance = new MetricsApiServer(server, options.log);
+    const instance = new MetricsApiServer(server, options.log, options.servingCertificate, options.clientCaPem);
     server.on('request', (request: IncomingMessage, response: ServerResponse) => instance.serve(options.handler, request, response));
     server.on('tlsClientError', (error) => options.log.debug({ err: error }, 'TLS handshake failed'));
     await new Promise<void>((resolve, reject) => {
@@ -70,8 +73,22 @@ export class MetricsApiServer {
 
   /** Swaps the serving certificate for new handshakes; open connections keep theirs and are not dropped. */
   setServingCertificate(keyPair: ServingKeyPair): void {
-    this.server.setSecureContext({ key: keyPair.privateKeyPem, cert: keyPair.certificatePem, minVersion: 'TLSv1.2' });
+    this.servingKeyPair = keyPair;
+    this.server.setSecureContext(secureContextOptions(keyPair, this.clientCaPem));
     this.log.info('serving certificate reloaded');
+  }
+
+  /**
+   * Verifies client certificates of new connections against another front-proxy CA. Idle kept-alive connections
+   * are closed, so that their clients come back and are verified against it; a busy one is judged per request
+   * (see judgeClientCertificate) and keeps the verdict TLS gave it.
+   */
+  setClientCa(clientCaPem: string): void {
+    if (clientCaPem === this.clientCaPem) return;
+    this.clientCaPem = clientCaPem;
+    this.server.setSecureContext(secureContextOptions(this.servingKeyPair, clientCaPem));
+    this.server.closeIdleConnections();
+    this.log.info('front-proxy CA reloaded');
   }
 
   /** Stops accepting connections, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
@@ -129,8 +146,8 @@ class ServerRequest implements MetricsRequest {
     return controller.signal;
   }
 
-  peerCertificates(): X509Certificate[] {
-    return peerChain(this.connection);
+  peerCertificate(): PeerCertificateVerdict {
+    return peerVerdict(this.connection);
   }
 }
 
@@ -160,15 +177,31 @@ function writeStream(response: ServerResponse, result: Extract<MetricsResponse, 
   pipeline(result.stream, response).catch(() => response.destroy());
 }
 
-/** The certificates the client sent, leaf first, as the TLS layer linked them. */
-function peerChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = [];
-  let current: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+function secureContextOptions(keyPair: ServingKeyPair, clientCaPem: string | undefined): SecureContextOptions {
+  // Without a front-proxy CA TLS would verify against its default roots; judgeClientCertificate refuses those.
+  return { key: keyPair.privateKeyPem, cert: keyPair.certificatePem, minVersion: 'TLSv1.2', ...(clientCaPem ? { ca: clientCaPem } : {}) };
+}
+
+/** TLS's verdict on the client's certificate, plus what the handler checks per request: name, expiry, anchor. */
+function peerVerdict(socket: TLSSocket): PeerCertificateVerdict {
+  const leaf = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+  if (!leaf?.raw) return { presented: false, authorized: false, commonName: '', validUntil: 0 };
+  let validUntil = Infinity;
+  let anchor: string | undefined;
   const seen = new Set<DetailedPeerCertificate>();
-  while (current?.raw && !seen.has(current) && chain.length < 10) {
+  // The chain as TLS completed it from its CA store: the last certificate is the CA it was verified up to.
+  for (let current: DetailedPeerCertificate | undefined = leaf; current?.raw && !seen.has(current) && seen.size < 10; current = current.issuerCertificate) {
     seen.add(current);
-    chain.push(new X509Certificate(current.raw));
-    current = current.issuerCertificate;
+    validUntil = Math.min(validUntil, Date.parse(current.valid_to));
+    anchor = current.fingerprint256;
   }
-  return chain;
+  const error = socket.authorizationError as Error | string | null | undefined;
+  return {
+    presented: true,
+    authorized: socket.authorized,
+    ...(error ? { authorizationError: typeof error === 'string' ? error : ((error as NodeJS.ErrnoException).code ?? error.message) } : {}),
+    commonName: commonNameOf(new X509Certificate(leaf.raw)),
+    validUntil,
+    ...(anchor ? { anchor } : {}),
+  };
 }

@@ -1,5 +1,4 @@
-/** Milliseconds since the epoch; injected so that expiry is testable without waiting. */
-export type Clock = () => number;
+import type { Clock } from '../controller/clock.js';
 
 /**
  * A size-bounded map whose entries expire. When full, the least recently written entry goes first, which keeps
@@ -10,6 +9,7 @@ export class TtlCache<V> {
 
   constructor(
     private readonly maxEntries: number,
+    /** Injected so that expiry is testable without waiting. */
     private readonly clock: Clock,
   ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new Error(`TtlCache maxEntries must be a positive integer, got ${maxEntries}`);
@@ -18,7 +18,7 @@ export class TtlCache<V> {
   get(key: string): V | undefined {
     const entry = this.entries.get(key);
     if (!entry) return undefined;
-    if (entry.expiresAt <= this.clock()) {
+    if (entry.expiresAt <= this.clock.now()) {
       this.entries.delete(key);
       return undefined;
     }
@@ -28,7 +28,7 @@ export class TtlCache<V> {
   set(key: string, value: V, ttlMs: number): void {
     if (ttlMs <= 0) return;
     this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: this.clock() + ttlMs });
+    this.entries.set(key, { value, expiresAt: this.clock.now() + ttlMs });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;

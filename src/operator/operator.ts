@@ -23,7 +23,7 @@ import { resolveScalerInputs } from './scaledobject/scaler-inputs.js';
 import { hpaTargetKeys, ScaleTargetIndex, scaledObjectTargetKeys, targetApiVersion, targetKind, type HpaSummary } from '../scaling/target-conflicts.js';
 import type { AdmissionCaches, PodTemplateOwner } from '../webhooks/keda-validation.js';
 import { ScalersCache } from './scalers-cache.js';
-import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, specOrMetadataChanged, type AnyInformer } from './scaling-controller.js';
+import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, specOrMetadataChanged, type AnyInformer, type Sharding } from './scaling-controller.js';
 import { StatusWriter } from './scaledobject/status-writer.js';
 import { TriggerAuthStatus } from './trigger-auth-status.js';
 import type { ScalingControllerOptions } from './controller-options.js';
@@ -33,7 +33,10 @@ import type { ScalingControllerOptions } from './controller-options.js';
  * source and the apiserver, and with fewer slots slow status writes of active objects hold up the polls of idle
  * ones (bench/activation.ts: poll lateness p99 1.8 s at 64, 82 ms at 512 on a loaded sandbox).
  */
-export type OperatorOptions = ScalingControllerOptions;
+export type OperatorOptions = ScalingControllerOptions & {
+  /** Share the ScaledObjects with other replicas by shard instead of the leader running them all. */
+  sharding?: Omit<Sharding, 'forget'>;
+};
 
 interface Informers {
   scaledObjects: AnyInformer;
@@ -149,6 +152,7 @@ export class Operator {
       defaultPollConcurrency: 512,
       firstPollSpreadMs: 5_000,
       sideQueues: [authStatus],
+      ...(options.sharding ? { sharding: { ...options.sharding, forget: (key: string) => reconciler.forget(key) } } : {}),
       onTermStart: () => this.#log.info({ scaledObjects: this.#informers.scaledObjects.size }, 'leading: reconciling and polling'),
       onTermEnd: async () => {
         await this.#scalers.closeAll();

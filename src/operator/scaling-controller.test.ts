@@ -8,6 +8,8 @@ import { Informer } from '../controller/informer.js';
 import type { ListResult, ListWatchSource } from '../controller/list-watch-source.js';
 import { createLogger } from '../log.js';
 import type { ScalingControllerOptions } from './controller-options.js';
+import type { ShardWork } from '../controller/shard-claims.js';
+import { shardOf } from '../controller/shards.js';
 import { ScalingControllerRunner, reconcileOnChange, type ScalingControllerRunnerOptions } from './scaling-controller.js';
 
 const log = createLogger({ level: 'silent' });
@@ -18,6 +20,35 @@ function staticSource(items: KubernetesObject[]): ListWatchSource<KubernetesObje
     list: (): Promise<ListResult<KubernetesObject>> => Promise.resolve({ items, resourceVersion: '1' }),
     watch: () => Promise.resolve(() => undefined),
   };
+}
+
+/** Shards handed out and taken back by the test, as ShardClaims would after its Lease rounds. */
+class ManualClaims {
+  #work: ShardWork | undefined;
+  readonly #terms = new Map<number, { abort: AbortController; done: Promise<void> }>();
+
+  run(work: ShardWork, signal: AbortSignal): Promise<void> {
+    this.#work = work;
+    return new Promise((resolve) =>
+      signal.addEventListener('abort', () => {
+        for (const term of this.#terms.values()) term.abort.abort();
+        void Promise.all([...this.#terms.values()].map((t) => t.done)).then(() => resolve());
+      }),
+    );
+  }
+
+  gain(shard: number): void {
+    const abort = new AbortController();
+    this.#terms.set(shard, { abort, done: this.#work!(shard, abort.signal) });
+  }
+
+  /** Resolves once the runner let the shard go (its keys' work finished and was dropped). */
+  lose(shard: number): Promise<void> {
+    const term = this.#terms.get(shard)!;
+    this.#terms.delete(shard);
+    term.abort.abort();
+    return term.done;
+  }
 }
 
 const object = (name: string): KubernetesObject => ({ kind: 'ScaledObject', metadata: { namespace: 'app', name, resourceVersion: '1', generation: 1 } });
@@ -51,7 +82,7 @@ function setup(overrides: Partial<ScalingControllerRunnerOptions> = {}, clock = 
     ...overrides,
   });
   objects.addHandler(reconcileOnChange((key) => runner.enqueue(key)));
-  return { clock, runner, events, objects };
+  return { clock, runner, events, objects, registry: settings.registry };
 }
 
 describe('ScalingControllerRunner', () => {
@@ -131,6 +162,61 @@ describe('ScalingControllerRunner', () => {
     expect(runner.lateness().scheduled).toBe(0);
     expect(runner.isLeader).toBe(false);
     expect(runner.ready()).toEqual({ ok: false, reason: '1 test informer(s) not synced yet' });
+  });
+
+  it('sharded: acts only on the keys of the shards it holds, and drops a shard\'s keys once their work has finished', async () => {
+    // With 2 shards: app/a and side key s1 are in shard 1, app/b in shard 0.
+    expect([shardOf('app/a', 2), shardOf('app/b', 2), shardOf('s1', 2)]).toEqual([1, 0, 1]);
+    const claims = new ManualClaims();
+    const forgotten: string[] = [];
+    let polling: { key: string; finish: () => void } | undefined;
+    const { clock, runner, events, registry } = setup({
+      sharding: { shards: 2, claims, forget: (key) => (forgotten.push(key), Promise.resolve()) },
+      poll: (key) => {
+        events.push(`poll ${key}`);
+        return new Promise<void>((resolve) => (polling = { key, finish: resolve }));
+      },
+    });
+    void runner.start();
+    await clock.advance(1_000);
+    expect(events).toEqual(['term started']);
+    runner.enqueue('app/a');
+    runner.schedule('app/a', 1_000);
+    expect(runner.lateness().scheduled).toBe(0);
+
+    claims.gain(1);
+    await clock.advance(1_000);
+    expect(events.filter((e) => !e.startsWith('poll')).sort()).toEqual(['reconcile app/a', 'side s1', 'term started']);
+    expect(events).toContain('poll app/a');
+    expect(runner.lateness().scheduled).toBe(1);
+    expect(await registry.getSingleMetricAsString('swell_shards_held')).toContain('swell_shards_held{controller="test"} 1');
+
+    // A poll of app/a is running when the shard is given up: the shard is let go only after it finished.
+    let released = false;
+    const lost = claims.lose(1).then(() => (released = true));
+    await clock.advance(10);
+    expect(polling?.key).toBe('app/a');
+    expect(released).toBe(false);
+    expect(runner.lateness().scheduled).toBe(0);
+    polling?.finish();
+    await lost;
+    expect(forgotten).toEqual(['app/a']);
+    expect(await registry.getSingleMetricAsString('swell_shards_held')).toContain('swell_shards_held{controller="test"} 0');
+    const seen = events.length;
+    runner.enqueue('app/a');
+    await clock.advance(5_000);
+    expect(events).toHaveLength(seen);
+
+    claims.gain(0);
+    await clock.advance(1_000);
+    expect(events.slice(seen)).toContain('reconcile app/b');
+    expect(events.slice(seen).some((e) => e.includes('app/a'))).toBe(false);
+    polling?.finish();
+    const stopped = runner.stop();
+    await clock.advance(100);
+    polling?.finish();
+    await stopped;
+    expect(forgotten).toEqual(['app/a', 'app/b']);
   });
 
   it('stops even when its caches never fill (CRDs missing, apiserver gone)', async () => {

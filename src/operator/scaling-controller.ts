@@ -3,7 +3,10 @@ import type { Clock } from '../controller/clock.js';
 import { runController, type ReconcileResult } from '../controller/controller.js';
 import { Informer, type InformerHandler } from '../controller/informer.js';
 import { Leadership } from '../controller/leadership.js';
+import { registeredGauge } from '../controller/metrics.js';
 import { PollScheduler } from '../controller/poll-scheduler.js';
+import type { ShardWork } from '../controller/shard-claims.js';
+import { shardOf } from '../controller/shards.js';
 import { WorkQueue } from '../controller/workqueue.js';
 import type { Logger } from '../log.js';
 import type { ScalingControllerOptions } from './controller-options.js';
@@ -19,6 +22,18 @@ export interface SideQueue {
   /** Every key worth a look when a term starts. */
   keys(): Iterable<string>;
   reconcile(key: string): Promise<ReconcileResult | void>;
+}
+
+/**
+ * The scalable objects split into shards that replicas claim: this process reconciles and polls only the
+ * objects of the shards it holds, and runs all the time instead of while it leads.
+ */
+export interface Sharding {
+  shards: number;
+  /** Claims shards and runs the work of each one held (see ShardClaims). */
+  claims: { run(work: ShardWork, signal: AbortSignal): Promise<void> };
+  /** Drops what this process kept for an object of a shard it gave up: its polls, scalers, readings, metrics. */
+  forget(key: string): Promise<void>;
 }
 
 export interface ScalingControllerRunnerOptions {
@@ -42,6 +57,8 @@ export interface ScalingControllerRunnerOptions {
   /** A newly scheduled object with a longer interval first polls within this, spread at random. */
   firstPollSpreadMs: number;
   sideQueues?: readonly SideQueue[];
+  /** Without it the process's one Lease (`settings.leadership`) decides: the leader runs every object. */
+  sharding?: Sharding;
   /** After the queues were seeded, before reconciling starts. */
   onTermStart(): void;
   /** After reconciling and polling have stopped: close scalers, drop what the term kept. */
@@ -66,6 +83,8 @@ export class ScalingControllerRunner {
   readonly #options: ScalingControllerRunnerOptions;
   readonly #mutex = new KeyedMutex();
   readonly #stop = new AbortController();
+  /** The shards this process holds, when sharded. */
+  readonly #held = new Set<number>();
   #term: Term | undefined;
   #running: Promise<void> | undefined;
 
@@ -101,14 +120,20 @@ export class ScalingControllerRunner {
     return { p50: scheduler?.p50LatenessMs ?? 0, p99: scheduler?.p99LatenessMs ?? 0, scheduled: scheduler?.size ?? 0 };
   }
 
-  /** Reconciles `key` soon, if this process leads. */
+  /** Reconciles `key` soon, if this process leads (when sharded: holds its shard). */
   enqueue(key: string): void {
-    this.#term?.queue.add(key);
+    if (this.#owns(key)) this.#term?.queue.add(key);
   }
 
-  /** Adds `key` to the side queue named `queue`, if this process leads. */
+  /** Adds `key` to the side queue named `queue`, if this process leads (when sharded: holds the key's shard). */
   enqueueSide(queue: string, key: string): void {
-    this.#term?.sideQueues.get(queue)?.add(key);
+    if (this.#owns(key)) this.#term?.sideQueues.get(queue)?.add(key);
+  }
+
+  /** Whether this process acts on `key`: always while it leads, or when sharded, while it holds the key's shard. */
+  #owns(key: string): boolean {
+    const { sharding } = this.#options;
+    return !sharding || this.#held.has(shardOf(key, sharding.shards));
   }
 
   /**
@@ -119,7 +144,7 @@ export class ScalingControllerRunner {
    */
   schedule(key: string, intervalMs: number): void {
     const scheduler = this.#term?.scheduler;
-    if (!scheduler) return;
+    if (!scheduler || !this.#owns(key)) return;
     const spread = this.#options.firstPollSpreadMs;
     if (scheduler.has(key) || intervalMs <= spread) {
       scheduler.schedule(key, intervalMs);
@@ -140,9 +165,18 @@ export class ScalingControllerRunner {
   async #run(): Promise<void> {
     const { informers, settings, clock, log } = this.#options;
     for (const informer of informers) informer.start();
-    const leadership = settings.leadership ?? new Leadership({ identity: settings.identity, log, clock });
+    const { sharding } = this.#options;
     try {
-      await leadership.run((termSignal) => this.#lead(termSignal), this.#stop.signal);
+      if (sharding) {
+        // One term for the life of the process; the shards held decide which keys it acts on. Shards are claimed
+        // only once the caches are full, so a replica still starting up does not sit on shards it cannot poll.
+        const stop = this.#stop.signal;
+        const claiming = this.#synced(stop).then((synced) => (synced ? sharding.claims.run((shard, term) => this.#hold(sharding, shard, term), stop) : undefined));
+        await Promise.all([this.#lead(stop), claiming]);
+      } else {
+        const leadership = settings.leadership ?? new Leadership({ identity: settings.identity, log, clock });
+        await leadership.run((termSignal) => this.#lead(termSignal), this.#stop.signal);
+      }
     } finally {
       await Promise.all(informers.map((i) => i.stop()));
     }
@@ -151,16 +185,12 @@ export class ScalingControllerRunner {
   /** One leadership term: reconcile and poll until `signal` aborts, then stop and close everything. */
   async #lead(signal: AbortSignal): Promise<void> {
     const o = this.#options;
-    // Caches that never fill (CRDs missing, apiserver gone) must not keep a stopping term waiting: the informers
-    // are only stopped after the term has ended.
-    const stopped = new Promise<boolean[]>((resolve) => signal.addEventListener('abort', () => resolve([false]), { once: true }));
-    const synced = await Promise.race([Promise.all(this.#readInformers().map((i) => i.synced())), stopped]);
-    if (signal.aborted || synced.includes(false)) return;
+    if (!(await this.#synced(signal))) return;
     const { registry } = o.settings;
     const queue = new WorkQueue({ name: o.name, clock: o.clock, registry });
     const scheduler = new PollScheduler({
       name: o.name,
-      run: (key, _signal, dueAt) => this.#mutex.run(key, () => o.poll(key, dueAt)),
+      run: (key, _signal, dueAt) => this.#mutex.run(key, () => (this.#owns(key) ? o.poll(key, dueAt) : Promise.resolve())),
       concurrency: o.settings.pollConcurrency ?? o.defaultPollConcurrency,
       log: o.log,
       clock: o.clock,
@@ -168,8 +198,8 @@ export class ScalingControllerRunner {
     });
     const sides = (o.sideQueues ?? []).map((side) => ({ side, queue: new WorkQueue({ name: side.name, clock: o.clock, registry }) }));
     this.#term = { queue, scheduler, sideQueues: new Map(sides.map(({ side, queue: q }) => [side.name, q])) };
-    for (const key of o.objects.keys()) queue.add(key);
-    for (const { side, queue: q } of sides) for (const key of side.keys()) q.add(key);
+    for (const key of o.objects.keys()) if (this.#owns(key)) queue.add(key);
+    for (const { side, queue: q } of sides) for (const key of side.keys()) if (this.#owns(key)) q.add(key);
     o.onTermStart();
     const common = { log: o.log, signal, registry, clock: o.clock };
     try {
@@ -179,15 +209,52 @@ export class ScalingControllerRunner {
           name: o.name,
           queue,
           workers: o.settings.workers ?? o.defaultWorkers,
-          reconcile: (key) => this.#mutex.run(key, () => o.reconcile(key)),
+          // A key still queued when its shard was given up is skipped: its new holder reconciles it.
+          reconcile: (key) => this.#mutex.run(key, () => (this.#owns(key) ? o.reconcile(key) : Promise.resolve())),
         }),
-        ...sides.map(({ side, queue: q }) => runController({ ...common, name: side.name, queue: q, reconcile: (key) => side.reconcile(key) })),
+        ...sides.map(({ side, queue: q }) => runController({ ...common, name: side.name, queue: q, reconcile: (key) => (this.#owns(key) ? side.reconcile(key) : Promise.resolve()) })),
       ]);
     } finally {
       this.#term = undefined;
       await scheduler.stop();
       await o.onTermEnd();
     }
+  }
+
+  /** Whether every informer filled its cache before `signal` aborted. */
+  async #synced(signal: AbortSignal): Promise<boolean> {
+    // Caches that never fill (CRDs missing, apiserver gone) must not keep a stopping term waiting: the informers
+    // are only stopped after the term has ended.
+    const stopped = new Promise<boolean[]>((resolve) => signal.addEventListener('abort', () => resolve([false]), { once: true }));
+    const synced = await Promise.race([Promise.all(this.#readInformers().map((i) => i.synced())), stopped]);
+    return !signal.aborted && !synced.includes(false);
+  }
+
+  /**
+   * While this process holds `shard`: its keys are reconciled (and so scheduled) from the start; when the
+   * shard is given up or lost, its keys stop being polled, and only once their last reconcile or poll has
+   * finished and what was kept for them is dropped does this return, letting the Lease go to the next holder.
+   */
+  async #hold(sharding: Sharding, shard: number, term: AbortSignal): Promise<void> {
+    const o = this.#options;
+    const inShard = (key: string): boolean => shardOf(key, sharding.shards) === shard;
+    const held = registeredGauge(o.settings.registry, { name: 'swell_shards_held', help: 'Shards of the scalable objects this replica holds', labelNames: ['controller'] }).labels({ controller: o.name });
+    this.#held.add(shard);
+    held.set(this.#held.size);
+    const current = this.#term;
+    const keys = o.objects.keys().filter(inShard);
+    if (current) {
+      for (const key of keys) current.queue.add(key);
+      for (const side of o.sideQueues ?? []) for (const key of side.keys()) if (inShard(key)) current.sideQueues.get(side.name)?.add(key);
+    }
+    o.log.info({ shard, objects: keys.length }, 'holding shard');
+    await new Promise<void>((resolve) => (term.aborted ? resolve() : term.addEventListener('abort', () => resolve(), { once: true })));
+    this.#held.delete(shard);
+    held.set(this.#held.size);
+    const dropped = o.objects.keys().filter(inShard);
+    for (const key of dropped) this.#term?.scheduler.unschedule(key);
+    await Promise.all(dropped.map((key) => this.#mutex.run(key, () => sharding.forget(key)).catch((error: unknown) => o.log.warn({ key, err: error }, 'could not drop an object of a shard given up'))));
+    o.log.info({ shard, objects: dropped.length }, 'gave up shard');
   }
 }
 

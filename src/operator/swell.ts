@@ -14,7 +14,8 @@ import type { CertificateSource } from '../certificates/index.js';
 import { createSystemClock } from '../controller/clock.js';
 import { Leadership } from '../controller/leadership.js';
 import type { KubeClient, KubeWatchClient } from '../kube/client.js';
-import { createKubeLeaseStore } from '../kube/lease-store.js';
+import { createKubeLeaseCollection, createKubeLeaseStore } from '../kube/lease-store.js';
+import { ShardClaims } from '../controller/shard-claims.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import type { Logger } from '../log.js';
 import { startMetricsApi, type ExternalMetricsSource, type MetricsApiOptions, type UpstreamOptions } from '../metrics-api/index.js';
@@ -36,9 +37,13 @@ export interface SwellSettings {
   metricsPort: number;
   healthPort: number;
   leaderElect: boolean;
+  /** ScaledObjects split over this many shards, each claimed through a Lease; 1 or unset: the leader runs them all. */
+  shards?: number;
   leaseNamespace: string;
   clusterAuthNamespace: string;
   maxReconciles: number;
+  /** Scale-loop runs in flight at once per controller; each controller's default when unset. */
+  pollConcurrency?: number;
   local: boolean;
   metricsApi: { enabled: boolean; port: number; serviceName: string; publishCaBundle: boolean };
   /** Another external metrics server for the metrics swell does not own. */
@@ -83,7 +88,8 @@ const LEASE_NAME = 'swell-operator';
 export async function createSwell(options: SwellOptions, signal: AbortSignal): Promise<void> {
   const { settings: flags, client, log, onStarted } = options;
   const parts = new StartedParts(log);
-  const connections = new ConnectionPool({ maxConcurrentPerServer: 16 });
+  const clock = createSystemClock();
+  const connections = new ConnectionPool({ clock, maxConcurrentPerServer: 16 });
   const stopping = new AbortController();
   const stop = (): void => stopping.abort();
   if (signal.aborted) stop();
@@ -92,11 +98,10 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     if (options.installCrdsFrom) await installCrds(client, options.installCrdsFrom, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const clock = createSystemClock();
     const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(client, path), log: log.child({ component: 'pod-informers' }) });
     parts.add('pod informers', () => pods.stopAll());
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
-    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock: createSystemClock(), log });
+    const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock, log });
     apiserver.start();
     parts.add('apiserver probe', () => Promise.resolve(apiserver.stop()));
     const identity = `${process.env.POD_NAME || hostname()}_${randomBytes(4).toString('hex')}`;
@@ -119,34 +124,35 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
       identity,
       leadership,
       ...keyScope,
+      ...(flags.pollConcurrency ? { pollConcurrency: flags.pollConcurrency } : {}),
       scalerFactory: (context: ScalerContext) => createScaler(context, scalerDeps),
       log,
       registry,
       version: options.version,
     };
     // The ScaledObject operator first: its metric families are registered before the ScaledJob controller's.
-    const operator = new Operator({ ...common, workers: flags.maxReconciles });
+    const operator = new Operator({ ...common, workers: flags.maxReconciles, ...shardingOf(flags, client, identity, log) });
     const scaledJobs = startScaledJobController(common);
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], Date.now(), apiserver.staleAfterMs));
+    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], clock.now(), apiserver.staleAfterMs));
     const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
     if (flags.local && !flags.certDir) await ensureNamespace(client, flags.leaseNamespace);
     const certificates = certificateSource(flags);
-    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi(metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log)) : undefined;
+    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi({ ...metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log), clock }) : undefined;
     if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
     const placement = flags.burst
       ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
     const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
-    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader }) : undefined;
+    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader, clock }) : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
-      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, local: flags.local },
+      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, shards: flags.shards, local: flags.local },
       'swell operator started',
     );
     onStarted?.({ metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, ...(metricsApi ? { metricsApiPort: metricsApi.port } : {}), ...(webhooks ? { webhooksPort: webhooks.port } : {}) });
@@ -168,6 +174,13 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     await parts.stopAll();
     await connections.closeAll();
   }
+}
+
+/** With more than one shard, replicas share the ScaledObjects by shard; ScaledJobs and burst placement stay with the leader. */
+function shardingOf(flags: SwellSettings, client: KubeClient, identity: string, log: Logger): { sharding?: { shards: number; claims: ShardClaims } } {
+  if (flags.shards === undefined || flags.shards <= 1 || !flags.leaderElect) return {};
+  const claims = new ShardClaims({ shards: flags.shards, leases: createKubeLeaseCollection(client, flags.leaseNamespace), identity, log: log.child({ component: 'shards' }) });
+  return { sharding: { shards: flags.shards, claims } };
 }
 
 function abortedPromise(signal: AbortSignal): Promise<void> {

@@ -67,9 +67,9 @@ describe('artemis sandbox server', () => {
 });
 
 describe('healthy', () => {
-  it('is false, quickly, when nothing listens or the env is missing', async () => {
+  // A probe that waited on a retry or a long connect time-out would run into the test's own time-out.
+  it('is false, without waiting on a time-out, when nothing listens or the env is missing', { timeout: 10_000 }, async () => {
     const port = await freePort();
-    const started = Date.now();
     const cases = [
       [rabbitMqComponent(), { RABBITMQ_MANAGEMENT_URL: `http://u:p@127.0.0.1:${port}/` }],
       [natsComponent(), { NATS_MONITORING_ENDPOINT: `127.0.0.1:${port}` }],
@@ -80,6 +80,5 @@ describe('healthy', () => {
       expect(await component.healthy({ env, endpoints: {} }), component.name).toBe(false);
       expect(await component.healthy({ env: {}, endpoints: {} }), component.name).toBe(false);
     }
-    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -13,15 +13,14 @@ describe('DaemonSupervisor', () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  it('stops a daemon that was SIGSTOPped without waiting out the grace period', async () => {
+  it('stops a daemon that was SIGSTOPped without waiting out the grace period', { timeout: 10_000 }, async () => {
     const daemons = new DaemonSupervisor(stateDir);
     // A server that handles SIGTERM (as Redis and the JVMs do) cannot run its handler while stopped.
     const daemon = await daemons.spawn({ name: 'sleeper', command: 'sh', args: ['-c', 'trap "exit 0" TERM; while :; do sleep 0.2; done'] });
     await new Promise((r) => setTimeout(r, 200));
     expect(await daemons.signal('sleeper', 'SIGSTOP')).toBe(true);
-    const started = Date.now();
-    expect(await daemons.stop('sleeper', 20_000)).toBe(true);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // A grace period far beyond the test's time-out: waiting it out would fail the test.
+    expect(await daemons.stop('sleeper', 600_000)).toBe(true);
     expect(daemon.alive()).toBe(false);
     expect(await daemons.signal('sleeper', 'SIGKILL')).toBe(false);
   });

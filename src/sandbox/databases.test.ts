@@ -50,13 +50,12 @@ describe('system accounts', () => {
 });
 
 describe('healthy', () => {
-  it('is false, quickly, when nothing listens or the env is missing', async () => {
+  // A probe that waited on a retry or a long connect time-out would run into the test's own time-out.
+  it('is false, without waiting on a time-out, when nothing listens or the env is missing', { timeout: 5_000 }, async () => {
     const port = await freePort();
-    const started = Date.now();
     expect(await postgresqlComponent().healthy({ env: { POSTGRES_URL: `postgresql://u:p@127.0.0.1:${port}/d` }, endpoints: {} })).toBe(false);
     expect(await mysqlComponent().healthy({ env: { MYSQL_URL: `mysql://u:p@127.0.0.1:${port}/d` }, endpoints: {} })).toBe(false);
     expect(await mysqlComponent().healthy({ env: {}, endpoints: {} })).toBe(false);
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 });
 

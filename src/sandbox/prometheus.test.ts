@@ -104,12 +104,11 @@ describe('prometheusConfig', () => {
 });
 
 describe('healthy', () => {
-  it('is false, quickly, when nothing listens or the env is missing', async () => {
+  // A probe that waited on a retry or a long connect time-out would run into the test's own time-out.
+  it('is false, without waiting on a time-out, when nothing listens or the env is missing', { timeout: 5_000 }, async () => {
     const component = prometheusComponent();
     const port = await freePort();
-    const started = Date.now();
     expect(await component.healthy({ env: { PROMETHEUS_URL: `http://127.0.0.1:${port}` }, endpoints: {} })).toBe(false);
     expect(await component.healthy({ env: {}, endpoints: {} })).toBe(false);
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 });

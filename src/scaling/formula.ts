@@ -1,28 +1,14 @@
-import { parse } from 'subscript';
-import 'subscript/feature/op/nullish.js';
-import 'subscript/feature/op/pow.js';
-import 'subscript/feature/op/ternary.js';
-import 'subscript/feature/literal.js';
-import 'subscript/feature/collection.js';
-import 'subscript/feature/comment.js';
 import type { Fallback, ScaledObjectSpec } from '../apis/keda/v1alpha1/scaledobject.js';
 import { isResourceTrigger, type TriggerSpec } from '../apis/keda/v1alpha1/triggers.js';
+import { compileExpression, describeValue, ExpressionError, type Expression } from './expression.js';
 import type { MetricOutcome } from './fallback.js';
 
 /*
- * `advanced.scalingModifiers.formula`: KEDA evaluates it with expr-lang; swell parses it with `subscript` and
- * evaluates the tree here, accepting only the numeric subset scaling formulas use. Nothing in a formula can
- * reach an object, a prototype or a global: identifiers are trigger names, calls are the functions below.
- *
- * Supported syntax:
- *   numbers (1, 2.5, 1e3, 1_000), true, false, nil, trigger names (named triggers other than cpu/memory)
- *   + - * / %   ** and ^ (power)   unary - and +   == != < <= > >=   && and   || or   ! not
- *   cond ? a : b   a ?? b (a when a is not nil)   [a, b] (as function arguments)   (grouping)   comments
- *   min, max, sum, mean, median (numbers or arrays), abs, ceil, floor, round (half away from zero),
- *   float, int (truncates)
- * As in KEDA, the result is a float; nil (only possible with ??) means "no value", which with a fallback
- * serves fallback.replicas × target. Operators are typed: arithmetic needs numbers, && || ! and the ternary's
- * condition need booleans, so `a && b` on two numbers is an error, not a coercion.
+ * KEDA's `advanced.scalingModifiers`: the formula (KEDA evaluates it with expr-lang, swell with ./expression.ts)
+ * may name the named triggers other than cpu and memory, a trigger's further metrics as name01, name02...; its
+ * result is a float, and nil (only possible with ??) means "no value", which with a fallback serves
+ * fallback.replicas × target. The composite-metric replaces the triggers' external metrics when formula and
+ * target are set.
  */
 
 export const FormulaPath = 'spec.advanced.scalingModifiers.formula';
@@ -47,59 +33,41 @@ export interface Formula {
   evaluate(values: FormulaVariables): number | null;
 }
 
-type Value = number | boolean | null | Value[];
-type Node = string | unknown[];
-type Evaluator = (values: FormulaVariables) => Value;
-
-const functions: Readonly<Record<string, (args: Value[]) => Value>> = {
-  min: (args) => Math.min(...numbersIn('min', args, 1)),
-  max: (args) => Math.max(...numbersIn('max', args, 1)),
-  sum: (args) => numbersIn('sum', args, 0).reduce((a, b) => a + b, 0),
-  mean: (args) => mean(numbersIn('mean', args, 1)),
-  median: (args) => median(numbersIn('median', args, 1)),
-  abs: (args) => Math.abs(onlyNumber('abs', args)),
-  ceil: (args) => Math.ceil(onlyNumber('ceil', args)),
-  floor: (args) => Math.floor(onlyNumber('floor', args)),
-  round: (args) => goRound(onlyNumber('round', args)),
-  float: (args) => onlyNumber('float', args),
-  int: (args) => Math.trunc(onlyNumber('int', args)),
+const triggerNames = {
+  subject: 'formula',
+  unknownName: (name: string, known: readonly string[]) => {
+    const usable = known.length > 0 ? `the triggers it can use are ${known.map((n) => `"${n}"`).join(', ')}` : 'no trigger has a name it can use';
+    return `unknown name "${name}": ${usable} (named triggers other than cpu and memory)`;
+  },
+  missingValue: (name: string) => `no value for trigger "${name}"`,
 };
 
-export const formulaFunctions: readonly string[] = Object.keys(functions);
-
-// Bounds that keep parsing and evaluation far from the stack limit, whatever a user writes.
-const maxFormulaLength = 4096;
-const maxFormulaDepth = 200;
-
-/** Parses and checks a formula against the names it may use. Throws FormulaError. */
+/** Parses and checks a formula against the trigger names it may use. Throws FormulaError. */
 export function compileFormula(source: string, variables: Iterable<string>): Formula {
-  const names = [...new Set(variables)];
-  if (source.length > maxFormulaLength) throw new FormulaError(`formula is longer than ${maxFormulaLength} characters`);
-  let tree: Node;
-  try {
-    tree = parse(toJsOperators(source)) as Node;
-  } catch (err) {
-    const shown = source.length > 60 ? `${source.slice(0, 57)}...` : source;
-    throw new FormulaError(`cannot parse "${shown}": ${(err instanceof Error ? err.message : String(err)).split('\n')[0] ?? ''}`);
-  }
-  if (tree === '') throw new FormulaError('formula is empty');
-  if (depthOf(tree) > maxFormulaDepth) throw new FormulaError(`formula nests more than ${maxFormulaDepth} operations deep`);
-  const evaluator = compile(tree, new Set(names));
-  const nilAllowed = usesNullish(tree);
+  const expression = asFormulaError(() => compileExpression(source, variables, triggerNames));
   return {
     source,
-    variables: names,
+    variables: expression.variables,
     evaluate(values) {
-      const result = evaluator(values);
+      const result = asFormulaError(() => expression.evaluate(values));
       if (result === null) {
         // KEDA keeps a nil result only for formulas with ??; otherwise float(nil) fails.
-        if (nilAllowed) return null;
+        if (expression.usesNullish) return null;
         throw new FormulaError('formula produced nil; use ?? to give a default');
       }
-      if (typeof result !== 'number') throw new FormulaError(`formula must produce a number, not ${describe(result)}`);
+      if (typeof result !== 'number') throw new FormulaError(`formula must produce a number, not ${describeValue(result)}`);
       return result;
     },
   };
+}
+
+function asFormulaError<T extends Expression | ReturnType<Expression['evaluate']>>(work: () => T): T {
+  try {
+    return work();
+  } catch (err) {
+    if (err instanceof ExpressionError) throw new FormulaError(err.message);
+    throw err;
+  }
 }
 
 /** Compiled formulas by source and variable names, so a poll does not parse again; least recently used go first. */
@@ -245,181 +213,4 @@ export function evaluateComposite(input: CompositeEvaluation): CompositeResult {
     return { ...m, ...(variable !== undefined ? { variable } : {}) };
   });
   return compositeValue({ formula, target: input.modifiers.target, ...(input.fallback ? { fallback: input.fallback } : {}), parts });
-}
-
-/** expr-lang's word operators and ^ written as the JavaScript operators the parser knows, keeping columns where it can. */
-function toJsOperators(source: string): string {
-  const words: Record<string, string> = { and: '&& ', or: '||', not: '!  ' };
-  return source.replace(/("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|\b(and|or|not)\b|\^/g, (match, quoted: string | undefined, word: string | undefined) => {
-    if (quoted !== undefined) return quoted;
-    if (word !== undefined) return words[word] ?? word;
-    return '**';
-  });
-}
-
-function depthOf(node: Node): number {
-  return Array.isArray(node) ? 1 + Math.max(0, ...node.slice(1).map((child) => depthOf(child as Node))) : 0;
-}
-
-function usesNullish(node: Node): boolean {
-  return Array.isArray(node) && (node[0] === '??' || node.slice(1).some((child) => usesNullish(child as Node)));
-}
-
-function compile(node: Node, variables: ReadonlySet<string>): Evaluator {
-  if (typeof node === 'string') return compileName(node, variables);
-  if (node.length === 0) throw new FormulaError('undefined is not supported; write nil for no value');
-  if (node.length === 2 && node[0] === undefined) return compileLiteral(node[1]);
-  const [op, ...args] = node as [unknown, ...Node[]];
-  const sub = (n: Node | undefined) => compile(n ?? '', variables);
-  switch (op) {
-    case '()':
-      return args.length === 1 ? compileGroup(args[0], variables) : compileCall(args[0], args[1], variables);
-    case '[]':
-      if (args.length !== 1) throw new FormulaError('indexing ([...] after a value) is not supported');
-      return compileArray(args[0], variables);
-    case '?': {
-      const [cond, then, otherwise] = args.map(sub) as [Evaluator, Evaluator, Evaluator];
-      return (v) => (asBoolean('?:', cond(v)) ? then(v) : otherwise(v));
-    }
-    case '??': {
-      const [left, right] = args.map(sub) as [Evaluator, Evaluator];
-      return (v) => left(v) ?? right(v);
-    }
-    case '&&':
-    case '||': {
-      const [left, right] = args.map(sub) as [Evaluator, Evaluator];
-      const wantTrue = op === '||';
-      return (v) => (asBoolean(op, left(v)) === wantTrue ? wantTrue : asBoolean(op, right(v)));
-    }
-    case '!': {
-      const operand = sub(args[0]);
-      return (v) => !asBoolean('!', operand(v));
-    }
-    case '==':
-    case '!=': {
-      const [left, right] = args.map(sub) as [Evaluator, Evaluator];
-      const equal = op === '==';
-      return (v) => sameValue(left(v), right(v)) === equal;
-    }
-    default:
-      return compileNumeric(String(op), args, variables);
-  }
-}
-
-const binaryNumeric: Readonly<Record<string, (a: number, b: number) => Value>> = {
-  '+': (a, b) => a + b,
-  '-': (a, b) => a - b,
-  '*': (a, b) => a * b,
-  '/': (a, b) => a / b,
-  '%': (a, b) => a % b,
-  '**': (a, b) => a ** b,
-  '<': (a, b) => a < b,
-  '<=': (a, b) => a <= b,
-  '>': (a, b) => a > b,
-  '>=': (a, b) => a >= b,
-};
-
-function compileNumeric(op: string, args: Node[], variables: ReadonlySet<string>): Evaluator {
-  const apply = binaryNumeric[op];
-  if ((op === '-' || op === '+') && args.length === 1) {
-    const operand = compile(args[0] ?? '', variables);
-    const sign = op === '-' ? -1 : 1;
-    return (v) => sign * asNumber(op, operand(v));
-  }
-  if (!apply || args.length !== 2) throw new FormulaError(`operator ${op} is not supported`);
-  const [leftNode, rightNode] = args as [Node, Node];
-  // expr-lang binds unary minus looser than power: -a ** 2 is -(a ** 2), where the parser reads (-a) ** 2.
-  if (op === '**' && Array.isArray(leftNode) && leftNode.length === 2 && (leftNode[0] === '-' || leftNode[0] === '+')) {
-    return compileNumeric(String(leftNode[0]), [['**', leftNode[1], rightNode]], variables);
-  }
-  const left = compile(leftNode, variables);
-  const right = compile(rightNode, variables);
-  return (v) => apply(asNumber(op, left(v)), asNumber(op, right(v)));
-}
-
-function compileName(name: string, variables: ReadonlySet<string>): Evaluator {
-  if (name === 'nil') return () => null;
-  if (!variables.has(name)) {
-    const known = variables.size > 0 ? `the triggers it can use are ${[...variables].map((n) => `"${n}"`).join(', ')}` : 'no trigger has a name it can use';
-    throw new FormulaError(`unknown name "${name}": ${known} (named triggers other than cpu and memory)`);
-  }
-  return (values) => {
-    const value = Object.hasOwn(values, name) ? values[name] : undefined;
-    if (value === undefined) throw new FormulaError(`no value for trigger "${name}"`);
-    return value;
-  };
-}
-
-function compileLiteral(value: unknown): Evaluator {
-  if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') return () => value;
-  if (value === null || typeof value === 'number') throw new FormulaError('null, NaN and Infinity are not supported; write nil for no value');
-  throw new FormulaError(`${typeof value} literals are not supported; formulas work on numbers`);
-}
-
-function compileGroup(inner: Node | undefined, variables: ReadonlySet<string>): Evaluator {
-  if (Array.isArray(inner) && inner[0] === ',') throw new FormulaError('a comma list is only allowed in function arguments and [...]');
-  return compile(inner ?? '', variables);
-}
-
-function compileCall(callee: Node | undefined, argNode: Node | undefined | null, variables: ReadonlySet<string>): Evaluator {
-  const fn = typeof callee === 'string' && Object.hasOwn(functions, callee) ? functions[callee] : undefined;
-  if (!fn) throw new FormulaError(`unknown function ${typeof callee === 'string' ? `"${callee}"` : '(an expression)'}: use ${formulaFunctions.join(', ')}`);
-  const args = listItems(argNode).map((n) => compile(n, variables));
-  return (v) => fn(args.map((a) => a(v)));
-}
-
-function compileArray(itemsNode: Node | undefined | null, variables: ReadonlySet<string>): Evaluator {
-  const items = listItems(itemsNode).map((n) => compile(n, variables));
-  return (v) => items.map((item) => item(v));
-}
-
-function listItems(node: Node | undefined | null): Node[] {
-  if (node === null || node === undefined) return [];
-  return Array.isArray(node) && node[0] === ',' ? (node.slice(1) as Node[]) : [node];
-}
-
-function describe(value: Value): string {
-  if (value === null) return 'nil';
-  return Array.isArray(value) ? 'an array' : `a ${typeof value} (${String(value)})`;
-}
-
-function asNumber(op: string, value: Value): number {
-  if (typeof value !== 'number') throw new FormulaError(`${op} needs numbers, got ${describe(value)}`);
-  return value;
-}
-
-function asBoolean(op: string, value: Value): boolean {
-  if (typeof value !== 'boolean') throw new FormulaError(`${op} needs true or false, got ${describe(value)}`);
-  return value;
-}
-
-function sameValue(a: Value, b: Value): boolean {
-  if (Array.isArray(a) || Array.isArray(b)) throw new FormulaError('arrays cannot be compared');
-  return a === b;
-}
-
-function numbersIn(fn: string, args: Value[], atLeast: number): number[] {
-  const numbers = args.flatMap((a) => (Array.isArray(a) ? a : [a])).map((a) => asNumber(`${fn}()`, a));
-  if (numbers.length < atLeast) throw new FormulaError(`${fn}() needs at least ${atLeast} number`);
-  return numbers;
-}
-
-function onlyNumber(fn: string, args: Value[]): number {
-  if (args.length !== 1) throw new FormulaError(`${fn}() takes exactly one argument, got ${args.length}`);
-  return asNumber(`${fn}()`, args[0] ?? null);
-}
-
-function mean(numbers: number[]): number {
-  return numbers.reduce((a, b) => a + b, 0) / numbers.length;
-}
-
-function median(numbers: number[]): number {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-/** Go's math.Round: halves away from zero (JavaScript's Math.round sends -2.5 to -2). */
-function goRound(x: number): number {
-  return Math.sign(x) * Math.round(Math.abs(x));
 }

@@ -22,8 +22,8 @@ const identity: NodeIdentity = {
 const nodePath = '/api/v1/nodes/swell-vk';
 const leasePath = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/swell-vk';
 
-/** A provider whose health check answers with `problem` (healthy when undefined); nothing else is used here. */
-function provider(health: { problem?: string }): Provider {
+/** A provider whose health check answers with `problem` (healthy when undefined), or never when it `hangs`; nothing else is used here. */
+function provider(health: { problem?: string; hangs?: boolean }): Provider {
   const unused = () => Promise.reject(new Error('not used by the node controller'));
   return {
     name: 'simulated',
@@ -35,7 +35,7 @@ function provider(health: { problem?: string }): Provider {
     getPod: unused,
     listPods: unused,
     getContainerLogs: unused,
-    healthCheck: () => (health.problem ? Promise.reject(new Error(health.problem)) : Promise.resolve()),
+    healthCheck: () => (health.hangs ? new Promise<void>(() => undefined) : health.problem ? Promise.reject(new Error(health.problem)) : Promise.resolve()),
     capacity: () => identity.capacity,
     watch: () => undefined,
     close: () => Promise.resolve(),
@@ -47,7 +47,7 @@ afterEach(() => controllers.splice(0).forEach((c) => c.stop()));
 
 function setup(client = new FakeKubeClient()) {
   const clock = new FakeClock(Date.parse('2026-03-01T10:00:00Z'));
-  const health: { problem?: string } = {};
+  const health: { problem?: string; hangs?: boolean } = {};
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   const controller = new NodeController({ client, identity, provider: provider(health), clock, log });
@@ -199,6 +199,38 @@ describe('NodeController heartbeats', () => {
     const writes = t.client.writes().length;
     await t.clock.advance(120_000);
     expect(t.client.writes().length).toBe(writes);
+    expect(t.clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('NodeController health check timeout', () => {
+  it('gives up on a health check that does not answer exactly at its timeout on the clock, and registers the node not Ready', async () => {
+    const t = setup();
+    t.health.hangs = true;
+    let registered = false;
+    const registering = t.controller.register().then(() => (registered = true));
+    await t.clock.advance(4_999);
+    expect(registered).toBe(false);
+    expect(t.node()).toBeUndefined();
+    await t.clock.advance(1);
+    await registering;
+    expect(t.ready()).toMatchObject({ status: 'False', message: 'provider health check failed: no answer within 5000 ms' });
+    expect(t.controller.currentHealth).toEqual({ healthy: false, message: 'no answer within 5000 ms' });
+  });
+
+  it('turns Ready to False once a periodic health check times out, not before, and leaves no timer after stop', async () => {
+    const t = setup();
+    await t.controller.register();
+    t.controller.start();
+    t.health.hangs = true;
+    await t.clock.advance(10_000 + 4_999);
+    expect(t.ready()?.status).toBe('True');
+    await t.clock.advance(1);
+    expect(t.ready()).toMatchObject({ status: 'False', message: 'provider health check failed: no answer within 5000 ms' });
+    t.health.hangs = false;
+    await t.clock.advance(10_000);
+    expect(t.ready()?.status).toBe('True');
+    t.controller.stop();
     expect(t.clock.pendingTimers).toBe(0);
   });
 });

@@ -26,7 +26,8 @@ const healthCheckTimeoutMs = 5000;
 export class NodeController {
   private health: NodeHealth = { healthy: true };
   private nodeUid = '';
-  private timers: Timer[] = [];
+  /** The pending timer of each periodic task, by task: one each, however long the node runs. */
+  private readonly timers = new Map<() => Promise<void>, Timer>();
   private stopped = false;
 
   private readonly nodes = resourcePath({ group: '', version: 'v1', resource: 'nodes' });
@@ -66,7 +67,7 @@ export class NodeController {
   stop(): void {
     this.stopped = true;
     this.timers.forEach((timer) => timer.cancel());
-    this.timers = [];
+    this.timers.clear();
   }
 
   get currentHealth(): NodeHealth {
@@ -81,7 +82,7 @@ export class NodeController {
           .catch((error: unknown) => this.options.log.warn({ err: error }, 'node heartbeat task failed'))
           .finally(schedule);
       }, intervalMs);
-      this.timers.push(timer);
+      this.timers.set(task, timer);
     };
     schedule();
   }
@@ -96,9 +97,9 @@ export class NodeController {
   }
 
   private async checkHealth(): Promise<NodeHealth> {
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${healthCheckTimeoutMs} ms`)), healthCheckTimeoutMs);
+      timer = this.options.clock.setTimeout(() => reject(new Error(`no answer within ${healthCheckTimeoutMs} ms`)), healthCheckTimeoutMs);
     });
     try {
       await Promise.race([this.options.provider.healthCheck(), timeout]);
@@ -106,7 +107,7 @@ export class NodeController {
     } catch (error) {
       return { healthy: false, message: error instanceof Error ? error.message : String(error) };
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 

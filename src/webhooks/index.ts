@@ -7,7 +7,7 @@ import type { KubeClient } from '../kube/client.js';
 import type { AdmissionHandler } from './admission.js';
 import { webhookCaBundlePublisher } from './ca-bundle.js';
 import { createKedaAdmissionHandler, kedaWebhookPaths, kubeClusterReader, type KedaClusterReader } from './keda-validation.js';
-import { createSystemClock } from '../controller/clock.js';
+import { createSystemClock, type Clock } from '../controller/clock.js';
 import { RegistrationKeeper } from '../kube/local-registration.js';
 import { webhookRegistration, type WebhookDefinition } from './register.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
@@ -49,6 +49,8 @@ export interface WebhooksDeps {
   podMutator?: AdmissionHandler;
   /** Local configurations: delete them on stop (default true). */
   unregisterOnStop?: boolean;
+  /** Default the system clock. */
+  clock?: Clock;
 }
 
 export interface RunningWebhooks {
@@ -76,23 +78,24 @@ const processLocalIdentity = { serviceName: 'swell-webhooks', namespace: 'swell-
  */
 export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks> {
   const log = deps.log.child({ component: 'webhooks' });
+  const clock = deps.clock ?? createSystemClock();
   const { routes, validating, mutating } = webhookRoutes(deps);
   const name = deps.configurationName ?? 'swell-admission';
   const configurations = deps.configurations ?? 'local';
   let server: WebhookServer | undefined;
   let keeper: RegistrationKeeper | undefined;
   const publishCa = configurations === 'injected' ? undefined : webhookCaBundlePublisher(deps.client, name, log);
-  const certificate = webhookCertificate(deps, {
+  const certificate = webhookCertificate(deps, clock, {
     apply: (bundle) => server?.setServingCertificate(bundle),
     ...(publishCa ? { publish: (bundle: ServingBundle) => publishCa(bundle.caPem) } : {}),
     log,
   });
   try {
     const bundle = await certificate.start();
-    server = await WebhookServer.start({ routes, servingCertificate: bundle, log, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
+    server = await WebhookServer.start({ routes, servingCertificate: bundle, log, clock, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
     if (configurations === 'local') {
       const registration = webhookRegistration(deps.client, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, server.port, log);
-      keeper = new RegistrationKeeper({ registration, ownPort: server.port, clock: createSystemClock(), log });
+      keeper = new RegistrationKeeper({ registration, ownPort: server.port, clock, log });
       await keeper.start();
     }
   } catch (error) {
@@ -112,10 +115,10 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
   };
 }
 
-function webhookCertificate(deps: WebhooksDeps, hooks: { apply: (bundle: ServingBundle) => void; publish?: (bundle: ServingBundle) => Promise<void>; log: Logger }): ServingCertificate {
-  if (deps.certificate) return servingCertificateFrom(deps.certificate, { client: deps.client, ...hooks });
+function webhookCertificate(deps: WebhooksDeps, clock: Clock, hooks: { apply: (bundle: ServingBundle) => void; publish?: (bundle: ServingBundle) => Promise<void>; log: Logger }): ServingCertificate {
+  if (deps.certificate) return servingCertificateFrom(deps.certificate, { client: deps.client, clock, ...hooks });
   const { publish, ...rest } = hooks;
-  return new ManagedServingCertificate({ store: memoryBundleStore(), identity: processLocalIdentity, now: () => new Date(), ...rest, ...(publish ? { sync: publish } : {}) });
+  return new ManagedServingCertificate({ store: memoryBundleStore(), identity: processLocalIdentity, clock, ...rest, ...(publish ? { sync: publish } : {}) });
 }
 
 /** The KEDA kinds' admission: the same validator as `swell validate` (schema, KEDA's rules, each scaler's metadata), then the namespace checks. */

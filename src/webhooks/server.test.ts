@@ -4,6 +4,8 @@ import type { TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateServingBundle, type ServingBundle } from '../certificates/bundle.js';
+import { createSystemClock, type Clock } from '../controller/clock.js';
+import { FakeClock } from '../controller/fake-clock.js';
 import type { AdmissionHandler, AdmissionRequest } from './admission.js';
 import { WebhookServer, type WebhookRoute } from './server.js';
 
@@ -19,10 +21,10 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close(100)));
 });
 
-async function start(routes: WebhookRoute[], handlerTimeoutMs?: number) {
+async function start(routes: WebhookRoute[], handlerTimeoutMs?: number, clock: Clock = createSystemClock()) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const server = await WebhookServer.start({ routes, servingCertificate: bundle, log, host: '127.0.0.1', port: 0, ...(handlerTimeoutMs ? { handlerTimeoutMs } : {}) });
+  const server = await WebhookServer.start({ routes, servingCertificate: bundle, log, clock, host: '127.0.0.1', port: 0, ...(handlerTimeoutMs ? { handlerTimeoutMs } : {}) });
   servers.push(server);
   return { server, lines };
 }
@@ -107,11 +109,22 @@ describe('WebhookServer AdmissionReview round trip', () => {
     expect(seen).toEqual(['b UPDATE app']);
   });
 
-  it('answers "allowed" with a warning when the handler decides nothing in time, and logs the webhook and uid', async () => {
-    const { server, lines } = await start([route('/slow', () => new Promise(() => undefined))], 50);
-    const answer = JSON.parse((await send(server.port, '/slow', { body: reviewOf() })).text) as ReviewResponse;
-    expect(answer.response).toEqual({ uid: 'uid-1', allowed: true, warnings: ['swell webhook /slow failed, object not validated: no decision within 50 ms'] });
+  it('answers "allowed" with a warning when the handler decides nothing in time, exactly at the timeout on the clock, and logs the webhook and uid', async () => {
+    const clock = new FakeClock();
+    let started!: () => void;
+    const handlerStarted = new Promise<void>((resolve) => (started = resolve));
+    const { server, lines } = await start([route('/slow', () => (started(), new Promise(() => undefined)))], 8_000, clock);
+    let text: string | undefined;
+    const answered = send(server.port, '/slow', { body: reviewOf() }).then((a) => (text = a.text));
+    await handlerStarted;
+    await clock.advance(7_999);
+    expect(text).toBeUndefined();
+    await clock.advance(1);
+    await answered;
+    const answer = JSON.parse(text ?? '') as ReviewResponse;
+    expect(answer.response).toEqual({ uid: 'uid-1', allowed: true, warnings: ['swell webhook /slow failed, object not validated: no decision within 8000 ms'] });
     expect(lines.find((l) => l.msg === 'admission handler failed; allowing the request unchanged')).toMatchObject({ webhook: '/slow', uid: 'uid-1' });
+    expect(clock.pendingTimers).toBe(0);
   });
 });
 
@@ -161,6 +174,6 @@ describe('WebhookServer certificates and shutdown', () => {
   it('reports a port already taken instead of hanging', async () => {
     const { server } = await start([]);
     const log = pino({ level: 'silent' });
-    await expect(WebhookServer.start({ routes: [], servingCertificate: bundle, log, host: '127.0.0.1', port: server.port })).rejects.toThrow(/EADDRINUSE/);
+    await expect(WebhookServer.start({ routes: [], servingCertificate: bundle, log, clock: createSystemClock(), host: '127.0.0.1', port: server.port })).rejects.toThrow(/EADDRINUSE/);
   });
 });

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Clock, Timer } from '../controller/clock.js';
 import type { Logger } from '../log.js';
 import { admissionResponse, parseAdmissionReview, type AdmissionHandler, type AdmissionVerdict } from './admission.js';
 
@@ -27,6 +28,8 @@ export interface WebhookServerOptions {
   readonly port?: number;
   /** A handler that takes longer is answered "allowed" so the apiserver's own timeout never decides. Default 8 s. */
   readonly handlerTimeoutMs?: number;
+  /** Times the handler's decision. */
+  readonly clock: Clock;
 }
 
 /** AdmissionReviews are small; anything bigger is not one (the apiserver caps objects at about 3 MiB). */
@@ -103,9 +106,9 @@ export class WebhookServer {
 
   private async decide(route: WebhookRoute, uid: string, run: () => Promise<AdmissionVerdict>): Promise<AdmissionVerdict> {
     const timeoutMs = this.options.handlerTimeoutMs ?? 8_000;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no decision within ${timeoutMs} ms`)), timeoutMs);
+      timer = this.options.clock.setTimeout(() => reject(new Error(`no decision within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       return await Promise.race([run(), timeout]);
@@ -114,7 +117,7 @@ export class WebhookServer {
       const what = route.kind === 'mutating' ? 'left unchanged' : 'not validated';
       return { allowed: true, warnings: [`swell webhook ${route.path} failed, object ${what}: ${(error as Error).message}`] };
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   }
 }

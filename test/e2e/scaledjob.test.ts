@@ -121,7 +121,7 @@ beforeAll(async () => {
   registry = new Registry();
   const log = createLogger({ name: 'scaledjob-e2e', level: 'warn' });
   const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   controller = startScaledJobController({
     client,
     listWatch: (path) => createKubeListWatchSource(client, path),

@@ -25,6 +25,7 @@ import type { KubeClient } from '../../src/kube/client.js';
 import { createCertificateAuthority, issueServerCertificate } from '../../src/pki/index.js';
 import { kedaAdmissionHandler, kedaWebhookPaths } from '../../src/webhooks/index.js';
 import { WebhookServer } from '../../src/webhooks/server.js';
+import { createSystemClock } from '../../src/controller/clock.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const secret = `planted-${randomBytes(12).toString('hex')}`;
@@ -223,7 +224,7 @@ beforeAll(async () => {
   const log = pino({ level: 'debug' }, new Writable({ write: (chunk: Buffer, _enc, done) => (logLines.push(chunk.toString('utf8')), done()) }));
   const handler = kedaAdmissionHandler({ client: emptyCluster });
   const routes = Object.values(kedaWebhookPaths).map((path) => ({ path, kind: 'validating' as const, handler }));
-  server = await WebhookServer.start({ routes, servingCertificate: serving, log, host: '127.0.0.1', port: 0 });
+  server = await WebhookServer.start({ routes, servingCertificate: serving, log, clock: createSystemClock(), host: '127.0.0.1', port: 0 });
 }, 60_000);
 
 afterAll(async () => {

@@ -4,6 +4,8 @@ import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManagedServingCertificate, secretBundleStore, type BundleStore, type ServingBundle, type ServingIdentity } from '../../src/certificates/index.js';
 import { bundleOfSecret } from '../../src/certificates/secret-store.js';
+import { createSystemClock, type Clock } from '../../src/controller/clock.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
 import { createLogger } from '../../src/log.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { startWebhooks } from '../../src/webhooks/index.js';
@@ -34,7 +36,7 @@ async function storedBundle(): Promise<ServingBundle | undefined> {
 }
 
 /** Managers on the one Secret, as replicas run them, counting the writes tried and the writes that landed. */
-function replicas(count: number, now: () => Date): { managers: ManagedServingCertificate[]; writes: { tried: number; landed: number } } {
+function replicas(count: number, clock: Clock): { managers: ManagedServingCertificate[]; writes: { tried: number; landed: number } } {
   const writes = { tried: 0, landed: 0 };
   const counted = async (write: Promise<boolean>) => {
     writes.tried += 1;
@@ -45,7 +47,7 @@ function replicas(count: number, now: () => Date): { managers: ManagedServingCer
   const managers = Array.from({ length: count }, (_, i) => {
     const secret = secretBundleStore(admin, namespace, secretName);
     const store: BundleStore = { read: () => secret.read(), create: (b) => counted(secret.create(b)), replace: (b, v) => counted(secret.replace(b, v)) };
-    return new ManagedServingCertificate({ store, identity: identities[i % 2] as ServingIdentity, now, apply: () => {}, log });
+    return new ManagedServingCertificate({ store, identity: identities[i % 2] as ServingIdentity, clock, apply: () => {}, log });
   });
   return { managers, writes };
 }
@@ -78,7 +80,7 @@ describe('one Secret-held certificate for every server of every replica', () => 
   let first: ServingBundle;
 
   it('converges four managers starting at once on an empty Secret on one CA and one certificate', async () => {
-    const { managers, writes } = replicas(4, () => new Date());
+    const { managers, writes } = replicas(4, createSystemClock());
     const served = await Promise.all(managers.map((m) => m.start()));
     managers.forEach((m) => m.stop());
     // They did race: more than one tried to create the Secret, one create landed, the others read the winner's.
@@ -95,7 +97,7 @@ describe('one Secret-held certificate for every server of every replica', () => 
 
   it('converges managers renewing at once on one new certificate from the same CA', async () => {
     const later = new Date(Date.now() + 250 * day);
-    const { managers, writes } = replicas(3, () => later);
+    const { managers, writes } = replicas(3, new FakeClock(later.getTime()));
     const served = await Promise.all(managers.map((m) => m.ensure()));
     expect(writes.tried).toBeGreaterThan(1);
     expect(writes.landed).toBe(1);

@@ -126,10 +126,12 @@ describe('helm lint', () => {
   it('rejects values the schema forbids, naming the field', async () => {
     await expect(run(helm, ['template', release, chartDir, '--set', 'webhooks.failurePolicy=Sometimes'])).rejects.toThrow(/failurePolicy/);
     await expect(run(helm, ['template', release, chartDir, '--set', 'operator.replicas=3'])).rejects.toThrow(/replicas/);
+    await expect(run(helm, ['template', release, chartDir, '--set', 'operator.shards=0'])).rejects.toThrow(/shards/);
   });
 
   it.each([
     ['operator.leaderElect=false', /leaderElect=false needs operator.replicaCount=1/],
+    ['operator.leaderElect=false,operator.replicaCount=1,operator.shards=3', /shards > 1 needs operator.leaderElect=true/],
     ['operator.podDisruptionBudget.maxUnavailable=1', /minAvailable or maxUnavailable, not both/],
     ['certificates.certManager.enabled=true,certificates.certManager.issuer.create=false', /issuer.name is required/],
     ['serviceAccount.create=false', /serviceAccount.name is required/],
@@ -211,6 +213,7 @@ describe('helm template with the default values', () => {
     expect(parsed).toMatchObject({
       local: false,
       leaderElect: true,
+      shards: 1,
       metricsPort: 8080,
       healthPort: 8081,
       leaseNamespace: releaseNamespace,
@@ -244,6 +247,9 @@ describe('helm template with the default values', () => {
     expect(grants(rules, '', 'nodes', 'delete')).toBe(false);
     const ownNamespace = rulesOf(objects, 'Role', operator, releaseNamespace);
     expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'update')).toBe(true);
+    // Only sharded replicas list Leases (shard and membership ones together) and delete dead replicas' ones.
+    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'list')).toBe(false);
+    expect(grants(ownNamespace, 'coordination.k8s.io', 'leases', 'delete')).toBe(false);
     expect(grants(ownNamespace, '', 'secrets', 'update', `${release}-certs`)).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'create')).toBe(true);
     expect(grants(ownNamespace, '', 'secrets', 'patch', `${release}-certs`)).toBe(false);
@@ -294,6 +300,15 @@ describe('helm template with the ci values', () => {
     const pod = podSpec(one(objects, 'Deployment', `${release}-operator`));
     expect(pod.containers[0]?.volumeMounts).toContainEqual({ name: 'certificates', mountPath: '/certs', readOnly: true });
     expect(find(objects, 'Issuer').length).toBe(2);
+  });
+
+  it('sharded: passes --shards and may list and delete Leases in the release namespace', async () => {
+    const objects = await template([], ['operator.shards=4']);
+    const rules = rulesOf(objects, 'Role', `${release}-operator`, releaseNamespace);
+    expect(grants(rules, 'coordination.k8s.io', 'leases', 'list')).toBe(true);
+    expect(grants(rules, 'coordination.k8s.io', 'leases', 'delete')).toBe(true);
+    const container = podSpec(one(objects, 'Deployment', `${release}-operator`)).containers[0] as Container;
+    expect(parseOperatorFlags((container.args ?? []).slice(1), { POD_NAMESPACE: releaseNamespace })).toMatchObject({ shards: 4, leaderElect: true });
   });
 
   it('minimal: no APIService, webhooks, certificates or auth delegation', async () => {

@@ -19,14 +19,33 @@ let client: KubeClient;
 const children = new Set<ChildProcess>();
 
 function startOperator(...flags: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'operator', '--namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--log-level', 'warn', ...flags], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'operator', '--namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--log-level', 'info', ...flags], {
     cwd: repo,
     env: { ...process.env, POD_NAMESPACE: namespace },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  // Its log (on stderr) is read for `started`; warnings and errors still reach the test's output.
+  child.stderr?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (/"level":[4-6]\d/.test(line)) process.stderr.write(`${line}\n`);
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
+}
+
+/** Resolves once the process logged that every part is up (from then on it is a candidate for the Lease). */
+function started(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer): void => {
+      buffered += chunk.toString('utf8');
+      if (!buffered.includes('"msg":"swell operator started"')) return;
+      child.stderr?.off('data', onData);
+      resolve();
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`the operator exited (${code}) before it started`)));
+  });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -97,7 +116,14 @@ describe('swell operator as a process', () => {
     const leader = startOperator('--leader-elect', 'true', '--lease-namespace', namespace);
     const firstHolder = await waitFor('a leader', 30_000, async () => (await holder().catch(() => '')) || undefined);
     const successor = startOperator('--leader-elect', 'true', '--lease-namespace', namespace);
-    await sleep(3_000);
+    await started(successor);
+    // The window is the leader's own progress: two renewals after the successor came up, so the successor has
+    // tried for the Lease in between (it retries as often as the leader renews).
+    const renewTime = async () => (await client.request<{ spec?: { renewTime?: string } }>('GET', leasePath)).spec?.renewTime ?? '';
+    for (const renewal of [1, 2]) {
+      const seen = await renewTime();
+      await waitFor(`renewal ${renewal} by the leader`, 15_000, async () => ((await renewTime()) !== seen ? true : undefined));
+    }
     expect(await holder()).toBe(firstHolder);
     const stoppedAt = Date.now();
     leader.kill('SIGTERM');

@@ -10,7 +10,7 @@ import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/i
 import { externalMetricsSourceOf } from '../../src/operator/scaledobject/external-metrics-adapter.js';
 import type { KubeWatchClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, pollRounds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
 
 /*
  * scalingModifiers end to end: the operator and the external metrics API run in this process against the
@@ -137,7 +137,8 @@ describe('a ScaledObject whose two Redis lists are combined by scalingModifiers'
 
     // (2 + 1) / 2 = 1.5 is below the activation target 2: the lists are not empty, yet the target stays at zero.
     expect(await compositeServed('mixer', '1500m')).toBe('1500m');
-    await new Promise((r) => setTimeout(r, 3_000));
+    // Two polling rounds of every ScaledObject later, the composite below activation has woken nothing.
+    await pollRounds(() => registry.metrics(), 2);
     expect(await replicasOf(client, namespace, 'mixer')).toBe(0);
     expect((await getSo('mixer')).status?.conditions?.find((c) => c.type === 'Active')?.status).toBe('False');
 

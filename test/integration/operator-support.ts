@@ -12,6 +12,8 @@ import { createLogger } from '../../src/log.js';
 import type { ScalingControllerOptions } from '../../src/operator/controller-options.js';
 import { createHttpKubeClient, resourcePath, type KubeClient, type KubeWatchClient } from '../../src/kube/client.js';
 import { createSystemClock } from '../../src/controller/clock.js';
+import type { Logger } from '../../src/log.js';
+import { createSwell, type SwellPorts, type SwellSettings } from '../../src/operator/swell.js';
 
 /*
  * Shared steps of the operator's integration stories: a client for the sandbox, KEDA's CRDs installed from
@@ -117,7 +119,7 @@ export async function deleteScaledObjects(client: KubeClient, namespace: string)
 export function inProcessControllerOptions(sandbox: { client: KubeWatchClient }, namespace: string, identity: string): ScalingControllerOptions {
   const log = createLogger({ name: identity, level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
   const clock = createSystemClock();
-  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const scalerDeps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   return {
     client: sandbox.client,
     listWatch: (path) => createKubeListWatchSource(sandbox.client, path),
@@ -129,6 +131,86 @@ export function inProcessControllerOptions(sandbox: { client: KubeWatchClient },
     registry: new Registry(),
     version: '0.1.0',
   };
+}
+
+/** swell as `swell operator` runs it, in this process: what a test reads of it is what users read. */
+export interface InProcessSwell {
+  readonly ports: SwellPorts;
+  /** The Prometheus text of its /metrics endpoint. */
+  metrics(): Promise<string>;
+  /** Stops it and waits until every part has stopped. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the whole operator (createSwell, as the CLI does) against the sandbox, watching one namespace: loopback
+ * ports of its own, no Lease, and the parts that would register cluster-wide (metrics API, webhooks) and burst
+ * placement off unless `settings` turns them on. Resolves once it is ready.
+ */
+export async function startInProcessSwell(sandbox: { client: KubeWatchClient }, namespace: string, options: { log?: Logger; settings?: Partial<SwellSettings> } = {}): Promise<InProcessSwell> {
+  const settings: SwellSettings = {
+    namespace,
+    metricsPort: 0,
+    healthPort: 0,
+    leaderElect: false,
+    leaseNamespace: namespace,
+    clusterAuthNamespace: namespace,
+    maxReconciles: 5,
+    local: true,
+    metricsApi: { enabled: false, port: 0, serviceName: `swell-metrics-${namespace}`, publishCaBundle: false },
+    webhooks: { enabled: false, port: 0, serviceName: `swell-webhooks-${namespace}`, configurationName: `swell-${namespace}`, validateKeda: false },
+    certSecret: 'swell-certs',
+    burst: false,
+    shutdownDelayMs: 0,
+    ...options.settings,
+  };
+  const log = options.log ?? createLogger({ name: namespace, level: process.env.SWELL_TEST_LOG_LEVEL ?? 'warn' });
+  const stopping = new AbortController();
+  let started: (ports: SwellPorts) => void = () => undefined;
+  const ports = new Promise<SwellPorts>((resolve) => (started = resolve));
+  const done = createSwell({ settings, client: sandbox.client, log, version: '0.1.0', onStarted: started }, stopping.signal);
+  const failed = done.then(() => Promise.reject(new Error('swell stopped before it started')));
+  const running = await Promise.race([ports, failed]);
+  const get = async (port: number, path: string) => {
+    const response = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
+    return { ok: response.ok, body: await response.text() };
+  };
+  const swell: InProcessSwell = {
+    ports: running,
+    metrics: async () => (await get(running.metricsPort, '/metrics')).body,
+    stop: async () => {
+      stopping.abort();
+      await done;
+    },
+  };
+  // Without a Lease it leads from the start; ready says its caches are synced.
+  await waitFor('swell ready', 30_000, async () => ((await get(running.healthPort, '/readyz')).ok ? true : undefined));
+  return swell;
+}
+
+/** The sum of a metric's samples in Prometheus text whose labels include every `labels` pair. */
+export function metricSum(text: string, name: string, labels: Readonly<Record<string, string>> = {}): number {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)/.exec(line);
+    if (match?.[1] !== name) continue;
+    if (wanted.every((pair) => (match[2] ?? '').includes(pair))) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/**
+ * Waits until the operator has run `rounds` more polling rounds: as many scale-loop runs as it has ScaledObjects
+ * scheduled, `rounds` times over (read from its swell_poll_runs_total and swell_poll_scheduled_keys). A check
+ * that something did NOT happen is made after this, so its window is the operator's own progress.
+ */
+export async function pollRounds(metrics: () => Promise<string>, rounds: number, timeoutMs = 30_000): Promise<void> {
+  const before = await metrics();
+  const scheduler = { scheduler: 'scaledobject' };
+  const start = metricSum(before, 'swell_poll_runs_total', scheduler);
+  const keys = Math.max(1, metricSum(before, 'swell_poll_scheduled_keys', scheduler));
+  await waitFor(`${rounds} polling rounds of ${keys} ScaledObjects`, timeoutMs, async () => (metricSum(await metrics(), 'swell_poll_runs_total', scheduler) - start >= rounds * keys ? true : undefined));
 }
 
 export const soPath = (namespace: string, name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });

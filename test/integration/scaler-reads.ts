@@ -35,7 +35,7 @@ export interface ReadsPerInterval {
  */
 export async function measureReadsPerInterval(contexts: (index: number) => ScalerContext, count = 100, intervals = 3, intervalMs = 30_000): Promise<ReadsPerInterval> {
   const clock = new FakeClock(testEpochMs);
-  const connections = new CountingConnectionPool();
+  const connections = new CountingConnectionPool({ clock });
   const deps = testDeps(clock, { connections });
   const scalers = Array.from({ length: count }, (_, i) => createScaler(contexts(i), deps));
   const values: number[] = [];

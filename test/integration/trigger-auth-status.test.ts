@@ -1,24 +1,20 @@
 // @sandbox kube
 import { randomUUID } from 'node:crypto';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerAuthenticationStatus } from '../../src/apis/keda/v1alpha1/triggerauthentication.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
-import { Operator } from '../../src/operator/operator.js';
-import { startScaledJobController, type ScaledJobController } from '../../src/operator/scaledjob/controller.js';
-import { createDeployment, createNamespace, deleteNamespace, inProcessControllerOptions, installCrds, sandboxClient, soPath, waitFor } from './operator-support.js';
+import { createDeployment, createNamespace, deleteNamespace, installCrds, sandboxClient, soPath, startInProcessSwell, waitFor, type InProcessSwell } from './operator-support.js';
 
 /*
  * KEDA's `status.scaledobjects` / `status.scaledjobs` on (Cluster)TriggerAuthentications, kept by the
- * ScaledObject operator and the ScaledJob controller running in this process against the sandbox's control
- * plane. The triggers are cron windows far from now, so nothing scales and no Job runs.
+ * ScaledObject operator and the ScaledJob controller of the whole operator, run in this process against the
+ * sandbox's control plane. The triggers are cron windows far from now, so nothing scales and no Job runs.
  */
 
 const namespace = `ta-status-${randomUUID().slice(0, 6)}`;
 const clusterAuth = `shared-${namespace}`;
 let client: KubeClient;
-let operator: Operator;
-let scaledJobs: ScaledJobController;
+let swell: InProcessSwell;
 
 const taPath = (name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace, ...(name ? { name } : {}) });
 const ctaPath = (name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications', ...(name ? { name } : {}) });
@@ -29,11 +25,7 @@ beforeAll(async () => {
   client = sandbox.client;
   await installCrds(client);
   await createNamespace(client, namespace);
-  const common = inProcessControllerOptions(sandbox, namespace, 'trigger-auth-status-test');
-  operator = new Operator(common);
-  scaledJobs = startScaledJobController({ ...common, registry: new Registry() });
-  void operator.start();
-  await waitFor('controllers leading', 30_000, () => Promise.resolve(operator.isLeader && scaledJobs.isLeader ? true : undefined));
+  swell = await startInProcessSwell(sandbox, namespace);
 });
 
 afterAll(async () => {
@@ -43,7 +35,7 @@ afterAll(async () => {
     for (const o of list.items) await client.request('DELETE', `${path}/${o.metadata.name}`).catch(() => undefined);
     await waitFor(`${path} emptied`, 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', path)).items.length === 0 ? true : undefined)).catch(() => undefined);
   }
-  await Promise.all([operator?.stop(), scaledJobs?.stop()]);
+  await swell?.stop();
   await client.request('DELETE', ctaPath(clusterAuth)).catch(() => undefined);
   await deleteNamespace(client, namespace);
 });

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { freePort } from '../../src/sandbox/net.js';
 import { createSystemClock } from '../../src/controller/clock.js';
 import { fargatePricing } from '../../src/virtual-node/cost/metering.js';
-import { ProcessProvider } from '../../src/virtual-node/providers/process.js';
+import { ProcessProvider } from '../../src/virtual-node/providers/process/provider.js';
 import { SimulatedProvider } from '../../src/virtual-node/providers/simulated.js';
 import { startVirtualNode } from '../../src/virtual-node/virtual-node.js';
 

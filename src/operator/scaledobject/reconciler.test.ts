@@ -50,7 +50,7 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   client.put(deployPath, { metadata: { name: 'web', namespace: 'app' }, spec: { replicas } });
   const log = createLogger({ level: 'silent' });
   const clock = new FakeClock(Date.parse('2026-06-01T12:00:00Z'));
-  const deps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool() };
+  const deps = { clock, log, reads: new SharedReads(clock), connections: new ConnectionPool({ clock }) };
   const scheduled = new Map<string, number>();
   const events: string[] = [];
   const targets = new ScaleTargets(client);

@@ -6,16 +6,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSystemClock } from '../../controller/clock.js';
-import { derivePhase } from '../pod-status.js';
-import type { LogOptions, ProviderPod } from '../provider.js';
-import { findExecutable, ProcessProvider } from './process.js';
+import { createSystemClock, type Clock } from '../../../controller/clock.js';
+import { FakeClock } from '../../../controller/fake-clock.js';
+import { derivePhase } from '../../pod-status.js';
+import type { LogOptions, ProviderPod } from '../../provider.js';
+import { ProcessProvider } from './provider.js';
 
 const log = pino({ level: 'silent' });
 const opened: { provider: ProcessProvider; dir: string }[] = [];
 
-function openProvider(dir = mkdtempSync(join(tmpdir(), 'swell-process-'))): ProcessProvider {
-  const provider = ProcessProvider.open({ stateDir: dir, clock: createSystemClock(), log, capacity: { cpu: '8', memory: '16Gi', pods: '110' }, restartBackoffMs: 100, pollMs: 50 });
+function openProvider(dir = mkdtempSync(join(tmpdir(), 'swell-process-')), clock: Clock = createSystemClock()): ProcessProvider {
+  const provider = ProcessProvider.open({ stateDir: dir, clock, log, capacity: { cpu: '8', memory: '16Gi', pods: '110' }, restartBackoffMs: 100, pollMs: 50 });
   opened.push({ provider, dir });
   return provider;
 }
@@ -40,17 +41,30 @@ function pod(name: string, containers: V1Container[], restartPolicy: 'Always' | 
   return { metadata: { namespace: 'ns', name, uid }, spec: { restartPolicy, containers, initContainers } };
 }
 
-async function waitFor(provider: ProcessProvider, name: string, done: (p: ProviderPod) => boolean, timeoutMs = 5000): Promise<ProviderPod> {
+const logOptions = (extra: Partial<LogOptions> = {}): LogOptions => ({ follow: false, timestamps: false, previous: false, signal: new AbortController().signal, ...extra });
+/** Polls the pod until `done`; with a fake clock, moves it 20 ms per look so the provider's own retries run. */
+async function waitFor(provider: ProcessProvider, name: string, done: (p: ProviderPod) => boolean, clock?: FakeClock, timeoutMs = 5000): Promise<ProviderPod> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const current = await provider.getPod('ns', name);
     if (current && done(current)) return current;
     if (Date.now() > deadline) throw new Error(`timed out waiting for pod ${name}: ${JSON.stringify(current)}`);
     await sleep(25);
+    await clock?.advance(20);
   }
 }
 
-const logOptions = (extra: Partial<LogOptions> = {}): LogOptions => ({ follow: false, timestamps: false, previous: false, signal: new AbortController().signal, ...extra });
+async function waitForLog(provider: ProcessProvider, name: string, expected: string, clock?: FakeClock, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const current = await text(await provider.getContainerLogs('ns', name, 'main', logOptions()));
+    if (current === expected) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the log of ${name} to read ${JSON.stringify(expected)}: ${JSON.stringify(current)}`);
+    await sleep(25);
+    await clock?.advance(20);
+  }
+}
+
 const phase = (policy: 'Always' | 'OnFailure' | 'Never') => (p: ProviderPod) => derivePhase(policy, p);
 
 describe('ProcessProvider', () => {
@@ -109,11 +123,13 @@ describe('ProcessProvider', () => {
     expect(previous).toBe('run\n');
   });
 
-  it('does not restart an OnFailure container that exits 0', async () => {
-    const provider = openProvider();
+  it('does not restart an OnFailure container that exits 0, however many polls and back-offs pass', async () => {
+    const clock = new FakeClock();
+    const provider = openProvider(undefined, clock);
     await provider.createPod(pod('once', [sh('main', 'exit 0')], 'OnFailure'));
     await waitFor(provider, 'once', (p) => p.containers[0]?.state.kind === 'terminated');
-    await sleep(300);
+    // Twenty polls and ten first back-offs.
+    await clock.advance(1_000);
     const later = await provider.getPod('ns', 'once');
     expect(later?.containers[0]?.restartCount).toBe(0);
     expect(later && phase('OnFailure')(later)).toBe('Succeeded');
@@ -129,31 +145,34 @@ describe('ProcessProvider', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('stops a pod with SIGTERM on delete', async () => {
-    const provider = openProvider();
+  it('stops a pod with SIGTERM on delete, and does not restart it', async () => {
+    const clock = new FakeClock();
+    const provider = openProvider(undefined, clock);
     await provider.createPod(pod('long', [{ name: 'main', command: ['sleep', '30'] }], 'Always'));
     await waitFor(provider, 'long', (p) => p.containers[0]?.state.kind === 'running');
-    const started = Date.now();
     await provider.deletePod(pod('long', []), 10);
-    const stopped = await waitFor(provider, 'long', (p) => p.containers[0]?.state.kind === 'terminated');
-    expect(Date.now() - started).toBeLessThan(3000);
+    // The command's pid is recorded a moment after the start; the provider retries on its clock until it is.
+    const stopped = await waitFor(provider, 'long', (p) => p.containers[0]?.state.kind === 'terminated', clock);
+    // 143: stopped by SIGTERM well inside the 10 s grace period (the kill at its end would make it 137).
     expect(stopped.containers[0]?.state).toMatchObject({ exitCode: 143 });
     expect(stopped.stopping).toBe(true);
-    await sleep(300);
+    await clock.advance(1_000);
     expect((await provider.getPod('ns', 'long'))?.containers[0]?.restartCount).toBe(0);
   });
 
-  it('kills a process that ignores SIGTERM once the grace period is over', async () => {
-    const provider = openProvider();
-    await provider.createPod(pod('stubborn', [sh('main', 'trap "" TERM; echo ready; sleep 30')], 'Always'));
-    await waitFor(provider, 'stubborn', (p) => p.containers[0]?.state.kind === 'running');
-    await sleep(200);
-    const started = Date.now();
+  it('kills a process that ignores SIGTERM once the grace period is over, not before', async () => {
+    const clock = new FakeClock();
+    const provider = openProvider(undefined, clock);
+    // `wait` returns on a trapped signal, so the trap can tell that SIGTERM arrived and was shrugged off.
+    await provider.createPod(pod('stubborn', [sh('main', 'trap "echo ignored TERM" TERM; echo ready; while :; do sleep 30 & wait $!; done')], 'Always'));
+    await waitForLog(provider, 'stubborn', 'ready\n', clock);
+    const deletedAt = clock.now();
     await provider.deletePod(pod('stubborn', []), 1);
-    await sleep(500);
+    await waitForLog(provider, 'stubborn', 'ready\nignored TERM\n', clock);
+    await clock.advance(deletedAt + 999 - clock.now());
     expect((await provider.getPod('ns', 'stubborn'))?.containers[0]?.state.kind).toBe('running');
+    await clock.advance(1);
     const killed = await waitFor(provider, 'stubborn', (p) => p.containers[0]?.state.kind === 'terminated');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(killed.containers[0]?.state).toMatchObject({ exitCode: 137 });
   });
 
@@ -198,12 +217,5 @@ describe('ProcessProvider', () => {
     expect(await text(await provider.getContainerLogs('ns', 'talk', 'main', logOptions({ tailLines: 2 })))).toBe('line2\nline3\n');
     expect(await text(await provider.getContainerLogs('ns', 'talk', 'main', logOptions({ limitBytes: 3 })))).toBe('lin');
     await expect(provider.getContainerLogs('ns', 'talk', 'other', logOptions())).rejects.toThrow(/not found/);
-  });
-
-  it('finds executables the way execvp does', () => {
-    expect(findExecutable('sh', '/usr/bin:/bin')).toMatch(/\/sh$/);
-    expect(findExecutable('/bin/sh', undefined)).toBe('/bin/sh');
-    expect(findExecutable('sh', 'relative/dir')).toBeUndefined();
-    expect(findExecutable('no-such-thing-xyz', '/usr/bin:/bin')).toBeUndefined();
   });
 });
