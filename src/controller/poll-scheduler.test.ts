@@ -41,6 +41,17 @@ describe('PollScheduler', () => {
     expect(render(runs)).toEqual(['b@300', 'b@600', 'c@700', 'b@900', 'a@1000']);
   });
 
+  it("counts scheduled keys across terms: a term stopping after its successor started leaves the successor's count", async () => {
+    const { registry, scheduler: ending } = setup();
+    const next = new PollScheduler({ name: 'test', log, clock: new FakeClock(0), registry, run: () => Promise.resolve(), phaseOf: () => 0 });
+    schedulers.push(next);
+    for (const key of ['a', 'b', 'c']) ending.schedule(key, 1_000);
+    for (const key of ['a', 'b']) next.schedule(key, 1_000);
+    await ending.stop();
+    const gauge = (await registry.getSingleMetric('swell_poll_scheduled_keys')?.get())?.values.find((v) => v.labels.scheduler === 'test');
+    expect(gauge?.value).toBe(2);
+  });
+
   it('keeps a single timer however many keys it drives', async () => {
     const { clock, runs, scheduler } = setup();
     for (let i = 0; i < 10_000; i++) scheduler.schedule(`ns/so-${i}`, 1_000 + (i % 10) * 1_000, i % 1_000);

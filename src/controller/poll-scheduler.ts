@@ -207,7 +207,9 @@ export class PollScheduler {
 
   #countScheduled(delta: number): void {
     this.#scheduled += delta;
-    this.#metrics?.keys.set(this.#scheduled);
+    // Schedulers that share a label (one per leadership term) add to the gauge rather than set it, so a term
+    // that stops after its successor started does not zero the successor's count.
+    this.#metrics?.keys.inc(delta);
   }
 
   #setDue(key: string, dueAt: number): void {
