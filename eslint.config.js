@@ -9,7 +9,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'bin/*.js', 'tools/consumer-image/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js', 'bin/*.js', 'tools/consumer-image/*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -34,7 +37,16 @@ export default tseslint.config(
   {
     // The operator wires burst placement and the webhooks in, never the other way round.
     files: ['src/burst/**/*.ts', 'src/webhooks/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/operator/**'], message: 'burst/ and webhooks/ are wired by the operator; share code through kube/, controller/ or scaling/.' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/operator/**'], message: 'burst/ and webhooks/ are wired by the operator; share code through kube/, controller/ or scaling/.' },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['**/*.js', '**/*.mjs'],

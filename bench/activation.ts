@@ -71,7 +71,8 @@ async function sandboxEnv(): Promise<{ kubeconfig: string; redisUrl: string }> {
   const value = (name: string): string | undefined => process.env[name] ?? new RegExp(`${name}='([^']+)'`).exec(env)?.[1];
   const kubeconfig = value('KUBECONFIG');
   const redisUrl = value('REDIS_URL');
-  if (!kubeconfig || !redisUrl) throw new Error('no sandbox: run `npx tsx src/cli/main.ts dev up --components kube,redis` first (or set KUBECONFIG and REDIS_URL)');
+  if (!kubeconfig || !redisUrl)
+    throw new Error('no sandbox: run `npx tsx src/cli/main.ts dev up --components kube,redis` first (or set KUBECONFIG and REDIS_URL)');
   return { kubeconfig, redisUrl };
 }
 
@@ -141,25 +142,45 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function forEachLimited(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, async () => {
-    while (next < count) await task(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
 }
 
 const demand = { 'scaledobject.swell.dev/activation-replicas': 'demand' };
 
-async function createTarget(client: KubeClient, namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+async function createTarget(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+  annotations?: Record<string, string>,
+): Promise<void> {
   await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), {
     body: {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name },
       // Pods that no node runs: the bench measures the replica count swell and the HPA set, not pod start-up.
-      spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { nodeSelector: { 'swell.dev/bench': 'none' }, containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } } },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { nodeSelector: { 'swell.dev/bench': 'none' }, containers: [{ name: 'main', image: 'registry.invalid/app:1' }] },
+        },
+      },
     },
   });
   await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }), {
-    body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name, ...(annotations ? { annotations } : {}) }, spec: { scaleTargetRef: { name }, ...spec } },
+    body: {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name, ...(annotations ? { annotations } : {}) },
+      spec: { scaleTargetRef: { name }, ...spec },
+    },
   });
 }
 
@@ -198,7 +219,13 @@ async function main(): Promise<void> {
         ...(opts.pollConcurrency ? { pollConcurrency: opts.pollConcurrency } : {}),
         local: true,
         metricsApi: { enabled: true, port: 0, serviceName: registration.serviceName, publishCaBundle: true },
-        webhooks: { enabled: false, port: 0, serviceName: `${registration.serviceName}-webhooks`, configurationName: registration.serviceName, validateKeda: false },
+        webhooks: {
+          enabled: false,
+          port: 0,
+          serviceName: `${registration.serviceName}-webhooks`,
+          configurationName: registration.serviceName,
+          validateKeda: false,
+        },
         certSecret: `${registration.serviceName}-certs`,
         burst: false,
         shutdownDelayMs: 0,
@@ -213,7 +240,11 @@ async function main(): Promise<void> {
   const { metricsPort } = await Promise.race([ports, running.then(() => Promise.reject(new Error('the operator stopped before it started')))]);
   const lateness = async () => latenessBuckets(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text());
   const watch = new ReplicaWatch();
-  const deployments = new Informer<KubernetesObject>({ name: 'bench-deployments', source: createKubeListWatchSource(client, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })), log });
+  const deployments = new Informer<KubernetesObject>({
+    name: 'bench-deployments',
+    source: createKubeListWatchSource(client, resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
+    log,
+  });
   deployments.addHandler({ add: (d) => watch.record(d), update: (_old, d) => watch.record(d) });
   deployments.start();
   await deployments.synced();
@@ -223,7 +254,17 @@ async function main(): Promise<void> {
     const names = Array.from({ length: opts.objects }, (_, i) => `a-${i}`);
     await forEachLimited(names.length, 16, async (i) => {
       const name = names[i]!;
-      await createTarget(client, namespace, name, { pollingInterval: 1, cooldownPeriod: 3_600, triggers: [{ type: 'redis', metadata: { address, listName: listOf(name), listLength: String(opts.listLength) } }] }, demand);
+      await createTarget(
+        client,
+        namespace,
+        name,
+        {
+          pollingInterval: 1,
+          cooldownPeriod: 3_600,
+          triggers: [{ type: 'redis', metadata: { address, listName: listOf(name), listLength: String(opts.listLength) } }],
+        },
+        demand,
+      );
     });
     await waitReady(client, namespace, opts.objects + 0, progress);
     // Every object has polled a few times: the next poll of each is on its own schedule, not a first one.
@@ -238,15 +279,21 @@ async function main(): Promise<void> {
       pushedAt.set(name, Date.now());
       await redis.rpush(listOf(name), 'job');
     }
-    await waitFor('every target at 1 replica', 60_000, () => Promise.resolve(names.every((n) => watch.firstAtLeast(n, 1) !== undefined) ? true : undefined)).catch((err: unknown) => progress(String(err)));
-    const delays = names.flatMap((n) => {
-      const at = watch.firstAtLeast(n, 1);
-      return at === undefined ? [] : [at - pushedAt.get(n)!];
-    }).sort((a, b) => a - b);
-    const decided = names.flatMap((n) => {
-      const at = operatorClient.scaleWrites.get(n);
-      return at === undefined ? [] : [at - pushedAt.get(n)!];
-    }).sort((a, b) => a - b);
+    await waitFor('every target at 1 replica', 60_000, () =>
+      Promise.resolve(names.every((n) => watch.firstAtLeast(n, 1) !== undefined) ? true : undefined),
+    ).catch((err: unknown) => progress(String(err)));
+    const delays = names
+      .flatMap((n) => {
+        const at = watch.firstAtLeast(n, 1);
+        return at === undefined ? [] : [at - pushedAt.get(n)!];
+      })
+      .sort((a, b) => a - b);
+    const decided = names
+      .flatMap((n) => {
+        const at = operatorClient.scaleWrites.get(n);
+        return at === undefined ? [] : [at - pushedAt.get(n)!];
+      })
+      .sort((a, b) => a - b);
     const activation = {
       objects: opts.objects,
       pollingIntervalSeconds: 1,
@@ -260,13 +307,27 @@ async function main(): Promise<void> {
       toScaleWriteP50Ms: percentile(decided, 50),
       toScaleWriteP99Ms: percentile(decided, 99),
       toScaleWriteMaxMs: decided.at(-1) ?? 0,
-      pollLatenessMs: await lateness().then((after) => ({ p50AtMost: latenessPercentileMs(latenessBefore, after, 50), p99AtMost: latenessPercentileMs(latenessBefore, after, 99) })),
+      pollLatenessMs: await lateness().then((after) => ({
+        p50AtMost: latenessPercentileMs(latenessBefore, after, 50),
+        p99AtMost: latenessPercentileMs(latenessBefore, after, 99),
+      })),
       operatorRequests: summarizeTimings(operatorClient.timings),
     };
     progress(`activation: ${JSON.stringify(activation)}`);
 
     const step = async (name: string, annotations: Record<string, string> | undefined, timeoutS: number) => {
-      await createTarget(client, namespace, name, { pollingInterval: 1, cooldownPeriod: 3_600, maxReplicaCount: 100, triggers: [{ type: 'redis', metadata: { address, listName: listOf(name), listLength: String(opts.listLength) } }] }, annotations);
+      await createTarget(
+        client,
+        namespace,
+        name,
+        {
+          pollingInterval: 1,
+          cooldownPeriod: 3_600,
+          maxReplicaCount: 100,
+          triggers: [{ type: 'redis', metadata: { address, listName: listOf(name), listLength: String(opts.listLength) } }],
+        },
+        annotations,
+      );
       return { name, timeoutS };
     };
     const target = Math.min(100, Math.ceil(opts.items / opts.listLength));
@@ -279,7 +340,9 @@ async function main(): Promise<void> {
     const timeToN: Record<string, unknown> = {};
     await Promise.all(
       steps.map(async (s) => {
-        await waitFor(`${s.name} at ${target} replicas`, s.timeoutS * 1_000, () => Promise.resolve(watch.firstAtLeast(s.name, target) !== undefined ? true : undefined)).catch((err: unknown) => progress(String(err)));
+        await waitFor(`${s.name} at ${target} replicas`, s.timeoutS * 1_000, () =>
+          Promise.resolve(watch.firstAtLeast(s.name, target) !== undefined ? true : undefined),
+        ).catch((err: unknown) => progress(String(err)));
         const first = watch.firstAtLeast(s.name, 1);
         const full = watch.firstAtLeast(s.name, target);
         timeToN[s.name] = {
@@ -301,7 +364,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\nwritten to ${out}\n`);
   } finally {
     progress('cleaning up');
-    await redis.del(...[...Array.from({ length: opts.objects }, (_, i) => listOf(`a-${i}`)), listOf('step-demand'), listOf('step-keda')]).catch(() => undefined);
+    await redis
+      .del(...[...Array.from({ length: opts.objects }, (_, i) => listOf(`a-${i}`)), listOf('step-demand'), listOf('step-keda')])
+      .catch(() => undefined);
     redis.disconnect();
     await client.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
     await waitFor('bench namespace gone', 5 * 60_000, async () => {
@@ -322,7 +387,10 @@ async function main(): Promise<void> {
 
 async function waitReady(client: KubeClient, namespace: string, count: number, progress: (m: string) => void): Promise<void> {
   await waitFor(`${count} ScaledObjects Ready`, 10 * 60_000, async () => {
-    const list = await client.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }));
+    const list = await client.request<{ items: ScaledObject[] }>(
+      'GET',
+      resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }),
+    );
     const ready = list.items.filter((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
     if (ready >= count) return true;
     progress(`${ready}/${count} Ready`);

@@ -21,7 +21,14 @@ import type { ScaledObject } from '../src/apis/keda/v1alpha1/scaledobject.js';
 import { Informer } from '../src/controller/informer.js';
 import type { ListWatchSource, WatchEvent } from '../src/controller/list-watch-source.js';
 import { createLogger } from '../src/log.js';
-import { competingScaledObject, hpaOwnership, hpaTargetKeys, ScaleTargetIndex, scaledObjectTargetKeys, type HpaSummary } from '../src/scaling/target-conflicts.js';
+import {
+  competingScaledObject,
+  hpaOwnership,
+  hpaTargetKeys,
+  ScaleTargetIndex,
+  scaledObjectTargetKeys,
+  type HpaSummary,
+} from '../src/scaling/target-conflicts.js';
 
 const repo = join(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { count: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '3' } } });
@@ -44,7 +51,12 @@ function hpa(i: number, resourceVersion = i + 1): Hpa {
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
-    metadata: { name: `keda-hpa-s-${i}`, namespace, resourceVersion: String(resourceVersion), ownerReferences: [{ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', name: `s-${i}`, uid: `uid-${i}`, controller: true }] },
+    metadata: {
+      name: `keda-hpa-s-${i}`,
+      namespace,
+      resourceVersion: String(resourceVersion),
+      ownerReferences: [{ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', name: `s-${i}`, uid: `uid-${i}`, controller: true }],
+    },
     spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: `s-${i}` } },
   };
 }
@@ -100,12 +112,32 @@ async function main(): Promise<void> {
 
   const sample = sos.filter((_, i) => i % Math.max(1, Math.floor(count / 2000)) === 0);
   const scan = {
-    rivalScaledObjectUs: perCall(sample, (so) => competingScaledObject(so, soList().filter((o) => o.spec.scaleTargetRef.name === so.spec.scaleTargetRef.name && o.metadata.namespace === namespace))),
-    foreignHpaUs: perCall(sample, (so) => hpaOwnership(so, hpaCache.informer.list().filter((h) => h.metadata.namespace === namespace).map(summary))),
+    rivalScaledObjectUs: perCall(sample, (so) =>
+      competingScaledObject(
+        so,
+        soList().filter((o) => o.spec.scaleTargetRef.name === so.spec.scaleTargetRef.name && o.metadata.namespace === namespace),
+      ),
+    ),
+    foreignHpaUs: perCall(sample, (so) =>
+      hpaOwnership(
+        so,
+        hpaCache.informer
+          .list()
+          .filter((h) => h.metadata.namespace === namespace)
+          .map(summary),
+      ),
+    ),
   };
   const index = {
     rivalScaledObjectUs: perCall(sample, (so) => competingScaledObject(so, scaledObjectTargetKeys(so).flatMap(soByIndex))),
-    foreignHpaUs: perCall(sample, (so) => hpaOwnership(so, scaledObjectTargetKeys(so).flatMap((v) => hpaCache.informer.byIndex(ScaleTargetIndex, v)).map(summary))),
+    foreignHpaUs: perCall(sample, (so) =>
+      hpaOwnership(
+        so,
+        scaledObjectTargetKeys(so)
+          .flatMap((v) => hpaCache.informer.byIndex(ScaleTargetIndex, v))
+          .map(summary),
+      ),
+    ),
   };
   // Both ways must find the same answers: every object is alone on its target and owns its HPA.
   for (const so of sample.slice(0, 50)) {
@@ -127,7 +159,10 @@ async function main(): Promise<void> {
   };
   // Alternated and the best kept: whichever runs first pays for the optimizer's warm-up.
   const timings = [eventUs(hpaCache), eventUs(plain), eventUs(hpaCache), eventUs(plain)];
-  const watchEvent = { withoutIndexUs: Math.min(timings[1] ?? Infinity, timings[3] ?? Infinity), withIndexUs: Math.min(timings[0] ?? Infinity, timings[2] ?? Infinity) };
+  const watchEvent = {
+    withoutIndexUs: Math.min(timings[1] ?? Infinity, timings[3] ?? Infinity),
+    withIndexUs: Math.min(timings[0] ?? Infinity, timings[2] ?? Infinity),
+  };
 
   const speedup = (a: number, b: number): number => Number((a / Math.max(b, 0.001)).toFixed(0));
   const result = {
@@ -139,7 +174,11 @@ async function main(): Promise<void> {
     cachedScaledObjects: count,
     cachedHpas: count,
     namespaces: 1,
-    perReconcileMicroseconds: { scan, index, speedup: { rivalScaledObject: speedup(scan.rivalScaledObjectUs, index.rivalScaledObjectUs), foreignHpa: speedup(scan.foreignHpaUs, index.foreignHpaUs) } },
+    perReconcileMicroseconds: {
+      scan,
+      index,
+      speedup: { rivalScaledObject: speedup(scan.rivalScaledObjectUs, index.rivalScaledObjectUs), foreignHpa: speedup(scan.foreignHpaUs, index.foreignHpaUs) },
+    },
     perWatchEventMicroseconds: watchEvent,
     indexHeapBytesPerObject: Math.round(indexHeapBytes / (2 * count)),
   };

@@ -43,8 +43,22 @@ async function emulator(): Promise<{ env: Record<string, string>; stop: () => Pr
 
 function pod(i: number, spec: number): V1Pod {
   return {
-    metadata: { namespace: 'bench', name: `web${spec}-${i}`, uid: randomUUID(), ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `web${spec}-5d9c`, uid: 'rs', controller: true }] },
-    spec: { containers: [{ name: 'app', image: `registry.example.com/web${spec}:1`, env: [{ name: 'INDEX', value: String(i) }], resources: { requests: { cpu: '250m', memory: '512Mi' } } }] },
+    metadata: {
+      namespace: 'bench',
+      name: `web${spec}-${i}`,
+      uid: randomUUID(),
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `web${spec}-5d9c`, uid: 'rs', controller: true }],
+    },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          image: `registry.example.com/web${spec}:1`,
+          env: [{ name: 'INDEX', value: String(i) }],
+          resources: { requests: { cpu: '250m', memory: '512Mi' } },
+        },
+      ],
+    },
   };
 }
 

@@ -40,7 +40,8 @@ interface Phase {
 
 function env(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set; run \`npx swell dev up --components kube,prometheus,prometheus-adapter\` and \`source .swell/dev/env\` first`);
+  if (!value)
+    throw new Error(`${name} is not set; run \`npx swell dev up --components kube,prometheus,prometheus-adapter\` and \`source .swell/dev/env\` first`);
   return value;
 }
 
@@ -75,7 +76,12 @@ function aggregatorLikeClient(cert: string, key: string): (port: number, path: s
 }
 
 /** Sends to each target at `rate` per second, taking turns, on schedule whether or not earlier requests have answered. */
-async function interleaved<const N extends readonly string[]>(names: N, rate: number, seconds: number, sends: (() => Promise<{ status: number; ms: number }>)[]): Promise<{ [K in keyof N]: Phase }> {
+async function interleaved<const N extends readonly string[]>(
+  names: N,
+  rate: number,
+  seconds: number,
+  sends: (() => Promise<{ status: number; ms: number }>)[],
+): Promise<{ [K in keyof N]: Phase }> {
   const results: Promise<{ status: number; ms: number }>[][] = sends.map(() => []);
   const started = performance.now();
   const ticks = rate * seconds * sends.length;
@@ -95,7 +101,13 @@ function summarise(name: string, done: { status: number; ms: number }[]): Phase 
   const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
   const statuses: Record<string, number> = {};
   for (const d of done) statuses[String(d.status)] = (statuses[String(d.status)] ?? 0) + 1;
-  return { phase: name, requests: done.length, errors: done.filter((d) => d.status !== 200).length, statuses, latencyMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) } };
+  return {
+    phase: name,
+    requests: done.length,
+    errors: done.filter((d) => d.status !== 200).length,
+    statuses,
+    latencyMs: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) },
+  };
 }
 
 /** Sends at `rate` per second for `seconds`, on schedule whether or not earlier requests have answered. */
@@ -115,7 +127,9 @@ async function fixedRate(name: string, rate: number, seconds: number, send: () =
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
 async function serviceAccountToken(client: KubeClient, namespace: string): Promise<string> {
-  await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace }), { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'swell' } } });
+  await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace }), {
+    body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'swell' } },
+  });
   const binding = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -124,18 +138,33 @@ async function serviceAccountToken(client: KubeClient, namespace: string): Promi
     subjects: [{ kind: 'ServiceAccount', name: 'swell', namespace }],
   };
   await client.request('POST', resourcePath({ group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'rolebindings', namespace }), { body: binding });
-  const review = await client.request<{ status: { token: string } }>('POST', `${resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: 'swell' })}/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
+  const review = await client.request<{ status: { token: string } }>(
+    'POST',
+    `${resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: 'swell' })}/token`,
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+    },
+  );
   return review.status.token;
 }
 
 /** A ScaledObject with a cron trigger (no outside source): swell's own metric, answered from swell's memory. */
 async function cronScaledObject(client: KubeClient, namespace: string): Promise<void> {
-  const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'cron' }, spec: { replicas: 0, selector: { matchLabels: { app: 'cron' } }, template: { metadata: { labels: { app: 'cron' } }, spec: { containers: [{ name: 'c', image: 'registry.invalid/c:1' }] } } } };
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'cron' },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: 'cron' } },
+      template: { metadata: { labels: { app: 'cron' } }, spec: { containers: [{ name: 'c', image: 'registry.invalid/c:1' }] } },
+    },
+  };
   await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), { body: deployment });
   const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 0 * * *', end: '0 1 * * *', desiredReplicas: '1' } };
-  await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }), { body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'cron' }, spec: { scaleTargetRef: { name: 'cron' }, triggers: [trigger] } } });
+  await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }), {
+    body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'cron' }, spec: { scaleTargetRef: { name: 'cron' }, triggers: [trigger] } },
+  });
 }
 
 function startOperator(args: string[], logFile: string): Promise<{ child: ChildProcess; metricsApiPort: number }> {
@@ -177,7 +206,9 @@ async function main(): Promise<void> {
 
   const registry = new Registry();
   new Gauge({ name: metricName, help: 'a value for the forwarding benchmark', labelNames: ['bench'], registers: [registry] }).set({ bench: namespace }, 7);
-  const exporter = createHttpServer((_req, res) => void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body)));
+  const exporter = createHttpServer(
+    (_req, res) => void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body)),
+  );
   await new Promise<void>((resolve) => exporter.listen(0, '127.0.0.1', resolve));
   const target = `127.0.0.1:${(exporter.address() as AddressInfo).port}`;
   await addScrapeTarget(env('PROMETHEUS_TARGETS_FILE'), target);
@@ -197,12 +228,35 @@ async function main(): Promise<void> {
   await cronScaledObject(client, namespace);
   const logFile = join(work, 'operator.log');
   const operator = await startOperator(
-    ['--namespace', namespace, '--lease-namespace', namespace, '--cluster-auth-namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--burst', 'false', '--webhooks', 'false',
-      '--upstream-metrics-url', adapterUrl, '--upstream-metrics-ca-file', env('PROMETHEUS_ADAPTER_CA_FILE'), '--upstream-metrics-token-file', tokenFile],
+    [
+      '--namespace',
+      namespace,
+      '--lease-namespace',
+      namespace,
+      '--cluster-auth-namespace',
+      namespace,
+      '--metrics-port',
+      '0',
+      '--health-port',
+      '0',
+      '--burst',
+      'false',
+      '--webhooks',
+      'false',
+      '--upstream-metrics-url',
+      adapterUrl,
+      '--upstream-metrics-ca-file',
+      env('PROMETHEUS_ADAPTER_CA_FILE'),
+      '--upstream-metrics-token-file',
+      tokenFile,
+    ],
     logFile,
   );
   const ownName = await waitFor('the cron ScaledObject to list its metric', 60_000, async () => {
-    const so = await client.request<{ status?: { externalMetricNames?: string[] } }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, name: 'cron' }));
+    const so = await client.request<{ status?: { externalMetricNames?: string[] } }>(
+      'GET',
+      resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, name: 'cron' }),
+    );
     return so.status?.externalMetricNames?.[0];
   });
   const pidRecord = await readFile(join(repo, '.swell', 'dev', 'pids', 'prometheus-adapter.pid'), 'utf8').catch(() => '{"pid":0}');
@@ -212,27 +266,48 @@ async function main(): Promise<void> {
     await fixedRate('warm-up', opts.rate, 3, () => get(adapterPort, path));
     await fixedRate('warm-up', opts.rate, 3, () => get(operator.metricsApiPort, path));
     // Interleaved, so that both paths see the same load on a shared machine.
-    const [direct, forwarded] = await interleaved(['direct to prometheus-adapter', 'forwarded by swell'], opts.rate, opts.seconds, [() => get(adapterPort, path), () => get(operator.metricsApiPort, path)]);
+    const [direct, forwarded] = await interleaved(['direct to prometheus-adapter', 'forwarded by swell'], opts.rate, opts.seconds, [
+      () => get(adapterPort, path),
+      () => get(operator.metricsApiPort, path),
+    ]);
     const phases: Phase[] = [direct, forwarded];
     const added = { p50: round(forwarded.latencyMs.p50 - direct.latencyMs.p50), p99: round(forwarded.latencyMs.p99 - direct.latencyMs.p99) };
     const own = `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${ownName}?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=cron')}`;
-    const [ownHealthy] = await interleaved(["swell's own metric, adapter up"], opts.rate, Math.min(opts.seconds, 10), [() => getOwn(operator.metricsApiPort, own)]);
+    const [ownHealthy] = await interleaved(["swell's own metric, adapter up"], opts.rate, Math.min(opts.seconds, 10), [
+      () => getOwn(operator.metricsApiPort, own),
+    ]);
     phases.push(ownHealthy);
     if (adapterPid > 0) {
       process.kill(adapterPid, 'SIGSTOP');
       try {
         // Both at once: requests for the adapter pile up on its connections while swell's own are answered.
-        const [upstreamHung, ownHung] = await interleaved(['forwarded, adapter hung', "swell's own metric, adapter hung"], opts.rate, Math.min(opts.seconds, 10), [() => get(operator.metricsApiPort, path), () => getOwn(operator.metricsApiPort, own)]);
+        const [upstreamHung, ownHung] = await interleaved(
+          ['forwarded, adapter hung', "swell's own metric, adapter hung"],
+          opts.rate,
+          Math.min(opts.seconds, 10),
+          [() => get(operator.metricsApiPort, path), () => getOwn(operator.metricsApiPort, own)],
+        );
         phases.push(upstreamHung, ownHung);
       } finally {
         process.kill(adapterPid, 'SIGCONT');
       }
     }
     for (const p of phases) {
-      process.stdout.write(`${p.phase.padEnd(36)} ${String(p.requests).padStart(6)} req  p50 ${p.latencyMs.p50.toFixed(2)} ms  p90 ${p.latencyMs.p90.toFixed(2)} ms  p99 ${p.latencyMs.p99.toFixed(2)} ms  max ${p.latencyMs.max.toFixed(2)} ms  statuses ${JSON.stringify(p.statuses)}\n`);
+      process.stdout.write(
+        `${p.phase.padEnd(36)} ${String(p.requests).padStart(6)} req  p50 ${p.latencyMs.p50.toFixed(2)} ms  p90 ${p.latencyMs.p90.toFixed(2)} ms  p99 ${p.latencyMs.p99.toFixed(2)} ms  max ${p.latencyMs.max.toFixed(2)} ms  statuses ${JSON.stringify(p.statuses)}\n`,
+      );
     }
     process.stdout.write(`added by forwarding at ${opts.rate}/s: p50 ${added.p50.toFixed(2)} ms, p99 ${added.p99.toFixed(2)} ms\n`);
-    const result = { benchmark: 'forwarding', rate: opts.rate, seconds: opts.seconds, cpus: cpus().length, loadavg: loadavg(), node: process.version, phases, addedMs: added };
+    const result = {
+      benchmark: 'forwarding',
+      rate: opts.rate,
+      seconds: opts.seconds,
+      cpus: cpus().length,
+      loadavg: loadavg(),
+      node: process.version,
+      phases,
+      addedMs: added,
+    };
     const out = join(repo, 'bench', 'results', 'forwarding.json');
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`wrote ${out}\n`);

@@ -24,7 +24,9 @@ import { freePort } from '../src/sandbox/net.js';
 const repo = join(import.meta.dirname, '..');
 
 function options(): { count: number; windowS: number; settleS: number } {
-  const { values } = parseArgs({ options: { count: { type: 'string', default: '100' }, window: { type: 'string', default: '60' }, settle: { type: 'string', default: '45' } } });
+  const { values } = parseArgs({
+    options: { count: { type: 'string', default: '100' }, window: { type: 'string', default: '60' }, settle: { type: 'string', default: '45' } },
+  });
   const int = (name: string, raw: string): number => {
     if (!/^[1-9]\d*$/.test(raw)) throw new Error(`--${name}: "${raw}" is not a positive integer`);
     return Number(raw);
@@ -47,7 +49,16 @@ async function createIdleObjects(client: KubeClient, namespace: string, count: n
       while (next < count) {
         const name = `idle-${next++}`;
         await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), {
-          body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } } } },
+          body: {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name },
+            spec: {
+              replicas: 0,
+              selector: { matchLabels: { app: name } },
+              template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } },
+            },
+          },
         });
         await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }), {
           body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name }, spec: { scaleTargetRef: { name }, triggers: [trigger] } },
@@ -73,7 +84,26 @@ async function main(): Promise<void> {
   const logFile = join(repo, '.swell', `idle-traffic-${namespace}.log`);
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--import', join(repo, 'bench', 'request-counter.ts'), join(repo, 'bin', 'swell.js'), 'operator', '--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'info'],
+    [
+      '--import',
+      'tsx',
+      '--import',
+      join(repo, 'bench', 'request-counter.ts'),
+      join(repo, 'bin', 'swell.js'),
+      'operator',
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      namespace,
+      '--lease-namespace',
+      namespace,
+      '--metrics-port',
+      String(metricsPort),
+      '--health-port',
+      String(healthPort),
+      '--log-level',
+      'info',
+    ],
     { cwd: repo, env: { ...process.env, SWELL_BENCH_REQUEST_COUNTS: countsFile }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -81,11 +111,16 @@ async function main(): Promise<void> {
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
-    await waitFor('operator healthy', 60_000, async () => ((await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.ok ? true : undefined));
+    await waitFor('operator healthy', 60_000, async () =>
+      (await fetch(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined))?.ok ? true : undefined,
+    );
     progress(`creating ${opts.count} idle ScaledObjects in ${namespace}`);
     await createIdleObjects(client, namespace, opts.count);
     await waitFor(`${opts.count} Ready`, 10 * 60_000, async () => {
-      const list = await client.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }));
+      const list = await client.request<{ items: ScaledObject[] }>(
+        'GET',
+        resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }),
+      );
       const ready = list.items.filter((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
       if (ready >= opts.count) return true;
       await new Promise((r) => setTimeout(r, 1_000));
@@ -137,10 +172,15 @@ async function main(): Promise<void> {
     await writeFile(logFile, output).catch(() => undefined);
     await rm(countsFile, { force: true });
     // Without the operator no finalizer is removed: take them off, then delete the namespace.
-    const list = await client.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })).catch(() => ({ items: [] as ScaledObject[] }));
+    const list = await client
+      .request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }))
+      .catch(() => ({ items: [] as ScaledObject[] }));
     for (const so of list.items) {
       await client
-        .request('PATCH', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, name: so.metadata.name ?? '' }), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' })
+        .request('PATCH', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, name: so.metadata.name ?? '' }), {
+          body: { metadata: { finalizers: null } },
+          contentType: 'application/merge-patch+json',
+        })
         .catch(() => undefined);
     }
     await client.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);

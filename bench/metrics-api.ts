@@ -107,7 +107,14 @@ async function serve(setup: ServerSetup): Promise<void> {
     log: pino({ level: 'silent' }),
     notReadyReason: () => undefined,
   });
-  const server = await MetricsApiServer.start({ handler, servingCertificate: setup.serving, clientCaPem: setup.frontProxyCaPem, log: pino({ level: 'silent' }), host: '127.0.0.1', port: 0 });
+  const server = await MetricsApiServer.start({
+    handler,
+    servingCertificate: setup.serving,
+    clientCaPem: setup.frontProxyCaPem,
+    log: pino({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+  });
   const gc = { count: 0, major: 0, ms: 0, maxMs: 0 };
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
@@ -181,15 +188,23 @@ function summarize(phase: string, latencies: number[], errors: number, seconds: 
     errors,
     seconds: round(seconds),
     throughputPerSecond: Math.round(latencies.length / seconds),
-    latencyMs: { p50: round(percentile(sorted, 50)), p90: round(percentile(sorted, 90)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN) },
+    latencyMs: {
+      p50: round(percentile(sorted, 50)),
+      p90: round(percentile(sorted, 90)),
+      p99: round(percentile(sorted, 99)),
+      max: round(sorted.at(-1) ?? Number.NaN),
+    },
   };
 }
 
-const requestHeaders = 'Host: localhost\r\nX-Remote-User: system:serviceaccount:kube-system:horizontal-pod-autoscaler\r\nX-Remote-Group: system:serviceaccounts\r\nAccept: application/json\r\n\r\n';
+const requestHeaders =
+  'Host: localhost\r\nX-Remote-User: system:serviceaccount:kube-system:horizontal-pod-autoscaler\r\nX-Remote-Group: system:serviceaccounts\r\nAccept: application/json\r\n\r\n';
 
 // Every request the HPA could make here, built once so that the client spends its time sending them.
 const requests = Array.from({ length: scaledObjects }, (_, i) =>
-  Buffer.from(`GET /apis/external.metrics.k8s.io/v1beta1/namespaces/bench/${metricName}?labelSelector=scaledobject.keda.sh%2Fname%3Dso-${i} HTTP/1.1\r\n${requestHeaders}`),
+  Buffer.from(
+    `GET /apis/external.metrics.k8s.io/v1beta1/namespaces/bench/${metricName}?labelSelector=scaledobject.keda.sh%2Fname%3Dso-${i} HTTP/1.1\r\n${requestHeaders}`,
+  ),
 );
 
 function randomRequest(): Buffer {
@@ -213,7 +228,9 @@ class KeepAliveConnection {
 
   static open(port: number, tls: { ca: string; cert: string; key: string }): Promise<KeepAliveConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ...tls, ALPNProtocols: ['http/1.1'] }, () => resolve(new KeepAliveConnection(socket)));
+      const socket = connect({ host: '127.0.0.1', port, servername: 'localhost', ...tls, ALPNProtocols: ['http/1.1'] }, () =>
+        resolve(new KeepAliveConnection(socket)),
+      );
       socket.once('error', reject);
     });
   }
@@ -275,7 +292,7 @@ async function fixedRate(pool: KeepAliveConnection[], ratePerSecond: number, sec
       });
     }
   };
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total;) {
     const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
     for (; sent < due; sent += 1) queue.push(start + sent * intervalMs);
     dispatch();
@@ -327,9 +344,14 @@ async function main(): Promise<void> {
 
   const self = fileURLToPath(import.meta.url);
   const root = dirname(dirname(self));
-  const server = values.tsx ? { file: self, execArgv: ['--import', 'tsx'] } : { file: await compileServer(self, root, join(root, 'node_modules/.cache/swell-bench')), execArgv: [] };
+  const server = values.tsx
+    ? { file: self, execArgv: ['--import', 'tsx'] }
+    : { file: await compileServer(self, root, join(root, 'node_modules/.cache/swell-bench')), execArgv: [] };
   const profile = process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
-  const child = fork(server.file, ['--serve'], { execArgv: [...server.execArgv, ...serverNodeOptions, ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(server.file, ['--serve'], {
+    execArgv: [...server.execArgv, ...serverNodeOptions, ...profile],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m) => resolve((m as { port: number }).port));
@@ -350,12 +372,19 @@ async function main(): Promise<void> {
       const perRequest = (microseconds: number) => Math.round(microseconds / Math.max(1, result.requests + result.errors));
       return {
         ...result,
-        serverCpuMicrosecondsPerRequest: perRequest(after.userCpuMicroseconds + after.systemCpuMicroseconds - before.userCpuMicroseconds - before.systemCpuMicroseconds),
+        serverCpuMicrosecondsPerRequest: perRequest(
+          after.userCpuMicroseconds + after.systemCpuMicroseconds - before.userCpuMicroseconds - before.systemCpuMicroseconds,
+        ),
         serverSystemCpuMicrosecondsPerRequest: perRequest(after.systemCpuMicroseconds - before.systemCpuMicroseconds),
         clientCpuMicrosecondsPerRequest: perRequest(clientCpu.user + clientCpu.system),
         serverRssMiB: Math.round(after.rssBytes / 2 ** 20),
         serverGcPerSecond: Math.round(((after.gcCount - before.gcCount) / result.seconds) * 10) / 10,
-        serverGc: { count: after.gcCount - before.gcCount, major: after.gcMajorCount - before.gcMajorCount, totalMs: Math.round((after.gcMs - before.gcMs) * 10) / 10, maxMs: Math.round(after.gcMaxMs * 100) / 100 },
+        serverGc: {
+          count: after.gcCount - before.gcCount,
+          major: after.gcMajorCount - before.gcMajorCount,
+          totalMs: Math.round((after.gcMs - before.gcMs) * 10) / 10,
+          maxMs: Math.round(after.gcMaxMs * 100) / 100,
+        },
         serverLoopDelayP99Ms: Math.round(after.loopDelayP99Ms * 100) / 100,
       };
     };
@@ -389,7 +418,9 @@ async function main(): Promise<void> {
     await mkdir(dir, { recursive: true });
     const file = join(dir, `metrics-api-${report.date.replace(/[:.]/g, '-')}.json`);
     await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`load average ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}, server ${report.server} [${report.serverNodeOptions}], RSS after warm-up ${report.serverRssAfterWarmUpMiB} MiB, max ${report.serverMaxRssMiB} MiB\n`);
+    process.stdout.write(
+      `load average ${report.loadAverage.map((l) => l.toFixed(2)).join(' ')}, server ${report.server} [${report.serverNodeOptions}], RSS after warm-up ${report.serverRssAfterWarmUpMiB} MiB, max ${report.serverMaxRssMiB} MiB\n`,
+    );
     for (const r of results) {
       process.stdout.write(
         `${r.phase.padEnd(32)} ${String(r.throughputPerSecond).padStart(6)} req/s  p50 ${r.latencyMs.p50} ms  p90 ${r.latencyMs.p90} ms  p99 ${r.latencyMs.p99} ms  max ${r.latencyMs.max} ms  errors ${r.errors}  ` +

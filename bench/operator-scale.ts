@@ -104,14 +104,40 @@ export class OperatorProcess {
 
   static async start(kubeconfig: string, namespace: string, probeFile: string, extraFlags: readonly string[] = []): Promise<OperatorProcess> {
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
-    const args = ['--expose-gc', '--import', join(repo, 'bench', 'request-counter.ts'), process.env.SWELL_BENCH_CLI ?? join(repo, 'bin', 'swell.js'), 'operator'];
-    args.push('--kubeconfig', kubeconfig, '--namespace', namespace, '--lease-namespace', namespace, '--metrics-port', String(metricsPort), '--health-port', String(healthPort), '--log-level', 'warn', ...extraFlags);
-    const child = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, SWELL_BENCH_REQUEST_COUNTS: probeFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [
+      '--expose-gc',
+      '--import',
+      join(repo, 'bench', 'request-counter.ts'),
+      process.env.SWELL_BENCH_CLI ?? join(repo, 'bin', 'swell.js'),
+      'operator',
+    ];
+    args.push(
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      namespace,
+      '--lease-namespace',
+      namespace,
+      '--metrics-port',
+      String(metricsPort),
+      '--health-port',
+      String(healthPort),
+      '--log-level',
+      'warn',
+      ...extraFlags,
+    );
+    const child = spawn(process.execPath, args, {
+      cwd: repo,
+      env: { ...process.env, SWELL_BENCH_REQUEST_COUNTS: probeFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return new OperatorProcess(child, probeFile, metricsPort, healthPort);
   }
 
   async ready(): Promise<void> {
-    await waitFor('operator ready', 120_000, async () => ((await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).catch(() => undefined))?.ok ? true : undefined));
+    await waitFor('operator ready', 120_000, async () =>
+      (await fetch(`http://127.0.0.1:${this.healthPort}/readyz`).catch(() => undefined))?.ok ? true : undefined,
+    );
   }
 
   async probe(): Promise<Probe> {
@@ -171,7 +197,9 @@ export async function createObjects(client: KubeClient, namespace: string, count
   // Idle: a one-minute window on the first day of a month half a year away, closed however long the run takes.
   // Active: a window open all day but its last minute, so every poll finds the trigger active (one replica).
   const month = ((new Date().getUTCMonth() + 6) % 12) + 1;
-  const window = active ? { start: '0 0 * * *', end: '59 23 * * *', desiredReplicas: '1' } : { start: `0 0 1 ${month} *`, end: `1 0 1 ${month} *`, desiredReplicas: '2' };
+  const window = active
+    ? { start: '0 0 * * *', end: '59 23 * * *', desiredReplicas: '1' }
+    : { start: `0 0 1 ${month} *`, end: `1 0 1 ${month} *`, desiredReplicas: '2' };
   const trigger = { type: 'cron', metadata: { timezone: 'Etc/UTC', ...window } };
   const conflictOk = (err: unknown): void => {
     if ((err as { code?: number }).code !== 409) throw err;
@@ -180,12 +208,26 @@ export async function createObjects(client: KubeClient, namespace: string, count
     const name = `s-${i}`;
     await client
       .request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), {
-        body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name }, spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } } } },
+        body: {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { app: name } },
+            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } },
+          },
+        },
       })
       .catch(conflictOk);
     await client
       .request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }), {
-        body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name }, spec: { scaleTargetRef: { name }, pollingInterval: pollingIntervalS, triggers: [trigger] } },
+        body: {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ScaledObject',
+          metadata: { name },
+          spec: { scaleTargetRef: { name }, pollingInterval: pollingIntervalS, triggers: [trigger] },
+        },
       })
       .catch(conflictOk);
   });
@@ -197,7 +239,10 @@ export async function readyCount(client: KubeClient, namespace: string): Promise
   let token: string | undefined;
   do {
     const query = `?limit=1000${token ? `&continue=${encodeURIComponent(token)}` : ''}`;
-    const page = await client.request<{ items: ScaledObject[]; metadata: { continue?: string } }>('GET', `${resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })}${query}`);
+    const page = await client.request<{ items: ScaledObject[]; metadata: { continue?: string } }>(
+      'GET',
+      `${resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace })}${query}`,
+    );
     ready += page.items.filter((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
     token = page.metadata.continue || undefined;
   } while (token);
@@ -234,7 +279,9 @@ async function main(): Promise<void> {
     await operator.ready();
     await sleep(5_000);
     const baseline = await operator.settledMemory();
-    progress(`baseline: heap ${mib(baseline.heapUsed)} MiB, RSS ${mib(baseline.rss)} MiB; creating ${opts.count} Deployments and ScaledObjects in ${namespace}`);
+    progress(
+      `baseline: heap ${mib(baseline.heapUsed)} MiB, RSS ${mib(baseline.rss)} MiB; creating ${opts.count} Deployments and ScaledObjects in ${namespace}`,
+    );
     const createStarted = Date.now();
     await createObjects(client, namespace, opts.count, opts.pollingIntervalS, opts.active);
     const created = Date.now();
@@ -313,7 +360,7 @@ async function main(): Promise<void> {
         rssFirstLastMiB: [points[0]?.rssMiB, points.at(-1)?.rssMiB],
         settledHeapFirstLastMiB: [points[0]?.settledHeapMiB, points.at(-1)?.settledHeapMiB],
         pollsPerSecond: Number(((pollRuns(await operator.metrics()) - soakRuns0) / soakS).toFixed(1)),
-        cpuPercentOfOneCore: Number((((await operator.cpuSeconds()) - soakCpu0) / soakS * 100).toFixed(1)),
+        cpuPercentOfOneCore: Number(((((await operator.cpuSeconds()) - soakCpu0) / soakS) * 100).toFixed(1)),
         points,
       };
       progress(`soak: ${JSON.stringify({ ...soak, points: undefined })}`);
@@ -355,13 +402,20 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       node: process.version,
       cpus: availableParallelism(),
-      loadAverageDuringRun: { min: Math.min(...loads), max: Math.max(...loads), mean: Number((loads.reduce((s, l) => s + l, 0) / Math.max(1, loads.length)).toFixed(1)) },
+      loadAverageDuringRun: {
+        min: Math.min(...loads),
+        max: Math.max(...loads),
+        mean: Number((loads.reduce((s, l) => s + l, 0) / Math.max(1, loads.length)).toFixed(1)),
+      },
       count: opts.count,
       triggers: opts.active ? 'active (open cron window, 1 replica each)' : 'idle (closed cron window, targets at zero)',
       pollingIntervalSeconds: opts.pollingIntervalS,
       operator: 'compiled CLI: node --expose-gc bin/swell.js operator (all parts on)',
       baseline: { heapMiB: mib(baseline.heapUsed), rssMiB: mib(baseline.rss) },
-      setup: { createSeconds: Number(((created - createStarted) / 1000).toFixed(1)), firstCreateToAllReadySeconds: Number(((allReady - createStarted) / 1000).toFixed(1)) },
+      setup: {
+        createSeconds: Number(((created - createStarted) / 1000).toFixed(1)),
+        firstCreateToAllReadySeconds: Number(((allReady - createStarted) / 1000).toFixed(1)),
+      },
       steady,
       ...(soak ? { soak } : {}),
       ...(restart ? { restart } : {}),

@@ -156,9 +156,18 @@ async function main(): Promise<void> {
     runsPerSecond: round((runs * 1000) / windowMs, 1),
     runsPerSecondExpected: round((opts.count * 1000) / opts.intervalMs, 1),
     runsPerKeyPerInterval: round((runs * opts.intervalMs) / windowMs / opts.count, 3),
-    latenessMs: lateness.length > 0 ? { p50: round(percentile(late, 50)), p99: round(percentile(late, 99)), max: round(late.at(-1) ?? 0) } : 'not reported by this scheduler',
+    latenessMs:
+      lateness.length > 0
+        ? { p50: round(percentile(late, 50)), p99: round(percentile(late, 99)), max: round(late.at(-1) ?? 0) }
+        : 'not reported by this scheduler',
     periodMs: { p1: round(percentile(gaps, 1)), p50: round(percentile(gaps, 50)), p99: round(percentile(gaps, 99)) },
-    runsPer100ms: { expected: round(opts.count / (opts.intervalMs / 100), 1), mean: round(mean, 1), min: Math.min(...full), max: Math.max(...full), coefficientOfVariation: round(sd / Math.max(mean, 1e-9), 3) },
+    runsPer100ms: {
+      expected: round(opts.count / (opts.intervalMs / 100), 1),
+      mean: round(mean, 1),
+      min: Math.min(...full),
+      max: Math.max(...full),
+      coefficientOfVariation: round(sd / Math.max(mean, 1e-9), 3),
+    },
     cpuPercentOfOneCore: round(((cpu.user + cpu.system) / 1000 / windowMs) * 100, 1),
   };
   await mkdir(join(repo, 'bench', 'results'), { recursive: true });

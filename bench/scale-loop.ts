@@ -89,7 +89,12 @@ async function main(): Promise<void> {
     hpas.set(`${namespace}/keda-hpa-${name}`, {
       metadata: { name: `keda-hpa-${name}`, namespace },
       spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name }, maxReplicas: 1 },
-      status: { desiredReplicas: 0, conditions: [{ type: 'ScalingActive', status: 'False', reason: 'ScalingDisabled', message: 'scaling is disabled since the replica count of the target is zero' }] },
+      status: {
+        desiredReplicas: 0,
+        conditions: [
+          { type: 'ScalingActive', status: 'False', reason: 'ScalingDisabled', message: 'scaling is disabled since the replica count of the target is zero' },
+        ],
+      },
     });
     await scalers.ensure(`${namespace}/${name}`, { namespace, triggers: so.spec.triggers, auth: [{ params: {}, warnings: [] }], env: {} });
     keys.push(`${namespace}/${name}`);

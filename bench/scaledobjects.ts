@@ -104,7 +104,11 @@ async function createObjects(client: KubeClient, namespace: string, count: numbe
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name },
-      spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } } },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1' }] } },
+      },
     };
     await client.request('POST', targets, { body: deployment }).catch(conflictOk);
     await client
@@ -143,9 +147,11 @@ async function main(): Promise<void> {
   const progress = (message: string): void => void process.stderr.write(`[bench] ${message}\n`);
 
   await installCrds(setupClient);
-  await setupClient.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } }).catch((err: unknown) => {
-    if ((err as { code?: number }).code !== 409) throw err;
-  });
+  await setupClient
+    .request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } })
+    .catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 409) throw err;
+    });
 
   const client = countingClient(createHttpKubeClient(kubeConfig, { maxSockets: 64 }));
   const stopping = new AbortController();
@@ -184,7 +190,8 @@ async function main(): Promise<void> {
   await createObjects(setupClient, namespace, opts.count, opts.pollingIntervalS);
   const created = Date.now();
   progress(`created in ${((created - setupStarted) / 1000).toFixed(1)} s; waiting until all are Ready`);
-  const list = () => setupClient.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }));
+  const list = () =>
+    setupClient.request<{ items: ScaledObject[] }>('GET', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace }));
   // Listing every object is itself load on the apiserver and on this process: look less often the more there are.
   const listEveryMs = Math.max(2_000, opts.count);
   await waitFor(`${opts.count} ScaledObjects Ready`, Math.max(30 * 60_000, opts.count * 360), async () => {

@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   // The Leases live in a namespace of their own: deleting the objects' namespace must not take the Leases (and so
   // every replica's shards) away while the replicas still have finalizers to remove.
   const leaseNamespace = `${namespace}-leases`;
-  for (const name of [namespace, leaseNamespace]) await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
+  for (const name of [namespace, leaseNamespace])
+    await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } });
   await mkdir(join(repo, '.swell'), { recursive: true });
   const loads: number[] = [];
   const loadSampler = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
@@ -145,7 +146,11 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       node: process.version,
       cpus: availableParallelism(),
-      loadAverageDuringRun: { min: Math.min(...loads), max: Math.max(...loads), mean: Number((loads.reduce((s, l) => s + l, 0) / Math.max(1, loads.length)).toFixed(1)) },
+      loadAverageDuringRun: {
+        min: Math.min(...loads),
+        max: Math.max(...loads),
+        mean: Number((loads.reduce((s, l) => s + l, 0) / Math.max(1, loads.length)).toFixed(1)),
+      },
       replicas: opts.replicas,
       shards: opts.shards,
       count: opts.count,

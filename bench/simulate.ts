@@ -40,18 +40,32 @@ async function main(): Promise<void> {
     started = performance.now();
     const result = simulateStrategy(trace, workload, strategy, settings);
     const seconds = (performance.now() - started) / 1000;
-    const row = { strategy: strategy.name, seconds: Number(seconds.toFixed(3)), events: result.events, eventsPerSecond: Math.round(result.events / seconds), costUsd: Number(result.cost.total.toFixed(2)), p99WaitSeconds: result.wait.p99 };
-    console.log(`${strategy.name.padEnd(32)} ${row.seconds.toFixed(2).padStart(7)} s  ${String(row.events).padStart(9)} events  ${String(row.eventsPerSecond).padStart(9)} events/s  $${row.costUsd}`);
+    const row = {
+      strategy: strategy.name,
+      seconds: Number(seconds.toFixed(3)),
+      events: result.events,
+      eventsPerSecond: Math.round(result.events / seconds),
+      costUsd: Number(result.cost.total.toFixed(2)),
+      p99WaitSeconds: result.wait.p99,
+    };
+    console.log(
+      `${strategy.name.padEnd(32)} ${row.seconds.toFixed(2).padStart(7)} s  ${String(row.events).padStart(9)} events  ${String(row.eventsPerSecond).padStart(9)} events/s  $${row.costUsd}`,
+    );
     return row;
   });
   const total = runs.reduce((sum, r) => sum + r.seconds, 0);
   const heapMiB = Math.round(process.memoryUsage().heapUsed / 2 ** 20);
   // The machine's load says how far the wall times above are from an idle core.
   const load = Number((loadavg()[0] ?? 0).toFixed(1));
-  console.log(`total: ${total.toFixed(2)} s for ${runs.length} strategies (${(total / runs.length).toFixed(2)} s each on average); heap ${heapMiB} MiB; load average ${load}`);
+  console.log(
+    `total: ${total.toFixed(2)} s for ${runs.length} strategies (${(total / runs.length).toFixed(2)} s each on average); heap ${heapMiB} MiB; load average ${load}`,
+  );
   await mkdir(join(repo, 'bench', 'results'), { recursive: true });
   const out = join(repo, 'bench', 'results', `simulate-${opts.days}d.json`);
-  await writeFile(out, `${JSON.stringify({ days: opts.days, rows: trace.times.length, generateSeconds: Number((generateMs / 1000).toFixed(3)), runs, totalSeconds: Number(total.toFixed(3)), heapMiB, loadAverage: load }, null, 2)}\n`);
+  await writeFile(
+    out,
+    `${JSON.stringify({ days: opts.days, rows: trace.times.length, generateSeconds: Number((generateMs / 1000).toFixed(3)), runs, totalSeconds: Number(total.toFixed(3)), heapMiB, loadAverage: load }, null, 2)}\n`,
+  );
   console.log(`written to ${out}`);
 }
 

@@ -63,7 +63,13 @@ process.exitCode = await main(process.argv.slice(2));`;
       const kib = Number(/maxrss=(\d+)/.exec(err)?.[1] ?? Number.NaN);
       const cpuMicros = Number(/cpu=(\d+)/.exec(err)?.[1] ?? Number.NaN);
       const report = JSON.parse(Buffer.concat(out).toString('utf8')) as { summary: unknown };
-      resolve({ exitCode: code ?? -1, seconds: Math.round(seconds * 100) / 100, cpuSeconds: Math.round(cpuMicros / 1e4) / 100, peakRssMiB: Math.round(kib / 1024), summary: report.summary });
+      resolve({
+        exitCode: code ?? -1,
+        seconds: Math.round(seconds * 100) / 100,
+        cpuSeconds: Math.round(cpuMicros / 1e4) / 100,
+        peakRssMiB: Math.round(kib / 1024),
+        summary: report.summary,
+      });
     });
   });
 }
@@ -80,7 +86,9 @@ async function run(): Promise<void> {
       await writeFile(file, text);
       const figures = { bytes: Buffer.byteLength(text), ...(await measure(file)) };
       results[name] = figures;
-      process.stdout.write(`${name.padEnd(22)} ${(figures.bytes / 1e6).toFixed(1)} MB  ${figures.seconds} s (CPU ${figures.cpuSeconds} s)  peak RSS ${figures.peakRssMiB} MiB  exit ${figures.exitCode}  ${JSON.stringify(figures.summary)}\n`);
+      process.stdout.write(
+        `${name.padEnd(22)} ${(figures.bytes / 1e6).toFixed(1)} MB  ${figures.seconds} s (CPU ${figures.cpuSeconds} s)  peak RSS ${figures.peakRssMiB} MiB  exit ${figures.exitCode}  ${JSON.stringify(figures.summary)}\n`,
+      );
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });

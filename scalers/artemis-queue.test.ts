@@ -25,7 +25,8 @@ describe('artemis-queue metadata', () => {
   });
 
   it('takes endpoint, broker, address and queue from a custom restApiTemplate', () => {
-    const template = 'https://mq.example:8443/console/jolokia/read/org.apache.activemq.artemis:broker="b1",component=addresses,address="a1",subcomponent=queues,routing-type="multicast",queue="q1"/MessageCount';
+    const template =
+      'https://mq.example:8443/console/jolokia/read/org.apache.activemq.artemis:broker="b1",component=addresses,address="a1",subcomponent=queues,routing-type="multicast",queue="q1"/MessageCount';
     expect(templateParameters(template)).toEqual({ managementEndpoint: 'mq.example:8443', brokerName: 'b1', brokerAddress: 'a1', queueName: 'q1' });
     const { config, errors } = parseArtemisQueue(input({ restApiTemplate: template }));
     expect(errors).toEqual([]);
@@ -43,7 +44,10 @@ describe('artemis-queue metadata', () => {
     [{ ...base, queueName: '' }, 'no queue name given'],
     [{ ...base, brokerName: '' }, 'no broker name given'],
     [{ ...base, brokerAddress: '' }, 'no broker address given'],
-    [{ restApiTemplate: 'http://h/console/jolokia/read/org.apache.activemq.artemis:broker="b",queue="q"/MessageCount' }, "can't parse restApiTemplate : no brokerAddress given"],
+    [
+      { restApiTemplate: 'http://h/console/jolokia/read/org.apache.activemq.artemis:broker="b",queue="q"/MessageCount' },
+      "can't parse restApiTemplate : no brokerAddress given",
+    ],
     [{ ...base, queueLength: '1e3' }, 'unable to set param "queueLength" value "1e3": not an integer'],
   ])('rejects %j', (metadata, problem) => {
     expect(parseArtemisQueue(input(metadata)).errors).toEqual([`error parsing artemis metadata: ${problem}`]);
@@ -59,7 +63,9 @@ describe('artemis-queue metadata', () => {
 
   it('accepts only a Jolokia reply whose own status is 200', () => {
     expect(parseJolokiaReply(200, '{"value":12,"status":200}')).toBe(12);
-    expect(() => parseJolokiaReply(200, '{"error":"javax.management.InstanceNotFoundException","status":404}')).toThrow('artemis management endpoint response error code : 200 404');
+    expect(() => parseJolokiaReply(200, '{"error":"javax.management.InstanceNotFoundException","status":404}')).toThrow(
+      'artemis management endpoint response error code : 200 404',
+    );
     expect(() => parseJolokiaReply(401, '<html>')).toThrow('artemis management endpoint response error code : 401');
   });
 

@@ -127,7 +127,10 @@ export function parseJolokiaReply(status: number, body: string): number {
 export const artemisQueueScaler = singleMetricScaler<ArtemisConfig, number>({
   types: ['artemis-queue'],
   schema,
-  example: { metadata: { managementEndpoint: '127.0.0.1:1', brokerName: 'broker', brokerAddress: 'jobs', queueName: 'jobs' }, authParams: { username: 'scaler', password: 'pw' } },
+  example: {
+    metadata: { managementEndpoint: '127.0.0.1:1', brokerName: 'broker', brokerAddress: 'jobs', queueName: 'jobs' },
+    authParams: { username: 'scaler', password: 'pw' },
+  },
   parse: parseArtemisQueue,
   metricName: (config) => `artemis-${config.queueName}`,
   target: (config) => config.queueLength,
@@ -140,7 +143,9 @@ export const artemisQueueScaler = singleMetricScaler<ArtemisConfig, number>({
     };
     const agentKey = sourceKey('http', { origin: url.origin, unsafeSsl: config.unsafeSsl });
     const label = sourceLabel('Artemis management', url.host, 'triggerMetadata');
-    const lease = deps.connections.acquire(agentKey, label, () => new HttpAgentHandle(url.protocol === 'https:', { rejectUnauthorized: !config.unsafeSsl }), [config.password]);
+    const lease = deps.connections.acquire(agentKey, label, () => new HttpAgentHandle(url.protocol === 'https:', { rejectUnauthorized: !config.unsafeSsl }), [
+      config.password,
+    ]);
     return pooledSource(lease, sourceKey('artemis', { agentKey, url: url.href, origin: config.corsHeader }, headers), async (handle, signal) => {
       const reply = await httpGet(url, { agent: handle.agent, headers, signal });
       return parseJolokiaReply(reply.status, reply.body);

@@ -54,7 +54,9 @@ describe('SQS metadata', () => {
   });
 
   it('needs no keys with aws pod identity or identityOwner operator', () => {
-    expect(parse({ queueURL: url, awsRegion: 'r' }, { authParams: {}, podIdentity: { provider: 'aws' } }).config.credentials).toEqual({ kind: 'default-chain' });
+    expect(parse({ queueURL: url, awsRegion: 'r' }, { authParams: {}, podIdentity: { provider: 'aws' } }).config.credentials).toEqual({
+      kind: 'default-chain',
+    });
     expect(parse({ queueURL: url, awsRegion: 'r', identityOwner: 'operator' }, { authParams: {} }).errors).toEqual([]);
   });
 

@@ -28,9 +28,7 @@ const schema = {
 
 type SqsMetadata = MetadataOf<typeof schema>;
 
-export type SqsCredentials =
-  | { kind: 'default-chain' }
-  | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+export type SqsCredentials = { kind: 'default-chain' } | { kind: 'static'; accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
 export interface SqsConfig extends SqsMetadata {
   queueName: string;
@@ -150,10 +148,9 @@ function sqsSource(config: SqsConfig, deps: ScalerDeps): MetricSource<QueueCount
     return new SqsClientHandle(client);
   });
   return pooledSource(lease, `${connectionKey}|${config.queueURL}`, async (handle, signal) => {
-    const reply = await handle.client.send(
-      new GetQueueAttributesCommand({ QueueUrl: config.queueURL, AttributeNames: Object.values(attributes) }),
-      { abortSignal: signal },
-    );
+    const reply = await handle.client.send(new GetQueueAttributesCommand({ QueueUrl: config.queueURL, AttributeNames: Object.values(attributes) }), {
+      abortSignal: signal,
+    });
     return queueCountsFrom(reply.Attributes ?? {});
   });
 }

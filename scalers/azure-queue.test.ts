@@ -14,7 +14,14 @@ describe('azure-queue metadata', () => {
   it('applies KEDA defaults', () => {
     const { config, errors } = parseAzureQueue(input({ queueName: 'orders' }));
     expect(errors).toEqual([]);
-    expect(config).toMatchObject({ queueName: 'orders', queueLength: 5, activationQueueLength: 0, queueLengthStrategy: 'all', connection, connectionFrom: 'authParams' });
+    expect(config).toMatchObject({
+      queueName: 'orders',
+      queueLength: 5,
+      activationQueueLength: 0,
+      queueLengthStrategy: 'all',
+      connection,
+      connectionFrom: 'authParams',
+    });
   });
 
   it('takes the connection string from the TriggerAuthentication, else from the env var connectionFromEnv names', () => {
@@ -35,9 +42,17 @@ describe('azure-queue metadata', () => {
     [{}, {}, 'no queueName given'],
     [{ queueName: 'q' }, { authParams: {} }, 'no connection setting given'],
     [{ queueName: 'q', queueLength: 'five' }, {}, 'unable to set param "queueLength" value "five": not an integer'],
-    [{ queueName: 'q', queueLengthStrategy: 'newest' }, {}, 'unable to set param "queueLengthStrategy" value "newest": invalid queueLengthStrategy newest given'],
+    [
+      { queueName: 'q', queueLengthStrategy: 'newest' },
+      {},
+      'unable to set param "queueLengthStrategy" value "newest": invalid queueLengthStrategy newest given',
+    ],
     [{ queueName: 'q' }, { authParams: {}, podIdentity: { provider: 'azure-workload' } }, 'no accountName given'],
-    [{ queueName: 'q', accountName: 'acct' }, { authParams: {}, podIdentity: { provider: 'azure-workload' } }, 'podIdentity provider "azure-workload" is not supported for azure-queue by swell; use a connection string'],
+    [
+      { queueName: 'q', accountName: 'acct' },
+      { authParams: {}, podIdentity: { provider: 'azure-workload' } },
+      'podIdentity provider "azure-workload" is not supported for azure-queue by swell; use a connection string',
+    ],
     [{ queueName: 'q' }, { podIdentity: { provider: 'aws' } }, 'pod identity aws not supported for azure storage queues'],
   ] as [Record<string, string>, Partial<ParseInput>, string][])('rejects %j with %j', (metadata, extra, problem) => {
     expect(parseAzureQueue(input(metadata, extra)).errors).toEqual([`error parsing azure queue metadata: ${problem}`]);
@@ -51,11 +66,16 @@ describe('azure-queue metadata', () => {
   it('offline, a connection behind an authenticationRef or connectionFromEnv counts as present', () => {
     expect(validateTriggerMetadata({ type: 'azure-queue', metadata: { queueName: 'q' }, authenticationRef: { name: 'a' } }, { offline: true })).toEqual([]);
     expect(validateTriggerMetadata({ type: 'azure-queue', metadata: { queueName: 'q', connectionFromEnv: 'C' } }, { offline: true })).toEqual([]);
-    expect(validateTriggerMetadata({ type: 'azure-queue', metadata: { queueName: 'q' } }, { offline: true })).toEqual(['error parsing azure queue metadata: no connection setting given']);
+    expect(validateTriggerMetadata({ type: 'azure-queue', metadata: { queueName: 'q' } }, { offline: true })).toEqual([
+      'error parsing azure queue metadata: no connection setting given',
+    ]);
   });
 
   it('names the metric azure-queue-<queue>', () => {
-    const scaler = createScaler(contextFor({ type: 'azure-queue', metadata: { queueName: 'orders', queueLength: '8' } }, { authParams: { connection } }), testDeps());
+    const scaler = createScaler(
+      contextFor({ type: 'azure-queue', metadata: { queueName: 'orders', queueLength: '8' } }, { authParams: { connection } }),
+      testDeps(),
+    );
     expect(scaler.metricSpecs).toEqual([{ kind: 'External', metricName: 's0-azure-queue-orders', targetType: 'AverageValue', target: 8 }]);
     void scaler.close();
   });

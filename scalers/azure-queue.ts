@@ -41,7 +41,13 @@ function podIdentityRules(provider: string | undefined): Rule<AzureQueueMetadata
   }
   if (provider === 'azure-workload') {
     return [
-      { fields: ['accountName'], check: (m) => (m.accountName === undefined ? 'no accountName given' : 'podIdentity provider "azure-workload" is not supported for azure-queue by swell; use a connection string') },
+      {
+        fields: ['accountName'],
+        check: (m) =>
+          m.accountName === undefined
+            ? 'no accountName given'
+            : 'podIdentity provider "azure-workload" is not supported for azure-queue by swell; use a connection string',
+      },
     ];
   }
   return [{ fields: [], check: () => `pod identity ${provider} not supported for azure storage queues` }];
@@ -107,7 +113,10 @@ export async function queueMessageCount(queue: QueueClient, strategy: Strategy, 
 export const azureQueueScaler = singleMetricScaler<AzureQueueConfig, number>({
   types: ['azure-queue'],
   schema,
-  example: { metadata: { queueName: 'jobs' }, authParams: { connection: 'DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;QueueEndpoint=http://127.0.0.1:1/acct;' } },
+  example: {
+    metadata: { queueName: 'jobs' },
+    authParams: { connection: 'DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;QueueEndpoint=http://127.0.0.1:1/acct;' },
+  },
   parse: parseAzureQueue,
   metricName: (config) => `azure-queue-${config.queueName}`,
   target: (config) => config.queueLength,

@@ -12,7 +12,9 @@ import { ConnectionPool } from './connection-pool.js';
 describe.each(scalerDefinitions.flatMap((definition) => definition.types.map((type) => ({ type, definition }))))('$type conforms', ({ type, definition }) => {
   // The pool times requests on real time here: a failed read against a closed port has to end by itself, and
   // cluster clients keep retrying the connection until the pool's timeout ends the read.
-  const checks = conformanceChecks(definition, type, (overrides) => testDeps(new FakeClock(testEpochMs), { connections: new ConnectionPool({ clock: createSystemClock() }), ...overrides }));
+  const checks = conformanceChecks(definition, type, (overrides) =>
+    testDeps(new FakeClock(testEpochMs), { connections: new ConnectionPool({ clock: createSystemClock() }), ...overrides }),
+  );
   it.each(checks.map((check) => ({ name: check.name, check })))('$name', async ({ check }) => {
     expect(await check.run()).toEqual([]);
   });
@@ -36,12 +38,14 @@ describe('the conformance checks', () => {
     parse: ({ trigger, authParams }) => {
       const errors: string[] = [];
       if (trigger.metadata.queue === undefined) errors.push('queue is missing');
-      if (authParams.mode !== undefined && !['fast', 'slow'].includes(authParams.mode)) errors.push(`error parsing careless metadata: mode ${authParams.mode} is unknown`);
+      if (authParams.mode !== undefined && !['fast', 'slow'].includes(authParams.mode))
+        errors.push(`error parsing careless metadata: mode ${authParams.mode} is unknown`);
       return { config: { password: authParams.password, depth: 4 }, errors };
     },
     create: (config) => ({
       metricSpecs: [{ kind: 'External', metricName: 's0-careless', targetType: 'AverageValue', target: 5 }],
-      read: (name) => (name === 's0-careless' ? Promise.reject(new Error(`login with ${config.password ?? ''} refused`)) : Promise.resolve({ value: 1, active: true })),
+      read: (name) =>
+        name === 's0-careless' ? Promise.reject(new Error(`login with ${config.password ?? ''} refused`)) : Promise.resolve({ value: 1, active: true }),
       close: () => (closes++ > 0 ? Promise.reject(new Error('already closed')) : Promise.resolve()),
     }),
   };

@@ -35,7 +35,10 @@ export function conformanceChecks(definition: ScalerDefinition<unknown>, type: s
   const checks: Array<[string, () => Promise<string[]> | string[]]> = [
     ['parses its example and applies the declared defaults', () => defaultsApplied(definition, input())],
     ['prefixes every parse error as KEDA does', () => errorsPrefixed(definition, input({ trigger: { type, metadata: {} }, authParams: {} }))],
-    ['never echoes a value from the TriggerAuthentication or the target env in parse errors', () => parseRedacts(definition, trigger, example.authParams ?? {})],
+    [
+      'never echoes a value from the TriggerAuthentication or the target env in parse errors',
+      () => parseRedacts(definition, trigger, example.authParams ?? {}),
+    ],
     ['keeps secrets out of a failed read', () => readRedacts(definition, trigger, example.authParams ?? {}, deps)],
     ['refuses a metric name it did not publish', () => unknownMetricRefused(definition, trigger, example.authParams ?? {}, deps)],
     ['closes once however often close() is called, releasing its connections', () => closeIdempotent(definition, trigger, example.authParams ?? {}, deps)],
@@ -54,7 +57,9 @@ function defaultsApplied(definition: ScalerDefinition<unknown>, input: ParseInpu
   const values = config as Record<string, unknown>;
   return Object.entries(definition.schema).flatMap(([key, f]) => {
     if (f.defaultValue === undefined || namesOf(key, f).some((n) => given.has(n))) return [];
-    return isDeepStrictEqual(values[key], f.defaultValue) ? [] : [`${key} is ${JSON.stringify(values[key])}, not its default ${JSON.stringify(f.defaultValue)}`];
+    return isDeepStrictEqual(values[key], f.defaultValue)
+      ? []
+      : [`${key} is ${JSON.stringify(values[key])}, not its default ${JSON.stringify(f.defaultValue)}`];
   });
 }
 
@@ -79,7 +84,12 @@ function hiddenSource(f: Field<unknown>): Exclude<Source, 'triggerMetadata'> | u
 }
 
 /** The example with `value(key)` placed, for every field `pick` selects, where a Secret would hold it. */
-function withHiddenValues(definition: ScalerDefinition<unknown>, trigger: TriggerSpec, authParams: Readonly<Record<string, string>>, pick: (f: Field<unknown>) => boolean) {
+function withHiddenValues(
+  definition: ScalerDefinition<unknown>,
+  trigger: TriggerSpec,
+  authParams: Readonly<Record<string, string>>,
+  pick: (f: Field<unknown>) => boolean,
+) {
   const metadata: Record<string, string> = { ...trigger.metadata };
   const auth: Record<string, string> = { ...authParams };
   const env: Record<string, string> = {};
@@ -110,7 +120,13 @@ function leaks(texts: readonly string[], placed: readonly string[]): string[] {
 
 function parseRedacts(definition: ScalerDefinition<unknown>, trigger: TriggerSpec, authParams: Readonly<Record<string, string>>): string[] {
   const hidden = withHiddenValues(definition, trigger, authParams, (f) => f.secret || hiddenSource(f) !== undefined);
-  const { errors } = definition.parse({ trigger: hidden.trigger, triggerIndex: 0, authParams: hidden.authParams, resolvedEnv: hidden.resolvedEnv, offline: false });
+  const { errors } = definition.parse({
+    trigger: hidden.trigger,
+    triggerIndex: 0,
+    authParams: hidden.authParams,
+    resolvedEnv: hidden.resolvedEnv,
+    offline: false,
+  });
   return leaks(errors, hidden.placed);
 }
 
@@ -125,7 +141,12 @@ function contextOf(trigger: TriggerSpec, authParams: Readonly<Record<string, str
   return { triggerIndex: 0, trigger, authParams, resolvedEnv, namespace: 'conformance' };
 }
 
-async function readRedacts(definition: ScalerDefinition<unknown>, trigger: TriggerSpec, authParams: Readonly<Record<string, string>>, deps: DepsFactory): Promise<string[]> {
+async function readRedacts(
+  definition: ScalerDefinition<unknown>,
+  trigger: TriggerSpec,
+  authParams: Readonly<Record<string, string>>,
+  deps: DepsFactory,
+): Promise<string[]> {
   const hidden = withHiddenValues(definition, trigger, authParams, (f) => f.secret);
   const d = deps({ requestTimeoutMs: readTimeoutMs });
   let scaler;
@@ -137,14 +158,24 @@ async function readRedacts(definition: ScalerDefinition<unknown>, trigger: Trigg
   const problems: string[] = [];
   for (const spec of scaler.metricSpecs) {
     const metricName = spec.kind === 'External' ? spec.metricName : spec.resource;
-    problems.push(...(await scaler.read(metricName).then(() => [], (err: unknown) => leaks([messageChain(err)], hidden.placed))));
+    problems.push(
+      ...(await scaler.read(metricName).then(
+        () => [],
+        (err: unknown) => leaks([messageChain(err)], hidden.placed),
+      )),
+    );
   }
   await scaler.close();
   await d.connections.closeAll();
   return problems;
 }
 
-async function unknownMetricRefused(definition: ScalerDefinition<unknown>, trigger: TriggerSpec, authParams: Readonly<Record<string, string>>, deps: DepsFactory): Promise<string[]> {
+async function unknownMetricRefused(
+  definition: ScalerDefinition<unknown>,
+  trigger: TriggerSpec,
+  authParams: Readonly<Record<string, string>>,
+  deps: DepsFactory,
+): Promise<string[]> {
   const d = deps({ requestTimeoutMs: readTimeoutMs });
   const scaler = build(definition, contextOf(trigger, authParams), d);
   const outcome = await scaler.read('s0-conformance-no-such-metric').then(
@@ -155,7 +186,12 @@ async function unknownMetricRefused(definition: ScalerDefinition<unknown>, trigg
   return outcome;
 }
 
-async function closeIdempotent(definition: ScalerDefinition<unknown>, trigger: TriggerSpec, authParams: Readonly<Record<string, string>>, deps: DepsFactory): Promise<string[]> {
+async function closeIdempotent(
+  definition: ScalerDefinition<unknown>,
+  trigger: TriggerSpec,
+  authParams: Readonly<Record<string, string>>,
+  deps: DepsFactory,
+): Promise<string[]> {
   const d = deps({ requestTimeoutMs: readTimeoutMs });
   const scaler = build(definition, contextOf(trigger, authParams), d);
   const outcomes = await Promise.allSettled([scaler.close(), scaler.close()]);

@@ -10,7 +10,6 @@ class FakeConnection {
   }
 }
 
-
 describe('ConnectionPool', () => {
   it('shares one connection per key and closes it when the last holder lets go', async () => {
     const pool = new ConnectionPool({ clock: new FakeClock() });
@@ -112,11 +111,15 @@ describe('ConnectionPool', () => {
     let started!: () => void;
     const running = new Promise<void>((resolve) => (started = resolve));
     const caller = new AbortController();
-    const stuck = lease.use(60_000, (_c, signal) => {
-      requestSignal = signal;
-      started();
-      return new Promise<never>(() => undefined);
-    }, caller.signal);
+    const stuck = lease.use(
+      60_000,
+      (_c, signal) => {
+        requestSignal = signal;
+        started();
+        return new Promise<never>(() => undefined);
+      },
+      caller.signal,
+    );
     await running;
     caller.abort(new Error('deadline'));
     await expect(stuck).rejects.toThrow("gave up reading Prometheus http://127.0.0.1:9090: the caller's deadline passed");

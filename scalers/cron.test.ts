@@ -114,12 +114,15 @@ describe('cron scaler', () => {
   });
 
   it.each([
-    [{}, [
-      'missing required parameter "timezone" in [triggerMetadata]',
-      'missing required parameter "start" in [triggerMetadata]',
-      'missing required parameter "end" in [triggerMetadata]',
-      'missing required parameter "desiredReplicas" in [triggerMetadata]',
-    ]],
+    [
+      {},
+      [
+        'missing required parameter "timezone" in [triggerMetadata]',
+        'missing required parameter "start" in [triggerMetadata]',
+        'missing required parameter "end" in [triggerMetadata]',
+        'missing required parameter "desiredReplicas" in [triggerMetadata]',
+      ],
+    ],
     [{ ...metadata, start: '0 0 8 * * *' }, ['error parsing start schedule:']],
     [{ ...metadata, end: '@daily' }, ['error parsing end schedule: descriptors are not supported']],
     [{ ...metadata, end: '61 * * * *' }, ['error parsing end schedule:']],

@@ -86,7 +86,7 @@ function walk(value: Json, parts: readonly Step[]): Json {
   if (parts.length === 0) return value;
   const [{ part } = { part: '' }, ...rest] = parts;
   if (part.startsWith('@')) throw new PathError(`modifier "${part}" is not supported`);
-  if (part === '' ) throw new PathError('empty part in path');
+  if (part === '') throw new PathError('empty part in path');
   if (Array.isArray(value)) return walkArray(value, part, rest);
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, Json>;

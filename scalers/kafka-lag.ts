@@ -42,12 +42,7 @@ interface PartitionLag {
   lagWithPersistent: number;
 }
 
-function partitionLag(
-  committed: number,
-  latest: number | undefined,
-  previous: number | undefined,
-  o: KafkaLagOptions,
-): PartitionLag {
+function partitionLag(committed: number, latest: number | undefined, previous: number | undefined, o: KafkaLagOptions): PartitionLag {
   if (committed === noCommit && o.offsetResetPolicy === 'latest') {
     const lag = o.scaleToZeroOnInvalidOffset ? 0 : 1;
     return { lag, lagWithPersistent: lag };

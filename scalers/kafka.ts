@@ -60,14 +60,11 @@ const rules: Rule<KafkaConfigMetadata>[] = [
   {
     fields: ['allowIdleConsumers', 'limitToPartitionsWithLag'],
     check: (m) =>
-      m.allowIdleConsumers && m.limitToPartitionsWithLag
-        ? 'allowIdleConsumers and limitToPartitionsWithLag cannot be set simultaneously'
-        : undefined,
+      m.allowIdleConsumers && m.limitToPartitionsWithLag ? 'allowIdleConsumers and limitToPartitionsWithLag cannot be set simultaneously' : undefined,
   },
   {
     fields: ['limitToPartitionsWithLag', 'topic'],
-    check: (m) =>
-      m.limitToPartitionsWithLag && m.topic === undefined ? 'topic must be specified when using limitToPartitionsWithLag' : undefined,
+    check: (m) => (m.limitToPartitionsWithLag && m.topic === undefined ? 'topic must be specified when using limitToPartitionsWithLag' : undefined),
   },
   {
     fields: ['limitToPartitionsWithLag', 'ensureEvenDistributionOfPartitions'],
@@ -79,9 +76,7 @@ const rules: Rule<KafkaConfigMetadata>[] = [
   {
     fields: ['ensureEvenDistributionOfPartitions', 'topic'],
     check: (m) =>
-      m.ensureEvenDistributionOfPartitions && m.topic === undefined
-        ? 'topic must be specified when using ensureEvenDistributionOfPartitions'
-        : undefined,
+      m.ensureEvenDistributionOfPartitions && m.topic === undefined ? 'topic must be specified when using ensureEvenDistributionOfPartitions' : undefined,
   },
   {
     fields: ['fullMetadata', 'topic'],
@@ -214,22 +209,27 @@ function kafkaSource(config: KafkaConfigMetadata, deps: ScalerDeps, timeoutMs: n
   const connectionKey = sourceKey('kafka', server, { password: config.password, ca: config.ca, cert: config.cert, key: config.key });
   const hidden = brokersShown ? [] : brokers;
   const label = sourceLabel('Kafka brokers', brokers.join(','), config.brokersFrom);
-  const lease = deps.connections.acquire(connectionKey, label, () => {
-    const ssl = tlsOf(config);
-    const sasl = saslOf(config);
-    const options: KafkaConfig = {
-      clientId: 'swell',
-      brokers,
-      connectionTimeout: Math.min(timeoutMs, 3000),
-      requestTimeout: timeoutMs,
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(deps.log, redactor(hidden)),
-      ...(ssl ? { ssl } : {}),
-      ...(sasl ? { sasl } : {}),
-    };
-    return new KafkaAdminHandle(new Kafka(options).admin());
-  }, hidden);
+  const lease = deps.connections.acquire(
+    connectionKey,
+    label,
+    () => {
+      const ssl = tlsOf(config);
+      const sasl = saslOf(config);
+      const options: KafkaConfig = {
+        clientId: 'swell',
+        brokers,
+        connectionTimeout: Math.min(timeoutMs, 3000),
+        requestTimeout: timeoutMs,
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+        logLevel: logLevel.WARN,
+        logCreator: kafkaLogCreator(deps.log, redactor(hidden)),
+        ...(ssl ? { ssl } : {}),
+        ...(sasl ? { sasl } : {}),
+      };
+      return new KafkaAdminHandle(new Kafka(options).admin());
+    },
+    hidden,
+  );
   // kafkajs' admin calls take no abort signal: an aborted read stops waiting (in the pool) and the call runs out.
   return pooledSource(lease, `${connectionKey}|${config.consumerGroup}|${config.topic ?? '*'}`, async (handle) => {
     await handle.ready();
@@ -267,7 +267,10 @@ function kafkaInterpreter(config: KafkaConfigMetadata): (snapshot: KafkaOffsets)
 export const kafkaScaler = singleMetricScaler<KafkaConfigMetadata, KafkaOffsets>({
   types: ['kafka'],
   schema,
-  example: { metadata: { bootstrapServers: '127.0.0.1:1', consumerGroup: 'workers', topic: 'orders' }, authParams: { sasl: 'plaintext', username: 'u', password: 'p' } },
+  example: {
+    metadata: { bootstrapServers: '127.0.0.1:1', consumerGroup: 'workers', topic: 'orders' },
+    authParams: { sasl: 'plaintext', username: 'u', password: 'p' },
+  },
   parse: parseKafka,
   metricName: kafkaMetricName,
   target: (config) => config.lagThreshold,

@@ -44,7 +44,14 @@ describe('kubernetes-workload metadata', () => {
 describe('countPods', () => {
   const pod = (labels: Record<string, string>, phase?: string): PodSummary => ({ metadata: { labels }, status: phase ? { phase } : {} });
   it('counts matching pods that have not finished', () => {
-    const pods = [pod({ app: 'a' }, 'Running'), pod({ app: 'a' }, 'Pending'), pod({ app: 'a' }), pod({ app: 'a' }, 'Succeeded'), pod({ app: 'a' }, 'Failed'), pod({ app: 'b' }, 'Running')];
+    const pods = [
+      pod({ app: 'a' }, 'Running'),
+      pod({ app: 'a' }, 'Pending'),
+      pod({ app: 'a' }),
+      pod({ app: 'a' }, 'Succeeded'),
+      pod({ app: 'a' }, 'Failed'),
+      pod({ app: 'b' }, 'Running'),
+    ];
     expect(countPods(pods, parseLabelSelector('app=a'))).toBe(3);
   });
 });
@@ -77,7 +84,9 @@ describe('kubernetes-workload scaler', () => {
     const clock = new FakeClock(testEpochMs);
     const source = new FakePods([{ metadata: { labels: { app: 'a' } }, status: { phase: 'Running' } }]);
     const deps = testDeps(clock, { pods: source });
-    const scalers = Array.from({ length: 10 }, () => createScaler(contextFor({ type: 'kubernetes-workload', metadata: { podSelector: 'app=a', value: '2' } }, { namespace: 'shop' }), deps));
+    const scalers = Array.from({ length: 10 }, () =>
+      createScaler(contextFor({ type: 'kubernetes-workload', metadata: { podSelector: 'app=a', value: '2' } }, { namespace: 'shop' }), deps),
+    );
     expect(scalers[0]?.metricSpecs).toEqual([{ kind: 'External', metricName: 's0-workload-shop', targetType: 'AverageValue', target: 2 }]);
     const readings = await Promise.all(scalers.map((s) => s.read('s0-workload-shop', { maxAgeMs: 1000 })));
     expect(readings.every((r) => r.value === 1 && r.active)).toBe(true);

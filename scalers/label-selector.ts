@@ -4,8 +4,7 @@
  */
 
 export type Requirement =
-  | { readonly key: string; readonly op: 'exists' | 'absent' }
-  | { readonly key: string; readonly op: 'in' | 'notin'; readonly values: readonly string[] };
+  { readonly key: string; readonly op: 'exists' | 'absent' } | { readonly key: string; readonly op: 'in' | 'notin'; readonly values: readonly string[] };
 
 export type Labels = Readonly<Record<string, string>> | undefined;
 

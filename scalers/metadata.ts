@@ -148,16 +148,14 @@ export const field = {
   bool: <const O extends FieldOptions<boolean> = object>(o?: O) => makeField<boolean, O>(o, parseBool),
   /** Milliseconds. */
   duration: <const O extends FieldOptions<number> = object>(o?: O) => makeField<number, O>(o, parseDurationMs),
-  oneOf: <const E extends string, const O extends FieldOptions<E> = object>(values: readonly E[], o?: O) =>
-    makeField<E, O>(o, parseOneOf(values)),
+  oneOf: <const E extends string, const O extends FieldOptions<E> = object>(values: readonly E[], o?: O) => makeField<E, O>(o, parseOneOf(values)),
   /** Comma-separated; elements trimmed, empty elements dropped, each checked against `values` when given. */
   list: <const E extends string = string, const O extends FieldOptions<E[]> = object>(o?: O, values?: readonly E[]) =>
     makeField<E[], O>(o, (raw) => {
       const items = splitList(raw);
       return values ? items.map(parseOneOf(values)) : (items as E[]);
     }),
-  keyValues: <const O extends FieldOptions<Record<string, string>> = object>(o?: O) =>
-    makeField<Record<string, string>, O>(o, parseKeyValues),
+  keyValues: <const O extends FieldOptions<Record<string, string>> = object>(o?: O) => makeField<Record<string, string>, O>(o, parseKeyValues),
   /** A value with its own syntax; `parse` throws an Error saying what is wrong. */
   custom: <V, const O extends FieldOptions<V> = object>(parse: (raw: string) => V, o?: O) => makeField<V, O>(o, parse),
 };

@@ -23,7 +23,11 @@ describe('metrics-api metadata', () => {
     ['basic without a user', { ...metadata, authMode: 'basic' }, [`${prefix}no username given`]],
     ['tls without certs', { ...metadata, authMode: 'tls' }, [`${prefix}no tls certs given`]],
     ['bearer without a token', { ...metadata, authMode: 'bearer' }, [`${prefix}no token provided`]],
-    ['aggregation over endpoints', { ...metadata, aggregateFromKubeServiceEndpoints: 'true' }, [`${prefix}aggregateFromKubeServiceEndpoints is not supported by swell`]],
+    [
+      'aggregation over endpoints',
+      { ...metadata, aggregateFromKubeServiceEndpoints: 'true' },
+      [`${prefix}aggregateFromKubeServiceEndpoints is not supported by swell`],
+    ],
   ])('%s', (_name, m, errors) => expect(validateTriggerMetadata(trigger(m))).toEqual(errors));
 
   it('takes credentials behind an authenticationRef as present when validating offline', () => {
@@ -57,11 +61,22 @@ describe('valueFromBody', () => {
     ['json object', 'json', '{"a":{"b":1}}', 'a', `valueLocation a must point to value of type number or a string representing a Quantity got: '{"b":1}'`],
     ['not json', 'json', '<html>', 'a', 'the response is not JSON'],
     ['prometheus missing series', 'prometheus', 'queue_depth{queue="a"} 1\n', 'queue_depth', 'value queue_depth not found'],
-  ])('%s fails', (_name, format, body, location, message) => expect(() => valueFromBody(body, format as MetricsApiConfig['format'], location)).toThrow(message));
+  ])('%s fails', (_name, format, body, location, message) =>
+    expect(() => valueFromBody(body, format as MetricsApiConfig['format'], location)).toThrow(message),
+  );
 });
 
 describe('metricsApiRequest', () => {
-  const base = { url: 'http://api/stats?x=1', format: 'json', valueLocation: 'v', targetValue: 1, activationTargetValue: 0, unsafeSsl: false, aggregateFromKubeServiceEndpoints: false, method: 'header' } as const;
+  const base = {
+    url: 'http://api/stats?x=1',
+    format: 'json',
+    valueLocation: 'v',
+    targetValue: 1,
+    activationTargetValue: 0,
+    unsafeSsl: false,
+    aggregateFromKubeServiceEndpoints: false,
+    method: 'header',
+  } as const;
   it.each<[string, Partial<MetricsApiConfig>, Record<string, string>, string]>([
     ['apiKey in the default header', { authMode: ['apiKey'], apiKey: 'k1' }, { 'X-API-KEY': 'k1' }, 'http://api/stats?x=1'],
     ['apiKey in a named header', { authMode: ['apiKey'], apiKey: 'k1', keyParamName: 'X-Token' }, { 'X-Token': 'k1' }, 'http://api/stats?x=1'],

@@ -113,7 +113,8 @@ function prometheusSample(body: string, valueLocation: string): unknown {
   const selector = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?$/s.exec(valueLocation.trim());
   if (!selector) throw new ScalerReadError(`valueLocation ${valueLocation} is not a Prometheus series name`);
   const wanted: Record<string, string> = {};
-  for (const match of (selector[2] ?? '').matchAll(/\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/g)) wanted[match[1] ?? ''] = (match[2] ?? '').replace(/\\(.)/g, '$1');
+  for (const match of (selector[2] ?? '').matchAll(/\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/g))
+    wanted[match[1] ?? ''] = (match[2] ?? '').replace(/\\(.)/g, '$1');
   let families: ReturnType<typeof parsePrometheusText>;
   try {
     families = parsePrometheusText(body);
@@ -196,8 +197,15 @@ export const metricsApiScaler = singleMetricScaler<MetricsApiConfig, string>({
     const origin = new URL(config.url).origin;
     const tls = has(config, 'tls') ? { cert: config.cert, key: config.key } : {};
     const agentKey = sourceKey('http', { origin, unsafeSsl: config.unsafeSsl }, { ...tls, ca: config.ca });
-    const lease = deps.connections.acquire(agentKey, `metrics API ${origin}`, () =>
-      new HttpAgentHandle(origin.startsWith('https:'), { rejectUnauthorized: !config.unsafeSsl, ...(config.ca !== undefined ? { ca: config.ca } : {}), ...tls }),
+    const lease = deps.connections.acquire(
+      agentKey,
+      `metrics API ${origin}`,
+      () =>
+        new HttpAgentHandle(origin.startsWith('https:'), {
+          rejectUnauthorized: !config.unsafeSsl,
+          ...(config.ca !== undefined ? { ca: config.ca } : {}),
+          ...tls,
+        }),
     );
     const { url, headers } = metricsApiRequest(config);
     // Scalers that differ only in valueLocation share the response, so the body is what is read and shared.

@@ -12,7 +12,11 @@ describe('mysql metadata', () => {
     ['host, port, user and database', parts, []],
     ['a float activation', { ...parts, activationQueryValue: '0.5' }, []],
     ['no queryValue', { ...parts, queryValue: '' }, ['error parsing mysql metadata: missing required parameter "queryValue" in [triggerMetadata]']],
-    ['no host nor connection string', { query: 'q', queryValue: '1' }, ['no host given', 'no port given', 'no username given', 'no dbName given'].map((e) => `error parsing mysql metadata: ${e}`)],
+    [
+      'no host nor connection string',
+      { query: 'q', queryValue: '1' },
+      ['no host given', 'no port given', 'no username given', 'no dbName given'].map((e) => `error parsing mysql metadata: ${e}`),
+    ],
   ])('%s', (_name, metadata, errors) => expect(validateTriggerMetadata(trigger(metadata))).toEqual(errors));
 
   it('refuses a target of 0, which the HPA would refuse', () => {
@@ -38,7 +42,10 @@ describe('mysql metadata', () => {
 describe('parseMySqlDsn', () => {
   it.each<[string, object]>([
     ['app:pw@tcp(db.svc:3307)/orders', { user: 'app', password: 'pw', host: 'db.svc', port: 3307, database: 'orders', params: {} }],
-    ['app:p@ss:word@tcp(db)/orders?tls=skip-verify', { user: 'app', password: 'p@ss:word', host: 'db', port: 3306, database: 'orders', params: { tls: 'skip-verify' } }],
+    [
+      'app:p@ss:word@tcp(db)/orders?tls=skip-verify',
+      { user: 'app', password: 'p@ss:word', host: 'db', port: 3306, database: 'orders', params: { tls: 'skip-verify' } },
+    ],
     ['app@tcp([::1]:3306)/o', { user: 'app', host: '::1', port: 3306, database: 'o' }],
     ['/orders', { host: '127.0.0.1', port: 3306, database: 'orders' }],
   ])('%s', (dsn, expected) => expect(parseMySqlDsn(dsn)).toMatchObject(expected));
@@ -52,6 +59,12 @@ describe('parseMySqlDsn', () => {
     const base = { query: 'q', queryValue: 1, activationQueryValue: 0 };
     expect(mySqlConnectionOptions({ ...base, connectionString: 'u:p@tcp(h:1)/d?tls=true' }).ssl).toEqual({ rejectUnauthorized: true });
     expect(mySqlConnectionOptions({ ...base, connectionString: 'u:p@tcp(h:1)/d' }).ssl).toBeUndefined();
-    expect(mySqlConnectionOptions({ ...base, host: 'h', port: '3306', username: 'u', dbName: 'd', password: 'pw' })).toEqual({ host: 'h', port: 3306, user: 'u', database: 'd', password: 'pw' });
+    expect(mySqlConnectionOptions({ ...base, host: 'h', port: '3306', username: 'u', dbName: 'd', password: 'pw' })).toEqual({
+      host: 'h',
+      port: 3306,
+      user: 'u',
+      database: 'd',
+      password: 'pw',
+    });
   });
 });

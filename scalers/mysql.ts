@@ -74,10 +74,7 @@ const partsRules: Rule<MySqlConfig>[] = (['host', 'port', 'username', 'dbName'] 
   check: (m) => (m.connectionString === undefined && m[part] === undefined ? `no ${part} given` : undefined),
 }));
 
-const rules: Rule<MySqlConfig>[] = [
-  positiveTarget('queryValue'),
-  ...partsRules,
-];
+const rules: Rule<MySqlConfig>[] = [positiveTarget('queryValue'), ...partsRules];
 
 function podIdentityRules(input: ParseInput): Rule<MySqlConfig>[] {
   const { provider } = podIdentityOf(input);
@@ -112,7 +109,13 @@ export function mySqlConnectionOptions(m: MySqlMetadata): mysql.PoolOptions {
       ...(ssl ? { ssl } : {}),
     };
   }
-  return { host: m.host ?? '', port: Number(m.port), user: m.username ?? '', database: m.dbName ?? '', ...(m.password !== undefined ? { password: m.password } : {}) };
+  return {
+    host: m.host ?? '',
+    port: Number(m.port),
+    user: m.username ?? '',
+    database: m.dbName ?? '',
+    ...(m.password !== undefined ? { password: m.password } : {}),
+  };
 }
 
 /** The DSN's database; a DSN that cannot be read fails at read time, with words that do not repeat it. */
@@ -148,7 +151,10 @@ class MySqlPool implements SqlPool {
 export const mysqlScaler = singleMetricScaler<MySqlConfig, number>({
   types: ['mysql'],
   schema,
-  example: { metadata: { host: '127.0.0.1', port: '1', username: 'reader', dbName: 'media', query: 'SELECT COUNT(*) FROM thumbnails', queryValue: '5' }, authParams: { password: 'pw' } },
+  example: {
+    metadata: { host: '127.0.0.1', port: '1', username: 'reader', dbName: 'media', query: 'SELECT COUNT(*) FROM thumbnails', queryValue: '5' },
+    authParams: { password: 'pw' },
+  },
   parse: parseMySql,
   metricName: mySqlMetricName,
   target: (config) => config.queryValue,

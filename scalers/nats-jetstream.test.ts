@@ -22,7 +22,12 @@ function jsz(consumers: { name: string; pending: number; ackPending: number; lea
           {
             name: 'orders',
             state: { last_seq: lastSeq },
-            consumer_detail: consumers.map((c) => ({ name: c.name, num_pending: c.pending, num_ack_pending: c.ackPending, cluster: { leader: c.leader ?? '' } })),
+            consumer_detail: consumers.map((c) => ({
+              name: c.name,
+              num_pending: c.pending,
+              num_ack_pending: c.ackPending,
+              cluster: { leader: c.leader ?? '' },
+            })),
           },
         ],
       },
@@ -38,7 +43,9 @@ describe('nats-jetstream metadata', () => {
   });
 
   it('takes the endpoint and the account from a TriggerAuthentication first', () => {
-    const { config, errors } = parseNatsJetStream(input({ stream: 's', consumer: 'c', account: 'meta' }, { authParams: { natsServerMonitoringEndpoint: 'secret:8222', account: 'auth' } }));
+    const { config, errors } = parseNatsJetStream(
+      input({ stream: 's', consumer: 'c', account: 'meta' }, { authParams: { natsServerMonitoringEndpoint: 'secret:8222', account: 'auth' } }),
+    );
     expect(errors).toEqual([]);
     expect(config).toMatchObject({ natsServerMonitoringEndpoint: 'secret:8222', account: 'auth', endpointFrom: 'authParams' });
   });
@@ -62,7 +69,9 @@ describe('nats-jetstream metadata', () => {
     const scaler = createScaler(contextFor({ type: 'nats-jetstream', metadata: { ...base, lagThreshold: '25' } }), testDeps());
     expect(scaler.metricSpecs).toEqual([{ kind: 'External', metricName: 's0-nats-jetstream-orders', targetType: 'AverageValue', target: 25 }]);
     void scaler.close();
-    expect(validateTriggerMetadata({ type: 'nats-jetstream', metadata: { stream: 's', consumer: 'c' }, authenticationRef: { name: 'nats' } }, { offline: true })).toEqual([]);
+    expect(
+      validateTriggerMetadata({ type: 'nats-jetstream', metadata: { stream: 's', consumer: 'c' }, authenticationRef: { name: 'nats' } }, { offline: true }),
+    ).toEqual([]);
   });
 });
 
@@ -96,7 +105,16 @@ describe('nats-jetstream in a cluster', () => {
     const requests: string[] = [];
     const reader = new ClusterReader({ ...base, lagThreshold: 10, activationLagThreshold: 0, useHttps: false });
     await expect(reader.lag(cluster('c', requests))).resolves.toBe(9);
-    expect(requests).toEqual(['nats.nats:8222/jsz', 'nats.nats:8222/varz', 'a:8222/varz', 'a:8222/jsz', 'b:8222/varz', 'b:8222/jsz', 'c:8222/varz', 'c:8222/jsz']);
+    expect(requests).toEqual([
+      'nats.nats:8222/jsz',
+      'nats.nats:8222/varz',
+      'a:8222/varz',
+      'a:8222/jsz',
+      'b:8222/varz',
+      'b:8222/jsz',
+      'c:8222/varz',
+      'c:8222/jsz',
+    ]);
     requests.length = 0;
     await expect(reader.lag(cluster('c', requests))).resolves.toBe(9);
     expect(requests).toEqual(['c:8222/jsz']);

@@ -33,7 +33,10 @@ export const parseNatsJetStream = schemaParser({
 });
 
 /** KEDA's monitoring URL: /jsz for the account (by id, else name), with consumers and their config. */
-export function jszURL(config: Pick<NatsJetStreamConfig, 'useHttps' | 'natsServerMonitoringEndpoint' | 'account' | 'accountID'>, host = config.natsServerMonitoringEndpoint): URL {
+export function jszURL(
+  config: Pick<NatsJetStreamConfig, 'useHttps' | 'natsServerMonitoringEndpoint' | 'account' | 'accountID'>,
+  host = config.natsServerMonitoringEndpoint,
+): URL {
   const url = new URL(`${config.useHttps ? 'https' : 'http'}://${host}/jsz`);
   url.searchParams.set('acc', config.accountID ?? config.account ?? '');
   url.searchParams.set('consumers', 'true');
@@ -65,7 +68,9 @@ export interface VarzReply {
 type Target = Pick<NatsJetStreamConfig, 'account' | 'accountID' | 'stream' | 'consumer'>;
 
 function findStream(reply: JszReply, t: Target): StreamDetail | undefined {
-  const accounts = (reply.account_details ?? []).filter((a) => (t.accountID !== undefined && a.id === t.accountID) || (t.account !== undefined && a.name === t.account));
+  const accounts = (reply.account_details ?? []).filter(
+    (a) => (t.accountID !== undefined && a.id === t.accountID) || (t.account !== undefined && a.name === t.account),
+  );
   return accounts.flatMap((a) => a.stream_detail ?? []).find((s) => s.name === t.stream);
 }
 
@@ -154,7 +159,9 @@ export const natsJetStreamScaler = singleMetricScaler<NatsJetStreamConfig, numbe
   source: (config, deps) => {
     const origin = jszURL(config).origin;
     const label = sourceLabel('NATS monitoring', config.natsServerMonitoringEndpoint, config.endpointFrom);
-    const lease = deps.connections.acquire(sourceKey('http', { origin }), label, () => new HttpAgentHandle(config.useHttps, {}), [config.natsServerMonitoringEndpoint]);
+    const lease = deps.connections.acquire(sourceKey('http', { origin }), label, () => new HttpAgentHandle(config.useHttps, {}), [
+      config.natsServerMonitoringEndpoint,
+    ]);
     const key = sourceKey('nats-jetstream', { origin, account: config.accountID ?? config.account, stream: config.stream, consumer: config.consumer });
     const cluster = new ClusterReader(config);
     return pooledSource(lease, key, (handle, signal) =>

@@ -154,7 +154,15 @@ export const postgresqlScaler = singleMetricScaler<PostgresConfig, number>({
   types: ['postgresql'],
   schema,
   example: {
-    metadata: { host: '127.0.0.1', port: '1', userName: 'reader', dbName: 'orders', sslmode: 'disable', query: 'SELECT count(*) FROM jobs', targetQueryValue: '5' },
+    metadata: {
+      host: '127.0.0.1',
+      port: '1',
+      userName: 'reader',
+      dbName: 'orders',
+      sslmode: 'disable',
+      query: 'SELECT count(*) FROM jobs',
+      targetQueryValue: '5',
+    },
     authParams: { password: 'pw' },
   },
   parse: parsePostgres,

@@ -56,7 +56,16 @@ describe('prometheus metadata', () => {
 
   it('builds the query URL with time, namespace and extra parameters', () => {
     const url = prometheusQueryURL(
-      { ...metadata, threshold: 1, activationThreshold: 0, ignoreNullValues: true, unsafeSsl: false, method: 'header', namespace: 'team-a', queryParameters: { dedup: 'true' } },
+      {
+        ...metadata,
+        threshold: 1,
+        activationThreshold: 0,
+        ignoreNullValues: true,
+        unsafeSsl: false,
+        method: 'header',
+        namespace: 'team-a',
+        queryParameters: { dedup: 'true' },
+      },
       new Date('2026-01-05T12:00:00.123Z'),
     );
     expect(url.origin + url.pathname).toBe('http://prom:9090/api/v1/query');
@@ -75,9 +84,7 @@ describe('prometheus metadata', () => {
     [{ timeout: '-1' }, 'unable to set param "timeout" value "-1": duration must not be negative'],
     [{ queryParameters: 'a' }, 'unable to set param "queryParameters" value "a": expected format key=value, got "a"'],
   ])('rejects %j', (extra, problem) => {
-    expect(validateTriggerMetadata({ type: 'prometheus', metadata: { ...metadata, ...extra } })).toContain(
-      `error parsing prometheus metadata: ${problem}`,
-    );
+    expect(validateTriggerMetadata({ type: 'prometheus', metadata: { ...metadata, ...extra } })).toContain(`error parsing prometheus metadata: ${problem}`);
   });
 
   it('offline, auth parameters behind an authenticationRef count as present', () => {

@@ -51,9 +51,7 @@ const rules: Rule<PrometheusConfig>[] = [
   {
     fields: ['authModes'],
     check: (m) =>
-      ['bearer', 'basic', 'oauth'].filter((mode) => has(m, mode as AuthMode)).length > 1
-        ? 'only one of bearer, basic or oauth auth can be enabled'
-        : undefined,
+      ['bearer', 'basic', 'oauth'].filter((mode) => has(m, mode as AuthMode)).length > 1 ? 'only one of bearer, basic or oauth auth can be enabled' : undefined,
   },
   {
     fields: ['authModes', 'bearerToken'],
@@ -65,8 +63,7 @@ const rules: Rule<PrometheusConfig>[] = [
   },
   {
     fields: ['authModes', 'cert', 'key'],
-    check: (m) =>
-      has(m, 'tls') && (m.cert === undefined || m.key === undefined) ? 'cert and key are required when tls auth is enabled' : undefined,
+    check: (m) => (has(m, 'tls') && (m.cert === undefined || m.key === undefined) ? 'cert and key are required when tls auth is enabled' : undefined),
   },
   {
     fields: ['authModes', 'customAuthHeader', 'customAuthValue'],
@@ -173,12 +170,15 @@ function prometheusSource(config: PrometheusConfig, deps: ScalerDeps): MetricSou
   const secure = origin.startsWith('https:');
   const tls = has(config, 'tls') ? { cert: config.cert, key: config.key } : {};
   const agentKey = sourceKey('http', { origin, unsafeSsl: config.unsafeSsl }, { ...tls, ca: config.ca });
-  const lease = deps.connections.acquire(agentKey, `Prometheus ${origin}`, () =>
-    new HttpAgentHandle(secure, {
-      rejectUnauthorized: !config.unsafeSsl,
-      ...(config.ca !== undefined ? { ca: config.ca } : {}),
-      ...tls,
-    }),
+  const lease = deps.connections.acquire(
+    agentKey,
+    `Prometheus ${origin}`,
+    () =>
+      new HttpAgentHandle(secure, {
+        rejectUnauthorized: !config.unsafeSsl,
+        ...(config.ca !== undefined ? { ca: config.ca } : {}),
+        ...tls,
+      }),
   );
   const headers = prometheusHeaders(config);
   const key = sourceKey('prometheus', { agentKey, url: prometheusQueryURL(config, undefined).href }, headers);
@@ -191,7 +191,10 @@ function prometheusSource(config: PrometheusConfig, deps: ScalerDeps): MetricSou
 export const prometheusScaler = singleMetricScaler<PrometheusConfig, PrometheusSample>({
   types: ['prometheus'],
   schema,
-  example: { metadata: { serverAddress: 'http://127.0.0.1:1', query: 'sum(queue_depth)', threshold: '10', authModes: 'bearer' }, authParams: { bearerToken: 't' } },
+  example: {
+    metadata: { serverAddress: 'http://127.0.0.1:1', query: 'sum(queue_depth)', threshold: '10', authModes: 'bearer' },
+    authParams: { bearerToken: 't' },
+  },
   parse: parsePrometheus,
   metricName: () => 'prometheus',
   target: (config) => config.threshold,

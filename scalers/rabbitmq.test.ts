@@ -36,7 +36,9 @@ describe('rabbitmq metadata', () => {
     const auth = parseRabbitMq(input({ queueName: 'q' }, { authParams: { host: amqpHost, username: 'a', password: 'b' } }));
     expect(auth.errors).toEqual([]);
     expect(auth.config).toMatchObject({ host: amqpHost, username: 'a', password: 'b', hostFrom: 'authParams' });
-    const env = parseRabbitMq(input({ queueName: 'q', hostFromEnv: 'H', usernameFromEnv: 'U', passwordFromEnv: 'P' }, { resolvedEnv: { H: httpHost, U: 'a', P: 'b' } }));
+    const env = parseRabbitMq(
+      input({ queueName: 'q', hostFromEnv: 'H', usernameFromEnv: 'U', passwordFromEnv: 'P' }, { resolvedEnv: { H: httpHost, U: 'a', P: 'b' } }),
+    );
     expect(env.config).toMatchObject({ host: httpHost, protocol: 'auto', transport: 'http', username: 'a', password: 'b' });
   });
 
@@ -48,7 +50,10 @@ describe('rabbitmq metadata', () => {
     [{ host: amqpHost, queueName: 'q', mode: 'QueueLength' }, 'value must be specified'],
     [{ host: amqpHost, queueName: 'q', value: '5' }, 'mode must be specified'],
     [{ host: amqpHost, queueName: 'q', queueLength: '5', mode: 'QueueLength', value: '5' }, 'queueLength is deprecated; use mode and value'],
-    [{ host: amqpHost, queueName: 'q', mode: 'Backlog', value: '5' }, 'trigger mode Backlog must be one of QueueLength, MessageRate, DeliverGetRate, PublishedToDeliveredRatio or ExpectedQueueConsumptionTime'],
+    [
+      { host: amqpHost, queueName: 'q', mode: 'Backlog', value: '5' },
+      'trigger mode Backlog must be one of QueueLength, MessageRate, DeliverGetRate, PublishedToDeliveredRatio or ExpectedQueueConsumptionTime',
+    ],
     [{ host: amqpHost, queueName: 'q', mode: 'MessageRate', value: '5' }, 'protocol amqp not supported; must be HTTP to use trigger mode MessageRate'],
     [{ host: amqpHost, queueName: 'q.*', useRegex: 'true' }, 'configure useRegex=true only with HTTP protocol'],
     [{ host: amqpHost, queueName: 'q', excludeUnacknowledged: 'true' }, 'configure excludeUnacknowledged=true only with HTTP protocol'],
@@ -81,7 +86,10 @@ describe('rabbitmq metadata', () => {
   });
 
   it('names the metric rabbitmq-<queue, query-escaped> with the value as target', () => {
-    const scaler = createScaler(contextFor({ type: 'rabbitmq', metadata: { host: amqpHost, queueName: 'orders/eu high', mode: 'QueueLength', value: '10' } }), testDeps());
+    const scaler = createScaler(
+      contextFor({ type: 'rabbitmq', metadata: { host: amqpHost, queueName: 'orders/eu high', mode: 'QueueLength', value: '10' } }),
+      testDeps(),
+    );
     expect(scaler.metricSpecs).toEqual([{ kind: 'External', metricName: 's0-rabbitmq-orders-2Feu+high', targetType: 'AverageValue', target: 10 }]);
     void scaler.close();
   });
@@ -148,14 +156,31 @@ describe('rabbitmq readings', () => {
 
   it('reads the management API reply, refusing regex matches that span pages and failed answers', () => {
     const body = JSON.stringify({ messages: 3, messages_ready: 1, message_stats: { publish_details: { rate: 0.4 } } });
-    expect(parseManagementReply(200, body, { queueName: 'q', useRegex: false })).toEqual([{ messages: 3, messagesReady: 1, publishRate: 0.4, deliverGetRate: 0 }]);
-    expect(() => parseManagementReply(200, JSON.stringify({ items: [], page_count: 2 }), { queueName: 'q', useRegex: true })).toThrow('regex matches more queues than can be recovered at once');
+    expect(parseManagementReply(200, body, { queueName: 'q', useRegex: false })).toEqual([
+      { messages: 3, messagesReady: 1, publishRate: 0.4, deliverGetRate: 0 },
+    ]);
+    expect(() => parseManagementReply(200, JSON.stringify({ items: [], page_count: 2 }), { queueName: 'q', useRegex: true })).toThrow(
+      'regex matches more queues than can be recovered at once',
+    );
     expect(() => parseManagementReply(404, '{}', { queueName: 'q', useRegex: false })).toThrow('RabbitMQ management API answered 404 for queue "q"');
     expect(() => parseManagementReply(200, '{"name":"q"}', { queueName: 'q', useRegex: false })).toThrow('RabbitMQ has no statistics for queue "q" yet');
   });
 
   it('connects over AMQP with the URI, vhostName and the TriggerAuthentication account overriding it', () => {
-    expect(amqpConnectOptions({ host: 'amqp://u:p@r:5673/prod' })).toMatchObject({ protocol: 'amqp', hostname: 'r', port: 5673, username: 'u', password: 'p', vhost: 'prod' });
-    expect(amqpConnectOptions({ host: 'amqps://r/', vhostName: 'v', username: 'a', password: 'b' })).toMatchObject({ protocol: 'amqps', port: 5671, username: 'a', password: 'b', vhost: 'v' });
+    expect(amqpConnectOptions({ host: 'amqp://u:p@r:5673/prod' })).toMatchObject({
+      protocol: 'amqp',
+      hostname: 'r',
+      port: 5673,
+      username: 'u',
+      password: 'p',
+      vhost: 'prod',
+    });
+    expect(amqpConnectOptions({ host: 'amqps://r/', vhostName: 'v', username: 'a', password: 'b' })).toMatchObject({
+      protocol: 'amqps',
+      port: 5671,
+      username: 'a',
+      password: 'b',
+      vhost: 'v',
+    });
   });
 });

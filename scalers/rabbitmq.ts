@@ -91,7 +91,9 @@ function rules(offlineProtocol: boolean, origins: Partial<Record<keyof RabbitMet
     {
       fields: ['protocol'],
       check: (m) =>
-        ['amqp', 'http', 'auto'].includes(m.protocol) ? undefined : `the protocol has to be either \`amqp\`, \`http\`, or \`auto\` but is \`${shown(m.protocol, origins.protocol)}\``,
+        ['amqp', 'http', 'auto'].includes(m.protocol)
+          ? undefined
+          : `the protocol has to be either \`amqp\`, \`http\`, or \`auto\` but is \`${shown(m.protocol, origins.protocol)}\``,
     },
     { fields: ['tls'], check: (m) => (m.tls === 'enable' || m.tls === 'disable' ? undefined : `incorrect value for TLS given: ${shown(m.tls, origins.tls)}`) },
     { fields: ['cert', 'key'], check: (m) => ((m.cert === undefined) !== (m.key === undefined) ? 'both key and certificate must be provided' : undefined) },
@@ -100,11 +102,19 @@ function rules(offlineProtocol: boolean, origins: Partial<Record<keyof RabbitMet
       fields: ['username', 'password'],
       check: (m) => ((m.username === undefined) !== (m.password === undefined) ? 'username and password must be given together' : undefined),
     },
-    { fields: ['mode', 'value', 'queueLength'], check: (m) => { const r = modeAndValue(m); return typeof r === 'string' ? r : undefined; } },
+    {
+      fields: ['mode', 'value', 'queueLength'],
+      check: (m) => {
+        const r = modeAndValue(m);
+        return typeof r === 'string' ? r : undefined;
+      },
+    },
     {
       fields: ['workloadIdentityResource', 'oauthTokenURI'],
       check: (m) =>
-        m.workloadIdentityResource !== undefined || m.oauthTokenURI !== undefined ? 'Azure AD workload identity and OAuth2 are not supported for rabbitmq by swell' : undefined,
+        m.workloadIdentityResource !== undefined || m.oauthTokenURI !== undefined
+          ? 'Azure AD workload identity and OAuth2 are not supported for rabbitmq by swell'
+          : undefined,
     },
   ];
   if (offlineProtocol) return always;
@@ -112,7 +122,10 @@ function rules(offlineProtocol: boolean, origins: Partial<Record<keyof RabbitMet
     ...always,
     {
       fields: ['protocol', 'host'],
-      check: (m) => (m.protocol === 'auto' && protocolOf(m) === undefined ? `unknown host URL scheme: \`${URL.canParse(m.host) ? new URL(m.host).protocol.replace(/:$/, '') : ''}\`` : undefined),
+      check: (m) =>
+        m.protocol === 'auto' && protocolOf(m) === undefined
+          ? `unknown host URL scheme: \`${URL.canParse(m.host) ? new URL(m.host).protocol.replace(/:$/, '') : ''}\``
+          : undefined,
     },
     httpOnly('useRegex'),
     httpOnly('excludeUnacknowledged'),
@@ -122,7 +135,9 @@ function rules(offlineProtocol: boolean, origins: Partial<Record<keyof RabbitMet
         const resolved = modeAndValue(m);
         const protocol = protocolOf(m);
         if (typeof resolved === 'string' || protocol === undefined) return undefined;
-        return httpOnlyModes.includes(resolved.mode) && protocol !== 'http' ? `protocol ${protocol} not supported; must be HTTP to use trigger mode ${resolved.mode}` : undefined;
+        return httpOnlyModes.includes(resolved.mode) && protocol !== 'http'
+          ? `protocol ${protocol} not supported; must be HTTP to use trigger mode ${resolved.mode}`
+          : undefined;
       },
     },
     {
@@ -171,7 +186,10 @@ export function queryEscape(text: string): string {
 export function vhostAndPath(rawPath: string, vhostName: string | undefined): { vhost: string; path: string } {
   const parts = rawPath.split('/');
   let vhost = `/${parts.at(-1) ?? ''}`;
-  const prefix = parts.slice(0, -1).filter((p) => p !== '').join('/');
+  const prefix = parts
+    .slice(0, -1)
+    .filter((p) => p !== '')
+    .join('/');
   if (vhostName !== undefined) vhost = `/${queryEscape(vhostName)}`;
   if (vhost === '/') vhost = '/%2F';
   return { vhost, path: prefix ? `/${prefix}` : '' };
@@ -230,12 +248,18 @@ export function composeQueues(queues: readonly QueueStats[], operation: (typeof 
   const empty: QueueStats = { messages: 0, messagesReady: 0, publishRate: 0, deliverGetRate: 0 };
   if (queues.length === 0) return empty;
   const keys = Object.keys(empty) as (keyof QueueStats)[];
-  const fold = (pick: (values: number[]) => number): QueueStats => Object.fromEntries(keys.map((k) => [k, pick(queues.map((q) => q[k]))])) as unknown as QueueStats;
+  const fold = (pick: (values: number[]) => number): QueueStats =>
+    Object.fromEntries(keys.map((k) => [k, pick(queues.map((q) => q[k]))])) as unknown as QueueStats;
   if (operation === 'max') return fold((v) => Math.max(0, ...v));
   const sum = fold((v) => v.reduce((a, b) => a + b, 0));
   if (operation === 'sum') return sum;
   const n = queues.length;
-  return { messages: Math.trunc(sum.messages / n), messagesReady: Math.trunc(sum.messagesReady / n), publishRate: sum.publishRate / n, deliverGetRate: sum.deliverGetRate / n };
+  return {
+    messages: Math.trunc(sum.messages / n),
+    messagesReady: Math.trunc(sum.messagesReady / n),
+    publishRate: sum.publishRate / n,
+    deliverGetRate: sum.deliverGetRate / n,
+  };
 }
 
 /** The metric value and activity for each mode, as KEDA computes them. */
@@ -298,7 +322,8 @@ export class AmqpHandle {
     try {
       return (await channel.checkQueue(queue)).messageCount;
     } catch (error) {
-      if ((error as { code?: unknown }).code === 404) throw new ScalerReadError(`RabbitMQ queue ${JSON.stringify(queue)} does not exist in vhost ${JSON.stringify(this.options.vhost)}`);
+      if ((error as { code?: unknown }).code === 404)
+        throw new ScalerReadError(`RabbitMQ queue ${JSON.stringify(queue)} does not exist in vhost ${JSON.stringify(this.options.vhost)}`);
       throw error;
     }
   }
@@ -371,7 +396,12 @@ function httpSource(config: RabbitMqConfig, deps: ScalerDeps): MetricSource<Queu
   if (username !== '' || password !== '') headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   const tls = tlsSocketOptions(config);
   const agentKey = sourceKey('http', { origin: host.origin, unsafeSsl: config.unsafeSsl }, tls);
-  const lease = deps.connections.acquire(agentKey, brokerLabel(config), () => new HttpAgentHandle(host.protocol === 'https:', { rejectUnauthorized: !config.unsafeSsl, ...tls }), [config.host, password]);
+  const lease = deps.connections.acquire(
+    agentKey,
+    brokerLabel(config),
+    () => new HttpAgentHandle(host.protocol === 'https:', { rejectUnauthorized: !config.unsafeSsl, ...tls }),
+    [config.host, password],
+  );
   const url = managementURL(config);
   return pooledSource(lease, sourceKey('rabbitmq-http', { agentKey, url: url.href }, headers), async (handle, signal) => {
     const reply = await httpGet(url, { agent: handle.agent, headers, signal });
@@ -394,7 +424,10 @@ function amqpSource(config: RabbitMqConfig, deps: ScalerDeps, timeoutMs: number)
 export const rabbitMqScaler = singleMetricScaler<RabbitMqConfig, QueueStats[]>({
   types: ['rabbitmq'],
   schema,
-  example: { metadata: { queueName: 'jobs', mode: 'QueueLength', value: '5' }, authParams: { host: 'http://127.0.0.1:1/', username: 'scaler', password: 'pw' } },
+  example: {
+    metadata: { queueName: 'jobs', mode: 'QueueLength', value: '5' },
+    authParams: { host: 'http://127.0.0.1:1/', username: 'scaler', password: 'pw' },
+  },
   parse: parseRabbitMq,
   metricName: (config) => `rabbitmq-${queryEscape(config.queueName)}`,
   target: (config) => config.value,

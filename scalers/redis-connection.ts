@@ -64,9 +64,7 @@ export function redisConnectionRules<T extends RedisConnectionMetadata>(flavour:
     {
       fields: ['enableTLS', 'tls'],
       check: (m) =>
-        m.enableTLS !== undefined && m.tls !== undefined
-          ? 'unable to set `tls` in both ScaledObject and TriggerAuthentication together'
-          : undefined,
+        m.enableTLS !== undefined && m.tls !== undefined ? 'unable to set `tls` in both ScaledObject and TriggerAuthentication together' : undefined,
     },
   ];
   if (flavour === 'sentinel') {

@@ -109,7 +109,8 @@ describe('metric targets the HPA would refuse', () => {
     ['cpu', 'value', {}],
     ['memory', 'value', {}],
   ];
-  const check = (type: string, metadata: Record<string, string>) => validateTriggerMetadata({ type, metadata, ...(type === 'aws-sqs-queue' ? { authenticationRef: { name: 'aws' } } : {}) }, { offline: true });
+  const check = (type: string, metadata: Record<string, string>) =>
+    validateTriggerMetadata({ type, metadata, ...(type === 'aws-sqs-queue' ? { authenticationRef: { name: 'aws' } } : {}) }, { offline: true });
 
   it.each(cases)('%s refuses %s 0 and -1 and accepts 3', (type, field, extra) => {
     for (const bad of ['0', '-1']) {

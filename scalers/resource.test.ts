@@ -19,10 +19,22 @@ describe('parseQuantity', () => {
 
 describe('cpu and memory triggers', () => {
   it.each([
-    [{ type: 'cpu', metricType: 'Utilization' as const, metadata: { value: '60' } }, { resource: 'cpu', targetType: 'Utilization', target: 60 }],
-    [{ type: 'cpu', metadata: { type: 'Utilization', value: '75' } }, { resource: 'cpu', targetType: 'Utilization', target: 75 }],
-    [{ type: 'cpu', metricType: 'AverageValue' as const, metadata: { value: '500m' } }, { resource: 'cpu', targetType: 'AverageValue', target: 0.5 }],
-    [{ type: 'memory', metricType: 'AverageValue' as const, metadata: { value: '512Mi', containerName: 'app' } }, { resource: 'memory', targetType: 'AverageValue', target: 512 * 2 ** 20, containerName: 'app' }],
+    [
+      { type: 'cpu', metricType: 'Utilization' as const, metadata: { value: '60' } },
+      { resource: 'cpu', targetType: 'Utilization', target: 60 },
+    ],
+    [
+      { type: 'cpu', metadata: { type: 'Utilization', value: '75' } },
+      { resource: 'cpu', targetType: 'Utilization', target: 75 },
+    ],
+    [
+      { type: 'cpu', metricType: 'AverageValue' as const, metadata: { value: '500m' } },
+      { resource: 'cpu', targetType: 'AverageValue', target: 0.5 },
+    ],
+    [
+      { type: 'memory', metricType: 'AverageValue' as const, metadata: { value: '512Mi', containerName: 'app' } },
+      { resource: 'memory', targetType: 'AverageValue', target: 512 * 2 ** 20, containerName: 'app' },
+    ],
   ])('%j becomes a Resource metric', (trigger, spec) => {
     const scaler = createScaler(contextFor(trigger), testDeps());
     expect(scaler.metricSpecs).toEqual([{ kind: 'Resource', ...spec }]);
@@ -35,11 +47,23 @@ describe('cpu and memory triggers', () => {
 
   it.each([
     [{ type: 'cpu', metadata: { value: '60' } }, 'error parsing cpu metadata: no type given in neither trigger.metadata.type or trigger.metricType'],
-    [{ type: 'cpu', metricType: 'Utilization' as const, metadata: { type: 'Utilization', value: '60' } }, 'error parsing cpu metadata: only one of trigger.metadata.type or trigger.metricType should be defined'],
-    [{ type: 'memory', metricType: 'Value' as const, metadata: { value: '60' } }, "error parsing memory metadata: unsupported metric type 'Value', allowed values are 'Utilization' or 'AverageValue'"],
-    [{ type: 'cpu', metricType: 'Utilization' as const, metadata: { value: '60.5' } }, 'error parsing cpu metadata: unable to parse "value" "60.5": not an integer'],
+    [
+      { type: 'cpu', metricType: 'Utilization' as const, metadata: { type: 'Utilization', value: '60' } },
+      'error parsing cpu metadata: only one of trigger.metadata.type or trigger.metricType should be defined',
+    ],
+    [
+      { type: 'memory', metricType: 'Value' as const, metadata: { value: '60' } },
+      "error parsing memory metadata: unsupported metric type 'Value', allowed values are 'Utilization' or 'AverageValue'",
+    ],
+    [
+      { type: 'cpu', metricType: 'Utilization' as const, metadata: { value: '60.5' } },
+      'error parsing cpu metadata: unable to parse "value" "60.5": not an integer',
+    ],
     [{ type: 'cpu', metricType: 'Utilization' as const, metadata: {} }, 'error parsing cpu metadata: missing required parameter "value" in [triggerMetadata]'],
-    [{ type: 'cpu', metricType: 'Utilization' as const, useCachedMetrics: true, metadata: { value: '60' } }, 'property "useCachedMetrics" is not supported for "cpu" scaler'],
+    [
+      { type: 'cpu', metricType: 'Utilization' as const, useCachedMetrics: true, metadata: { value: '60' } },
+      'property "useCachedMetrics" is not supported for "cpu" scaler',
+    ],
   ])('rejects %j', (trigger, problem) => {
     expect(validateTriggerMetadata(trigger)).toEqual([problem]);
   });

@@ -87,7 +87,8 @@ function createResourceScaler(config: ResourceConfig, _context: ScalerContext): 
   };
   return {
     metricSpecs: [spec],
-    read: (metricName) => Promise.reject(new ScalerReadError(`${config.resource} metrics are read by the HPA from metrics-server, not by swell (asked for "${metricName}")`)),
+    read: (metricName) =>
+      Promise.reject(new ScalerReadError(`${config.resource} metrics are read by the HPA from metrics-server, not by swell (asked for "${metricName}")`)),
     close: () => Promise.resolve(),
   };
 }

@@ -6,7 +6,12 @@ import { schemaParser, singleMetricScaler, type MetricSource, type SingleMetricS
 import { contextFor, testDeps, testEpochMs } from './testing.js';
 import { FakeClock } from '../src/controller/fake-clock.js';
 
-const schema = { queue: field.string(), depth: field.int({ default: 5 }), activationDepth: field.int({ default: 0 }), timeout: field.duration({ optional: true }) };
+const schema = {
+  queue: field.string(),
+  depth: field.int({ default: 5 }),
+  activationDepth: field.int({ default: 0 }),
+  timeout: field.duration({ optional: true }),
+};
 const parse = schemaParser({
   schema,
   errorPrefix: 'error parsing demo metadata',
@@ -15,7 +20,11 @@ const parse = schemaParser({
 type DemoConfig = ReturnType<typeof parse>['config'];
 
 /** A source whose reads the test answers, remembering the timeout and signal each was given. */
-function demoSource(values: number[], log: { timeoutMs: number; signal: AbortSignal }[], closes: { count: number }): (config: DemoConfig) => MetricSource<number> {
+function demoSource(
+  values: number[],
+  log: { timeoutMs: number; signal: AbortSignal }[],
+  closes: { count: number },
+): (config: DemoConfig) => MetricSource<number> {
   return (config) => ({
     key: `demo|${config.queue}`,
     read: (timeoutMs, signal) => {
@@ -49,7 +58,13 @@ function demo(extra: Partial<SingleMetricScaler<DemoConfig, number>> = {}) {
   return { definition: singleMetricScaler(declaration), log, closes };
 }
 
-const input = (metadata: Record<string, string>): ParseInput => ({ trigger: { type: 'demo', metadata }, triggerIndex: 2, authParams: {}, resolvedEnv: {}, offline: false });
+const input = (metadata: Record<string, string>): ParseInput => ({
+  trigger: { type: 'demo', metadata },
+  triggerIndex: 2,
+  authParams: {},
+  resolvedEnv: {},
+  offline: false,
+});
 
 describe('singleMetricScaler', () => {
   it('publishes one External metric named and targeted from the config, and refuses other names', async () => {
@@ -80,7 +95,10 @@ describe('singleMetricScaler', () => {
     const deps = testDeps(clock);
     const [a, b] = [0, 1].map((i) => definition.create(config, contextFor({ type: 'demo' }, { triggerIndex: i }), deps));
     const readings = await Promise.all([a?.read('s0-demo-q', { maxAgeMs: 1000 }), b?.read('s1-demo-q', { maxAgeMs: 1000 })]);
-    expect(readings).toEqual([{ value: 3, active: false }, { value: 3, active: false }]);
+    expect(readings).toEqual([
+      { value: 3, active: false },
+      { value: 3, active: false },
+    ]);
     expect(log).toHaveLength(1);
     await clock.advance(1);
     await expect(a?.read('s0-demo-q')).resolves.toEqual({ value: 7, active: true });

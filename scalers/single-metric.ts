@@ -26,11 +26,7 @@ export interface MetricSource<R> {
 }
 
 /** A MetricSource reading through a pooled connection, within the pool's per-server limit. */
-export function pooledSource<H, R>(
-  connection: PooledConnection<H>,
-  key: string,
-  read: (handle: H, signal: AbortSignal) => Promise<R>,
-): MetricSource<R> {
+export function pooledSource<H, R>(connection: PooledConnection<H>, key: string, read: (handle: H, signal: AbortSignal) => Promise<R>): MetricSource<R> {
   return {
     key,
     read: (timeoutMs, signal) => connection.use(timeoutMs, read, signal),

@@ -6,7 +6,10 @@ import { burstPolicyCrdFileName, renderBurstPolicyCrdYaml } from '../src/apis/sw
 
 const outputDir = join(import.meta.dirname, '..', 'crds');
 await mkdir(outputDir, { recursive: true });
-const documents: [string, string][] = [...kedaCrdDefinitions.map((def): [string, string] => [crdFileName(def), renderCrdYaml(def)]), [burstPolicyCrdFileName, renderBurstPolicyCrdYaml()]];
+const documents: [string, string][] = [
+  ...kedaCrdDefinitions.map((def): [string, string] => [crdFileName(def), renderCrdYaml(def)]),
+  [burstPolicyCrdFileName, renderBurstPolicyCrdYaml()],
+];
 for (const [name, yaml] of documents) {
   const file = join(outputDir, name);
   await writeFile(file, yaml);

@@ -60,9 +60,19 @@ const burstCost = (created: string) => String(-Math.floor(Date.parse(created) / 
 describe('burst placement reconcile: tiers and deletion costs', () => {
   it.each<[string, TestPod, string, string]>([
     ['a pod on a regular node is regular and costs 0 to keep', { name: 'web-1', nodeName: 'node-a', ready: true }, 'regular', '0'],
-    ['a pod on the virtual node is burst, cheaper to delete the newer it is', { name: 'web-2', nodeName: 'virtual', ready: true, createdAt: at(5) }, 'burst', burstCost(at(5))],
+    [
+      'a pod on the virtual node is burst, cheaper to delete the newer it is',
+      { name: 'web-2', nodeName: 'virtual', ready: true, createdAt: at(5) },
+      'burst',
+      burstCost(at(5)),
+    ],
     ['an unbound pod admitted as burst stays burst', { name: 'web-3', labels: { [BurstLabels.tier]: 'burst' }, createdAt: at(1) }, 'burst', burstCost(at(1))],
-    ['a burst-labelled pod that landed on a regular node becomes regular', { name: 'web-4', nodeName: 'node-a', labels: { [BurstLabels.tier]: 'burst' } }, 'regular', '0'],
+    [
+      'a burst-labelled pod that landed on a regular node becomes regular',
+      { name: 'web-4', nodeName: 'node-a', labels: { [BurstLabels.tier]: 'burst' } },
+      'regular',
+      '0',
+    ],
   ])('%s', async (_name, testPod, tier, cost) => {
     const t = cluster({ replicas: 1, pods: [testPod] });
     await t.run();
@@ -186,7 +196,9 @@ describe('burst placement reconcile: moving burst pods back', () => {
       .pods(ns)
       .find((p) => p.metadata.labels?.[BurstLabels.bridge]);
     const name = bridge?.metadata.name ?? '';
-    await t.client.request('PATCH', podPath(ns, name), { body: { spec: { nodeName: 'node-a' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } } });
+    await t.client.request('PATCH', podPath(ns, name), {
+      body: { spec: { nodeName: 'node-a' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
+    });
     await t.run();
     expect(t.pod(name)?.metadata.ownerReferences).toBeUndefined();
     expect(t.pod(name)?.metadata.labels?.[BurstLabels.bridge]).toBeUndefined();
@@ -209,7 +221,10 @@ describe('burst placement reconcile: moving burst pods back', () => {
 
   it('never bridges for a StatefulSet, whose pods have identities', async () => {
     const t = cluster({ replicas: 2, policy: { scaleTargetRef: { name: 'db', kind: 'StatefulSet' } }, pods: [] });
-    t.client.put(`/apis/apps/v1/namespaces/${ns}/statefulsets/db`, { metadata: { name: 'db', namespace: ns }, spec: { replicas: 2, template: { spec: { containers: [] } } } });
+    t.client.put(`/apis/apps/v1/namespaces/${ns}/statefulsets/db`, {
+      metadata: { name: 'db', namespace: ns },
+      spec: { replicas: 2, template: { spec: { containers: [] } } },
+    });
     for (const [name, node] of [
       ['db-0', 'node-a'],
       ['db-1', 'virtual'],
@@ -249,8 +264,18 @@ describe('burst placement reconcile: bad input and failures', () => {
   });
 
   it('carries on when a pod disappears between the cache and the write', async () => {
-    const t = cluster({ replicas: 2, pods: [{ name: 'web-1', nodeName: 'node-a' }, { name: 'web-2', nodeName: 'node-a' }] });
-    t.client.fail('PATCH', podPath(ns, 'web-1'), KubeApiError.fromResponse('PATCH', podPath(ns, 'web-1'), 404, { reason: 'NotFound', message: 'pods "web-1" not found' }, ''));
+    const t = cluster({
+      replicas: 2,
+      pods: [
+        { name: 'web-1', nodeName: 'node-a' },
+        { name: 'web-2', nodeName: 'node-a' },
+      ],
+    });
+    t.client.fail(
+      'PATCH',
+      podPath(ns, 'web-1'),
+      KubeApiError.fromResponse('PATCH', podPath(ns, 'web-1'), 404, { reason: 'NotFound', message: 'pods "web-1" not found' }, ''),
+    );
     await t.run();
     expect(t.pod('web-2')?.metadata.labels?.[BurstLabels.tier]).toBe('regular');
     expect(t.condition('Ready')?.status).toBe('True');
@@ -275,7 +300,12 @@ describe('burst placement reconcile: bad input and failures', () => {
     const running = runController({
       name: 'burstpolicies',
       queue,
-      reconcile: createBurstReconciler({ client: t.client, caches: cachesOf(t.client), validatePolicy: createBurstPolicyValidator(), now: () => t.clock.now() }),
+      reconcile: createBurstReconciler({
+        client: t.client,
+        caches: cachesOf(t.client),
+        validatePolicy: createBurstPolicyValidator(),
+        now: () => t.clock.now(),
+      }),
       log: t.log,
       signal: stop.signal,
       clock: t.clock,

@@ -58,7 +58,10 @@ export function createBurstReconciler(deps: BurstReconcilerDeps) {
     const workload: WorkloadRef = { namespace, kind: check.effective.targetKind, name: check.effective.targetName };
     const target = await readWorkload(deps.client, workload, context.signal);
     if (!target) {
-      await writeStatus(deps, policy, { ...policy.status, conditions: [condition('Ready', 'False', 'TargetNotFound', `${workload.kind} ${namespace}/${workload.name} does not exist`)] });
+      await writeStatus(deps, policy, {
+        ...policy.status,
+        conditions: [condition('Ready', 'False', 'TargetNotFound', `${workload.kind} ${namespace}/${workload.name} does not exist`)],
+      });
       return { requeueAfterMs: resyncMs };
     }
     const plan = observeAndPlan(deps, policy, check.effective, workload, target);
@@ -72,7 +75,13 @@ export function createBurstReconciler(deps: BurstReconcilerDeps) {
   };
 }
 
-function observeAndPlan(deps: BurstReconcilerDeps, policy: BurstPolicy, effective: EffectiveBurstPolicy, workload: WorkloadRef, target: PodTemplateOwner): PlacementPlan {
+function observeAndPlan(
+  deps: BurstReconcilerDeps,
+  policy: BurstPolicy,
+  effective: EffectiveBurstPolicy,
+  workload: WorkloadRef,
+  target: PodTemplateOwner,
+): PlacementPlan {
   const nodes = deps.caches.nodes();
   const virtualNodes = virtualNodeNames(nodes, effective.nodeSelector);
   const facts = workloadPods(deps.caches.pods(workload.namespace), workload, deps.caches).map((p) => podFacts(p, virtualNodes, effective));
@@ -92,12 +101,18 @@ function observeAndPlan(deps: BurstReconcilerDeps, policy: BurstPolicy, effectiv
 }
 
 function isBridgeOf(pod: Pod, policy: BurstPolicy): boolean {
-  return pod.metadata.labels?.[BurstLabels.bridge] === policy.metadata.name && pod.metadata.ownerReferences?.some((o) => o.uid === policy.metadata.uid) === true;
+  return (
+    pod.metadata.labels?.[BurstLabels.bridge] === policy.metadata.name && pod.metadata.ownerReferences?.some((o) => o.uid === policy.metadata.uid) === true
+  );
 }
 
 async function readWorkload(client: KubeClient, workload: WorkloadRef, signal: AbortSignal): Promise<PodTemplateOwner | undefined> {
   try {
-    return await client.request<PodTemplateOwner>('GET', `/apis/apps/v1/namespaces/${enc(workload.namespace)}/${plurals[workload.kind]}/${enc(workload.name)}`, { signal });
+    return await client.request<PodTemplateOwner>(
+      'GET',
+      `/apis/apps/v1/namespaces/${enc(workload.namespace)}/${plurals[workload.kind]}/${enc(workload.name)}`,
+      { signal },
+    );
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -117,10 +132,19 @@ async function ignoreGone(action: Promise<unknown>): Promise<void> {
   }
 }
 
-async function applyPodChanges(deps: BurstReconcilerDeps, namespace: string, plan: PlacementPlan, effective: EffectiveBurstPolicy, pods: Pod[], context: ReconcileContext): Promise<void> {
+async function applyPodChanges(
+  deps: BurstReconcilerDeps,
+  namespace: string,
+  plan: PlacementPlan,
+  effective: EffectiveBurstPolicy,
+  pods: Pod[],
+  context: ReconcileContext,
+): Promise<void> {
   for (const change of plan.relabel) {
     const body = { metadata: { labels: { [BurstLabels.tier]: change.tier }, annotations: { [BurstAnnotations.deletionCost]: change.deletionCost } } };
-    await ignoreGone(deps.client.request('PATCH', podPath(namespace, change.name), { body, contentType: 'application/merge-patch+json', signal: context.signal }));
+    await ignoreGone(
+      deps.client.request('PATCH', podPath(namespace, change.name), { body, contentType: 'application/merge-patch+json', signal: context.signal }),
+    );
   }
   for (const name of plan.burstInPlace) {
     const pod = pods.find((p) => p.metadata.name === name);
@@ -137,7 +161,14 @@ async function applyPodChanges(deps: BurstReconcilerDeps, namespace: string, pla
 }
 
 /** Carries out one rebalance step; true when a new bridge was started (the move's time is recorded). */
-async function applyBridge(deps: BurstReconcilerDeps, policy: BurstPolicy, workload: WorkloadRef, action: BridgeAction | undefined, pods: Pod[], context: ReconcileContext): Promise<boolean> {
+async function applyBridge(
+  deps: BurstReconcilerDeps,
+  policy: BurstPolicy,
+  workload: WorkloadRef,
+  action: BridgeAction | undefined,
+  pods: Pod[],
+  context: ReconcileContext,
+): Promise<boolean> {
   if (!action) return false;
   const { namespace } = workload;
   switch (action.kind) {
@@ -182,7 +213,9 @@ function bridgePod(policy: BurstPolicy, workload: WorkloadRef, replicaSet: PodTe
       namespace: workload.namespace,
       labels: { ...template?.metadata?.labels, [BurstLabels.tier]: 'regular', [BurstLabels.bridge]: policy.metadata.name ?? '' },
       annotations: { ...template?.metadata?.annotations, [BurstAnnotations.deletionCost]: '0' },
-      ownerReferences: [{ apiVersion: SwellApiVersion, kind: 'BurstPolicy', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '', controller: true }],
+      ownerReferences: [
+        { apiVersion: SwellApiVersion, kind: 'BurstPolicy', name: policy.metadata.name ?? '', uid: policy.metadata.uid ?? '', controller: true },
+      ],
     },
     spec: { ...(template?.spec ?? { containers: [] }) },
   };
@@ -205,7 +238,12 @@ function statusFrom(policy: BurstPolicy, plan: PlacementPlan, cost: number | und
     ...(lastRebalanceTime ? { lastRebalanceTime } : {}),
     conditions: [
       condition('Ready', 'True', 'Placing', `${counts.regular} regular, ${counts.burst} burst, ${counts.waiting} waiting of ${counts.desired} desired`),
-      condition('Rebalancing', rebalancing ? 'True' : 'False', rebalancing ? 'MovingBack' : 'Settled', rebalancing ? 'moving one burst pod back to a regular node' : 'no move in progress'),
+      condition(
+        'Rebalancing',
+        rebalancing ? 'True' : 'False',
+        rebalancing ? 'MovingBack' : 'Settled',
+        rebalancing ? 'moving one burst pod back to a regular node' : 'no move in progress',
+      ),
     ],
   };
 }

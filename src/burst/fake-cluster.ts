@@ -52,7 +52,12 @@ export function putDeployment(client: FakeKubeClient, namespace: string, name: s
 export type TestPolicySpec = Partial<BurstPolicy['spec']> & Pick<BurstPolicy['spec'], 'scaleTargetRef'>;
 
 export function putPolicy(client: FakeKubeClient, namespace: string, name: string, spec: TestPolicySpec, created = '2026-01-01T00:00:00Z'): void {
-  const policy = { apiVersion: SwellApiVersion, kind: 'BurstPolicy', metadata: { name, namespace, uid: `${name}-uid`, generation: 1, creationTimestamp: created }, spec };
+  const policy = {
+    apiVersion: SwellApiVersion,
+    kind: 'BurstPolicy',
+    metadata: { name, namespace, uid: `${name}-uid`, generation: 1, creationTimestamp: created },
+    spec,
+  };
   client.put(burstPolicyPath(namespace, name), policy);
 }
 

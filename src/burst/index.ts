@@ -79,7 +79,8 @@ export async function startBurstPlacement(deps: BurstPlacementDeps): Promise<Bur
     async run(signal) {
       const queue = new WorkQueue({ name: 'burstpolicies', ...(deps.registry ? { registry: deps.registry } : {}) });
       const enqueueNamespace = (o: KubernetesObject) => {
-        for (const p of informers.policies.list()) if (p.metadata?.namespace === o.metadata?.namespace) queue.add(`${p.metadata?.namespace}/${p.metadata?.name}`);
+        for (const p of informers.policies.list())
+          if (p.metadata?.namespace === o.metadata?.namespace) queue.add(`${p.metadata?.namespace}/${p.metadata?.name}`);
       };
       const enqueueAll = () => {
         for (const key of informers.policies.keys()) queue.add(key);
@@ -108,6 +109,8 @@ function costReader(url: string) {
     const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]) });
     if (!response.ok) return undefined;
     const rows = parseCostMetrics(await response.text());
-    return rows.filter((r) => r.namespace === workload.namespace && r.workloadKind === workload.kind && r.workload === workload.name).reduce((sum, r) => sum + r.dollars, 0);
+    return rows
+      .filter((r) => r.namespace === workload.namespace && r.workloadKind === workload.kind && r.workload === workload.name)
+      .reduce((sum, r) => sum + r.dollars, 0);
   };
 }

@@ -21,7 +21,13 @@ function cluster(policy: { baseReplicas?: number; maxBurstReplicas?: number } | 
   for (const pod of pods) putPod(client, ns, 'web', pod);
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const mutator = createPodMutator({ caches: cachesOf(client), validatePolicy: createBurstPolicyValidator(), ledger: new PlacementLedger(30_000, 't'), now: () => now, log });
+  const mutator = createPodMutator({
+    caches: cachesOf(client),
+    validatePolicy: createBurstPolicyValidator(),
+    ledger: new PlacementLedger(30_000, 't'),
+    now: () => now,
+    log,
+  });
   return { client, mutator, lines };
 }
 
@@ -29,7 +35,12 @@ function cluster(policy: { baseReplicas?: number; maxBurstReplicas?: number } | 
 function newPod(name: string, extra: Partial<Pod['spec']> & { labels?: Record<string, string> } = {}): Pod {
   const { labels, ...spec } = extra;
   return {
-    metadata: { name, namespace: ns, labels: { app: 'web', ...labels }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-rs', uid: 'rs-uid', controller: true }] },
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { app: 'web', ...labels },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-rs', uid: 'rs-uid', controller: true }],
+    },
     spec: { containers: [{ name: 'app' }], ...spec },
   };
 }
@@ -43,7 +54,8 @@ async function admit(t: ReturnType<typeof cluster>, pod: Pod): Promise<Pod> {
   const verdict = await t.mutator(review(pod));
   expect(verdict.allowed).toBe(true);
   t.client.put(podPath(ns, pod.metadata.name ?? ''), pod as unknown as Record<string, unknown>);
-  if (verdict.allowed && verdict.patch) await t.client.request('PATCH', podPath(ns, pod.metadata.name ?? ''), { body: verdict.patch, contentType: 'application/json-patch+json' });
+  if (verdict.allowed && verdict.patch)
+    await t.client.request('PATCH', podPath(ns, pod.metadata.name ?? ''), { body: verdict.patch, contentType: 'application/json-patch+json' });
   return t.client.get(podPath(ns, pod.metadata.name ?? '')) as unknown as Pod;
 }
 
@@ -51,7 +63,15 @@ describe('burst pod mutator', () => {
   it.each<[string, { baseReplicas?: number; maxBurstReplicas?: number } | undefined, TestPod[], 'regular' | 'burst' | undefined]>([
     ['a workload without a BurstPolicy is not touched', undefined, [], undefined],
     ['below the base a pod is regular', { baseReplicas: 2 }, [{ name: 'web-1', nodeName: 'node-a' }], 'regular'],
-    ['with the base full a pod bursts', { baseReplicas: 2 }, [{ name: 'web-1', nodeName: 'node-a' }, { name: 'web-2', nodeName: 'node-a' }], 'burst'],
+    [
+      'with the base full a pod bursts',
+      { baseReplicas: 2 },
+      [
+        { name: 'web-1', nodeName: 'node-a' },
+        { name: 'web-2', nodeName: 'node-a' },
+      ],
+      'burst',
+    ],
     [
       'at the burst limit a pod stays regular',
       { baseReplicas: 1, maxBurstReplicas: 1 },
@@ -61,7 +81,15 @@ describe('burst pod mutator', () => {
       ],
       'regular',
     ],
-    ['without a base every pod starts regular', {}, [{ name: 'web-1', nodeName: 'node-a' }, { name: 'web-2', nodeName: 'node-a' }], 'regular'],
+    [
+      'without a base every pod starts regular',
+      {},
+      [
+        { name: 'web-1', nodeName: 'node-a' },
+        { name: 'web-2', nodeName: 'node-a' },
+      ],
+      'regular',
+    ],
     ['pods being deleted do not count', { baseReplicas: 1 }, [{ name: 'web-1', nodeName: 'node-a', deleting: true }], 'regular'],
   ])('%s', async (_name, policy, pods, tier) => {
     const t = cluster(policy, pods);

@@ -4,7 +4,18 @@ import { jsonPointerSegment, type JsonPatchOperation } from '../kube/patch.js';
 import type { Logger } from '../log.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from '../webhooks/admission.js';
 import type { PlacementLedger } from './ledger.js';
-import { BurstAnnotations, BurstLabels, owningWorkload, podFacts, virtualNodeNames, workloadKey, type Node, type Pod, type PodTemplateOwner, type WorkloadRef } from './observed.js';
+import {
+  BurstAnnotations,
+  BurstLabels,
+  owningWorkload,
+  podFacts,
+  virtualNodeNames,
+  workloadKey,
+  type Node,
+  type Pod,
+  type PodTemplateOwner,
+  type WorkloadRef,
+} from './observed.js';
 import { countPods, deletionCostFor, tierForNewPod, type Tier } from './placement.js';
 
 /** Read-only views of the informer caches the mutator decides from. */
@@ -24,7 +35,11 @@ export interface PodMutatorDeps {
 }
 
 /** The valid BurstPolicy for a workload, if any (the oldest wins should two name the same workload). */
-export function policyFor(workload: WorkloadRef, policies: readonly BurstPolicy[], validate: (document: unknown) => BurstPolicyCheck): { policy: BurstPolicy; effective: EffectiveBurstPolicy } | undefined {
+export function policyFor(
+  workload: WorkloadRef,
+  policies: readonly BurstPolicy[],
+  validate: (document: unknown) => BurstPolicyCheck,
+): { policy: BurstPolicy; effective: EffectiveBurstPolicy } | undefined {
   const candidates = policies
     .map((p) => validate(p))
     .filter((c): c is Extract<BurstPolicyCheck, { ok: true }> => c.ok && c.effective.targetKind === workload.kind && c.effective.targetName === workload.name)
@@ -63,7 +78,10 @@ function mutate(deps: PodMutatorDeps, request: AdmissionRequest): AdmissionVerdi
   const now = deps.now();
   const virtualNodes = virtualNodeNames(deps.caches.nodes(), effective.nodeSelector);
   const pods = workloadPods(deps.caches.pods(namespace), workload, deps.caches);
-  const counted = countPods(pods.map((p) => podFacts(p, virtualNodes, effective)), 0);
+  const counted = countPods(
+    pods.map((p) => podFacts(p, virtualNodes, effective)),
+    0,
+  );
   const seen = new Set(pods.map((p) => p.metadata.annotations?.[BurstAnnotations.placement]).filter((t): t is string => t !== undefined));
   const unseen = deps.ledger.unseen(workloadKey(workload), seen, now);
   const decision = tierForNewPod(effective, { regular: counted.regular + unseen.regular, burst: counted.burst + unseen.burst });
@@ -73,14 +91,23 @@ function mutate(deps: PodMutatorDeps, request: AdmissionRequest): AdmissionVerdi
 }
 
 /** JSON patch setting a pod's tier; maps and lists the pod does not have yet are added whole. */
-export function placementPatch(pod: Pod, tier: Tier, deletionCost: string, token: string | undefined, policy: Pick<EffectiveBurstPolicy, 'nodeSelector' | 'tolerations'>): JsonPatchOperation[] {
+export function placementPatch(
+  pod: Pod,
+  tier: Tier,
+  deletionCost: string,
+  token: string | undefined,
+  policy: Pick<EffectiveBurstPolicy, 'nodeSelector' | 'tolerations'>,
+): JsonPatchOperation[] {
   const ops: JsonPatchOperation[] = [];
   const setEntries = (path: string, existing: Record<string, string> | undefined, entries: Record<string, string>) => {
     if (!existing) ops.push({ op: 'add', path, value: entries });
     else for (const [k, v] of Object.entries(entries)) ops.push({ op: 'add', path: `${path}/${jsonPointerSegment(k)}`, value: v });
   };
   setEntries('/metadata/labels', pod.metadata.labels, { [BurstLabels.tier]: tier });
-  setEntries('/metadata/annotations', pod.metadata.annotations, { [BurstAnnotations.deletionCost]: deletionCost, ...(token ? { [BurstAnnotations.placement]: token } : {}) });
+  setEntries('/metadata/annotations', pod.metadata.annotations, {
+    [BurstAnnotations.deletionCost]: deletionCost,
+    ...(token ? { [BurstAnnotations.placement]: token } : {}),
+  });
   if (tier === 'burst') {
     setEntries('/spec/nodeSelector', pod.spec.nodeSelector, policy.nodeSelector);
     if (!pod.spec.tolerations) ops.push({ op: 'add', path: '/spec/tolerations', value: policy.tolerations });

@@ -98,7 +98,11 @@ export function controllerOf(meta: ObjectMeta): OwnerReference | undefined {
 }
 
 /** The Deployment or StatefulSet that owns a pod, through its ReplicaSet for Deployments. */
-export function owningWorkload(pod: Pod, namespace: string, replicaSet: (namespace: string, name: string) => PodTemplateOwner | undefined): WorkloadRef | undefined {
+export function owningWorkload(
+  pod: Pod,
+  namespace: string,
+  replicaSet: (namespace: string, name: string) => PodTemplateOwner | undefined,
+): WorkloadRef | undefined {
   const owner = controllerOf(pod.metadata);
   if (owner?.kind === 'StatefulSet') return { namespace, kind: 'StatefulSet', name: owner.name };
   if (owner?.kind !== 'ReplicaSet') return undefined;
@@ -112,7 +116,9 @@ export function labelsMatch(labels: Record<string, string> | undefined, selector
 }
 
 function tolerates(tolerations: Toleration[] | undefined, wanted: Toleration): boolean {
-  return (tolerations ?? []).some((t) => t.key === wanted.key && (t.effect ?? '') === (wanted.effect ?? '') && (t.operator ?? 'Equal') === (wanted.operator ?? 'Equal'));
+  return (tolerations ?? []).some(
+    (t) => t.key === wanted.key && (t.effect ?? '') === (wanted.effect ?? '') && (t.operator ?? 'Equal') === (wanted.operator ?? 'Equal'),
+  );
 }
 
 export function toleratesAll(spec: PodSpec, policy: Pick<EffectiveBurstPolicy, 'tolerations'>): boolean {
@@ -173,7 +179,8 @@ function amount(value: string | undefined): number {
 
 /** What the scheduler counts for a pod: the sum of its containers' requests, or its largest init container's. */
 export function podRequests(spec: PodSpec | undefined): ResourceAmounts {
-  const sum = (containers: Container[] | undefined, resource: string) => (containers ?? []).reduce((total, c) => total + amount(c.resources?.requests?.[resource]), 0);
+  const sum = (containers: Container[] | undefined, resource: string) =>
+    (containers ?? []).reduce((total, c) => total + amount(c.resources?.requests?.[resource]), 0);
   const largest = (resource: string) => Math.max(0, ...(spec?.initContainers ?? []).map((c) => amount(c.resources?.requests?.[resource])));
   return {
     cpu: Math.max(sum(spec?.containers, 'cpu'), largest('cpu')),

@@ -52,7 +52,10 @@ describe('tierForNewPod', () => {
     { name: 'below the burst limit', base: 3, max: 2, regular: 3, burst: 1, want: 'burst' },
     { name: 'no base: regular first', base: undefined, max: undefined, regular: 40, burst: 2, want: 'regular' },
   ])('$name → $want', ({ base, max, regular, burst, want }) => {
-    const decision = tierForNewPod({ ...(base !== undefined ? { baseReplicas: base } : {}), ...(max !== undefined ? { maxBurstReplicas: max } : {}) }, { regular, burst });
+    const decision = tierForNewPod(
+      { ...(base !== undefined ? { baseReplicas: base } : {}), ...(max !== undefined ? { maxBurstReplicas: max } : {}) },
+      { regular, burst },
+    );
     expect(decision.tier).toBe(want);
     expect(decision.reason).not.toBe('');
   });
@@ -104,7 +107,11 @@ describe('planPlacement: labels and deletion costs', () => {
     { name: 'settled pod', facts: pod('a', 'burst'), want: [] },
     { name: 'missing cost (admitted while the webhook was down)', facts: pod('a', 'burst', { deletionCost: undefined }), want: [{ name: 'a', tier: 'burst' }] },
     { name: 'label says regular but runs on the virtual node', facts: pod('a', 'burst', { tierLabel: 'regular' }), want: [{ name: 'a', tier: 'burst' }] },
-    { name: 'burst in place that landed on a regular node', facts: pod('a', 'regular', { tierLabel: 'burst', deletionCost: '-5' }), want: [{ name: 'a', tier: 'regular' }] },
+    {
+      name: 'burst in place that landed on a regular node',
+      facts: pod('a', 'regular', { tierLabel: 'burst', deletionCost: '-5' }),
+      want: [{ name: 'a', tier: 'regular' }],
+    },
     { name: 'terminating pods are left alone', facts: pod('a', 'burst', { deletionCost: undefined, deleting: true }), want: [] },
   ])('$name', ({ facts, want }) => {
     const plan = planPlacement(input({ pods: [facts] }));
@@ -118,9 +125,23 @@ describe('planPlacement: pending timeout', () => {
   it.each([
     { name: 'not yet due', pods: [pending('p', now - 10_000)], max: undefined, want: [], waiting: 1, recheck: now + 20_000 },
     { name: 'due', pods: [pending('p', now - 30_000)], max: undefined, want: ['p'], waiting: 1, recheck: undefined },
-    { name: 'oldest first, limited by maxBurstReplicas', pods: [pod('b', 'burst'), pending('late', now - 40_000), pending('early', now - 50_000)], max: 2, want: ['early'], waiting: 2, recheck: undefined },
+    {
+      name: 'oldest first, limited by maxBurstReplicas',
+      pods: [pod('b', 'burst'), pending('late', now - 40_000), pending('early', now - 50_000)],
+      max: 2,
+      want: ['early'],
+      waiting: 2,
+      recheck: undefined,
+    },
     { name: 'burst limit already reached', pods: [pod('b', 'burst'), pending('p', now - 40_000)], max: 1, want: [], waiting: 1, recheck: undefined },
-    { name: 'already tolerates the virtual node', pods: [pending('p', now - 40_000, { toleratesVirtualNode: true })], max: undefined, want: [], waiting: 1, recheck: undefined },
+    {
+      name: 'already tolerates the virtual node',
+      pods: [pending('p', now - 40_000, { toleratesVirtualNode: true })],
+      max: undefined,
+      want: [],
+      waiting: 1,
+      recheck: undefined,
+    },
     { name: 'pending but not reported unschedulable', pods: [pending('p', undefined)], max: undefined, want: [], waiting: 0, recheck: undefined },
   ])('$name', ({ pods, max, want, waiting, recheck }) => {
     const plan = planPlacement(input({ pods, now, policy: { ...policy, ...(max !== undefined ? { maxBurstReplicas: max } : {}) } }));
@@ -155,7 +176,12 @@ describe('planPlacement: rebalance', () => {
 
   const bridge = { name: 'bridge', ready: false, createdAtMs: t0 + 50_000 };
   it.each([
-    { name: 'bridge ready → hand it to the ReplicaSet', b: { ...bridge, ready: true, nodeName: 'node-1' }, over: {}, want: { kind: 'release', name: 'bridge' } },
+    {
+      name: 'bridge ready → hand it to the ReplicaSet',
+      b: { ...bridge, ready: true, nodeName: 'node-1' },
+      over: {},
+      want: { kind: 'release', name: 'bridge' },
+    },
     { name: 'bridge starting → wait', b: { ...bridge, nodeName: 'node-1' }, over: {}, want: undefined },
     { name: 'bridge unschedulable past the timeout → abandon', b: { ...bridge, unschedulableSinceMs: t0 + 20_000 }, over: {}, want: 'abandon' },
     { name: 'no burst pod left → abandon', b: bridge, over: { pods: [pod('r1', 'regular')] }, want: 'abandon' },

@@ -85,7 +85,12 @@ describe('assessServingBundle', () => {
     ['nothing stored', () => Promise.resolve(undefined), 'regenerate', /no certificate stored/],
     ['a garbage CA', () => Promise.resolve({ ...bundle, caPem: 'garbage' }), 'regenerate', /CA does not parse/],
     ['a garbage certificate', () => Promise.resolve({ ...bundle, certificatePem: 'garbage' }), 'reissue', /does not parse/],
-    ['a key from another pair', async () => ({ ...bundle, privateKeyPem: (await generateServingBundle(identity, issuedAt)).privateKeyPem }), 'reissue', /private key does not belong/],
+    [
+      'a key from another pair',
+      async () => ({ ...bundle, privateKeyPem: (await generateServingBundle(identity, issuedAt)).privateKeyPem }),
+      'reissue',
+      /private key does not belong/,
+    ],
     [
       'a CA that did not sign it',
       async () => ({ ...bundle, caPem: (await createCertificateAuthority({ commonName: 'x', now: issuedAt })).certificatePem }),
@@ -106,7 +111,9 @@ describe('assessServingBundle', () => {
     expect(verdict).toEqual({ action: 'reissue', reason: expect.stringMatching(/does not cover swell-webhooks, swell-webhooks\.swell-system,/) as unknown });
     const reissued = await reissueServingCertificate(bundle, shared, issuedAt);
     expect(assessServingBundle(reissued, shared, issuedAt).action).toBe('keep');
-    expect(assessServingBundle(reissued, { ...identity, serviceName: 'swell-webhooks', additionalServiceNames: ['swell-metrics'] }, issuedAt).action).toBe('keep');
+    expect(assessServingBundle(reissued, { ...identity, serviceName: 'swell-webhooks', additionalServiceNames: ['swell-metrics'] }, issuedAt).action).toBe(
+      'keep',
+    );
     expect(assessServingBundle(reissued, identity, issuedAt).action).toBe('keep');
   });
 
@@ -139,4 +146,3 @@ describe('renewal keeps clients trusting', () => {
     expect(afterOldCaExpired.caPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
   });
 });
-

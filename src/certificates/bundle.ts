@@ -60,20 +60,35 @@ function servingIpAddresses(identity: ServingIdentity): readonly string[] {
  * until they pick up the new one.
  */
 export async function generateServingBundle(identity: ServingIdentity, now: Date, policy: RenewalPolicy = {}, previousCaPem = ''): Promise<ServingBundle> {
-  const ca = await createCertificateAuthority({ commonName: `${identity.serviceName}-ca@${Math.floor(now.getTime() / 1000)}`, now, validityDays: policy.caValidityDays ?? 3650 });
+  const ca = await createCertificateAuthority({
+    commonName: `${identity.serviceName}-ca@${Math.floor(now.getTime() / 1000)}`,
+    now,
+    validityDays: policy.caValidityDays ?? 3650,
+  });
   const stillTrusted = parseCertificates(previousCaPem).filter((c) => c.ca && Date.parse(c.validTo) > now.getTime());
   const caPem = [ca.certificatePem.trim(), ...stillTrusted.map((c) => c.toString().trim())].join('\n') + '\n';
   return issueServing({ caPem, caPrivateKeyPem: ca.privateKeyPem }, ca.certificatePem, identity, now, policy);
 }
 
 /** Issues a new serving certificate from the bundle's own CA (its first), keeping the trust bundle as is. */
-export async function reissueServingCertificate(bundle: ServingBundle, identity: ServingIdentity, now: Date, policy: RenewalPolicy = {}): Promise<ServingBundle> {
+export async function reissueServingCertificate(
+  bundle: ServingBundle,
+  identity: ServingIdentity,
+  now: Date,
+  policy: RenewalPolicy = {},
+): Promise<ServingBundle> {
   const signer = parseCertificates(bundle.caPem)[0];
   if (!signer || !bundle.caPrivateKeyPem) throw new Error('serving certificate: the stored bundle has no CA key to renew with');
   return issueServing({ caPem: bundle.caPem, caPrivateKeyPem: bundle.caPrivateKeyPem }, signer.toString(), identity, now, policy);
 }
 
-async function issueServing(ca: { caPem: string; caPrivateKeyPem: string }, signerPem: string, identity: ServingIdentity, now: Date, policy: RenewalPolicy): Promise<ServingBundle> {
+async function issueServing(
+  ca: { caPem: string; caPrivateKeyPem: string },
+  signerPem: string,
+  identity: ServingIdentity,
+  now: Date,
+  policy: RenewalPolicy,
+): Promise<ServingBundle> {
   const serving = await issueServerCertificate(
     { certificatePem: signerPem, privateKeyPem: ca.caPrivateKeyPem },
     {

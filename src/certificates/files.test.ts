@@ -25,7 +25,8 @@ describe('FileServingCertificate', () => {
 
   it('loads the files, reloads them when they change, and skips a mismatched pair', async () => {
     const files = { certificateFile: join(dir, 'tls.crt'), privateKeyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') };
-    const write = (b: ServingBundle) => Promise.all([writeFile(files.certificateFile, b.certificatePem), writeFile(files.privateKeyFile, b.privateKeyPem), writeFile(files.caFile, b.caPem)]);
+    const write = (b: ServingBundle) =>
+      Promise.all([writeFile(files.certificateFile, b.certificatePem), writeFile(files.privateKeyFile, b.privateKeyPem), writeFile(files.caFile, b.caPem)]);
     const { caPrivateKeyPem: _, ...asMounted } = bundle;
     await write(asMounted);
     const applied: ServingBundle[] = [];

@@ -56,7 +56,11 @@ export class FileServingCertificate implements ServingCertificate {
 
   private async load(): Promise<ServingBundle> {
     const { certificateFile, privateKeyFile, caFile } = this.options.files;
-    const [certificatePem, privateKeyPem, caPem] = await Promise.all([readFile(certificateFile, 'utf8'), readFile(privateKeyFile, 'utf8'), caFile ? readFile(caFile, 'utf8') : Promise.resolve('')]);
+    const [certificatePem, privateKeyPem, caPem] = await Promise.all([
+      readFile(certificateFile, 'utf8'),
+      readFile(privateKeyFile, 'utf8'),
+      caFile ? readFile(caFile, 'utf8') : Promise.resolve(''),
+    ]);
     let certificate: X509Certificate;
     try {
       certificate = new X509Certificate(certificatePem);

@@ -1,6 +1,14 @@
 import type { Clock, Timer } from '../controller/clock.js';
 import type { Logger } from '../log.js';
-import { assessServingBundle, generateServingBundle, reissueServingCertificate, sameBundle, type RenewalPolicy, type ServingBundle, type ServingIdentity } from './bundle.js';
+import {
+  assessServingBundle,
+  generateServingBundle,
+  reissueServingCertificate,
+  sameBundle,
+  type RenewalPolicy,
+  type ServingBundle,
+  type ServingIdentity,
+} from './bundle.js';
 
 /** Where generated bundles are kept so that every replica (and every restart) serves the same CA. */
 export interface BundleStore {
@@ -66,7 +74,9 @@ export class ManagedServingCertificate implements ServingCertificate {
   /** One level-triggered pass: read, judge, write if needed, apply if changed, then sync. */
   async ensure(): Promise<ServingBundle> {
     const bundle = await this.ensureStored();
-    await this.options.sync?.(bundle).catch((error: unknown) => this.options.log.error({ err: error }, 'could not publish the serving CA; will retry at the next check'));
+    await this.options
+      .sync?.(bundle)
+      .catch((error: unknown) => this.options.log.error({ err: error }, 'could not publish the serving CA; will retry at the next check'));
     return bundle;
   }
 

@@ -39,7 +39,9 @@ export function secretOfBundle(bundle: ServingBundle, namespace: string, name: s
 /** The bundle a Secret holds; undefined when a key is missing, which makes the manager write a new one. */
 export function bundleOfSecret(secret: V1Secret): ServingBundle | undefined {
   const data = secret.data ?? {};
-  const [caPem, certificatePem, privateKeyPem, caPrivateKeyPem] = [data['ca.crt'], data['tls.crt'], data['tls.key'], data['ca.key']].map((v) => (v ? Buffer.from(v, 'base64').toString('utf8') : undefined));
+  const [caPem, certificatePem, privateKeyPem, caPrivateKeyPem] = [data['ca.crt'], data['tls.crt'], data['tls.key'], data['ca.key']].map((v) =>
+    v ? Buffer.from(v, 'base64').toString('utf8') : undefined,
+  );
   if (!caPem || !certificatePem || !privateKeyPem) return undefined;
   return { caPem, certificatePem, privateKeyPem, ...(caPrivateKeyPem ? { caPrivateKeyPem } : {}) };
 }

@@ -35,12 +35,22 @@ describe('servingCertificateFrom', () => {
     ['without one', false],
   ])('serves files and publishes their CA %s', async (_, withCa) => {
     const files = { certificateFile: join(dir, 'tls.crt'), privateKeyFile: join(dir, 'tls.key'), ...(withCa ? { caFile: join(dir, 'ca.crt') } : {}) };
-    await Promise.all([writeFile(files.certificateFile, bundle.certificatePem), writeFile(files.privateKeyFile, bundle.privateKeyPem), writeFile(join(dir, 'ca.crt'), bundle.caPem)]);
+    await Promise.all([
+      writeFile(files.certificateFile, bundle.certificatePem),
+      writeFile(files.privateKeyFile, bundle.privateKeyPem),
+      writeFile(join(dir, 'ca.crt'), bundle.caPem),
+    ]);
     const applied: string[] = [];
     const publishedCas: string[] = [];
     const source = servingCertificateFrom(
       { kind: 'files', files },
-      { client: new FakeKubeClient(), apply: (b) => void applied.push(b.certificatePem), publish: (b) => Promise.resolve(void publishedCas.push(b.caPem)), log: silent, clock: new FakeClock() },
+      {
+        client: new FakeKubeClient(),
+        apply: (b) => void applied.push(b.certificatePem),
+        publish: (b) => Promise.resolve(void publishedCas.push(b.caPem)),
+        log: silent,
+        clock: new FakeClock(),
+      },
     );
     expect(source).toBeInstanceOf(FileServingCertificate);
     await source.start();

@@ -29,7 +29,13 @@ export async function apiserviceCommand(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { namespace: { type: 'string' }, configmap: { type: 'string' }, 'helm-release': { type: 'string' }, kubeconfig: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        namespace: { type: 'string' },
+        configmap: { type: 'string' },
+        'helm-release': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (error) {
     return reportUsageError('apiservice', error);
@@ -46,10 +52,16 @@ export async function apiserviceCommand(argv: string[]): Promise<number> {
   if (values['helm-release'] && action === 'hand-back') {
     return reportUsageError('apiservice', '--helm-release is for hand-over only');
   }
-  const options = { namespace: values.namespace ?? (process.env.POD_NAMESPACE || 'swell-system'), configMapName: values.configmap ?? 'swell-apiservice-previous-owner' };
+  const options = {
+    namespace: values.namespace ?? (process.env.POD_NAMESPACE || 'swell-system'),
+    configMapName: values.configmap ?? 'swell-apiservice-previous-owner',
+  };
   try {
     const client = createHttpKubeClient(loadKubeConfig({ ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}) }));
-    const result = action === 'hand-over' ? await handOver(client, { ...options, ...(values['helm-release'] ? { helmRelease: values['helm-release'] } : {}) }) : await handBack(client, options);
+    const result =
+      action === 'hand-over'
+        ? await handOver(client, { ...options, ...(values['helm-release'] ? { helmRelease: values['helm-release'] } : {}) })
+        : await handBack(client, options);
     process.stdout.write(`${result.message}\n`);
     return 0;
   } catch (error) {

@@ -7,7 +7,14 @@ describe('swell demo flags', () => {
   });
 
   it('reads every flag', () => {
-    expect(parseDemoFlags(['--jobs', '20', '--timeout', '90', '--out-dir', '/tmp/d', '--state-dir', '/s', '--keep', '--log-level', 'info'])).toEqual({ jobs: 20, timeoutSec: 90, outDir: '/tmp/d', stateDir: '/s', keep: true, logLevel: 'info' });
+    expect(parseDemoFlags(['--jobs', '20', '--timeout', '90', '--out-dir', '/tmp/d', '--state-dir', '/s', '--keep', '--log-level', 'info'])).toEqual({
+      jobs: 20,
+      timeoutSec: 90,
+      outDir: '/tmp/d',
+      stateDir: '/s',
+      keep: true,
+      logLevel: 'info',
+    });
   });
 
   it.each([

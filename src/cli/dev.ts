@@ -39,7 +39,12 @@ export async function devCommand(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { components: { type: 'string' }, 'state-dir': { type: 'string' }, 'hpa-sync-period': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        components: { type: 'string' },
+        'state-dir': { type: 'string' },
+        'hpa-sync-period': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (error) {
     return reportUsageError('dev', error);
@@ -91,7 +96,11 @@ export async function devCommand(argv: string[]): Promise<number> {
       }
       case 'status': {
         for (const s of await sandbox.status()) {
-          const where = s.endpoints ? Object.entries(s.endpoints.endpoints).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+          const where = s.endpoints
+            ? Object.entries(s.endpoints.endpoints)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(' ')
+            : '';
           const dead = s.dead ? ` (not running: ${s.dead.join(', ')}; \`swell dev up\` restarts it)` : '';
           process.stdout.write(`${s.name.padEnd(13)} ${s.state.padEnd(10)} ${where}${dead}\n`);
         }

@@ -6,8 +6,14 @@ import { packageVersion } from './version.js';
 export type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  dev: { summary: 'run a local sandbox cluster with event sources (up | status | down | images)', load: () => loadCheckoutCommand('dev', './dev.js', 'devCommand') },
-  validate: { summary: 'check KEDA manifests offline (schema, KEDA rules, trigger metadata)', load: async () => (await import('./validate.js')).validateCommand },
+  dev: {
+    summary: 'run a local sandbox cluster with event sources (up | status | down | images)',
+    load: () => loadCheckoutCommand('dev', './dev.js', 'devCommand'),
+  },
+  validate: {
+    summary: 'check KEDA manifests offline (schema, KEDA rules, trigger metadata)',
+    load: async () => (await import('./validate.js')).validateCommand,
+  },
   operator: { summary: 'run the ScaledObject operator (KEDA-compatible)', load: async () => (await import('./operator.js')).operatorCommand },
   demo: {
     summary: 'show swell scaling a Redis queue 0 → N → 0 with burst onto a virtual node, and chart it',
@@ -21,7 +27,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'hand the external metrics APIService from another adapter to swell and back',
     load: async () => (await import('./apiservice.js')).apiserviceCommand,
   },
-  'virtual-node': { summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)', load: async () => (await import('./virtual-node.js')).virtualNodeCommand },
+  'virtual-node': {
+    summary: 'run a virtual node (virtual-kubelet) or print its cost (virtual-node cost)',
+    load: async () => (await import('./virtual-node.js')).virtualNodeCommand,
+  },
 };
 
 /**
@@ -38,7 +47,9 @@ async function loadCheckoutCommand(name: string, file: string, exportName: strin
     const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && (error as Error).message.includes(fileURLToPath(url));
     if (!missing) throw error;
     return () => {
-      process.stderr.write(`swell ${name}: not part of this installation; the swell image carries \`swell operator\`, \`swell virtual-node\` and \`swell validate\` only.\nRun it from a checkout of the repository: npm ci && npx swell ${name}\n`);
+      process.stderr.write(
+        `swell ${name}: not part of this installation; the swell image carries \`swell operator\`, \`swell virtual-node\` and \`swell validate\` only.\nRun it from a checkout of the repository: npm ci && npx swell ${name}\n`,
+      );
       return Promise.resolve(2);
     };
   }

@@ -19,8 +19,7 @@ export interface DocumentLimits {
 export const defaultDocumentLimits: DocumentLimits = { maxAliasCount: 100, maxDepth: 100, maxDocumentBytes: 3 * 1024 * 1024 };
 
 export type ManifestDocument =
-  | { kind: 'value'; index: number; line: number; value: unknown }
-  | { kind: 'problem'; index: number; line: number; messages: string[] };
+  { kind: 'value'; index: number; line: number; value: unknown } | { kind: 'problem'; index: number; line: number; messages: string[] };
 
 const maxMessagesPerDocument = 10;
 
@@ -80,12 +79,19 @@ export function* manifestDocuments(text: string, limits: DocumentLimits = defaul
   yield* flush(text.length);
 }
 
-function readDocument(tokens: CST.Token[], end: number, index: number, limits: DocumentLimits, at: (offset: number) => { line: number; col: number }): ManifestDocument {
+function readDocument(
+  tokens: CST.Token[],
+  end: number,
+  index: number,
+  limits: DocumentLimits,
+  at: (offset: number) => { line: number; col: number },
+): ManifestDocument {
   const first = tokens.find((t) => t.type === 'document') ?? tokens[0];
   const line = first ? at(first.offset).line : 1;
   const problem = (messages: string[]): ManifestDocument => ({ kind: 'problem', index, line, messages });
   const length = end - (first?.offset ?? end);
-  if (length > limits.maxDocumentBytes) return problem([`the document is ${length} characters long; the apiserver refuses objects over ${limits.maxDocumentBytes} bytes`]);
+  if (length > limits.maxDocumentBytes)
+    return problem([`the document is ${length} characters long; the apiserver refuses objects over ${limits.maxDocumentBytes} bytes`]);
   if (depthOf(tokens) > limits.maxDepth) return problem([`the document nests more than ${limits.maxDepth} levels deep`]);
   let doc: Document.Parsed | undefined;
   const composer = new Composer({ prettyErrors: false, uniqueKeys: true });

@@ -27,8 +27,37 @@ describe('swell operator flags', () => {
   });
 
   it('reads every flag', () => {
-    const argv = ['--kubeconfig', '/k', '--namespace', 'team-a', '--metrics-port', '0', '--health-port', '9', '--leader-elect', 'false', '--lease-namespace', 'l', '--cluster-auth-namespace', 'c', '--max-reconciles', '20', '--log-level', 'debug'];
-    expect(parseOperatorFlags(argv, {})).toMatchObject({ kubeconfig: '/k', namespace: 'team-a', metricsPort: 0, healthPort: 9, leaderElect: false, leaseNamespace: 'l', clusterAuthNamespace: 'c', maxReconciles: 20, logLevel: 'debug' });
+    const argv = [
+      '--kubeconfig',
+      '/k',
+      '--namespace',
+      'team-a',
+      '--metrics-port',
+      '0',
+      '--health-port',
+      '9',
+      '--leader-elect',
+      'false',
+      '--lease-namespace',
+      'l',
+      '--cluster-auth-namespace',
+      'c',
+      '--max-reconciles',
+      '20',
+      '--log-level',
+      'debug',
+    ];
+    expect(parseOperatorFlags(argv, {})).toMatchObject({
+      kubeconfig: '/k',
+      namespace: 'team-a',
+      metricsPort: 0,
+      healthPort: 9,
+      leaderElect: false,
+      leaseNamespace: 'l',
+      clusterAuthNamespace: 'c',
+      maxReconciles: 20,
+      logLevel: 'debug',
+    });
   });
 
   it('splits the ScaledObjects into shards only with leader election', () => {
@@ -47,7 +76,11 @@ describe('swell operator flags', () => {
       url: 'https://prometheus-adapter.monitoring.svc:443',
       tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
     });
-    const env = { SWELL_UPSTREAM_METRICS_URL: 'https://127.0.0.1:6443', SWELL_UPSTREAM_METRICS_CA_FILE: '/ca.crt', SWELL_UPSTREAM_METRICS_TOKEN_FILE: '/token' };
+    const env = {
+      SWELL_UPSTREAM_METRICS_URL: 'https://127.0.0.1:6443',
+      SWELL_UPSTREAM_METRICS_CA_FILE: '/ca.crt',
+      SWELL_UPSTREAM_METRICS_TOKEN_FILE: '/token',
+    };
     expect(upstreamOf([], env)).toEqual({ url: 'https://127.0.0.1:6443', caFile: '/ca.crt', tokenFile: '/token' });
     expect(upstreamOf(['--upstream-metrics-service', 'm/a:8443'], env)).toMatchObject({ url: 'https://a.m.svc:8443', caFile: '/ca.crt' });
   });
@@ -58,7 +91,20 @@ describe('swell operator flags', () => {
   });
 
   it('reads the chart environment, flags winning', () => {
-    const env = { KUBERNETES_SERVICE_HOST: 'x', SWELL_METRICS_API_PORT: '7443', SWELL_METRICS_API_SERVICE: 'm', SWELL_PUBLISH_APISERVICE_CA: 'false', SWELL_WEBHOOKS_PORT: '10443', SWELL_WEBHOOKS_SERVICE: 'w', SWELL_WEBHOOK_CONFIGURATION: 'cfg', SWELL_VALIDATE_KEDA: 'false', SWELL_CERT_DIR: '/certs', SWELL_CERT_SECRET: 's', SWELL_BURST: 'false', SWELL_VIRTUAL_NODE_METRICS_URL: 'http://vn:10255/metrics' };
+    const env = {
+      KUBERNETES_SERVICE_HOST: 'x',
+      SWELL_METRICS_API_PORT: '7443',
+      SWELL_METRICS_API_SERVICE: 'm',
+      SWELL_PUBLISH_APISERVICE_CA: 'false',
+      SWELL_WEBHOOKS_PORT: '10443',
+      SWELL_WEBHOOKS_SERVICE: 'w',
+      SWELL_WEBHOOK_CONFIGURATION: 'cfg',
+      SWELL_VALIDATE_KEDA: 'false',
+      SWELL_CERT_DIR: '/certs',
+      SWELL_CERT_SECRET: 's',
+      SWELL_BURST: 'false',
+      SWELL_VIRTUAL_NODE_METRICS_URL: 'http://vn:10255/metrics',
+    };
     expect(parseOperatorFlags([], env)).toMatchObject({
       metricsApi: { port: 7443, serviceName: 'm', publishCaBundle: false },
       webhooks: { port: 10443, serviceName: 'w', configurationName: 'cfg', validateKeda: false },
@@ -67,7 +113,12 @@ describe('swell operator flags', () => {
       burst: false,
       virtualNodeMetricsUrl: 'http://vn:10255/metrics',
     });
-    expect(parseOperatorFlags(['--metrics-api-port', '1', '--burst', 'true', '--install-crds', '--crds-dir', '/c'], env)).toMatchObject({ metricsApi: { port: 1 }, burst: true, installCrds: true, crdsDir: '/c' });
+    expect(parseOperatorFlags(['--metrics-api-port', '1', '--burst', 'true', '--install-crds', '--crds-dir', '/c'], env)).toMatchObject({
+      metricsApi: { port: 1 },
+      burst: true,
+      installCrds: true,
+      crdsDir: '/c',
+    });
   });
 
   it.each([
@@ -103,7 +154,13 @@ function flagsOf(argv: string[], env: Record<string, string> = {}): OperatorFlag
 
 describe('the certificate both TLS servers share', () => {
   it('is generated into one Secret naming the metrics API and webhooks Services of the own namespace', () => {
-    const env = { KUBERNETES_SERVICE_HOST: 'x', POD_NAMESPACE: 'autoscaling', SWELL_CERT_SECRET: 'r-certs', SWELL_METRICS_API_SERVICE: 'r-metrics', SWELL_WEBHOOKS_SERVICE: 'r-webhooks' };
+    const env = {
+      KUBERNETES_SERVICE_HOST: 'x',
+      POD_NAMESPACE: 'autoscaling',
+      SWELL_CERT_SECRET: 'r-certs',
+      SWELL_METRICS_API_SERVICE: 'r-metrics',
+      SWELL_WEBHOOKS_SERVICE: 'r-webhooks',
+    };
     expect(certificateSource(flagsOf([], env))).toEqual({
       kind: 'generated',
       identity: { serviceName: 'r-metrics', additionalServiceNames: ['r-webhooks'], namespace: 'autoscaling' },
@@ -112,7 +169,10 @@ describe('the certificate both TLS servers share', () => {
   });
 
   it("is cert-manager's files when a cert dir is given", () => {
-    expect(certificateSource(flagsOf(['--cert-dir', '/certs']))).toEqual({ kind: 'files', files: { certificateFile: '/certs/tls.crt', privateKeyFile: '/certs/tls.key', caFile: '/certs/ca.crt' } });
+    expect(certificateSource(flagsOf(['--cert-dir', '/certs']))).toEqual({
+      kind: 'files',
+      files: { certificateFile: '/certs/tls.crt', privateKeyFile: '/certs/tls.key', caFile: '/certs/ca.crt' },
+    });
   });
 });
 

@@ -167,7 +167,8 @@ function upstreamMetricsFlags(values: Record<string, string | boolean | undefine
   };
   // Flags win over the environment as a pair: a Service flag overrides a URL from the chart, and the other way round.
   const fromFlags = [values['upstream-metrics-service'], values['upstream-metrics-url']].some((v) => typeof v === 'string' && v !== '');
-  const pick = (name: string, envName: string) => (fromFlags ? (typeof values[name] === 'string' && values[name] !== '' ? values[name] : undefined) : env[envName] || undefined);
+  const pick = (name: string, envName: string) =>
+    fromFlags ? (typeof values[name] === 'string' && values[name] !== '' ? values[name] : undefined) : env[envName] || undefined;
   const service = pick('upstream-metrics-service', 'SWELL_UPSTREAM_METRICS_SERVICE');
   const rawUrl = pick('upstream-metrics-url', 'SWELL_UPSTREAM_METRICS_URL');
   if (service && rawUrl) throw new Error('--upstream-metrics-service and --upstream-metrics-url: give one, not both');
@@ -180,7 +181,11 @@ function upstreamMetricsFlags(values: Record<string, string | boolean | undefine
   if (!target) return undefined;
   if (!URL.canParse(target) || new URL(target).protocol !== 'https:') throw new Error(`--upstream-metrics-url: "${target}" is not an https:// URL`);
   const caFile = text('upstream-metrics-ca-file', 'SWELL_UPSTREAM_METRICS_CA_FILE');
-  return { url: target, ...(caFile ? { caFile } : {}), tokenFile: text('upstream-metrics-token-file', 'SWELL_UPSTREAM_METRICS_TOKEN_FILE') ?? serviceAccountTokenFile };
+  return {
+    url: target,
+    ...(caFile ? { caFile } : {}),
+    tokenFile: text('upstream-metrics-token-file', 'SWELL_UPSTREAM_METRICS_TOKEN_FILE') ?? serviceAccountTokenFile,
+  };
 }
 
 function url(flag: string, raw: string): string {
@@ -195,7 +200,8 @@ function port(flag: string, raw: string): number {
 }
 
 function seconds(flag: string, raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) * 1000 >= SHUTDOWN_DEADLINE_MS) throw new Error(`${flag}: "${raw}" is not a whole number of seconds below ${SHUTDOWN_DEADLINE_MS / 1000}`);
+  if (!/^\d+$/.test(raw) || Number(raw) * 1000 >= SHUTDOWN_DEADLINE_MS)
+    throw new Error(`${flag}: "${raw}" is not a whole number of seconds below ${SHUTDOWN_DEADLINE_MS / 1000}`);
   return Number(raw);
 }
 

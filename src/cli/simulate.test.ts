@@ -16,7 +16,11 @@ let dir: string;
 
 async function swell(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(repo, 'bin', 'swell.js'), ...args], { cwd: repo, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [join(repo, 'bin', 'swell.js'), ...args], {
+      cwd: repo,
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const failed = err as { code?: number; stdout?: string; stderr?: string };
@@ -33,18 +37,46 @@ afterAll(async () => {
 });
 
 interface JsonReport {
-  results: { name: string; kind: string; baseReplicas?: number; cost: { total: number; nodes: number; burst: number }; wait: { p99: number }; peakReplicas: { regular: number; burst: number } }[];
+  results: {
+    name: string;
+    kind: string;
+    baseReplicas?: number;
+    cost: { total: number; nodes: number; burst: number };
+    wait: { p99: number };
+    peakReplicas: { regular: number; burst: number };
+  }[];
   recommendation?: { result: { name: string; cost: { total: number } }; burstPolicyYaml: string };
 }
 
 describe('swell simulate (compiled)', () => {
   it('compares the strategies on the spike trace, recommends a base and draws the chart', async () => {
     const chart = join(dir, 'spike.svg');
-    const { code, stdout, stderr } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--slo-wait', '2m', '--bases', '2,4,8', '--output', 'json', '--chart', chart]);
+    const { code, stdout, stderr } = await swell([
+      'simulate',
+      '-f',
+      'examples/traces/worker.yaml',
+      '--trace',
+      'examples/traces/spike.csv',
+      '--slo-wait',
+      '2m',
+      '--bases',
+      '2,4,8',
+      '--output',
+      'json',
+      '--chart',
+      chart,
+    ]);
     expect(stderr).toContain(`chart written to ${chart}`);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as JsonReport;
-    expect(report.results.map((r) => r.name)).toEqual(['nodes only', 'serverless only', 'as given (BurstPolicy worker)', 'base 2 + burst', 'base 4 + burst', 'base 8 + burst']);
+    expect(report.results.map((r) => r.name)).toEqual([
+      'nodes only',
+      'serverless only',
+      'as given (BurstPolicy worker)',
+      'base 2 + burst',
+      'base 4 + burst',
+      'base 8 + burst',
+    ]);
     const byName = new Map(report.results.map((r) => [r.name, r]));
     expect(byName.get('nodes only')?.cost.burst).toBe(0);
     expect(byName.get('serverless only')?.cost.nodes).toBe(0);
@@ -63,7 +95,19 @@ describe('swell simulate (compiled)', () => {
 
   it('draws the README chart: the committed docs/simulate-bursts.svg is what the README command writes today', async () => {
     const chart = join(dir, 'bursts.svg');
-    const readmeCommand = ['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/bursts.csv', '--slo-wait', '2m', '--bases', '2,4,8,16', '--chart', chart];
+    const readmeCommand = [
+      'simulate',
+      '-f',
+      'examples/traces/worker.yaml',
+      '--trace',
+      'examples/traces/bursts.csv',
+      '--slo-wait',
+      '2m',
+      '--bases',
+      '2,4,8,16',
+      '--chart',
+      chart,
+    ];
     const { code, stdout } = await swell(readmeCommand);
     expect(code).toBe(0);
     expect(await readFile(chart, 'utf8')).toBe(await readFile(join(repo, 'docs', 'simulate-bursts.svg'), 'utf8'));
@@ -75,7 +119,19 @@ describe('swell simulate (compiled)', () => {
 
   it('draws the same chart as a PNG: the cost lines end where the SVG puts them, in their colours', async () => {
     const png = join(dir, 'bursts.png');
-    const { code, stderr } = await swell(['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/bursts.csv', '--slo-wait', '2m', '--bases', '2,4,8,16', '--chart', png]);
+    const { code, stderr } = await swell([
+      'simulate',
+      '-f',
+      'examples/traces/worker.yaml',
+      '--trace',
+      'examples/traces/bursts.csv',
+      '--slo-wait',
+      '2m',
+      '--bases',
+      '2,4,8,16',
+      '--chart',
+      png,
+    ]);
     expect(stderr).toContain(`chart written to ${png}`);
     expect(code).toBe(0);
     const image = PNG.sync.read(await readFile(png));
@@ -122,7 +178,9 @@ describe('swell simulate (compiled)', () => {
     expect(report.trace.sourceDownSeconds).toBe(600);
     // 600 s down at a 15 s polling interval: 40 polls, the first three counted as failures before fallback serves.
     for (const r of report.results) expect(r.fallbackPolls).toBe(37);
-    expect((await swell(['simulate', '-f', withFallback, ...args])).stdout).toContain('source down for 10m of the trace; fallback served on 37 polls per strategy');
+    expect((await swell(['simulate', '-f', withFallback, ...args])).stdout).toContain(
+      'source down for 10m of the trace; fallback served on 37 polls per strategy',
+    );
     const held = await swell(['simulate', '-f', 'examples/traces/worker.yaml', ...args]);
     expect(held.stdout).toContain('source down for 10m of the trace; no fallback, so swell and the HPA held the replica count meanwhile');
   }, 180_000);
@@ -135,20 +193,31 @@ describe('swell simulate (compiled)', () => {
     expect(stdout).toContain('apiVersion: swell.dev/v1alpha1');
   }, 180_000);
 
-  it.each(['diurnal', 'bursts', 'spike'])('regenerates examples/traces/%s.csv byte for byte from its seed', async (shape) => {
-    const committed = await readFile(join(repo, 'examples', 'traces', `${shape}.csv`), 'utf8');
-    const command = committed.split('\n')[0]?.replace(/^# swell /, '').split(' ') ?? [];
-    const { code, stdout } = await swell(command);
-    expect(code).toBe(0);
-    expect(stdout).toBe(committed);
-  }, 60_000);
+  it.each(['diurnal', 'bursts', 'spike'])(
+    'regenerates examples/traces/%s.csv byte for byte from its seed',
+    async (shape) => {
+      const committed = await readFile(join(repo, 'examples', 'traces', `${shape}.csv`), 'utf8');
+      const command =
+        committed
+          .split('\n')[0]
+          ?.replace(/^# swell /, '')
+          .split(' ') ?? [];
+      const { code, stdout } = await swell(command);
+      expect(code).toBe(0);
+      expect(stdout).toBe(committed);
+    },
+    60_000,
+  );
 
   it.each([
     [['simulate', '-f', 'examples/traces/worker.yaml'], /missing --trace/],
     [['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--slo-wait', 'soon'], /--slo-wait: "soon" is not a duration/],
     [['simulate', '-f', 'examples/cron.yaml', '--trace', 'examples/traces/spike.csv'], /type "cron", which the simulator cannot feed/],
     [['simulate', 'generate', '--shape', 'square'], /--shape must be one of diurnal, bursts, spike/],
-    [['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--chart', 'chart.jpg'], /--chart: "chart.jpg" must end in .svg or .png/],
+    [
+      ['simulate', '-f', 'examples/traces/worker.yaml', '--trace', 'examples/traces/spike.csv', '--chart', 'chart.jpg'],
+      /--chart: "chart.jpg" must end in .svg or .png/,
+    ],
   ])('refuses bad input with a clear message and exit 2: %j', async (args, message) => {
     const { code, stderr } = await swell(args);
     expect(code).toBe(2);

@@ -118,7 +118,8 @@ export function parseSeconds(text: string, flag: string): number {
 function positive(text: string | undefined, flag: string, fallback: number, allowZero = false): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) throw new UsageError(`${flag}: "${text}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0))
+    throw new UsageError(`${flag}: "${text}" must be a ${allowZero ? 'non-negative' : 'positive'} number`);
   return value;
 }
 
@@ -150,7 +151,10 @@ export function parametersFrom(v: Values): SimulationParameters {
   const burst = burstStart(v['burst-start']);
   const bases = v.bases?.split(',').map((b) => integer(b.trim(), '--bases', 0));
   const tolerance = positive(v.tolerance, '--tolerance', d.tolerance, true);
-  const pod = v['pod-cpu'] !== undefined || v['pod-memory'] !== undefined ? { vcpu: positive(v['pod-cpu'], '--pod-cpu', 0.25), memoryGiB: gib(v['pod-memory'], '--pod-memory', 0.5) } : undefined;
+  const pod =
+    v['pod-cpu'] !== undefined || v['pod-memory'] !== undefined
+      ? { vcpu: positive(v['pod-cpu'], '--pod-cpu', 0.25), memoryGiB: gib(v['pod-memory'], '--pod-memory', 0.5) }
+      : undefined;
   return {
     ratePerReplica: positive(v.rate, '--rate', d.ratePerReplica),
     sloSeconds: seconds(v['slo-wait'], '--slo-wait', d.sloSeconds),
@@ -163,8 +167,16 @@ export function parametersFrom(v: Values): SimulationParameters {
     regularStartSeconds: seconds(v['regular-start'], '--regular-start', d.regularStartSeconds),
     burstStartSeconds: burst,
     ...(pod ? { pod } : {}),
-    node: { cpu: positive(v['node-cpu'], '--node-cpu', d.node.cpu), memoryGiB: gib(v['node-memory'], '--node-memory', d.node.memoryGiB), pods: integer(v['node-pods'], '--node-pods', d.node.pods) },
-    nodePricing: { pricePerHour: positive(v['node-price-hour'], '--node-price-hour', d.nodePricing.pricePerHour, true), billing, minimumSeconds: d.nodePricing.minimumSeconds },
+    node: {
+      cpu: positive(v['node-cpu'], '--node-cpu', d.node.cpu),
+      memoryGiB: gib(v['node-memory'], '--node-memory', d.node.memoryGiB),
+      pods: integer(v['node-pods'], '--node-pods', d.node.pods),
+    },
+    nodePricing: {
+      pricePerHour: positive(v['node-price-hour'], '--node-price-hour', d.nodePricing.pricePerHour, true),
+      billing,
+      minimumSeconds: d.nodePricing.minimumSeconds,
+    },
     autoscaler: {
       bootMs: seconds(v['node-boot'], '--node-boot', d.autoscaler.bootMs / 1000) * 1000,
       scanIntervalMs: Math.max(1, seconds(v['scan-interval'], '--scan-interval', d.autoscaler.scanIntervalMs / 1000)) * 1000,

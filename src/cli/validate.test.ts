@@ -51,14 +51,22 @@ spec:
   });
 
   it('reports unknown trigger types, and YAML syntax errors by position without quoting the input', () => {
-    const { results, problems } = checkManifests('apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: w}, triggers: [{type: ibmmq, metadata: {}}]}\n---\nkey: [unclosed-secret-value\n', 'in.yaml');
+    const { results, problems } = checkManifests(
+      'apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: w}, triggers: [{type: ibmmq, metadata: {}}]}\n---\nkey: [unclosed-secret-value\n',
+      'in.yaml',
+    );
     expect(results[0]?.errors[0]?.message).toMatch(/no scaler found for type: ibmmq/);
     expect(problems.length).toBeGreaterThan(0);
-    expect(problems[0]).toMatchObject({ source: 'in.yaml', document: 2, line: 5, message: expect.stringMatching(/^YAML syntax error at line \d+, column \d+: /) as unknown });
+    expect(problems[0]).toMatchObject({
+      source: 'in.yaml',
+      document: 2,
+      line: 5,
+      message: expect.stringMatching(/^YAML syntax error at line \d+, column \d+: /) as unknown,
+    });
     expect(JSON.stringify(problems)).not.toContain('unclosed-secret-value');
   });
 
-  it('reports a schema error and the same object\'s trigger metadata and metadata limits in one pass', () => {
+  it("reports a schema error and the same object's trigger metadata and metadata limits in one pass", () => {
     const [result] = validateManifests(`
 apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
@@ -84,12 +92,22 @@ spec:
     ['a bad namespace', { name: 'a', namespace: 'shop.eu' }, /metadata.namespace: must be a lowercase RFC 1123 label/],
     ['a label value over 63 characters', { name: 'a', labels: { team: 'x'.repeat(64) } }, /metadata.labels\["team"\]: invalid label value \(64 characters\)/],
     ['a bad label key', { name: 'a', labels: { 'a/b/c': 'x' } }, /invalid label key/],
-    ['annotations over 256 KiB in total', { name: 'a', annotations: { a: 'x'.repeat(200_000), b: 'y'.repeat(100_000) } }, /metadata.annotations: may not be more than 262144 bytes in total \(is 300002\)/],
+    [
+      'annotations over 256 KiB in total',
+      { name: 'a', annotations: { a: 'x'.repeat(200_000), b: 'y'.repeat(100_000) } },
+      /metadata.annotations: may not be more than 262144 bytes in total \(is 300002\)/,
+    ],
     ['a ScaledJob name over 63 characters', { name: 's'.repeat(64), kind: 'ScaledJob' }, /must be no more than 63 characters \(is 64\): each Job carries it/],
     ['annotations just under the limit', { name: 'a', annotations: { a: 'x'.repeat(262_000) } }, undefined],
-  ])('applies the apiserver\'s limits: %s', (_name, meta, expected) => {
+  ])("applies the apiserver's limits: %s", (_name, meta, expected) => {
     const { kind = 'TriggerAuthentication', ...metadata } = meta;
-    const spec = kind === 'ScaledJob' ? { jobTargetRef: { template: { spec: { containers: [] } } }, triggers: [{ type: 'cron', metadata: { timezone: 'UTC', start: '0 8 * * *', end: '0 9 * * *', desiredReplicas: '1' } }] } : {};
+    const spec =
+      kind === 'ScaledJob'
+        ? {
+            jobTargetRef: { template: { spec: { containers: [] } } },
+            triggers: [{ type: 'cron', metadata: { timezone: 'UTC', start: '0 8 * * *', end: '0 9 * * *', desiredReplicas: '1' } }],
+          }
+        : {};
     const [result] = validateManifests(JSON.stringify({ apiVersion: 'keda.sh/v1alpha1', kind, metadata, spec }));
     const text = result?.errors.map((e) => `${e.path}: ${e.message}`).join('\n') ?? '';
     if (expected) expect(text).toMatch(expected);
@@ -99,11 +117,20 @@ spec:
 
   it('reports a KEDA kind whose apiVersion is missing (a misspelt key) instead of skipping it', () => {
     const [result] = validateManifests('apiversion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {}\n');
-    expect(result).toMatchObject({ kind: 'ScaledObject', name: 'a', valid: false, errors: [{ path: 'apiVersion', message: 'is missing; ScaledObject needs apiVersion: keda.sh/v1alpha1' }] });
+    expect(result).toMatchObject({
+      kind: 'ScaledObject',
+      name: 'a',
+      valid: false,
+      errors: [{ path: 'apiVersion', message: 'is missing; ScaledObject needs apiVersion: keda.sh/v1alpha1' }],
+    });
   });
 
   it('expands kind: List', () => {
-    const text = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name: 'c' }, spec: {} }] });
+    const text = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [{ apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name: 'c' }, spec: {} }],
+    });
     expect(validateManifests(text).map((r) => r.name)).toEqual(['c']);
   });
 });
@@ -138,7 +165,12 @@ describe('validateCommand', () => {
     ['an empty file with --allow-empty', () => ['-f', file('empty2.yaml', ''), '--allow-empty'], 0, /0 KEDA object\(s\) checked, 0 invalid\n$/],
     ['binary input', () => ['-f', file('bin.yaml', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2]))], 2, /binary/],
     ['invalid UTF-8', () => ['-f', file('latin1.yaml', Buffer.from('kind: caf\xe9\n', 'latin1'))], 2, /not valid UTF-8/],
-    ['valid objects beside a broken document', () => ['-f', file('mixed.yaml', `${readFileSync(fixture('keda-valid.yaml'), 'utf8')}\n---\nkey: [x\n`)], 2, /6 KEDA object\(s\) checked, 0 invalid, 1 input problem\(s\)/],
+    [
+      'valid objects beside a broken document',
+      () => ['-f', file('mixed.yaml', `${readFileSync(fixture('keda-valid.yaml'), 'utf8')}\n---\nkey: [x\n`)],
+      2,
+      /6 KEDA object\(s\) checked, 0 invalid, 1 input problem\(s\)/,
+    ],
   ])('exits for %s with the documented status', async (_n, argv, code, output) => {
     const result = await runValidate(argv());
     expect(result.exitCode).toBe(code);
@@ -158,8 +190,19 @@ describe('validateCommand', () => {
   it('prints JSON results', async () => {
     const io = capture();
     expect(await validateCommand(['-f', fixture('keda-invalid.yaml'), '--output', 'json'])).toBe(1);
-    const parsed = JSON.parse(io.out()) as { results: { kind: string; namespace: string | null; name: string; valid: boolean; errors: { path: string; message: string }[] }[]; summary: unknown };
-    expect(parsed.results[0]).toMatchObject({ source: fixture('keda-invalid.yaml'), document: 1, kind: 'ScaledObject', namespace: 'shop', name: 'bounds', valid: false, errors: [{ path: 'spec.minReplicaCount', message: 'MinReplicaCount=10 must be less than MaxReplicaCount=3' }] });
+    const parsed = JSON.parse(io.out()) as {
+      results: { kind: string; namespace: string | null; name: string; valid: boolean; errors: { path: string; message: string }[] }[];
+      summary: unknown;
+    };
+    expect(parsed.results[0]).toMatchObject({
+      source: fixture('keda-invalid.yaml'),
+      document: 1,
+      kind: 'ScaledObject',
+      namespace: 'shop',
+      name: 'bounds',
+      valid: false,
+      errors: [{ path: 'spec.minReplicaCount', message: 'MinReplicaCount=10 must be less than MaxReplicaCount=3' }],
+    });
     expect(parsed.summary).toEqual({ objects: 3, invalid: 3, problems: 0, exitCode: 1 });
   });
 
@@ -199,12 +242,22 @@ describe('every scaler through swell validate', () => {
     ['kafka', { bootstrapServers: 'b:9092', topic: 't' }, { bootstrapServers: 'b:9092', consumerGroup: 'g', topic: 't' }, /consumerGroup/],
     ['redis', { address: 'r:6379' }, { address: 'r:6379', listName: 'jobs' }, /listName/],
     ['redis-streams', { address: 'r:6379' }, { address: 'r:6379', stream: 's', consumerGroup: 'g' }, /stream/],
-    ['cron', { timezone: 'Etc/UTC', start: '0 8 * * *' }, { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '3' }, /end|desiredReplicas/],
+    [
+      'cron',
+      { timezone: 'Etc/UTC', start: '0 8 * * *' },
+      { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '3' },
+      /end|desiredReplicas/,
+    ],
     ['prometheus', { serverAddress: 'http://p:9090', query: 'up' }, { serverAddress: 'http://p:9090', query: 'up', threshold: '10' }, /threshold/],
     ['cpu', { value: 'lots' }, { type: 'Utilization', value: '60' }, /type|value/],
   ];
   const manifest = (type: string, metadata: Record<string, string>) =>
-    JSON.stringify({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: `so-${type}`, namespace: 'n' }, spec: { scaleTargetRef: { name: 'w' }, minReplicaCount: 1, triggers: [{ type, metadata, authenticationRef: { name: 'creds' } }] } });
+    JSON.stringify({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: `so-${type}`, namespace: 'n' },
+      spec: { scaleTargetRef: { name: 'w' }, minReplicaCount: 1, triggers: [{ type, metadata, authenticationRef: { name: 'creds' } }] },
+    });
 
   it.each(cases)('%s', (type, broken, sound, expectedFragment) => {
     const [bad] = validateManifests(manifest(type, broken));

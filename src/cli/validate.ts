@@ -72,7 +72,12 @@ interface Checked {
 }
 
 /** Validates every KEDA document of one multi-document YAML text; `kind: List` items are expanded. */
-export function checkManifests(text: string, source = '-', validator: KedaValidator = createManifestValidator(), limits: DocumentLimits = defaultDocumentLimits): Checked {
+export function checkManifests(
+  text: string,
+  source = '-',
+  validator: KedaValidator = createManifestValidator(),
+  limits: DocumentLimits = defaultDocumentLimits,
+): Checked {
   const checked: Checked = { results: [], problems: [] };
   for (const doc of manifestDocuments(text, limits)) {
     if (doc.kind === 'problem') {
@@ -105,7 +110,14 @@ function checkObject(object: unknown, validator: KedaValidator): Omit<ManifestRe
   // A KEDA kind without an apiVersion (a misspelt `apiversion:`, say) would otherwise be skipped in silence.
   if (isKedaKind(kind) && typeof apiVersion !== 'string') {
     const error = { path: 'apiVersion', message: `is missing; ${kind} needs apiVersion: ${KedaApiVersion}` };
-    return { kind, namespace: typeof namespace === 'string' ? namespace : null, name: typeof name === 'string' ? name : '', valid: false, errors: [error], warnings: [] };
+    return {
+      kind,
+      namespace: typeof namespace === 'string' ? namespace : null,
+      name: typeof name === 'string' ? name : '',
+      valid: false,
+      errors: [error],
+      warnings: [],
+    };
   }
   const result = validator.validate(object);
   if (!result) return undefined;
@@ -122,7 +134,10 @@ function expandLists(value: unknown): unknown[] {
 export function report(checked: Checked, allowEmpty: boolean): ValidationReport {
   const problems = [...checked.problems];
   if (checked.results.length === 0 && problems.length === 0 && !allowEmpty) {
-    problems.push({ source: '(all inputs)', message: `no KEDA object found (${KedaKinds.join(', ')} with apiVersion ${KedaApiVersion}); pass --allow-empty to accept that` });
+    problems.push({
+      source: '(all inputs)',
+      message: `no KEDA object found (${KedaKinds.join(', ')} with apiVersion ${KedaApiVersion}); pass --allow-empty to accept that`,
+    });
   }
   const invalid = checked.results.filter((r) => !r.valid).length;
   const exitCode = problems.length > 0 ? ExitCodes.unchecked : invalid > 0 ? ExitCodes.invalid : ExitCodes.valid;

@@ -18,24 +18,73 @@ describe('parseVirtualNodeFlags', () => {
   });
 
   it('sizes regular nodes like ordinary workers and numbers them', () => {
-    expect(parseVirtualNodeFlags(['--regular', '--count', '2', '--cpu', '8'])).toMatchObject({ name: 'swell-node', regular: true, count: 2, capacity: { cpu: '8', memory: '16Gi', pods: '110' } });
+    expect(parseVirtualNodeFlags(['--regular', '--count', '2', '--cpu', '8'])).toMatchObject({
+      name: 'swell-node',
+      regular: true,
+      count: 2,
+      capacity: { cpu: '8', memory: '16Gi', pods: '110' },
+    });
   });
 
   it('reads provider, prices and simulation settings', () => {
     expect(
-      parseVirtualNodeFlags(['--provider', 'process', '--price-vcpu-hour', '0.05', '--minimum-billed', '0s', '--start-latency', '30s', '--run-duration', '1m', '--failure-rate', '0.1']),
+      parseVirtualNodeFlags([
+        '--provider',
+        'process',
+        '--price-vcpu-hour',
+        '0.05',
+        '--minimum-billed',
+        '0s',
+        '--start-latency',
+        '30s',
+        '--run-duration',
+        '1m',
+        '--failure-rate',
+        '0.1',
+      ]),
     ).toMatchObject({ provider: 'process', rates: { vcpuHour: 0.05, minimumSeconds: 0 }, startLatencyMs: 30_000, runDurationMs: 60_000, failureRate: 0.1 });
   });
 
   it('reads the fargate settings, and sizes the node from the vCPU quota unless told otherwise', () => {
     const flags = parseVirtualNodeFlags(
-      ['--provider', 'fargate', '--subnets', 'subnet-a, subnet-b', '--security-groups', 'sg-1', '--capacity-provider', 'FARGATE_SPOT', '--architecture', 'ARM64', '--vcpu-quota', '6', '--status-interval', '5s', '--aws-endpoint', 'http://127.0.0.1:5000'],
+      [
+        '--provider',
+        'fargate',
+        '--subnets',
+        'subnet-a, subnet-b',
+        '--security-groups',
+        'sg-1',
+        '--capacity-provider',
+        'FARGATE_SPOT',
+        '--architecture',
+        'ARM64',
+        '--vcpu-quota',
+        '6',
+        '--status-interval',
+        '5s',
+        '--aws-endpoint',
+        'http://127.0.0.1:5000',
+      ],
       { AWS_REGION: 'eu-central-1' },
     );
     expect(flags).toMatchObject({
       provider: 'fargate',
       capacity: { cpu: '6', memory: '48Gi', pods: '24' },
-      fargate: { region: 'eu-central-1', cluster: 'default', subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: false, capacityProvider: 'FARGATE_SPOT', architecture: 'ARM64', logGroup: '/swell/virtual-node', vcpuQuota: 6, statusIntervalMs: 5000, apiRate: 20, spotPriceShare: 0.3, endpoint: 'http://127.0.0.1:5000' },
+      fargate: {
+        region: 'eu-central-1',
+        cluster: 'default',
+        subnets: ['subnet-a', 'subnet-b'],
+        securityGroups: ['sg-1'],
+        assignPublicIp: false,
+        capacityProvider: 'FARGATE_SPOT',
+        architecture: 'ARM64',
+        logGroup: '/swell/virtual-node',
+        vcpuQuota: 6,
+        statusIntervalMs: 5000,
+        apiRate: 20,
+        spotPriceShare: 0.3,
+        endpoint: 'http://127.0.0.1:5000',
+      },
     });
     expect(parseVirtualNodeFlags(['--provider', 'fargate', '--cpu', '10'], {})).toMatchObject({ capacity: { cpu: '10', memory: '8000Gi', pods: '4000' } });
     expect(parseVirtualNodeFlags(['--start-latency', '0s'])).toMatchObject({ startLatencyMs: 0, startLatencySpreadMs: 0 });

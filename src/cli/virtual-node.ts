@@ -166,7 +166,8 @@ export function parseVirtualNodeFlags(argv: string[], env: Record<string, string
   if (values.help) return 'help';
   const regular = values.regular ?? false;
   const provider = values.provider ?? 'simulated';
-  if (provider !== 'simulated' && provider !== 'process' && provider !== 'fargate') throw new Error(`--provider: "${provider}" is not one of simulated, process, fargate`);
+  if (provider !== 'simulated' && provider !== 'process' && provider !== 'fargate')
+    throw new Error(`--provider: "${provider}" is not one of simulated, process, fargate`);
   const fargate = fargateFlags(values, env);
   const quotaCapacity = fargateCapacity(fargate.vcpuQuota);
   const count = positiveInt('--count', values.count ?? '1');
@@ -223,7 +224,11 @@ type FlagValues = Record<string, string | boolean | undefined>;
 
 function fargateFlags(values: FlagValues, env: Record<string, string | undefined>): FargateFlags {
   const text = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
-  const list = (key: string) => (text(key) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (key: string) =>
+    (text(key) ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const capacityProvider = text('capacity-provider');
   if (capacityProvider !== undefined && capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
     throw new Error(`--capacity-provider: "${capacityProvider}" is not one of FARGATE, FARGATE_SPOT`);
@@ -321,7 +326,15 @@ export async function virtualNodeCommand(argv: string[]): Promise<number> {
 
 async function run(flags: VirtualNodeFlags, log: Logger): Promise<number> {
   // Loaded here so that `swell virtual-node cost` starts without the Kubernetes client.
-  const [{ Registry }, { loadKubeConfig }, { serveMetrics }, { createSystemClock }, { registerCostMetrics }, { clusterClientCa, startVirtualNode }, { createHttpKubeClient }] = await Promise.all([
+  const [
+    { Registry },
+    { loadKubeConfig },
+    { serveMetrics },
+    { createSystemClock },
+    { registerCostMetrics },
+    { clusterClientCa, startVirtualNode },
+    { createHttpKubeClient },
+  ] = await Promise.all([
     import('prom-client'),
     import('../kube/config.js'),
     import('../operator/http-endpoints.js'),
@@ -424,7 +437,9 @@ async function costCommand(argv: string[]): Promise<number> {
     process.stdout.write(formatCostTable(parseCostMetrics(await response.text())));
     return 0;
   } catch (error) {
-    process.stderr.write(`swell virtual-node cost: cannot read ${url}: ${error instanceof Error ? error.message : String(error)} (is a virtual node running with --metrics-port?)\n`);
+    process.stderr.write(
+      `swell virtual-node cost: cannot read ${url}: ${error instanceof Error ? error.message : String(error)} (is a virtual node running with --metrics-port?)\n`,
+    );
     return 1;
   }
 }

@@ -27,9 +27,7 @@ describe('backoffDelayMs', () => {
         const delay = backoffDelayMs(attempt, WATCH_RECONNECT_BACKOFF, () => r);
         expect(delay).toBeGreaterThanOrEqual(1_000);
         expect(delay).toBeLessThanOrEqual(30_000);
-        expect(backoffDelayMs(attempt + 1, WATCH_RECONNECT_BACKOFF, () => 1)).toBeGreaterThanOrEqual(
-          backoffDelayMs(attempt, WATCH_RECONNECT_BACKOFF, () => 1),
-        );
+        expect(backoffDelayMs(attempt + 1, WATCH_RECONNECT_BACKOFF, () => 1)).toBeGreaterThanOrEqual(backoffDelayMs(attempt, WATCH_RECONNECT_BACKOFF, () => 1));
       }),
     );
   });

@@ -54,7 +54,11 @@ function controllerMetrics(registry: Registry, controller: string) {
   });
   return {
     total: (result: Outcome) => total.inc({ controller, result }),
-    errors: registeredCounter(registry, { name: 'controller_runtime_reconcile_errors_total', help: 'Reconciles that failed', labelNames: ['controller'] }).labels(labels),
+    errors: registeredCounter(registry, {
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Reconciles that failed',
+      labelNames: ['controller'],
+    }).labels(labels),
     terminal: registeredCounter(registry, {
       name: 'controller_runtime_terminal_reconcile_errors_total',
       help: 'Reconciles that failed with an error retrying cannot fix',
@@ -66,8 +70,14 @@ function controllerMetrics(registry: Registry, controller: string) {
       labelNames: ['controller'],
       buckets: DURATION_BUCKETS_SECONDS,
     }).labels(labels),
-    active: registeredGauge(registry, { name: 'controller_runtime_active_workers', help: 'Workers reconciling right now', labelNames: ['controller'] }).labels(labels),
-    maxWorkers: registeredGauge(registry, { name: 'controller_runtime_max_concurrent_reconciles', help: 'Configured workers', labelNames: ['controller'] }).labels(labels),
+    active: registeredGauge(registry, { name: 'controller_runtime_active_workers', help: 'Workers reconciling right now', labelNames: ['controller'] }).labels(
+      labels,
+    ),
+    maxWorkers: registeredGauge(registry, {
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Configured workers',
+      labelNames: ['controller'],
+    }).labels(labels),
   };
 }
 

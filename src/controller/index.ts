@@ -36,11 +36,5 @@ export {
 } from './leader-election.js';
 export type { ListQuery, ListResult, ListWatchSource, WatchEvent, WatchQuery } from './list-watch-source.js';
 export { PollScheduler, type PollCallback, type PollSchedulerOptions } from './poll-scheduler.js';
-export {
-  ExponentialFailureRateLimiter,
-  MaxOfRateLimiter,
-  TokenBucketRateLimiter,
-  createDefaultRateLimiter,
-  type RateLimiter,
-} from './rate-limiter.js';
+export { ExponentialFailureRateLimiter, MaxOfRateLimiter, TokenBucketRateLimiter, createDefaultRateLimiter, type RateLimiter } from './rate-limiter.js';
 export { WorkQueue, type WorkQueueOptions } from './workqueue.js';

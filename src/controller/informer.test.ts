@@ -38,11 +38,7 @@ class FakeSource implements ListWatchSource<KubernetesObject> {
     return Promise.resolve({ items: [...this.objects.values()], resourceVersion: String(this.resourceVersion) });
   }
 
-  watch(
-    query: WatchQuery,
-    onEvent: (event: WatchEvent<KubernetesObject>) => void,
-    onClose: (error: unknown) => void,
-  ): Promise<() => void> {
+  watch(query: WatchQuery, onEvent: (event: WatchEvent<KubernetesObject>) => void, onClose: (error: unknown) => void): Promise<() => void> {
     let closed = false;
     const watch: OpenWatch = {
       query,
@@ -130,7 +126,11 @@ describe('Informer', () => {
       const target = (o as { data?: Record<string, string> }).data?.target;
       return target ? [target] : [];
     };
-    const names = (value: string): string[] => informer.byIndex('target', value).map((o) => o.metadata?.name ?? '').sort();
+    const names = (value: string): string[] =>
+      informer
+        .byIndex('target', value)
+        .map((o) => o.metadata?.name ?? '')
+        .sort();
     source.put('listed', { target: 'web' });
     source.put('untargeted');
     informer.start();
@@ -147,7 +147,9 @@ describe('Informer', () => {
     source.current.send('MODIFIED', source.put('a', { target: 'api' }));
     expect(names('web')).toEqual(['listed']);
     expect(names('api')).toEqual(['a', 'b']);
-    expect(informer.byIndex('target', 'api').find((o) => o.metadata?.name === 'a')?.metadata?.resourceVersion).toBe(informer.get('ns/a')?.metadata?.resourceVersion);
+    expect(informer.byIndex('target', 'api').find((o) => o.metadata?.name === 'a')?.metadata?.resourceVersion).toBe(
+      informer.get('ns/a')?.metadata?.resourceVersion,
+    );
 
     source.current.send('MODIFIED', source.put('untargeted', { target: 'web' }));
     source.current.send('MODIFIED', source.put('b'));
@@ -277,7 +279,8 @@ describe('Informer', () => {
     const { clock, source, informer } = setup({}, 0);
     let refusals = 1;
     const watch = source.watch.bind(source);
-    source.watch = (query, onEvent, onClose) => (refusals-- > 0 ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6443')) : watch(query, onEvent, onClose));
+    source.watch = (query, onEvent, onClose) =>
+      refusals-- > 0 ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6443')) : watch(query, onEvent, onClose);
     informer.start();
     await flushMicrotasks();
     expect(source.watches).toHaveLength(0);
@@ -343,7 +346,11 @@ describe('Informer', () => {
 
   it('keeps going when a handler throws', async () => {
     const { source, informer, recorded } = setup();
-    informer.addHandler({ add: () => { throw new Error('bad handler'); } });
+    informer.addHandler({
+      add: () => {
+        throw new Error('bad handler');
+      },
+    });
     source.put('a');
     source.put('b');
     informer.start();

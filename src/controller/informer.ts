@@ -47,12 +47,7 @@ interface Index<T> {
 }
 
 /** How one watch connection ended, which decides what the informer does next. */
-type WatchOutcome =
-  | { kind: 'stopped' }
-  | { kind: 'gone' }
-  | { kind: 'stale' }
-  | { kind: 'closed'; healthy: boolean }
-  | { kind: 'error'; error: unknown };
+type WatchOutcome = { kind: 'stopped' } | { kind: 'gone' } | { kind: 'stale' } | { kind: 'closed'; healthy: boolean } | { kind: 'error'; error: unknown };
 
 /**
  * A self-supervising list-then-watch cache of one Kubernetes collection. It relists when the server says
@@ -402,7 +397,13 @@ function unfile<T>(index: Index<T>, key: string, object: T, values = index.value
 /** Moves an object from its old values to its new ones; most updates keep them, and then only the entry changes. */
 function refile<T>(index: Index<T>, key: string, old: T | undefined, object: T): void {
   const values = index.valuesOf(object);
-  if (old) unfile(index, key, old, index.valuesOf(old).filter((value) => !values.includes(value)));
+  if (old)
+    unfile(
+      index,
+      key,
+      old,
+      index.valuesOf(old).filter((value) => !values.includes(value)),
+    );
   fileUnder(index, key, object, values);
 }
 

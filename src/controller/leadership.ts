@@ -1,7 +1,10 @@
 import { LeaderElector, type LeaderElectionOptions, type LeaseStore } from './leader-election.js';
 
 /** The leader election settings of one Lease; without a `store` the process always leads (single replica, tests). */
-export type LeadershipOptions = Pick<LeaderElectionOptions, 'identity' | 'log' | 'clock' | 'random' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'> & {
+export type LeadershipOptions = Pick<
+  LeaderElectionOptions,
+  'identity' | 'log' | 'clock' | 'random' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'
+> & {
   store?: LeaseStore;
 };
 

@@ -74,7 +74,17 @@ afterEach(async () => {
 
 function replica(identity: string, leases: MemoryLeaseCollection, clock: FakeClock, holders: Holders, shards: number) {
   const view = new ReplicaLeases(leases);
-  const claims = new ShardClaims({ shards, leases: view, identity, log, clock, random: () => 0, leaseDurationMs: LEASE_MS, renewDeadlineMs: 10_000, retryPeriodMs: RETRY_MS });
+  const claims = new ShardClaims({
+    shards,
+    leases: view,
+    identity,
+    log,
+    clock,
+    random: () => 0,
+    leaseDurationMs: LEASE_MS,
+    renewDeadlineMs: 10_000,
+    retryPeriodMs: RETRY_MS,
+  });
   const stop = new AbortController();
   stops.push(stop);
   runs.push({ view, run: claims.run(holders.work(identity), stop.signal) });
@@ -82,7 +92,7 @@ function replica(identity: string, leases: MemoryLeaseCollection, clock: FakeClo
 }
 
 describe('ShardClaims', () => {
-  it('shares the shards among three replicas, takes over a dead one\'s within the lease duration, and gives a newcomer its share', async () => {
+  it("shares the shards among three replicas, takes over a dead one's within the lease duration, and gives a newcomer its share", async () => {
     const clock = new FakeClock();
     const leases = new MemoryLeaseCollection();
     const holders = new Holders();
@@ -110,7 +120,9 @@ describe('ShardClaims', () => {
     expect(takenAt! - killedAt).toBeGreaterThanOrEqual(LEASE_MS - RETRY_MS);
     expect(['a', 'b'].map((id) => holders.countOf(id))).toEqual([3, 3]);
     // The dead replica's membership Lease is deleted once unchanged for two durations.
-    const members = [...leases.stores].filter(([name, store]) => name.startsWith(MEMBER_LEASE_PREFIX) && store.lease).map(([, store]) => store.lease?.record.holderIdentity);
+    const members = [...leases.stores]
+      .filter(([name, store]) => name.startsWith(MEMBER_LEASE_PREFIX) && store.lease)
+      .map(([, store]) => store.lease?.record.holderIdentity);
     expect(members.sort()).toEqual(['a', 'b']);
 
     replica('d', leases, clock, holders, 6);

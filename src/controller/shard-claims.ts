@@ -1,7 +1,16 @@
 import { describeApiError } from '../kube/errors.js';
 import { createSystemClock, sleep, type Clock } from './clock.js';
 import { LEADER_ELECTION_DEFAULTS, LeaderElector, type LeaderElectionOptions, type LeaseStore, type StoredLease } from './leader-election.js';
-import { expiredForMs, liveHolder, MEMBER_LEASE_PREFIX, memberLeaseName, observeLeases, shardLeaseName, wantedShards, type LeaseObservation } from './shards.js';
+import {
+  expiredForMs,
+  liveHolder,
+  MEMBER_LEASE_PREFIX,
+  memberLeaseName,
+  observeLeases,
+  shardLeaseName,
+  wantedShards,
+  type LeaseObservation,
+} from './shards.js';
 
 /** The Leases of one namespace that sharding uses (shard and membership Leases). */
 export interface LeaseCollection {
@@ -14,7 +23,10 @@ export interface LeaseCollection {
   delete(name: string, resourceVersion: string): Promise<void>;
 }
 
-export type ShardClaimsOptions = Pick<LeaderElectionOptions, 'identity' | 'log' | 'clock' | 'random' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'> & {
+export type ShardClaimsOptions = Pick<
+  LeaderElectionOptions,
+  'identity' | 'log' | 'clock' | 'random' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'
+> & {
   shards: number;
   leases: LeaseCollection;
 };
@@ -57,7 +69,10 @@ export class ShardClaims {
 
   /** The shards this replica leads now. */
   get held(): number[] {
-    return [...this.#campaigns].filter(([, c]) => c.elector.isLeader).map(([shard]) => shard).sort((a, b) => a - b);
+    return [...this.#campaigns]
+      .filter(([, c]) => c.elector.isLeader)
+      .map(([shard]) => shard)
+      .sort((a, b) => a - b);
   }
 
   /** Claims and gives up shards until `signal` aborts, running `work` for each shard held; then releases them all. */

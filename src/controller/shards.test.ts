@@ -63,11 +63,46 @@ describe('wantedShards', () => {
       leading: [],
       wanted: [5],
     },
-    { name: 'keeps what it leads up to its quota, gives up the highest', members: ['a', 'b', 'c'], me: 'a', holders: ['a', 'a', 'a', 'a', 'a', 'a'], leading: [0, 1, 2, 3, 4, 5], wanted: [0, 1] },
-    { name: 'at quota, claims nothing more', members: ['a', 'b'], me: 'a', holders: ['b', 'a', 'a', 'a', undefined, undefined], leading: [1, 2, 3], wanted: [1, 2, 3] },
-    { name: 'a dead replica\'s expired shards become free for the others', members: ['a', 'b'], me: 'b', holders: ['a', 'a', undefined, undefined, 'b', 'b'], leading: [4, 5], wanted: [3, 4, 5] },
-    { name: 'the other survivor starts lower, so the two go for different free shards', members: ['b', 'c'], me: 'b', holders: [undefined, undefined, 'c', 'c', 'b', 'b'], leading: [4, 5], wanted: [0, 4, 5] },
-    { name: 'a shard it holds on record but no longer leads can be taken back', members: ['a'], me: 'a', holders: ['a', undefined], leading: [], wanted: [0, 1] },
+    {
+      name: 'keeps what it leads up to its quota, gives up the highest',
+      members: ['a', 'b', 'c'],
+      me: 'a',
+      holders: ['a', 'a', 'a', 'a', 'a', 'a'],
+      leading: [0, 1, 2, 3, 4, 5],
+      wanted: [0, 1],
+    },
+    {
+      name: 'at quota, claims nothing more',
+      members: ['a', 'b'],
+      me: 'a',
+      holders: ['b', 'a', 'a', 'a', undefined, undefined],
+      leading: [1, 2, 3],
+      wanted: [1, 2, 3],
+    },
+    {
+      name: "a dead replica's expired shards become free for the others",
+      members: ['a', 'b'],
+      me: 'b',
+      holders: ['a', 'a', undefined, undefined, 'b', 'b'],
+      leading: [4, 5],
+      wanted: [3, 4, 5],
+    },
+    {
+      name: 'the other survivor starts lower, so the two go for different free shards',
+      members: ['b', 'c'],
+      me: 'b',
+      holders: [undefined, undefined, 'c', 'c', 'b', 'b'],
+      leading: [4, 5],
+      wanted: [0, 4, 5],
+    },
+    {
+      name: 'a shard it holds on record but no longer leads can be taken back',
+      members: ['a'],
+      me: 'a',
+      holders: ['a', undefined],
+      leading: [],
+      wanted: [0, 1],
+    },
   ])('$name', ({ members, me, holders, leading, wanted }) => {
     expect(wantedShards({ shards: holders.length, members, me, holders, leading: new Set(leading) })).toEqual(wanted);
   });
@@ -75,8 +110,22 @@ describe('wantedShards', () => {
 
 describe('observeLeases and liveHolder', () => {
   it('stamps a changed version now, keeps the stamp of an unchanged one and drops deleted ones', () => {
-    const first = observeLeases(new Map(), new Map([['x', lease('a', '1')], ['y', lease('b', '5')]]), 1_000);
-    const second = observeLeases(first, new Map([['x', lease('a', '1')], ['z', lease('c', '7')]]), 3_000);
+    const first = observeLeases(
+      new Map(),
+      new Map([
+        ['x', lease('a', '1')],
+        ['y', lease('b', '5')],
+      ]),
+      1_000,
+    );
+    const second = observeLeases(
+      first,
+      new Map([
+        ['x', lease('a', '1')],
+        ['z', lease('c', '7')],
+      ]),
+      3_000,
+    );
     expect([...second].map(([name, o]) => [name, o.observedAt])).toEqual([
       ['x', 1_000],
       ['z', 3_000],

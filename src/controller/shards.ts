@@ -76,7 +76,11 @@ export interface LeaseObservation {
  * keeps its stamp, a deleted one is dropped. Expiry is judged from these stamps, never from the holder's own
  * timestamps, so clock skew between replicas cannot make a held Lease look free.
  */
-export function observeLeases(previous: ReadonlyMap<string, LeaseObservation>, listed: ReadonlyMap<string, StoredLease>, now: number): Map<string, LeaseObservation> {
+export function observeLeases(
+  previous: ReadonlyMap<string, LeaseObservation>,
+  listed: ReadonlyMap<string, StoredLease>,
+  now: number,
+): Map<string, LeaseObservation> {
   const next = new Map<string, LeaseObservation>();
   for (const [name, lease] of listed) {
     const seen = previous.get(name);

@@ -34,7 +34,11 @@ const MARGIN = { left: 70, top: 40, gap: 45, bottom: 40 };
 
 export function renderDemoChart(samples: readonly DemoSample[], title: string): string {
   const panels: Panel[] = [
-    { title: 'Queue depth (Redis list)', unit: (v) => String(Math.round(v)), series: [{ label: 'items waiting', colour: '#1f77b4', values: samples.map((s) => s.queueDepth) }] },
+    {
+      title: 'Queue depth (Redis list)',
+      unit: (v) => String(Math.round(v)),
+      series: [{ label: 'items waiting', colour: '#1f77b4', values: samples.map((s) => s.queueDepth) }],
+    },
     {
       title: 'Consumer replicas per tier',
       unit: (v) => String(v),
@@ -44,7 +48,11 @@ export function renderDemoChart(samples: readonly DemoSample[], title: string): 
         { label: 'virtual node (burst)', colour: '#d62728', values: samples.map((s) => s.virtual), step: true },
       ],
     },
-    { title: 'Burst cost so far (USD)', unit: (v) => `$${v.toFixed(v < 0.01 ? 5 : 3)}`, series: [{ label: 'virtual node cost', colour: '#9467bd', values: samples.map((s) => s.cost) }] },
+    {
+      title: 'Burst cost so far (USD)',
+      unit: (v) => `$${v.toFixed(v < 0.01 ? 5 : 3)}`,
+      series: [{ label: 'virtual node cost', colour: '#9467bd', values: samples.map((s) => s.cost) }],
+    },
   ];
   return renderChart({ title, times: samples.map((s) => s.t), panels, timeLabel: 'time since the queue was filled' });
 }
@@ -66,7 +74,12 @@ export function renderChart(spec: ChartSpec): string {
   const height = MARGIN.top + panels.length * (PANEL_HEIGHT + MARGIN.gap) + MARGIN.bottom - MARGIN.gap;
   const tMax = Math.max(1, ...times);
   const longestLabel = Math.max(0, ...panels.flatMap((p) => p.series.map((s) => s.label.length)));
-  const layout: Layout = { right: LEGEND_SWATCH + 12 + longestLabel * LEGEND_CHAR_WIDTH, tMax, timeLabel: spec.timeLabel, timeUnit: spec.timeUnit ?? { seconds: 1, suffix: 's' } };
+  const layout: Layout = {
+    right: LEGEND_SWATCH + 12 + longestLabel * LEGEND_CHAR_WIDTH,
+    tMax,
+    timeLabel: spec.timeLabel,
+    timeUnit: spec.timeUnit ?? { seconds: 1, suffix: 's' },
+  };
   const body = panels.map((panel, i) => renderPanel(panel, times, layout, MARGIN.top + i * (PANEL_HEIGHT + MARGIN.gap), i === panels.length - 1)).join('\n');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">`,
@@ -93,15 +106,20 @@ function renderPanel(panel: Panel, times: readonly number[], layout: Layout, top
   const vMax = ticks[ticks.length - 1] ?? 0;
   const x = (t: number) => MARGIN.left + (t / tMax) * plotWidth;
   const y = (v: number) => top + PANEL_HEIGHT - (vMax === 0 ? 0 : (v / vMax) * PANEL_HEIGHT);
-  const parts: string[] = [`<g class="panel" data-title="${escapeXml(panel.title)}">`, `<text x="${MARGIN.left}" y="${top - 8}" font-weight="bold">${escapeXml(panel.title)}</text>`];
+  const parts: string[] = [
+    `<g class="panel" data-title="${escapeXml(panel.title)}">`,
+    `<text x="${MARGIN.left}" y="${top - 8}" font-weight="bold">${escapeXml(panel.title)}</text>`,
+  ];
   parts.push(`<rect x="${MARGIN.left}" y="${top}" width="${plotWidth}" height="${PANEL_HEIGHT}" fill="none" stroke="#999"/>`);
   for (const v of ticks) {
     parts.push(`<line class="tick" data-value="${v}" x1="${MARGIN.left}" x2="${MARGIN.left + plotWidth}" y1="${fmt(y(v))}" y2="${fmt(y(v))}" stroke="#eee"/>`);
     parts.push(`<text x="${MARGIN.left - 6}" y="${fmt(y(v) + 4)}" text-anchor="end">${escapeXml(panel.unit(v))}</text>`);
   }
   const unit = layout.timeUnit;
-  for (const t of timeTicks(tMax / unit.seconds)) parts.push(`<text x="${fmt(x(t * unit.seconds))}" y="${top + PANEL_HEIGHT + 15}" text-anchor="middle">${t}${unit.suffix}</text>`);
-  if (showTimeLabel) parts.push(`<text x="${MARGIN.left + plotWidth / 2}" y="${top + PANEL_HEIGHT + 32}" text-anchor="middle">${escapeXml(layout.timeLabel)}</text>`);
+  for (const t of timeTicks(tMax / unit.seconds))
+    parts.push(`<text x="${fmt(x(t * unit.seconds))}" y="${top + PANEL_HEIGHT + 15}" text-anchor="middle">${t}${unit.suffix}</text>`);
+  if (showTimeLabel)
+    parts.push(`<text x="${MARGIN.left + plotWidth / 2}" y="${top + PANEL_HEIGHT + 32}" text-anchor="middle">${escapeXml(layout.timeLabel)}</text>`);
   panel.series.forEach((series, i) => {
     const points = series.values.flatMap((v, j) => {
       const t = times[j] ?? 0;
@@ -114,7 +132,9 @@ function renderPanel(panel: Panel, times: readonly number[], layout: Layout, top
     );
     const legendY = top + 14 + i * 18;
     const legendX = WIDTH - layout.right;
-    parts.push(`<line x1="${legendX + 12}" x2="${legendX + 32}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="3"${series.dash ? ` stroke-dasharray="${series.dash}"` : ''}/>`);
+    parts.push(
+      `<line x1="${legendX + 12}" x2="${legendX + 32}" y1="${legendY - 4}" y2="${legendY - 4}" stroke="${series.colour}" stroke-width="3"${series.dash ? ` stroke-dasharray="${series.dash}"` : ''}/>`,
+    );
     parts.push(`<text class="legend" x="${legendX + LEGEND_SWATCH}" y="${legendY}">${escapeXml(series.label)}</text>`);
   });
   parts.push('</g>');

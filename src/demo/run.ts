@@ -88,7 +88,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const operator = await startSwellProcess({
       repoDir: options.repoDir,
       env: childEnv,
-      args: ['operator', '--install-crds', '--namespace', NAMESPACE, '--lease-namespace', SYSTEM_NAMESPACE, '--cluster-auth-namespace', SYSTEM_NAMESPACE, '--metrics-port', '0', '--health-port', '0', '--webhook-configuration', 'swell-demo', '--virtual-node-metrics-url', costUrl],
+      args: [
+        'operator',
+        '--install-crds',
+        '--namespace',
+        NAMESPACE,
+        '--lease-namespace',
+        SYSTEM_NAMESPACE,
+        '--cluster-auth-namespace',
+        SYSTEM_NAMESPACE,
+        '--metrics-port',
+        '0',
+        '--health-port',
+        '0',
+        '--webhook-configuration',
+        'swell-demo',
+        '--virtual-node-metrics-url',
+        costUrl,
+      ],
       logFile: join(options.outDir, 'operator.log'),
       readyLine: /"msg":"leading: reconciling and polling"/,
       timeoutMs: 90_000,
@@ -107,7 +124,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await writeFile(chartPath, renderDemoChart(run.samples, `swell demo: ${options.jobs} jobs, Redis list → regular + virtual node`));
     const s = summarize(run.samples);
     print(`peak: queue ${s.peakQueue}, ${s.peakRegular} regular + ${s.peakVirtual} virtual replicas; burst cost $${(s.final?.cost ?? 0).toFixed(6)}`);
-    print(`items the pods logged as processed: ${run.popped.regular} by regular pods${consumers.realNode ? '' : ' (none: simulated)'}, ${run.popped.virtual} by virtual-node pods, of ${options.jobs}`);
+    print(
+      `items the pods logged as processed: ${run.popped.regular} by regular pods${consumers.realNode ? '' : ' (none: simulated)'}, ${run.popped.virtual} by virtual-node pods, of ${options.jobs}`,
+    );
     print(`chart: ${chartPath}`);
     return { chartPath, realNode: consumers.realNode, ...run };
   } finally {
@@ -121,7 +140,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
  * needs root) or it already runs. Returns the sandbox's environment and the virtual node's cost metrics URL.
  */
 async function sandboxUp(options: DemoOptions, cleanup: Cleanup): Promise<{ env: Record<string, string>; costUrl: string }> {
-  const sandbox = new Sandbox({ paths: sandboxPaths(options.sandboxStateDir ? { stateDir: options.sandboxStateDir } : {}), components: sandboxComponents(), log: options.log, progress: (m) => options.print(`sandbox: ${m}`) });
+  const sandbox = new Sandbox({
+    paths: sandboxPaths(options.sandboxStateDir ? { stateDir: options.sandboxStateDir } : {}),
+    components: sandboxComponents(),
+    log: options.log,
+    progress: (m) => options.print(`sandbox: ${m}`),
+  });
   const running = new Set((await sandbox.status()).filter((s) => s.state === 'running').map((s) => s.name));
   const withNode = process.getuid?.() === 0 || running.has('node');
   const wanted: ComponentName[] = ['kube', ...(withNode ? (['node'] as const) : []), 'redis', 'virtual-node'];
@@ -130,7 +154,7 @@ async function sandboxUp(options: DemoOptions, cleanup: Cleanup): Promise<{ env:
   const env = await sandbox.up(wanted);
   if (toStart.length > 0) cleanup.unshift({ name: `sandbox (${toStart.join(', ')})`, run: () => sandbox.down(toStart) });
   const costUrl = (await sandbox.status()).find((s) => s.name === 'virtual-node')?.endpoints?.endpoints.metrics;
-  if (!costUrl) throw new Error('the sandbox\'s virtual node reports no metrics endpoint; try `swell dev down` and run the demo again');
+  if (!costUrl) throw new Error("the sandbox's virtual node reports no metrics endpoint; try `swell dev down` and run the demo again");
   options.print(`virtual node ${VIRTUAL_NODE} ready (process provider: its pods run as local processes)`);
   return { env, costUrl };
 }
@@ -139,7 +163,13 @@ async function sandboxUp(options: DemoOptions, cleanup: Cleanup): Promise<{ env:
  * With a real node: the consumer image imported into its containerd, and Redis published to pods as a Service
  * (the relay binds the node's bridge address only). Without one, the regular tier is simulated and says so.
  */
-async function consumerSetup(options: DemoOptions, kubeConfig: KubeConfig, client: KubeClient, env: Record<string, string>, cleanup: Cleanup): Promise<ConsumerSetup> {
+async function consumerSetup(
+  options: DemoOptions,
+  kubeConfig: KubeConfig,
+  client: KubeClient,
+  env: Record<string, string>,
+  cleanup: Cleanup,
+): Promise<ConsumerSetup> {
   const { hostname, port } = new URL(env.REDIS_URL ?? '');
   const containerdSocket = env[nodeContainerdEnvVar];
   if (!containerdSocket) {
@@ -153,7 +183,14 @@ async function consumerSetup(options: DemoOptions, kubeConfig: KubeConfig, clien
   const node = await client.request<{ status?: { addresses?: { type: string; address: string }[] } }>('GET', `/api/v1/nodes/${realNodeName}`);
   const nodeIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
   if (!nodeIp) throw new Error(`node ${realNodeName} has no InternalIP; is it Ready? (swell dev status)`);
-  const service = await exposeHostService({ core: kubeConfig.makeApiClient(CoreV1Api), namespace: NAMESPACE, name: 'redis', nodeIp, port: Number(port), servicePort: 6379 });
+  const service = await exposeHostService({
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    namespace: NAMESPACE,
+    name: 'redis',
+    nodeIp,
+    port: Number(port),
+    servicePort: 6379,
+  });
   cleanup.push({ name: 'redis relay', run: () => service.stop() });
   options.print(`regular pods: ${image.name} on ${realNodeName}, popping Redis through Service ${NAMESPACE}/redis (${service.address})`);
   return { redisAddress: service.address, image: image.name, realNode: true };
@@ -168,7 +205,7 @@ async function recreateNamespace(client: KubeClient): Promise<void> {
   if (previous) await deleteNamespace(client, NAMESPACE);
   await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } } });
   // Pods are refused until the namespace's default ServiceAccount exists.
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     const found = await client.request('GET', `/api/v1/namespaces/${NAMESPACE}/serviceaccounts/default`).then(
       () => true,
       (e: unknown) => (isNotFound(e) ? false : Promise.reject(e as Error)),
@@ -195,7 +232,9 @@ async function applyDemoObjects(client: KubeClient, redisUrl: string, consumers:
             metadata: { labels: { app: APP } },
             spec: {
               // The burst tier's placement replaces the hostname with the virtual node's, so only regular pods go here.
-              ...(consumers.realNode ? { nodeSelector: { 'kubernetes.io/hostname': realNodeName }, tolerations: [{ ...realNodeTaint, operator: 'Equal' }] } : {}),
+              ...(consumers.realNode
+                ? { nodeSelector: { 'kubernetes.io/hostname': realNodeName }, tolerations: [{ ...realNodeTaint, operator: 'Equal' }] }
+                : {}),
               terminationGracePeriodSeconds: 5,
               containers: [
                 {
@@ -212,7 +251,13 @@ async function applyDemoObjects(client: KubeClient, redisUrl: string, consumers:
                     { name: 'CONSUMER_ON_HOST', value: join(repoDir, consumerImageDir, 'consumer.mjs') },
                   ],
                   resources: { requests: { cpu: '10m', memory: '48Mi' } },
-                  securityContext: { runAsNonRoot: true, runAsUser: 10001, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                  securityContext: {
+                    runAsNonRoot: true,
+                    runAsUser: 10001,
+                    readOnlyRootFilesystem: true,
+                    allowPrivilegeEscalation: false,
+                    capabilities: { drop: ['ALL'] },
+                  },
                 },
               ],
             },
@@ -232,7 +277,11 @@ async function applyDemoObjects(client: KubeClient, redisUrl: string, consumers:
           cooldownPeriod: 10,
           minReplicaCount: 0,
           maxReplicaCount: 10,
-          advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 5, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } } } },
+          advanced: {
+            horizontalPodAutoscalerConfig: {
+              behavior: { scaleDown: { stabilizationWindowSeconds: 5, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } },
+            },
+          },
           triggers: [{ type: 'redis', metadata: { address: `${hostname}:${port}`, listName: LIST, listLength: '5' } }],
         },
       },
@@ -243,7 +292,11 @@ async function applyDemoObjects(client: KubeClient, redisUrl: string, consumers:
         apiVersion: 'swell.dev/v1alpha1',
         kind: 'BurstPolicy',
         metadata: { name: APP },
-        spec: { scaleTargetRef: { name: APP }, baseReplicas: 2, virtualNode: { nodeSelector: { 'kubernetes.io/hostname': VIRTUAL_NODE, type: 'virtual-kubelet' } } },
+        spec: {
+          scaleTargetRef: { name: APP },
+          baseReplicas: 2,
+          virtualNode: { nodeSelector: { 'kubernetes.io/hostname': VIRTUAL_NODE, type: 'virtual-kubelet' } },
+        },
       },
     },
   ];
@@ -269,7 +322,14 @@ interface WatchDeps {
 type Tier = 'regular' | 'virtual';
 
 /** Fills the queue, then samples once a second until the consumer is back to zero replicas with an empty queue. */
-async function watchScaling({ client, redis, costUrl, options, realNode, logs }: WatchDeps): Promise<{ samples: DemoSample[]; drainedByConsumers: boolean; popped: Record<Tier, number> }> {
+async function watchScaling({
+  client,
+  redis,
+  costUrl,
+  options,
+  realNode,
+  logs,
+}: WatchDeps): Promise<{ samples: DemoSample[]; drainedByConsumers: boolean; popped: Record<Tier, number> }> {
   const print = options.print;
   await redis.del(LIST);
   await redis.rpush(LIST, ...Array.from({ length: options.jobs }, (_, i) => `job-${i}`));
@@ -316,7 +376,9 @@ interface LivePod {
 async function takeSample(client: KubeClient, redis: Redis, cost: () => Promise<number>, t: number): Promise<{ sample: DemoSample; live: LivePod[] }> {
   const [queueDepth, pods, dollars] = await Promise.all([redis.llen(LIST), consumerPods(client), cost()]);
   const isVirtual = (p: PodView) => (p.spec.nodeName ? p.spec.nodeName === VIRTUAL_NODE : p.metadata.labels?.['swell.dev/tier'] === 'burst');
-  const present = pods.filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').map((pod): LivePod => ({ pod, tier: isVirtual(pod) ? 'virtual' : 'regular' }));
+  const present = pods
+    .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+    .map((pod): LivePod => ({ pod, tier: isVirtual(pod) ? 'virtual' : 'regular' }));
   const live = present.filter((p) => !p.pod.metadata.deletionTimestamp);
   const virtual = live.filter((p) => p.tier === 'virtual').length;
   // Terminating pods still finish their item and log it, so their logs are read too.
@@ -410,7 +472,7 @@ async function deleteNamespace(client: KubeClient, name: string): Promise<void> 
     return 'gone' as const;
   };
   await client.request('DELETE', `/api/v1/namespaces/${name}`).catch(gone);
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
     if ((await client.request('GET', `/api/v1/namespaces/${name}`).catch(gone)) === 'gone') return;
     await new Promise((r) => setTimeout(r, 500));
   }

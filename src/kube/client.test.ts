@@ -24,7 +24,13 @@ beforeAll(async () => {
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      seen = { method: request.method, url: request.url, contentType: request.headers['content-type'], authorization: request.headers.authorization, body: text ? JSON.parse(text) : undefined };
+      seen = {
+        method: request.method,
+        url: request.url,
+        contentType: request.headers['content-type'],
+        authorization: request.headers.authorization,
+        body: text ? JSON.parse(text) : undefined,
+      };
       response.writeHead(answer.status, { 'Content-Type': 'application/json' });
       response.end(answer.body);
     });
@@ -90,7 +96,10 @@ describe('resourcePath', () => {
   it.each([
     [{ group: '', version: 'v1', resource: 'pods' }, '/api/v1/pods'],
     [{ group: '', version: 'v1', resource: 'pods', namespace: 'a b', name: 'p/1', subresource: 'status' }, '/api/v1/namespaces/a%20b/pods/p%2F1/status'],
-    [{ group: 'apps', version: 'v1', resource: 'deployments', namespace: 'ns', name: 'web', subresource: 'scale' }, '/apis/apps/v1/namespaces/ns/deployments/web/scale'],
+    [
+      { group: 'apps', version: 'v1', resource: 'deployments', namespace: 'ns', name: 'web', subresource: 'scale' },
+      '/apis/apps/v1/namespaces/ns/deployments/web/scale',
+    ],
   ])('builds %j as %s', (ref, path) => {
     expect(resourcePath(ref)).toBe(path);
   });

@@ -140,7 +140,8 @@ export function createHttpKubeClient(kubeConfig: KubeConfig, options: HttpKubeCl
         const lines = createInterface({ input: res, crlfDelay: Infinity });
         lines.on('line', (line) => {
           const decoded = parseJson(line);
-          if (decoded && typeof decoded === 'object' && 'type' in decoded && typeof decoded.type === 'string') onLine({ type: decoded.type, object: (decoded as WatchLine).object });
+          if (decoded && typeof decoded === 'object' && 'type' in decoded && typeof decoded.type === 'string')
+            onLine({ type: decoded.type, object: (decoded as WatchLine).object });
         });
         // readline re-emits the response's errors (an aborted stream too); close() has reported those already.
         lines.on('error', close);
@@ -156,7 +157,12 @@ export function createHttpKubeClient(kubeConfig: KubeConfig, options: HttpKubeCl
   };
 }
 
-function newAgent(secure: boolean, maxSockets: number, applied: https.RequestOptions, cluster: { skipTLSVerify?: boolean; tlsServerName?: string }): http.Agent {
+function newAgent(
+  secure: boolean,
+  maxSockets: number,
+  applied: https.RequestOptions,
+  cluster: { skipTLSVerify?: boolean; tlsServerName?: string },
+): http.Agent {
   if (!secure) return new http.Agent({ keepAlive: true, maxSockets });
   return new https.Agent({
     keepAlive: true,

@@ -28,7 +28,10 @@ const envFile = kubeconfig('env', 'https://env.example:6443');
 const second = kubeconfig('second', 'https://second.example:6443');
 const home = join(dir, 'home');
 mkdirSync(join(home, '.kube'), { recursive: true });
-writeFileSync(join(home, '.kube', 'config'), 'apiVersion: v1\nclusters: [{name: h, cluster: {server: "https://home.example"}}]\nusers: [{name: h, user: {}}]\ncontexts: [{name: h, context: {cluster: h, user: h}}]\ncurrent-context: h\n');
+writeFileSync(
+  join(home, '.kube', 'config'),
+  'apiVersion: v1\nclusters: [{name: h, cluster: {server: "https://home.example"}}]\nusers: [{name: h, user: {}}]\ncontexts: [{name: h, context: {cluster: h, user: h}}]\ncurrent-context: h\n',
+);
 const serviceAccount = join(dir, 'sa');
 mkdirSync(serviceAccount);
 writeFileSync(join(serviceAccount, 'token'), 'sa-token');
@@ -40,7 +43,12 @@ describe('resolveKubeConfigSource', () => {
   it.each([
     ['--kubeconfig beats everything', { kubeconfig: flag, env: { KUBECONFIG: envFile, ...inCluster }, homeDir: home }, 'flag', [flag]],
     ['KUBECONFIG beats in-cluster and home', { env: { KUBECONFIG: envFile, ...inCluster }, homeDir: home }, 'KUBECONFIG', [envFile]],
-    ['KUBECONFIG lists several files, skipping missing ones', { env: { KUBECONFIG: `${join(dir, 'missing')}:${envFile}:${second}` }, homeDir: home }, 'KUBECONFIG', [envFile, second]],
+    [
+      'KUBECONFIG lists several files, skipping missing ones',
+      { env: { KUBECONFIG: `${join(dir, 'missing')}:${envFile}:${second}` }, homeDir: home },
+      'KUBECONFIG',
+      [envFile, second],
+    ],
     ['in-cluster beats home', { env: inCluster, homeDir: home }, 'in-cluster', undefined],
     ['home is the last resort', { env: {}, homeDir: home }, 'home', [join(home, '.kube', 'config')]],
   ])('%s', (_name, options, expected, paths) => {
@@ -50,8 +58,17 @@ describe('resolveKubeConfigSource', () => {
   });
 
   it('builds the in-cluster server URL, bracketing IPv6 hosts', () => {
-    const source = resolveKubeConfigSource({ env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: serviceAccount, homeDir: noHome });
-    expect(source).toEqual({ kind: 'in-cluster', server: 'https://[fd00::1]:443', tokenFile: join(serviceAccount, 'token'), caFile: join(serviceAccount, 'ca.crt') });
+    const source = resolveKubeConfigSource({
+      env: { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' },
+      serviceAccountDir: serviceAccount,
+      homeDir: noHome,
+    });
+    expect(source).toEqual({
+      kind: 'in-cluster',
+      server: 'https://[fd00::1]:443',
+      tokenFile: join(serviceAccount, 'token'),
+      caFile: join(serviceAccount, 'ca.crt'),
+    });
   });
 
   it.each([
@@ -86,7 +103,11 @@ describe('loadKubeConfig', () => {
 
   it.each([
     ['no current-context', 'apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\n', /sets no current-context/],
-    ['an undefined current-context', 'apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\ncurrent-context: ghost\n', /current-context "ghost" is not defined/],
+    [
+      'an undefined current-context',
+      'apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\ncurrent-context: ghost\n',
+      /current-context "ghost" is not defined/,
+    ],
     [
       'a context naming an unknown cluster',
       'apiVersion: v1\nclusters: []\nusers: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: nowhere, user: u}}]\ncurrent-context: c\n',

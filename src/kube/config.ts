@@ -18,8 +18,7 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
 
 /** Where the configuration comes from, in the order controller-runtime looks. */
 export type KubeConfigSource =
-  | { kind: 'file'; paths: string[]; origin: 'flag' | 'KUBECONFIG' | 'home' }
-  | { kind: 'in-cluster'; server: string; tokenFile: string; caFile: string };
+  { kind: 'file'; paths: string[]; origin: 'flag' | 'KUBECONFIG' | 'home' } | { kind: 'in-cluster'; server: string; tokenFile: string; caFile: string };
 
 /**
  * Finds the configuration: an explicit path, else the files listed in KUBECONFIG (missing ones skipped,
@@ -41,9 +40,7 @@ export function resolveKubeConfigSource(options: LoadKubeConfigOptions = {}): Ku
   if (inCluster) return inCluster;
   const home = join(options.homeDir ?? homedir(), '.kube', 'config');
   if (existsSync(home)) return { kind: 'file', paths: [home], origin: 'home' };
-  throw new Error(
-    'no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, run in a pod with a service account, or create ~/.kube/config',
-  );
+  throw new Error('no Kubernetes configuration found: pass --kubeconfig, set KUBECONFIG, run in a pod with a service account, or create ~/.kube/config');
 }
 
 function inClusterSource(env: Record<string, string | undefined>, dir: string): KubeConfigSource | undefined {

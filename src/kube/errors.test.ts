@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KubeApiError, apiStatusCode, apiStatusReason, describeApiError, isAlreadyExists, isConflict, isGone, isNotFound } from './errors.js';
 
-const apiError = (code: number, reason: string, message: string) => KubeApiError.fromResponse('GET', '/api/v1/x', code, { kind: 'Status', code, reason, message }, '');
+const apiError = (code: number, reason: string, message: string) =>
+  KubeApiError.fromResponse('GET', '/api/v1/x', code, { kind: 'Status', code, reason, message }, '');
 
 describe('API error helpers', () => {
   it.each([
@@ -28,7 +29,9 @@ describe('API error helpers', () => {
 
   it('names the call, status, reason and server message, or the first of the body when it is not a Status', () => {
     expect(apiError(403, 'Forbidden', 'leases is forbidden').message).toBe('GET /api/v1/x: 403 Forbidden: leases is forbidden');
-    expect(KubeApiError.fromResponse('PUT', '/p', 502, '<html>bad gateway</html>', '<html>bad gateway</html>').message).toBe('PUT /p: 502: <html>bad gateway</html>');
+    expect(KubeApiError.fromResponse('PUT', '/p', 502, '<html>bad gateway</html>', '<html>bad gateway</html>').message).toBe(
+      'PUT /p: 502: <html>bad gateway</html>',
+    );
     expect(KubeApiError.fromResponse('GET', '/p', 503, undefined, '').message).toBe('GET /p: 503: HTTP 503');
   });
 

@@ -158,7 +158,12 @@ describe('FakeKubeClient watch', () => {
     for (let i = 0; i < 2_005; i++) await client.request('PATCH', `${pods}/web-1`, { body: { metadata: { annotations: { n: String(i) } } } });
     const lines: WatchLine[] = [];
     let closed: unknown = 'open';
-    await client.watch(pods, { resourceVersion: '3' }, (line) => lines.push(line), (error) => (closed = error));
+    await client.watch(
+      pods,
+      { resourceVersion: '3' },
+      (line) => lines.push(line),
+      (error) => (closed = error),
+    );
     expect(lines).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) as unknown }]);
     expect(closed).toBeNull();
     expect(client.openWatches).toBe(0);

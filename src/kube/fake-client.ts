@@ -201,7 +201,10 @@ type JsonPatchStep = { op: string; path: string; value?: unknown };
 function applyJsonPatch(target: JsonObject, steps: readonly JsonPatchStep[], objectPath: string): JsonObject {
   const result = structuredClone(target);
   for (const step of steps) {
-    const segments = step.path.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const segments = step.path
+      .split('/')
+      .slice(1)
+      .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
     const last = segments.pop() ?? '';
     let parent: unknown = result;
     for (const segment of segments) parent = (parent as Record<string, unknown> | undefined)?.[segment];
@@ -306,7 +309,19 @@ function refuseStale(method: Method, path: string, current: JsonObject, body: un
   if (expected === undefined || expected === null || expected === '') return;
   const actual = (current.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
   if (expected === actual) return;
-  throw KubeApiError.fromResponse(method, path, 409, { kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: `Operation cannot be fulfilled on ${path}: the object has been modified (resourceVersion ${JSON.stringify(expected)} is not the current ${actual ?? 'none'})` }, '');
+  throw KubeApiError.fromResponse(
+    method,
+    path,
+    409,
+    {
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'Conflict',
+      code: 409,
+      message: `Operation cannot be fulfilled on ${path}: the object has been modified (resourceVersion ${JSON.stringify(expected)} is not the current ${actual ?? 'none'})`,
+    },
+    '',
+  );
 }
 
 function notFound(path: string): KubeApiError {

@@ -51,7 +51,9 @@ export function createKubeLeaseCollection(client: KubeClient, namespace: string)
     },
     store: (name) => createKubeLeaseStore(client, { namespace, name, labels: SHARD_LEASE_LABELS }),
     async delete(name, resourceVersion) {
-      await client.request('DELETE', `${collection}/${encodeURIComponent(name)}`, { body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } } });
+      await client.request('DELETE', `${collection}/${encodeURIComponent(name)}`, {
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } },
+      });
     },
   };
 }

@@ -94,7 +94,11 @@ describe('createKubeListWatchSource', () => {
     const source = createKubeListWatchSource(client, '/apis/keda.sh/v1alpha1/scaledobjects');
     const events: WatchEvent<KubernetesObject>[] = [];
     const closed = await new Promise<unknown>((resolve) => {
-      void source.watch({ resourceVersion: '11', allowWatchBookmarks: true, timeoutSeconds: 321, fieldSelector: 'metadata.name=a' }, (e) => events.push(e), resolve);
+      void source.watch(
+        { resourceVersion: '11', allowWatchBookmarks: true, timeoutSeconds: 321, fieldSelector: 'metadata.name=a' },
+        (e) => events.push(e),
+        resolve,
+      );
     });
     expect(closed).toBeNull();
     expect(events.map((e) => `${e.type} ${e.object.metadata?.resourceVersion}`)).toEqual(['ADDED 12', 'BOOKMARK 13', 'DELETED 14']);
@@ -113,7 +117,15 @@ describe('createKubeListWatchSource', () => {
   });
 
   it('lists over one kept-alive connection with the kubeconfig credentials', async () => {
-    handler = (url, response) => json(response, 200, { kind: 'ConfigMapList', metadata: { resourceVersion: '3', ...(url.searchParams.get('continue') === '2' ? {} : { continue: String(Number(url.searchParams.get('continue') ?? 0) + 1) }) }, items: [] });
+    handler = (url, response) =>
+      json(response, 200, {
+        kind: 'ConfigMapList',
+        metadata: {
+          resourceVersion: '3',
+          ...(url.searchParams.get('continue') === '2' ? {} : { continue: String(Number(url.searchParams.get('continue') ?? 0) + 1) }),
+        },
+        items: [],
+      });
     authorizations.length = 0;
     const before = connections;
     await createKubeListWatchSource(client, '/api/v1/configmaps').list({}, new AbortController().signal);
@@ -130,7 +142,13 @@ describe('createKubeListWatchSource', () => {
     const source = createKubeListWatchSource(client, '/api/v1/configmaps');
     const closes: unknown[] = [];
     const first = new Promise<void>((resolve) => {
-      void source.watch({ resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 300 }, () => resolve(), (e) => closes.push(e)).then((stop) => first.then(stop));
+      void source
+        .watch(
+          { resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 300 },
+          () => resolve(),
+          (e) => closes.push(e),
+        )
+        .then((stop) => first.then(stop));
     });
     await first;
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from '../controller/fake-clock.js';
 import { createLogger } from '../log.js';
-import { registrationAction, RegistrationKeeper, type LocalRegistration, type ObservedRegistration, type RegistrationAction, type RegistrationFacts } from './local-registration.js';
+import {
+  registrationAction,
+  RegistrationKeeper,
+  type LocalRegistration,
+  type ObservedRegistration,
+  type RegistrationAction,
+  type RegistrationFacts,
+} from './local-registration.js';
 
 const local = (port: number): ObservedRegistration => ({ target: { kind: 'local', port }, resourceVersion: '7' });
 const foreign: ObservedRegistration = { target: { kind: 'foreign', description: 'Service swell-system/swell-metrics-apiserver' } };
@@ -13,7 +20,11 @@ describe('registrationAction', () => {
     { name: 'another replica, not probed yet: probe', facts: { observed: local(2000), failedProbes: 0, starting: true }, expected: 'probe' },
     { name: 'another replica, one failed probe: probe again', facts: { observed: local(2000), failedProbes: 1, starting: false }, expected: 'probe' },
     { name: 'another replica, dead: take over', facts: { observed: local(2000), failedProbes: 2, starting: false }, expected: 'claim' },
-    { name: 'foreign registration at start: replace it, as a local run always did', facts: { observed: foreign, failedProbes: 0, starting: true }, expected: 'claim' },
+    {
+      name: 'foreign registration at start: replace it, as a local run always did',
+      facts: { observed: foreign, failedProbes: 0, starting: true },
+      expected: 'claim',
+    },
     { name: 'foreign registration later: leave it to whoever wrote it', facts: { observed: foreign, failedProbes: 0, starting: false }, expected: 'keep' },
   ])('$name', ({ facts, expected }) => {
     expect(registrationAction({ ...facts, ownPort: 1000, deadAfter: 2 })).toBe(expected);
@@ -94,7 +105,14 @@ describe('RegistrationKeeper at start', () => {
     const clock = new FakeClock(0);
     const registration = new MemoryRegistration(1000);
     registration.current = local(2000);
-    const keeper = new RegistrationKeeper({ registration, ownPort: 1000, clock, log: createLogger({ level: 'silent' }), probe: () => Promise.resolve(false), intervalMs: 1_000 });
+    const keeper = new RegistrationKeeper({
+      registration,
+      ownPort: 1000,
+      clock,
+      log: createLogger({ level: 'silent' }),
+      probe: () => Promise.resolve(false),
+      intervalMs: 1_000,
+    });
     const started = keeper.start();
     await clock.advance(250);
     await started;

@@ -122,7 +122,9 @@ export class RegistrationKeeper {
     this.#timer = this.#options.clock.setTimeout(() => {
       this.#running = this.#look(false)
         .then(() => undefined)
-        .catch((err: unknown) => this.#options.log.warn({ err: describeApiError(err), registration: this.#options.registration.description }, 'could not check the registration'))
+        .catch((err: unknown) =>
+          this.#options.log.warn({ err: describeApiError(err), registration: this.#options.registration.description }, 'could not check the registration'),
+        )
         .finally(() => this.#schedule());
     }, this.#options.intervalMs ?? 1_000);
   }

@@ -78,7 +78,6 @@ describe('quantityValue', () => {
     expect(quantityValue(text)).toBe(value);
   });
 
-
   it('compares spellings by value', () => {
     expect(sameQuantity('1k', 1000)).toBe(true);
     expect(sameQuantity('1k', '1001')).toBe(false);

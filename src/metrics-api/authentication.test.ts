@@ -2,7 +2,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../controller/fake-clock.js';
 import { createCertificateAuthority, type CertifiedKey } from '../pki/index.js';
 import { RequestAuthenticator, type TokenReviewer } from './authenticator.js';
-import { frontProxyTrust, frontProxyUser, identityHeaderNames, judgeClientCertificate, parseRequestHeaderConfig, type IdentityHeaderNames, type PeerCertificateVerdict } from './front-proxy.js';
+import {
+  frontProxyTrust,
+  frontProxyUser,
+  identityHeaderNames,
+  judgeClientCertificate,
+  parseRequestHeaderConfig,
+  type IdentityHeaderNames,
+  type PeerCertificateVerdict,
+} from './front-proxy.js';
 
 const day = 86_400_000;
 const now = Date.parse('2030-06-01T00:00:00Z');
@@ -21,8 +29,21 @@ beforeAll(async () => {
 });
 
 /** TLS's verdict on a front-proxy client certificate that verified; what the server tests obtain over real TLS. */
-const verified = (overrides: Partial<PeerCertificateVerdict> = {}): PeerCertificateVerdict => ({ presented: true, authorized: true, commonName: 'front-proxy-client', validUntil: now + 300 * day, anchor: frontProxyAnchor, ...overrides });
-const unverified = (authorizationError: string): PeerCertificateVerdict => ({ presented: true, authorized: false, authorizationError, commonName: 'front-proxy-client', validUntil: now + 300 * day });
+const verified = (overrides: Partial<PeerCertificateVerdict> = {}): PeerCertificateVerdict => ({
+  presented: true,
+  authorized: true,
+  commonName: 'front-proxy-client',
+  validUntil: now + 300 * day,
+  anchor: frontProxyAnchor,
+  ...overrides,
+});
+const unverified = (authorizationError: string): PeerCertificateVerdict => ({
+  presented: true,
+  authorized: false,
+  authorizationError,
+  commonName: 'front-proxy-client',
+  validUntil: now + 300 * day,
+});
 const noCertificate: PeerCertificateVerdict = { presented: false, authorized: false, commonName: '', validUntil: 0 };
 
 function configMapData(overrides: Record<string, string> = {}): Record<string, string> {
@@ -74,7 +95,11 @@ describe('judgeClientCertificate', () => {
 
   it.each([
     ['no certificate', () => noCertificate, /^no client certificate$/],
-    ['a certificate TLS could not chain to the CA', () => unverified('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'), /"front-proxy-client" is not signed by the front-proxy CA \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)/],
+    [
+      'a certificate TLS could not chain to the CA',
+      () => unverified('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'),
+      /"front-proxy-client" is not signed by the front-proxy CA \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)/,
+    ],
     ['a certificate TLS found expired', () => unverified('CERT_HAS_EXPIRED'), /has expired/],
     ['a certificate not valid yet', () => unverified('CERT_NOT_YET_VALID'), /is not valid yet/],
     ['a server-only certificate', () => unverified('INVALID_PURPOSE'), /lacks clientAuth/],
@@ -93,7 +118,9 @@ describe('judgeClientCertificate', () => {
   });
 
   it('trusts chains to every CA of a bundle (as during a CA rotation)', () => {
-    const bundleTrust = frontProxyTrust(parseRequestHeaderConfig(configMapData({ 'requestheader-client-ca-file': `${frontProxyCa.certificatePem}\n${otherCa.certificatePem}` })));
+    const bundleTrust = frontProxyTrust(
+      parseRequestHeaderConfig(configMapData({ 'requestheader-client-ca-file': `${frontProxyCa.certificatePem}\n${otherCa.certificatePem}` })),
+    );
     expect(judgeClientCertificate(verified({ anchor: otherAnchor }), bundleTrust, now)).toMatchObject({ ok: true });
     expect(judgeClientCertificate(verified(), bundleTrust, now)).toMatchObject({ ok: true });
     expect(judgeClientCertificate(verified({ anchor: otherAnchor }), trust(), now).ok).toBe(false);
@@ -103,7 +130,11 @@ describe('judgeClientCertificate', () => {
 describe('frontProxyUser', () => {
   let config: IdentityHeaderNames;
   beforeAll(() => {
-    config = identityHeaderNames(parseRequestHeaderConfig(configMapData({ 'requestheader-username-headers': '["X-Remote-User","X-Other-User"]', 'requestheader-uid-headers': '["X-Remote-Uid"]' })));
+    config = identityHeaderNames(
+      parseRequestHeaderConfig(
+        configMapData({ 'requestheader-username-headers': '["X-Remote-User","X-Other-User"]', 'requestheader-uid-headers': '["X-Remote-Uid"]' }),
+      ),
+    );
   });
 
   it('reads user, uid, every group and the extras (keys unescaped)', () => {
@@ -141,7 +172,9 @@ describe('frontProxyUser', () => {
   });
 
   it('matches header names whatever their case in the configuration', () => {
-    const names = identityHeaderNames(parseRequestHeaderConfig(configMapData({ 'requestheader-username-headers': '["X-REMOTE-USER"]', 'requestheader-group-headers': '["x-Remote-Group"]' })));
+    const names = identityHeaderNames(
+      parseRequestHeaderConfig(configMapData({ 'requestheader-username-headers': '["X-REMOTE-USER"]', 'requestheader-group-headers': '["x-Remote-Group"]' })),
+    );
     expect(frontProxyUser({ 'x-remote-user': ['alice'], 'x-remote-group': ['devs'] }, names)).toEqual({ username: 'alice', groups: ['devs'], extra: {} });
   });
 });
@@ -194,7 +227,11 @@ describe('RequestAuthenticator', () => {
     const seen: string[] = [];
     const reviewer: TokenReviewer = (token) => {
       seen.push(token);
-      return Promise.resolve(token === 'good' ? { authenticated: true, user: { username: 'sa', groups: ['g'], extra: {} } } : { authenticated: false, error: 'invalid bearer token' });
+      return Promise.resolve(
+        token === 'good'
+          ? { authenticated: true, user: { username: 'sa', groups: ['g'], extra: {} } }
+          : { authenticated: false, error: 'invalid bearer token' },
+      );
     };
     const { instance, setClock } = authenticator(reviewer);
     const withToken = (token: string) => ({ connection: {}, peerCertificate: () => noCertificate, headers: { authorization: [`Bearer ${token}`] } });

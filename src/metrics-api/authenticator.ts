@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { frontProxyUser, judgeClientCertificate, type ChainVerdict, type DistinctHeaders, type FrontProxyTrust, type PeerCertificateVerdict } from './front-proxy.js';
+import {
+  frontProxyUser,
+  judgeClientCertificate,
+  type ChainVerdict,
+  type DistinctHeaders,
+  type FrontProxyTrust,
+  type PeerCertificateVerdict,
+} from './front-proxy.js';
 import type { Clock } from '../controller/clock.js';
 import { TtlCache } from './ttl-cache.js';
 import type { AuthenticationResult, UserInfo } from './user.js';

@@ -5,7 +5,13 @@ import type { UserInfo } from './user.js';
 
 const hpa: UserInfo = { username: 'system:serviceaccount:kube-system:horizontal-pod-autoscaler', groups: ['system:serviceaccounts'], extra: {} };
 const mallory: UserInfo = { username: 'mallory', groups: [], extra: {} };
-const metric = (resource: string, namespace = 'default'): ResourceAttributes => ({ namespace, verb: 'get', group: 'external.metrics.k8s.io', version: 'v1beta1', resource });
+const metric = (resource: string, namespace = 'default'): ResourceAttributes => ({
+  namespace,
+  verb: 'get',
+  group: 'external.metrics.k8s.io',
+  version: 'v1beta1',
+  resource,
+});
 
 function setup(options: { allowedTtlMs?: number; deniedTtlMs?: number; maxEntries?: number } = {}) {
   const clock = new FakeClock(0);

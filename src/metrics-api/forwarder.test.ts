@@ -17,7 +17,10 @@ const silent = pino({ level: 'silent' });
 const base = '/apis/external.metrics.k8s.io/v1beta1';
 
 /** An HTTPS server on 127.0.0.1 playing the other adapter: records what it is asked, answers per path. */
-async function startAdapter(serving: ServingBundle, answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; port: number; seen: { url: string; authorization: string | undefined }[] }> {
+async function startAdapter(
+  serving: ServingBundle,
+  answer: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ server: Server; port: number; seen: { url: string; authorization: string | undefined }[] }> {
   const seen: { url: string; authorization: string | undefined }[] = [];
   const server = createServer({ key: serving.privateKeyPem, cert: serving.certificatePem }, (req, res) => {
     seen.push({ url: req.url ?? '', authorization: req.headers.authorization });
@@ -52,7 +55,18 @@ describe('forwarding to an upstream metrics server', () => {
     serving = await generateServingBundle({ serviceName: 'adapter', namespace: 'monitoring' }, new Date());
     adapter = await startAdapter(serving, (req, res) => {
       if (req.url === base) {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'APIResourceList', resources: [{ name: 'queue_depth', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] }, { name: 's0-redis-orders', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] }, { bogus: true }] }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({
+              kind: 'APIResourceList',
+              resources: [
+                { name: 'queue_depth', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] },
+                { name: 's0-redis-orders', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] },
+                { bogus: true },
+              ],
+            }),
+          );
         return;
       }
       if (req.url?.includes('/missing')) {
@@ -66,7 +80,9 @@ describe('forwarding to an upstream metrics server', () => {
     });
     ownership.upsert({ metadata: { namespace: 'shop', name: 'orders' }, status: { externalMetricNames: ['s0-redis-orders'] } });
     const forwarder = new UpstreamForwarder({
-      client: new UpstreamClient({ target: { url: `https://127.0.0.1:${adapter.port}`, caPem: serving.caPem, serverName: 'localhost', token: () => Promise.resolve('swell-sa-token') } }),
+      client: new UpstreamClient({
+        target: { url: `https://127.0.0.1:${adapter.port}`, caPem: serving.caPem, serverName: 'localhost', token: () => Promise.resolve('swell-sa-token') },
+      }),
       ownership,
       log: silent,
     });
@@ -74,7 +90,10 @@ describe('forwarding to an upstream metrics server', () => {
     const handler = createMetricsHandler({
       source: { getMetric: () => Promise.resolve({ ok: true, value: 7, timestamp: new Date(0) }) },
       authenticator: { authenticate: () => Promise.resolve({ ok: true, via: 'front-proxy', user: { username: 'hpa', groups: [], extra: {} } }) },
-      authorizer: { authorize: (_user, attributes) => Promise.resolve(denied.has(attributes.resource) ? { allowed: false, reason: 'no rule' } : { allowed: true, reason: '' }) },
+      authorizer: {
+        authorize: (_user, attributes) =>
+          Promise.resolve(denied.has(attributes.resource) ? { allowed: false, reason: 'no rule' } : { allowed: true, reason: '' }),
+      },
       log: silent,
       notReadyReason: () => undefined,
       upstream: forwarder,
@@ -90,7 +109,11 @@ describe('forwarding to an upstream metrics server', () => {
 
   it('answers a metric a ScaledObject names itself, without asking the adapter', async () => {
     const before = adapter.seen.length;
-    const reply = await get(swell.port, `${base}/namespaces/shop/s0-redis-orders?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=orders')}`, serving.caPem);
+    const reply = await get(
+      swell.port,
+      `${base}/namespaces/shop/s0-redis-orders?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=orders')}`,
+      serving.caPem,
+    );
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toMatchObject({ items: [{ metricName: 's0-redis-orders', value: '7' }] });
     expect(adapter.seen.length).toBe(before);
@@ -132,12 +155,26 @@ describe('forwarding to an upstream metrics server', () => {
       authorizer: { authorize: () => Promise.resolve({ allowed: true, reason: '' }) },
       log: silent,
       notReadyReason: () => undefined,
-      upstream: new UpstreamForwarder({ client: new UpstreamClient({ target: { url: `https://127.0.0.1:${closed.port}`, token: () => Promise.resolve(undefined) } }), ownership, log: silent }),
+      upstream: new UpstreamForwarder({
+        client: new UpstreamClient({ target: { url: `https://127.0.0.1:${closed.port}`, token: () => Promise.resolve(undefined) } }),
+        ownership,
+        log: silent,
+      }),
     });
-    const request = (url: string) => handler({ method: 'GET', url, connection: {}, peerCertificate: () => ({ presented: false, authorized: false, commonName: '', validUntil: 0 }), headers: {}, signal: new AbortController().signal });
+    const request = (url: string) =>
+      handler({
+        method: 'GET',
+        url,
+        connection: {},
+        peerCertificate: () => ({ presented: false, authorized: false, commonName: '', validUntil: 0 }),
+        headers: {},
+        signal: new AbortController().signal,
+      });
     const upstreamMetric = await request(`${base}/namespaces/shop/queue_depth`);
     expect(upstreamMetric.status).toBe(503);
-    expect('json' in upstreamMetric && (upstreamMetric.json as { message: string }).message).toMatch(/queue_depth" is served by the upstream metrics server https:\/\/127\.0\.0\.1:\d+, which is unavailable: .*ECONNREFUSED/);
+    expect('json' in upstreamMetric && (upstreamMetric.json as { message: string }).message).toMatch(
+      /queue_depth" is served by the upstream metrics server https:\/\/127\.0\.0\.1:\d+, which is unavailable: .*ECONNREFUSED/,
+    );
     const own = await request(`${base}/namespaces/shop/s0-redis-orders?labelSelector=${encodeURIComponent('scaledobject.keda.sh/name=orders')}`);
     expect(own.status).toBe(200);
     const discovery = await request(base);

@@ -59,7 +59,10 @@ export class UpstreamForwarder implements UpstreamRouting {
     } catch (error) {
       if (!(error instanceof UpstreamUnavailableError)) throw error;
       this.options.log.warn({ metric: metricName, upstream: this.options.client.description, reason: error.message }, 'upstream metrics server unavailable');
-      const status = failureStatus('ServiceUnavailable', `external metric "${metricName}" is served by the upstream metrics server ${this.options.client.description}, which is unavailable: ${error.message}`);
+      const status = failureStatus(
+        'ServiceUnavailable',
+        `external metric "${metricName}" is served by the upstream metrics server ${this.options.client.description}, which is unavailable: ${error.message}`,
+      );
       return { status: status.code, json: status };
     }
   }
@@ -114,7 +117,8 @@ class UpstreamDiscovery {
       if (this.failing) this.options.log.info({ upstream: this.options.client.description }, 'upstream metrics discovery works again');
       this.failing = false;
     } catch (error) {
-      if (!this.failing) this.options.log.warn({ upstream: this.options.client.description, err: error }, 'upstream metrics discovery failed; listing swell metrics only');
+      if (!this.failing)
+        this.options.log.warn({ upstream: this.options.client.description, err: error }, 'upstream metrics discovery failed; listing swell metrics only');
       this.failing = true;
     }
   }
@@ -127,6 +131,14 @@ export function resourcesOf(document: unknown): ApiResource[] {
   return resources.flatMap((entry: unknown) => {
     const r = entry as Partial<ApiResource> | null;
     if (typeof r?.name !== 'string' || r.name === '') return [];
-    return [{ name: r.name, singularName: typeof r.singularName === 'string' ? r.singularName : '', namespaced: r.namespaced !== false, kind: typeof r.kind === 'string' ? r.kind : 'ExternalMetricValueList', verbs: Array.isArray(r.verbs) ? r.verbs.filter((v): v is string => typeof v === 'string') : ['get'] }];
+    return [
+      {
+        name: r.name,
+        singularName: typeof r.singularName === 'string' ? r.singularName : '',
+        namespaced: r.namespaced !== false,
+        kind: typeof r.kind === 'string' ? r.kind : 'ExternalMetricValueList',
+        verbs: Array.isArray(r.verbs) ? r.verbs.filter((v): v is string => typeof v === 'string') : ['get'],
+      },
+    ];
   });
 }

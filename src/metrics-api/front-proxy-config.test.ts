@@ -35,7 +35,12 @@ describe('FrontProxyConfigWatcher', () => {
   it('replaces the trust object only when the content changes, so per-connection verdicts survive re-reads', async () => {
     let answer = data(caPem);
     const told: string[] = [];
-    const watcher = new FrontProxyConfigWatcher({ read: () => Promise.resolve(answer), log: silent, clock: new FakeClock(), onTrust: (trust) => void told.push(trust.config.clientCaPem) });
+    const watcher = new FrontProxyConfigWatcher({
+      read: () => Promise.resolve(answer),
+      log: silent,
+      clock: new FakeClock(),
+      onTrust: (trust) => void told.push(trust.config.clientCaPem),
+    });
     await watcher.refresh();
     const first = watcher.trust();
     await watcher.refresh();
@@ -64,7 +69,12 @@ describe('FrontProxyConfigWatcher', () => {
   it('re-reads on its interval of the clock, not before, and stops re-reading once stopped', async () => {
     const clock = new FakeClock();
     let reads = 0;
-    const watcher = new FrontProxyConfigWatcher({ read: () => Promise.resolve((reads += 1, data(reads === 1 ? caPem : nextCaPem))), log: silent, clock, intervalMs: 30_000 });
+    const watcher = new FrontProxyConfigWatcher({
+      read: () => Promise.resolve(((reads += 1), data(reads === 1 ? caPem : nextCaPem))),
+      log: silent,
+      clock,
+      intervalMs: 30_000,
+    });
     await watcher.start();
     expect(reads).toBe(1);
     await clock.advance(29_999);

@@ -59,16 +59,15 @@ export class FrontProxyConfigWatcher {
       this.options.log.info({ allowedNames: config.allowedNames, usernameHeaders: config.usernameHeaders }, 'front-proxy authentication configuration loaded');
     } catch (error) {
       this.problem = (error as Error).message;
-      this.options.log.warn({ err: error }, this.current ? 'cannot re-read front-proxy configuration; keeping the previous one' : 'cannot read front-proxy configuration');
+      this.options.log.warn(
+        { err: error },
+        this.current ? 'cannot re-read front-proxy configuration; keeping the previous one' : 'cannot read front-proxy configuration',
+      );
     }
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = this.options.clock.setTimeout(
-      () => void this.refresh().finally(() => this.schedule()),
-      this.options.intervalMs ?? 30_000,
-      { unref: true },
-    );
+    this.timer = this.options.clock.setTimeout(() => void this.refresh().finally(() => this.schedule()), this.options.intervalMs ?? 30_000, { unref: true });
   }
 }

@@ -31,12 +31,14 @@ export interface FrontProxyTrust {
 
 export const authenticationConfigMap = { namespace: 'kube-system', name: 'extension-apiserver-authentication' } as const;
 
-
 /** Parses the ConfigMap's data; throws an error naming the key when it is missing or malformed. */
 export function parseRequestHeaderConfig(data: Readonly<Record<string, string>> | undefined): RequestHeaderConfig {
   const where = `ConfigMap ${authenticationConfigMap.namespace}/${authenticationConfigMap.name}`;
   const clientCaPem = data?.['requestheader-client-ca-file'];
-  if (!clientCaPem?.includes('BEGIN CERTIFICATE')) throw new Error(`${where}: key "requestheader-client-ca-file" is missing or holds no PEM certificate; is kube-apiserver running with --requestheader-client-ca-file?`);
+  if (!clientCaPem?.includes('BEGIN CERTIFICATE'))
+    throw new Error(
+      `${where}: key "requestheader-client-ca-file" is missing or holds no PEM certificate; is kube-apiserver running with --requestheader-client-ca-file?`,
+    );
   const list = (key: string): string[] => {
     const raw = data?.[key];
     if (raw === undefined || raw.trim() === '') return [];
@@ -57,7 +59,8 @@ export function parseRequestHeaderConfig(data: Readonly<Record<string, string>> 
     groupHeaders: list('requestheader-group-headers'),
     extraHeaderPrefixes: list('requestheader-extra-headers-prefix'),
   };
-  if (config.usernameHeaders.length === 0) throw new Error(`${where}: key "requestheader-username-headers" is empty; without it no user can be read from a proxied request`);
+  if (config.usernameHeaders.length === 0)
+    throw new Error(`${where}: key "requestheader-username-headers" is empty; without it no user can be read from a proxied request`);
   return config;
 }
 
@@ -68,7 +71,12 @@ export function frontProxyTrust(config: RequestHeaderConfig): FrontProxyTrust {
 
 export function identityHeaderNames(config: RequestHeaderConfig): IdentityHeaderNames {
   const lower = (names: readonly string[]) => names.map((name) => name.toLowerCase());
-  return { username: lower(config.usernameHeaders), uid: lower(config.uidHeaders), group: lower(config.groupHeaders), extraPrefixes: lower(config.extraHeaderPrefixes) };
+  return {
+    username: lower(config.usernameHeaders),
+    uid: lower(config.uidHeaders),
+    group: lower(config.groupHeaders),
+    extraPrefixes: lower(config.extraHeaderPrefixes),
+  };
 }
 
 /** Splits a PEM bundle into certificates, naming the bundle when one does not parse. */
@@ -113,7 +121,8 @@ export function judgeClientCertificate(peer: PeerCertificateVerdict, trust: Fron
   if (!peer.presented) return { ok: false, message: 'no client certificate' };
   const subject = `client certificate "${peer.commonName}"`;
   if (!peer.authorized) return { ok: false, message: `${subject} ${handshakeProblem(peer.authorizationError)}` };
-  if (peer.anchor === undefined || !trust.anchors.has(peer.anchor)) return { ok: false, message: `${subject} is not signed by the front-proxy CA (it chains to a CA that is no longer trusted)` };
+  if (peer.anchor === undefined || !trust.anchors.has(peer.anchor))
+    return { ok: false, message: `${subject} is not signed by the front-proxy CA (it chains to a CA that is no longer trusted)` };
   if (now > peer.validUntil) return { ok: false, message: `${subject} expired at ${new Date(peer.validUntil).toISOString()}` };
   if (trust.config.allowedNames.length > 0 && !trust.config.allowedNames.includes(peer.commonName)) {
     return { ok: false, message: `client certificate common name "${peer.commonName}" is not one of the allowed front-proxy names` };

@@ -10,9 +10,21 @@ describe('the record of the previous APIService owner', () => {
       resourceVersion: '42',
       uid: 'u',
       labels: { 'app.kubernetes.io/name': 'prometheus-adapter' },
-      annotations: { 'meta.helm.sh/release-name': 'swell', 'meta.helm.sh/release-namespace': 'swell-system', 'kubectl.kubernetes.io/last-applied-configuration': '{}', team: 'monitoring' },
+      annotations: {
+        'meta.helm.sh/release-name': 'swell',
+        'meta.helm.sh/release-namespace': 'swell-system',
+        'kubectl.kubernetes.io/last-applied-configuration': '{}',
+        team: 'monitoring',
+      },
     },
-    spec: { group: 'external.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, caBundle: 'Q0E=', service: { namespace: 'monitoring', name: 'prometheus-adapter', port: 443 } },
+    spec: {
+      group: 'external.metrics.k8s.io',
+      version: 'v1beta1',
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+      caBundle: 'Q0E=',
+      service: { namespace: 'monitoring', name: 'prometheus-adapter', port: 443 },
+    },
   };
 
   it("keeps the owner's spec, labels and annotations, without what Helm or kubectl wrote", () => {
@@ -40,7 +52,13 @@ describe('handing the APIService over and back', () => {
     apiVersion: 'apiregistration.k8s.io/v1',
     kind: 'APIService',
     metadata: { name: 'v1beta1.external.metrics.k8s.io', labels: { 'app.kubernetes.io/name': 'prometheus-adapter' }, annotations: { team: 'monitoring' } },
-    spec: { group: 'external.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, service: { namespace: 'monitoring', name: 'prometheus-adapter', port: 443 } },
+    spec: {
+      group: 'external.metrics.k8s.io',
+      version: 'v1beta1',
+      groupPriorityMinimum: 100,
+      versionPriority: 100,
+      service: { namespace: 'monitoring', name: 'prometheus-adapter', port: 443 },
+    },
   };
 
   it('has nothing to hand over when there is no APIService, and nothing to hand back without a record', async () => {
@@ -56,14 +74,28 @@ describe('handing the APIService over and back', () => {
     const over = await handOver(client, { ...options, helmRelease: 'swell' });
     expect(over).toMatchObject({ kind: 'recorded', message: expect.stringContaining('Service monitoring/prometheus-adapter:443') as unknown });
     const record = client.get(recordPath) as { data: Record<string, string> };
-    expect(parseRecord(record.data['apiservice.json'] ?? '', 'cm')).toEqual({ labels: adapterService.metadata.labels, annotations: { team: 'monitoring' }, spec: adapterService.spec });
-    expect(client.get(apiServicePath)?.metadata).toMatchObject({ labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'swell', 'meta.helm.sh/release-namespace': 'swell-system' } });
+    expect(parseRecord(record.data['apiservice.json'] ?? '', 'cm')).toEqual({
+      labels: adapterService.metadata.labels,
+      annotations: { team: 'monitoring' },
+      spec: adapterService.spec,
+    });
+    expect(client.get(apiServicePath)?.metadata).toMatchObject({
+      labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { 'meta.helm.sh/release-name': 'swell', 'meta.helm.sh/release-namespace': 'swell-system' },
+    });
     await expect(handOver(client, options)).resolves.toMatchObject({ kind: 'already-recorded' });
 
     // swell's chart replaces the APIService with its own; hand-back restores the adapter's.
-    client.put(apiServicePath, { ...adapterService, metadata: { name: adapterService.metadata.name }, spec: { ...adapterService.spec, service: { namespace: 'swell-system', name: 'swell-metrics', port: 443 } } });
+    client.put(apiServicePath, {
+      ...adapterService,
+      metadata: { name: adapterService.metadata.name },
+      spec: { ...adapterService.spec, service: { namespace: 'swell-system', name: 'swell-metrics', port: 443 } },
+    });
     await expect(handBack(client, options)).resolves.toMatchObject({ kind: 'restored' });
-    expect(client.get(apiServicePath)).toMatchObject({ metadata: { labels: adapterService.metadata.labels, annotations: { team: 'monitoring' } }, spec: adapterService.spec });
+    expect(client.get(apiServicePath)).toMatchObject({
+      metadata: { labels: adapterService.metadata.labels, annotations: { team: 'monitoring' } },
+      spec: adapterService.spec,
+    });
     expect(client.get(recordPath)).toBeUndefined();
   });
 

@@ -18,14 +18,16 @@ export interface HandOverOptions {
 }
 
 export type HandOverResult =
-  | { kind: 'none'; message: string }
-  | { kind: 'already-recorded'; message: string }
-  | { kind: 'recorded'; message: string; previous: RecordedApiService };
+  { kind: 'none'; message: string } | { kind: 'already-recorded'; message: string } | { kind: 'recorded'; message: string; previous: RecordedApiService };
 
 export type HandBackResult = { kind: 'nothing-recorded'; message: string } | { kind: 'restored'; message: string };
 
 const recordKey = 'apiservice.json';
-const helmKeys = { managedBy: 'app.kubernetes.io/managed-by', releaseName: 'meta.helm.sh/release-name', releaseNamespace: 'meta.helm.sh/release-namespace' } as const;
+const helmKeys = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  releaseName: 'meta.helm.sh/release-name',
+  releaseNamespace: 'meta.helm.sh/release-namespace',
+} as const;
 
 /**
  * Records the APIService's current owner before swell takes it over. The first record wins: running it again
@@ -40,7 +42,12 @@ export async function handOver(client: KubeClient, options: HandOverOptions): Pr
   if (!current?.spec) return { kind: 'none', message: `APIService ${externalMetricsApiServiceName} does not exist; nothing to hand over` };
   const previous = recordOf(current);
   await client.request('POST', configMapsPath(options.namespace), {
-    body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: options.configMapName, labels: { [helmKeys.managedBy]: 'swell' } }, data: { [recordKey]: JSON.stringify(previous) } },
+    body: {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: options.configMapName, labels: { [helmKeys.managedBy]: 'swell' } },
+      data: { [recordKey]: JSON.stringify(previous) },
+    },
   });
   if (options.helmRelease) await markForHelm(client, current, options.helmRelease, options.namespace);
   return { kind: 'recorded', previous, message: `recorded APIService ${externalMetricsApiServiceName} (${describeBackend(previous)}) in ${where}` };
@@ -53,9 +60,17 @@ export async function handBack(client: KubeClient, options: Pick<HandOverOptions
   const text = record?.data?.[recordKey];
   if (!text) return { kind: 'nothing-recorded', message: `no previous owner recorded in ${where}; nothing to hand back` };
   const previous = parseRecord(text, where);
-  const body: V1APIService = { apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: externalMetricsApiServiceName, labels: previous.labels, annotations: previous.annotations }, spec: previous.spec };
+  const body: V1APIService = {
+    apiVersion: 'apiregistration.k8s.io/v1',
+    kind: 'APIService',
+    metadata: { name: externalMetricsApiServiceName, labels: previous.labels, annotations: previous.annotations },
+    spec: previous.spec,
+  };
   const current = await readOrUndefined<V1APIService>(client, externalMetricsApiServicePath);
-  if (current) await client.request('PUT', externalMetricsApiServicePath, { body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+  if (current)
+    await client.request('PUT', externalMetricsApiServicePath, {
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } },
+    });
   else await client.request('POST', apiServicesPath, { body });
   await client.request('DELETE', configMapPath(options));
   return { kind: 'restored', message: `restored APIService ${externalMetricsApiServiceName} (${describeBackend(previous)}) from ${where}` };
@@ -78,7 +93,8 @@ export function parseRecord(text: string, where: string): RecordedApiService {
     throw new Error(`${where}: ${recordKey} is not JSON (${(error as Error).message})`, { cause: error });
   }
   const record = parsed as Partial<RecordedApiService> | null;
-  if (typeof record?.spec !== 'object' || record.spec === null || typeof record.spec.groupPriorityMinimum !== 'number') throw new Error(`${where}: ${recordKey} holds no APIService spec`);
+  if (typeof record?.spec !== 'object' || record.spec === null || typeof record.spec.groupPriorityMinimum !== 'number')
+    throw new Error(`${where}: ${recordKey} holds no APIService spec`);
   return { labels: record.labels ?? {}, annotations: record.annotations ?? {}, spec: record.spec };
 }
 
@@ -88,7 +104,10 @@ function describeBackend(record: RecordedApiService): string {
 }
 
 async function markForHelm(client: KubeClient, current: V1APIService, release: string, namespace: string): Promise<void> {
-  const metadata = { labels: { ...(current.metadata?.labels ?? {}), [helmKeys.managedBy]: 'Helm' }, annotations: { ...(current.metadata?.annotations ?? {}), [helmKeys.releaseName]: release, [helmKeys.releaseNamespace]: namespace } };
+  const metadata = {
+    labels: { ...(current.metadata?.labels ?? {}), [helmKeys.managedBy]: 'Helm' },
+    annotations: { ...(current.metadata?.annotations ?? {}), [helmKeys.releaseName]: release, [helmKeys.releaseNamespace]: namespace },
+  };
   await client.request('PUT', externalMetricsApiServicePath, { body: { ...current, metadata: { ...current.metadata, ...metadata } } });
 }
 

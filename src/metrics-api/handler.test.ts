@@ -20,7 +20,8 @@ function memorySource(table: Record<string, Record<string, number | Error | 'han
       const metrics = table[`${request.namespace}/${request.scaledObject}`];
       if (!metrics) return Promise.resolve<ExternalMetricResult>({ ok: false, reason: 'ScaledObjectNotFound', message: 'no such ScaledObject' });
       const value = metrics[request.metricName];
-      if (value === undefined) return Promise.resolve<ExternalMetricResult>({ ok: false, reason: 'MetricNotFound', message: `known metrics: ${Object.keys(metrics).join(', ')}` });
+      if (value === undefined)
+        return Promise.resolve<ExternalMetricResult>({ ok: false, reason: 'MetricNotFound', message: `known metrics: ${Object.keys(metrics).join(', ')}` });
       if (value === 'hang') return new Promise(() => {});
       if (value instanceof Error) return Promise.resolve<ExternalMetricResult>({ ok: false, reason: 'TriggerError', message: value.message });
       return Promise.resolve<ExternalMetricResult>({ ok: true, value, timestamp: at });
@@ -28,10 +29,15 @@ function memorySource(table: Record<string, Record<string, number | Error | 'han
   };
 }
 
-function handler(overrides: Partial<MetricsHandlerOptions> = {}, identity: AuthenticationResult = { ok: true, via: 'front-proxy', user: { username: 'hpa', groups: [], extra: {} } }) {
+function handler(
+  overrides: Partial<MetricsHandlerOptions> = {},
+  identity: AuthenticationResult = { ok: true, via: 'front-proxy', user: { username: 'hpa', groups: [], extra: {} } },
+) {
   const authorizations: string[] = [];
   const options: MetricsHandlerOptions = {
-    source: memorySource({ 'default/orders': { 's0-redis-orders': 5.5, 's1-kafka-topic': new Error('kafka: broker 127.0.0.1:9092 unreachable'), 's2-slow': 'hang' } }),
+    source: memorySource({
+      'default/orders': { 's0-redis-orders': 5.5, 's1-kafka-topic': new Error('kafka: broker 127.0.0.1:9092 unreachable'), 's2-slow': 'hang' },
+    }),
     authenticator: { authenticate: () => Promise.resolve(identity) },
     authorizer: {
       authorize: (user, attributes) => {
@@ -61,7 +67,8 @@ function handler(overrides: Partial<MetricsHandlerOptions> = {}, identity: Authe
   return { get, authorizations, leave: () => client.abort(), signalReads: () => signalReads };
 }
 
-const json = (r: MetricsResponse) => ('jsonText' in r ? (JSON.parse(r.jsonText) as Record<string, unknown>) : 'json' in r ? (r.json as Record<string, unknown>) : {});
+const json = (r: MetricsResponse) =>
+  'jsonText' in r ? (JSON.parse(r.jsonText) as Record<string, unknown>) : 'json' in r ? (r.json as Record<string, unknown>) : {};
 
 describe('metrics handler', () => {
   it('serves a metric as an ExternalMetricValueList with a milli quantity', async () => {
@@ -126,12 +133,36 @@ describe('metrics handler', () => {
 
   it.each([
     ['no selector', `${base}/default/s0-redis-orders`, 400, 'BadRequest', /scaledObject name is not specified/],
-    ['a selector without the ScaledObject label', `${base}/default/s0-redis-orders?labelSelector=app%3Dx`, 400, 'BadRequest', /scaledObject name is not specified/],
+    [
+      'a selector without the ScaledObject label',
+      `${base}/default/s0-redis-orders?labelSelector=app%3Dx`,
+      400,
+      'BadRequest',
+      /scaledObject name is not specified/,
+    ],
     ['a malformed selector', `${base}/default/s0-redis-orders?labelSelector=a%3D1%2Ca%3D2`, 400, 'BadRequest', /both "1" and "2"/],
     ['an unknown ScaledObject', `${base}/default/s0-redis-orders?${selector('nope')}`, 404, 'NotFound', /ScaledObject default\/nope not found/],
-    ['an unknown metric', `${base}/default/s9-x?${selector('orders')}`, 404, 'NotFound', /metric "s9-x" of ScaledObject default\/orders not found: known metrics/],
-    ['a failing trigger', `${base}/default/s1-kafka-topic?${selector('orders')}`, 500, 'InternalError', /metric "s1-kafka-topic" of ScaledObject default\/orders encountered an error: kafka: broker/],
-    ['a forbidden metric', `${base}/default/secret-metric?${selector('orders')}`, 403, 'Forbidden', /User "hpa" cannot get resource "secret-metric" in API group "external.metrics.k8s.io" in the namespace "default": no rule/],
+    [
+      'an unknown metric',
+      `${base}/default/s9-x?${selector('orders')}`,
+      404,
+      'NotFound',
+      /metric "s9-x" of ScaledObject default\/orders not found: known metrics/,
+    ],
+    [
+      'a failing trigger',
+      `${base}/default/s1-kafka-topic?${selector('orders')}`,
+      500,
+      'InternalError',
+      /metric "s1-kafka-topic" of ScaledObject default\/orders encountered an error: kafka: broker/,
+    ],
+    [
+      'a forbidden metric',
+      `${base}/default/secret-metric?${selector('orders')}`,
+      403,
+      'Forbidden',
+      /User "hpa" cannot get resource "secret-metric" in API group "external.metrics.k8s.io" in the namespace "default": no rule/,
+    ],
     ['an unknown path', '/apis/custom.metrics.k8s.io/v1beta2', 404, 'NotFound', /could not find/],
     ['a write', `${base}/default/s0-redis-orders`, 405, 'MethodNotAllowed', /POST is not supported/],
   ])('answers %s with a %d Status', async (_, url, code, reason, message) => {
@@ -183,7 +214,10 @@ describe('metrics handler', () => {
 
   it('serves discovery that lists externalmetrics as a namespaced, get-only resource', async () => {
     const { get } = handler();
-    expect(json(await get('/apis'))).toMatchObject({ kind: 'APIGroupList', groups: [{ name: 'external.metrics.k8s.io', preferredVersion: { groupVersion: 'external.metrics.k8s.io/v1beta1' } }] });
+    expect(json(await get('/apis'))).toMatchObject({
+      kind: 'APIGroupList',
+      groups: [{ name: 'external.metrics.k8s.io', preferredVersion: { groupVersion: 'external.metrics.k8s.io/v1beta1' } }],
+    });
     expect(json(await get('/apis/external.metrics.k8s.io'))).toMatchObject({ kind: 'APIGroup', name: 'external.metrics.k8s.io' });
     expect(json(await get('/apis/external.metrics.k8s.io/v1beta1'))).toMatchObject({
       kind: 'APIResourceList',

@@ -79,13 +79,18 @@ export function createMetricsHandler(options: MetricsHandlerOptions): MetricsHan
 }
 
 // Discovery and OpenAPI are public to every authenticated user under default RBAC (system:discovery).
-async function publicDocument(options: MetricsHandlerOptions, request: MetricsRequest, route: Extract<Route, { kind: 'discovery' | 'openapi' }>): Promise<MetricsResponse> {
+async function publicDocument(
+  options: MetricsHandlerOptions,
+  request: MetricsRequest,
+  route: Extract<Route, { kind: 'discovery' | 'openapi' }>,
+): Promise<MetricsResponse> {
   const authentication = await options.authenticator.authenticate(request);
   if (!authentication.ok) return unauthenticated(options, request, authentication.message);
   if (route.kind === 'discovery' && route.document === 'resources' && options.upstream) {
     return { status: 200, json: { ...apiResourceList, resources: await options.upstream.discoveryResources(apiResourceList.resources) } };
   }
-  if (route.kind === 'discovery') return { status: 200, json: route.document === 'groups' ? apiGroupList : route.document === 'group' ? apiGroup : apiResourceList };
+  if (route.kind === 'discovery')
+    return { status: 200, json: route.document === 'groups' ? apiGroupList : route.document === 'group' ? apiGroup : apiResourceList };
   return { status: 200, json: route.document === 'v2' ? openApiV2 : route.document === 'v3' ? openApiV3Index : openApiV3GroupVersion };
 }
 
@@ -104,7 +109,13 @@ async function metricRequest(options: MetricServing, request: MetricsRequest, ro
   const user = authentication.user;
   let decision: AccessDecision;
   try {
-    decision = await options.authorizer.authorize(user, { namespace: route.namespace, verb: 'get', group: metricsGroup, version: metricsVersion, resource: route.metricName });
+    decision = await options.authorizer.authorize(user, {
+      namespace: route.namespace,
+      verb: 'get',
+      group: metricsGroup,
+      version: metricsVersion,
+      resource: route.metricName,
+    });
   } catch (error) {
     options.log.error({ user: user.username, err: error }, 'SubjectAccessReview failed');
     return failure('InternalError', 'authorization check failed; see the metrics server log');
@@ -144,9 +155,15 @@ function unauthenticated(options: MetricsHandlerOptions, request: MetricsRequest
 }
 
 function forbidden(options: MetricsHandlerOptions, user: UserInfo, route: MetricRoute, decision: AccessDecision): MetricsResponse {
-  options.log.warn({ user: user.username, groups: user.groups, namespace: route.namespace, metric: route.metricName, reason: decision.reason }, 'refused unauthorized metric request');
+  options.log.warn(
+    { user: user.username, groups: user.groups, namespace: route.namespace, metric: route.metricName, reason: decision.reason },
+    'refused unauthorized metric request',
+  );
   const because = decision.reason ? `: ${decision.reason}` : '';
-  return failure('Forbidden', `externalmetrics.${metricsGroup} "${route.metricName}" is forbidden: User "${user.username}" cannot get resource "${route.metricName}" in API group "${metricsGroup}" in the namespace "${route.namespace}"${because}`);
+  return failure(
+    'Forbidden',
+    `externalmetrics.${metricsGroup} "${route.metricName}" is forbidden: User "${user.username}" cannot get resource "${route.metricName}" in API group "${metricsGroup}" in the namespace "${route.namespace}"${because}`,
+  );
 }
 
 function metricResponse(options: MetricServing, route: MetricRoute, scaledObject: string, outcome: ReadOutcome<ExternalMetricResult>): MetricsResponse {

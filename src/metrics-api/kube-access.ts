@@ -51,7 +51,12 @@ export function authenticationConfigReader(client: KubeClient): () => Promise<Re
 }
 
 export const externalMetricsApiServiceName = `${metricsVersion}.${metricsGroup}`;
-export const externalMetricsApiServicePath = resourcePath({ group: 'apiregistration.k8s.io', version: 'v1', resource: 'apiservices', name: externalMetricsApiServiceName });
+export const externalMetricsApiServicePath = resourcePath({
+  group: 'apiregistration.k8s.io',
+  version: 'v1',
+  resource: 'apiservices',
+  name: externalMetricsApiServiceName,
+});
 
 /**
  * Publishes the CA in APIService v1beta1.external.metrics.k8s.io so that the aggregator trusts the serving

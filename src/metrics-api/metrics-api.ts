@@ -47,13 +47,22 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
   const clock = options.clock ?? createSystemClock();
   const log = options.log;
   let server: MetricsApiServer | undefined;
-  const frontProxy = new FrontProxyConfigWatcher({ read: authenticationConfigReader(options.client), log, clock, onTrust: (trust) => server?.setClientCa(trust.config.clientCaPem) });
+  const frontProxy = new FrontProxyConfigWatcher({
+    read: authenticationConfigReader(options.client),
+    log,
+    clock,
+    onTrust: (trust) => server?.setClientCa(trust.config.clientCaPem),
+  });
   await frontProxy.start();
   const upstream = options.upstream ? await startUpstreamRouting(options.client, options.upstream, log) : undefined;
   const handler = createMetricsHandler({
     ...(upstream ? { upstream: upstream.routing } : {}),
     source: options.source,
-    authenticator: new RequestAuthenticator({ trust: frontProxy.trust, clock, ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.client) } : {}) }),
+    authenticator: new RequestAuthenticator({
+      trust: frontProxy.trust,
+      clock,
+      ...(options.acceptBearerTokens ? { tokenReviewer: tokenReviewer(options.client) } : {}),
+    }),
     authorizer: new CachingAuthorizer({ reviewer: subjectAccessReviewer(options.client), clock }),
     log,
     notReadyReason: () => frontProxy.notReadyReason(),
@@ -77,7 +86,14 @@ export async function startMetricsApi(options: MetricsApiOptions): Promise<Runni
     if (registration) await ensureNamespace(options.client, registration.namespace);
     const bundle = await certificates.start();
     const clientCaPem = frontProxy.trust()?.config.clientCaPem;
-    server = await MetricsApiServer.start({ handler, servingCertificate: bundle, ...(clientCaPem ? { clientCaPem } : {}), log, ...(options.host ? { host: options.host } : {}), ...(options.port === undefined ? {} : { port: options.port }) });
+    server = await MetricsApiServer.start({
+      handler,
+      servingCertificate: bundle,
+      ...(clientCaPem ? { clientCaPem } : {}),
+      log,
+      ...(options.host ? { host: options.host } : {}),
+      ...(options.port === undefined ? {} : { port: options.port }),
+    });
     if (registration) {
       const local = apiServiceRegistration(options.client, { ...registration, port: server.port, caPem: bundle.caPem }, log);
       keeper = new RegistrationKeeper({ registration: local, ownPort: server.port, clock, log });

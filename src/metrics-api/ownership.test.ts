@@ -19,9 +19,21 @@ describe('MetricOwnership', () => {
     { q: { namespace: 'other', metricName: 's0-redis-orders', labelSelector: undefined }, owned: false, why: 'names are owned per namespace' },
     { q: { namespace: 'shop', metricName: 'http_requests_per_second', labelSelector: undefined }, owned: false, why: 'a name no ScaledObject lists' },
     { q: { namespace: 'batch', metricName: 'composite-metric', labelSelector: undefined }, owned: true, why: 'the composite metric of scalingModifiers' },
-    { q: { namespace: 'batch', metricName: 's0-new', labelSelector: 'scaledobject.keda.sh/name=fresh' }, owned: true, why: 'the selector names a known ScaledObject whose status is not written yet' },
-    { q: { namespace: 'batch', metricName: 's0-new', labelSelector: 'scaledobject.keda.sh/name=ghost' }, owned: false, why: 'the selector names an unknown ScaledObject' },
-    { q: { namespace: 'batch', metricName: 's0-new', labelSelector: 'scaledobject.keda.sh/name=a,scaledobject.keda.sh/name=b' }, owned: false, why: 'a contradictory selector names none' },
+    {
+      q: { namespace: 'batch', metricName: 's0-new', labelSelector: 'scaledobject.keda.sh/name=fresh' },
+      owned: true,
+      why: 'the selector names a known ScaledObject whose status is not written yet',
+    },
+    {
+      q: { namespace: 'batch', metricName: 's0-new', labelSelector: 'scaledobject.keda.sh/name=ghost' },
+      owned: false,
+      why: 'the selector names an unknown ScaledObject',
+    },
+    {
+      q: { namespace: 'batch', metricName: 's0-new', labelSelector: 'scaledobject.keda.sh/name=a,scaledobject.keda.sh/name=b' },
+      owned: false,
+      why: 'a contradictory selector names none',
+    },
   ])('owns=$owned when $why', ({ q, owned }) => {
     expect(ownership.owns(q)).toBe(owned);
   });

@@ -32,14 +32,19 @@ export function apiServiceRegistration(client: KubeClient, registration: LocalRe
       const service = current.spec?.service;
       const resourceVersion = current.metadata?.resourceVersion;
       const ours = service?.name === registration.serviceName && service.namespace === registration.namespace && service.port !== undefined;
-      const target = ours ? { kind: 'local' as const, port: service.port ?? 0 } : { kind: 'foreign' as const, description: service ? `Service ${service.namespace}/${service.name}` : 'the apiserver itself' };
+      const target = ours
+        ? { kind: 'local' as const, port: service.port ?? 0 }
+        : { kind: 'foreign' as const, description: service ? `Service ${service.namespace}/${service.name}` : 'the apiserver itself' };
       return { target, ...(resourceVersion ? { resourceVersion } : {}) };
     },
     async claim(observed) {
       await ensureExternalNameService(client, registration);
       const desired = localApiService(registration);
       if (!observed) await client.request('POST', apiServices, { body: desired });
-      else await client.request('PUT', externalMetricsApiServicePath, { body: { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.resourceVersion } } });
+      else
+        await client.request('PUT', externalMetricsApiServicePath, {
+          body: { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.resourceVersion } },
+        });
     },
     release: () => unregisterApiService(client, registration, log),
   };
@@ -67,7 +72,11 @@ function localApiService(registration: LocalRegistration): V1APIService {
  * Deletes the APIService if it still points at this registration's Service: an APIService whose backend is gone
  * breaks discovery for every client and blocks namespace deletion.
  */
-export async function unregisterApiService(client: KubeClient, registration: Pick<LocalRegistration, 'namespace' | 'serviceName' | 'port'>, log: Logger): Promise<void> {
+export async function unregisterApiService(
+  client: KubeClient,
+  registration: Pick<LocalRegistration, 'namespace' | 'serviceName' | 'port'>,
+  log: Logger,
+): Promise<void> {
   const current = await readOrUndefined<V1APIService>(client, externalMetricsApiServicePath);
   const service = current?.spec?.service;
   // Another local operator may have registered itself since (same Service, its own port): leave its APIService be.

@@ -20,7 +20,11 @@ describe('routeRequest', () => {
       `${v}/namespaces/default/s0-redis-mylist?labelSelector=scaledobject.keda.sh%2Fname%3Dorders`,
       { kind: 'metric', namespace: 'default', metricName: 's0-redis-mylist', labelSelector: 'scaledobject.keda.sh/name=orders' },
     ],
-    ['GET', `${v}/namespaces/default/s0-cron-Etc-UTC-00xxThu`, { kind: 'metric', namespace: 'default', metricName: 's0-cron-Etc-UTC-00xxThu', labelSelector: undefined }],
+    [
+      'GET',
+      `${v}/namespaces/default/s0-cron-Etc-UTC-00xxThu`,
+      { kind: 'metric', namespace: 'default', metricName: 's0-cron-Etc-UTC-00xxThu', labelSelector: undefined },
+    ],
     ['GET', `${v}/namespaces/Bad_NS/m?labelSelector=a%3Db`, { kind: 'invalid', message: 'namespace "Bad_NS" is not a valid namespace name' }],
     ['GET', `${v}/namespaces/default/%E0%A4%A`, { kind: 'invalid', message: 'path segments "default/%E0%A4%A" are not valid percent-encoding' }],
     ['GET', `${v}/namespaces/default`, { kind: 'not-found', path: `${v}/namespaces/default` }],
@@ -53,10 +57,20 @@ describe('routeRequest', () => {
     '',
   ])('reads labelSelector from %j as URLSearchParams does', (query) => {
     const route = routeRequest('GET', `${v}/namespaces/default/m?${query}`);
-    expect(route).toEqual({ kind: 'metric', namespace: 'default', metricName: 'm', labelSelector: new URLSearchParams(query).get('labelSelector') ?? undefined });
+    expect(route).toEqual({
+      kind: 'metric',
+      namespace: 'default',
+      metricName: 'm',
+      labelSelector: new URLSearchParams(query).get('labelSelector') ?? undefined,
+    });
   });
 
   it('reads absolute-form targets through the URL parser', () => {
-    expect(routeRequest('GET', `https://example.com${v}/namespaces/default/m?labelSelector=a%3Db`)).toEqual({ kind: 'metric', namespace: 'default', metricName: 'm', labelSelector: 'a=b' });
+    expect(routeRequest('GET', `https://example.com${v}/namespaces/default/m?labelSelector=a%3Db`)).toEqual({
+      kind: 'metric',
+      namespace: 'default',
+      metricName: 'm',
+      labelSelector: 'a=b',
+    });
   });
 });

@@ -92,7 +92,7 @@ function percentDecoded(segment: string): string {
  */
 function queryParameter(query: string, name: string): string | undefined {
   if (query === '') return undefined;
-  for (let start = 0; start <= query.length; ) {
+  for (let start = 0; start <= query.length;) {
     const amp = query.indexOf('&', start);
     const end = amp === -1 ? query.length : amp;
     const pair = query.slice(start, end);

@@ -66,9 +66,7 @@ function get(path: string, options: { client?: CertifiedKey; agent?: Agent; ca?:
         const serverCertificate = (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256 ?? '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body, reusedSocket: req.reusedSocket, serverCertificate }),
-        );
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reusedSocket: req.reusedSocket, serverCertificate }));
       },
     );
     req.on('error', reject);
@@ -89,11 +87,21 @@ beforeAll(async () => {
   const handler = createMetricsHandler({
     source: { getMetric: () => Promise.resolve({ ok: true, value: 42.25, timestamp: new Date() }) },
     authenticator: new RequestAuthenticator({ trust: () => trust, clock: createSystemClock() }),
-    authorizer: new CachingAuthorizer({ reviewer: (user) => Promise.resolve({ allowed: user.groups.includes('readers'), reason: 'test policy' }), clock: createSystemClock() }),
+    authorizer: new CachingAuthorizer({
+      reviewer: (user) => Promise.resolve({ allowed: user.groups.includes('readers'), reason: 'test policy' }),
+      clock: createSystemClock(),
+    }),
     log: handlerLog,
     notReadyReason: () => undefined,
   });
-  server = await MetricsApiServer.start({ handler, servingCertificate: serving, clientCaPem: frontProxyCa.certificatePem, log: silent, host: '127.0.0.1', port: 0 });
+  server = await MetricsApiServer.start({
+    handler,
+    servingCertificate: serving,
+    clientCaPem: frontProxyCa.certificatePem,
+    log: silent,
+    host: '127.0.0.1',
+    port: 0,
+  });
 });
 
 afterAll(() => server?.close(100));
@@ -146,7 +154,10 @@ describe('MetricsApiServer over TLS', () => {
       expect((await get(metricPath, { client: proxyClient, headers: asReader })).status).toBe(401);
       // A connection verified under the old CA, kept alive across the change, is not trusted any more either.
       expect((await get(metricPath, { client: proxyClient, agent, headers: asReader })).status).toBe(401);
-      expect(refusals).toEqual([expect.stringMatching(/not signed by the front-proxy CA/) as unknown, expect.stringMatching(/not signed by the front-proxy CA|no longer trusted/) as unknown]);
+      expect(refusals).toEqual([
+        expect.stringMatching(/not signed by the front-proxy CA/) as unknown,
+        expect.stringMatching(/not signed by the front-proxy CA|no longer trusted/) as unknown,
+      ]);
     } finally {
       trust = previous;
       server.setClientCa(frontProxyCa.certificatePem);

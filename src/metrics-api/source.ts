@@ -8,8 +8,7 @@ export interface ExternalMetricRequest {
 }
 
 export type ExternalMetricResult =
-  | { ok: true; value: number; timestamp: Date }
-  | { ok: false; reason: 'ScaledObjectNotFound' | 'MetricNotFound' | 'TriggerError'; message: string };
+  { ok: true; value: number; timestamp: Date } | { ok: false; reason: 'ScaledObjectNotFound' | 'MetricNotFound' | 'TriggerError'; message: string };
 
 /**
  * The one thing the metrics server needs from the operator. The server knows nothing about scalers: whoever

@@ -28,7 +28,11 @@ type WatchedScaledObject = ScaledObjectMetrics & { apiVersion?: string; kind?: s
 export async function startUpstreamRouting(kubeClient: KubeWatchClient, options: UpstreamOptions, log: Logger): Promise<RunningUpstreamRouting> {
   const ownership = new MetricOwnership();
   const path = options.namespace ? `/apis/keda.sh/v1alpha1/namespaces/${options.namespace}/scaledobjects` : '/apis/keda.sh/v1alpha1/scaledobjects';
-  const informer = new Informer<WatchedScaledObject>({ name: 'scaledobject-metric-names', source: createKubeListWatchSource<WatchedScaledObject>(kubeClient, path), log });
+  const informer = new Informer<WatchedScaledObject>({
+    name: 'scaledobject-metric-names',
+    source: createKubeListWatchSource<WatchedScaledObject>(kubeClient, path),
+    log,
+  });
   informer.addHandler({
     add: (so) => ownership.upsert(so),
     update: (_old, so) => ownership.upsert(so),

@@ -149,7 +149,8 @@ export class UpstreamHealth {
   admit(): { ok: true } | { ok: false; message: string } {
     if (!this.failure) return { ok: true };
     const waited = this.clock() - this.failure.at;
-    if (this.probing || waited < this.retryAfterMs) return { ok: false, message: `${this.failure.message} (not answering; trying again every ${this.retryAfterMs} ms)` };
+    if (this.probing || waited < this.retryAfterMs)
+      return { ok: false, message: `${this.failure.message} (not answering; trying again every ${this.retryAfterMs} ms)` };
     this.probing = true;
     return { ok: true };
   }

@@ -40,7 +40,12 @@ export function podTemplateContainers(target: Record<string, unknown> | undefine
  * A container's environment as the kubelet would build it: envFrom sources first, then env entries on top,
  * with secret and config map references resolved. `$(VAR)` expansion is not done (KEDA does not either).
  */
-export function containerEnv(containers: readonly Container[], containerName: string | undefined, namespace: string, lookup: KeyLookup): Record<string, string> {
+export function containerEnv(
+  containers: readonly Container[],
+  containerName: string | undefined,
+  namespace: string,
+  lookup: KeyLookup,
+): Record<string, string> {
   const container = containerName ? containers.find((c) => c.name === containerName) : containers[0];
   const env: Record<string, string> = {};
   if (!container) return env;

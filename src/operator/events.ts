@@ -70,22 +70,26 @@ export class KubeEventRecorder implements EventRecorder {
         this.recent.delete(key);
       }
     }
-    const created = await this.client.request<{ metadata: { name: string } }>('POST', resourcePath({ group: '', version: 'v1', resource: 'events', namespace: object.namespace }), {
-      body: {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { generateName: `${object.name}.`, namespace: object.namespace },
-        involvedObject: object,
-        reason,
-        message,
-        type,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: { component: this.deps.component, ...(this.deps.host ? { host: this.deps.host } : {}) },
-        reportingComponent: this.deps.component,
+    const created = await this.client.request<{ metadata: { name: string } }>(
+      'POST',
+      resourcePath({ group: '', version: 'v1', resource: 'events', namespace: object.namespace }),
+      {
+        body: {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { generateName: `${object.name}.`, namespace: object.namespace },
+          involvedObject: object,
+          reason,
+          message,
+          type,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: { component: this.deps.component, ...(this.deps.host ? { host: this.deps.host } : {}) },
+          reportingComponent: this.deps.component,
+        },
       },
-    });
+    );
     this.remember(key, { name: created.metadata.name, count: 1 });
   }
 

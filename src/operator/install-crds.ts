@@ -32,7 +32,8 @@ export function noCrdsError(searched: readonly string[]): Error {
   );
 }
 
-const crdPath = (name?: string) => resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', ...(name ? { name } : {}) });
+const crdPath = (name?: string) =>
+  resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', ...(name ? { name } : {}) });
 
 /**
  * Creates or replaces every CustomResourceDefinition in `dir` and waits (bounded) until each is Established.
@@ -65,7 +66,9 @@ export async function installCrds(client: KubeClient, dir: string, log: Logger, 
 async function applyCrd(client: KubeClient, crd: Crd): Promise<void> {
   try {
     const existing = await client.request<Crd>('GET', crdPath(crd.metadata.name));
-    await client.request('PUT', crdPath(crd.metadata.name), { body: { ...crd, metadata: { ...crd.metadata, resourceVersion: existing.metadata.resourceVersion } } });
+    await client.request('PUT', crdPath(crd.metadata.name), {
+      body: { ...crd, metadata: { ...crd.metadata, resourceVersion: existing.metadata.resourceVersion } },
+    });
   } catch (error) {
     if (!isNotFound(error)) throw error;
     await client.request('POST', crdPath(), { body: crd });

@@ -40,7 +40,13 @@ export interface KeyCacheSettings {
 export function createKeyCaches(settings: KeyCacheSettings, clock: Clock): KeyCaches {
   const { namespace, clusterAuthNamespace, listWatch, log, resyncPeriodMs } = settings;
   const make = (name: string, path: string): AnyInformer =>
-    new Informer<KubernetesObject>({ name, source: listWatch<KubernetesObject>(path), log, clock, ...(resyncPeriodMs !== undefined ? { resyncPeriodMs } : {}) });
+    new Informer<KubernetesObject>({
+      name,
+      source: listWatch<KubernetesObject>(path),
+      log,
+      clock,
+      ...(resyncPeriodMs !== undefined ? { resyncPeriodMs } : {}),
+    });
   const namespaces = namespace === undefined ? [undefined] : [...new Set([namespace, clusterAuthNamespace])];
   const collection = (resource: 'secrets' | 'configmaps') =>
     namespaces.map((ns) => make(`${resource}${ns ? `-${ns}` : ''}`, resourcePath({ group: '', version: 'v1', resource, namespace: ns })));

@@ -64,12 +64,42 @@ export class OperatorMetrics {
       { version, git_commit: '', goversion: `node${process.versions.node}`, goos: process.platform, goarch: process.arch },
       1,
     );
-    this.scalerValue = new Gauge({ name: 'keda_scaler_metrics_value', help: 'The current value for each scaler metric', labelNames: scalerLabelNames, registers });
-    this.scalerLatency = new Gauge({ name: 'keda_scaler_metrics_latency_seconds', help: 'The latency of retrieving the current metric from each scaler', labelNames: scalerLabelNames, registers });
-    this.scalerActive = new Gauge({ name: 'keda_scaler_active', help: 'Activity of a scaler metric (1 active, 0 inactive)', labelNames: scalerLabelNames, registers });
-    this.scalerErrors = new Counter({ name: 'keda_scaler_detail_errors_total', help: 'The total number of errors encountered for each scaler', labelNames: scalerLabelNames, registers });
-    this.objectErrors = new Counter({ name: 'keda_scaled_object_errors_total', help: 'The number of errors per ScaledObject', labelNames: ['namespace', 'scaledObject'], registers });
-    this.objectPaused = new Gauge({ name: 'keda_scaled_object_paused', help: 'Whether a ScaledObject is paused (1) or not (0)', labelNames: ['namespace', 'scaledObject'], registers });
+    this.scalerValue = new Gauge({
+      name: 'keda_scaler_metrics_value',
+      help: 'The current value for each scaler metric',
+      labelNames: scalerLabelNames,
+      registers,
+    });
+    this.scalerLatency = new Gauge({
+      name: 'keda_scaler_metrics_latency_seconds',
+      help: 'The latency of retrieving the current metric from each scaler',
+      labelNames: scalerLabelNames,
+      registers,
+    });
+    this.scalerActive = new Gauge({
+      name: 'keda_scaler_active',
+      help: 'Activity of a scaler metric (1 active, 0 inactive)',
+      labelNames: scalerLabelNames,
+      registers,
+    });
+    this.scalerErrors = new Counter({
+      name: 'keda_scaler_detail_errors_total',
+      help: 'The total number of errors encountered for each scaler',
+      labelNames: scalerLabelNames,
+      registers,
+    });
+    this.objectErrors = new Counter({
+      name: 'keda_scaled_object_errors_total',
+      help: 'The number of errors per ScaledObject',
+      labelNames: ['namespace', 'scaledObject'],
+      registers,
+    });
+    this.objectPaused = new Gauge({
+      name: 'keda_scaled_object_paused',
+      help: 'Whether a ScaledObject is paused (1) or not (0)',
+      labelNames: ['namespace', 'scaledObject'],
+      registers,
+    });
     const counts = countRegistrations(registered);
     new Gauge({
       name: 'keda_trigger_registered_total',
@@ -91,7 +121,12 @@ export class OperatorMetrics {
         for (const [namespace, count] of counts().perNamespace) this.set({ type: 'scaled_object', namespace }, count);
       },
     });
-    this.loopLatency = new Gauge({ name: 'keda_internal_scale_loop_latency_seconds', help: 'Deviation of a scale loop run from its schedule', labelNames: ['namespace', 'type', 'resource'], registers });
+    this.loopLatency = new Gauge({
+      name: 'keda_internal_scale_loop_latency_seconds',
+      help: 'Deviation of a scale loop run from its schedule',
+      labelNames: ['namespace', 'type', 'resource'],
+      registers,
+    });
   }
 
   /** `active` is left out for triggers of a scalingModifiers object: KEDA reports activity once, for the composite. */

@@ -23,7 +23,15 @@ import { resolveScalerInputs } from './scaledobject/scaler-inputs.js';
 import { hpaTargetKeys, ScaleTargetIndex, scaledObjectTargetKeys, targetApiVersion, targetKind, type HpaSummary } from '../scaling/target-conflicts.js';
 import type { AdmissionCaches, PodTemplateOwner } from '../webhooks/keda-validation.js';
 import { ScalersCache } from './scalers-cache.js';
-import { cacheView, informerFactory, reconcileOnChange, ScalingControllerRunner, specOrMetadataChanged, type AnyInformer, type Sharding } from './scaling-controller.js';
+import {
+  cacheView,
+  informerFactory,
+  reconcileOnChange,
+  ScalingControllerRunner,
+  specOrMetadataChanged,
+  type AnyInformer,
+  type Sharding,
+} from './scaling-controller.js';
 import { StatusWriter } from './scaledobject/status-writer.js';
 import { TriggerAuthStatus } from './trigger-auth-status.js';
 import type { ScalingControllerOptions } from './controller-options.js';
@@ -80,8 +88,13 @@ export class Operator {
     const metrics = new OperatorMetrics(options.registry, options.version, () => registered(scaledObjects.list()));
     this.#metrics = metrics;
     const events = options.events ?? new KubeEventRecorder(options.client, { log: options.log, now: () => this.#clock.now(), component: 'keda-operator' });
-    const workloads = { deployments: cacheView<CachedWorkload>(this.#informers.deployments), statefulsets: cacheView<CachedWorkload>(this.#informers.statefulSets) };
-    const targets = new ScaleTargets(options.client, (gvkr) => (gvkr.group === 'apps' && (gvkr.resource === 'deployments' || gvkr.resource === 'statefulsets') ? workloads[gvkr.resource] : undefined));
+    const workloads = {
+      deployments: cacheView<CachedWorkload>(this.#informers.deployments),
+      statefulsets: cacheView<CachedWorkload>(this.#informers.statefulSets),
+    };
+    const targets = new ScaleTargets(options.client, (gvkr) =>
+      gvkr.group === 'apps' && (gvkr.resource === 'deployments' || gvkr.resource === 'statefulsets') ? workloads[gvkr.resource] : undefined,
+    );
     const readyPods = new ReadyPods(options.client);
     const status = new StatusWriter(options.client);
     const readings = new LastReadings();
@@ -163,7 +176,16 @@ export class Operator {
       const gvkr = await targets.resolve(targetApiVersion(so), targetKind(so));
       return this.#scalers.ensure(key, (await resolveScalerInputs(so, gvkr, sources)).inputs);
     };
-    this.metricsSource = new ScaledObjectMetricsSource({ now: () => this.#clock.now(), scaledObjects, scalers: this.#scalers, readings, targets, readyPods, buildScalers, formulas });
+    this.metricsSource = new ScaledObjectMetricsSource({
+      now: () => this.#clock.now(),
+      scaledObjects,
+      scalers: this.#scalers,
+      readings,
+      targets,
+      readyPods,
+      buildScalers,
+      formulas,
+    });
   }
 
   /** Starts watching and campaigning; the returned promise settles when the operator has stopped. */
@@ -229,7 +251,10 @@ export class Operator {
       // Every HPA, not only owned ones: refusing a target another HPA scales needs to see them all.
       hpas: make('hpas', resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace })),
       triggerAuths: make('triggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace })),
-      clusterTriggerAuths: make('clustertriggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications' })),
+      clusterTriggerAuths: make(
+        'clustertriggerauthentications',
+        resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications' }),
+      ),
       // Scale targets of the common kinds, so polls read replicas from memory instead of GET /scale.
       deployments: make('deployments', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace })),
       statefulSets: make('statefulsets', resourcePath({ group: 'apps', version: 'v1', resource: 'statefulsets', namespace })),

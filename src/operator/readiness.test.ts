@@ -10,10 +10,34 @@ describe('readiness', () => {
   it.each<{ name: string; contact: ApiserverContact; parts: ReadinessState[]; now: number; expected: ReadinessState }>([
     { name: 'reached recently, caches synced', contact: { lastReachedAt: 1_000 }, parts: [synced], now: 5_000, expected: { ok: true } },
     { name: 'never reached', contact: {}, parts: [synced], now: 5_000, expected: { ok: false, reason: 'apiserver not reached yet' } },
-    { name: 'never reached, with the error', contact: { lastError: 'connect ECONNREFUSED 127.0.0.1:6443' }, parts: [synced], now: 0, expected: { ok: false, reason: 'apiserver not reached yet: connect ECONNREFUSED 127.0.0.1:6443' } },
-    { name: 'reached, then silent past the limit', contact: { lastReachedAt: 1_000, lastError: 'no answer within 2000 ms' }, parts: [synced], now: 12_001, expected: { ok: false, reason: 'apiserver unreachable for 11 s: no answer within 2000 ms' } },
-    { name: 'a failed probe within the limit is tolerated', contact: { lastReachedAt: 1_000, lastError: 'reset' }, parts: [synced], now: 11_000, expected: { ok: true } },
-    { name: 'reached but caches not synced', contact: { lastReachedAt: 1_000 }, parts: [synced, unsynced], now: 2_000, expected: { ok: false, reason: unsynced.reason } },
+    {
+      name: 'never reached, with the error',
+      contact: { lastError: 'connect ECONNREFUSED 127.0.0.1:6443' },
+      parts: [synced],
+      now: 0,
+      expected: { ok: false, reason: 'apiserver not reached yet: connect ECONNREFUSED 127.0.0.1:6443' },
+    },
+    {
+      name: 'reached, then silent past the limit',
+      contact: { lastReachedAt: 1_000, lastError: 'no answer within 2000 ms' },
+      parts: [synced],
+      now: 12_001,
+      expected: { ok: false, reason: 'apiserver unreachable for 11 s: no answer within 2000 ms' },
+    },
+    {
+      name: 'a failed probe within the limit is tolerated',
+      contact: { lastReachedAt: 1_000, lastError: 'reset' },
+      parts: [synced],
+      now: 11_000,
+      expected: { ok: true },
+    },
+    {
+      name: 'reached but caches not synced',
+      contact: { lastReachedAt: 1_000 },
+      parts: [synced, unsynced],
+      now: 2_000,
+      expected: { ok: false, reason: unsynced.reason },
+    },
     { name: 'both wrong: both said', contact: {}, parts: [unsynced], now: 0, expected: { ok: false, reason: `apiserver not reached yet; ${unsynced.reason}` } },
   ])('$name', ({ contact, parts, now, expected }) => {
     expect(readiness(contact, parts, now, 10_000)).toEqual(expected);

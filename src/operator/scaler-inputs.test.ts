@@ -29,8 +29,16 @@ const lookup: KeyLookup = {
 
 const triggerAuths: Record<string, TriggerAuthenticationSpec> = {
   'app/by-secret': { secretTargetRef: [{ parameter: 'password', name: 'redis', key: 'password' }] },
-  'app/by-config': { configMapTargetRef: [{ parameter: 'host', name: 'settings', key: 'host' }], secretTargetRef: [{ parameter: 'password', name: 'redis', key: 'password' }] },
-  'app/missing-key': { secretTargetRef: [{ parameter: 'password', name: 'redis', key: 'nope' }, { parameter: 'user', name: 'absent', key: 'user' }] },
+  'app/by-config': {
+    configMapTargetRef: [{ parameter: 'host', name: 'settings', key: 'host' }],
+    secretTargetRef: [{ parameter: 'password', name: 'redis', key: 'password' }],
+  },
+  'app/missing-key': {
+    secretTargetRef: [
+      { parameter: 'password', name: 'redis', key: 'nope' },
+      { parameter: 'user', name: 'absent', key: 'user' },
+    ],
+  },
   'app/by-env': { env: [{ parameter: 'password', name: 'REDIS_PASSWORD' }] },
   'app/by-sidecar-env': { env: [{ parameter: 'queue', name: 'QUEUE', containerName: 'sidecar' }] },
 };
@@ -42,7 +50,12 @@ const sources: AuthObjectSources = {
   },
   clusterTriggerAuthentication: (name) =>
     name === 'shared'
-      ? ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name }, spec: { secretTargetRef: [{ parameter: 'token', name: 'shared', key: 'token' }] } })
+      ? {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ClusterTriggerAuthentication',
+          metadata: { name },
+          spec: { secretTargetRef: [{ parameter: 'token', name: 'shared', key: 'token' }] },
+        }
       : undefined,
   lookup,
   clusterAuthNamespace: 'keda',
@@ -50,7 +63,13 @@ const sources: AuthObjectSources = {
 
 /** The same containers serve as the Deployment's pod template and as the ScaledJob's Job template. */
 const containers: Container[] = [
-  { name: 'worker', env: [{ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis', key: 'password' } } }, { name: 'PLAIN', value: 'x' }] },
+  {
+    name: 'worker',
+    env: [
+      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis', key: 'password' } } },
+      { name: 'PLAIN', value: 'x' },
+    ],
+  },
   { name: 'sidecar', envFrom: [{ configMapRef: { name: 'settings' } }] },
 ];
 
@@ -91,7 +110,11 @@ const kinds: Kind[] = [
   },
 ];
 
-const redis = (extra: Partial<TriggerSpec> = {}, metadata: Record<string, string> = {}): TriggerSpec => ({ type: 'redis', metadata: { listName: 'q', ...metadata }, ...extra });
+const redis = (extra: Partial<TriggerSpec> = {}, metadata: Record<string, string> = {}): TriggerSpec => ({
+  type: 'redis',
+  metadata: { listName: 'q', ...metadata },
+  ...extra,
+});
 const ta = (name: string) => dependencyKey('TriggerAuthentication', 'app', name);
 const secret = (ns: string, name: string) => dependencyKey('Secret', ns, name);
 const configMap = (ns: string, name: string) => dependencyKey('ConfigMap', ns, name);
@@ -152,7 +175,10 @@ const cases: Case[] = [
     params: [{}],
     env: {},
     dependencies: [ta('missing-key'), secret('app', 'redis'), secret('app', 'absent')],
-    warnings: ['TriggerAuthentication "missing-key": key nope of Secret app/redis not found', 'TriggerAuthentication "missing-key": key user of Secret app/absent not found'],
+    warnings: [
+      'TriggerAuthentication "missing-key": key nope of Secret app/redis not found',
+      'TriggerAuthentication "missing-key": key user of Secret app/absent not found',
+    ],
     needsContainers: false,
   },
   {

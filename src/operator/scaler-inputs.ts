@@ -50,7 +50,9 @@ export async function resolveScalableInputs(scalable: Scalable, sources: AuthObj
     const ref = trigger.authenticationRef;
     if (ref) {
       const cluster = ref.kind === 'ClusterTriggerAuthentication';
-      dependencies.add(cluster ? dependencyKey('ClusterTriggerAuthentication', undefined, ref.name) : dependencyKey('TriggerAuthentication', namespace, ref.name));
+      dependencies.add(
+        cluster ? dependencyKey('ClusterTriggerAuthentication', undefined, ref.name) : dependencyKey('TriggerAuthentication', namespace, ref.name),
+      );
     }
     const resolved = resolveTriggerAuth(trigger, namespace, {
       triggerAuthentication: (ns, name) => sources.triggerAuthentication(ns, name),
@@ -70,7 +72,10 @@ function needsEnv(scalable: Scalable, sources: AuthObjectSources): boolean {
     if (Object.keys(trigger.metadata).some((k) => k.endsWith('FromEnv'))) return true;
     const ref = trigger.authenticationRef;
     if (!ref) return false;
-    const auth = ref.kind === 'ClusterTriggerAuthentication' ? sources.clusterTriggerAuthentication(ref.name) : sources.triggerAuthentication(scalable.namespace, ref.name);
+    const auth =
+      ref.kind === 'ClusterTriggerAuthentication'
+        ? sources.clusterTriggerAuthentication(ref.name)
+        : sources.triggerAuthentication(scalable.namespace, ref.name);
     return (auth?.spec.env?.length ?? 0) > 0;
   });
 }

@@ -95,7 +95,12 @@ describe('ScalingControllerRunner', () => {
     // An interval longer than the spread first polls within it (random 0.5 of 200 ms), then at its own phase.
     const second = nextDueAt(1_000, keyPhase('app/a') * 1_000, 100, 100);
     expect(events[0]).toBe('term started');
-    expect(events.filter((e) => !e.startsWith('poll')).slice(1).sort()).toEqual(['reconcile app/a', 'reconcile app/b', 'side s1']);
+    expect(
+      events
+        .filter((e) => !e.startsWith('poll'))
+        .slice(1)
+        .sort(),
+    ).toEqual(['reconcile app/a', 'reconcile app/b', 'side s1']);
     expect(events.filter((e) => e.startsWith('poll app/a')).slice(0, 2)).toEqual(['poll app/a due 100 at 100', `poll app/a due ${second} at ${second}`]);
     expect(runner.lateness().scheduled).toBe(2);
     await runner.stop();
@@ -135,12 +140,12 @@ describe('ScalingControllerRunner', () => {
     };
     const { runner } = setup(
       {
-      reconcile: async (key) => {
-        await exclusive(key);
-        runner.schedule(key, 20);
-        return { requeueAfterMs: 30 };
-      },
-      poll: (key) => exclusive(key),
+        reconcile: async (key) => {
+          await exclusive(key);
+          runner.schedule(key, 20);
+          return { requeueAfterMs: 30 };
+        },
+        poll: (key) => exclusive(key),
       },
       clock,
     );
@@ -164,7 +169,7 @@ describe('ScalingControllerRunner', () => {
     expect(runner.ready()).toEqual({ ok: false, reason: '1 test informer(s) not synced yet' });
   });
 
-  it('sharded: acts only on the keys of the shards it holds, and drops a shard\'s keys once their work has finished', async () => {
+  it("sharded: acts only on the keys of the shards it holds, and drops a shard's keys once their work has finished", async () => {
     // With 2 shards: app/a and side key s1 are in shard 1, app/b in shard 0.
     expect([shardOf('app/a', 2), shardOf('app/b', 2), shardOf('s1', 2)]).toEqual([1, 0, 1]);
     const claims = new ManualClaims();
@@ -220,7 +225,10 @@ describe('ScalingControllerRunner', () => {
   });
 
   it('stops even when its caches never fill (CRDs missing, apiserver gone)', async () => {
-    const failing: ListWatchSource<KubernetesObject> = { list: () => Promise.reject(new Error('404 page not found')), watch: () => Promise.resolve(() => undefined) };
+    const failing: ListWatchSource<KubernetesObject> = {
+      list: () => Promise.reject(new Error('404 page not found')),
+      watch: () => Promise.resolve(() => undefined),
+    };
     const never = new Informer<KubernetesObject>({ name: 'never', source: failing, log, clock: new FakeClock(0), resyncPeriodMs: 0 });
     const { runner, events } = setup({ informers: [never], objects: never });
     const done = runner.start();

@@ -171,7 +171,9 @@ export class ScalingControllerRunner {
         // One term for the life of the process; the shards held decide which keys it acts on. Shards are claimed
         // only once the caches are full, so a replica still starting up does not sit on shards it cannot poll.
         const stop = this.#stop.signal;
-        const claiming = this.#synced(stop).then((synced) => (synced ? sharding.claims.run((shard, term) => this.#hold(sharding, shard, term), stop) : undefined));
+        const claiming = this.#synced(stop).then((synced) =>
+          synced ? sharding.claims.run((shard, term) => this.#hold(sharding, shard, term), stop) : undefined,
+        );
         await Promise.all([this.#lead(stop), claiming]);
       } else {
         const leadership = settings.leadership ?? new Leadership({ identity: settings.identity, log, clock });
@@ -212,7 +214,9 @@ export class ScalingControllerRunner {
           // A key still queued when its shard was given up is skipped: its new holder reconciles it.
           reconcile: (key) => this.#mutex.run(key, () => (this.#owns(key) ? o.reconcile(key) : Promise.resolve())),
         }),
-        ...sides.map(({ side, queue: q }) => runController({ ...common, name: side.name, queue: q, reconcile: (key) => (this.#owns(key) ? side.reconcile(key) : Promise.resolve()) })),
+        ...sides.map(({ side, queue: q }) =>
+          runController({ ...common, name: side.name, queue: q, reconcile: (key) => (this.#owns(key) ? side.reconcile(key) : Promise.resolve()) }),
+        ),
       ]);
     } finally {
       this.#term = undefined;
@@ -238,7 +242,11 @@ export class ScalingControllerRunner {
   async #hold(sharding: Sharding, shard: number, term: AbortSignal): Promise<void> {
     const o = this.#options;
     const inShard = (key: string): boolean => shardOf(key, sharding.shards) === shard;
-    const held = registeredGauge(o.settings.registry, { name: 'swell_shards_held', help: 'Shards of the scalable objects this replica holds', labelNames: ['controller'] }).labels({ controller: o.name });
+    const held = registeredGauge(o.settings.registry, {
+      name: 'swell_shards_held',
+      help: 'Shards of the scalable objects this replica holds',
+      labelNames: ['controller'],
+    }).labels({ controller: o.name });
     this.#held.add(shard);
     held.set(this.#held.size);
     const current = this.#term;
@@ -253,7 +261,13 @@ export class ScalingControllerRunner {
     held.set(this.#held.size);
     const dropped = o.objects.keys().filter(inShard);
     for (const key of dropped) this.#term?.scheduler.unschedule(key);
-    await Promise.all(dropped.map((key) => this.#mutex.run(key, () => sharding.forget(key)).catch((error: unknown) => o.log.warn({ key, err: error }, 'could not drop an object of a shard given up'))));
+    await Promise.all(
+      dropped.map((key) =>
+        this.#mutex
+          .run(key, () => sharding.forget(key))
+          .catch((error: unknown) => o.log.warn({ key, err: error }, 'could not drop an object of a shard given up')),
+      ),
+    );
     o.log.info({ shard, objects: dropped.length }, 'gave up shard');
   }
 }

@@ -11,14 +11,22 @@ describe('setCondition', () => {
   });
 
   it('appends types not in the list and keeps order on repeated writes', () => {
-    const once = setConditions(initialConditions(), [{ type: 'HPAActive', status: 'True' }, { type: 'Ready', status: 'True' }]);
+    const once = setConditions(initialConditions(), [
+      { type: 'HPAActive', status: 'True' },
+      { type: 'Ready', status: 'True' },
+    ]);
     const twice = setConditions(once, [{ type: 'Ready', status: 'False' }]);
     expect(twice.map((c) => `${c.type}=${c.status}`)).toEqual(['Ready=False', 'Active=Unknown', 'Fallback=Unknown', 'Paused=False', 'HPAActive=True']);
   });
 });
 
 describe('statusPatch', () => {
-  const cases: { name: string; observed: Parameters<typeof statusPatch>[0]; desired: Parameters<typeof statusPatch>[1]; patch: Record<string, unknown> | undefined }[] = [
+  const cases: {
+    name: string;
+    observed: Parameters<typeof statusPatch>[0];
+    desired: Parameters<typeof statusPatch>[1];
+    patch: Record<string, unknown> | undefined;
+  }[] = [
     { name: 'nothing changed', observed: { hpaName: 'h', originalReplicaCount: 2 }, desired: { hpaName: 'h' }, patch: undefined },
     { name: 'scalar changed', observed: { hpaName: 'h' }, desired: { hpaName: 'g' }, patch: { hpaName: 'g' } },
     { name: 'null removes a present field', observed: { pausedReplicaCount: 3 }, desired: { pausedReplicaCount: null }, patch: { pausedReplicaCount: null } },

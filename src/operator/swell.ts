@@ -98,7 +98,10 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     if (options.installCrdsFrom) await installCrds(client, options.installCrdsFrom, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const pods = new NamespacePodInformers({ listWatch: (path) => createKubeListWatchSource<V1Pod>(client, path), log: log.child({ component: 'pod-informers' }) });
+    const pods = new NamespacePodInformers({
+      listWatch: (path) => createKubeListWatchSource<V1Pod>(client, path),
+      log: log.child({ component: 'pod-informers' }),
+    });
     parts.add('pod informers', () => pods.stopAll());
     const scalerDeps = { clock, log: log.child({ component: 'scalers' }), reads: new SharedReads(clock), connections, pods };
     const apiserver = new ApiserverProbe({ probe: (signal) => client.request('GET', '/readyz', { signal }), clock, log });
@@ -136,26 +139,54 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
     parts.add('scaledjob controller', () => scaledJobs.stop());
     const metricsEndpoint = await serveMetrics(registry, flags.metricsPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('metrics endpoint', () => metricsEndpoint.close());
-    const ready = () => (stopping.signal.aborted ? { ok: false, reason: 'shutting down' } : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], clock.now(), apiserver.staleAfterMs));
+    const ready = () =>
+      stopping.signal.aborted
+        ? { ok: false, reason: 'shutting down' }
+        : readiness(apiserver.contact, [operator.ready(), scaledJobs.ready()], clock.now(), apiserver.staleAfterMs);
     const healthEndpoint = await serveHealth(ready, flags.healthPort, flags.local ? '127.0.0.1' : '0.0.0.0');
     parts.add('health endpoint', () => healthEndpoint.close());
     // Local runs keep the certificate Secret in a namespace that may not exist yet; the chart creates its own.
     if (flags.local && !flags.certDir) await ensureNamespace(client, flags.leaseNamespace);
     const certificates = certificateSource(flags);
-    const metricsApi = flags.metricsApi.enabled ? await startMetricsApi({ ...metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log), clock }) : undefined;
+    const metricsApi = flags.metricsApi.enabled
+      ? await startMetricsApi({ ...metricsApiOptions(flags, client, certificates, externalMetricsSourceOf(operator.metricsSource), log), clock })
+      : undefined;
     if (metricsApi) parts.add('metrics API', () => metricsApi.stop());
     const placement = flags.burst
-      ? await startBurstPlacement({ client, listWatch: common.listWatch, log, registry, ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}) })
+      ? await startBurstPlacement({
+          client,
+          listWatch: common.listWatch,
+          log,
+          registry,
+          ...(flags.virtualNodeMetricsUrl ? { costMetricsUrl: flags.virtualNodeMetricsUrl } : {}),
+        })
       : undefined;
     if (placement) parts.add('burst placement', () => placement.stop());
     const clusterReader = cachedClusterReader(operator.admissionCaches(), client);
-    const webhooks = flags.webhooks.enabled ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader, clock }) : undefined;
+    const webhooks = flags.webhooks.enabled
+      ? await startWebhooks({ ...webhooksOptions(flags, client, certificates, log, placement?.podMutator), clusterReader, clock })
+      : undefined;
     if (webhooks) parts.add('webhooks', () => webhooks.stop());
     log.info(
-      { identity, metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, metricsApiPort: metricsApi?.port, webhooksPort: webhooks?.port, namespace: flags.namespace ?? '(all)', leaderElect: flags.leaderElect, shards: flags.shards, local: flags.local },
+      {
+        identity,
+        metricsPort: metricsEndpoint.port,
+        healthPort: healthEndpoint.port,
+        metricsApiPort: metricsApi?.port,
+        webhooksPort: webhooks?.port,
+        namespace: flags.namespace ?? '(all)',
+        leaderElect: flags.leaderElect,
+        shards: flags.shards,
+        local: flags.local,
+      },
       'swell operator started',
     );
-    onStarted?.({ metricsPort: metricsEndpoint.port, healthPort: healthEndpoint.port, ...(metricsApi ? { metricsApiPort: metricsApi.port } : {}), ...(webhooks ? { webhooksPort: webhooks.port } : {}) });
+    onStarted?.({
+      metricsPort: metricsEndpoint.port,
+      healthPort: healthEndpoint.port,
+      ...(metricsApi ? { metricsApiPort: metricsApi.port } : {}),
+      ...(webhooks ? { webhooksPort: webhooks.port } : {}),
+    });
     const burstLoop = placement ? leadership.run((signal) => placement.run(signal), stopping.signal) : Promise.resolve();
     const operatorDone = operator.start();
     await Promise.race([abortedPromise(stopping.signal), operatorDone, scaledJobs.done]);
@@ -179,7 +210,12 @@ export async function createSwell(options: SwellOptions, signal: AbortSignal): P
 /** With more than one shard, replicas share the ScaledObjects by shard; ScaledJobs and burst placement stay with the leader. */
 function shardingOf(flags: SwellSettings, client: KubeClient, identity: string, log: Logger): { sharding?: { shards: number; claims: ShardClaims } } {
   if (flags.shards === undefined || flags.shards <= 1 || !flags.leaderElect) return {};
-  const claims = new ShardClaims({ shards: flags.shards, leases: createKubeLeaseCollection(client, flags.leaseNamespace), identity, log: log.child({ component: 'shards' }) });
+  const claims = new ShardClaims({
+    shards: flags.shards,
+    leases: createKubeLeaseCollection(client, flags.leaseNamespace),
+    identity,
+    log: log.child({ component: 'shards' }),
+  });
   return { sharding: { shards: flags.shards, claims } };
 }
 
@@ -192,13 +228,23 @@ function abortedPromise(signal: AbortSignal): Promise<void> {
  * Services, kept in one Secret that every replica converges on.
  */
 export function certificateSource(flags: SwellSettings): CertificateSource {
-  if (flags.certDir) return { kind: 'files', files: { certificateFile: join(flags.certDir, 'tls.crt'), privateKeyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') } };
+  if (flags.certDir)
+    return {
+      kind: 'files',
+      files: { certificateFile: join(flags.certDir, 'tls.crt'), privateKeyFile: join(flags.certDir, 'tls.key'), caFile: join(flags.certDir, 'ca.crt') },
+    };
   const identity = { serviceName: flags.metricsApi.serviceName, additionalServiceNames: [flags.webhooks.serviceName], namespace: flags.leaseNamespace };
   return { kind: 'generated', identity, secretName: flags.certSecret };
 }
 
 /** Local runs serve on loopback and register themselves; in a pod the chart's Service routes to us. */
-function metricsApiOptions(flags: SwellSettings, client: KubeWatchClient, certificates: CertificateSource, source: ExternalMetricsSource, log: Logger): MetricsApiOptions {
+function metricsApiOptions(
+  flags: SwellSettings,
+  client: KubeWatchClient,
+  certificates: CertificateSource,
+  source: ExternalMetricsSource,
+  log: Logger,
+): MetricsApiOptions {
   return {
     client,
     source,
@@ -228,7 +274,13 @@ export function webhookConfigurationsOwner(flags: Pick<SwellSettings, 'local' | 
   return flags.certDir ? 'injected' : 'chart';
 }
 
-function webhooksOptions(flags: SwellSettings, client: KubeClient, certificate: CertificateSource, log: Logger, podMutator: AdmissionHandler | undefined): WebhooksDeps {
+function webhooksOptions(
+  flags: SwellSettings,
+  client: KubeClient,
+  certificate: CertificateSource,
+  log: Logger,
+  podMutator: AdmissionHandler | undefined,
+): WebhooksDeps {
   return {
     client,
     log,

@@ -30,7 +30,11 @@ describe('authKeysOf: which auth objects one ScaledObject refers to', () => {
     ['a ref without kind is a TriggerAuthentication in its own namespace', so('app', 'a', [{ name: 'creds' }]), [ta('app', 'creds')]],
     ['an explicit TriggerAuthentication kind', so('app', 'a', [{ name: 'creds', kind: 'TriggerAuthentication' }]), [ta('app', 'creds')]],
     ['a ClusterTriggerAuthentication has no namespace', so('app', 'a', [{ name: 'shared', kind: 'ClusterTriggerAuthentication' }]), [cta('shared')]],
-    ['triggers sharing a ref count it once', so('app', 'a', [{ name: 'creds' }, { name: 'creds' }, { name: 'shared', kind: 'ClusterTriggerAuthentication' }]), [ta('app', 'creds'), cta('shared')]],
+    [
+      'triggers sharing a ref count it once',
+      so('app', 'a', [{ name: 'creds' }, { name: 'creds' }, { name: 'shared', kind: 'ClusterTriggerAuthentication' }]),
+      [ta('app', 'creds'), cta('shared')],
+    ],
     ['an object being deleted refers to nothing', so('app', 'a', [{ name: 'creds' }], true), []],
   ])('%s', (_name, referrer, expected) => {
     expect(authKeysOf(referrer)).toEqual(expected);
@@ -121,7 +125,10 @@ async function setup(referrers: KubernetesObject[], client = new FakeKubeClient(
 
 describe('TriggerAuthStatus', () => {
   it('writes the referrers once, then nothing while they stay the same', async () => {
-    const { client, status, statusOf, taPath, ctaPath } = await setup([so('app', 'web', [{ name: 'creds' }]), so('app', 'api', [{ name: 'shared', kind: 'ClusterTriggerAuthentication' }, { name: 'creds' }])]);
+    const { client, status, statusOf, taPath, ctaPath } = await setup([
+      so('app', 'web', [{ name: 'creds' }]),
+      so('app', 'api', [{ name: 'shared', kind: 'ClusterTriggerAuthentication' }, { name: 'creds' }]),
+    ]);
     expect(status.keys().sort()).toEqual([cta('shared'), ta('app', 'creds')]);
     for (const key of status.keys()) await status.reconcile(key);
     expect(statusOf(taPath)).toEqual({ scaledobjects: 'api,web' });

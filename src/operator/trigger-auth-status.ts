@@ -112,19 +112,24 @@ export class TriggerAuthStatus implements SideQueue {
   async reconcile(key: string): Promise<void> {
     const ref = parseAuthKey(key);
     if (!ref) return;
-    const cached = (ref.kind === CLUSTER ? this.#options.clusterTriggerAuths.get(ref.name) : this.#options.triggerAuths.get(`${ref.namespace}/${ref.name}`)) as AuthObject | undefined;
+    const cached = (ref.kind === CLUSTER ? this.#options.clusterTriggerAuths.get(ref.name) : this.#options.triggerAuths.get(`${ref.namespace}/${ref.name}`)) as
+      AuthObject | undefined;
     const writer = this.#writers[ref.kind];
     if (!cached) {
       writer.forget(key);
       return;
     }
     const candidates = this.#index.dependentsOf(key).map((k) => this.#options.referrers.get(k) as unknown as AuthReferrer | undefined);
-    const value = referrerNames(key, candidates.filter((r) => r !== undefined));
+    const value = referrerNames(
+      key,
+      candidates.filter((r) => r !== undefined),
+    );
     try {
       await writer.patch(key, cached, { field: this.#options.field, value });
     } catch (err) {
       // Without RBAC for the status subresource retrying cannot help; the next resync tries again.
-      if (apiStatusCode(err) === 403) throw new TerminalError(`status of ${key}: ${describeApiError(err)} (needs patch on ${ref.kind.toLowerCase()}s/status)`, { cause: err });
+      if (apiStatusCode(err) === 403)
+        throw new TerminalError(`status of ${key}: ${describeApiError(err)} (needs patch on ${ref.kind.toLowerCase()}s/status)`, { cause: err });
       throw err;
     }
   }
@@ -155,8 +160,15 @@ export class TriggerAuthStatus implements SideQueue {
     });
     // Auth objects are looked at when they appear (their referrers may predate them) and on every update,
     // resyncs included; an update that is this writer's own patch computes the same value and writes nothing.
-    for (const [kind, informer] of [[NAMESPACED, triggerAuths], [CLUSTER, clusterTriggerAuths]] as const) {
-      informer.addHandler({ add: (a) => enqueue(keyOfAuth(kind, a)), update: (_old, a) => enqueue(keyOfAuth(kind, a)), delete: (a) => enqueue(keyOfAuth(kind, a)) });
+    for (const [kind, informer] of [
+      [NAMESPACED, triggerAuths],
+      [CLUSTER, clusterTriggerAuths],
+    ] as const) {
+      informer.addHandler({
+        add: (a) => enqueue(keyOfAuth(kind, a)),
+        update: (_old, a) => enqueue(keyOfAuth(kind, a)),
+        delete: (a) => enqueue(keyOfAuth(kind, a)),
+      });
     }
   }
 }

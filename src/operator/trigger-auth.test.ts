@@ -19,8 +19,14 @@ function ta(name: string, spec: TriggerAuthentication['spec']): TriggerAuthentic
 const auths: Record<string, TriggerAuthentication> = {
   'app/layered': ta('layered', {
     env: [{ parameter: 'user', name: 'USERNAME' }],
-    configMapTargetRef: [{ parameter: 'user', name: 'settings', key: 'user' }, { parameter: 'host', name: 'settings', key: 'host' }],
-    secretTargetRef: [{ parameter: 'user', name: 'creds', key: 'user' }, { parameter: 'password', name: 'creds', key: 'password' }],
+    configMapTargetRef: [
+      { parameter: 'user', name: 'settings', key: 'user' },
+      { parameter: 'host', name: 'settings', key: 'host' },
+    ],
+    secretTargetRef: [
+      { parameter: 'user', name: 'creds', key: 'user' },
+      { parameter: 'password', name: 'creds', key: 'password' },
+    ],
   }),
   'app/missing-key': ta('missing-key', { secretTargetRef: [{ parameter: 'password', name: 'creds', key: 'nope' }] }),
   'app/aws': ta('aws', { podIdentity: { provider: 'aws' } }),
@@ -30,7 +36,14 @@ const auths: Record<string, TriggerAuthentication> = {
 const sources: AuthSources = {
   triggerAuthentication: (ns, name) => auths[`${ns}/${name}`],
   clusterTriggerAuthentication: (name) =>
-    name === 'shared' ? { apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name }, spec: { secretTargetRef: [{ parameter: 'token', name: 'shared', key: 'token' }] } } : undefined,
+    name === 'shared'
+      ? {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ClusterTriggerAuthentication',
+          metadata: { name },
+          spec: { secretTargetRef: [{ parameter: 'token', name: 'shared', key: 'token' }] },
+        }
+      : undefined,
   lookup,
   clusterAuthNamespace: 'swell-system',
   containerEnv: () => ({ USERNAME: 'from-env' }),
@@ -39,8 +52,18 @@ const sources: AuthSources = {
 describe('resolveTriggerAuth', () => {
   const cases = [
     { name: 'no authenticationRef', ref: undefined, params: {}, warnings: 0 },
-    { name: 'env, then config map, then secret; later wins', ref: { name: 'layered' }, params: { user: 'bob', host: 'redis.local', password: 's3cret' }, warnings: 0 },
-    { name: 'ClusterTriggerAuthentication reads the operator namespace', ref: { name: 'shared', kind: 'ClusterTriggerAuthentication' as const }, params: { token: 't0k' }, warnings: 0 },
+    {
+      name: 'env, then config map, then secret; later wins',
+      ref: { name: 'layered' },
+      params: { user: 'bob', host: 'redis.local', password: 's3cret' },
+      warnings: 0,
+    },
+    {
+      name: 'ClusterTriggerAuthentication reads the operator namespace',
+      ref: { name: 'shared', kind: 'ClusterTriggerAuthentication' as const },
+      params: { token: 't0k' },
+      warnings: 0,
+    },
     { name: 'missing TriggerAuthentication only warns', ref: { name: 'ghost' }, params: {}, warnings: 1 },
     { name: 'missing secret key warns', ref: { name: 'missing-key' }, params: {}, warnings: 1 },
     { name: 'unsupported source warns', ref: { name: 'vault' }, params: {}, warnings: 1 },
@@ -53,7 +76,9 @@ describe('resolveTriggerAuth', () => {
   });
 
   it('passes pod identity through, except none', () => {
-    expect(resolveTriggerAuth({ type: 'aws-sqs-queue', metadata: {}, authenticationRef: { name: 'aws' } }, 'app', sources).podIdentity).toEqual({ provider: 'aws' });
+    expect(resolveTriggerAuth({ type: 'aws-sqs-queue', metadata: {}, authenticationRef: { name: 'aws' } }, 'app', sources).podIdentity).toEqual({
+      provider: 'aws',
+    });
   });
 });
 
@@ -72,7 +97,13 @@ describe('containerEnv', () => {
   ];
 
   it('builds the first container env like the kubelet: envFrom, then env on top', () => {
-    expect(containerEnv(containers, undefined, 'app', lookup)).toEqual({ host: 'redis.local', user: 'literal-wins', DB_password: 's3cret', DB_user: 'bob', PASS: 's3cret' });
+    expect(containerEnv(containers, undefined, 'app', lookup)).toEqual({
+      host: 'redis.local',
+      user: 'literal-wins',
+      DB_password: 's3cret',
+      DB_user: 'bob',
+      PASS: 's3cret',
+    });
   });
 
   it('selects a named container and yields nothing for an unknown one', () => {

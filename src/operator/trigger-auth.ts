@@ -20,7 +20,15 @@ export interface ResolvedAuth {
   warnings: string[];
 }
 
-const unsupportedSources = ['hashiCorpVault', 'azureKeyVault', 'gcpSecretManager', 'awsSecretManager', 'boundServiceAccountToken', 'oauth2', 'filePath'] as const;
+const unsupportedSources = [
+  'hashiCorpVault',
+  'azureKeyVault',
+  'gcpSecretManager',
+  'awsSecretManager',
+  'boundServiceAccountToken',
+  'oauth2',
+  'filePath',
+] as const;
 
 /**
  * The auth parameters of one trigger, from its (Cluster)TriggerAuthentication. Like KEDA: env first, then

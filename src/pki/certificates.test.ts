@@ -4,7 +4,15 @@ import { createServer, request, type ServerOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createCertificateAuthority, generateKeyPair, issueClientCertificate, issueServerCertificate, publicKeyPemOf, type CertifiedKey, type KeyAlgorithm } from './index.js';
+import {
+  createCertificateAuthority,
+  generateKeyPair,
+  issueClientCertificate,
+  issueServerCertificate,
+  publicKeyPemOf,
+  type CertifiedKey,
+  type KeyAlgorithm,
+} from './index.js';
 
 const algorithms: KeyAlgorithm[] = ['ecdsa-p256', 'rsa-2048'];
 
@@ -57,7 +65,13 @@ describe.each(algorithms)('certificates with %s keys', (keyAlgorithm) => {
   it('serves and authenticates mutual TLS with the issued pair', async () => {
     const server = await issueServerCertificate(ca, { commonName: 'test-server', ipAddresses: ['127.0.0.1'] });
     const client = await issueClientCertificate(ca, { commonName: 'tester', organizations: ['testers'] });
-    const options: ServerOptions = { key: server.privateKeyPem, cert: server.certificatePem, ca: ca.certificatePem, requestCert: true, rejectUnauthorized: true };
+    const options: ServerOptions = {
+      key: server.privateKeyPem,
+      cert: server.certificatePem,
+      ca: ca.certificatePem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    };
     const https = createServer(options, (req, res) => {
       const peer = (req.socket as TLSSocket).getPeerCertificate();
       res.end(peer.subject.CN);
@@ -112,13 +126,29 @@ describe('certificate validity and serials', () => {
 describe('bad input names the field', () => {
   const cases: { name: string; run: (ca: CertifiedKey) => Promise<unknown>; error: RegExp }[] = [
     { name: 'empty CN', run: (ca) => issueClientCertificate(ca, { commonName: ' ' }), error: /client certificate: commonName must be a non-empty string/ },
-    { name: 'no SANs', run: (ca) => issueServerCertificate(ca, { commonName: 's' }), error: /server certificate "s": needs at least one of dnsNames or ipAddresses/ },
-    { name: 'bad IP', run: (ca) => issueServerCertificate(ca, { commonName: 's', ipAddresses: ['127.0.0.1', '300.1.1.1'] }), error: /ipAddresses\[1\] "300.1.1.1" is not an IP address/ },
-    { name: 'bad DNS', run: (ca) => issueServerCertificate(ca, { commonName: 's', dnsNames: ['under_score.local'] }), error: /dnsNames\[0\] "under_score.local" is not a valid DNS name/ },
+    {
+      name: 'no SANs',
+      run: (ca) => issueServerCertificate(ca, { commonName: 's' }),
+      error: /server certificate "s": needs at least one of dnsNames or ipAddresses/,
+    },
+    {
+      name: 'bad IP',
+      run: (ca) => issueServerCertificate(ca, { commonName: 's', ipAddresses: ['127.0.0.1', '300.1.1.1'] }),
+      error: /ipAddresses\[1\] "300.1.1.1" is not an IP address/,
+    },
+    {
+      name: 'bad DNS',
+      run: (ca) => issueServerCertificate(ca, { commonName: 's', dnsNames: ['under_score.local'] }),
+      error: /dnsNames\[0\] "under_score.local" is not a valid DNS name/,
+    },
     { name: 'empty O', run: (ca) => issueClientCertificate(ca, { commonName: 'c', organizations: [''] }), error: /organizations\[0\] is empty/ },
     { name: 'bad validity', run: (ca) => issueClientCertificate(ca, { commonName: 'c', validityDays: 0 }), error: /validityDays must be a positive number/ },
     { name: 'garbage CA key', run: (ca) => issueClientCertificate({ ...ca, privateKeyPem: 'nope' }, { commonName: 'c' }), error: /not a PEM private key/ },
-    { name: 'garbage CA cert', run: (ca) => issueClientCertificate({ ...ca, certificatePem: 'nope' }, { commonName: 'c' }), error: /CA certificate is not a PEM certificate/ },
+    {
+      name: 'garbage CA cert',
+      run: (ca) => issueClientCertificate({ ...ca, certificatePem: 'nope' }, { commonName: 'c' }),
+      error: /CA certificate is not a PEM certificate/,
+    },
   ];
   let ca: CertifiedKey;
   beforeAll(async () => {

@@ -98,7 +98,8 @@ async function issue(
   const signer = await importSigningKey(ca.privateKeyPem);
   const keys = await generateCryptoKeyPair(options.keyAlgorithm ?? defaultKeyAlgorithm);
   // RSA keys also encipher the TLS key exchange in old cipher suites; ECDSA keys only sign.
-  const keyUsage = keys.publicKey.algorithm.name === 'ECDSA' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
+  const keyUsage =
+    keys.publicKey.algorithm.name === 'ECDSA' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
   const certificate = await x509.X509CertificateGenerator.create(
     {
       ...validity(options, 365),

@@ -76,7 +76,5 @@ function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
 }
 
 function exportPem(key: KeyObject, type: 'pkcs8' | 'spki'): string {
-  return type === 'pkcs8'
-    ? key.export({ type: 'pkcs8', format: 'pem' }).toString()
-    : key.export({ type: 'spki', format: 'pem' }).toString();
+  return type === 'pkcs8' ? key.export({ type: 'pkcs8', format: 'pem' }).toString() : key.export({ type: 'spki', format: 'pem' }).toString();
 }

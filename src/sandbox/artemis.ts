@@ -36,9 +36,21 @@ export function artemisComponent(run: ToolRunner = runTool): SandboxComponent {
       await mkdir(join(instance, '..'), { recursive: true });
       const [acceptor, http] = await twoPorts();
       await run(artemisCommand(ctx.paths.cacheDir), artemisCreateArgs(instance, acceptor, http), { timeoutMs: 120_000 });
-      const daemon = await ctx.spawn({ name: 'artemis', command: join(instance, 'bin', 'artemis'), args: ['run'], env: { JAVA_ARGS: artemisJavaArgs(instance) }, cwd: instance });
+      const daemon = await ctx.spawn({
+        name: 'artemis',
+        command: join(instance, 'bin', 'artemis'),
+        args: ['run'],
+        env: { JAVA_ARGS: artemisJavaArgs(instance) },
+        cwd: instance,
+      });
       const endpoints = artemisEndpoints(acceptor, http);
-      await waitUntil(() => artemisAnswers(endpoints.env), { component: COMPONENT, what: 'the Jolokia broker Version', timeoutMs: 120_000, intervalMs: 500, daemon });
+      await waitUntil(() => artemisAnswers(endpoints.env), {
+        component: COMPONENT,
+        what: 'the Jolokia broker Version',
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        daemon,
+      });
       return endpoints;
     },
     async healthy(endpoints: ComponentEndpoints) {
@@ -65,10 +77,31 @@ async function artemisInstalled(cacheDir: string): Promise<boolean> {
 /** Login required, loopback listeners, only the core protocol, the NIO journal (no libaio needed). */
 export function artemisCreateArgs(instance: string, acceptor: number, http: number): string[] {
   return [
-    'create', instance, '--silent', '--force', '--name', ARTEMIS_BROKER_NAME,
-    '--user', ARTEMIS_SANDBOX_USER.username, '--password', ARTEMIS_SANDBOX_USER.password, '--require-login',
-    '--host', '127.0.0.1', '--default-port', String(acceptor), '--http-host', '127.0.0.1', '--http-port', String(http),
-    '--no-amqp-acceptor', '--no-mqtt-acceptor', '--no-stomp-acceptor', '--no-hornetq-acceptor', '--nio', '--no-autotune',
+    'create',
+    instance,
+    '--silent',
+    '--force',
+    '--name',
+    ARTEMIS_BROKER_NAME,
+    '--user',
+    ARTEMIS_SANDBOX_USER.username,
+    '--password',
+    ARTEMIS_SANDBOX_USER.password,
+    '--require-login',
+    '--host',
+    '127.0.0.1',
+    '--default-port',
+    String(acceptor),
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    String(http),
+    '--no-amqp-acceptor',
+    '--no-mqtt-acceptor',
+    '--no-stomp-acceptor',
+    '--no-hornetq-acceptor',
+    '--nio',
+    '--no-autotune',
   ];
 }
 
@@ -78,10 +111,15 @@ export function artemisCreateArgs(instance: string, acceptor: number, http: numb
  */
 export function artemisJavaArgs(instance: string): string {
   return [
-    ...SANDBOX_JVM_OPTIONS, '-Xms64m', '-Xmx256m',
-    '-Dhawtio.disableProxy=true', '-Dhawtio.realm=activemq', '-Dhawtio.offline=true',
+    ...SANDBOX_JVM_OPTIONS,
+    '-Xms64m',
+    '-Xmx256m',
+    '-Dhawtio.disableProxy=true',
+    '-Dhawtio.realm=activemq',
+    '-Dhawtio.offline=true',
     '-Dhawtio.rolePrincipalClasses=org.apache.activemq.artemis.spi.core.security.jaas.RolePrincipal',
-    `-Djolokia.policyLocation=file:${join(instance, 'etc', 'jolokia-access.xml')}`, '-Dlog4j2.disableJmx=true',
+    `-Djolokia.policyLocation=file:${join(instance, 'etc', 'jolokia-access.xml')}`,
+    '-Dlog4j2.disableJmx=true',
   ].join(' ');
 }
 
@@ -124,7 +162,16 @@ async function installArtemis(ctx: ComponentContext, run: ToolRunner): Promise<v
   try {
     await run(
       'mvn',
-      ['-B', '-q', '-f', join(pomDir, 'pom.xml'), `${MAVEN_DEPENDENCY_PLUGIN}:unpack-dependencies`, `-DoutputDirectory=${staging}`, `-DmarkersDirectory=${join(staging, '.markers')}`, '-DexcludeTransitive=true'],
+      [
+        '-B',
+        '-q',
+        '-f',
+        join(pomDir, 'pom.xml'),
+        `${MAVEN_DEPENDENCY_PLUGIN}:unpack-dependencies`,
+        `-DoutputDirectory=${staging}`,
+        `-DmarkersDirectory=${join(staging, '.markers')}`,
+        '-DexcludeTransitive=true',
+      ],
       { cwd: pomDir, timeoutMs: 15 * 60_000 },
     );
     await rm(join(staging, '.markers'), { recursive: true, force: true });
@@ -132,7 +179,10 @@ async function installArtemis(ctx: ComponentContext, run: ToolRunner): Promise<v
       if (!(await artemisInstalled(ctx.paths.cacheDir))) throw error;
     });
   } catch (error) {
-    throw new ComponentStartError(COMPONENT, `downloading ActiveMQ Artemis from Maven Central failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ComponentStartError(
+      COMPONENT,
+      `downloading ActiveMQ Artemis from Maven Central failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

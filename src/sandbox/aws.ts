@@ -88,7 +88,9 @@ async function installMoto(ctx: ComponentContext, run: ToolRunner): Promise<void
     } catch (error) {
       throw new ComponentStartError(COMPONENT, `cannot create a Python venv (on Debian: apt-get install -y python3-venv): ${(error as Error).message}`);
     }
-    await run(join(temp, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`], { timeoutMs: 900_000 });
+    await run(join(temp, 'bin', 'python'), ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`], {
+      timeoutMs: 900_000,
+    });
     await writeFile(join(temp, '.installed'), `moto[server]==${MOTO_VERSION}\n`);
     await rm(target, { recursive: true, force: true });
     await rename(temp, target);
@@ -115,8 +117,14 @@ async function prepareAccount(endpoint: string): Promise<SandboxNetwork> {
   await setTaskTransition(endpoint, { progression: 'manual', times: 1_000_000_000 });
   const vpcId = tag(await ec2(endpoint, { Action: 'CreateVpc', CidrBlock: '10.0.0.0/16' }), 'vpcId');
   await ec2(endpoint, { Action: 'ModifyVpcAttribute', VpcId: vpcId, 'EnableDnsHostnames.Value': 'true' });
-  const subnetId = tag(await ec2(endpoint, { Action: 'CreateSubnet', VpcId: vpcId, CidrBlock: '10.0.1.0/24', AvailabilityZone: `${SANDBOX_REGION}a` }), 'subnetId');
-  const securityGroupId = tag(await ec2(endpoint, { Action: 'CreateSecurityGroup', VpcId: vpcId, GroupName: 'swell-tasks', GroupDescription: 'swell sandbox tasks' }), 'groupId');
+  const subnetId = tag(
+    await ec2(endpoint, { Action: 'CreateSubnet', VpcId: vpcId, CidrBlock: '10.0.1.0/24', AvailabilityZone: `${SANDBOX_REGION}a` }),
+    'subnetId',
+  );
+  const securityGroupId = tag(
+    await ec2(endpoint, { Action: 'CreateSecurityGroup', VpcId: vpcId, GroupName: 'swell-tasks', GroupDescription: 'swell sandbox tasks' }),
+    'groupId',
+  );
   const config = { endpoint, region: SANDBOX_REGION, credentials: SANDBOX_CREDENTIALS, maxAttempts: 1 };
   const ecs = new ECSClient(config);
   const logs = new CloudWatchLogsClient(config);

@@ -35,7 +35,12 @@ export function azuriteComponent(run: ToolRunner = runTool): SandboxComponent {
       const dir = join(ctx.paths.stateDir, 'azurite');
       await mkdir(dir, { recursive: true });
       const port = await freePort();
-      const daemon = await ctx.spawn({ name: 'azurite-queue', command: process.execPath, args: [azuriteQueueMain(ctx.paths.cacheDir), ...azuriteArgs(port, dir)], cwd: dir });
+      const daemon = await ctx.spawn({
+        name: 'azurite-queue',
+        command: process.execPath,
+        args: [azuriteQueueMain(ctx.paths.cacheDir), ...azuriteArgs(port, dir)],
+        cwd: dir,
+      });
       const endpoints = azuriteEndpoints(port);
       await waitUntil(() => azuriteAnswers(endpoints.env), { component: COMPONENT, what: 'a queue listing', timeoutMs: 30_000, daemon });
       return endpoints;
@@ -98,7 +103,9 @@ async function installAzurite(ctx: ComponentContext, run: ToolRunner): Promise<v
   const staging = join(ctx.paths.cacheDir, `.azurite-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true });
   try {
-    await run(npm, ['install', '--prefix', staging, '--no-audit', '--no-fund', '--no-save', '--omit=dev', `azurite@${AZURITE_VERSION}`], { timeoutMs: 15 * 60_000 });
+    await run(npm, ['install', '--prefix', staging, '--no-audit', '--no-fund', '--no-save', '--omit=dev', `azurite@${AZURITE_VERSION}`], {
+      timeoutMs: 15 * 60_000,
+    });
     await rename(staging, azuriteDir(ctx.paths.cacheDir)).catch(async (error: unknown) => {
       if (!(await azuriteInstalled(ctx.paths.cacheDir))) throw error;
     });

@@ -44,22 +44,42 @@ describe('rabbitmq sandbox server', () => {
 describe('nats sandbox server', () => {
   it('serves clients and monitoring on loopback with JetStream storing in the state folder', () => {
     const parsed = flags(natsServerArgs(42001, 42002, '/state/nats'));
-    expect(Object.fromEntries(parsed)).toMatchObject({ '--addr': '127.0.0.1', '--port': '42001', '--http_port': '42002', '--jetstream': true, '--store_dir': '/state/nats' });
+    expect(Object.fromEntries(parsed)).toMatchObject({
+      '--addr': '127.0.0.1',
+      '--port': '42001',
+      '--http_port': '42002',
+      '--jetstream': true,
+      '--store_dir': '/state/nats',
+    });
     expect(natsEndpoints(42001, 42002).env).toEqual({ NATS_URL: 'nats://127.0.0.1:42001', NATS_MONITORING_ENDPOINT: '127.0.0.1:42002' });
   });
 });
 
 describe('azurite sandbox server', () => {
   it('serves the queue service on loopback with its development account', () => {
-    expect(Object.fromEntries(flags(azuriteArgs(43001, '/state/azurite')))).toMatchObject({ '--queueHost': '127.0.0.1', '--queuePort': '43001', '--location': '/state/azurite' });
-    expect(azuriteConnectionString(43001)).toMatch(/^DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=[^;]+;QueueEndpoint=http:\/\/127\.0\.0\.1:43001\/devstoreaccount1;$/);
+    expect(Object.fromEntries(flags(azuriteArgs(43001, '/state/azurite')))).toMatchObject({
+      '--queueHost': '127.0.0.1',
+      '--queuePort': '43001',
+      '--location': '/state/azurite',
+    });
+    expect(azuriteConnectionString(43001)).toMatch(
+      /^DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=[^;]+;QueueEndpoint=http:\/\/127\.0\.0\.1:43001\/devstoreaccount1;$/,
+    );
   });
 });
 
 describe('artemis sandbox server', () => {
   it('creates a broker instance with login, loopback listeners and only the core protocol', () => {
     const parsed = flags(artemisCreateArgs('/state/artemis/instance', 44001, 44002));
-    expect(Object.fromEntries(parsed)).toMatchObject({ '--name': 'swell', '--require-login': true, '--host': '127.0.0.1', '--default-port': '44001', '--http-host': '127.0.0.1', '--http-port': '44002', '--no-amqp-acceptor': true });
+    expect(Object.fromEntries(parsed)).toMatchObject({
+      '--name': 'swell',
+      '--require-login': true,
+      '--host': '127.0.0.1',
+      '--default-port': '44001',
+      '--http-host': '127.0.0.1',
+      '--http-port': '44002',
+      '--no-amqp-acceptor': true,
+    });
     expect(artemisJavaArgs('/state/artemis/instance')).toContain('-Djolokia.policyLocation=file:/state/artemis/instance/etc/jolokia-access.xml');
     expect(artemisJavaArgs('/state/artemis/instance')).toContain('-Xmx256m');
     expect(artemisEndpoints(44001, 44002).env).toMatchObject({ ARTEMIS_MANAGEMENT_ENDPOINT: '127.0.0.1:44002', ARTEMIS_BROKER_NAME: 'swell' });

@@ -37,7 +37,10 @@ export function sandboxComponents(kube: KubeOptions = {}): Record<ComponentName,
 
 /** Parses "kube,redis" into component names, rejecting unknown ones with the list of valid names. */
 export function parseComponentList(list: string): ComponentName[] {
-  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(componentNames as readonly string[]).includes(n));
   if (unknown.length > 0) throw new Error(`unknown component(s) ${unknown.join(', ')}; choose from ${componentNames.join(', ')}`);
   return names as ComponentName[];

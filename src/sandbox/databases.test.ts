@@ -24,7 +24,9 @@ describe('mariadbdArgs', () => {
   it('binds loopback with its own socket, pid file and account', () => {
     const args = mariadbdArgs({ dataDir: '/s/mysql/data', dir: '/s/mysql', port: 41235, initFile: '/s/mysql/init.sql', account });
     expect(args[0]).toBe('--no-defaults');
-    expect(args).toEqual(expect.arrayContaining(['--bind-address=127.0.0.1', '--port=41235', '--socket=/s/mysql/mysqld.sock', '--user=mysql', '--init-file=/s/mysql/init.sql']));
+    expect(args).toEqual(
+      expect.arrayContaining(['--bind-address=127.0.0.1', '--port=41235', '--socket=/s/mysql/mysqld.sock', '--user=mysql', '--init-file=/s/mysql/init.sql']),
+    );
   });
   it('runs as the caller when not root', () => {
     const args = mariadbdArgs({ dataDir: '/d', dir: '/s', port: 1, initFile: '/i', account: undefined });

@@ -65,7 +65,7 @@ describe('contentKey', () => {
 });
 
 describe('pruneOlderBuilds', () => {
-  it("keeps the newest three archives of the image, removes the rest with their buildah tags, and touches nothing else", async () => {
+  it('keeps the newest three archives of the image, removes the rest with their buildah tags, and touches nothing else', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'swell-prune-'));
     try {
       const keys = ['aaaaaaaaaaa1', 'aaaaaaaaaaa2', 'aaaaaaaaaaa3', 'aaaaaaaaaaa4', 'aaaaaaaaaaa5'];
@@ -74,7 +74,12 @@ describe('pruneOlderBuilds', () => {
         const when = new Date(Date.UTC(2026, 0, 1, 0, age));
         await utimes(join(dir, `swell-0.1.0-${key}.tar`), when, when);
       }
-      const others = ['rootfs-bookworm-be8ed122efa2.tar', 'swell-consumer-dev-aaaaaaaaaaa1.tar', 'swell-0.1.0-aaaaaaaaaaa0.tar.1234.partial', 'swell-0.2.0-aaaaaaaaaaa0.tar'];
+      const others = [
+        'rootfs-bookworm-be8ed122efa2.tar',
+        'swell-consumer-dev-aaaaaaaaaaa1.tar',
+        'swell-0.1.0-aaaaaaaaaaa0.tar.1234.partial',
+        'swell-0.2.0-aaaaaaaaaaa0.tar',
+      ];
       for (const file of others) await writeFile(join(dir, file), 'x');
       const removedTags: string[] = [];
       const run = (_command: string, args: readonly string[]) => {
@@ -82,7 +87,9 @@ describe('pruneOlderBuilds', () => {
         return Promise.resolve('');
       };
       await pruneOlderBuilds(run, { command: 'buildah', args: [] }, dir, { repository: 'swell', tagPrefix: '0.1.0' });
-      expect((await readdir(dir)).sort()).toEqual([...others, 'swell-0.1.0-aaaaaaaaaaa3.tar', 'swell-0.1.0-aaaaaaaaaaa4.tar', 'swell-0.1.0-aaaaaaaaaaa5.tar'].sort());
+      expect((await readdir(dir)).sort()).toEqual(
+        [...others, 'swell-0.1.0-aaaaaaaaaaa3.tar', 'swell-0.1.0-aaaaaaaaaaa4.tar', 'swell-0.1.0-aaaaaaaaaaa5.tar'].sort(),
+      );
       expect(removedTags.sort()).toEqual(['docker.io/local/swell:0.1.0-aaaaaaaaaaa1', 'docker.io/local/swell:0.1.0-aaaaaaaaaaa2']);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -104,7 +111,10 @@ describe('tsconfig.image.json', () => {
   it('compiles product code only: no sandbox, demo, dev command, test fakes or tests', async () => {
     const tsc = join(repo, 'node_modules', '.bin', 'tsc');
     const { stdout } = await promisify(execFile)(tsc, ['-p', join(repo, 'tsconfig.image.json'), '--listFilesOnly'], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
-    const own = stdout.split('\n').filter((f) => f && !f.includes('node_modules')).map((f) => relative(repo, f));
+    const own = stdout
+      .split('\n')
+      .filter((f) => f && !f.includes('node_modules'))
+      .map((f) => relative(repo, f));
     expect(own.length).toBeGreaterThan(100);
     expect(own.filter((f) => /^src\/(sandbox|demo)\/|^src\/cli\/(dev|demo)\.ts$|fake-|\.test\.ts$/.test(f))).toEqual([]);
     expect(own).toEqual(expect.arrayContaining(['src/cli/main.ts', 'src/cli/operator.ts', 'src/cli/virtual-node.ts', 'src/cli/validate.ts']));

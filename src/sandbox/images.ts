@@ -39,7 +39,16 @@ const minute = 60_000;
 const suite = 'bookworm';
 const debianMirror = 'http://deb.debian.org/debian';
 /** Folders debian:bookworm-slim leaves out; the base image drops them too (copyright notices stay). */
-const slimmedPaths = ['usr/share/man', 'usr/share/info', 'usr/share/locale', 'usr/share/lintian', 'var/lib/apt/lists', 'var/cache/apt', 'var/cache/debconf/templates.dat-old', 'var/log'];
+const slimmedPaths = [
+  'usr/share/man',
+  'usr/share/info',
+  'usr/share/locale',
+  'usr/share/lintian',
+  'var/lib/apt/lists',
+  'var/cache/apt',
+  'var/cache/debconf/templates.dat-old',
+  'var/log',
+];
 /** Bump when the root filesystem recipe below changes, so cached root filesystems are rebuilt. */
 const rootfsRecipe = `debootstrap --variant=minbase ${suite} ${debianMirror}; slimmed ${slimmedPaths.join(',')}; r1`;
 const hostCaPath = '/etc/ssl/certs/build-host-ca.crt';
@@ -105,7 +114,12 @@ export async function ensureNodeBaseImage(options: ImageBuildOptions): Promise<s
 }
 
 /** Commits `name`: a root filesystem tar, files copied over it, and the environment. */
-async function commitFromScratch(run: ToolRunner, buildah: Buildah, name: string, image: { rootfs: string; copies: [string, string][]; env: string[] }): Promise<void> {
+async function commitFromScratch(
+  run: ToolRunner,
+  buildah: Buildah,
+  name: string,
+  image: { rootfs: string; copies: [string, string][]; env: string[] },
+): Promise<void> {
   const container = lastLine(await run(buildah.command, [...buildah.args, 'from', '--pull=never', 'scratch'], { timeoutMs: minute }));
   try {
     // `add` unpacks a local tar archive; `copy` keeps npm's bin symlinks.
@@ -170,7 +184,12 @@ export async function buildSwellImage(options: ImageBuildOptions): Promise<Built
 
 /** The demo and test consumer: pops a Redis list, one item at a time (see tools/consumer-image/README.md). */
 export async function buildConsumerImage(options: ImageBuildOptions): Promise<BuiltImage> {
-  return buildImage(options, { repository: 'swell-consumer', tagPrefix: 'dev', contextDir: join(options.paths.repoDir, consumerImageDir), contextEntries: ['.'] });
+  return buildImage(options, {
+    repository: 'swell-consumer',
+    tagPrefix: 'dev',
+    contextDir: join(options.paths.repoDir, consumerImageDir),
+    contextEntries: ['.'],
+  });
 }
 
 interface ImageRecipe {
@@ -191,10 +210,26 @@ async function buildImage(options: ImageBuildOptions, recipe: ImageRecipe): Prom
   const archive = join(paths.cacheDir, 'images', `${recipe.repository}-${recipe.tagPrefix}-${key}.tar`);
   if (await exists(archive)) return { archive, name, repository, tag, cached: true };
   const buildah = await buildahCommand(paths.cacheDir);
-  progress(`buildah: building ${name} from ${relative(paths.repoDir, join(recipe.contextDir, 'Dockerfile')) || 'Dockerfile'} (npm ci inside; first run: a few minutes)`);
+  progress(
+    `buildah: building ${name} from ${relative(paths.repoDir, join(recipe.contextDir, 'Dockerfile')) || 'Dockerfile'} (npm ci inside; first run: a few minutes)`,
+  );
   await run(
     buildah.command,
-    [...buildah.args, 'build', '--pull=never', '--isolation', 'chroot', '--network', 'host', '--layers', '--build-arg', `NODE_IMAGE=${base}`, '-t', name, recipe.contextDir],
+    [
+      ...buildah.args,
+      'build',
+      '--pull=never',
+      '--isolation',
+      'chroot',
+      '--network',
+      'host',
+      '--layers',
+      '--build-arg',
+      `NODE_IMAGE=${base}`,
+      '-t',
+      name,
+      recipe.contextDir,
+    ],
     { cwd: recipe.contextDir, timeoutMs: 45 * minute },
   );
   const partial = `${archive}.${randomBytes(4).toString('hex')}.partial`;

@@ -17,7 +17,12 @@ function parseProperties(text: string): Map<string, string> {
   );
 }
 
-const settings: KafkaServerSettings = { ports: { plaintext: 41001, sasl: 41002, controller: 41003 }, dataDir: '/state/kafka/data', username: 'swell', password: 'swell-secret' };
+const settings: KafkaServerSettings = {
+  ports: { plaintext: 41001, sasl: 41002, controller: 41003 },
+  dataDir: '/state/kafka/data',
+  username: 'swell',
+  password: 'swell-secret',
+};
 
 describe('kafkaServerProperties', () => {
   const properties = parseProperties(kafkaServerProperties(settings));

@@ -47,7 +47,13 @@ export function kafkaComponent(run: ToolRunner = runTool): SandboxComponent {
       await formatStorageOnce(ctx, run, java, configFile, settings.dataDir);
       const daemon = await ctx.spawn({ name: 'kafka', command: 'java', args: [...java, 'kafka.Kafka', configFile], cwd: dir });
       const endpoints = kafkaEndpoints(settings);
-      await waitUntil(() => kafkaAnswers(endpoints.env), { component: COMPONENT, what: 'kafkajs admin listTopics and describeGroups on both listeners', timeoutMs: 120_000, intervalMs: 500, daemon });
+      await waitUntil(() => kafkaAnswers(endpoints.env), {
+        component: COMPONENT,
+        what: 'kafkajs admin listTopics and describeGroups on both listeners',
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        daemon,
+      });
       return endpoints;
     },
     async healthy(endpoints: ComponentEndpoints) {
@@ -93,7 +99,10 @@ async function formatStorageOnce(ctx: ComponentContext, run: ToolRunner, java: r
     await run('java', [...java, 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', configFile], { timeoutMs: 120_000 });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ComponentStartError(COMPONENT, `formatting KRaft storage in ${dataDir} failed (a damaged jar cache can be deleted to download it again): ${reason}`);
+    throw new ComponentStartError(
+      COMPONENT,
+      `formatting KRaft storage in ${dataDir} failed (a damaged jar cache can be deleted to download it again): ${reason}`,
+    );
   }
 }
 

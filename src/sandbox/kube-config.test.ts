@@ -155,9 +155,21 @@ describe('sandbox nodes', () => {
     { name: 'ready, no taints', node: { status: { conditions: [ready] } }, schedulable: true },
     { name: 'no conditions yet', node: {}, schedulable: false },
     { name: 'ready is False', node: { status: { conditions: [{ type: 'Ready', status: 'False' }] } }, schedulable: false },
-    { name: 'ready but still tainted not-ready', node: { spec: { taints: [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }] }, status: { conditions: [ready] } }, schedulable: false },
-    { name: 'ready but unreachable', node: { spec: { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }, status: { conditions: [ready] } }, schedulable: false },
-    { name: 'ready with an unrelated taint', node: { spec: { taints: [{ key: 'example.com/gpu', effect: 'NoSchedule' }] }, status: { conditions: [ready] } }, schedulable: true },
+    {
+      name: 'ready but still tainted not-ready',
+      node: { spec: { taints: [{ key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' }] }, status: { conditions: [ready] } },
+      schedulable: false,
+    },
+    {
+      name: 'ready but unreachable',
+      node: { spec: { taints: [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }] }, status: { conditions: [ready] } },
+      schedulable: false,
+    },
+    {
+      name: 'ready with an unrelated taint',
+      node: { spec: { taints: [{ key: 'example.com/gpu', effect: 'NoSchedule' }] }, status: { conditions: [ready] } },
+      schedulable: true,
+    },
     { name: 'cordoned', node: { spec: { unschedulable: true }, status: { conditions: [ready] } }, schedulable: false },
   ];
   it.each(cases)('$name → schedulable=$schedulable', ({ node, schedulable }) => {

@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
 import type { ComponentContext } from './component.js';
-import { installKubeBinaries, installNodeBinaries, kubeBuildNeeded, kubernetesLdflags, nodeBuildNeeded, resolveKubeBinaries, type BuildRunner } from './kube-install.js';
+import {
+  installKubeBinaries,
+  installNodeBinaries,
+  kubeBuildNeeded,
+  kubernetesLdflags,
+  nodeBuildNeeded,
+  resolveKubeBinaries,
+  type BuildRunner,
+} from './kube-install.js';
 
 describe('kubernetesLdflags', () => {
   it('stamps both version packages so /version reports the release', () => {
@@ -94,7 +102,9 @@ describe('installKubeBinaries', () => {
       await writeFile(join(args[args.indexOf('-o') + 1] ?? '', '..', 'half-written'), '');
       throw new Error('compile error in some/pkg');
     };
-    await expect(installKubeBinaries(ctx, failing, { PATH: goDir })).rejects.toThrow(/kube failed to start: building etcd in tools\/etcd failed: compile error in some\/pkg/);
+    await expect(installKubeBinaries(ctx, failing, { PATH: goDir })).rejects.toThrow(
+      /kube failed to start: building etcd in tools\/etcd failed: compile error in some\/pkg/,
+    );
     expect(await readdir(join(root, 'cache', 'etcd-v3.6.14'))).toEqual([]);
   });
 
@@ -106,14 +116,19 @@ describe('installKubeBinaries', () => {
     expect(calls.map((c) => c.cwd)).toEqual([join(root, 'repo', 'tools', 'k8s')]);
     expect(calls[0]?.args).toContain(kubernetesLdflags('v1.34.4'));
     expect(calls[0]?.args.slice(-2)).toEqual(['k8s.io/kubernetes/cmd/kubelet', 'k8s.io/kubernetes/cmd/kube-proxy']);
-    expect(binaries).toEqual({ kubelet: join(root, 'cache', 'k8s-v1.34.4', 'bin', 'kubelet'), kubeProxy: join(root, 'cache', 'k8s-v1.34.4', 'bin', 'kube-proxy') });
+    expect(binaries).toEqual({
+      kubelet: join(root, 'cache', 'k8s-v1.34.4', 'bin', 'kubelet'),
+      kubeProxy: join(root, 'cache', 'k8s-v1.34.4', 'bin', 'kube-proxy'),
+    });
     expect(await nodeBuildNeeded(ctx.paths.cacheDir, env)).toBe(false);
     // The control plane is a separate build: still missing, so Go is still required for it.
     expect(await kubeBuildNeeded(ctx.paths.cacheDir, env)).toBe(true);
   });
 
   it('says how to get Go when it is missing', async () => {
-    await expect(installKubeBinaries(ctx, fakeGo([]), { PATH: join(root, 'nowhere') })).rejects.toThrow(/"go" is not on PATH; install Go >= 1.26 to build etcd, k8s, kwok/);
+    await expect(installKubeBinaries(ctx, fakeGo([]), { PATH: join(root, 'nowhere') })).rejects.toThrow(
+      /"go" is not on PATH; install Go >= 1.26 to build etcd, k8s, kwok/,
+    );
   });
 });
 

@@ -21,7 +21,11 @@ export interface KubeBinaries {
 }
 
 /** Runs a program to completion with extra env; rejects with its output when it fails. */
-export type BuildRunner = (command: string, args: readonly string[], options: { cwd: string; env: Readonly<Record<string, string>>; timeoutMs: number }) => Promise<string>;
+export type BuildRunner = (
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env: Readonly<Record<string, string>>; timeoutMs: number },
+) => Promise<string>;
 
 /**
  * One Go wrapper module in tools/ and the binaries it builds into a version-keyed cache folder. Each tool
@@ -49,7 +53,17 @@ const k8sBuild: GoBuild = {
     'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
   },
   // The tags and static flags upstream's release build uses; one `go build` so shared packages compile once.
-  args: (outDir) => ['build', '-trimpath', '-tags', 'selinux,notest,grpcnotrace', '-ldflags', kubernetesLdflags(kubernetesVersion), '-o', `${outDir}/`, ...Object.values(k8sBuild.packages)],
+  args: (outDir) => [
+    'build',
+    '-trimpath',
+    '-tags',
+    'selinux,notest,grpcnotrace',
+    '-ldflags',
+    kubernetesLdflags(kubernetesVersion),
+    '-o',
+    `${outDir}/`,
+    ...Object.values(k8sBuild.packages),
+  ],
   timeoutMs: 90 * minute,
 };
 
@@ -81,7 +95,17 @@ const nodeBuild: GoBuild = {
     kubelet: 'k8s.io/kubernetes/cmd/kubelet',
     'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
   },
-  args: (outDir) => ['build', '-trimpath', '-tags', 'selinux,notest,grpcnotrace', '-ldflags', kubernetesLdflags(kubernetesVersion), '-o', `${outDir}/`, ...Object.values(nodeBuild.packages)],
+  args: (outDir) => [
+    'build',
+    '-trimpath',
+    '-tags',
+    'selinux,notest,grpcnotrace',
+    '-ldflags',
+    kubernetesLdflags(kubernetesVersion),
+    '-o',
+    `${outDir}/`,
+    ...Object.values(nodeBuild.packages),
+  ],
   timeoutMs: 60 * minute,
 };
 
@@ -95,7 +119,9 @@ export function kubernetesLdflags(version: string): string {
   const match = /^v(\d+)\.(\d+)\.\d+$/.exec(version);
   if (!match) throw new Error(`kubernetes version "${version}" is not vMAJOR.MINOR.PATCH`);
   const stamp = (pkg: string) =>
-    [`gitVersion=${version}`, `gitMajor=${match[1]}`, `gitMinor=${match[2]}`, 'gitTreeState=clean', 'buildDate=1970-01-01T00:00:00Z'].map((v) => `-X ${pkg}.${v}`);
+    [`gitVersion=${version}`, `gitMajor=${match[1]}`, `gitMinor=${match[2]}`, 'gitTreeState=clean', 'buildDate=1970-01-01T00:00:00Z'].map(
+      (v) => `-X ${pkg}.${v}`,
+    );
   return ['-s', '-w', ...stamp('k8s.io/component-base/version'), ...stamp('k8s.io/client-go/pkg/version')].join(' ');
 }
 
@@ -177,7 +203,11 @@ async function installFrom<T>(from: Sources<T>, ctx: ComponentContext, run: Buil
   const ordered = builds.filter((b) => pending.has(b));
   const go = await findOnPath('go', env.PATH);
   const modules = ordered.map((b) => b.module).join(', ');
-  if (!go) throw new ComponentStartError(COMPONENT, `"go" is not on PATH; install Go >= 1.26 to build ${modules} (or set KUBEBUILDER_ASSETS to a folder holding the binaries)`);
+  if (!go)
+    throw new ComponentStartError(
+      COMPONENT,
+      `"go" is not on PATH; install Go >= 1.26 to build ${modules} (or set KUBEBUILDER_ASSETS to a folder holding the binaries)`,
+    );
   for (const build of ordered) await buildInto(ctx, build, go, run);
   return binaries;
 }
@@ -194,7 +224,10 @@ async function buildInto(ctx: ComponentContext, build: GoBuild, go: string, run:
     await mkdir(binDir, { recursive: true });
     for (const name of Object.keys(build.packages)) await rename(join(tmpDir, name), join(binDir, name));
   } catch (error) {
-    throw new ComponentStartError(COMPONENT, `building ${build.module} in tools/${build.module} failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ComponentStartError(
+      COMPONENT,
+      `building ${build.module} in tools/${build.module} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
   }
@@ -212,9 +245,14 @@ async function isExecutable(path: string): Promise<boolean> {
 
 export const runBuild: BuildRunner = (command, args, options) =>
   new Promise((resolve, reject) => {
-    execFile(command, [...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`;
-      if (error) reject(new Error(`${command} ${args.join(' ')}: ${error.message}\n${output.trimEnd().split('\n').slice(-40).join('\n')}`));
-      else resolve(output);
-    });
+    execFile(
+      command,
+      [...args],
+      { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const output = `${stdout}${stderr}`;
+        if (error) reject(new Error(`${command} ${args.join(' ')}: ${error.message}\n${output.trimEnd().split('\n').slice(-40).join('\n')}`));
+        else resolve(output);
+      },
+    );
   });

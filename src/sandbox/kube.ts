@@ -99,7 +99,11 @@ interface Ports {
   readonly kwok: number;
 }
 
-async function startControlPlane(ctx: ComponentContext, bin: KubeBinaries, hpa: { hpaSyncPeriodSeconds: number; hpaDownscaleStabilizationSeconds: number }): Promise<ComponentEndpoints> {
+async function startControlPlane(
+  ctx: ComponentContext,
+  bin: KubeBinaries,
+  hpa: { hpaSyncPeriodSeconds: number; hpaDownscaleStabilizationSeconds: number },
+): Promise<ComponentEndpoints> {
   const dir = join(ctx.paths.stateDir, 'kube');
   // A fresh cluster each time: a new PKI would not match tokens and certificates stored in an old etcd.
   await rm(dir, { recursive: true, force: true });
@@ -111,20 +115,42 @@ async function startControlPlane(ctx: ComponentContext, bin: KubeBinaries, hpa: 
 
   const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
   ctx.progress('starting etcd and kube-apiserver');
-  const etcd = await ctx.spawn({ name: 'etcd', command: bin.etcd, args: etcdArgs({ dataDir: join(dir, 'etcd'), clientPort: ports.etcdClient, peerPort: ports.etcdPeer }) });
+  const etcd = await ctx.spawn({
+    name: 'etcd',
+    command: bin.etcd,
+    args: etcdArgs({ dataDir: join(dir, 'etcd'), clientPort: ports.etcdClient, peerPort: ports.etcdPeer }),
+  });
   await waitUntil(() => etcdHealthy(etcdUrl), { component: COMPONENT, what: `etcd /health on ${etcdUrl}`, timeoutMs: 30_000, daemon: etcd });
 
   const apiserver = await ctx.spawn({ name: 'kube-apiserver', command: bin.kubeApiserver, args: apiserverArgs({ etcdUrl, port: ports.apiserver, pki }) });
   const admin = loadKubeConfig(kubeconfigs.admin);
-  await waitUntil(() => apiserverReady(admin), { component: COMPONENT, what: `kube-apiserver /readyz on ${apiserverUrl}`, timeoutMs: 120_000, intervalMs: 500, daemon: apiserver });
+  await waitUntil(() => apiserverReady(admin), {
+    component: COMPONENT,
+    what: `kube-apiserver /readyz on ${apiserverUrl}`,
+    timeoutMs: 120_000,
+    intervalMs: 500,
+    daemon: apiserver,
+  });
 
   ctx.progress('starting kube-controller-manager, kube-scheduler and kwok');
   const schedulerConfigFile = join(dir, 'kube-scheduler.yaml');
   await writeFile(schedulerConfigFile, schedulerConfig(kubeconfigs.scheduler));
   const [controllerManager, scheduler, kwok] = await Promise.all([
-    ctx.spawn({ name: 'kube-controller-manager', command: bin.kubeControllerManager, args: controllerManagerArgs({ kubeconfig: kubeconfigs.controllerManager, port: ports.controllerManager, pki, ...hpa }) }),
-    ctx.spawn({ name: 'kube-scheduler', command: bin.kubeScheduler, args: schedulerArgs({ configFile: schedulerConfigFile, kubeconfig: kubeconfigs.scheduler, port: ports.scheduler, pki }) }),
-    ctx.spawn({ name: 'kwok', command: bin.kwok, args: kwokArgs({ kubeconfig: kubeconfigs.kwok, port: ports.kwok, stagesFile: join(ctx.paths.repoDir, 'tools', 'kwok', 'stages.yaml') }) }),
+    ctx.spawn({
+      name: 'kube-controller-manager',
+      command: bin.kubeControllerManager,
+      args: controllerManagerArgs({ kubeconfig: kubeconfigs.controllerManager, port: ports.controllerManager, pki, ...hpa }),
+    }),
+    ctx.spawn({
+      name: 'kube-scheduler',
+      command: bin.kubeScheduler,
+      args: schedulerArgs({ configFile: schedulerConfigFile, kubeconfig: kubeconfigs.scheduler, port: ports.scheduler, pki }),
+    }),
+    ctx.spawn({
+      name: 'kwok',
+      command: bin.kwok,
+      args: kwokArgs({ kubeconfig: kubeconfigs.kwok, port: ports.kwok, stagesFile: join(ctx.paths.repoDir, 'tools', 'kwok', 'stages.yaml') }),
+    }),
   ]);
   const ca = await readFile(pki.ca.cert, 'utf8');
   const health = {
@@ -141,7 +167,13 @@ async function startControlPlane(ctx: ComponentContext, bin: KubeBinaries, hpa: 
   ctx.progress('registering nodes sandbox-node-1 and sandbox-node-2');
   const core = admin.makeApiClient(CoreV1Api);
   await registerSandboxNodes(core);
-  await waitUntil(() => sandboxNodesSchedulable(core), { component: COMPONENT, what: 'sandbox nodes Ready and untainted (kwok)', timeoutMs: 60_000, intervalMs: 500, daemon: kwok });
+  await waitUntil(() => sandboxNodesSchedulable(core), {
+    component: COMPONENT,
+    what: 'sandbox nodes Ready and untainted (kwok)',
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    daemon: kwok,
+  });
   await waitUntil(() => serviceAccountExists(core, 'default', 'default'), {
     component: COMPONENT,
     what: 'ServiceAccount default/default (serviceaccount controller)',
@@ -185,7 +217,13 @@ async function writeKubeconfigs(dir: string, server: string, pki: ClusterPkiFile
 }
 
 async function waitForHealthz(daemon: Daemon, url: string, ca: string): Promise<void> {
-  await waitUntil(async () => (await httpGet(url, { ca })).status === 200, { component: COMPONENT, what: `${daemon.name} ${url}`, timeoutMs: 60_000, intervalMs: 500, daemon });
+  await waitUntil(async () => (await httpGet(url, { ca })).status === 200, {
+    component: COMPONENT,
+    what: `${daemon.name} ${url}`,
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    daemon,
+  });
 }
 
 function loadKubeConfig(path: string): KubeConfig {

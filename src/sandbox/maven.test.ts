@@ -98,9 +98,10 @@ describe('installMavenRuntime', () => {
     ['java', 'openjdk-17-jre-headless'],
   ])('names the apt package when %s is missing', async (command, aptPackage) => {
     await rm(join(bin, command));
-    await expect(installMavenRuntime(context(), runtime, fakeMaven(['a.jar']))).rejects.toThrow(`"${command}" is not installed; install it with: apt-get install -y ${aptPackage}`);
+    await expect(installMavenRuntime(context(), runtime, fakeMaven(['a.jar']))).rejects.toThrow(
+      `"${command}" is not installed; install it with: apt-get install -y ${aptPackage}`,
+    );
   });
-
 
   it('needs java but not mvn once the jars are cached', async () => {
     await installMavenRuntime(context(), runtime, fakeMaven(['a.jar']));

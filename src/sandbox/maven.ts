@@ -75,7 +75,15 @@ export async function installMavenRuntime(ctx: ComponentContext, runtime: MavenR
   try {
     await run(
       'mvn',
-      ['-B', '-q', '-f', join(runtime.pomDir, 'pom.xml'), `${MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${staging}`, '-DincludeScope=runtime'],
+      [
+        '-B',
+        '-q',
+        '-f',
+        join(runtime.pomDir, 'pom.xml'),
+        `${MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies`,
+        `-DoutputDirectory=${staging}`,
+        '-DincludeScope=runtime',
+      ],
       { cwd: runtime.pomDir, timeoutMs: 15 * 60_000 },
     );
     if (!(await mavenRuntimeInstalled(staging))) throw new Error(`Maven copied no jars into ${staging}`);

@@ -56,7 +56,13 @@ async function requireMariadbdInSbin(): Promise<string> {
 
 async function installDb(ctx: ComponentContext, dataDir: string, account: Account | undefined): Promise<void> {
   ctx.progress('creating its data folder (mariadb-install-db)');
-  const args = ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...(account ? [`--user=${account.name}`] : [])];
+  const args = [
+    '--no-defaults',
+    `--datadir=${dataDir}`,
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+    ...(account ? [`--user=${account.name}`] : []),
+  ];
   try {
     // As root the script itself hands the folder to --user; it must start as root to do so.
     await runAs('mariadb-install-db', args, undefined, 180_000);

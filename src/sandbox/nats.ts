@@ -27,9 +27,19 @@ export function natsComponent(run: BuildRunner = runBuild): SandboxComponent {
       const dir = join(ctx.paths.stateDir, 'nats');
       await mkdir(dir, { recursive: true });
       const [client, monitoring] = await twoPorts();
-      const daemon = await ctx.spawn({ name: 'nats-server', command: natsServerPath(ctx.paths.cacheDir), args: natsServerArgs(client, monitoring, dir), cwd: dir });
+      const daemon = await ctx.spawn({
+        name: 'nats-server',
+        command: natsServerPath(ctx.paths.cacheDir),
+        args: natsServerArgs(client, monitoring, dir),
+        cwd: dir,
+      });
       const endpoints = natsEndpoints(client, monitoring);
-      await waitUntil(() => natsAnswers(endpoints.env), { component: COMPONENT, what: 'the monitoring endpoint /healthz with JetStream', timeoutMs: 30_000, daemon });
+      await waitUntil(() => natsAnswers(endpoints.env), {
+        component: COMPONENT,
+        what: 'the monitoring endpoint /healthz with JetStream',
+        timeoutMs: 30_000,
+        daemon,
+      });
       return endpoints;
     },
     async healthy(endpoints: ComponentEndpoints) {
@@ -44,7 +54,19 @@ export function natsServerPath(cacheDir: string): string {
 
 /** Client and monitoring listeners on loopback, JetStream storing under the sandbox's state folder. */
 export function natsServerArgs(client: number, monitoring: number, dir: string): string[] {
-  return ['--addr', '127.0.0.1', '--port', String(client), '--http_port', String(monitoring), '--jetstream', '--store_dir', dir, '--server_name', 'swell-sandbox'];
+  return [
+    '--addr',
+    '127.0.0.1',
+    '--port',
+    String(client),
+    '--http_port',
+    String(monitoring),
+    '--jetstream',
+    '--store_dir',
+    dir,
+    '--server_name',
+    'swell-sandbox',
+  ];
 }
 
 export function natsEndpoints(client: number, monitoring: number): ComponentEndpoints {

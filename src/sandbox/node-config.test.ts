@@ -65,7 +65,14 @@ describe('containerdConfig', () => {
 
 describe('cniConfList', () => {
   const list = JSON.parse(cniConfList(net, dirs)) as { name: string; plugins: Record<string, unknown>[] };
-  const bridge = list.plugins[0] as { type: string; bridge: string; ipMasq: boolean; isGateway: boolean; isDefaultGateway?: boolean; ipam: { routes: { dst: string }[]; ranges: { subnet: string }[][]; dataDir: string } };
+  const bridge = list.plugins[0] as {
+    type: string;
+    bridge: string;
+    ipMasq: boolean;
+    isGateway: boolean;
+    isDefaultGateway?: boolean;
+    ipam: { routes: { dst: string }[]; ranges: { subnet: string }[][]; dataDir: string };
+  };
 
   it('puts pods on the sandbox bridge with no masquerade and no default route off the machine', () => {
     expect(bridge.type).toBe('bridge');

@@ -101,7 +101,12 @@ export function containerdConfig(dirs: NodeDirs): string {
     // No ttrpc, debug or metrics listeners: nothing but the kubelet and `ctr` talk to this containerd.
     ttrpc: { address: '' },
     // Snapshotters this machine lacks would only log errors at every start.
-    disabled_plugins: ['io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.devmapper', 'io.containerd.snapshotter.v1.zfs'],
+    disabled_plugins: [
+      'io.containerd.snapshotter.v1.aufs',
+      'io.containerd.snapshotter.v1.btrfs',
+      'io.containerd.snapshotter.v1.devmapper',
+      'io.containerd.snapshotter.v1.zfs',
+    ],
     plugins: {
       'io.containerd.internal.v1.opt': { path: join(dirs.root, 'containerd', 'opt') },
       'io.containerd.grpc.v1.cri': {

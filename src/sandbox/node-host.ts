@@ -68,7 +68,8 @@ async function readSysctls(): Promise<Record<string, string>> {
 export async function setUpBridge(net: NodeNetwork, run: ToolRunner): Promise<void> {
   const ip = (args: string[]) => run('ip', args, { timeoutMs: 10_000 });
   const overlap = (await ip(['-4', 'route', 'show', net.subnet])).trim();
-  if (overlap && !overlap.includes(` dev ${net.bridge}`)) throw new Error(`the pod subnet ${net.subnet} is already routed on this machine (${overlap}); choose another state dir`);
+  if (overlap && !overlap.includes(` dev ${net.bridge}`))
+    throw new Error(`the pod subnet ${net.subnet} is already routed on this machine (${overlap}); choose another state dir`);
   if (!(await linkExists(net.bridge, run))) await ip(['link', 'add', net.bridge, 'type', 'bridge']);
   await ip(['addr', 'replace', `${net.gateway}/${net.subnet.split('/')[1] ?? '24'}`, 'dev', net.bridge]);
   await ip(['link', 'set', net.bridge, 'up']);
@@ -95,15 +96,27 @@ async function linkExists(name: string, run: ToolRunner): Promise<boolean> {
  */
 export async function killContainers(socket: string, run: ToolRunner): Promise<void> {
   const ctr = (args: string[]) => run('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { timeoutMs: 15_000 });
-  const tasks = (await ctr(['tasks', 'list', '--quiet']).catch(() => '')).split('\n').map((s) => s.trim()).filter(Boolean);
+  const tasks = (await ctr(['tasks', 'list', '--quiet']).catch(() => ''))
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   await Promise.all(tasks.map((id) => ctr(['tasks', 'kill', '--all', '--signal', 'SIGKILL', id]).catch(() => '')));
   for (const id of tasks) {
     for (let attempt = 0; attempt < 20; attempt += 1) {
-      if (await ctr(['tasks', 'delete', id]).then(() => true, () => false)) break;
+      if (
+        await ctr(['tasks', 'delete', id]).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await sleep(250);
     }
   }
-  const containers = (await ctr(['containers', 'list', '--quiet']).catch(() => '')).split('\n').map((s) => s.trim()).filter(Boolean);
+  const containers = (await ctr(['containers', 'list', '--quiet']).catch(() => ''))
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (containers.length > 0) await ctr(['containers', 'delete', ...containers]).catch(() => '');
 }
 

@@ -92,7 +92,8 @@ export async function importImage(containerdSocket: string, archive: string, nam
   // An OCI layout tagged "dev" imports as <repository>:dev; a docker-archive keeps its own full names.
   const created = importedNames(await ctr(['import', '--base-name', reference[1], archive], 300_000));
   if (created.includes(name)) return;
-  if (created.length !== 1 || !created[0]) throw new Error(`cannot import ${name}: ${archive} holds ${created.length} images (${created.join(', ')}); give an archive of one image`);
+  if (created.length !== 1 || !created[0])
+    throw new Error(`cannot import ${name}: ${archive} holds ${created.length} images (${created.join(', ')}); give an archive of one image`);
   await ctr(['tag', '--force', created[0], name]);
 }
 
@@ -104,7 +105,10 @@ export function importedNames(output: string): string[] {
 /** The names of the images in a containerd's `k8s.io` namespace. */
 export async function listImages(containerdSocket: string, run: ToolRunner = runTool): Promise<string[]> {
   const out = await run('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'list', '--quiet'], { timeoutMs: 30_000 });
-  return out.split('\n').map((s) => s.trim()).filter(Boolean);
+  return out
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -115,4 +119,3 @@ async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
-

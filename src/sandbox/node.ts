@@ -81,7 +81,11 @@ export function nodeComponent(): SandboxComponent {
 }
 
 function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new ComponentStartError(COMPONENT, 'the real node needs root (it makes a bridge, iptables rules and mounts); run as root or leave "node" out of --components');
+  if (process.getuid?.() !== 0)
+    throw new ComponentStartError(
+      COMPONENT,
+      'the real node needs root (it makes a bridge, iptables rules and mounts); run as root or leave "node" out of --components',
+    );
 }
 
 async function requireExecutables(binaries: NodeBinaries): Promise<void> {
@@ -105,10 +109,12 @@ interface NodePorts {
 async function startNode(ctx: ComponentContext, bin: NodeBinaries): Promise<ComponentEndpoints> {
   const kubeconfig = ctx.env.KUBECONFIG;
   const pkiDir = ctx.env[kubePkiEnvVar];
-  if (!kubeconfig || !pkiDir) throw new ComponentStartError(COMPONENT, 'the real node joins the sandbox cluster; start it together with kube (--components kube,node)');
+  if (!kubeconfig || !pkiDir)
+    throw new ComponentStartError(COMPONENT, 'the real node joins the sandbox cluster; start it together with kube (--components kube,node)');
   const dirs = nodeDirs(ctx.paths.stateDir);
   const net = nodeNetwork(ctx.paths.stateDir);
-  if (!socketPathFits(dirs.containerdSocket)) throw new ComponentStartError(COMPONENT, `the state dir is too deep for a unix socket (${dirs.containerdSocket}); choose a shorter --state-dir`);
+  if (!socketPathFits(dirs.containerdSocket))
+    throw new ComponentStartError(COMPONENT, `the state dir is too deep for a unix socket (${dirs.containerdSocket}); choose a shorter --state-dir`);
 
   // First, so a refusal touches nothing: not this sandbox's files, and above all not the other node's rules.
   try {
@@ -121,7 +127,9 @@ async function startNode(ctx: ComponentContext, bin: NodeBinaries): Promise<Comp
   await rm(dirs.root, { recursive: true, force: true });
   // Again: cleaning up the leftovers released the claim.
   await claimMachine(ctx.paths.stateDir, (stateDir) => nodeNetwork(stateDir).bridge, hostRun);
-  await Promise.all([dirs.cniConfDir, dirs.cniDataDir, dirs.kubeletRoot, dirs.podLogs, dirs.pki, join(dirs.root, 'containerd')].map((d) => mkdir(d, { recursive: true })));
+  await Promise.all(
+    [dirs.cniConfDir, dirs.cniDataDir, dirs.kubeletRoot, dirs.podLogs, dirs.pki, join(dirs.root, 'containerd')].map((d) => mkdir(d, { recursive: true })),
+  );
   await recordSysctls(sysctlFile(dirs));
 
   ctx.progress(`bridge ${net.bridge} ${net.subnet} (node IP ${net.gateway})`);
@@ -136,7 +144,12 @@ async function startNode(ctx: ComponentContext, bin: NodeBinaries): Promise<Comp
 
   ctx.progress('starting containerd');
   const containerd = await ctx.spawn({ name: daemonNames.containerd, command: 'containerd', args: ['--config', dirs.containerdConfig], env: sbinEnv() });
-  await waitUntil(() => containerdAnswers(dirs.containerdSocket), { component: COMPONENT, what: `containerd on ${dirs.containerdSocket}`, timeoutMs: 30_000, daemon: containerd });
+  await waitUntil(() => containerdAnswers(dirs.containerdSocket), {
+    component: COMPONENT,
+    what: `containerd on ${dirs.containerdSocket}`,
+    timeoutMs: 30_000,
+    daemon: containerd,
+  });
   const images = await buildBusyboxImages(ctx.paths.cacheDir, localImages, hostRun);
   for (const image of localImages) await importImage(dirs.containerdSocket, images.archives[image.name] ?? '', image.name, hostRun);
 
@@ -151,10 +164,22 @@ async function startNode(ctx: ComponentContext, bin: NodeBinaries): Promise<Comp
     bridge: net.bridge,
     podSubnet: net.subnet,
   };
-  await waitUntil(() => httpOk(endpoints.kubeletHealthz), { component: COMPONENT, what: `kubelet ${endpoints.kubeletHealthz}`, timeoutMs: 60_000, intervalMs: 500, daemon: kubelet });
+  await waitUntil(() => httpOk(endpoints.kubeletHealthz), {
+    component: COMPONENT,
+    what: `kubelet ${endpoints.kubeletHealthz}`,
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    daemon: kubelet,
+  });
   const core = server.makeApiClient(CoreV1Api);
   await waitUntil(() => nodeReady(core), { component: COMPONENT, what: `node ${realNodeName} Ready`, timeoutMs: 90_000, intervalMs: 500, daemon: kubelet });
-  await waitUntil(() => httpOk(endpoints.kubeProxyHealthz), { component: COMPONENT, what: `kube-proxy ${endpoints.kubeProxyHealthz}`, timeoutMs: 60_000, intervalMs: 500, daemon: kubeProxy });
+  await waitUntil(() => httpOk(endpoints.kubeProxyHealthz), {
+    component: COMPONENT,
+    what: `kube-proxy ${endpoints.kubeProxyHealthz}`,
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    daemon: kubeProxy,
+  });
 
   const apiserverPort = Number(new URL(apiserver).port);
   await ctx.spawn({ name: daemonNames.apiserverRelay, command: 'socat', args: apiserverRelayArgs(net.gateway, apiserverPort) });
@@ -207,8 +232,14 @@ async function writeNodeFiles(dirs: NodeDirs, net: ReturnType<typeof nodeNetwork
     writeFile(dirs.kubeProxyKubeconfig, kubeconfig('system:kube-proxy', kubeProxyClient), { mode: 0o600 }),
     writeFile(dirs.containerdConfig, containerdConfig(dirs)),
     writeFile(join(dirs.cniConfDir, '10-swell.conflist'), cniConfList(net, dirs)),
-    writeFile(dirs.kubeletConfig, kubeletConfig({ dirs, net, port: ports.kubelet, healthzPort: ports.kubeletHealthz, clientCaFile: cluster.ca.cert, servingCert: serving })),
-    writeFile(kubeProxyConfigFile, kubeProxyConfig({ kubeconfig: dirs.kubeProxyKubeconfig, net, healthzPort: ports.kubeProxyHealthz, metricsPort: ports.kubeProxyMetrics })),
+    writeFile(
+      dirs.kubeletConfig,
+      kubeletConfig({ dirs, net, port: ports.kubelet, healthzPort: ports.kubeletHealthz, clientCaFile: cluster.ca.cert, servingCert: serving }),
+    ),
+    writeFile(
+      kubeProxyConfigFile,
+      kubeProxyConfig({ kubeconfig: dirs.kubeProxyKubeconfig, net, healthzPort: ports.kubeProxyHealthz, metricsPort: ports.kubeProxyMetrics }),
+    ),
   ]);
   return { kubeProxyConfig: kubeProxyConfigFile };
 }
@@ -254,8 +285,17 @@ function sbinEnv(): Record<string, string> {
 
 const hostRun: ToolRunner = (command, args, options) =>
   new Promise((resolve, reject) => {
-    execFile(command, [...args], { cwd: options.cwd, env: { ...process.env, ...sbinEnv() }, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (!error) return resolve(`${stdout}${stderr}`);
-      reject(new Error(`\`${command} ${args.join(' ')}\` failed: ${error.message.split('\n')[0] ?? ''}${stderr ? `\n${stderr.trimEnd().split('\n').slice(-10).join('\n')}` : ''}`));
-    });
+    execFile(
+      command,
+      [...args],
+      { cwd: options.cwd, env: { ...process.env, ...sbinEnv() }, timeout: options.timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (!error) return resolve(`${stdout}${stderr}`);
+        reject(
+          new Error(
+            `\`${command} ${args.join(' ')}\` failed: ${error.message.split('\n')[0] ?? ''}${stderr ? `\n${stderr.trimEnd().split('\n').slice(-10).join('\n')}` : ''}`,
+          ),
+        );
+      },
+    );
   });

@@ -87,6 +87,7 @@ describe('defaultComponents', () => {
 
   it('lists every real-node program the node needs, each with its Debian package', () => {
     const packages = new Set(staticRequirements.node.map((r) => r.aptPackage));
-    for (const p of ['containerd', 'runc', 'containernetworking-plugins', 'umoci', 'busybox-static', 'iptables', 'conntrack', 'socat']) expect(packages).toContain(p);
+    for (const p of ['containerd', 'runc', 'containernetworking-plugins', 'umoci', 'busybox-static', 'iptables', 'conntrack', 'socat'])
+      expect(packages).toContain(p);
   });
 });

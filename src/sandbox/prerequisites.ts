@@ -46,7 +46,11 @@ export function planPrerequisites(missing: readonly Requirement[], root: boolean
     (r) => r.command,
   );
   if (unpackaged.length === 0 && root) return { kind: 'install', packages };
-  const lines = [`missing prerequisites: ${uniqueBy(missing, (r) => r.command).map((r) => r.command).join(', ')}`];
+  const lines = [
+    `missing prerequisites: ${uniqueBy(missing, (r) => r.command)
+      .map((r) => r.command)
+      .join(', ')}`,
+  ];
   if (packages.length > 0) lines.push(`install the Debian packages with:\n  ${root ? '' : 'sudo '}${aptInstallCommand(packages).join(' ')}`);
   for (const r of unpackaged) lines.push(`${r.command}: ${r.hint ?? 'install it and put it on PATH'}`);
   return { kind: 'stop', message: lines.join('\n') };
@@ -67,7 +71,9 @@ export async function findMissing(requirements: readonly Requirement[], path = p
   const searchPath = ['/usr/local/sbin', '/usr/sbin', '/sbin', path].join(':');
   const missing: Requirement[] = [];
   for (const requirement of uniqueBy(requirements, (r) => r.command)) {
-    const found = requirement.command.startsWith('/') ? await fileExists(requirement.command) : (await findOnPath(requirement.command, searchPath)) !== undefined;
+    const found = requirement.command.startsWith('/')
+      ? await fileExists(requirement.command)
+      : (await findOnPath(requirement.command, searchPath)) !== undefined;
     if (!found) missing.push(requirement);
   }
   return missing;

@@ -63,7 +63,14 @@ export function prometheusAdapterRules(): string {
   });
 }
 
-export function prometheusAdapterArgs(a: { port: number; certFile: string; keyFile: string; kubeconfig: string; prometheusUrl: string; configFile: string }): string[] {
+export function prometheusAdapterArgs(a: {
+  port: number;
+  certFile: string;
+  keyFile: string;
+  kubeconfig: string;
+  prometheusUrl: string;
+  configFile: string;
+}): string[] {
   return [
     '--bind-address=127.0.0.1',
     `--secure-port=${a.port}`,
@@ -83,9 +90,14 @@ export function prometheusAdapterArgs(a: { port: number; certFile: string; keyFi
 async function startAdapter(ctx: ComponentContext): Promise<ComponentEndpoints> {
   const kubeconfig = ctx.env.KUBECONFIG;
   const prometheusUrl = ctx.env.PROMETHEUS_URL;
-  if (!kubeconfig || !prometheusUrl) throw new ComponentStartError(COMPONENT, 'prometheus-adapter reads the sandbox Prometheus and delegates to the sandbox cluster; start it with kube and prometheus (--components kube,prometheus,prometheus-adapter)');
+  if (!kubeconfig || !prometheusUrl)
+    throw new ComponentStartError(
+      COMPONENT,
+      'prometheus-adapter reads the sandbox Prometheus and delegates to the sandbox cluster; start it with kube and prometheus (--components kube,prometheus,prometheus-adapter)',
+    );
   const binary = prometheusAdapterBinary(ctx.paths.cacheDir);
-  if (!(await isExecutable(binary))) throw new ComponentStartError(COMPONENT, `${binary} is missing; run \`swell dev install --components prometheus-adapter\``);
+  if (!(await isExecutable(binary)))
+    throw new ComponentStartError(COMPONENT, `${binary} is missing; run \`swell dev install --components prometheus-adapter\``);
   const dir = join(ctx.paths.stateDir, COMPONENT);
   await mkdir(dir, { recursive: true });
   const files = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), configFile: join(dir, 'config.yaml') };
@@ -124,16 +136,27 @@ async function buildAdapter(ctx: ComponentContext): Promise<void> {
   const binary = prometheusAdapterBinary(ctx.paths.cacheDir);
   if (await isExecutable(binary)) return;
   const go = await findOnPath('go', process.env.PATH);
-  if (!go) throw new ComponentStartError(COMPONENT, `"go" is not on PATH; install Go >= 1.26 to build prometheus-adapter ${prometheusAdapterVersion} (tools/prometheus-adapter)`);
+  if (!go)
+    throw new ComponentStartError(
+      COMPONENT,
+      `"go" is not on PATH; install Go >= 1.26 to build prometheus-adapter ${prometheusAdapterVersion} (tools/prometheus-adapter)`,
+    );
   const tmpDir = join(ctx.paths.cacheDir, `.build-prometheus-adapter-${randomBytes(4).toString('hex')}`);
   await mkdir(tmpDir, { recursive: true });
   ctx.progress(`building prometheus-adapter ${prometheusAdapterVersion} from the Go module proxy (first run: ~5-10 min)`);
   try {
-    await goBuild(go, ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(tmpDir, 'adapter'), 'sigs.k8s.io/prometheus-adapter/cmd/adapter'], join(ctx.paths.repoDir, 'tools', COMPONENT));
+    await goBuild(
+      go,
+      ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(tmpDir, 'adapter'), 'sigs.k8s.io/prometheus-adapter/cmd/adapter'],
+      join(ctx.paths.repoDir, 'tools', COMPONENT),
+    );
     await mkdir(join(binary, '..'), { recursive: true });
     await rename(join(tmpDir, 'adapter'), binary);
   } catch (error) {
-    throw new ComponentStartError(COMPONENT, `building prometheus-adapter in tools/${COMPONENT} failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ComponentStartError(
+      COMPONENT,
+      `building prometheus-adapter in tools/${COMPONENT} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
   } finally {
     await rm(tmpDir, { recursive: true, force: true });
   }

@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from './net.js';
 import { parse } from 'yaml';
-import { addScrapeTarget, prometheusComponent, prometheusConfig, readTargets, removeScrapeTarget, withoutTarget, withTarget, type TargetGroup } from './prometheus.js';
+import {
+  addScrapeTarget,
+  prometheusComponent,
+  prometheusConfig,
+  readTargets,
+  removeScrapeTarget,
+  withoutTarget,
+  withTarget,
+  type TargetGroup,
+} from './prometheus.js';
 
 describe('withTarget', () => {
   const cases: { name: string; groups: TargetGroup[]; target: string; labels?: Record<string, string>; expected: TargetGroup[] }[] = [
@@ -14,14 +23,20 @@ describe('withTarget', () => {
       groups: [{ targets: ['127.0.0.1:1'], labels: { a: '1' } }],
       target: 'localhost:2',
       labels: { job_kind: 'x' },
-      expected: [{ targets: ['127.0.0.1:1'], labels: { a: '1' } }, { targets: ['localhost:2'], labels: { job_kind: 'x' } }],
+      expected: [
+        { targets: ['127.0.0.1:1'], labels: { a: '1' } },
+        { targets: ['localhost:2'], labels: { job_kind: 'x' } },
+      ],
     },
     {
       name: 'replaces the labels of a target already listed',
       groups: [{ targets: ['127.0.0.1:1', '127.0.0.1:2'], labels: { old: 'y' } }],
       target: '127.0.0.1:2',
       labels: { new: 'z' },
-      expected: [{ targets: ['127.0.0.1:1'], labels: { old: 'y' } }, { targets: ['127.0.0.1:2'], labels: { new: 'z' } }],
+      expected: [
+        { targets: ['127.0.0.1:1'], labels: { old: 'y' } },
+        { targets: ['127.0.0.1:2'], labels: { new: 'z' } },
+      ],
     },
     { name: 'accepts bracketed IPv6', groups: [], target: '[::1]:9090', expected: [{ targets: ['[::1]:9090'] }] },
     {
@@ -48,7 +63,12 @@ describe('withTarget', () => {
 describe('withoutTarget', () => {
   it.each([
     { name: 'drops a group left empty', groups: [{ targets: ['a:1'] }, { targets: ['b:2'] }], target: 'a:1', expected: [{ targets: ['b:2'] }] },
-    { name: 'keeps the rest of a shared group', groups: [{ targets: ['a:1', 'b:2'], labels: { l: 'v' } }], target: 'b:2', expected: [{ targets: ['a:1'], labels: { l: 'v' } }] },
+    {
+      name: 'keeps the rest of a shared group',
+      groups: [{ targets: ['a:1', 'b:2'], labels: { l: 'v' } }],
+      target: 'b:2',
+      expected: [{ targets: ['a:1'], labels: { l: 'v' } }],
+    },
     { name: 'ignores a target that is not listed', groups: [{ targets: ['a:1'] }], target: 'c:3', expected: [{ targets: ['a:1'] }] },
   ])('$name', ({ groups, target, expected }) => {
     expect(withoutTarget(groups, target)).toEqual(expected);
@@ -99,7 +119,9 @@ describe('prometheusConfig', () => {
     };
     expect(config.global).toEqual({ scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' });
     expect(config.scrape_configs.find((c) => c.job_name === 'prometheus')?.static_configs).toEqual([{ targets: ['127.0.0.1:43210'] }]);
-    expect(config.scrape_configs.find((c) => c.job_name === 'sandbox')?.file_sd_configs).toEqual([{ files: ['/state/prometheus/targets.json'], refresh_interval: '1s' }]);
+    expect(config.scrape_configs.find((c) => c.job_name === 'sandbox')?.file_sd_configs).toEqual([
+      { files: ['/state/prometheus/targets.json'], refresh_interval: '1s' },
+    ]);
   });
 });
 

@@ -40,7 +40,12 @@ export function prometheusComponent(): SandboxComponent {
       const daemon = await ctx.spawn({
         name: 'prometheus',
         command: 'prometheus',
-        args: [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--storage.tsdb.retention.time=1d', `--web.listen-address=127.0.0.1:${port}`],
+        args: [
+          `--config.file=${configFile}`,
+          `--storage.tsdb.path=${join(dir, 'data')}`,
+          '--storage.tsdb.retention.time=1d',
+          `--web.listen-address=127.0.0.1:${port}`,
+        ],
         cwd: dir,
       });
       const url = `http://127.0.0.1:${port}`;

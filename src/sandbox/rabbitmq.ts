@@ -42,7 +42,13 @@ export function rabbitMqComponent(): SandboxComponent {
       await waitUntil(() => Promise.resolve(epmd.alive()), { component: COMPONENT, what: 'epmd', timeoutMs: 5000, daemon: epmd });
       const daemon = await ctx.spawn({ name: 'rabbitmq-server', command: RABBITMQ_SERVER, args: [], env: rabbitMqEnv(dir, ports), cwd: dir });
       const endpoints = rabbitMqEndpoints(ports);
-      await waitUntil(() => rabbitMqAnswers(endpoints.env), { component: COMPONENT, what: 'the management API overview', timeoutMs: 120_000, intervalMs: 500, daemon });
+      await waitUntil(() => rabbitMqAnswers(endpoints.env), {
+        component: COMPONENT,
+        what: 'the management API overview',
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        daemon,
+      });
       return endpoints;
     },
     async healthy(endpoints: ComponentEndpoints) {

@@ -41,7 +41,14 @@ export function redisServerArgs(port: number, dir: string): string[] {
 
 /** One PING with short timeouts and no retries, so a dead server fails fast instead of queueing commands. */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   client.on('error', () => {
     // reported through the rejected connect/ping below
   });

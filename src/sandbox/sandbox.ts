@@ -180,7 +180,8 @@ export class Sandbox {
       const exited = started.find((d) => !d.alive());
       if (exited) throw new ComponentStartError(name, `${exited.name} exited again right after its restart`, await logTail(exited.logFile));
       if ((await this.answers(name, recorded)) && started.every((d) => d.alive())) return;
-      if (Date.now() > deadline) throw new ComponentStartError(name, `not answering ${Math.round(timeoutMs / 1000)}s after restarting ${daemons.map((d) => d.name).join(', ')}`);
+      if (Date.now() > deadline)
+        throw new ComponentStartError(name, `not answering ${Math.round(timeoutMs / 1000)}s after restarting ${daemons.map((d) => d.name).join(', ')}`);
       await sleep(500);
     }
   }
@@ -223,7 +224,9 @@ export class Sandbox {
 
   /** Every named component's requirements, checked (and installed when root) before anything builds or starts. */
   private async checkPrerequisites(names: readonly ComponentName[]): Promise<void> {
-    const requirements = await Promise.all(componentNames.filter((n) => names.includes(n)).map((n) => this.options.components[n].requirements(this.options.paths)));
+    const requirements = await Promise.all(
+      componentNames.filter((n) => names.includes(n)).map((n) => this.options.components[n].requirements(this.options.paths)),
+    );
     await ensurePrerequisites(requirements.flat(), { ...(this.options.prerequisites ?? machinePrerequisites()), progress: (m) => this.progress(m) });
   }
 
@@ -323,10 +326,15 @@ function machinePrerequisites(): Omit<EnsureOptions, 'progress'> {
     root: process.getuid?.() === 0,
     runApt: (args) =>
       new Promise((resolve, reject) => {
-        execFile('apt-get', [...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 20 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-          if (error) reject(new Error(`apt-get ${args.join(' ')} failed: ${`${stdout}${stderr}`.trimEnd().split('\n').slice(-10).join('\n')}`));
-          else resolve();
-        });
+        execFile(
+          'apt-get',
+          [...args],
+          { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 20 * 60_000, maxBuffer: 16 * 1024 * 1024 },
+          (error, stdout, stderr) => {
+            if (error) reject(new Error(`apt-get ${args.join(' ')} failed: ${`${stdout}${stderr}`.trimEnd().split('\n').slice(-10).join('\n')}`));
+            else resolve();
+          },
+        );
       }),
   };
 }

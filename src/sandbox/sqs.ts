@@ -31,7 +31,15 @@ export function sqsComponent(run: ToolRunner = runTool): SandboxComponent {
       const daemon = await ctx.spawn({
         name: 'elasticmq',
         command: 'java',
-        args: [...SANDBOX_JVM_OPTIONS, '-Xms64m', '-Xmx256m', `-Dconfig.file=${configFile}`, '-cp', classpath(elasticMqRuntime(ctx.paths).libDir), 'org.elasticmq.server.Main'],
+        args: [
+          ...SANDBOX_JVM_OPTIONS,
+          '-Xms64m',
+          '-Xmx256m',
+          `-Dconfig.file=${configFile}`,
+          '-cp',
+          classpath(elasticMqRuntime(ctx.paths).libDir),
+          'org.elasticmq.server.Main',
+        ],
         cwd: dir,
       });
       const endpoint = `http://127.0.0.1:${port}`;

@@ -36,7 +36,8 @@ export function virtualNodeComponent(): SandboxComponent {
 
 async function startVirtualNode(ctx: ComponentContext): Promise<ComponentEndpoints> {
   const kubeconfig = ctx.env.KUBECONFIG;
-  if (!kubeconfig) throw new ComponentStartError(COMPONENT, 'the virtual node joins the sandbox cluster; start it together with kube (--components kube,virtual-node)');
+  if (!kubeconfig)
+    throw new ComponentStartError(COMPONENT, 'the virtual node joins the sandbox cluster; start it together with kube (--components kube,virtual-node)');
   const [kubeletPort, metricsPort] = [await freePort(), await freePort()];
   const flags = [
     'virtual-node',
@@ -48,7 +49,12 @@ async function startVirtualNode(ctx: ComponentContext): Promise<ComponentEndpoin
     `--metrics-port=${metricsPort}`,
     '--log-level=info',
   ];
-  const daemon = await ctx.spawn({ name: 'swell-virtual-node', command: process.execPath, args: [...cliEntry(ctx.paths.repoDir), ...flags], cwd: ctx.paths.repoDir });
+  const daemon = await ctx.spawn({
+    name: 'swell-virtual-node',
+    command: process.execPath,
+    args: [...cliEntry(ctx.paths.repoDir), ...flags],
+    cwd: ctx.paths.repoDir,
+  });
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
   const core = config.makeApiClient(CoreV1Api);

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { ActivationAnnotation, activationReplicas, type ActivationInput } from './activation.js';
 
 const demand = { [ActivationAnnotation]: 'demand' };
-const list = (value: number | undefined, target = 10): ActivationInput['metrics'][number] => ({ targetType: 'AverageValue', target, ...(value !== undefined ? { value } : {}) });
+const list = (value: number | undefined, target = 10): ActivationInput['metrics'][number] => ({
+  targetType: 'AverageValue',
+  target,
+  ...(value !== undefined ? { value } : {}),
+});
 
 describe('activationReplicas', () => {
   it.each<[string, ActivationInput, { replicas: number; basis: string }]>([
@@ -14,13 +18,25 @@ describe('activationReplicas', () => {
     ['the default maxReplicaCount is 100', { metrics: [list(5_000)] }, { replicas: 100, basis: 'maxReplicaCount' }],
     ['never below minReplicaCount', { minReplicaCount: 5, metrics: [list(20)] }, { replicas: 5, basis: 'minimum' }],
     ['the largest metric wins, as in the HPA', { metrics: [list(30), list(500, 50), list(70)] }, { replicas: 10, basis: 'demand' }],
-    ['a Value target has no current count to scale from: minimum', { metrics: [{ targetType: 'Value', target: 10, value: 1_000 }] }, { replicas: 1, basis: 'minimum' }],
-    ['a utilization metric asks for nothing from zero', { metrics: [{ targetType: 'Utilization', target: 50, value: 400 }] }, { replicas: 1, basis: 'minimum' }],
+    [
+      'a Value target has no current count to scale from: minimum',
+      { metrics: [{ targetType: 'Value', target: 10, value: 1_000 }] },
+      { replicas: 1, basis: 'minimum' },
+    ],
+    [
+      'a utilization metric asks for nothing from zero',
+      { metrics: [{ targetType: 'Utilization', target: 50, value: 400 }] },
+      { replicas: 1, basis: 'minimum' },
+    ],
     ['a failed read (no value) asks for nothing', { metrics: [list(undefined)] }, { replicas: 1, basis: 'minimum' }],
-    ['negative, NaN and infinite values ask for nothing', { metrics: [list(-50), list(Number.NaN), list(Number.POSITIVE_INFINITY)] }, { replicas: 1, basis: 'minimum' }],
+    [
+      'negative, NaN and infinite values ask for nothing',
+      { metrics: [list(-50), list(Number.NaN), list(Number.POSITIVE_INFINITY)] },
+      { replicas: 1, basis: 'minimum' },
+    ],
     ['a zero target asks for nothing', { metrics: [list(100, 0)] }, { replicas: 1, basis: 'minimum' }],
     [
-      'a Pods scale-up policy holds the first step to KEDA\'s count plus that many',
+      "a Pods scale-up policy holds the first step to KEDA's count plus that many",
       { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 10, periodSeconds: 60 }] } }, metrics: [list(1_000)] },
       { replicas: 11, basis: 'scaleUp policy' },
     ],
@@ -31,15 +47,40 @@ describe('activationReplicas', () => {
     ],
     [
       'selectPolicy Min takes the smaller policy',
-      { behavior: { scaleUp: { selectPolicy: 'Min', policies: [{ type: 'Pods', value: 10, periodSeconds: 60 }, { type: 'Pods', value: 3, periodSeconds: 60 }] } }, metrics: [list(1_000)] },
+      {
+        behavior: {
+          scaleUp: {
+            selectPolicy: 'Min',
+            policies: [
+              { type: 'Pods', value: 10, periodSeconds: 60 },
+              { type: 'Pods', value: 3, periodSeconds: 60 },
+            ],
+          },
+        },
+        metrics: [list(1_000)],
+      },
       { replicas: 4, basis: 'scaleUp policy' },
     ],
     [
       'selectPolicy Max (the default) takes the larger policy',
-      { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 10, periodSeconds: 60 }, { type: 'Percent', value: 5_000, periodSeconds: 60 }] } }, metrics: [list(1_000)] },
+      {
+        behavior: {
+          scaleUp: {
+            policies: [
+              { type: 'Pods', value: 10, periodSeconds: 60 },
+              { type: 'Percent', value: 5_000, periodSeconds: 60 },
+            ],
+          },
+        },
+        metrics: [list(1_000)],
+      },
       { replicas: 51, basis: 'scaleUp policy' },
     ],
-    ['selectPolicy Disabled keeps KEDA\'s count', { behavior: { scaleUp: { selectPolicy: 'Disabled' } }, metrics: [list(1_000)] }, { replicas: 1, basis: 'scaleUp policy' }],
+    [
+      "selectPolicy Disabled keeps KEDA's count",
+      { behavior: { scaleUp: { selectPolicy: 'Disabled' } }, metrics: [list(1_000)] },
+      { replicas: 1, basis: 'scaleUp policy' },
+    ],
     [
       'a scale-up rule without policies gets the HPA defaults (4 pods or 100%)',
       { behavior: { scaleUp: { stabilizationWindowSeconds: 0 } }, metrics: [list(1_000)] },
@@ -50,7 +91,11 @@ describe('activationReplicas', () => {
       { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 500, periodSeconds: 15 }] } }, metrics: [list(1_000)] },
       { replicas: 100, basis: 'demand' },
     ],
-    ['only a scale-down rule leaves the first step free', { behavior: { scaleDown: { stabilizationWindowSeconds: 0 } }, metrics: [list(1_000)] }, { replicas: 100, basis: 'demand' }],
+    [
+      'only a scale-down rule leaves the first step free',
+      { behavior: { scaleDown: { stabilizationWindowSeconds: 0 } }, metrics: [list(1_000)] },
+      { replicas: 100, basis: 'demand' },
+    ],
     ['maxReplicaCount below the minimum: the minimum', { minReplicaCount: 3, maxReplicaCount: 2, metrics: [list(1_000)] }, { replicas: 3, basis: 'minimum' }],
   ])('with "demand": %s', (_name, input, expected) => {
     expect(activationReplicas({ ...input, annotations: demand })).toEqual(expected);
@@ -59,7 +104,7 @@ describe('activationReplicas', () => {
   it.each<[string, Record<string, string> | undefined]>([
     ['without the annotation', undefined],
     ['with "min"', { [ActivationAnnotation]: 'min' }],
-  ])('keeps KEDA\'s count %s, whatever the backlog', (_name, annotations) => {
+  ])("keeps KEDA's count %s, whatever the backlog", (_name, annotations) => {
     const input = { minReplicaCount: 2, metrics: [list(1_000)], ...(annotations ? { annotations } : {}) };
     expect(activationReplicas(input)).toEqual({ replicas: 2, basis: 'minimum' });
   });

@@ -104,7 +104,11 @@ describe('compileExpression / evaluate', () => {
   });
 
   it('lets the caller word unknown names and missing values', () => {
-    const options = { subject: 'rule', unknownName: (name: string, known: readonly string[]) => `${name} is not one of ${known.join('/')}`, missingValue: (name: string) => `${name} unset` };
+    const options = {
+      subject: 'rule',
+      unknownName: (name: string, known: readonly string[]) => `${name} is not one of ${known.join('/')}`,
+      missingValue: (name: string) => `${name} unset`,
+    };
     expect(() => compileExpression('x', ['a', 'b'], options)).toThrow('x is not one of a/b');
     expect(() => compileExpression('a', ['a'], options).evaluate({})).toThrow('a unset');
     expect(() => compileExpression('', [], options)).toThrow('rule is empty');
@@ -119,4 +123,3 @@ describe('compileExpression / evaluate', () => {
     );
   });
 });
-

@@ -193,7 +193,9 @@ function compileName(name: string, { variables, options }: Scope): Evaluator {
   if (name === 'nil') return () => null;
   if (!variables.has(name)) {
     const known = [...variables];
-    throw new ExpressionError(options.unknownName?.(name, known) ?? `unknown name "${name}": the names it can use are ${known.map((n) => `"${n}"`).join(', ') || 'none'}`);
+    throw new ExpressionError(
+      options.unknownName?.(name, known) ?? `unknown name "${name}": the names it can use are ${known.map((n) => `"${n}"`).join(', ') || 'none'}`,
+    );
   }
   return (values) => {
     const value = Object.hasOwn(values, name) ? values[name] : undefined;
@@ -215,7 +217,8 @@ function compileGroup(inner: Node | undefined, scope: Scope): Evaluator {
 
 function compileCall(callee: Node | undefined, argNode: Node | undefined | null, scope: Scope): Evaluator {
   const fn = typeof callee === 'string' && Object.hasOwn(functions, callee) ? functions[callee] : undefined;
-  if (!fn) throw new ExpressionError(`unknown function ${typeof callee === 'string' ? `"${callee}"` : '(an expression)'}: use ${expressionFunctions.join(', ')}`);
+  if (!fn)
+    throw new ExpressionError(`unknown function ${typeof callee === 'string' ? `"${callee}"` : '(an expression)'}: use ${expressionFunctions.join(', ')}`);
   const args = listItems(argNode).map((n) => compile(n, scope));
   return (v) => fn(args.map((a) => a(v)));
 }

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { MetricSpec } from '../../scalers/scaler.js';
 import type { Fallback } from '../apis/keda/v1alpha1/scaledobject.js';
-import { applyFallback, fallbackCondition, fallbackMetricValue, fallbackReplicas, fallbackTransitionEvent, isFallbackEnabled, type FallbackInput, type MetricHealth } from './fallback.js';
+import {
+  applyFallback,
+  fallbackCondition,
+  fallbackMetricValue,
+  fallbackReplicas,
+  fallbackTransitionEvent,
+  isFallbackEnabled,
+  type FallbackInput,
+  type MetricHealth,
+} from './fallback.js';
 
 const metric: MetricSpec = { kind: 'External', metricName: 's0-redis-jobs', targetType: 'AverageValue', target: 10 };
 const fallback: Fallback = { failureThreshold: 2, replicas: 6 };
@@ -13,17 +22,53 @@ function run(overrides: Partial<FallbackInput>) {
 
 describe('applyFallback', () => {
   it.each<[string, Partial<FallbackInput>, ReturnType<typeof applyFallback>]>([
-    ['a success resets health', { previous: failing(5), outcome: { value: 4 } }, { outcome: { value: 4 }, fallbackApplied: false, health: { numberOfFailures: 0, status: 'Happy' } }],
+    [
+      'a success resets health',
+      { previous: failing(5), outcome: { value: 4 } },
+      { outcome: { value: 4 }, fallbackApplied: false, health: { numberOfFailures: 0, status: 'Happy' } },
+    ],
     ['the first failure is passed through', {}, { outcome: { error: 'connection refused' }, fallbackApplied: false, health: failing(1) }],
-    ['failures up to the threshold pass through', { previous: failing(1) }, { outcome: { error: 'connection refused' }, fallbackApplied: false, health: failing(2) }],
+    [
+      'failures up to the threshold pass through',
+      { previous: failing(1) },
+      { outcome: { error: 'connection refused' }, fallbackApplied: false, health: failing(2) },
+    ],
     ['past the threshold a static value is served', { previous: failing(2) }, { outcome: { value: 60 }, fallbackApplied: true, health: failing(3) }],
-    ['currentReplicas behavior', { previous: failing(2), spec: { fallback: { ...fallback, behavior: 'currentReplicas' } } }, { outcome: { value: 30 }, fallbackApplied: true, health: failing(3) }],
-    ['Value targets divide by ready replicas', { previous: failing(2), metric: { ...metric, targetType: 'Value' }, readyReplicas: 4 }, { outcome: { value: 15 }, fallbackApplied: true, health: failing(3) }],
-    ['Value targets without ready replicas stay an error', { previous: failing(2), metric: { ...metric, targetType: 'Value' }, readyReplicas: 0 }, { outcome: { error: expect.stringMatching(/ready replica/) as string }, fallbackApplied: false, health: failing(3) }],
-    ['with scalingModifiers the composite target scales the value', { previous: failing(2), spec: { fallback, advanced: { scalingModifiers: { formula: 'a', target: '4' } } } }, { outcome: { value: 24 }, fallbackApplied: true, health: failing(3) }],
-    ['with scalingModifiers of type Value the composite type applies', { previous: failing(2), spec: { fallback, advanced: { scalingModifiers: { formula: 'a', target: '4', metricType: 'Value' } } }, readyReplicas: 3 }, { outcome: { value: 8 }, fallbackApplied: true, health: failing(3) }],
-    ['no fallback: errors pass through and no health is kept', { spec: {}, previous: failing(9) }, { outcome: { error: 'connection refused' }, fallbackApplied: false }],
-    ['Utilization metrics are not covered', { previous: failing(9), metric: { kind: 'Resource', resource: 'cpu', targetType: 'Utilization', target: 50 } }, { outcome: { error: 'connection refused' }, fallbackApplied: false }],
+    [
+      'currentReplicas behavior',
+      { previous: failing(2), spec: { fallback: { ...fallback, behavior: 'currentReplicas' } } },
+      { outcome: { value: 30 }, fallbackApplied: true, health: failing(3) },
+    ],
+    [
+      'Value targets divide by ready replicas',
+      { previous: failing(2), metric: { ...metric, targetType: 'Value' }, readyReplicas: 4 },
+      { outcome: { value: 15 }, fallbackApplied: true, health: failing(3) },
+    ],
+    [
+      'Value targets without ready replicas stay an error',
+      { previous: failing(2), metric: { ...metric, targetType: 'Value' }, readyReplicas: 0 },
+      { outcome: { error: expect.stringMatching(/ready replica/) as string }, fallbackApplied: false, health: failing(3) },
+    ],
+    [
+      'with scalingModifiers the composite target scales the value',
+      { previous: failing(2), spec: { fallback, advanced: { scalingModifiers: { formula: 'a', target: '4' } } } },
+      { outcome: { value: 24 }, fallbackApplied: true, health: failing(3) },
+    ],
+    [
+      'with scalingModifiers of type Value the composite type applies',
+      { previous: failing(2), spec: { fallback, advanced: { scalingModifiers: { formula: 'a', target: '4', metricType: 'Value' } } }, readyReplicas: 3 },
+      { outcome: { value: 8 }, fallbackApplied: true, health: failing(3) },
+    ],
+    [
+      'no fallback: errors pass through and no health is kept',
+      { spec: {}, previous: failing(9) },
+      { outcome: { error: 'connection refused' }, fallbackApplied: false },
+    ],
+    [
+      'Utilization metrics are not covered',
+      { previous: failing(9), metric: { kind: 'Resource', resource: 'cpu', targetType: 'Utilization', target: 50 } },
+      { outcome: { error: 'connection refused' }, fallbackApplied: false },
+    ],
   ])('%s', (_name, overrides, expected) => {
     expect(run(overrides)).toEqual(expected);
   });

@@ -106,7 +106,10 @@ export function applyFallback(input: FallbackInput): FallbackResult {
 }
 
 /** The target the synthetic value is scaled by: the metric's own, or with scalingModifiers the composite's (what the HPA divides by). */
-function fallbackTarget(spec: FallbackInput['spec'], metric: { targetType: 'AverageValue' | 'Value'; target: number }): { targetType: 'AverageValue' | 'Value'; target: number } {
+function fallbackTarget(
+  spec: FallbackInput['spec'],
+  metric: { targetType: 'AverageValue' | 'Value'; target: number },
+): { targetType: 'AverageValue' | 'Value'; target: number } {
   const modifiers = spec.advanced?.scalingModifiers;
   if (!usesScalingModifiers(modifiers)) return { targetType: metric.targetType, target: metric.target };
   return { targetType: modifiers.metricType ?? 'AverageValue', target: Number(modifiers.target) };
@@ -121,7 +124,9 @@ export function fallbackCondition(health: Readonly<Record<string, MetricHealth>>
 /** The event KEDA records when the Fallback condition flips; none when it keeps its status. */
 export function fallbackTransitionEvent(previousStatus: string | undefined, next: Condition): ScalingEvent | undefined {
   if (previousStatus === next.status) return undefined;
-  if (next.status === 'True') return { type: 'Normal', reason: 'ScaledObjectFallbackActivated', message: 'Fallback activated: at least one trigger is failing beyond its threshold' };
-  if (previousStatus === 'True') return { type: 'Normal', reason: 'ScaledObjectFallbackDeactivated', message: 'Fallback deactivated: all triggers are reporting again' };
+  if (next.status === 'True')
+    return { type: 'Normal', reason: 'ScaledObjectFallbackActivated', message: 'Fallback activated: at least one trigger is failing beyond its threshold' };
+  if (previousStatus === 'True')
+    return { type: 'Normal', reason: 'ScaledObjectFallbackDeactivated', message: 'Fallback deactivated: all triggers are reporting again' };
   return undefined;
 }

@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { activeScalingModifiers, compileFormula, compositeValue, FormulaCache, FormulaError, metricVariables, type CompositePart, type FormulaVariables } from './formula.js';
+import {
+  activeScalingModifiers,
+  compileFormula,
+  compositeValue,
+  FormulaCache,
+  FormulaError,
+  metricVariables,
+  type CompositePart,
+  type FormulaVariables,
+} from './formula.js';
 
 const run = (source: string, values: FormulaVariables = {}) => compileFormula(source, Object.keys(values)).evaluate(values);
 
@@ -69,7 +78,11 @@ describe('activeScalingModifiers', () => {
   it.each<[string, Record<string, string> | undefined, ReturnType<typeof activeScalingModifiers>]>([
     ['none', undefined, undefined],
     ['formula and target', { formula: ' a + b ', target: '5' }, { formula: 'a + b', target: 5, activationTarget: 0, metricType: 'AverageValue' }],
-    ['with activation target and Value', { formula: 'a', target: '2.5', activationTarget: '1.5', metricType: 'Value' }, { formula: 'a', target: 2.5, activationTarget: 1.5, metricType: 'Value' }],
+    [
+      'with activation target and Value',
+      { formula: 'a', target: '2.5', activationTarget: '1.5', metricType: 'Value' },
+      { formula: 'a', target: 2.5, activationTarget: 1.5, metricType: 'Value' },
+    ],
     ['no target', { formula: 'a' }, undefined],
     ['zero target', { formula: 'a', target: '0' }, undefined],
     ['no formula', { target: '2' }, undefined],
@@ -92,21 +105,66 @@ describe('metricVariables', () => {
 
 describe('compositeValue', () => {
   const formula = compileFormula('(a ?? 0) + (b ?? 0) > 0 ? (a ?? 0) + (b ?? 0) : nil', ['a', 'b']);
-  const value = (metricName: string, variable: string | undefined, v: number): CompositePart => ({ metricName, ...(variable ? { variable } : {}), outcome: { value: v }, fallbackApplied: false });
-  const failed = (metricName: string, variable: string): CompositePart => ({ metricName, variable, outcome: { error: `${metricName} down` }, fallbackApplied: false });
+  const value = (metricName: string, variable: string | undefined, v: number): CompositePart => ({
+    metricName,
+    ...(variable ? { variable } : {}),
+    outcome: { value: v },
+    fallbackApplied: false,
+  });
+  const failed = (metricName: string, variable: string): CompositePart => ({
+    metricName,
+    variable,
+    outcome: { error: `${metricName} down` },
+    fallbackApplied: false,
+  });
   const fellBack = (metricName: string, variable: string, v: number): CompositePart => ({ metricName, variable, outcome: { value: v }, fallbackApplied: true });
 
   it.each<[string, Parameters<typeof compositeValue>[0]['fallback'], CompositePart[], ReturnType<typeof compositeValue>]>([
     ['the formula over the values', undefined, [value('s0', 'a', 3), value('s1', 'b', 4)], { value: 7, fallbackApplied: false }],
-    ['an unnamed trigger is not in the formula', undefined, [value('s0', 'a', 3), value('s1', 'b', 4), value('s2', undefined, 100)], { value: 7, fallbackApplied: false }],
+    [
+      'an unnamed trigger is not in the formula',
+      undefined,
+      [value('s0', 'a', 3), value('s1', 'b', 4), value('s2', undefined, 100)],
+      { value: 7, fallbackApplied: false },
+    ],
     ['an error without fallback fails the composite', undefined, [value('s0', 'a', 3), failed('s1', 'b')], { error: 's1 down' }],
     ['an error below the fallback threshold fails too', { replicas: 4, behavior: 'static' }, [value('s0', 'a', 3), failed('s1', 'b')], { error: 's1 down' }],
-    ['static fallback serves the first fallback value, skipping the formula', { replicas: 4, behavior: 'static' }, [value('s0', 'a', 3), fellBack('s1', 'b', 20), fellBack('s2', 'a', 30)], { value: 20, fallbackApplied: true }],
-    ['currentReplicas fallback too', { replicas: 4, behavior: 'currentReplicas' }, [fellBack('s0', 'a', 10), value('s1', 'b', 4)], { value: 10, fallbackApplied: true }],
-    ['scalingModifiers fallback passes the failing trigger as nil', { replicas: 4, behavior: 'scalingModifiers' }, [value('s0', 'a', 3), fellBack('s1', 'b', 20)], { value: 3, fallbackApplied: true }],
-    ['scalingModifiers fallback with a nil result serves replicas x target', { replicas: 4, behavior: 'scalingModifiers' }, [fellBack('s0', 'a', 20), fellBack('s1', 'b', 20)], { value: 20, fallbackApplied: true }],
-    ['a nil result without fallback is an error', undefined, [value('s0', 'a', 0), value('s1', 'b', 0)], { error: 'spec.advanced.scalingModifiers.formula: formula produced nil and there is no fallback to serve instead' }],
-    ['a nil result with fallback configured but not active serves replicas x target', { replicas: 2, behavior: 'static' }, [value('s0', 'a', 0), value('s1', 'b', 0)], { value: 10, fallbackApplied: true }],
+    [
+      'static fallback serves the first fallback value, skipping the formula',
+      { replicas: 4, behavior: 'static' },
+      [value('s0', 'a', 3), fellBack('s1', 'b', 20), fellBack('s2', 'a', 30)],
+      { value: 20, fallbackApplied: true },
+    ],
+    [
+      'currentReplicas fallback too',
+      { replicas: 4, behavior: 'currentReplicas' },
+      [fellBack('s0', 'a', 10), value('s1', 'b', 4)],
+      { value: 10, fallbackApplied: true },
+    ],
+    [
+      'scalingModifiers fallback passes the failing trigger as nil',
+      { replicas: 4, behavior: 'scalingModifiers' },
+      [value('s0', 'a', 3), fellBack('s1', 'b', 20)],
+      { value: 3, fallbackApplied: true },
+    ],
+    [
+      'scalingModifiers fallback with a nil result serves replicas x target',
+      { replicas: 4, behavior: 'scalingModifiers' },
+      [fellBack('s0', 'a', 20), fellBack('s1', 'b', 20)],
+      { value: 20, fallbackApplied: true },
+    ],
+    [
+      'a nil result without fallback is an error',
+      undefined,
+      [value('s0', 'a', 0), value('s1', 'b', 0)],
+      { error: 'spec.advanced.scalingModifiers.formula: formula produced nil and there is no fallback to serve instead' },
+    ],
+    [
+      'a nil result with fallback configured but not active serves replicas x target',
+      { replicas: 2, behavior: 'static' },
+      [value('s0', 'a', 0), value('s1', 'b', 0)],
+      { value: 10, fallbackApplied: true },
+    ],
   ])('%s', (_name, fallback, parts, expected) => {
     expect(compositeValue({ formula, target: 5, ...(fallback ? { fallback } : {}), parts })).toEqual(expected);
   });
@@ -117,11 +175,41 @@ describe('compositeValue', () => {
     const ratio = compileFormula('a / b', ['a', 'b']);
     const parts = (a: number, b: number) => [value('s0', 'a', a), value('s1', 'b', b)];
     it.each<[string, number, number, Parameters<typeof compositeValue>[0]['fallback'], ReturnType<typeof compositeValue>]>([
-      ['+Infinity without fallback is an error', 1, 0, undefined, { error: 'spec.advanced.scalingModifiers.formula: formula produced Infinity and there is no fallback to serve instead' }],
-      ['-Infinity without fallback is an error', -1, 0, undefined, { error: 'spec.advanced.scalingModifiers.formula: formula produced -Infinity and there is no fallback to serve instead' }],
-      ['NaN without fallback is an error', 0, 0, undefined, { error: 'spec.advanced.scalingModifiers.formula: formula produced NaN and there is no fallback to serve instead' }],
-      ['+Infinity with fallback serves replicas x target', 1, 0, { replicas: 3, behavior: 'static' }, { value: 15, fallbackApplied: true, problem: 'spec.advanced.scalingModifiers.formula: formula produced Infinity; serving fallback.replicas × target' }],
-      ['NaN with scalingModifiers fallback serves replicas x target', 0, 0, { replicas: 2, behavior: 'scalingModifiers' }, { value: 10, fallbackApplied: true, problem: 'spec.advanced.scalingModifiers.formula: formula produced NaN; serving fallback.replicas × target' }],
+      [
+        '+Infinity without fallback is an error',
+        1,
+        0,
+        undefined,
+        { error: 'spec.advanced.scalingModifiers.formula: formula produced Infinity and there is no fallback to serve instead' },
+      ],
+      [
+        '-Infinity without fallback is an error',
+        -1,
+        0,
+        undefined,
+        { error: 'spec.advanced.scalingModifiers.formula: formula produced -Infinity and there is no fallback to serve instead' },
+      ],
+      [
+        'NaN without fallback is an error',
+        0,
+        0,
+        undefined,
+        { error: 'spec.advanced.scalingModifiers.formula: formula produced NaN and there is no fallback to serve instead' },
+      ],
+      [
+        '+Infinity with fallback serves replicas x target',
+        1,
+        0,
+        { replicas: 3, behavior: 'static' },
+        { value: 15, fallbackApplied: true, problem: 'spec.advanced.scalingModifiers.formula: formula produced Infinity; serving fallback.replicas × target' },
+      ],
+      [
+        'NaN with scalingModifiers fallback serves replicas x target',
+        0,
+        0,
+        { replicas: 2, behavior: 'scalingModifiers' },
+        { value: 10, fallbackApplied: true, problem: 'spec.advanced.scalingModifiers.formula: formula produced NaN; serving fallback.replicas × target' },
+      ],
       ['a finite result is served as is', 6, 3, undefined, { value: 2, fallbackApplied: false }],
     ])('%s', (_name, a, b, fallback, expected) => {
       expect(compositeValue({ formula: ratio, target: 5, ...(fallback ? { fallback } : {}), parts: parts(a, b) })).toEqual(expected);
@@ -132,7 +220,12 @@ describe('compositeValue', () => {
       const numbers = fc.oneof(fc.double(), fc.constantFrom(0, -0, 1e308, -1e308, Number.MIN_VALUE));
       fc.assert(
         fc.property(fc.constantFrom(...formulas), numbers, numbers, fc.boolean(), (f, a, b, withFallback) => {
-          const result = compositeValue({ formula: f, target: 5, ...(withFallback ? { fallback: { replicas: 2, behavior: 'static' as const } } : {}), parts: parts(a, b) });
+          const result = compositeValue({
+            formula: f,
+            target: 5,
+            ...(withFallback ? { fallback: { replicas: 2, behavior: 'static' as const } } : {}),
+            parts: parts(a, b),
+          });
           if ('value' in result) expect(Number.isFinite(result.value)).toBe(true);
           else expect(withFallback).toBe(false);
         }),
@@ -142,7 +235,14 @@ describe('compositeValue', () => {
 
   it('reports a formula that fails on the values, naming the field', () => {
     const strict = compileFormula('a + b', ['a', 'b']);
-    expect(compositeValue({ formula: strict, target: 5, fallback: { replicas: 1, behavior: 'scalingModifiers' }, parts: [value('s0', 'a', 1), fellBack('s1', 'b', 5)] })).toEqual({
+    expect(
+      compositeValue({
+        formula: strict,
+        target: 5,
+        fallback: { replicas: 1, behavior: 'scalingModifiers' },
+        parts: [value('s0', 'a', 1), fellBack('s1', 'b', 5)],
+      }),
+    ).toEqual({
       error: 'spec.advanced.scalingModifiers.formula: + needs numbers, got nil',
     });
   });

@@ -126,7 +126,7 @@ export function metricVariables(triggers: readonly { trigger: Pick<TriggerSpec, 
   const byMetric = new Map<string, string>();
   for (const { trigger, metricNames } of triggers) {
     if (!trigger.name || isResourceTrigger(trigger.type)) continue;
-    metricNames.forEach((metric, i) => byMetric.set(metric, i === 0 ? trigger.name ?? '' : `${trigger.name ?? ''}${String(i).padStart(2, '0')}`));
+    metricNames.forEach((metric, i) => byMetric.set(metric, i === 0 ? (trigger.name ?? '') : `${trigger.name ?? ''}${String(i).padStart(2, '0')}`));
   }
   return byMetric;
 }

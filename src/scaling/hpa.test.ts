@@ -6,15 +6,33 @@ import { buildHpa, hpaMinReplicas, hpaNeedsUpdate, isDerivative, type HpaBuildIn
 
 function so(spec: Partial<ScaledObject['spec']> = {}, metadata: Partial<ScaledObject['metadata']> = {}): Pick<ScaledObject, 'metadata' | 'spec'> {
   return {
-    metadata: { name: 'orders', namespace: 'shop', uid: 'u-1', labels: { team: 'a', 'scaledobject.keda.sh/name': 'orders' }, annotations: { note: 'x' }, ...metadata },
+    metadata: {
+      name: 'orders',
+      namespace: 'shop',
+      uid: 'u-1',
+      labels: { team: 'a', 'scaledobject.keda.sh/name': 'orders' },
+      annotations: { note: 'x' },
+      ...metadata,
+    },
     spec: { scaleTargetRef: { name: 'worker' }, triggers: [{ type: 'redis', metadata: {} }], ...spec },
   };
 }
-const external = (name: string, target = 5, targetType: MetricSpec['targetType'] = 'AverageValue'): MetricSpec => ({ kind: 'External', metricName: name, targetType, target });
+const external = (name: string, target = 5, targetType: MetricSpec['targetType'] = 'AverageValue'): MetricSpec => ({
+  kind: 'External',
+  metricName: name,
+  targetType,
+  target,
+});
 const cpu: MetricSpec = { kind: 'Resource', resource: 'cpu', targetType: 'Utilization', target: 60 };
 
 function build(overrides: Partial<HpaBuildInput> = {}): V2HorizontalPodAutoscaler {
-  const result = buildHpa({ scaledObject: so(), metrics: [external('s0-redis-jobs')], scaleTarget: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'worker' }, version: '0.1.0', ...overrides });
+  const result = buildHpa({
+    scaledObject: so(),
+    metrics: [external('s0-redis-jobs')],
+    scaleTarget: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'worker' },
+    version: '0.1.0',
+    ...overrides,
+  });
   if (!result.ok) throw new Error(result.error);
   return result.hpa;
 }
@@ -40,7 +58,15 @@ describe('buildHpa', () => {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'worker' },
       minReplicas: 1,
       maxReplicas: 100,
-      metrics: [{ type: 'External', external: { metric: { name: 's0-redis-jobs', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'orders' } } }, target: { type: 'AverageValue', averageValue: '5' } } }],
+      metrics: [
+        {
+          type: 'External',
+          external: {
+            metric: { name: 's0-redis-jobs', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'orders' } } },
+            target: { type: 'AverageValue', averageValue: '5' },
+          },
+        },
+      ],
     });
   });
 
@@ -54,7 +80,12 @@ describe('buildHpa', () => {
   });
 
   it('uses the custom HPA name and drops excluded labels', () => {
-    const hpa = build({ scaledObject: so({ advanced: { horizontalPodAutoscalerConfig: { name: 'my-hpa' } } }, { annotations: { 'scaledobject.keda.sh/hpa-excluded-labels': 'team, other' } }) });
+    const hpa = build({
+      scaledObject: so(
+        { advanced: { horizontalPodAutoscalerConfig: { name: 'my-hpa' } } },
+        { annotations: { 'scaledobject.keda.sh/hpa-excluded-labels': 'team, other' } },
+      ),
+    });
     expect(hpa.metadata?.name).toBe('my-hpa');
     expect(hpa.metadata?.labels?.team).toBeUndefined();
     expect(hpa.metadata?.labels?.['app.kubernetes.io/name']).toBe('my-hpa');
@@ -62,11 +93,21 @@ describe('buildHpa', () => {
 
   it('sorts metrics by type and maps targets', () => {
     const hpa = build({
-      metrics: [{ ...cpu }, external('s1-kafka-t', 0.5, 'Value'), { kind: 'Resource', resource: 'memory', targetType: 'AverageValue', target: 1.5, containerName: 'app' }],
+      metrics: [
+        { ...cpu },
+        external('s1-kafka-t', 0.5, 'Value'),
+        { kind: 'Resource', resource: 'memory', targetType: 'AverageValue', target: 1.5, containerName: 'app' },
+      ],
     });
     expect(hpa.spec?.metrics).toEqual([
       { type: 'ContainerResource', containerResource: { name: 'memory', container: 'app', target: { type: 'AverageValue', averageValue: '1500m' } } },
-      { type: 'External', external: { metric: { name: 's1-kafka-t', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'orders' } } }, target: { type: 'Value', value: '500m' } } },
+      {
+        type: 'External',
+        external: {
+          metric: { name: 's1-kafka-t', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'orders' } } },
+          target: { type: 'Value', value: '500m' },
+        },
+      },
       { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 60 } } },
     ]);
   });
@@ -83,7 +124,12 @@ describe('buildHpa', () => {
   it('copies behavior and disables scale-in/out per the pause annotations', () => {
     const behavior = { scaleDown: { stabilizationWindowSeconds: 60, policies: [{ type: 'Pods' as const, value: 1, periodSeconds: 30 }] } };
     expect(build({ scaledObject: so({ advanced: { horizontalPodAutoscalerConfig: { behavior } } }) }).spec?.behavior).toEqual(behavior);
-    const paused = build({ scaledObject: so({ advanced: { horizontalPodAutoscalerConfig: { behavior } } }, { annotations: { 'autoscaling.keda.sh/paused-scale-in': 'true', 'autoscaling.keda.sh/paused-scale-out': 'true' } }) });
+    const paused = build({
+      scaledObject: so(
+        { advanced: { horizontalPodAutoscalerConfig: { behavior } } },
+        { annotations: { 'autoscaling.keda.sh/paused-scale-in': 'true', 'autoscaling.keda.sh/paused-scale-out': 'true' } },
+      ),
+    });
     expect(paused.spec?.behavior).toEqual({ scaleUp: { selectPolicy: 'Disabled' }, scaleDown: { ...behavior.scaleDown, selectPolicy: 'Disabled' } });
     expect(build().spec?.behavior).toBeUndefined();
   });
@@ -107,7 +153,11 @@ describe('hpaNeedsUpdate', () => {
     ['fields added by the apiserver', (h) => void Object.assign(h.metadata!, { resourceVersion: '7', labels: { ...h.metadata!.labels, extra: 'y' } }), false],
     ['a changed target', (h) => void (h.spec!.metrics![0]!.external!.target.averageValue = '999'), true],
     ['a changed maxReplicas', (h) => void (h.spec!.maxReplicas = 50), true],
-    ['an extra metric', (h) => void h.spec!.metrics!.push({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }), true],
+    [
+      'an extra metric',
+      (h) => void h.spec!.metrics!.push({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }),
+      true,
+    ],
     ['a behavior the SO no longer has', (h) => void (h.spec!.behavior = { scaleUp: { selectPolicy: 'Disabled' } }), true],
     ['a missing label', (h) => void delete h.metadata!.labels!.team, true],
     ['a changed annotation', (h) => void (h.metadata!.annotations!.note = 'changed'), true],
@@ -120,7 +170,10 @@ describe('hpaNeedsUpdate', () => {
   it('ignores behavior fields the apiserver defaulted', () => {
     const want = build({ scaledObject: so({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 60 } } } } }) });
     const have = clone(want);
-    have.spec!.behavior = { scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] }, scaleUp: { stabilizationWindowSeconds: 0 } };
+    have.spec!.behavior = {
+      scaleDown: { stabilizationWindowSeconds: 60, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+      scaleUp: { stabilizationWindowSeconds: 0 },
+    };
     expect(hpaNeedsUpdate(want, have)).toBe(false);
   });
 });

@@ -47,7 +47,9 @@ export function buildHpa(input: HpaBuildInput): HpaBuildResult {
       ...(so.metadata.namespace !== undefined ? { namespace: so.metadata.namespace } : {}),
       labels: hpaLabels(input, hpaName),
       annotations: { ...so.metadata.annotations },
-      ownerReferences: [{ apiVersion: KedaApiVersion, kind: 'ScaledObject', name: soName, uid: so.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        { apiVersion: KedaApiVersion, kind: 'ScaledObject', name: soName, uid: so.metadata.uid ?? '', controller: true, blockOwnerDeletion: true },
+      ],
     },
     spec: {
       scaleTargetRef: { apiVersion: input.scaleTarget.apiVersion, kind: input.scaleTarget.kind, name: input.scaleTarget.name },
@@ -93,7 +95,8 @@ function toHpaMetric(spec: MetricSpec, selector: Record<string, string>): V2Metr
 
 function hpaMetrics(input: HpaBuildInput): { ok: true; value: V2MetricSpec[] } | { ok: false; error: string } {
   const soName = input.scaledObject.metadata.name ?? '';
-  if (input.metrics.length === 0) return { ok: false, error: `no metric specs returned from scalers for ScaledObject ${soName}, the scalers may be unreachable` };
+  if (input.metrics.length === 0)
+    return { ok: false, error: `no metric specs returned from scalers for ScaledObject ${soName}, the scalers may be unreachable` };
   const seen = new Set<string>();
   for (const spec of input.metrics) {
     if (spec.kind !== 'External') continue;
@@ -125,7 +128,10 @@ function copyRules(rules: HpaBehavior['scaleUp']): V2HPAScalingRules | undefined
 }
 
 /** The user's behavior, with scale-in/out disabled by the paused-scale-in/out annotations. */
-function hpaBehavior(behavior: HpaBehavior | undefined, annotations: Readonly<Record<string, string>> | undefined): V2HorizontalPodAutoscalerBehavior | undefined {
+function hpaBehavior(
+  behavior: HpaBehavior | undefined,
+  annotations: Readonly<Record<string, string>> | undefined,
+): V2HorizontalPodAutoscalerBehavior | undefined {
   const pause = readPauseState(annotations);
   const scaleUp = copyRules(behavior?.scaleUp);
   const scaleDown = copyRules(behavior?.scaleDown);
@@ -166,7 +172,10 @@ export function hpaNeedsUpdate(desired: V2HorizontalPodAutoscaler, observed: V2H
   if ((want.metrics?.length ?? 0) !== (have.metrics?.length ?? 0)) return true;
   if (want.behavior === undefined ? have.behavior !== undefined && !isEmptyBehavior(have.behavior) : !isDerivative(want.behavior, have.behavior)) return true;
   if (!isDerivative({ ...want, behavior: undefined }, have)) return true;
-  return !isDerivative(desired.metadata?.labels, observed.metadata?.labels ?? {}) || !isDerivative(desired.metadata?.annotations, observed.metadata?.annotations ?? {});
+  return (
+    !isDerivative(desired.metadata?.labels, observed.metadata?.labels ?? {}) ||
+    !isDerivative(desired.metadata?.annotations, observed.metadata?.annotations ?? {})
+  );
 }
 
 function isEmptyBehavior(behavior: V2HorizontalPodAutoscalerBehavior): boolean {

@@ -31,11 +31,26 @@ describe('lastActiveToStore', () => {
     { name: 'was inactive: writes the new time', stored: t - 5_000, decided: t, storedActive: false, active: true, want: t },
     { name: 'stays active within the step: keeps the stored time', stored: t - 29_000, decided: t, storedActive: true, active: true, want: t - 29_000 },
     { name: 'stays active a step later: writes', stored: t - 30_000, decided: t, storedActive: true, active: true, want: t },
-    { name: 'turns inactive: writes the decided time even within the step', stored: t - 3_000, decided: t - 1_000, storedActive: true, active: false, want: t - 1_000 },
+    {
+      name: 'turns inactive: writes the decided time even within the step',
+      stored: t - 3_000,
+      decided: t - 1_000,
+      storedActive: true,
+      active: false,
+      want: t - 1_000,
+    },
     { name: 'step 0 writes every poll', stored: t - 1_000, decided: t, storedActive: true, active: true, step: 0, want: t },
     { name: 'no decided time keeps none', stored: t, decided: undefined, storedActive: true, active: true, want: undefined },
   ])('$name', ({ stored, decided, storedActive, active, step, want }) => {
-    expect(lastActiveToStore({ ...(stored !== undefined ? { stored } : {}), ...(decided !== undefined ? { decided } : {}), storedActive, active, stepMs: step ?? 30_000 })).toBe(want);
+    expect(
+      lastActiveToStore({
+        ...(stored !== undefined ? { stored } : {}),
+        ...(decided !== undefined ? { decided } : {}),
+        storedActive,
+        active,
+        stepMs: step ?? 30_000,
+      }),
+    ).toBe(want);
   });
 
   it('over a run of active polls then a drop, cooldown never starts earlier than from the last active poll', () => {

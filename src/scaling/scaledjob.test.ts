@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { combineTriggerQueues, decideScaledJob, effectiveStrategy, jobsToCreate, scaledJobMaxReplicaCount, targetAverageValue, type JobCountInput, type TriggerQueue } from './scaledjob.js';
+import {
+  combineTriggerQueues,
+  decideScaledJob,
+  effectiveStrategy,
+  jobsToCreate,
+  scaledJobMaxReplicaCount,
+  targetAverageValue,
+  type JobCountInput,
+  type TriggerQueue,
+} from './scaledjob.js';
 
 const q = (queueLength: number, target = 1, active = true): TriggerQueue => ({ queueLength, targetAverageValue: target, active });
 
@@ -11,7 +20,9 @@ describe('scaledJobMaxReplicaCount', () => {
     [2, 10, 8],
     [12, 10, 10],
   ])('min %s max %s → %i', (min, max, expected) => {
-    expect(scaledJobMaxReplicaCount({ ...(min !== undefined ? { minReplicaCount: min } : {}), ...(max !== undefined ? { maxReplicaCount: max } : {}) })).toBe(expected);
+    expect(scaledJobMaxReplicaCount({ ...(min !== undefined ? { minReplicaCount: min } : {}), ...(max !== undefined ? { maxReplicaCount: max } : {}) })).toBe(
+      expected,
+    );
   });
 });
 
@@ -61,12 +72,45 @@ describe('jobsToCreate', () => {
     ['inactive creates nothing', input({ combined: { isActive: false, scaleTo: 10, maxScale: 10 } }), 0],
     ['tops up to minReplicaCount first', input({ strategy: { minReplicaCount: 3 }, runningJobs: 1 }), 2],
     ['min jobs do not count against the queue', input({ strategy: { minReplicaCount: 2, maxReplicaCount: 20 }, runningJobs: 5 }), 7],
-    ['custom deducts queue and a share of running jobs', input({ strategy: { scalingStrategy: { strategy: 'custom', customScalingQueueLengthDeduction: 1, customScalingRunningJobPercentage: '0.5' } }, runningJobs: 4 }), 7],
-    ['custom with an unparsable percentage falls back to default', input({ strategy: { scalingStrategy: { strategy: 'custom', customScalingRunningJobPercentage: 'half' } }, runningJobs: 4 }), 6],
+    [
+      'custom deducts queue and a share of running jobs',
+      input({
+        strategy: { scalingStrategy: { strategy: 'custom', customScalingQueueLengthDeduction: 1, customScalingRunningJobPercentage: '0.5' } },
+        runningJobs: 4,
+      }),
+      7,
+    ],
+    [
+      'custom with an unparsable percentage falls back to default',
+      input({ strategy: { scalingStrategy: { strategy: 'custom', customScalingRunningJobPercentage: 'half' } }, runningJobs: 4 }),
+      6,
+    ],
     ['accurate subtracts pending jobs', input({ strategy: { scalingStrategy: { strategy: 'accurate' } }, runningJobs: 4, pendingJobs: 3 }), 7],
-    ['accurate caps at max replicas', input({ strategy: { maxReplicaCount: 12, scalingStrategy: { strategy: 'accurate' } }, runningJobs: 4, pendingJobs: 3 }), 8],
-    ['eager fills up to max replicas', input({ strategy: { maxReplicaCount: 20, scalingStrategy: { strategy: 'eager' } }, combined: { isActive: true, scaleTo: 3, maxScale: 10 }, runningJobs: 4, pendingJobs: 2 }), 10],
-    ['eager never exceeds free capacity', input({ strategy: { maxReplicaCount: 8, scalingStrategy: { strategy: 'eager' } }, combined: { isActive: true, scaleTo: 3, maxScale: 10 }, runningJobs: 4, pendingJobs: 2 }), 2],
+    [
+      'accurate caps at max replicas',
+      input({ strategy: { maxReplicaCount: 12, scalingStrategy: { strategy: 'accurate' } }, runningJobs: 4, pendingJobs: 3 }),
+      8,
+    ],
+    [
+      'eager fills up to max replicas',
+      input({
+        strategy: { maxReplicaCount: 20, scalingStrategy: { strategy: 'eager' } },
+        combined: { isActive: true, scaleTo: 3, maxScale: 10 },
+        runningJobs: 4,
+        pendingJobs: 2,
+      }),
+      10,
+    ],
+    [
+      'eager never exceeds free capacity',
+      input({
+        strategy: { maxReplicaCount: 8, scalingStrategy: { strategy: 'eager' } },
+        combined: { isActive: true, scaleTo: 3, maxScale: 10 },
+        runningJobs: 4,
+        pendingJobs: 2,
+      }),
+      2,
+    ],
   ])('%s', (_n, args, expected) => {
     expect(jobsToCreate(args)).toBe(expected);
   });
@@ -75,7 +119,12 @@ describe('jobsToCreate', () => {
     for (const strategy of ['default', 'accurate', 'eager'] as const) {
       for (let running = 0; running < 30; running += 3) {
         for (let pending = 0; pending <= running; pending += 2) {
-          const n = jobsToCreate({ spec: { maxReplicaCount: 15, scalingStrategy: { strategy } }, combined: { isActive: true, scaleTo: 25, maxScale: 15 }, runningJobs: running, pendingJobs: pending });
+          const n = jobsToCreate({
+            spec: { maxReplicaCount: 15, scalingStrategy: { strategy } },
+            combined: { isActive: true, scaleTo: 25, maxScale: 15 },
+            runningJobs: running,
+            pendingJobs: pending,
+          });
           expect(n).toBeGreaterThanOrEqual(0);
           expect(n).toBeLessThanOrEqual(15);
         }
@@ -91,7 +140,15 @@ describe('jobsToCreate', () => {
 
 describe('decideScaledJob', () => {
   it('creates jobs, refreshes lastActiveTime and emits events on activation', () => {
-    const decision = decideScaledJob({ spec: {}, combined: { isActive: true, scaleTo: 2, maxScale: 2 }, runningJobs: 0, pendingJobs: 0, isError: false, previousActiveStatus: 'False', now: 5 });
+    const decision = decideScaledJob({
+      spec: {},
+      combined: { isActive: true, scaleTo: 2, maxScale: 2 },
+      runningJobs: 0,
+      pendingJobs: 0,
+      isError: false,
+      previousActiveStatus: 'False',
+      now: 5,
+    });
     expect(decision).toEqual({
       jobsToCreate: 2,
       lastActiveTime: 5,
@@ -107,7 +164,16 @@ describe('decideScaledJob', () => {
   });
 
   it('reports trigger errors without emitting a repeat activity event', () => {
-    const decision = decideScaledJob({ spec: {}, combined: { isActive: false, scaleTo: 0, maxScale: 0 }, runningJobs: 0, pendingJobs: 0, isError: true, previousActiveStatus: 'False', lastActiveTime: 1, now: 5 });
+    const decision = decideScaledJob({
+      spec: {},
+      combined: { isActive: false, scaleTo: 0, maxScale: 0 },
+      runningJobs: 0,
+      pendingJobs: 0,
+      isError: true,
+      previousActiveStatus: 'False',
+      lastActiveTime: 1,
+      now: 5,
+    });
     expect(decision.jobsToCreate).toBe(0);
     expect(decision.lastActiveTime).toBe(1);
     expect(decision.conditions[0]?.reason).toBe('TriggerError');

@@ -112,7 +112,15 @@ export function effectiveStrategy(spec: JobCountInput['spec']): 'default' | 'cus
 }
 
 /** KEDA's GetEffectiveMaxScale per strategy; `running` excludes the minReplicaCount Jobs. */
-export function strategyLimit(input: { strategy: ReturnType<typeof effectiveStrategy>; spec: JobCountInput['spec']; maxScale: number; running: number; pending: number; maxReplicaCount: number; scaleTo: number }): { effectiveMaxScale: number; scaleTo: number } {
+export function strategyLimit(input: {
+  strategy: ReturnType<typeof effectiveStrategy>;
+  spec: JobCountInput['spec'];
+  maxScale: number;
+  running: number;
+  pending: number;
+  maxReplicaCount: number;
+  scaleTo: number;
+}): { effectiveMaxScale: number; scaleTo: number } {
   const { maxScale, running, pending, maxReplicaCount, scaleTo } = input;
   switch (input.strategy) {
     case 'default':
@@ -153,7 +161,12 @@ export function jobsToCreate(input: JobCountInput): number {
 
 export const ScaledJobConditions = {
   ready: { type: 'Ready', status: 'True', reason: 'ScaledJobReady', message: 'ScaledJob is defined correctly and is ready for scaling' },
-  partialTriggerError: { type: 'Ready', status: 'Unknown', reason: 'PartialTriggerError', message: 'Some triggers defined in ScaledJob are not working correctly' },
+  partialTriggerError: {
+    type: 'Ready',
+    status: 'Unknown',
+    reason: 'PartialTriggerError',
+    message: 'Some triggers defined in ScaledJob are not working correctly',
+  },
   triggerError: { type: 'Ready', status: 'False', reason: 'TriggerError', message: 'Triggers defined in ScaledJob are not working correctly' },
   active: { type: 'Active', status: 'True', reason: 'ScalerActive', message: 'Scaling is performed because triggers are active' },
   notActive: { type: 'Active', status: 'False', reason: 'ScalerNotActive', message: 'Scaling is not performed because triggers are not active' },
@@ -168,7 +181,9 @@ export interface ScaledJobDecision {
 }
 
 /** One ScaledJob poll: Jobs to create, conditions and the events KEDA emits when Active flips. */
-export function decideScaledJob(input: JobCountInput & { isError: boolean; previousActiveStatus?: string; lastActiveTime?: number; now: number }): ScaledJobDecision {
+export function decideScaledJob(
+  input: JobCountInput & { isError: boolean; previousActiveStatus?: string; lastActiveTime?: number; now: number },
+): ScaledJobDecision {
   const count = jobsToCreate(input);
   const active = input.combined.isActive;
   const ready = input.isError ? (active ? ScaledJobConditions.partialTriggerError : ScaledJobConditions.triggerError) : ScaledJobConditions.ready;

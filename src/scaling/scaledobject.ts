@@ -90,7 +90,12 @@ export interface ScaleDecision {
 
 export const ScaledObjectConditions = {
   ready: { type: 'Ready', status: 'True', reason: 'ScaledObjectReady', message: 'ScaledObject is defined correctly and is ready for scaling' },
-  partialTriggerError: { type: 'Ready', status: 'Unknown', reason: 'PartialTriggerError', message: 'Some triggers defined in ScaledObject are not working correctly' },
+  partialTriggerError: {
+    type: 'Ready',
+    status: 'Unknown',
+    reason: 'PartialTriggerError',
+    message: 'Some triggers defined in ScaledObject are not working correctly',
+  },
   triggerError: { type: 'Ready', status: 'False', reason: 'TriggerError', message: 'Triggers defined in ScaledObject are not working correctly' },
   active: { type: 'Active', status: 'True', reason: 'ScalerActive', message: 'Scaling is performed because triggers are active' },
   forcedActive: { type: 'Active', status: 'True', reason: 'ScalerActive', message: 'Scaling is performed because activation is being forced by annotation' },
@@ -115,7 +120,9 @@ export function decideScale(input: ScaleDecisionInput): ScaleDecision {
       events: [],
     };
   }
-  return input.activity.isActive || pause.forceActivation ? decideActive(input, pause.pausedScaleOut, !input.activity.isActive) : decideInactive(input, pause.pausedScaleIn);
+  return input.activity.isActive || pause.forceActivation
+    ? decideActive(input, pause.pausedScaleOut, !input.activity.isActive)
+    : decideInactive(input, pause.pausedScaleIn);
 }
 
 function keepLastActive(input: ScaleDecisionInput): Pick<ScaleDecision, 'lastActiveTime'> {
@@ -141,7 +148,13 @@ function decideActive(input: ScaleDecisionInput, scaleOutPaused: boolean, forced
       replicas,
       lastActiveTime: input.now,
       conditions,
-      events: [{ type: 'Normal', reason: 'KEDAScaleTargetActivated', message: `Scaled ${targetLabel(input.target)} from ${current} to ${replicas}, triggered by ${triggeredBy}` }],
+      events: [
+        {
+          type: 'Normal',
+          reason: 'KEDAScaleTargetActivated',
+          message: `Scaled ${targetLabel(input.target)} from ${current} to ${replicas}, triggered by ${triggeredBy}`,
+        },
+      ],
     };
   }
   // A partial failure must not keep the object alive forever, so only a clean poll refreshes lastActiveTime.

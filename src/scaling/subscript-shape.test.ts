@@ -16,7 +16,8 @@ import { describe, expect, it } from 'vitest';
 // here, naming the expression.
 const installed = join(dirname(createRequire(import.meta.url).resolve('subscript')), 'package.json');
 const version = (JSON.parse(readFileSync(installed, 'utf8')) as { version: string }).version;
-const declared = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }).dependencies.subscript;
+const declared = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { dependencies: Record<string, string> }).dependencies
+  .subscript;
 
 it('subscript is pinned to the one version these shapes were taken from', () => {
   expect(declared, 'package.json must pin subscript exactly (no range): an upgrade has to pass this file first').toBe(version);
@@ -50,7 +51,10 @@ describe(`subscript ${version} parse trees the expression compiler relies on`, (
     ['a >= b', ['>=', 'a', 'b']],
     ['a // a comment\n', 'a'],
   ])('%j', (source, tree) => {
-    expect(elementsOf(parse(source)), `subscript ${version} parses ${JSON.stringify(source)} into another tree than src/scaling/expression.ts compiles`).toStrictEqual(tree);
+    expect(
+      elementsOf(parse(source)),
+      `subscript ${version} parses ${JSON.stringify(source)} into another tree than src/scaling/expression.ts compiles`,
+    ).toStrictEqual(tree);
   });
 });
 

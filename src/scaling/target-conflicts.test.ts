@@ -7,7 +7,11 @@ function so(name: string, created: string, target = 'web', extra: Partial<Scaled
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
     metadata: { name, namespace: 'app', uid: `uid-${name}`, creationTimestamp: created, ...extra },
-    spec: { scaleTargetRef: { name: target }, triggers: [{ type: 'cron', metadata: {} }], ...(hpaName ? { advanced: { horizontalPodAutoscalerConfig: { name: hpaName } } } : {}) },
+    spec: {
+      scaleTargetRef: { name: target },
+      triggers: [{ type: 'cron', metadata: {} }],
+      ...(hpaName ? { advanced: { horizontalPodAutoscalerConfig: { name: hpaName } } } : {}),
+    },
   };
 }
 
@@ -18,7 +22,12 @@ describe('competingScaledObject', () => {
     { name: 'the older object keeps the workload', subject: old, others: [old, young], refused: false },
     { name: 'the younger object is refused, naming the owner', subject: young, others: [old, young], refused: true },
     { name: 'different targets do not compete', subject: so('other', '2026-03-01T00:00:00Z', 'api'), others: [old], refused: false },
-    { name: 'an object being deleted does not count', subject: young, others: [so('old', '2026-01-01T00:00:00Z', 'web', { deletionTimestamp: '2026-03-01T00:00:00Z' })], refused: false },
+    {
+      name: 'an object being deleted does not count',
+      subject: young,
+      others: [so('old', '2026-01-01T00:00:00Z', 'web', { deletionTimestamp: '2026-03-01T00:00:00Z' })],
+      refused: false,
+    },
   ])('$name', ({ subject, others, refused }) => {
     const message = competingScaledObject(subject, others);
     if (refused) expect(message).toBe("the workload 'web' of type 'apps/v1.Deployment' is already managed by the ScaledObject 'old'");
@@ -32,9 +41,24 @@ describe('hpaOwnership', () => {
     { name: 'no HPA', subject: so('a', 't'), hpas: [], kind: 'free' },
     { name: 'own HPA', subject: so('a', 't'), hpas: [{ ...foreign, metadata: { name: 'keda-hpa-a', ownerReferences: [{ uid: 'uid-a' }] } }], kind: 'free' },
     { name: 'foreign HPA refused', subject: so('a', 't'), hpas: [foreign], kind: 'refuse' },
-    { name: 'foreign HPA opted out of validation', subject: so('a', 't'), hpas: [{ ...foreign, metadata: { name: 'legacy', annotations: { 'validations.keda.sh/hpa-ownership': 'false' } } }], kind: 'free' },
-    { name: 'transfer without the name refused', subject: so('a', 't', 'web', { annotations: { 'scaledobject.keda.sh/transfer-hpa-ownership': 'true' } }), hpas: [foreign], kind: 'refuse' },
-    { name: 'transfer with the name adopts', subject: so('a', 't', 'web', { annotations: { 'scaledobject.keda.sh/transfer-hpa-ownership': 'true' } }, 'legacy'), hpas: [foreign], kind: 'adopt' },
+    {
+      name: 'foreign HPA opted out of validation',
+      subject: so('a', 't'),
+      hpas: [{ ...foreign, metadata: { name: 'legacy', annotations: { 'validations.keda.sh/hpa-ownership': 'false' } } }],
+      kind: 'free',
+    },
+    {
+      name: 'transfer without the name refused',
+      subject: so('a', 't', 'web', { annotations: { 'scaledobject.keda.sh/transfer-hpa-ownership': 'true' } }),
+      hpas: [foreign],
+      kind: 'refuse',
+    },
+    {
+      name: 'transfer with the name adopts',
+      subject: so('a', 't', 'web', { annotations: { 'scaledobject.keda.sh/transfer-hpa-ownership': 'true' } }, 'legacy'),
+      hpas: [foreign],
+      kind: 'adopt',
+    },
   ])('$name', ({ subject, hpas, kind }) => {
     const result = hpaOwnership(subject, hpas);
     expect(result.kind).toBe(kind);
@@ -44,7 +68,10 @@ describe('hpaOwnership', () => {
 
 describe('scale-target index values', () => {
   const web = so('web-so', '2026-01-01T00:00:00Z');
-  const hpa = (namespace: string | undefined, ref: NonNullable<HpaSummary['spec']>['scaleTargetRef']) => ({ metadata: { name: 'h', ...(namespace ? { namespace } : {}) }, spec: { scaleTargetRef: ref } });
+  const hpa = (namespace: string | undefined, ref: NonNullable<HpaSummary['spec']>['scaleTargetRef']) => ({
+    metadata: { name: 'h', ...(namespace ? { namespace } : {}) },
+    spec: { scaleTargetRef: ref },
+  });
   it.each([
     { name: 'an HPA on the same Deployment', hpa: hpa('app', { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }), same: true },
     { name: 'another version of the same group', hpa: hpa('app', { apiVersion: 'apps/v1beta2', kind: 'Deployment', name: 'web' }), same: true },

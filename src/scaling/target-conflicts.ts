@@ -88,7 +88,10 @@ export function hpaOwnership(so: ScaledObject, hpas: readonly HpaSummary[]): Hpa
   if (so.metadata.annotations?.[KedaAnnotations.transferHpaOwnership] === 'true' && wanted === name) return { kind: 'adopt', hpaName: name };
   const workload = `the workload '${so.spec.scaleTargetRef.name}' of type '${targetApiVersion(so)}.${targetKind(so)}'`;
   if (so.metadata.annotations?.[KedaAnnotations.transferHpaOwnership] === 'true') {
-    return { kind: 'refuse', message: `the existing hpa '${name}' for ${workload.slice(4)} must be specified by name in advanced settings to enable ownership transfer` };
+    return {
+      kind: 'refuse',
+      message: `the existing hpa '${name}' for ${workload.slice(4)} must be specified by name in advanced settings to enable ownership transfer`,
+    };
   }
   return { kind: 'refuse', message: `${workload} is already managed by the hpa '${name}'` };
 }

@@ -89,7 +89,7 @@ describe('simulateStrategy', () => {
     expect(result.secondsOverSlo).toBe(0);
   });
 
-  it('scales back to zero through swell\'s cooldown once the queue is empty', () => {
+  it("scales back to zero through swell's cooldown once the queue is empty", () => {
     const trace = parseTraceCsv('seconds,arrivals\n0,50\n200,0\n');
     const result = simulateStrategy(trace, workload, { name: 'nodes only', kind: 'nodes' }, settings);
     const at = (t: number) => result.samples.regular[result.samples.t.indexOf(t)];
@@ -99,14 +99,19 @@ describe('simulateStrategy', () => {
   });
 
   it('feeds a metric trace to a Prometheus trigger and serves its value as work each second', () => {
-    const prometheus = loadWorkload(manifests.replace(/type: redis[\s\S]*$/, 'type: prometheus\n      metadata:\n        serverAddress: http://prometheus:9090\n        query: sum(rate(x[1m]))\n        threshold: "2"\n'));
+    const prometheus = loadWorkload(
+      manifests.replace(
+        /type: redis[\s\S]*$/,
+        'type: prometheus\n      metadata:\n        serverAddress: http://prometheus:9090\n        query: sum(rate(x[1m]))\n        threshold: "2"\n',
+      ),
+    );
     const trace = parseTraceCsv('seconds,value\n0,4\n60,4\n');
     const result = simulateStrategy(trace, prometheus, { name: 'serverless only', kind: 'serverless', placement: { ...placement, baseReplicas: 0 } }, settings);
     expect(result.peakReplicas.burst).toBe(2);
     expect(result.served).toBeCloseTo(480);
   });
 
-  describe('source failures in the trace and scalingModifiers, through the operator\'s own functions', () => {
+  describe("source failures in the trace and scalingModifiers, through the operator's own functions", () => {
     const serverless: Strategy = { name: 'serverless only', kind: 'serverless', placement: { ...placement, baseReplicas: 0 } };
     const withFallback = loadWorkload(manifests.replace('  triggers:', '  fallback:\n    failureThreshold: 1\n    replicas: 3\n  triggers:'));
     const sourceDown = parseTraceCsv('seconds,arrivals,source\n0,50,down\n');
@@ -138,7 +143,9 @@ describe('simulateStrategy', () => {
 
     it('scalingModifiers: the formula a / 2 halves what the HPA reads, so 25 / 10 gives 3 burst pods, done at 56.7 s', () => {
       const halved = loadWorkload(
-        manifests.replace('    - type: redis', '    - name: a\n      type: redis').replace('  triggers:', '  advanced:\n    scalingModifiers:\n      formula: a / 2\n      target: "10"\n  triggers:'),
+        manifests
+          .replace('    - type: redis', '    - name: a\n      type: redis')
+          .replace('  triggers:', '  advanced:\n    scalingModifiers:\n      formula: a / 2\n      target: "10"\n  triggers:'),
       );
       const result = simulateStrategy(oneBatch, halved, serverless, settings);
       expect(result.peakReplicas).toEqual({ regular: 0, burst: 3 });

@@ -1,5 +1,14 @@
 import { ScaledObjectDefaults } from '../apis/keda/v1alpha1/scaledobject.js';
-import { deletionCostFor, planPlacement, regularFreeSlots, tierForNewPod, type PlacementPlan, type PlacementPolicy, type PodFacts, type Tier } from '../burst/placement.js';
+import {
+  deletionCostFor,
+  planPlacement,
+  regularFreeSlots,
+  tierForNewPod,
+  type PlacementPlan,
+  type PlacementPolicy,
+  type PodFacts,
+  type Tier,
+} from '../burst/placement.js';
 import { hpaMinReplicas } from '../scaling/hpa.js';
 import type { MetricHealth, MetricOutcome } from '../scaling/fallback.js';
 import { FormulaCache } from '../scaling/formula.js';
@@ -140,7 +149,11 @@ class Run {
     this.random = seededRandom(settings.seed);
     const spec = workload.scaledObject.spec;
     this.metrics = { spec, triggers: workload.triggers, ...(workload.modifiers ? { modifiers: workload.modifiers } : {}), formulas: new FormulaCache() };
-    this.rules = resolveHpaRules({ minReplicas: hpaMinReplicas(spec.minReplicaCount), maxReplicas: spec.maxReplicaCount ?? ScaledObjectDefaults.maxReplicaCount }, workload.behavior, settings.hpa);
+    this.rules = resolveHpaRules(
+      { minReplicas: hpaMinReplicas(spec.minReplicaCount), maxReplicas: spec.maxReplicaCount ?? ScaledObjectDefaults.maxReplicaCount },
+      workload.behavior,
+      settings.hpa,
+    );
     this.desired = spec.idleReplicaCount ?? spec.minReplicaCount ?? ScaledObjectDefaults.minReplicaCount;
   }
 
@@ -290,7 +303,15 @@ class Run {
   private syncHpa(): void {
     const workloadPods = this.pods.filter((p) => !p.bridge).length;
     const replicas = { current: this.desired, ready: this.running() };
-    const proposal = this.desired === 0 ? 0 : combinedProposal(hpaMetrics(this.metrics, this.reads(), this.health, replicas), { current: workloadPods, ready: replicas.ready }, this.rules, this.desired);
+    const proposal =
+      this.desired === 0
+        ? 0
+        : combinedProposal(
+            hpaMetrics(this.metrics, this.reads(), this.health, replicas),
+            { current: workloadPods, ready: replicas.ready },
+            this.rules,
+            this.desired,
+          );
     const synced = hpaSync({ rules: this.rules, memory: this.hpaMemory, currentReplicas: this.desired, proposal, nowMs: this.nowMs });
     this.hpaMemory = synced.memory;
     if (synced.replicas !== this.desired) this.scaleTo(synced.replicas);
@@ -453,7 +474,15 @@ class Run {
       desiredReplicas: this.desired,
       pods: owned.map((p) => this.facts(p)),
       ...(bridge
-        ? { bridge: { name: String(bridge.id), ready: this.isRunning(bridge), createdAtMs: bridge.createdAtMs, ...(bridge.nodeId !== undefined ? { nodeName: String(bridge.nodeId) } : {}), ...(bridge.unschedulableSinceMs !== undefined ? { unschedulableSinceMs: bridge.unschedulableSinceMs } : {}) } }
+        ? {
+            bridge: {
+              name: String(bridge.id),
+              ready: this.isRunning(bridge),
+              createdAtMs: bridge.createdAtMs,
+              ...(bridge.nodeId !== undefined ? { nodeName: String(bridge.nodeId) } : {}),
+              ...(bridge.unschedulableSinceMs !== undefined ? { unschedulableSinceMs: bridge.unschedulableSinceMs } : {}),
+            },
+          }
         : {}),
       regularFreeSlots: regularFreeSlots(nodes, { cpu: this.settings.podRequests.cpu, memory: this.settings.podRequests.memoryGiB }, waiting),
       ...(this.lastRebalanceMs !== undefined ? { lastRebalanceMs: this.lastRebalanceMs } : {}),

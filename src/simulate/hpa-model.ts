@@ -46,7 +46,11 @@ const defaultScaleUpPolicies: readonly ScalingPolicy[] = [
 const defaultScaleDownPolicies: readonly ScalingPolicy[] = [{ type: 'Percent', value: 100, periodSeconds: 15 }];
 
 /** The rules an HPA with this `behavior` runs under, each missing field taking the Kubernetes default. */
-export function resolveHpaRules(bounds: { minReplicas: number; maxReplicas: number }, behavior: HpaBehavior | undefined, settings: HpaControllerSettings = defaultHpaControllerSettings): HpaRules {
+export function resolveHpaRules(
+  bounds: { minReplicas: number; maxReplicas: number },
+  behavior: HpaBehavior | undefined,
+  settings: HpaControllerSettings = defaultHpaControllerSettings,
+): HpaRules {
   const rules = (given: HpaBehavior['scaleUp'], window: number, policies: readonly ScalingPolicy[]): ScalingRules => ({
     stabilizationWindowSeconds: given?.stabilizationWindowSeconds ?? window,
     selectPolicy: given?.selectPolicy ?? 'Max',
@@ -70,7 +74,11 @@ export interface ExternalMetricObservation {
  * The replica count one external metric asks for. AverageValue: the value over the target, unless the value per
  * current pod is within the tolerance of the target. Value: the ratio times the ready pods, with the same check.
  */
-export function metricProposal(metric: ExternalMetricObservation, pods: { current: number; ready: number }, rules: Pick<HpaRules, 'scaleUp' | 'scaleDown'>): number {
+export function metricProposal(
+  metric: ExternalMetricObservation,
+  pods: { current: number; ready: number },
+  rules: Pick<HpaRules, 'scaleUp' | 'scaleDown'>,
+): number {
   const ratio = metric.targetType === 'AverageValue' ? metric.value / (metric.target * Math.max(1, pods.current)) : metric.value / metric.target;
   if (ratio >= 1 - rules.scaleDown.tolerance && ratio <= 1 + rules.scaleUp.tolerance) return pods.current;
   return metric.targetType === 'AverageValue' ? Math.ceil(metric.value / metric.target - 1e-9) : Math.ceil(ratio * pods.ready - 1e-9);
@@ -80,7 +88,12 @@ export function metricProposal(metric: ExternalMetricObservation, pods: { curren
  * The HPA over several metrics: the largest proposal. When some metrics fail it still scales up on the others
  * but never down, and with none readable it leaves the count alone.
  */
-export function combinedProposal(metrics: readonly ({ observation: ExternalMetricObservation } | { error: string })[], pods: { current: number; ready: number }, rules: Pick<HpaRules, 'scaleUp' | 'scaleDown'>, currentReplicas: number): number {
+export function combinedProposal(
+  metrics: readonly ({ observation: ExternalMetricObservation } | { error: string })[],
+  pods: { current: number; ready: number },
+  rules: Pick<HpaRules, 'scaleUp' | 'scaleDown'>,
+  currentReplicas: number,
+): number {
   const proposals = metrics.flatMap((m) => ('observation' in m ? [metricProposal(m.observation, pods, rules)] : []));
   if (proposals.length === 0) return currentReplicas;
   const largest = Math.max(...proposals);

@@ -8,12 +8,23 @@ import { loadWorkload, ManifestError, type SimTrigger } from './workload.js';
 
 /* Hand-computed polls and HPA reads through the operator's fallback and scalingModifiers functions. */
 
-const trigger = (name: string, index: number): SimTrigger => ({ type: 'redis', name, metricName: `s${index}-redis`, targetType: 'AverageValue', target: 5, activationThreshold: 0, reads: 'queue' });
+const trigger = (name: string, index: number): SimTrigger => ({
+  type: 'redis',
+  name,
+  metricName: `s${index}-redis`,
+  targetType: 'AverageValue',
+  target: 5,
+  activationThreshold: 0,
+  reads: 'queue',
+});
 const a = trigger('a', 0);
 const b = trigger('b', 1);
 
 function model(spec: Partial<ScaledObjectSpec>, triggers: SimTrigger[] = [a]): MetricsModel {
-  const full = { triggers: triggers.map((t) => ({ type: t.type, name: t.name, metadata: {} })), ...spec } as Pick<ScaledObjectSpec, 'fallback' | 'advanced' | 'triggers'>;
+  const full = { triggers: triggers.map((t) => ({ type: t.type, name: t.name, metadata: {} })), ...spec } as Pick<
+    ScaledObjectSpec,
+    'fallback' | 'advanced' | 'triggers'
+  >;
   const modifiers = activeScalingModifiers(full);
   return { spec: full, triggers, ...(modifiers ? { modifiers } : {}), formulas: new FormulaCache() };
 }
@@ -22,17 +33,51 @@ const failing = (n: number): Record<string, MetricHealth> => ({ 's0-redis': { nu
 const down: MetricOutcome = { error: 'source down' };
 const replicas = { current: 2, ready: 2 };
 const rules = { scaleUp: { tolerance: 0.1 }, scaleDown: { tolerance: 0.1 } } as Parameters<typeof combinedProposal>[2];
-const observed = (value: number, target = 5, targetType: ExternalMetricObservation['targetType'] = 'AverageValue') => ({ observation: { targetType, target, value } });
+const observed = (value: number, target = 5, targetType: ExternalMetricObservation['targetType'] = 'AverageValue') => ({
+  observation: { targetType, target, value },
+});
 
 describe('pollMetrics: the scale loop on one instant', () => {
   const withFallback = model({ fallback: { failureThreshold: 2, replicas: 6 } });
   it.each([
     ['a value above activation', withFallback, [{ value: 12 }], {}, { isActive: true, isError: false }, { numberOfFailures: 0, status: 'Happy' }, false],
     ['a value at activation (0)', withFallback, [{ value: 0 }], {}, { isActive: false, isError: false }, { numberOfFailures: 0, status: 'Happy' }, false],
-    ['the first failure: counted, an error, not active', withFallback, [down], {}, { isActive: false, isError: true }, { numberOfFailures: 1, status: 'Failing' }, false],
-    ['the second failure is still within the threshold (2)', withFallback, [down], failing(1), { isActive: false, isError: true }, { numberOfFailures: 2, status: 'Failing' }, false],
-    ['the third failure: fallback is served and counts as active', withFallback, [down], failing(2), { isActive: true, isError: false }, { numberOfFailures: 3, status: 'Failing' }, true],
-    ['a good read after failures resets the count', withFallback, [{ value: 3 }], failing(5), { isActive: true, isError: false }, { numberOfFailures: 0, status: 'Happy' }, false],
+    [
+      'the first failure: counted, an error, not active',
+      withFallback,
+      [down],
+      {},
+      { isActive: false, isError: true },
+      { numberOfFailures: 1, status: 'Failing' },
+      false,
+    ],
+    [
+      'the second failure is still within the threshold (2)',
+      withFallback,
+      [down],
+      failing(1),
+      { isActive: false, isError: true },
+      { numberOfFailures: 2, status: 'Failing' },
+      false,
+    ],
+    [
+      'the third failure: fallback is served and counts as active',
+      withFallback,
+      [down],
+      failing(2),
+      { isActive: true, isError: false },
+      { numberOfFailures: 3, status: 'Failing' },
+      true,
+    ],
+    [
+      'a good read after failures resets the count',
+      withFallback,
+      [{ value: 3 }],
+      failing(5),
+      { isActive: true, isError: false },
+      { numberOfFailures: 0, status: 'Happy' },
+      false,
+    ],
   ] as const)('%s', (_, m, outcomes, previous, activity, health, fallbackApplied) => {
     const result = pollMetrics(m, outcomes, previous, replicas);
     expect(result.activity).toMatchObject(activity);
@@ -66,7 +111,13 @@ describe('hpaMetrics: what the metrics API serves the HPA', () => {
     ['a negative value is served as 0', withFallback, [{ value: -3 }], {}, [observed(0)]],
     ['a failure within the threshold is an error', withFallback, [down], failing(2), [{ error: 'source down' }]],
     ['past the threshold: fallback.replicas × target = 6 × 5', withFallback, [down], failing(3), [observed(30)]],
-    ['scalingModifiers: the composite only, against its own target', model({ advanced: { scalingModifiers: { formula: 'a + b', target: '10', metricType: 'Value' } } }, [a, b]), [{ value: 4 }, { value: 5 }], {}, [observed(9, 10, 'Value')]],
+    [
+      'scalingModifiers: the composite only, against its own target',
+      model({ advanced: { scalingModifiers: { formula: 'a + b', target: '10', metricType: 'Value' } } }, [a, b]),
+      [{ value: 4 }, { value: 5 }],
+      {},
+      [observed(9, 10, 'Value')],
+    ],
     [
       'scalingModifiers with a static fallback: fallback.replicas × the composite target = 4 × 10',
       model({ fallback: { failureThreshold: 0, replicas: 4 }, advanced: { scalingModifiers: { formula: 'a + b', target: '10' } } }, [a, b]),
@@ -76,7 +127,13 @@ describe('hpaMetrics: what the metrics API serves the HPA', () => {
     ],
     [
       'behavior scalingModifiers: the failing trigger enters the formula as nil, (a ?? 20) + b = 25',
-      model({ fallback: { failureThreshold: 0, replicas: 4, behavior: 'scalingModifiers' }, advanced: { scalingModifiers: { formula: '(a ?? 20) + b', target: '10' } } }, [a, b]),
+      model(
+        {
+          fallback: { failureThreshold: 0, replicas: 4, behavior: 'scalingModifiers' },
+          advanced: { scalingModifiers: { formula: '(a ?? 20) + b', target: '10' } },
+        },
+        [a, b],
+      ),
       [down, { value: 5 }],
       failing(1),
       [observed(25, 10)],
@@ -110,7 +167,8 @@ spec:
 ${advanced}  triggers:
 ${triggers}`;
   const redis = (name: string) => `    - type: redis\n      name: ${name}\n      metadata:\n        address: redis:6379\n        listName: jobs\n`;
-  const cron = '    - type: cron\n      name: office\n      metadata:\n        timezone: UTC\n        start: 0 8 * * *\n        end: 0 18 * * *\n        desiredReplicas: "2"\n';
+  const cron =
+    '    - type: cron\n      name: office\n      metadata:\n        timezone: UTC\n        start: 0 8 * * *\n        end: 0 18 * * *\n        desiredReplicas: "2"\n';
   const formula = (f: string) => `  advanced:\n    scalingModifiers:\n      formula: "${f}"\n      target: "5"\n`;
 
   it('feeds every trigger it can and names the ones it leaves out', () => {
@@ -120,7 +178,11 @@ ${triggers}`;
   });
 
   it('takes a formula over the fed triggers', () => {
-    expect(loadWorkload(manifest(redis('a') + redis('b'), formula('max(a, b)'))).modifiers).toMatchObject({ formula: 'max(a, b)', target: 5, metricType: 'AverageValue' });
+    expect(loadWorkload(manifest(redis('a') + redis('b'), formula('max(a, b)'))).modifiers).toMatchObject({
+      formula: 'max(a, b)',
+      target: 5,
+      metricType: 'AverageValue',
+    });
   });
 
   it('refuses a formula over a trigger it cannot feed, naming it', () => {

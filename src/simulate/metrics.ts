@@ -49,10 +49,18 @@ export function pollMetrics(model: MetricsModel, outcomes: TriggerOutcomes, prev
   const health: Record<string, MetricHealth> = {};
   const served = model.triggers.map((trigger, i): Served => {
     const outcome = outcomes[i] ?? { error: 'no read' };
-    const result = applyFallback({ spec: model.spec, metric: metricSpec(trigger), previous: previous[trigger.metricName], outcome, currentReplicas: replicas.current, readyReplicas: replicas.ready });
+    const result = applyFallback({
+      spec: model.spec,
+      metric: metricSpec(trigger),
+      previous: previous[trigger.metricName],
+      outcome,
+      currentReplicas: replicas.current,
+      readyReplicas: replicas.ready,
+    });
     if (result.health) health[trigger.metricName] = result.health;
     const servedOutcome = 'value' in result.outcome ? { value: servableMetricValue(result.outcome.value) } : result.outcome;
-    if (result.fallbackApplied) return { reading: { metricName: trigger.metricName, active: true, fallbackApplied: true }, outcome: servedOutcome, fallbackApplied: true };
+    if (result.fallbackApplied)
+      return { reading: { metricName: trigger.metricName, active: true, fallbackApplied: true }, outcome: servedOutcome, fallbackApplied: true };
     const error = 'error' in outcome ? outcome.error : undefined;
     const active = 'value' in outcome && outcome.value > trigger.activationThreshold;
     return { reading: { metricName: trigger.metricName, active, ...(error !== undefined ? { error } : {}) }, outcome: servedOutcome, fallbackApplied: false };
@@ -62,7 +70,12 @@ export function pollMetrics(model: MetricsModel, outcomes: TriggerOutcomes, prev
     triggerTypes: model.spec.triggers.map((t) => t.type),
     readings: served.map((s) => s.reading),
     ...(composite && model.modifiers
-      ? { composite: 'value' in composite ? { value: composite.value, activationTarget: model.modifiers.activationTarget } : { value: undefined, activationTarget: model.modifiers.activationTarget, error: composite.error } }
+      ? {
+          composite:
+            'value' in composite
+              ? { value: composite.value, activationTarget: model.modifiers.activationTarget }
+              : { value: undefined, activationTarget: model.modifiers.activationTarget, error: composite.error },
+        }
       : {}),
   });
   return { activity, health, fallbackApplied: served.some((s) => s.fallbackApplied) };
@@ -81,24 +94,46 @@ export function hpaMetrics(model: MetricsModel, outcomes: TriggerOutcomes, healt
     if ('value' in outcome) return { metricName: trigger.metricName, outcome: { value: servableMetricValue(outcome.value) }, fallbackApplied: false };
     const counted = health[trigger.metricName];
     const previous = counted ? { numberOfFailures: Math.max(0, counted.numberOfFailures - 1), status: counted.status } : undefined;
-    const result = applyFallback({ spec: model.spec, metric: metricSpec(trigger), previous, outcome, currentReplicas: replicas.current, readyReplicas: replicas.ready });
-    if (result.fallbackApplied && 'value' in result.outcome) return { metricName: trigger.metricName, outcome: { value: servableMetricValue(result.outcome.value) }, fallbackApplied: true };
+    const result = applyFallback({
+      spec: model.spec,
+      metric: metricSpec(trigger),
+      previous,
+      outcome,
+      currentReplicas: replicas.current,
+      readyReplicas: replicas.ready,
+    });
+    if (result.fallbackApplied && 'value' in result.outcome)
+      return { metricName: trigger.metricName, outcome: { value: servableMetricValue(result.outcome.value) }, fallbackApplied: true };
     return { metricName: trigger.metricName, outcome, fallbackApplied: false };
   });
   if (model.modifiers) {
-    const composite = evaluateComposite({ formulas: model.formulas, modifiers: model.modifiers, ...(model.spec.fallback ? { fallback: model.spec.fallback } : {}), triggers: formulaTriggers(model), metrics: served });
+    const composite = evaluateComposite({
+      formulas: model.formulas,
+      modifiers: model.modifiers,
+      ...(model.spec.fallback ? { fallback: model.spec.fallback } : {}),
+      triggers: formulaTriggers(model),
+      metrics: served,
+    });
     if ('error' in composite) return [{ error: composite.error }];
     return [{ observation: { targetType: model.modifiers.metricType, target: model.modifiers.target, value: servableMetricValue(composite.value) } }];
   }
   return served.map((s, i) => {
     const trigger = model.triggers[i] as SimTrigger;
-    return 'value' in s.outcome ? { observation: { targetType: trigger.targetType, target: trigger.target, value: s.outcome.value } } : { error: s.outcome.error };
+    return 'value' in s.outcome
+      ? { observation: { targetType: trigger.targetType, target: trigger.target, value: s.outcome.value } }
+      : { error: s.outcome.error };
   });
 }
 
 function compositeOf(model: MetricsModel, modifiers: ActiveScalingModifiers, served: readonly Served[]): CompositeResult {
   const metrics = served.map((s) => ({ metricName: s.reading.metricName, outcome: s.outcome, fallbackApplied: s.fallbackApplied }));
-  return evaluateComposite({ formulas: model.formulas, modifiers, ...(model.spec.fallback ? { fallback: model.spec.fallback } : {}), triggers: formulaTriggers(model), metrics });
+  return evaluateComposite({
+    formulas: model.formulas,
+    modifiers,
+    ...(model.spec.fallback ? { fallback: model.spec.fallback } : {}),
+    triggers: formulaTriggers(model),
+    metrics,
+  });
 }
 
 function formulaTriggers(model: MetricsModel): { trigger: Pick<SimTrigger, 'name' | 'type'>; metricNames: string[] }[] {

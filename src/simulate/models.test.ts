@@ -70,7 +70,10 @@ describe('HPA model', () => {
   });
 
   it('takes behavior from the ScaledObject: a Pods policy, a window and selectPolicy', () => {
-    const custom = resolveHpaRules({ minReplicas: 1, maxReplicas: 20 }, { scaleUp: { policies: [{ type: 'Pods', value: 2, periodSeconds: 60 }] }, scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Disabled' } });
+    const custom = resolveHpaRules(
+      { minReplicas: 1, maxReplicas: 20 },
+      { scaleUp: { policies: [{ type: 'Pods', value: 2, periodSeconds: 60 }] }, scaleDown: { stabilizationWindowSeconds: 0, selectPolicy: 'Disabled' } },
+    );
     expect(hpaSync({ rules: custom, memory: emptyHpaMemory, currentReplicas: 3, proposal: 50, nowMs: 0 }).replicas).toBe(5);
     expect(hpaSync({ rules: custom, memory: emptyHpaMemory, currentReplicas: 8, proposal: 1, nowMs: 0 }).replicas).toBe(8);
     expect(custom.scaleDown.tolerance).toBe(0.1);
@@ -112,10 +115,22 @@ describe('NodePool', () => {
 
 describe('pricing', () => {
   it.each([
-    [{ vcpu: 0.25, memoryGiB: 0.5 }, { vcpu: 0.25, memoryGiB: 1 }],
-    [{ vcpu: 0.5, memoryGiB: 1 }, { vcpu: 0.5, memoryGiB: 2 }],
-    [{ vcpu: 2, memoryGiB: 8 }, { vcpu: 2, memoryGiB: 9 }],
-    [{ vcpu: 1, memoryGiB: 0.5 }, { vcpu: 1, memoryGiB: 2 }],
+    [
+      { vcpu: 0.25, memoryGiB: 0.5 },
+      { vcpu: 0.25, memoryGiB: 1 },
+    ],
+    [
+      { vcpu: 0.5, memoryGiB: 1 },
+      { vcpu: 0.5, memoryGiB: 2 },
+    ],
+    [
+      { vcpu: 2, memoryGiB: 8 },
+      { vcpu: 2, memoryGiB: 9 },
+    ],
+    [
+      { vcpu: 1, memoryGiB: 0.5 },
+      { vcpu: 1, memoryGiB: 2 },
+    ],
   ])('rounds %o up to the Fargate size %o (plus 256 MiB)', (requested, billed) => {
     expect(fargateBilledSize(requested)).toEqual(billed);
   });

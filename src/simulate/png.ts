@@ -24,7 +24,9 @@ export async function svgToPng(svg: string, scale = pngScale): Promise<Buffer> {
     resvg = await import('@resvg/resvg-js');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new Error('a .png chart needs @resvg/resvg-js, a development dependency: run npm ci in the checkout (not --omit=dev), or write an .svg chart', { cause: err });
+    throw new Error('a .png chart needs @resvg/resvg-js, a development dependency: run npm ci in the checkout (not --omit=dev), or write an .svg chart', {
+      cause: err,
+    });
   }
   return new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, background: '#ffffff', font: { sansSerifFamily: 'DejaVu Sans' } }).render().asPng();
 }

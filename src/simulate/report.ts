@@ -4,7 +4,19 @@ import type { SimulationReport } from './simulation.js';
 /* The report as a table for people and as JSON for programs (JSON leaves the chart samples out). */
 
 export function formatTable(report: SimulationReport): string {
-  const header = ['strategy', 'cost $', 'nodes $', 'burst $', 'wait p50', 'p95', 'p99', 'peak backlog', `over ${formatSeconds(report.slo.waitSeconds)} SLO`, 'peak pods reg/burst', 'peak nodes'];
+  const header = [
+    'strategy',
+    'cost $',
+    'nodes $',
+    'burst $',
+    'wait p50',
+    'p95',
+    'p99',
+    'peak backlog',
+    `over ${formatSeconds(report.slo.waitSeconds)} SLO`,
+    'peak pods reg/burst',
+    'peak nodes',
+  ];
   const rows = report.results.map((r) => [
     r.name,
     money(r.cost.total),
@@ -36,7 +48,11 @@ export function formatTable(report: SimulationReport): string {
   const slo = `p${report.slo.percentile} wait ≤ ${formatSeconds(report.slo.waitSeconds)}`;
   if (report.recommendation) {
     const best = report.recommendation.result;
-    lines.push(`cheapest that meets ${slo}: ${best.name} at ${money(best.cost.total)}${cheaperThan(best, report.results)}; apply:`, '', report.recommendation.burstPolicyYaml.trimEnd());
+    lines.push(
+      `cheapest that meets ${slo}: ${best.name} at ${money(best.cost.total)}${cheaperThan(best, report.results)}; apply:`,
+      '',
+      report.recommendation.burstPolicyYaml.trimEnd(),
+    );
   } else lines.push(`no base + burst strategy meets ${slo}; try a larger base sweep (--bases) or more work per replica`);
   return `${lines.join('\n')}\n`;
 }

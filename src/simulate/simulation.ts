@@ -57,7 +57,14 @@ export interface SimulationReport {
   trace: { kind: Trace['kind']; seconds: number; rows: number; work: number; sourceDownSeconds: number };
   /** Whether the ScaledObject has a fallback, for what the table says about an outage. */
   fallback: boolean;
-  workload: { scaledObject: string; trigger: string; target: number; ratePerReplica: number; pod: { vcpu: number; memoryGiB: number }; burstBilledAs: { vcpu: number; memoryGiB: number } };
+  workload: {
+    scaledObject: string;
+    trigger: string;
+    target: number;
+    ratePerReplica: number;
+    pod: { vcpu: number; memoryGiB: number };
+    burstBilledAs: { vcpu: number; memoryGiB: number };
+  };
   slo: { waitSeconds: number; percentile: SloPercentile };
   results: StrategyResult[];
   recommendation?: Recommendation;
@@ -69,7 +76,10 @@ export function engineSettings(trace: Trace, workload: SimWorkload, parameters: 
   const pod = workload.podRequests ?? parameters.pod ?? { vcpu: fargatePricing.defaultVcpu, memoryGiB: fargatePricing.defaultMemoryGiB };
   const burstSize = fargateBilledSize(pod);
   if (!burstSize) throw new ManifestError(`a pod of ${pod.vcpu} vCPU and ${pod.memoryGiB} GiB is larger than any Fargate size`);
-  if (pod.vcpu > parameters.node.cpu || pod.memoryGiB > parameters.node.memoryGiB) throw new ManifestError(`a pod of ${pod.vcpu} vCPU and ${pod.memoryGiB} GiB does not fit on a node of ${parameters.node.cpu} vCPU and ${parameters.node.memoryGiB} GiB`);
+  if (pod.vcpu > parameters.node.cpu || pod.memoryGiB > parameters.node.memoryGiB)
+    throw new ManifestError(
+      `a pod of ${pod.vcpu} vCPU and ${pod.memoryGiB} GiB does not fit on a node of ${parameters.node.cpu} vCPU and ${parameters.node.memoryGiB} GiB`,
+    );
   return {
     ratePerReplica: workload.ratePerReplica ?? parameters.ratePerReplica,
     sloSeconds: parameters.sloSeconds,
@@ -98,11 +108,19 @@ export function runSimulation(trace: Trace, workload: SimWorkload, parameters: S
   let work = 0;
   for (const v of trace.values) work += v;
   return {
-    trace: { kind: trace.kind, seconds: trace.duration, rows: trace.times.length, work: trace.kind === 'metric' ? Math.round(trace.duration) : work, sourceDownSeconds: sourceDownSeconds(trace) },
+    trace: {
+      kind: trace.kind,
+      seconds: trace.duration,
+      rows: trace.times.length,
+      work: trace.kind === 'metric' ? Math.round(trace.duration) : work,
+      sourceDownSeconds: sourceDownSeconds(trace),
+    },
     fallback: workload.scaledObject.spec.fallback !== undefined,
     workload: {
       scaledObject: workload.scaledObject.metadata.name ?? '',
-      trigger: workload.modifiers ? `scalingModifiers over ${workload.triggers.map((t) => t.name ?? t.type).join(', ')}` : workload.triggers.map((t) => t.type).join(', '),
+      trigger: workload.modifiers
+        ? `scalingModifiers over ${workload.triggers.map((t) => t.name ?? t.type).join(', ')}`
+        : workload.triggers.map((t) => t.type).join(', '),
       target: workload.modifiers?.target ?? workload.triggers[0]?.target ?? 0,
       ratePerReplica: settings.ratePerReplica,
       pod: { vcpu: settings.podRequests.cpu, memoryGiB: settings.podRequests.memoryGiB },

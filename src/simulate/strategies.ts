@@ -18,7 +18,11 @@ export function buildStrategies(workload: SimWorkload, bases: readonly number[])
     rebalance: given?.rebalance ?? true,
     rebalanceIntervalMs: given?.rebalanceIntervalMs ?? parseDurationMs(BurstPolicyDefaults.rebalanceInterval) ?? 30_000,
   };
-  const withBase = (baseReplicas: number): PlacementPolicy => ({ ...defaults, baseReplicas, ...(given?.maxBurstReplicas !== undefined ? { maxBurstReplicas: given.maxBurstReplicas } : {}) });
+  const withBase = (baseReplicas: number): PlacementPolicy => ({
+    ...defaults,
+    baseReplicas,
+    ...(given?.maxBurstReplicas !== undefined ? { maxBurstReplicas: given.maxBurstReplicas } : {}),
+  });
   const strategies: Strategy[] = [
     { name: 'nodes only', kind: 'nodes' },
     { name: 'serverless only', kind: 'serverless', placement: { ...defaults, baseReplicas: 0, rebalance: false } },
@@ -63,7 +67,12 @@ export function meetsSlo(result: StrategyResult, sloSeconds: number, percentile:
 }
 
 /** The cheapest base + burst (or serverless only, a base of 0) whose wait meets the SLO; undefined when none does. */
-export function recommend(results: readonly StrategyResult[], workload: SimWorkload, sloSeconds: number, percentile: SloPercentile): Recommendation | undefined {
+export function recommend(
+  results: readonly StrategyResult[],
+  workload: SimWorkload,
+  sloSeconds: number,
+  percentile: SloPercentile,
+): Recommendation | undefined {
   const candidates = results.filter((r) => (r.kind === 'base' || r.kind === 'serverless') && meetsSlo(r, sloSeconds, percentile));
   const best = [...candidates].sort((a, b) => a.cost.total - b.cost.total)[0];
   if (!best) return undefined;
@@ -73,7 +82,10 @@ export function recommend(results: readonly StrategyResult[], workload: SimWorkl
 function burstPolicyYaml(workload: SimWorkload, baseReplicas: number): string {
   const given = workload.burstPolicy?.document;
   const target = workload.scaledObject.spec.scaleTargetRef;
-  const metadata = { name: given?.metadata.name ?? target.name, ...(workload.scaledObject.metadata.namespace ? { namespace: workload.scaledObject.metadata.namespace } : {}) };
+  const metadata = {
+    name: given?.metadata.name ?? target.name,
+    ...(workload.scaledObject.metadata.namespace ? { namespace: workload.scaledObject.metadata.namespace } : {}),
+  };
   const spec = given ? { ...given.spec, baseReplicas } : { scaleTargetRef: { name: target.name, ...(target.kind ? { kind: target.kind } : {}) }, baseReplicas };
   return stringify({ apiVersion: SwellApiVersion, kind: 'BurstPolicy', metadata, spec });
 }

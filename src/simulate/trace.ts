@@ -42,7 +42,8 @@ export function parseTraceCsv(text: string, source = 'trace'): Trace {
     const cells = line.split(',').map((c) => c.trim());
     const [first = '', second = '', third] = cells;
     if (times.length === 0 && columns === 0 && !/^[\d.]/.test(first)) {
-      if (cells.length !== 2 && cells.length !== 3) throw new TraceError(`${where}: expected the header seconds,arrivals or seconds,value (and optionally ,source), got "${line}"`);
+      if (cells.length !== 2 && cells.length !== 3)
+        throw new TraceError(`${where}: expected the header seconds,arrivals or seconds,value (and optionally ,source), got "${line}"`);
       if (second === 'value') kind = 'metric';
       else if (second !== 'arrivals') throw new TraceError(`${where}: the second column must be named arrivals or value, not "${second}"`);
       if (third !== undefined && third !== 'source') throw new TraceError(`${where}: the third column must be named source, not "${third}"`);
@@ -50,7 +51,10 @@ export function parseTraceCsv(text: string, source = 'trace'): Trace {
       return;
     }
     const expected = columns === 0 ? 2 : columns;
-    if (cells.length !== expected) throw new TraceError(`${where}: expected ${expected} columns (${expected === 3 ? 'seconds,arrivals,source' : 'seconds,arrivals or seconds,value'}), got "${line}"`);
+    if (cells.length !== expected)
+      throw new TraceError(
+        `${where}: expected ${expected} columns (${expected === 3 ? 'seconds,arrivals,source' : 'seconds,arrivals or seconds,value'}), got "${line}"`,
+      );
     const t = Number(first);
     const v = Number(second);
     if (!Number.isFinite(t) || t < 0) throw new TraceError(`${where}: "${first}" is not a number of seconds`);
@@ -175,8 +179,10 @@ export async function traceFromPrometheus(range: PrometheusRange, fetchFn: typeo
   url.search = new URLSearchParams({ query: range.query, start: String(start), end: String(end), step: String(range.stepSeconds) }).toString();
   const response = await fetchFn(url, { signal: AbortSignal.timeout(15_000) });
   const body = (await response.json().catch(() => ({}))) as QueryRangeReply;
-  if (!response.ok || body.status !== 'success') throw new TraceError(`Prometheus ${url.origin} answered ${response.status}: ${body.error ?? 'no error message'}`);
-  if (body.data?.resultType !== 'matrix') throw new TraceError(`Prometheus returned a ${body.data?.resultType ?? 'missing'} result, expected a range vector (matrix)`);
+  if (!response.ok || body.status !== 'success')
+    throw new TraceError(`Prometheus ${url.origin} answered ${response.status}: ${body.error ?? 'no error message'}`);
+  if (body.data?.resultType !== 'matrix')
+    throw new TraceError(`Prometheus returned a ${body.data?.resultType ?? 'missing'} result, expected a range vector (matrix)`);
   const sums = new Map<number, number>();
   for (const series of body.data.result ?? []) {
     for (const [ts, raw] of series.values ?? []) {
@@ -186,7 +192,11 @@ export async function traceFromPrometheus(range: PrometheusRange, fetchFn: typeo
   }
   if (sums.size === 0) throw new TraceError(`the query returned no samples between ${start} and ${end}`);
   const stamps = [...sums.keys()].sort((a, b) => a - b);
-  const trace = makeTrace('metric', stamps.map((ts) => ts - start), stamps.map((ts) => sums.get(ts) ?? 0));
+  const trace = makeTrace(
+    'metric',
+    stamps.map((ts) => ts - start),
+    stamps.map((ts) => sums.get(ts) ?? 0),
+  );
   // query_range includes both ends; the trace covers the range itself, so the sample at its end adds nothing.
   return { ...trace, duration: range.rangeSeconds };
 }

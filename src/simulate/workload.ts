@@ -68,7 +68,10 @@ export const simulatedTriggerTypes: readonly string[] = Object.keys(triggerKeys)
 
 export function simTrigger(trigger: TriggerSpec, index: number): SimTrigger {
   const keys = triggerKeys[trigger.type];
-  if (!keys) throw new ManifestError(`trigger ${index} has type "${trigger.type}", which the simulator cannot feed from a trace (it can: ${simulatedTriggerTypes.join(', ')})`);
+  if (!keys)
+    throw new ManifestError(
+      `trigger ${index} has type "${trigger.type}", which the simulator cannot feed from a trace (it can: ${simulatedTriggerTypes.join(', ')})`,
+    );
   const number = (key: string, fallback: number | undefined): number => {
     const raw = trigger.metadata[key];
     if (raw === undefined || raw.trim() === '') {
@@ -129,7 +132,8 @@ function describe(so: ScaledObject, documents: Document[]): Omit<SimWorkload, 's
   const podSpec = target?.spec?.template?.spec;
   const rateText = so.metadata.annotations?.[ratePerReplicaAnnotation];
   const ratePerReplica = rateText === undefined ? undefined : Number(rateText);
-  if (ratePerReplica !== undefined && !(ratePerReplica > 0)) throw new ManifestError(`annotation ${ratePerReplicaAnnotation} must be a positive number, not "${rateText ?? ''}"`);
+  if (ratePerReplica !== undefined && !(ratePerReplica > 0))
+    throw new ManifestError(`annotation ${ratePerReplicaAnnotation} must be a positive number, not "${rateText ?? ''}"`);
   const behavior = so.spec.advanced?.horizontalPodAutoscalerConfig?.behavior;
   return {
     triggers,
@@ -170,6 +174,9 @@ function findBurstPolicy(documents: Document[], targetName: string): SimWorkload
   const doc = documents.find((d) => d.kind === 'BurstPolicy' && d.spec?.scaleTargetRef?.name === targetName);
   if (!doc) return undefined;
   const check = createBurstPolicyValidator()(doc);
-  if (!check.ok) throw new ManifestError(`BurstPolicy ${typeof doc.metadata?.name === 'string' ? doc.metadata.name : ''} is invalid: ${check.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+  if (!check.ok)
+    throw new ManifestError(
+      `BurstPolicy ${typeof doc.metadata?.name === 'string' ? doc.metadata.name : ''} is invalid: ${check.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+    );
   return { document: check.policy, effective: check.effective };
 }

@@ -50,17 +50,27 @@ describe('resolvePodEnvironment', () => {
   });
 
   it('expands envFrom with a prefix, and lets env override it', async () => {
-    expect(await envOf({ envFrom: [{ configMapRef: { name: 'settings' }, prefix: 'CFG_' }], env: [{ name: 'CFG_LEVEL', value: '9' }] })).toEqual({ CFG_MODE: 'fast', CFG_LEVEL: '9' });
+    expect(await envOf({ envFrom: [{ configMapRef: { name: 'settings' }, prefix: 'CFG_' }], env: [{ name: 'CFG_LEVEL', value: '9' }] })).toEqual({
+      CFG_MODE: 'fast',
+      CFG_LEVEL: '9',
+    });
   });
 
   it('expands references in command and args', async () => {
-    const resolved = await resolvePodEnvironment(pod({ command: ['echo', '$(X)'], args: ['$(X)-$(X)'], env: [{ name: 'X', value: 'y' }] }), reader, '127.0.0.1');
+    const resolved = await resolvePodEnvironment(
+      pod({ command: ['echo', '$(X)'], args: ['$(X)-$(X)'], env: [{ name: 'X', value: 'y' }] }),
+      reader,
+      '127.0.0.1',
+    );
     expect(resolved.spec?.containers[0]?.command).toEqual(['echo', 'y']);
     expect(resolved.spec?.containers[0]?.args).toEqual(['y-y']);
   });
 
   it.each([
-    [{ env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] }, 'pod shop/web-1 container "main": env P: key "k" of Secret "missing" not found'],
+    [
+      { env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] },
+      'pod shop/web-1 container "main": env P: key "k" of Secret "missing" not found',
+    ],
     [{ env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'creds', key: 'nope' } } }] }, 'key "nope" of Secret "creds" not found'],
     [{ envFrom: [{ secretRef: { name: 'missing' } }] }, 'envFrom Secret "missing" not found'],
     [{ env: [{ name: 'F', valueFrom: { fieldRef: { fieldPath: 'spec.somethingElse' } } }] }, 'unsupported fieldRef spec.somethingElse'],
@@ -69,7 +79,12 @@ describe('resolvePodEnvironment', () => {
   });
 
   it('skips optional references that are missing', async () => {
-    expect(await envOf({ env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'missing', key: 'k', optional: true } } }], envFrom: [{ secretRef: { name: 'gone', optional: true } }] })).toEqual({});
+    expect(
+      await envOf({
+        env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'missing', key: 'k', optional: true } } }],
+        envFrom: [{ secretRef: { name: 'gone', optional: true } }],
+      }),
+    ).toEqual({});
   });
 
   it('expand leaves text without references alone', () => {

@@ -51,7 +51,14 @@ async function resolveContainer(pod: V1Pod, container: V1Container, reader: Conf
   };
 }
 
-async function valueOf(variable: V1EnvVar, pod: V1Pod, container: V1Container, reader: ConfigReader, hostIP: string, where: string): Promise<string | undefined> {
+async function valueOf(
+  variable: V1EnvVar,
+  pod: V1Pod,
+  container: V1Container,
+  reader: ConfigReader,
+  hostIP: string,
+  where: string,
+): Promise<string | undefined> {
   const from = variable.valueFrom;
   if (!from) return variable.value ?? '';
   const namespace = pod.metadata?.namespace ?? 'default';

@@ -2,7 +2,17 @@
 export { startVirtualNode, clusterClientCa } from './virtual-node.js';
 export type { RunningVirtualNode, VirtualNodeOptions } from './virtual-node.js';
 export { PodNotFoundError, PodSpecError, podKey } from './provider.js';
-export type { ContainerState, LogOptions, NodeResources, PodChangeListener, PodFailure, Provider, ProviderContainerStatus, ProviderPod, TerminatedState } from './provider.js';
+export type {
+  ContainerState,
+  LogOptions,
+  NodeResources,
+  PodChangeListener,
+  PodFailure,
+  Provider,
+  ProviderContainerStatus,
+  ProviderPod,
+  TerminatedState,
+} from './provider.js';
 export { SimulatedProvider, simulationAnnotations } from './providers/simulated.js';
 export type { SimulatedProviderOptions } from './providers/simulated.js';
 export { ProcessProvider } from './providers/process/provider.js';

@@ -28,7 +28,10 @@ beforeAll(async () => {
   await clock.advance(1);
   const clientCa = await createCertificateAuthority({ commonName: 'cluster-ca' });
   clientCert = await issueClientCertificate(clientCa, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'] });
-  strangerCert = await issueClientCertificate(await createCertificateAuthority({ commonName: 'other-ca' }), { commonName: 'stranger', organizations: ['system:masters'] });
+  strangerCert = await issueClientCertificate(await createCertificateAuthority({ commonName: 'other-ca' }), {
+    commonName: 'stranger',
+    organizations: ['system:masters'],
+  });
   const { ca, serving } = await kubeletServingCertificate('vk', '127.0.0.1');
   servingCa = ca;
   server = await startKubeletServer({ provider, access, log: pino({ level: 'silent' }), tls: serving, clientCaPem: clientCa.certificatePem, port: 0 });
@@ -73,7 +76,10 @@ describe('kubelet API', () => {
     ['a client certificate from another CA', { stranger: true }, 401],
   ];
   it.each(refusals)('refuses logs to a caller with %s', async (_name, credentials, status) => {
-    const response = await get('/containerLogs/ns/web/main', { ...(credentials.token ? { token: credentials.token } : {}), ...(credentials.stranger ? { cert: strangerCert } : {}) });
+    const response = await get('/containerLogs/ns/web/main', {
+      ...(credentials.token ? { token: credentials.token } : {}),
+      ...(credentials.stranger ? { cert: strangerCert } : {}),
+    });
     expect(response.status).toBe(status);
     expect(response.body).not.toContain('simulated container');
   });

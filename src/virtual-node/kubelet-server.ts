@@ -61,7 +61,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     if (request.method !== 'GET') return reply(response, 405, 'only GET is supported');
     const caller = await options.access.authenticate(request);
     if (!caller) return reply(response, 401, 'Unauthorized');
-    if (!(await options.access.mayReadLogs(caller))) return reply(response, 403, `Forbidden (user=${caller.user}, verb=get, resource=nodes, subresource=proxy)`);
+    if (!(await options.access.mayReadLogs(caller)))
+      return reply(response, 403, `Forbidden (user=${caller.user}, verb=get, resource=nodes, subresource=proxy)`);
     const [namespace, pod, container] = logs.slice(1).map(decodeURIComponent) as [string, string, string];
     await serveLogs(request, response, options, { namespace, pod, container }, url.searchParams);
   } catch (error) {

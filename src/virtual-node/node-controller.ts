@@ -3,7 +3,19 @@ import type { Clock, Timer } from '../controller/clock.js';
 import { resourcePath, type KubeClient } from '../kube/client.js';
 import { apiStatusCode } from '../kube/errors.js';
 import type { Logger } from '../log.js';
-import { leaseObject, microTime, nodeConditions, nodeLabels, nodeLeaseNamespace, nodeObject, nodeStatus, nodeTaints, providerTaintKey, type NodeHealth, type NodeIdentity } from './node-object.js';
+import {
+  leaseObject,
+  microTime,
+  nodeConditions,
+  nodeLabels,
+  nodeLeaseNamespace,
+  nodeObject,
+  nodeStatus,
+  nodeTaints,
+  providerTaintKey,
+  type NodeHealth,
+  type NodeIdentity,
+} from './node-object.js';
 import type { Provider } from './provider.js';
 
 // Registers the Node and keeps it alive the way a kubelet does: the Lease in kube-node-lease is renewed every
@@ -46,7 +58,10 @@ export class NodeController {
     try {
       node = await this.options.client.request<V1Node>('GET', this.nodePath);
       const taints = [...(node.spec?.taints ?? []).filter((t) => t.key !== providerTaintKey), ...nodeTaints(identity)];
-      node = await this.options.client.request<V1Node>('PATCH', this.nodePath, { body: { metadata: { labels: nodeLabels(identity) }, spec: { taints } }, contentType: 'application/merge-patch+json' });
+      node = await this.options.client.request<V1Node>('PATCH', this.nodePath, {
+        body: { metadata: { labels: nodeLabels(identity) }, spec: { taints } },
+        contentType: 'application/merge-patch+json',
+      });
       this.options.log.info({ node: identity.name }, 'adopted existing node');
     } catch (error) {
       if (apiStatusCode(error) !== 404) throw error;
@@ -126,7 +141,10 @@ export class NodeController {
       throw error;
     }
     const conditions = nodeConditions(this.health, node.status?.conditions ?? [], new Date(this.options.clock.now()));
-    await this.options.client.request('PATCH', `${this.nodePath}/status`, { body: { status: nodeStatus(identity, conditions) }, contentType: 'application/strategic-merge-patch+json' });
+    await this.options.client.request('PATCH', `${this.nodePath}/status`, {
+      body: { status: nodeStatus(identity, conditions) },
+      contentType: 'application/strategic-merge-patch+json',
+    });
   }
 
   private async renewLease(): Promise<void> {

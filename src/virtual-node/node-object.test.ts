@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { kubernetesArchitecture, leaseObject, microTime, nodeConditions, nodeLabels, nodeObject, nodeStatus, nodeTaints, type NodeIdentity } from './node-object.js';
+import {
+  kubernetesArchitecture,
+  leaseObject,
+  microTime,
+  nodeConditions,
+  nodeLabels,
+  nodeObject,
+  nodeStatus,
+  nodeTaints,
+  type NodeIdentity,
+} from './node-object.js';
 
 const identity: NodeIdentity = {
   name: 'swell-vk',
@@ -18,7 +28,12 @@ describe('node object', () => {
   it('carries the virtual-kubelet labels, taint, capacity, address and kubelet port', () => {
     const node = nodeObject(identity);
     const status = nodeStatus(identity, nodeConditions({ healthy: true }, [], now));
-    expect(node.metadata.labels).toMatchObject({ type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/hostname': 'swell-vk', 'kubernetes.io/os': 'linux' });
+    expect(node.metadata.labels).toMatchObject({
+      type: 'virtual-kubelet',
+      'kubernetes.io/role': 'agent',
+      'kubernetes.io/hostname': 'swell-vk',
+      'kubernetes.io/os': 'linux',
+    });
     expect(node.metadata).not.toHaveProperty('annotations');
     expect(node.spec.taints).toEqual([{ key: 'virtual-kubelet.io/provider', value: 'simulated', effect: 'NoSchedule' }]);
     expect(status.capacity).toEqual({ cpu: '1k', memory: '4Ti', pods: '5k' });
@@ -65,7 +80,10 @@ describe('nodeConditions', () => {
 
 describe('lease', () => {
   it('is held by the node, owned by it, and renewed with a microsecond time', () => {
-    const lease = leaseObject('swell-vk', 'uid-1', now) as { metadata: { namespace: string; ownerReferences: { uid: string }[] }; spec: Record<string, unknown> };
+    const lease = leaseObject('swell-vk', 'uid-1', now) as {
+      metadata: { namespace: string; ownerReferences: { uid: string }[] };
+      spec: Record<string, unknown>;
+    };
     expect(lease.metadata.namespace).toBe('kube-node-lease');
     expect(lease.metadata.ownerReferences[0]?.uid).toBe('uid-1');
     expect(lease.spec).toEqual({ holderIdentity: 'swell-vk', leaseDurationSeconds: 40, renewTime: '2026-03-01T10:00:00.123000Z' });

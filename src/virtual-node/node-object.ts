@@ -61,7 +61,11 @@ export function nodeTaints(identity: NodeIdentity): { key: string; value: string
 }
 
 /** Node conditions; transition times carry over from `previous` while a condition keeps its status. */
-export function nodeConditions(health: NodeHealth, previous: readonly { type: string; status: string; lastTransitionTime?: unknown }[], now: Date): NodeCondition[] {
+export function nodeConditions(
+  health: NodeHealth,
+  previous: readonly { type: string; status: string; lastTransitionTime?: unknown }[],
+  now: Date,
+): NodeCondition[] {
   const at = rfc3339(now);
   const make = (type: string, status: 'True' | 'False', reason: string, message: string): NodeCondition => {
     const before = previous.find((c) => c.type === type);
@@ -120,7 +124,10 @@ export function nodeStatus(identity: NodeIdentity, conditions: NodeCondition[]):
 }
 
 /** The Node to create when none exists; its status is written right after, through nodes/status. */
-export function nodeObject(identity: NodeIdentity): { metadata: { name: string; labels: Record<string, string> }; spec: { taints: { key: string; value: string; effect: string }[] } } {
+export function nodeObject(identity: NodeIdentity): {
+  metadata: { name: string; labels: Record<string, string> };
+  spec: { taints: { key: string; value: string; effect: string }[] };
+} {
   return { metadata: { name: identity.name, labels: nodeLabels(identity) }, spec: { taints: nodeTaints(identity) } };
 }
 

@@ -56,7 +56,9 @@ class FakeCluster implements PodWriter {
 class SizedProvider extends SimulatedProvider {
   override async getPod(namespace: string, name: string): Promise<ProviderPod | undefined> {
     const pod = await super.getPod(namespace, name);
-    return pod && { ...pod, billing: { vcpu: 2, memoryGiB: 4, vcpuHour: 0.36, gibHour: 0.036 }, annotations: { 'swell.dev/capacity-provisioned': '2vCPU 4GB' } };
+    return (
+      pod && { ...pod, billing: { vcpu: 2, memoryGiB: 4, vcpuHour: 0.36, gibHour: 0.036 }, annotations: { 'swell.dev/capacity-provisioned': '2vCPU 4GB' } }
+    );
   }
 }
 
@@ -97,7 +99,11 @@ function pod(name: string, extra: { restartPolicy?: 'Always' | 'Never'; annotati
       ...(extra.annotations ? { annotations: extra.annotations } : {}),
       ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-abc', uid: 'rs', controller: true }],
     },
-    spec: { nodeName: 'vk', restartPolicy: extra.restartPolicy ?? 'Always', containers: [{ name: 'main', image: 'app', resources: { requests: { cpu: '1', memory: '2Gi' } } }] },
+    spec: {
+      nodeName: 'vk',
+      restartPolicy: extra.restartPolicy ?? 'Always',
+      containers: [{ name: 'main', image: 'app', resources: { requests: { cpu: '1', memory: '2Gi' } } }],
+    },
     status: { phase: extra.phase ?? 'Pending' },
   };
 }
@@ -135,7 +141,9 @@ describe('PodController', () => {
     expect(cluster.deletes).toEqual([{ key: 'ns/web-1', uid: 'uid-web-1' }]);
     expect(cluster.get('ns/web-1')).toBeUndefined();
     expect(await provider.listPods()).toEqual([]);
-    expect(meter.rows()).toEqual([expect.objectContaining({ namespace: 'ns', workload: { kind: 'Deployment', name: 'web' }, running: 0, pods: 1, vcpuSeconds: 60, gibSeconds: 120 })]);
+    expect(meter.rows()).toEqual([
+      expect.objectContaining({ namespace: 'ns', workload: { kind: 'Deployment', name: 'web' }, running: 0, pods: 1, vcpuSeconds: 60, gibSeconds: 120 }),
+    ]);
   });
 
   it('runs a Job pod to Succeeded and never starts it again', async () => {

@@ -302,7 +302,9 @@ const quietWaitingReasons = new Set(['ContainerCreating', 'PodInitializing']);
 
 function hasRunningContainers(pod: ProviderPod): boolean {
   // A restarting container (back-off) counts as running: it would start again unless stopped.
-  return [...pod.initContainers, ...pod.containers].some((c) => c.state.kind === 'running' || (!pod.stopping && c.state.kind === 'waiting' && c.state.reason === 'CrashLoopBackOff'));
+  return [...pod.initContainers, ...pod.containers].some(
+    (c) => c.state.kind === 'running' || (!pod.stopping && c.state.kind === 'waiting' && c.state.reason === 'CrashLoopBackOff'),
+  );
 }
 
 function uid(pod: V1Pod): string {

@@ -8,7 +8,13 @@ const at = (s: number) => new Date(t0.getTime() + s * 1000);
 
 const waiting: ContainerState = { kind: 'waiting', reason: 'ContainerCreating' };
 const running: ContainerState = { kind: 'running', startedAt: at(1) };
-const exited = (exitCode: number): ContainerState => ({ kind: 'terminated', exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: at(1), finishedAt: at(5) });
+const exited = (exitCode: number): ContainerState => ({
+  kind: 'terminated',
+  exitCode,
+  reason: exitCode === 0 ? 'Completed' : 'Error',
+  startedAt: at(1),
+  finishedAt: at(5),
+});
 
 function container(name: string, state: ContainerState, restarted?: number): ProviderContainerStatus {
   return {
@@ -42,7 +48,12 @@ describe('derivePhase', () => {
     ['provider failure', 'Always', providerPod([container('a', running)], { failure: { reason: 'SimulatedFailure', message: 'x' } }), 'Failed'],
     ['init container running', 'Always', providerPod([container('a', waiting)], { initContainers: [container('i', running)] }), 'Pending'],
     ['init container failed, Never', 'Never', providerPod([container('a', waiting)], { initContainers: [container('i', exited(2))] }), 'Failed'],
-    ['init container failed, OnFailure retries', 'OnFailure', providerPod([container('a', waiting)], { initContainers: [container('i', exited(2))] }), 'Pending'],
+    [
+      'init container failed, OnFailure retries',
+      'OnFailure',
+      providerPod([container('a', waiting)], { initContainers: [container('i', exited(2))] }),
+      'Pending',
+    ],
     ['init done, main running', 'Never', providerPod([container('a', running)], { initContainers: [container('i', exited(0))] }), 'Running'],
   ];
   it.each(cases)('%s (%s) is %s', (_name, policy, pod, phase) => {
@@ -97,9 +108,21 @@ describe('buildPodStatus', () => {
   });
 
   it('names the unready containers', () => {
-    const pod = apiPod({}, { containers: [{ name: 'a', image: 'x' }, { name: 'b', image: 'y' }] });
+    const pod = apiPod(
+      {},
+      {
+        containers: [
+          { name: 'a', image: 'x' },
+          { name: 'b', image: 'y' },
+        ],
+      },
+    );
     const status = buildPodStatus({ ...base, pod, providerPod: providerPod([container('a', running), container('b', waiting)]) });
-    expect(status.conditions.find((c) => c.type === 'ContainersReady')).toMatchObject({ status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [b]' });
+    expect(status.conditions.find((c) => c.type === 'ContainersReady')).toMatchObject({
+      status: 'False',
+      reason: 'ContainersNotReady',
+      message: 'containers with unready status: [b]',
+    });
   });
 
   it('fails a pod the provider rejected, with its reason and message', () => {
@@ -117,9 +140,19 @@ describe('buildPodStatus', () => {
 
   it('keeps condition transition times while the condition holds, and moves them when it flips', () => {
     const first = buildPodStatus({ ...base, pod: apiPod(), providerPod: providerPod([container('a', running)]) });
-    const later = buildPodStatus({ ...base, now: at(60), pod: apiPod(first as unknown as V1Pod['status']), providerPod: providerPod([container('a', running)]) });
+    const later = buildPodStatus({
+      ...base,
+      now: at(60),
+      pod: apiPod(first as unknown as V1Pod['status']),
+      providerPod: providerPod([container('a', running)]),
+    });
     expect(later.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe(rfc3339(at(10)));
-    const done = buildPodStatus({ ...base, now: at(90), pod: apiPod(later as unknown as V1Pod['status']), providerPod: providerPod([container('a', exited(0))]) });
+    const done = buildPodStatus({
+      ...base,
+      now: at(90),
+      pod: apiPod(later as unknown as V1Pod['status']),
+      providerPod: providerPod([container('a', exited(0))]),
+    });
     expect(done.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe(rfc3339(at(90)));
   });
 

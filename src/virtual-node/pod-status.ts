@@ -150,7 +150,15 @@ export function buildPodStatus(input: PodStatusInput): PodStatusDocument {
   const containersReady = unready.length === 0 && !terminal;
   const conditions = [
     condition('PodReadyToStartContainers', providerPod !== undefined && !terminal),
-    condition('Initialized', initialized, 'ContainersNotInitialized', `containers with incomplete status: [${initContainers.filter((c) => c.state.terminated?.exitCode !== 0).map((c) => c.name).join(' ')}]`),
+    condition(
+      'Initialized',
+      initialized,
+      'ContainersNotInitialized',
+      `containers with incomplete status: [${initContainers
+        .filter((c) => c.state.terminated?.exitCode !== 0)
+        .map((c) => c.name)
+        .join(' ')}]`,
+    ),
     condition('Ready', containersReady && gatesOpen, ...readyReason(terminal, containersReady, unreadyMessage)),
     condition('ContainersReady', containersReady, terminal ? 'PodCompleted' : 'ContainersNotReady', terminal ? undefined : unreadyMessage),
     condition('PodScheduled', true),
@@ -297,7 +305,13 @@ function canonicalState(state: unknown): unknown {
   if (s.waiting) return { waiting: s.waiting.reason, message: s.waiting.message ?? undefined };
   if (s.terminated) {
     const t = s.terminated;
-    return { exitCode: t.exitCode, reason: t.reason, message: t.message ?? undefined, startedAt: timeString(t.startedAt), finishedAt: timeString(t.finishedAt) };
+    return {
+      exitCode: t.exitCode,
+      reason: t.reason,
+      message: t.message ?? undefined,
+      startedAt: timeString(t.startedAt),
+      finishedAt: timeString(t.finishedAt),
+    };
   }
   return {};
 }

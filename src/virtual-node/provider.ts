@@ -18,9 +18,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 
 /** Why a container is not running yet, or how it ended. Mirrors core/v1 ContainerState. */
 export type ContainerState =
-  | { readonly kind: 'waiting'; readonly reason: string; readonly message?: string }
-  | { readonly kind: 'running'; readonly startedAt: Date }
-  | TerminatedState;
+  { readonly kind: 'waiting'; readonly reason: string; readonly message?: string } | { readonly kind: 'running'; readonly startedAt: Date } | TerminatedState;
 
 export interface TerminatedState {
   readonly kind: 'terminated';

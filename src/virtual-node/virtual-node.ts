@@ -128,7 +128,8 @@ export async function startVirtualNode(options: VirtualNodeOptions): Promise<Run
   };
 }
 
-const core = (resource: string, namespace: string, name?: string): string => resourcePath({ group: '', version: 'v1', resource, namespace, ...(name === undefined ? {} : { name }) });
+const core = (resource: string, namespace: string, name?: string): string =>
+  resourcePath({ group: '', version: 'v1', resource, namespace, ...(name === undefined ? {} : { name }) });
 
 function apiPodWriter(client: KubeClient, nodeName: string, clock: Clock, log: Logger): PodWriter {
   return {
@@ -160,12 +161,18 @@ function apiPodWriter(client: KubeClient, nodeName: string, clock: Clock, log: L
         hostIPs: [...status.hostIPs, { $patch: 'replace' }],
         ...(status.podIPs ? { podIPs: [...status.podIPs, { $patch: 'replace' }] } : {}),
       };
-      const pod = await client.request<V1Pod>('PATCH', `${core('pods', namespace, name)}/status`, { body: { status: replaced }, contentType: 'application/strategic-merge-patch+json' });
+      const pod = await client.request<V1Pod>('PATCH', `${core('pods', namespace, name)}/status`, {
+        body: { status: replaced },
+        contentType: 'application/strategic-merge-patch+json',
+      });
       return pod.metadata?.resourceVersion;
     },
     async deleteNow(namespace, name, uid) {
       try {
-        await client.request('DELETE', core('pods', namespace, name), { query: { gracePeriodSeconds: 0 }, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+        await client.request('DELETE', core('pods', namespace, name), {
+          query: { gracePeriodSeconds: 0 },
+          body: { gracePeriodSeconds: 0, preconditions: { uid } },
+        });
       } catch (error) {
         // Gone already, or re-created under the same name (the UID precondition failed): nothing to delete.
         if (apiStatusCode(error) !== 404 && apiStatusCode(error) !== 409) throw error;

@@ -60,6 +60,7 @@ export function admissionResponse(uid: string, verdict: AdmissionVerdict): Admis
     const status = { code: verdict.code ?? 403, message: verdict.message, ...(verdict.reason ? { reason: verdict.reason } : {}) };
     return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: false, status, ...warnings } };
   }
-  const patch = verdict.patch && verdict.patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: Buffer.from(JSON.stringify(verdict.patch)).toString('base64') } : {};
+  const patch =
+    verdict.patch && verdict.patch.length > 0 ? { patchType: 'JSONPatch' as const, patch: Buffer.from(JSON.stringify(verdict.patch)).toString('base64') } : {};
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, ...patch, ...warnings } };
 }

@@ -15,11 +15,7 @@ describe('caBundlePatch', () => {
     ],
     [
       'only the entries that differ, at their own index',
-      [
-        { name: 'a', clientConfig: { caBundle: 'NEW' } },
-        { name: 'b', clientConfig: { caBundle: 'OLD' } },
-        { name: 'c' },
-      ],
+      [{ name: 'a', clientConfig: { caBundle: 'NEW' } }, { name: 'b', clientConfig: { caBundle: 'OLD' } }, { name: 'c' }],
       [
         { op: 'test', path: '/webhooks/1/name', value: 'b' },
         { op: 'add', path: '/webhooks/1/clientConfig/caBundle', value: 'NEW' },

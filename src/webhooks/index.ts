@@ -1,7 +1,14 @@
 import { offlineTriggerCheck } from '../../scalers/registry.js';
 import { createKedaValidator, type KedaValidatorOptions } from '../apis/keda/v1alpha1/validator.js';
 import { burstPodWebhookName, burstPodWebhookPath } from '../burst/webhook.js';
-import { ManagedServingCertificate, memoryBundleStore, servingCertificateFrom, type CertificateSource, type ServingBundle, type ServingCertificate } from '../certificates/index.js';
+import {
+  ManagedServingCertificate,
+  memoryBundleStore,
+  servingCertificateFrom,
+  type CertificateSource,
+  type ServingBundle,
+  type ServingCertificate,
+} from '../certificates/index.js';
 import type { Logger } from '../log.js';
 import type { KubeClient } from '../kube/client.js';
 import type { AdmissionHandler } from './admission.js';
@@ -94,7 +101,12 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
     const bundle = await certificate.start();
     server = await WebhookServer.start({ routes, servingCertificate: bundle, log, clock, host: deps.host ?? '0.0.0.0', port: deps.port ?? 9443 });
     if (configurations === 'local') {
-      const registration = webhookRegistration(deps.client, { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating }, server.port, log);
+      const registration = webhookRegistration(
+        deps.client,
+        { name, url: `https://127.0.0.1:${server.port}`, caPem: bundle.caPem, validating, mutating },
+        server.port,
+        log,
+      );
       keeper = new RegistrationKeeper({ registration, ownPort: server.port, clock, log });
       await keeper.start();
     }
@@ -108,14 +120,19 @@ export async function startWebhooks(deps: WebhooksDeps): Promise<RunningWebhooks
     port: running.port,
     async stop() {
       certificate.stop();
-      if (deps.unregisterOnStop ?? true) await keeper?.stop().catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
+      if (deps.unregisterOnStop ?? true)
+        await keeper?.stop().catch((error: unknown) => log.warn({ err: error }, 'could not remove the webhook configurations'));
       else await keeper?.pause();
       await running.close();
     },
   };
 }
 
-function webhookCertificate(deps: WebhooksDeps, clock: Clock, hooks: { apply: (bundle: ServingBundle) => void; publish?: (bundle: ServingBundle) => Promise<void>; log: Logger }): ServingCertificate {
+function webhookCertificate(
+  deps: WebhooksDeps,
+  clock: Clock,
+  hooks: { apply: (bundle: ServingBundle) => void; publish?: (bundle: ServingBundle) => Promise<void>; log: Logger },
+): ServingCertificate {
   if (deps.certificate) return servingCertificateFrom(deps.certificate, { client: deps.client, clock, ...hooks });
   const { publish, ...rest } = hooks;
   return new ManagedServingCertificate({ store: memoryBundleStore(), identity: processLocalIdentity, clock, ...rest, ...(publish ? { sync: publish } : {}) });
@@ -123,7 +140,10 @@ function webhookCertificate(deps: WebhooksDeps, clock: Clock, hooks: { apply: (b
 
 /** The KEDA kinds' admission: the same validator as `swell validate` (schema, KEDA's rules, each scaler's metadata), then the namespace checks. */
 export function kedaAdmissionHandler(deps: Pick<WebhooksDeps, 'client' | 'validateTrigger' | 'clusterReader'>): AdmissionHandler {
-  return createKedaAdmissionHandler(createKedaValidator({ validateTrigger: deps.validateTrigger ?? offlineTriggerCheck }), deps.clusterReader ?? kubeClusterReader(deps.client));
+  return createKedaAdmissionHandler(
+    createKedaValidator({ validateTrigger: deps.validateTrigger ?? offlineTriggerCheck }),
+    deps.clusterReader ?? kubeClusterReader(deps.client),
+  );
 }
 
 function webhookRoutes(deps: WebhooksDeps): { routes: WebhookRoute[]; validating: WebhookDefinition[]; mutating: WebhookDefinition[] } {

@@ -58,7 +58,9 @@ describe('the KEDA admission webhook', () => {
   ];
   // Each registered scaler's own example trigger too, so a new scaler is covered without touching this file.
   const registered = scalerDefinitions.flatMap((d) =>
-    d.types.map((type) => scaledObject([{ type, metadata: { ...d.example.metadata }, ...(d.example.authParams ? { authenticationRef: { name: `${type}-auth` } } : {}) }])),
+    d.types.map((type) =>
+      scaledObject([{ type, metadata: { ...d.example.metadata }, ...(d.example.authParams ? { authenticationRef: { name: `${type}-auth` } } : {}) }]),
+    ),
   );
   const documents = [...texts.flatMap((text) => parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>)), ...registered].filter((d) =>
     String(d['apiVersion']).startsWith('keda.sh/'),
@@ -66,7 +68,9 @@ describe('the KEDA admission webhook', () => {
   const broken = documents.flatMap((d): Record<string, unknown>[] => {
     const spec = d['spec'] as { triggers?: { metadata: Record<string, string> }[] } | undefined;
     if (!spec?.triggers) return [];
-    return [{ ...d, spec: { ...spec, triggers: spec.triggers.map((t) => ({ ...t, metadata: Object.fromEntries(Object.keys(t.metadata).map((k) => [k, '-1'])) })) } }];
+    return [
+      { ...d, spec: { ...spec, triggers: spec.triggers.map((t) => ({ ...t, metadata: Object.fromEntries(Object.keys(t.metadata).map((k) => [k, '-1'])) })) } },
+    ];
   });
 
   it.each([...documents, ...broken].map((d, i) => [`${String(d['kind'])} #${i}`, d] as const))('agrees with swell validate on %s', async (_name, document) => {

@@ -3,7 +3,11 @@ import type { ScaledObject } from '../apis/keda/v1alpha1/scaledobject.js';
 import type { HpaSummary } from '../scaling/target-conflicts.js';
 import { onlyBookkeepingChanged, scaledObjectClusterErrors, type ScaledObjectClusterFacts } from './keda-rules.js';
 
-function so(name: string, target: string, extra: { type?: string; metadata?: Record<string, string>; hpaName?: string; annotations?: Record<string, string>; kind?: string } = {}): ScaledObject {
+function so(
+  name: string,
+  target: string,
+  extra: { type?: string; metadata?: Record<string, string>; hpaName?: string; annotations?: Record<string, string>; kind?: string } = {},
+): ScaledObject {
   return {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
@@ -49,7 +53,12 @@ describe('scaledObjectClusterErrors', () => {
       facts: { ...none, hpas: [hpa('manual', 'web')] },
       want: ["the workload 'web' of type 'apps/v1.Deployment' is already managed by the hpa 'manual'"],
     },
-    { name: 'the HPA is our own', subject: so('a', 'web'), facts: { ...none, hpas: [hpa('keda-hpa-a', 'web', { uid: 'uid-a', kind: 'ScaledObject', name: 'a' })] }, want: [] },
+    {
+      name: 'the HPA is our own',
+      subject: so('a', 'web'),
+      facts: { ...none, hpas: [hpa('keda-hpa-a', 'web', { uid: 'uid-a', kind: 'ScaledObject', name: 'a' })] },
+      want: [],
+    },
     {
       name: 'foreign HPA opted out of the check',
       subject: so('a', 'web'),

@@ -34,7 +34,9 @@ function workload(so: ScaledObject): string {
 
 function sameWorkload(a: ScaledObject, b: ScaledObject): boolean {
   const group = (apiVersion: string) => (apiVersion.includes('/') ? apiVersion.split('/')[0] : '');
-  return a.spec.scaleTargetRef.name === b.spec.scaleTargetRef.name && targetKind(a) === targetKind(b) && group(targetApiVersion(a)) === group(targetApiVersion(b));
+  return (
+    a.spec.scaleTargetRef.name === b.spec.scaleTargetRef.name && targetKind(a) === targetKind(b) && group(targetApiVersion(a)) === group(targetApiVersion(b))
+  );
 }
 
 /** Everything the cluster says against admitting `so`; empty when it may be admitted. */
@@ -45,8 +47,15 @@ export function scaledObjectClusterErrors(so: ScaledObject, facts: ScaledObjectC
   if (rival) errors.push({ path: 'spec.scaleTargetRef', message: `${workload(so)} is already managed by the ScaledObject '${rival.metadata.name ?? ''}'` });
   const hpaName = hpaNameFor(so);
   const hpaRival = others.find((other) => hpaNameFor(other) === hpaName);
-  if (hpaRival) errors.push({ path: 'spec.advanced.horizontalPodAutoscalerConfig.name', message: `the HPA '${hpaName}' is already managed by the ScaledObject '${hpaRival.metadata.name ?? ''}'` });
-  const ownership = hpaOwnership(so, facts.hpas.filter((hpa) => !ownedByScaledObjectNamed(hpa, so.metadata.name)));
+  if (hpaRival)
+    errors.push({
+      path: 'spec.advanced.horizontalPodAutoscalerConfig.name',
+      message: `the HPA '${hpaName}' is already managed by the ScaledObject '${hpaRival.metadata.name ?? ''}'`,
+    });
+  const ownership = hpaOwnership(
+    so,
+    facts.hpas.filter((hpa) => !ownedByScaledObjectNamed(hpa, so.metadata.name)),
+  );
   if (ownership.kind === 'refuse') errors.push({ path: 'spec.scaleTargetRef', message: ownership.message });
   if (!facts.dryRun) errors.push(...missingRequests(so, facts));
   return errors;

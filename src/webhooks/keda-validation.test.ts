@@ -47,13 +47,15 @@ describe('kubeClusterReader.targetContainers', () => {
   });
 });
 
-const scaledObject = (namespace: string, name: string, target: string): ScaledObject =>
-  ({
-    apiVersion: 'keda.sh/v1alpha1',
-    kind: 'ScaledObject',
-    metadata: { namespace, name, uid: `uid-${name}`, creationTimestamp: '2026-01-01T00:00:00Z' },
-    spec: { scaleTargetRef: { name: target }, triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '1' } }] },
-  });
+const scaledObject = (namespace: string, name: string, target: string): ScaledObject => ({
+  apiVersion: 'keda.sh/v1alpha1',
+  kind: 'ScaledObject',
+  metadata: { namespace, name, uid: `uid-${name}`, creationTimestamp: '2026-01-01T00:00:00Z' },
+  spec: {
+    scaleTargetRef: { name: target },
+    triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '1' } }],
+  },
+});
 
 describe('cachedClusterReader', () => {
   const requests: string[] = [];
@@ -90,7 +92,13 @@ describe('cachedClusterReader', () => {
     const looked: string[] = [];
     const reader = cachedClusterReader(caches({ scaledObjects: { list: () => (looked.push('list'), []) } }), counting);
     const handler = createKedaAdmissionHandler(createKedaValidator(), reader);
-    const request: AdmissionRequest = { uid: '1', kind: { group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject' }, operation: 'CREATE', namespace: 'shop', object: scaledObject('bank', 'probe', 'web') };
+    const request: AdmissionRequest = {
+      uid: '1',
+      kind: { group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject' },
+      operation: 'CREATE',
+      namespace: 'shop',
+      object: scaledObject('bank', 'probe', 'web'),
+    };
     const verdict = await handler(request);
     expect(verdict).toMatchObject({ allowed: false, code: 400 });
     expect(JSON.stringify(verdict)).not.toContain('ledger');
@@ -99,7 +107,13 @@ describe('cachedClusterReader', () => {
 
   it("a review in one namespace never names another namespace's ScaledObject", async () => {
     const handler = createKedaAdmissionHandler(createKedaValidator(), cachedClusterReader(caches(), counting));
-    const request: AdmissionRequest = { uid: '2', kind: { group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject' }, operation: 'CREATE', namespace: 'shop', object: scaledObject('shop', 'second', 'web') };
+    const request: AdmissionRequest = {
+      uid: '2',
+      kind: { group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject' },
+      operation: 'CREATE',
+      namespace: 'shop',
+      object: scaledObject('shop', 'second', 'web'),
+    };
     const verdict = await handler(request);
     expect(verdict).toMatchObject({ allowed: false });
     expect(JSON.stringify(verdict)).toContain("'orders'");

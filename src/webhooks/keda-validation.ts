@@ -40,7 +40,8 @@ export function createKedaAdmissionHandler(validator: KedaValidator, reader: Ked
     const result = validator.validate(request.object);
     if (!result) return { allowed: true };
     const warnings = result.warnings.map((w) => `${w.path}: ${w.message}`);
-    if (!result.valid) return { allowed: false, code: 422, reason: 'Invalid', message: describe(result.kind, result.namespace, result.name, result.errors), warnings };
+    if (!result.valid)
+      return { allowed: false, code: 422, reason: 'Invalid', message: describe(result.kind, result.namespace, result.name, result.errors), warnings };
     if (result.object?.kind !== 'ScaledObject') return { allowed: true, warnings };
     const so = result.object;
     // The request's namespace is the one checked against; an object claiming another is not looked up at all,
@@ -50,7 +51,8 @@ export function createKedaAdmissionHandler(validator: KedaValidator, reader: Ked
       return { allowed: false, code: 400, reason: 'BadRequest', message: 'metadata.namespace does not match the namespace of the request', warnings };
     }
     const errors = scaledObjectClusterErrors(so, await observe(reader, so, namespace, request.dryRun === true));
-    if (errors.length > 0) return { allowed: false, code: 403, reason: 'Forbidden', message: describe('ScaledObject', namespace, so.metadata.name ?? '', errors), warnings };
+    if (errors.length > 0)
+      return { allowed: false, code: 403, reason: 'Forbidden', message: describe('ScaledObject', namespace, so.metadata.name ?? '', errors), warnings };
     return { allowed: true, warnings };
   };
 }
@@ -93,17 +95,21 @@ export interface AdmissionCaches {
  * cpu/memory triggers, still come from the apiserver.
  */
 export function cachedClusterReader(caches: AdmissionCaches, client: KubeClient): KedaClusterReader {
-  const inNamespace = <T extends { metadata?: { namespace?: string } }>(items: T[], namespace: string): T[] => items.filter((o) => o.metadata?.namespace === namespace);
+  const inNamespace = <T extends { metadata?: { namespace?: string } }>(items: T[], namespace: string): T[] =>
+    items.filter((o) => o.metadata?.namespace === namespace);
   const notReady = (namespace: string): boolean => !caches.synced() || !caches.covers(namespace);
   const direct = kubeClusterReader(client);
   return {
     scaledObjects: (namespace) => Promise.resolve(notReady(namespace) ? [] : inNamespace(caches.scaledObjects.list(), namespace)),
-    hpas: (namespace) => Promise.resolve(notReady(namespace) ? [] : inNamespace(caches.hpas.list() as (HpaSummary & { metadata: { namespace?: string } })[], namespace)),
+    hpas: (namespace) =>
+      Promise.resolve(notReady(namespace) ? [] : inNamespace(caches.hpas.list() as (HpaSummary & { metadata: { namespace?: string } })[], namespace)),
     targetContainers(namespace, apiVersion, kind, name) {
       const cache = apiVersion === 'apps/v1' ? { Deployment: caches.workloads.deployments, StatefulSet: caches.workloads.statefulsets }[kind] : undefined;
       if (!cache || notReady(namespace)) return Promise.resolve(undefined);
       const owner = cache.get(`${namespace}/${name}`);
-      return Promise.resolve(owner ? (owner.spec?.template?.spec?.containers ?? []).map(({ name: container, resources }) => ({ name: container, ...resources })) : undefined);
+      return Promise.resolve(
+        owner ? (owner.spec?.template?.spec?.containers ?? []).map(({ name: container, resources }) => ({ name: container, ...resources })) : undefined,
+      );
     },
     limitRangeDefaults: (namespace) => direct.limitRangeDefaults(namespace),
   };

@@ -117,7 +117,8 @@ export async function unregisterWebhooks(client: KubeClient, name: string, log: 
  * webhooks call (when they call several, one that is not this replica's, so a dead one is noticed), or foreign.
  */
 export function webhookRegistration(client: KubeClient, spec: WebhookConfigurationSpec, ownPort: number, log: Logger): LocalRegistration {
-  const read = (kind: ConfigurationKind) => readOrUndefined<V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration>(client, webhookConfigurationPath(kind, spec.name));
+  const read = (kind: ConfigurationKind) =>
+    readOrUndefined<V1ValidatingWebhookConfiguration | V1MutatingWebhookConfiguration>(client, webhookConfigurationPath(kind, spec.name));
   return {
     description: `webhook configurations ${spec.name}`,
     async read(): Promise<ObservedRegistration | undefined> {
@@ -134,7 +135,8 @@ export function webhookRegistration(client: KubeClient, spec: WebhookConfigurati
 
 function targetOf(urls: readonly string[], ownPort: number): RegisteredTarget {
   const ports = urls.map((url) => /^https:\/\/127\.0\.0\.1:(\d+)\//.exec(url)?.[1]).map((p) => (p === undefined ? undefined : Number(p)));
-  if (ports.length === 0 || ports.includes(undefined)) return { kind: 'foreign', description: urls.find((u) => !u.startsWith('https://127.0.0.1:')) ?? 'a configuration without webhooks' };
+  if (ports.length === 0 || ports.includes(undefined))
+    return { kind: 'foreign', description: urls.find((u) => !u.startsWith('https://127.0.0.1:')) ?? 'a configuration without webhooks' };
   const port = ports.find((p) => p !== ownPort) ?? ownPort;
   return { kind: 'local', port };
 }

@@ -24,7 +24,15 @@ afterEach(async () => {
 async function start(routes: WebhookRoute[], handlerTimeoutMs?: number, clock: Clock = createSystemClock()) {
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const server = await WebhookServer.start({ routes, servingCertificate: bundle, log, clock, host: '127.0.0.1', port: 0, ...(handlerTimeoutMs ? { handlerTimeoutMs } : {}) });
+  const server = await WebhookServer.start({
+    routes,
+    servingCertificate: bundle,
+    log,
+    clock,
+    host: '127.0.0.1',
+    port: 0,
+    ...(handlerTimeoutMs ? { handlerTimeoutMs } : {}),
+  });
   servers.push(server);
   return { server, lines };
 }
@@ -38,7 +46,15 @@ interface Answer {
 function send(port: number, path: string, options: { method?: string; body?: string; ca?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const request = https.request(
-      { host: '127.0.0.1', port, path, method: options.method ?? 'POST', ca: options.ca ?? bundle.caPem, agent: false, headers: { 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'POST',
+        ca: options.ca ?? bundle.caPem,
+        agent: false,
+        headers: { 'content-type': 'application/json' },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         const peer = (response.socket as TLSSocket).getPeerX509Certificate()?.toString() ?? '';
@@ -55,7 +71,14 @@ function reviewOf(request: Partial<AdmissionRequest> = {}): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: 'uid-1', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'app', object: { metadata: { name: 'p' } }, ...request },
+    request: {
+      uid: 'uid-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      operation: 'CREATE',
+      namespace: 'app',
+      object: { metadata: { name: 'p' } },
+      ...request,
+    },
   });
 }
 
@@ -72,13 +95,22 @@ describe('WebhookServer AdmissionReview round trip', () => {
       'denied with a message',
       () => Promise.resolve({ allowed: false, message: 'spec.triggers[0]: unknown type "nope"', reason: 'Invalid', code: 422 }),
       'validating',
-      { uid: 'uid-1', allowed: false, status: { code: 422, message: 'spec.triggers[0]: unknown type "nope"', reason: 'Invalid' } } as ReviewResponse['response'],
+      {
+        uid: 'uid-1',
+        allowed: false,
+        status: { code: 422, message: 'spec.triggers[0]: unknown type "nope"', reason: 'Invalid' },
+      } as ReviewResponse['response'],
     ],
     [
       'allowed with a patch',
       () => Promise.resolve({ allowed: true, patch: [{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }] }),
       'mutating',
-      { uid: 'uid-1', allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }])).toString('base64') },
+      {
+        uid: 'uid-1',
+        allowed: true,
+        patchType: 'JSONPatch',
+        patch: Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }])).toString('base64'),
+      },
     ],
     [
       'a throwing validating handler allows, saying it did not validate',
@@ -122,7 +154,11 @@ describe('WebhookServer AdmissionReview round trip', () => {
     await clock.advance(1);
     await answered;
     const answer = JSON.parse(text ?? '') as ReviewResponse;
-    expect(answer.response).toEqual({ uid: 'uid-1', allowed: true, warnings: ['swell webhook /slow failed, object not validated: no decision within 8000 ms'] });
+    expect(answer.response).toEqual({
+      uid: 'uid-1',
+      allowed: true,
+      warnings: ['swell webhook /slow failed, object not validated: no decision within 8000 ms'],
+    });
     expect(lines.find((l) => l.msg === 'admission handler failed; allowing the request unchanged')).toMatchObject({ webhook: '/slow', uid: 'uid-1' });
     expect(clock.pendingTimers).toBe(0);
   });
@@ -131,7 +167,13 @@ describe('WebhookServer AdmissionReview round trip', () => {
 describe('WebhookServer bad requests', () => {
   it.each<[string, string, { method?: string; body?: string }, number, string]>([
     ['a body that is not JSON', '/review', { body: '{"apiVersion": ' }, 400, 'not an AdmissionReview: body is not JSON'],
-    ['JSON that is not an AdmissionReview', '/review', { body: JSON.stringify({ kind: 'Pod' }) }, 400, 'not an AdmissionReview: kind must be "AdmissionReview"'],
+    [
+      'JSON that is not an AdmissionReview',
+      '/review',
+      { body: JSON.stringify({ kind: 'Pod' }) },
+      400,
+      'not an AdmissionReview: kind must be "AdmissionReview"',
+    ],
     ['a review without a uid', '/review', { body: reviewOf({ uid: '' }) }, 400, 'not an AdmissionReview: request.uid is missing'],
     ['an unknown path', '/nowhere', { body: reviewOf() }, 404, 'no webhook at /nowhere'],
     ['a GET of a webhook', '/review', { method: 'GET' }, 405, 'admission reviews are POSTed'],
@@ -174,6 +216,8 @@ describe('WebhookServer certificates and shutdown', () => {
   it('reports a port already taken instead of hanging', async () => {
     const { server } = await start([]);
     const log = pino({ level: 'silent' });
-    await expect(WebhookServer.start({ routes: [], servingCertificate: bundle, log, clock: createSystemClock(), host: '127.0.0.1', port: server.port })).rejects.toThrow(/EADDRINUSE/);
+    await expect(
+      WebhookServer.start({ routes: [], servingCertificate: bundle, log, clock: createSystemClock(), host: '127.0.0.1', port: server.port }),
+    ).rejects.toThrow(/EADDRINUSE/);
   });
 });

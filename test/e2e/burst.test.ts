@@ -34,7 +34,21 @@ describe('burst: Redis list with a BurstPolicy, regular + virtual node, back to 
     metricsPort = await freePort();
     node = await startSwell(
       `${namespace}-virtual-node`,
-      ['virtual-node', '--provider', 'process', '--name', virtualNode, '--port', '0', '--metrics-port', String(metricsPort), '--state-dir', join(repoDir, '.swell', 'e2e', virtualNode), '--minimum-billed', '0s'],
+      [
+        'virtual-node',
+        '--provider',
+        'process',
+        '--name',
+        virtualNode,
+        '--port',
+        '0',
+        '--metrics-port',
+        String(metricsPort),
+        '--state-dir',
+        join(repoDir, '.swell', 'e2e', virtualNode),
+        '--minimum-billed',
+        '0s',
+      ],
       /virtual node running/,
     );
     await createNamespace(client, namespace);
@@ -43,10 +57,20 @@ describe('burst: Redis list with a BurstPolicy, regular + virtual node, back to 
 
   afterAll(async () => {
     await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    await waitFor('the ScaledObject to be deleted', 30_000, () =>
+      client.request('GET', soPath(namespace, 'worker')).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    );
     const operatorCode = await operator?.stop();
     await deleteNamespace(client, namespace);
-    await waitFor(`namespace ${namespace} to go (its virtual-node processes stopped)`, 60_000, () => client.request('GET', `/api/v1/namespaces/${namespace}`).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    await waitFor(`namespace ${namespace} to go (its virtual-node processes stopped)`, 60_000, () =>
+      client.request('GET', `/api/v1/namespaces/${namespace}`).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    );
     const nodeCode = await node?.stop();
     await client.request('DELETE', `/api/v1/nodes/${virtualNode}`).catch(() => undefined);
     await redis.del(listName);
@@ -84,10 +108,25 @@ describe('burst: Redis list with a BurstPolicy, regular + virtual node, back to 
       },
     });
     await client.request('POST', `/apis/swell.dev/v1alpha1/namespaces/${namespace}/burstpolicies`, {
-      body: { apiVersion: 'swell.dev/v1alpha1', kind: 'BurstPolicy', metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, baseReplicas: 2, virtualNode: { nodeSelector: { 'kubernetes.io/hostname': virtualNode, type: 'virtual-kubelet' } } } },
+      body: {
+        apiVersion: 'swell.dev/v1alpha1',
+        kind: 'BurstPolicy',
+        metadata: { name: 'worker' },
+        spec: {
+          scaleTargetRef: { name: 'worker' },
+          baseReplicas: 2,
+          virtualNode: { nodeSelector: { 'kubernetes.io/hostname': virtualNode, type: 'virtual-kubelet' } },
+        },
+      },
     });
     const { hostname, port } = new URL(redisUrl);
-    await createScaledObject(client, namespace, 'worker', { type: 'redis', metadata: { address: `${hostname}:${port}`, listName, listLength: '5' } }, { maxReplicaCount: 6 });
+    await createScaledObject(
+      client,
+      namespace,
+      'worker',
+      { type: 'redis', metadata: { address: `${hostname}:${port}`, listName, listLength: '5' } },
+      { maxReplicaCount: 6 },
+    );
     await redis.rpush(listName, ...Array.from({ length: 60 }, (_, i) => `job-${i}`));
     await waitForReplicas(client, namespace, 'worker', 'at the maximum of 6', (n) => n === 6, 60_000);
     const spread = await waitFor('2 regular and 4 virtual pods running', 60_000, async () => {
@@ -99,7 +138,10 @@ describe('burst: Redis list with a BurstPolicy, regular + virtual node, back to 
     const before = await redis.llen(listName);
     await waitFor('the virtual-node consumers to take jobs', 30_000, async () => ((await redis.llen(listName)) < before ? true : undefined));
     const policy = await waitFor('the BurstPolicy status with a cost', 30_000, async () => {
-      const p = await client.request<{ status?: { burstReplicas?: number; baseReplicas?: number; cost?: string } }>('GET', `/apis/swell.dev/v1alpha1/namespaces/${namespace}/burstpolicies/worker`);
+      const p = await client.request<{ status?: { burstReplicas?: number; baseReplicas?: number; cost?: string } }>(
+        'GET',
+        `/apis/swell.dev/v1alpha1/namespaces/${namespace}/burstpolicies/worker`,
+      );
       return Number(p.status?.cost ?? 0) > 0 ? p.status : undefined;
     });
     expect(policy?.burstReplicas).toBe(4);
@@ -118,7 +160,10 @@ describe('burst: Redis list with a BurstPolicy, regular + virtual node, back to 
 });
 
 async function podTiers(client: KubeClient, namespace: string, virtualNode: string): Promise<{ regular: number; virtual: number }> {
-  const pods = await client.request<{ items: { metadata: { deletionTimestamp?: string }; spec: { nodeName?: string }; status?: { phase?: string } }[] }>('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`);
+  const pods = await client.request<{ items: { metadata: { deletionTimestamp?: string }; spec: { nodeName?: string }; status?: { phase?: string } }[] }>(
+    'GET',
+    `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
+  );
   const running = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running');
   const virtual = running.filter((p) => p.spec.nodeName === virtualNode).length;
   return { regular: running.length - virtual, virtual };

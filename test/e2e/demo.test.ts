@@ -22,16 +22,24 @@ describe('swell demo', () => {
   afterAll(async () => {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(process.env.KUBECONFIG ?? '');
-    await kubeConfig.makeApiClient(CoreV1Api).deleteNode({ name: sandboxVirtualNodeName }).catch(() => undefined);
+    await kubeConfig
+      .makeApiClient(CoreV1Api)
+      .deleteNode({ name: sandboxVirtualNodeName })
+      .catch(() => undefined);
   });
 
   it('scales a small queue 0 → N (with burst) → 0 with real pods popping it, and charts it', async () => {
-    if (!process.env[nodeContainerdEnvVar]) throw new Error(`${nodeContainerdEnvVar} is not set: the real node did not start (it needs root; see the test setup's output)`);
+    if (!process.env[nodeContainerdEnvVar])
+      throw new Error(`${nodeContainerdEnvVar} is not set: the real node did not start (it needs root; see the test setup's output)`);
     const kubeconfig = process.env.KUBECONFIG ?? '';
     // KUBECONFIG is <state-dir>/kube/admin.kubeconfig: the demo reuses that sandbox instead of starting one.
     const stateDir = dirname(dirname(kubeconfig));
     const outDir = mkdtempSync(join(tmpdir(), 'swell-demo-'));
-    const child = spawn(process.execPath, [join(repoDir, 'bin', 'swell.js'), 'demo', '--jobs', '30', '--timeout', '120', '--out-dir', outDir, '--state-dir', stateDir], { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [join(repoDir, 'bin', 'swell.js'), 'demo', '--jobs', '30', '--timeout', '120', '--out-dir', outDir, '--state-dir', stateDir],
+      { cwd: repoDir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));

@@ -40,8 +40,17 @@ const metricName = `s0-redis-${listName}`;
 
 interface Pod {
   metadata: { name: string; creationTimestamp: string; deletionTimestamp?: string; labels?: Record<string, string> };
-  spec: { nodeName?: string; securityContext?: Record<string, unknown>; containers: { securityContext?: Record<string, unknown>; readinessProbe?: unknown; livenessProbe?: unknown }[] };
-  status: { phase?: string; podIP?: string; conditions?: { type: string; status: string; lastTransitionTime?: string }[]; containerStatuses?: { ready: boolean; restartCount: number }[] };
+  spec: {
+    nodeName?: string;
+    securityContext?: Record<string, unknown>;
+    containers: { securityContext?: Record<string, unknown>; readinessProbe?: unknown; livenessProbe?: unknown }[];
+  };
+  status: {
+    phase?: string;
+    podIP?: string;
+    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
+    containerStatuses?: { ready: boolean; restartCount: number }[];
+  };
 }
 
 const figures: Record<string, number | string> = {};
@@ -101,12 +110,18 @@ async function leaderPod(): Promise<string | undefined> {
  */
 function chartValues(): string[] {
   return [
-    '--set', `watchNamespace=${appNamespace}`,
-    '--set', `image.repository=${images.swell.repository}`,
-    '--set', `image.tag=${images.swell.tag}`,
-    '--set', 'image.pullPolicy=Never',
-    '--set-json', `operator.nodeSelector=${JSON.stringify({ [realNodeLabel.key]: realNodeLabel.value })}`,
-    '--set-json', `operator.tolerations=${JSON.stringify([{ ...realNodeTaint, operator: 'Equal' }])}`,
+    '--set',
+    `watchNamespace=${appNamespace}`,
+    '--set',
+    `image.repository=${images.swell.repository}`,
+    '--set',
+    `image.tag=${images.swell.tag}`,
+    '--set',
+    'image.pullPolicy=Never',
+    '--set-json',
+    `operator.nodeSelector=${JSON.stringify({ [realNodeLabel.key]: realNodeLabel.value })}`,
+    '--set-json',
+    `operator.tolerations=${JSON.stringify([{ ...realNodeTaint, operator: 'Equal' }])}`,
   ];
 }
 
@@ -157,7 +172,11 @@ function scaledObject(redisAddress: string): Record<string, unknown> {
       cooldownPeriod: 5,
       minReplicaCount: 0,
       maxReplicaCount: maxReplicas,
-      advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } } } },
+      advanced: {
+        horizontalPodAutoscalerConfig: {
+          behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } },
+        },
+      },
       triggers: [{ type: 'redis', metadata: { address: redisAddress, listName, listLength: '5' } }],
     },
   };
@@ -240,7 +259,10 @@ beforeAll(async () => {
   prober = createHttpKubeClient(sandbox.kubeConfig, { timeoutMs: 2_000 });
 
   // What users run: the compiled CLI builds (or finds cached) both images; each is imported into the node.
-  const built = (await run(process.execPath, ['bin/swell.js', 'dev', 'images'], 60 * 60_000)).trim().split('\n').map((line) => line.split(' '));
+  const built = (await run(process.execPath, ['bin/swell.js', 'dev', 'images'], 60 * 60_000))
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '));
   const [swell, consumer] = built;
   if (!swell?.[0] || !swell[1] || !consumer?.[0] || !consumer[1]) throw new Error(`unexpected output of swell dev images: ${JSON.stringify(built)}`);
   const imported = Date.now();
@@ -251,8 +273,13 @@ beforeAll(async () => {
   images = { swell: { repository: swell[0].slice(0, colon), tag: swell[0].slice(colon + 1) }, consumer: consumer[0] };
 
   await createNamespace(admin, appNamespace);
-  await waitFor(`ServiceAccount ${appNamespace}/default`, 30_000, () => admin.request('GET', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace: appNamespace, name: 'default' })));
-  const node = await admin.request<{ status?: { addresses?: { type: string; address: string }[] } }>('GET', resourcePath({ group: '', version: 'v1', resource: 'nodes', name: realNodeName }));
+  await waitFor(`ServiceAccount ${appNamespace}/default`, 30_000, () =>
+    admin.request('GET', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace: appNamespace, name: 'default' })),
+  );
+  const node = await admin.request<{ status?: { addresses?: { type: string; address: string }[] } }>(
+    'GET',
+    resourcePath({ group: '', version: 'v1', resource: 'nodes', name: realNodeName }),
+  );
   const nodeIp = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
   if (!nodeIp) throw new Error(`node ${realNodeName} has no InternalIP`);
   redisService = await exposeHostService({ core, namespace: appNamespace, name: 'redis', nodeIp, port: Number(new URL(redisUrl).port), servicePort: 6379 });
@@ -276,14 +303,17 @@ afterAll(async () => {
   await mkdir(join(repoDir, '.swell', 'e2e'), { recursive: true });
   await writeFile(join(repoDir, '.swell', 'e2e', 'in-cluster.json'), `${JSON.stringify(figures, null, 2)}\n`);
   if (installed) await saveOperatorLogs();
-  if (installed) await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '2m']).catch((error: unknown) => console.error(error));
+  if (installed)
+    await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '2m']).catch((error: unknown) => console.error(error));
   await redis?.del(listName).catch(() => undefined);
   redis?.disconnect();
   await redisService?.stop();
   // With the operator gone nothing removes the kept ScaledObject's finalizer; without this its namespace hangs.
   const left = await admin.request<{ items: { metadata: { name: string } }[] }>('GET', soPath(appNamespace)).catch(() => ({ items: [] }));
   for (const so of left.items) {
-    await admin.request('PATCH', soPath(appNamespace, so.metadata.name), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined);
+    await admin
+      .request('PATCH', soPath(appNamespace, so.metadata.name), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' })
+      .catch(() => undefined);
   }
   await setHelmOwnershipOfCrds(admin, undefined);
   await deleteNamespace(admin, appNamespace);
@@ -315,7 +345,10 @@ describe('swell installed by Helm with its own image, on the real node', () => {
 
   it('serves external.metrics.k8s.io to the apiserver through the metrics Service', async () => {
     const apiService = await waitFor('the APIService Available', 60_000, async () => {
-      const found = await admin.request<{ spec: { service?: { name: string } }; status?: { conditions?: { type: string; status: string }[] } }>('GET', apiServicePath);
+      const found = await admin.request<{ spec: { service?: { name: string } }; status?: { conditions?: { type: string; status: string }[] } }>(
+        'GET',
+        apiServicePath,
+      );
       return found.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ? found : undefined;
     });
     expect(apiService.spec.service?.name).toBe(`${release}-metrics-apiserver`);
@@ -346,7 +379,9 @@ describe('swell installed by Helm with its own image, on the real node', () => {
 
   it('scales a Deployment of real consumer pods 0 → N → 0 on a Redis list as the pods drain it', async () => {
     const address = redisService?.address ?? '';
-    await admin.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace: appNamespace }), { body: consumerDeployment(address) });
+    await admin.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace: appNamespace }), {
+      body: consumerDeployment(address),
+    });
     await admin.request('POST', soPath(appNamespace), { body: scaledObject(address) });
     await waitFor('the ScaledObject Ready', 60_000, async () => {
       const so = await admin.request<{ status?: { conditions?: { type: string; status: string; message?: string }[] } }>('GET', soPath(appNamespace, 'worker'));

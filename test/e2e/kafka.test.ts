@@ -20,7 +20,11 @@ scalingStory('Kafka consumer lag: 0 → 1 → 6 → 2 → 1 → 0', 'kafka', asy
   let produced = 0;
   return {
     metricName: `s0-kafka-${topic}`,
-    trigger: () => Promise.resolve({ type: 'kafka', metadata: { bootstrapServers: brokers.join(','), consumerGroup: groupId, topic, lagThreshold: '5', allowIdleConsumers: 'true' } }),
+    trigger: () =>
+      Promise.resolve({
+        type: 'kafka',
+        metadata: { bootstrapServers: brokers.join(','), consumerGroup: groupId, topic, lagThreshold: '5', allowIdleConsumers: 'true' },
+      }),
     async setBacklog(n) {
       // Lag = end offset - committed offset: produce to reach n, or commit as a consumer that processed the rest.
       const consumed = produced - n;

@@ -16,7 +16,8 @@ scalingStory('PostgreSQL table: 0 → 1 → 6 → 2 → 1 → 0', 'postgresql', 
   await admin.connect();
   const table = `jobs_${namespace.replace(/[^a-z0-9]/g, '_')}`;
   await admin.query(`CREATE TABLE ${table} (id serial PRIMARY KEY, state text NOT NULL)`);
-  const waiting = async (): Promise<number> => Number((await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE state = 'waiting'`)).rows[0]?.n);
+  const waiting = async (): Promise<number> =>
+    Number((await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE state = 'waiting'`)).rows[0]?.n);
   return {
     metricName: 's0-postgresql',
     async trigger(client, ns) {
@@ -48,7 +49,8 @@ scalingStory('PostgreSQL table: 0 → 1 → 6 → 2 → 1 → 0', 'postgresql', 
     async setBacklog(n) {
       const now = await waiting();
       if (n > now) await admin.query(`INSERT INTO ${table} (state) SELECT 'waiting' FROM generate_series(1, $1)`, [n - now]);
-      else if (n < now) await admin.query(`UPDATE ${table} SET state = 'done' WHERE id IN (SELECT id FROM ${table} WHERE state = 'waiting' ORDER BY id LIMIT $1)`, [now - n]);
+      else if (n < now)
+        await admin.query(`UPDATE ${table} SET state = 'done' WHERE id IN (SELECT id FROM ${table} WHERE state = 'waiting' ORDER BY id LIMIT $1)`, [now - n]);
     },
     async close() {
       await admin.query(`DROP TABLE IF EXISTS ${table}`);

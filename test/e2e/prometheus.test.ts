@@ -36,7 +36,9 @@ scalingStory('Prometheus query: 0 → 1 → 6 → 2 → 1 → 0', 'prometheus', 
       backlog.set(n);
       // The scaler sees the change after the next scrape (1 s); wait until Prometheus answers with it.
       for (let attempt = 0; attempt < 40; attempt += 1) {
-        const reply = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as { data?: { result?: { value: [number, string] }[] } };
+        const reply = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as {
+          data?: { result?: { value: [number, string] }[] };
+        };
         if (Number(reply.data?.result?.[0]?.value[1]) === n) return;
         await new Promise((r) => setTimeout(r, 250));
       }

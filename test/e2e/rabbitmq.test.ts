@@ -23,7 +23,12 @@ scalingStory('RabbitMQ queue: 0 → 1 → 6 → 2 → 1 → 0', 'rabbitmq', asyn
         body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'rabbitmq' }, stringData: { host: url } },
       });
       await client.request('POST', `/apis/keda.sh/v1alpha1/namespaces/${ns}/triggerauthentications`, {
-        body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'rabbitmq' }, spec: { secretTargetRef: [{ parameter: 'host', name: 'rabbitmq', key: 'host' }] } },
+        body: {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'TriggerAuthentication',
+          metadata: { name: 'rabbitmq' },
+          spec: { secretTargetRef: [{ parameter: 'host', name: 'rabbitmq', key: 'host' }] },
+        },
       });
       return { type: 'rabbitmq', authenticationRef: { name: 'rabbitmq' }, metadata: { queueName: queue, mode: 'QueueLength', value: '5' } };
     },

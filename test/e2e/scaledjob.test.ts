@@ -49,7 +49,23 @@ const sjPath = (name?: string) => resourcePath({ group: 'keda.sh', version: 'v1a
 function startVirtualNode(): ChildProcess {
   const child = spawn(
     'npx',
-    ['tsx', 'src/cli/main.ts', 'virtual-node', '--provider', 'process', '--name', nodeName, '--port', '0', '--metrics-port', '0', '--state-dir', stateDir, '--log-level', 'warn'],
+    [
+      'tsx',
+      'src/cli/main.ts',
+      'virtual-node',
+      '--provider',
+      'process',
+      '--name',
+      nodeName,
+      '--port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--state-dir',
+      stateDir,
+      '--log-level',
+      'warn',
+    ],
     { cwd: repoDir, env: process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   const keep = (chunk: Buffer): void => {
@@ -140,7 +156,9 @@ afterAll(async () => {
   await controller?.stop();
   await redis?.del(list);
   redis?.disconnect();
-  await client.request('PATCH', sjPath('consumer'), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined);
+  await client
+    .request('PATCH', sjPath('consumer'), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' })
+    .catch(() => undefined);
   await deleteNamespace(client, namespace);
   await stopVirtualNode();
   await client.request('DELETE', `/api/v1/nodes/${nodeName}`).catch(() => undefined);
@@ -174,7 +192,10 @@ describe('ScaledJob on the virtual node', () => {
     expect(created).toBeGreaterThanOrEqual(messages);
     expect(created).toBeLessThanOrEqual(messages + 2);
     expect(maxRunning).toBeLessThanOrEqual(maxReplicaCount);
-    const pods = await client.request<{ items: { spec?: { nodeName?: string } }[] }>('GET', resourcePath({ group: '', version: 'v1', resource: 'pods', namespace }));
+    const pods = await client.request<{ items: { spec?: { nodeName?: string } }[] }>(
+      'GET',
+      resourcePath({ group: '', version: 'v1', resource: 'pods', namespace }),
+    );
     expect(pods.items.every((p) => p.spec?.nodeName === nodeName)).toBe(true);
   });
 });

@@ -51,7 +51,13 @@ async function getAs(user: string | undefined, path: string): Promise<{ status: 
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster');
   const url = new URL(path, cluster.server);
-  const options: RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, headers: { accept: 'application/json', ...(user ? { 'impersonate-user': user } : {}) } };
+  const options: RequestOptions = {
+    method: 'GET',
+    hostname: url.hostname,
+    port: url.port,
+    path: `${url.pathname}${url.search}`,
+    headers: { accept: 'application/json', ...(user ? { 'impersonate-user': user } : {}) },
+  };
   await kubeConfig.applyToHTTPSOptions(options);
   return new Promise((resolve, reject) => {
     const req = httpsRequest(options, (res) => {
@@ -72,9 +78,18 @@ const swellMetricPath = () => `${metricsPath}/namespaces/${namespace}/${swellMet
 /** The APIService as prometheus-adapter's own install registers it: its Service, its CA. */
 async function registerAdapter(): Promise<void> {
   const port = Number(new URL(env('PROMETHEUS_ADAPTER_URL')).port);
-  await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: adapterService.namespace } } }).catch(() => undefined);
-  const service = { apiVersion: 'v1', kind: 'Service', metadata: { ...adapterService }, spec: { type: 'ExternalName', externalName: '127.0.0.1', ports: [{ name: 'https', port, protocol: 'TCP' }] } };
-  await client.request('DELETE', resourcePath({ group: '', version: 'v1', resource: 'services', namespace: adapterService.namespace, name: adapterService.name })).catch(() => undefined);
+  await client
+    .request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: adapterService.namespace } } })
+    .catch(() => undefined);
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { ...adapterService },
+    spec: { type: 'ExternalName', externalName: '127.0.0.1', ports: [{ name: 'https', port, protocol: 'TCP' }] },
+  };
+  await client
+    .request('DELETE', resourcePath({ group: '', version: 'v1', resource: 'services', namespace: adapterService.namespace, name: adapterService.name }))
+    .catch(() => undefined);
   await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'services', namespace: adapterService.namespace }), { body: service });
   await client.request('DELETE', apiServicePath).catch(() => undefined);
   const caBundle = Buffer.from(await readFile(env('PROMETHEUS_ADAPTER_CA_FILE'))).toString('base64');
@@ -83,16 +98,27 @@ async function registerAdapter(): Promise<void> {
       apiVersion: 'apiregistration.k8s.io/v1',
       kind: 'APIService',
       metadata: { name: 'v1beta1.external.metrics.k8s.io', labels: { 'app.kubernetes.io/name': 'prometheus-adapter' } },
-      spec: { group: 'external.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, caBundle, service: { ...adapterService, port } },
+      spec: {
+        group: 'external.metrics.k8s.io',
+        version: 'v1beta1',
+        groupPriorityMinimum: 100,
+        versionPriority: 100,
+        caBundle,
+        service: { ...adapterService, port },
+      },
     },
   });
 }
 
 /** swell's identity towards the adapter, as its pod has it: a ServiceAccount token, allowed to read external metrics. */
 async function serviceAccountToken(): Promise<string> {
-  await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace }), { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'swell' } } });
+  await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace }), {
+    body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'swell' } },
+  });
   const rule = { apiGroups: ['external.metrics.k8s.io'], resources: ['*'], verbs: ['get', 'list'] };
-  await client.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${namespace}-external-metrics` }, rules: [rule] } });
+  await client.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    body: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `${namespace}-external-metrics` }, rules: [rule] },
+  });
   await client.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
     body: {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -102,9 +128,13 @@ async function serviceAccountToken(): Promise<string> {
       subjects: [{ kind: 'ServiceAccount', name: 'swell', namespace }],
     },
   });
-  const review = await client.request<{ status: { token: string } }>('POST', `${resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: 'swell' })}/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
+  const review = await client.request<{ status: { token: string } }>(
+    'POST',
+    `${resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace, name: 'swell' })}/token`,
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+    },
+  );
   const file = join(work, 'token');
   await writeFile(file, review.status.token, { mode: 0o600 });
   return file;
@@ -121,7 +151,15 @@ async function createAdapterHpa(): Promise<void> {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'reporter' },
         minReplicas: 1,
         maxReplicas: 10,
-        metrics: [{ type: 'External', external: { metric: { name: adapterMetric, selector: { matchLabels: { story: namespace } } }, target: { type: 'AverageValue', averageValue: '10' } } }],
+        metrics: [
+          {
+            type: 'External',
+            external: {
+              metric: { name: adapterMetric, selector: { matchLabels: { story: namespace } } },
+              target: { type: 'AverageValue', averageValue: '10' },
+            },
+          },
+        ],
       },
     },
   });
@@ -130,7 +168,10 @@ async function createAdapterHpa(): Promise<void> {
 async function startExporter(): Promise<void> {
   const registry = new Registry();
   new Gauge({ name: adapterMetric, help: 'work the reporter HPA scales on', labelNames: ['story'], registers: [registry] }).set({ story: namespace }, 40);
-  new Gauge({ name: 'e2e_shared_swell_backlog', help: 'work the swell ScaledObject scales on', labelNames: ['story'], registers: [registry] }).set({ story: namespace }, 30);
+  new Gauge({ name: 'e2e_shared_swell_backlog', help: 'work the swell ScaledObject scales on', labelNames: ['story'], registers: [registry] }).set(
+    { story: namespace },
+    30,
+  );
   exporter = createServer((_req, res) => {
     void registry.metrics().then((body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body));
   });
@@ -147,26 +188,49 @@ describe('swell beside prometheus-adapter, through one APIService', () => {
     await createNamespace(client, namespace);
     await registerAdapter();
     // The adapter serves its metric through the aggregator before swell arrives.
-    await waitFor('prometheus-adapter to serve its metric through the APIService', 90_000, async () => ((await getAs(undefined, adapterMetricPath())).status === 200 ? true : undefined));
+    await waitFor('prometheus-adapter to serve its metric through the APIService', 90_000, async () =>
+      (await getAs(undefined, adapterMetricPath())).status === 200 ? true : undefined,
+    );
     const tokenFile = await serviceAccountToken();
     await run(process.execPath, ['bin/swell.js', 'apiservice', 'hand-over', '--namespace', namespace], { cwd: repoDir });
-    operator = await startOperator(namespace, ['--burst', 'false', '--upstream-metrics-url', env('PROMETHEUS_ADAPTER_URL'), '--upstream-metrics-ca-file', env('PROMETHEUS_ADAPTER_CA_FILE'), '--upstream-metrics-token-file', tokenFile]);
+    operator = await startOperator(namespace, [
+      '--burst',
+      'false',
+      '--upstream-metrics-url',
+      env('PROMETHEUS_ADAPTER_URL'),
+      '--upstream-metrics-ca-file',
+      env('PROMETHEUS_ADAPTER_CA_FILE'),
+      '--upstream-metrics-token-file',
+      tokenFile,
+    ]);
     await createConsumer(client, namespace, 'worker');
     await createConsumer(client, namespace, 'reporter');
-    await client.request('PATCH', `${resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace, name: 'reporter' })}`, { body: { spec: { replicas: 1 } }, contentType: 'application/merge-patch+json' });
+    await client.request('PATCH', `${resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace, name: 'reporter' })}`, {
+      body: { spec: { replicas: 1 } },
+      contentType: 'application/merge-patch+json',
+    });
     await createAdapterHpa();
-    await createScaledObject(client, namespace, 'worker', { type: 'prometheus', metadata: { serverAddress: env('PROMETHEUS_URL'), query: `sum(e2e_shared_swell_backlog{story="${namespace}"})`, threshold: '5' } });
+    await createScaledObject(client, namespace, 'worker', {
+      type: 'prometheus',
+      metadata: { serverAddress: env('PROMETHEUS_URL'), query: `sum(e2e_shared_swell_backlog{story="${namespace}"})`, threshold: '5' },
+    });
   }, 240_000);
 
   afterAll(async () => {
     await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined))).catch(() => undefined);
+    await waitFor('the ScaledObject to be deleted', 30_000, () =>
+      client.request('GET', soPath(namespace, 'worker')).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    ).catch(() => undefined);
     const code = await operator?.stop();
     const handedBack = await run(process.execPath, ['bin/swell.js', 'apiservice', 'hand-back', '--namespace', namespace], { cwd: repoDir });
     const restored = await client.request<{ spec: { service?: { name: string; namespace: string } } }>('GET', apiServicePath);
     await removeScrapeTarget(env('PROMETHEUS_TARGETS_FILE'), target);
     await new Promise((resolve) => exporter.close(resolve));
-    for (const kind of ['clusterrolebindings', 'clusterroles']) await client.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/${kind}/${namespace}-external-metrics`).catch(() => undefined);
+    for (const kind of ['clusterrolebindings', 'clusterroles'])
+      await client.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/${kind}/${namespace}-external-metrics`).catch(() => undefined);
     await deleteNamespace(client, namespace);
     await rm(work, { recursive: true, force: true });
     expect(code).toBe(0);
@@ -206,19 +270,32 @@ describe('swell beside prometheus-adapter, through one APIService', () => {
     const registered = await client.request<{ spec: { service: { port: number } } }>('GET', apiServicePath);
     const direct = (user: string, groups: string[], path: string) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpsRequest({ host: '127.0.0.1', port: registered.spec.service.port, path, cert, key, rejectUnauthorized: false, headers: { 'x-remote-user': user, 'x-remote-group': groups } }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: registered.spec.service.port,
+            path,
+            cert,
+            key,
+            rejectUnauthorized: false,
+            headers: { 'x-remote-user': user, 'x-remote-group': groups },
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on('error', reject);
         req.end();
       });
     for (const path of [adapterMetricPath(), swellMetricPath()]) {
       const refused = await direct('nobody-without-rbac', ['system:authenticated'], path);
       expect(refused.status, path).toBe(403);
-      expect(refused.body).toMatch(/externalmetrics\.external\.metrics\.k8s\.io \\"[^"\\]+\\" is forbidden: User \\"nobody-without-rbac\\" cannot get resource/);
+      expect(refused.body).toMatch(
+        /externalmetrics\.external\.metrics\.k8s\.io \\"[^"\\]+\\" is forbidden: User \\"nobody-without-rbac\\" cannot get resource/,
+      );
       expect((await direct('swell-sandbox-admin', ['system:masters', 'system:authenticated'], path)).status, path).toBe(200);
     }
   });

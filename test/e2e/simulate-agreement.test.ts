@@ -14,7 +14,17 @@ import { loadWorkload } from '../../src/simulate/workload.js';
 import { freePort } from '../../src/demo/processes.js';
 import { fargatePricing } from '../../src/virtual-node/cost/metering.js';
 import { createNamespace, deleteNamespace, sandboxClient, soPath } from '../integration/operator-support.js';
-import { arrivalsCsv, createConsumer, createScaledObject, redisWorkerManifest, repoDir, startOperator, startSwell, waitFor, type RunningProcess } from './support.js';
+import {
+  arrivalsCsv,
+  createConsumer,
+  createScaledObject,
+  redisWorkerManifest,
+  repoDir,
+  startOperator,
+  startSwell,
+  waitFor,
+  type RunningProcess,
+} from './support.js';
 
 /*
  * The simulator against reality: a short trace replayed on the sandbox (the real operator, the real HPA
@@ -49,12 +59,23 @@ describe('swell simulate agrees with the sandbox', () => {
     await createNamespace(client, namespace);
     operator = await startOperator(namespace, ['--burst', 'false']);
     await createConsumer(client, namespace, 'worker');
-    await createScaledObject(client, namespace, 'worker', { type: 'redis', metadata: { address, listName, listLength: '10' } }, { maxReplicaCount: 10, cooldownPeriod: 10 });
+    await createScaledObject(
+      client,
+      namespace,
+      'worker',
+      { type: 'redis', metadata: { address, listName, listLength: '10' } },
+      { maxReplicaCount: 10, cooldownPeriod: 10 },
+    );
   }, 180_000);
 
   afterAll(async () => {
     await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    await waitFor('the ScaledObject to be deleted', 30_000, () =>
+      client.request('GET', soPath(namespace, 'worker')).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    );
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
     await redis.del(listName);
@@ -63,7 +84,10 @@ describe('swell simulate agrees with the sandbox', () => {
   }, 120_000);
 
   async function runningPods(): Promise<number> {
-    const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`);
+    const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>(
+      'GET',
+      `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
+    );
     return list.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
   }
 
@@ -90,10 +114,17 @@ describe('swell simulate agrees with the sandbox', () => {
       autoscaler: { ...defaultParameters.autoscaler, minNodes: 2, maxNodes: 2 },
       drainLimitSeconds: 0,
     };
-    const result = simulateStrategy(trace, workload, { name: 'nodes only', kind: 'nodes' }, { ...engineSettings(trace, workload, parameters), sampleEverySeconds: 1 });
+    const result = simulateStrategy(
+      trace,
+      workload,
+      { name: 'nodes only', kind: 'nodes' },
+      { ...engineSettings(trace, workload, parameters), sampleEverySeconds: 1 },
+    );
     const simulated = Array.from({ length: seconds }, (_, t) => result.samples.regular[result.samples.t.indexOf(t)] ?? 0);
     const within = observed.filter((n, t) => Math.abs(n - (simulated[t] ?? 0)) <= 1).length / seconds;
-    console.log(`agreement: ${(within * 100).toFixed(0)}% of ${seconds} one-second samples within ±1 replica; peak observed ${Math.max(...observed)}, simulated ${Math.max(...simulated)}`);
+    console.log(
+      `agreement: ${(within * 100).toFixed(0)}% of ${seconds} one-second samples within ±1 replica; peak observed ${Math.max(...observed)}, simulated ${Math.max(...simulated)}`,
+    );
     console.log(`observed:  ${observed.join(' ')}\nsimulated: ${simulated.join(' ')}`);
     expect(Math.max(...observed)).toBeGreaterThanOrEqual(5);
     expect(within).toBeGreaterThanOrEqual(0.8);
@@ -126,21 +157,56 @@ describe('swell simulate agrees with the sandbox when bursting', () => {
     metricsPort = await freePort();
     node = await startSwell(
       `${namespace}-virtual-node`,
-      ['virtual-node', '--name', virtualNode, '--port', '0', '--metrics-port', String(metricsPort), '--state-dir', join(repoDir, '.swell', 'e2e', virtualNode), '--start-latency', '1s', '--minimum-billed', '0s'],
+      [
+        'virtual-node',
+        '--name',
+        virtualNode,
+        '--port',
+        '0',
+        '--metrics-port',
+        String(metricsPort),
+        '--state-dir',
+        join(repoDir, '.swell', 'e2e', virtualNode),
+        '--start-latency',
+        '1s',
+        '--minimum-billed',
+        '0s',
+      ],
       /virtual node running/,
     );
     await createNamespace(client, namespace);
     operator = await startOperator(namespace);
     await createConsumer(client, namespace, 'worker');
     await client.request('POST', `/apis/swell.dev/v1alpha1/namespaces/${namespace}/burstpolicies`, {
-      body: { apiVersion: 'swell.dev/v1alpha1', kind: 'BurstPolicy', metadata: { name: 'worker' }, spec: { scaleTargetRef: { name: 'worker' }, baseReplicas: 2, rebalance: { enabled: false }, virtualNode: { nodeSelector: { 'kubernetes.io/hostname': virtualNode, type: 'virtual-kubelet' } } } },
+      body: {
+        apiVersion: 'swell.dev/v1alpha1',
+        kind: 'BurstPolicy',
+        metadata: { name: 'worker' },
+        spec: {
+          scaleTargetRef: { name: 'worker' },
+          baseReplicas: 2,
+          rebalance: { enabled: false },
+          virtualNode: { nodeSelector: { 'kubernetes.io/hostname': virtualNode, type: 'virtual-kubelet' } },
+        },
+      },
     });
-    await createScaledObject(client, namespace, 'worker', { type: 'redis', metadata: { address, listName, listLength: '10' } }, { maxReplicaCount: 10, cooldownPeriod: 10 });
+    await createScaledObject(
+      client,
+      namespace,
+      'worker',
+      { type: 'redis', metadata: { address, listName, listLength: '10' } },
+      { maxReplicaCount: 10, cooldownPeriod: 10 },
+    );
   }, 180_000);
 
   afterAll(async () => {
     await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    await waitFor('the ScaledObject to be deleted', 30_000, () =>
+      client.request('GET', soPath(namespace, 'worker')).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    );
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
     const nodeCode = await node?.stop();
@@ -152,7 +218,10 @@ describe('swell simulate agrees with the sandbox when bursting', () => {
   }, 120_000);
 
   async function tiers(): Promise<{ regular: number; burst: number }> {
-    const pods = await client.request<{ items: { metadata: { deletionTimestamp?: string }; spec: { nodeName?: string }; status?: { phase?: string } }[] }>('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`);
+    const pods = await client.request<{ items: { metadata: { deletionTimestamp?: string }; spec: { nodeName?: string }; status?: { phase?: string } }[] }>(
+      'GET',
+      `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
+    );
     const running = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running');
     const burst = running.filter((p) => p.spec.nodeName === virtualNode).length;
     return { regular: running.length - burst, burst };
@@ -176,7 +245,9 @@ describe('swell simulate agrees with the sandbox when bursting', () => {
       observed.push(now);
       for (let i = 0; i < now.regular + now.burst; i += 1) if ((await redis.lpop(listName)) === null) break;
     }
-    const metered = await waitFor('the virtual node to settle every burst pod', 30_000, async () => ((await tiers()).burst === 0 ? meteredDollars() : undefined));
+    const metered = await waitFor('the virtual node to settle every burst pod', 30_000, async () =>
+      (await tiers()).burst === 0 ? meteredDollars() : undefined,
+    );
 
     const workload = loadWorkload(redisWorkerManifest({ address, listName }));
     const trace = parseTraceCsv(arrivalsCsv(arrivals, seconds));
@@ -192,13 +263,27 @@ describe('swell simulate agrees with the sandbox when bursting', () => {
       drainLimitSeconds: 0,
     };
     // Billed as the virtual node bills this pod: its CPU request, the platform's default memory, no minimum.
-    const settings = { ...engineSettings(trace, workload, parameters), sampleEverySeconds: 1, burstSize: { vcpu: 0.1, memoryGiB: fargatePricing.defaultMemoryGiB }, burstRates: { ...fargatePricing, minimumSeconds: 0 } };
-    const result = simulateStrategy(trace, workload, { name: 'base 2 + burst', kind: 'base', placement: { baseReplicas: 2, pendingTimeoutMs: 60_000, rebalance: false, rebalanceIntervalMs: 30_000 } }, settings);
+    const settings = {
+      ...engineSettings(trace, workload, parameters),
+      sampleEverySeconds: 1,
+      burstSize: { vcpu: 0.1, memoryGiB: fargatePricing.defaultMemoryGiB },
+      burstRates: { ...fargatePricing, minimumSeconds: 0 },
+    };
+    const result = simulateStrategy(
+      trace,
+      workload,
+      { name: 'base 2 + burst', kind: 'base', placement: { baseReplicas: 2, pendingTimeoutMs: 60_000, rebalance: false, rebalanceIntervalMs: 30_000 } },
+      settings,
+    );
     const at = (series: number[], t: number) => series[result.samples.t.indexOf(t)] ?? 0;
     const agree = (tier: 'regular' | 'burst') => observed.filter((o, t) => Math.abs(o[tier] - at(result.samples[tier], t)) <= 1).length / seconds;
     const costDifference = Math.abs(result.cost.burst - metered) / Math.max(metered, 1e-12);
-    console.log(`agreement (burst): regular ${(agree('regular') * 100).toFixed(0)}%, burst ${(agree('burst') * 100).toFixed(0)}% of ${seconds} s within ±1; burst cost simulated $${result.cost.burst.toFixed(6)}, metered $${metered.toFixed(6)} (${(costDifference * 100).toFixed(0)}% apart)`);
-    console.log(`observed burst:  ${observed.map((o) => o.burst).join(' ')}\nsimulated burst: ${Array.from({ length: seconds }, (_, t) => at(result.samples.burst, t)).join(' ')}`);
+    console.log(
+      `agreement (burst): regular ${(agree('regular') * 100).toFixed(0)}%, burst ${(agree('burst') * 100).toFixed(0)}% of ${seconds} s within ±1; burst cost simulated $${result.cost.burst.toFixed(6)}, metered $${metered.toFixed(6)} (${(costDifference * 100).toFixed(0)}% apart)`,
+    );
+    console.log(
+      `observed burst:  ${observed.map((o) => o.burst).join(' ')}\nsimulated burst: ${Array.from({ length: seconds }, (_, t) => at(result.samples.burst, t)).join(' ')}`,
+    );
     expect(Math.max(...observed.map((o) => o.burst))).toBeGreaterThanOrEqual(2);
     expect(agree('regular')).toBeGreaterThanOrEqual(0.8);
     expect(agree('burst')).toBeGreaterThanOrEqual(0.8);
@@ -277,7 +362,12 @@ spec:
 
   afterAll(async () => {
     await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    await waitFor('the ScaledObject to be deleted', 30_000, () =>
+      client.request('GET', soPath(namespace, 'worker')).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    );
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
     await redis.del(listName);
@@ -286,7 +376,10 @@ spec:
   }, 120_000);
 
   async function runningPods(): Promise<number> {
-    const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`);
+    const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>(
+      'GET',
+      `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
+    );
     return list.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
   }
 
@@ -329,11 +422,18 @@ spec:
       drainLimitSeconds: 0,
     };
     const simTrace = parseTraceCsv(csv);
-    const result = simulateStrategy(simTrace, workload, { name: 'nodes only', kind: 'nodes' }, { ...engineSettings(simTrace, workload, parameters), sampleEverySeconds: 1 });
+    const result = simulateStrategy(
+      simTrace,
+      workload,
+      { name: 'nodes only', kind: 'nodes' },
+      { ...engineSettings(simTrace, workload, parameters), sampleEverySeconds: 1 },
+    );
     const simulated = Array.from({ length: seconds }, (_, t) => result.samples.regular[result.samples.t.indexOf(t)] ?? 0);
     const within = observed.filter((n, t) => Math.abs(n - (simulated[t] ?? 0)) <= 1).length / seconds;
     const downSeconds = Array.from({ length: seconds }, (_, t) => t).filter((t) => t >= 30 && t < 60);
-    console.log(`agreement (fallback + formula): ${(within * 100).toFixed(0)}% of ${seconds} one-second samples within ±1 replica; fallback polls simulated ${result.fallbackPolls}`);
+    console.log(
+      `agreement (fallback + formula): ${(within * 100).toFixed(0)}% of ${seconds} one-second samples within ±1 replica; fallback polls simulated ${result.fallbackPolls}`,
+    );
     console.log(`observed:  ${observed.join(' ')}\nsimulated: ${simulated.join(' ')}`);
     // Late in the outage both hold fallback.replicas, although 30 more items arrived at 40 s.
     expect(downSeconds.filter((t) => observed[t] === 2).length).toBeGreaterThanOrEqual(downSeconds.length - 3);

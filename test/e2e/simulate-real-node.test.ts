@@ -79,7 +79,14 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
     await importImage(containerdSocket, archive, image);
 
     await createNamespace(client, namespace);
-    redisService = await exposeHostService({ core: sandbox.kubeConfig.makeApiClient(CoreV1Api), namespace, name: 'redis', nodeIp, port: Number(port), servicePort: 6379 });
+    redisService = await exposeHostService({
+      core: sandbox.kubeConfig.makeApiClient(CoreV1Api),
+      namespace,
+      name: 'redis',
+      nodeIp,
+      port: Number(port),
+      servicePort: 6379,
+    });
     podRedisAddress = redisService.address;
     operator = await startOperator(namespace, ['--burst', 'false']);
     await client.request('POST', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace }), {
@@ -120,7 +127,12 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
 
   afterAll(async () => {
     await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-    await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+    await waitFor('the ScaledObject to be deleted', 30_000, () =>
+      client.request('GET', soPath(namespace, 'worker')).then(
+        () => undefined,
+        (e: unknown) => (isNotFound(e) ? true : undefined),
+      ),
+    );
     const code = await operator?.stop();
     await deleteNamespace(client, namespace);
     await redis?.del(listName);
@@ -163,16 +175,27 @@ describe('swell simulate agrees with real consumer pods on the real node', () =>
       autoscaler: { ...defaultParameters.autoscaler, minNodes: 1, maxNodes: 1 },
       drainLimitSeconds: 0,
     };
-    const result = simulateStrategy(trace, workload, { name: 'nodes only', kind: 'nodes' }, { ...engineSettings(trace, workload, parameters), sampleEverySeconds: 1 });
+    const result = simulateStrategy(
+      trace,
+      workload,
+      { name: 'nodes only', kind: 'nodes' },
+      { ...engineSettings(trace, workload, parameters), sampleEverySeconds: 1 },
+    );
     const simulated = (series: number[], t: number) => series[result.samples.t.indexOf(t)] ?? 0;
     const replicasAgree = observed.filter((o, t) => Math.abs(o.running - simulated(result.samples.regular, t)) <= 1).length / seconds;
     const peakBacklog = Math.max(...observed.map((o) => o.backlog));
     const backlogTolerance = Math.max(5, 0.2 * peakBacklog);
     const backlogAgree = observed.filter((o, t) => Math.abs(o.backlog - simulated(result.samples.backlog, t)) <= backlogTolerance).length / seconds;
     console.log(`pod start on the real node (created → container started), median of ${latencies.length}: ${regularStartSeconds} s`);
-    console.log(`agreement (real node): replicas ${(replicasAgree * 100).toFixed(0)}% of ${seconds} s within ±1; backlog ${(backlogAgree * 100).toFixed(0)}% within ±${backlogTolerance.toFixed(0)} items`);
-    console.log(`observed replicas:  ${observed.map((o) => o.running).join(' ')}\nsimulated replicas: ${Array.from({ length: seconds }, (_, t) => simulated(result.samples.regular, t)).join(' ')}`);
-    console.log(`observed backlog:  ${observed.map((o) => o.backlog).join(' ')}\nsimulated backlog: ${Array.from({ length: seconds }, (_, t) => Math.round(simulated(result.samples.backlog, t))).join(' ')}`);
+    console.log(
+      `agreement (real node): replicas ${(replicasAgree * 100).toFixed(0)}% of ${seconds} s within ±1; backlog ${(backlogAgree * 100).toFixed(0)}% within ±${backlogTolerance.toFixed(0)} items`,
+    );
+    console.log(
+      `observed replicas:  ${observed.map((o) => o.running).join(' ')}\nsimulated replicas: ${Array.from({ length: seconds }, (_, t) => simulated(result.samples.regular, t)).join(' ')}`,
+    );
+    console.log(
+      `observed backlog:  ${observed.map((o) => o.backlog).join(' ')}\nsimulated backlog: ${Array.from({ length: seconds }, (_, t) => Math.round(simulated(result.samples.backlog, t))).join(' ')}`,
+    );
     // The pods did the work: the list is empty by the end, and they scaled past one replica to do it.
     expect(observed.at(-1)?.backlog).toBe(0);
     expect(Math.max(...observed.map((o) => o.running))).toBeGreaterThanOrEqual(5);

@@ -1,5 +1,13 @@
 // @sandbox kube,sqs
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { KubeClient } from '../../src/kube/client.js';
 import { scalingStory } from './support.js';
 
@@ -29,7 +37,9 @@ scalingStory('SQS queue: 0 → 1 → 6 → 2 → 1 → 0', 'sqs', async (namespa
       if (attempt >= 30) throw new Error(`could not consume ${count} messages from ${queueName}; ${left} left`);
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: Math.min(10, left), WaitTimeSeconds: 1 }));
       if (Messages.length === 0) continue;
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle ?? '' })) }));
+      await sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle ?? '' })) }),
+      );
       left -= Messages.length;
     }
   };
@@ -37,17 +47,31 @@ scalingStory('SQS queue: 0 → 1 → 6 → 2 → 1 → 0', 'sqs', async (namespa
     metricName: `s0-aws-sqs-${queueName}`,
     async trigger(client: KubeClient, ns: string) {
       await client.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
-        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'aws-credentials' }, stringData: { id: credentials.accessKeyId, secret: credentials.secretAccessKey } },
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'aws-credentials' },
+          stringData: { id: credentials.accessKeyId, secret: credentials.secretAccessKey },
+        },
       });
       await client.request('POST', `/apis/keda.sh/v1alpha1/namespaces/${ns}/triggerauthentications`, {
         body: {
           apiVersion: 'keda.sh/v1alpha1',
           kind: 'TriggerAuthentication',
           metadata: { name: 'aws-credentials' },
-          spec: { secretTargetRef: [{ parameter: 'awsAccessKeyID', name: 'aws-credentials', key: 'id' }, { parameter: 'awsSecretAccessKey', name: 'aws-credentials', key: 'secret' }] },
+          spec: {
+            secretTargetRef: [
+              { parameter: 'awsAccessKeyID', name: 'aws-credentials', key: 'id' },
+              { parameter: 'awsSecretAccessKey', name: 'aws-credentials', key: 'secret' },
+            ],
+          },
         },
       });
-      return { type: 'aws-sqs-queue', authenticationRef: { name: 'aws-credentials' }, metadata: { queueURL: queueUrl, queueLength: '5', awsRegion: 'us-east-1', awsEndpoint: endpoint } };
+      return {
+        type: 'aws-sqs-queue',
+        authenticationRef: { name: 'aws-credentials' },
+        metadata: { queueURL: queueUrl, queueLength: '5', awsRegion: 'us-east-1', awsEndpoint: endpoint },
+      };
     },
     async setBacklog(n) {
       if (n > backlog) await send(n - backlog);

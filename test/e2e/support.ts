@@ -40,7 +40,14 @@ export async function createConsumer(client: KubeClient, namespace: string, name
         template: {
           metadata: { labels: { app: name } },
           spec: {
-            containers: [{ name: 'consumer', image: 'registry.invalid/consumer:1', resources: { requests: { cpu: '100m' } }, env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })) }],
+            containers: [
+              {
+                name: 'consumer',
+                image: 'registry.invalid/consumer:1',
+                resources: { requests: { cpu: '100m' } },
+                env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+              },
+            ],
           },
         },
       },
@@ -49,7 +56,13 @@ export async function createConsumer(client: KubeClient, namespace: string, name
 }
 
 /** Fast loops so a story takes seconds: 1 s polls, a short cooldown, the HPA scaling down without a window. */
-export async function createScaledObject(client: KubeClient, namespace: string, name: string, trigger: Record<string, unknown>, options: { maxReplicaCount?: number; cooldownPeriod?: number } = {}): Promise<void> {
+export async function createScaledObject(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  trigger: Record<string, unknown>,
+  options: { maxReplicaCount?: number; cooldownPeriod?: number } = {},
+): Promise<void> {
   await client.request('POST', soPath(namespace), {
     body: {
       apiVersion: 'keda.sh/v1alpha1',
@@ -61,7 +74,11 @@ export async function createScaledObject(client: KubeClient, namespace: string, 
         cooldownPeriod: options.cooldownPeriod ?? 5,
         minReplicaCount: 0,
         maxReplicaCount: options.maxReplicaCount ?? 10,
-        advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } } } },
+        advanced: {
+          horizontalPodAutoscalerConfig: {
+            behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } },
+          },
+        },
         triggers: [trigger],
       },
     },
@@ -69,7 +86,14 @@ export async function createScaledObject(client: KubeClient, namespace: string, 
 }
 
 /** Waits until the Deployment's desired replicas satisfy `want`; returns them. */
-export function waitForReplicas(client: KubeClient, namespace: string, name: string, what: string, want: (replicas: number) => boolean, timeoutMs = 90_000): Promise<number> {
+export function waitForReplicas(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  what: string,
+  want: (replicas: number) => boolean,
+  timeoutMs = 90_000,
+): Promise<number> {
   return waitFor(`${namespace}/${name} ${what}`, timeoutMs, async () => {
     const replicas = await replicasOf(client, namespace, name);
     return want(replicas) ? replicas : undefined;
@@ -78,11 +102,19 @@ export function waitForReplicas(client: KubeClient, namespace: string, name: str
 
 interface HpaStatus {
   spec: { metrics?: { external?: { metric: { name: string } } }[] };
-  status?: { currentReplicas?: number; desiredReplicas?: number; currentMetrics?: { external?: { metric: { name: string }; current: { averageValue?: string; value?: string } } }[] };
+  status?: {
+    currentReplicas?: number;
+    desiredReplicas?: number;
+    currentMetrics?: { external?: { metric: { name: string }; current: { averageValue?: string; value?: string } } }[];
+  };
 }
 
 /** The external metric of the HPA swell owns for `scaledObject`: its name, and the current value the HPA saw (total over replicas). */
-export async function hpaExternalMetric(client: KubeClient, namespace: string, scaledObject: string): Promise<{ metricName: string; total?: number; replicas?: number }> {
+export async function hpaExternalMetric(
+  client: KubeClient,
+  namespace: string,
+  scaledObject: string,
+): Promise<{ metricName: string; total?: number; replicas?: number }> {
   const hpa = await client.request<HpaStatus>('GET', hpaPath(namespace, `keda-hpa-${scaledObject}`));
   const metricName = hpa.spec.metrics?.[0]?.external?.metric.name ?? '';
   const current = hpa.status?.currentMetrics?.find((m) => m.external?.metric.name === metricName)?.external?.current;
@@ -95,7 +127,10 @@ export async function hpaExternalMetric(client: KubeClient, namespace: string, s
 
 /** The value swell's metrics API serves, read as the HPA reads it: through the aggregation layer. */
 export async function servedMetric(client: KubeClient, namespace: string, scaledObject: string, metricName: string): Promise<number> {
-  const list = await client.request<{ items: { value: string }[] }>('GET', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${metricName}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`);
+  const list = await client.request<{ items: { value: string }[] }>(
+    'GET',
+    `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${metricName}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${scaledObject}`)}`,
+  );
   const first = list.items[0];
   if (!first) throw new Error(`no value for ${metricName}`);
   return parseQuantity(first.value);
@@ -186,7 +221,12 @@ export function scalingStory(title: string, prefix: string, makeSource: (namespa
     afterAll(async () => {
       // The ScaledObject goes first, while swell runs to remove its finalizer; then swell unregisters and stops.
       await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-      await waitFor('the ScaledObject to be deleted', 30_000, () => client.request('GET', soPath(namespace, 'worker')).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)));
+      await waitFor('the ScaledObject to be deleted', 30_000, () =>
+        client.request('GET', soPath(namespace, 'worker')).then(
+          () => undefined,
+          (e: unknown) => (isNotFound(e) ? true : undefined),
+        ),
+      );
       const code = await operator?.stop();
       await source?.close();
       await deleteNamespace(client, namespace);

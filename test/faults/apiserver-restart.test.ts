@@ -36,12 +36,28 @@ const seed = scenarioSeed('apiserver restart');
 const random = seededRandom(seed);
 const listName = `jobs-${namespace}`;
 /** Backlog → replicas (target 5 per replica), one step per restart. */
-const steps = full ? [[30, 6], [10, 2], [0, 0], [30, 6]] : [[30, 6]];
+const steps = full
+  ? [
+      [30, 6],
+      [10, 2],
+      [0, 0],
+      [30, 6],
+    ]
+  : [[30, 6]];
 let client: KubeClient;
 let redis: Redis;
 let operator: SwellProcess | undefined;
 let owned = false;
-const restarts: { step: number; want: number; killAfterMs: number; downMs: number; apiserverBackMs: number; replicasWhenBack: number; convergeMs: number; readyzWhileDown: number[] }[] = [];
+const restarts: {
+  step: number;
+  want: number;
+  killAfterMs: number;
+  downMs: number;
+  apiserverBackMs: number;
+  replicasWhenBack: number;
+  convergeMs: number;
+  readyzWhileDown: number[];
+}[] = [];
 
 async function setBacklog(n: number): Promise<void> {
   await redis.del(listName);
@@ -113,8 +129,20 @@ describe('apiserver killed and restarted in the middle of a change', () => {
       const back = Date.now();
       const replicasWhenBack = await replicasOf(client, namespace, 'worker');
       const convergeMs = await convergeTo(client, namespace, 'worker', want as number, 120_000);
-      restarts.push({ step: index + 1, want: want as number, killAfterMs, downMs: back - down, apiserverBackMs: back - down - readyzWhileDown.length * 1_000, replicasWhenBack, convergeMs, readyzWhileDown });
-      expect(await leftovers(client, namespace)).toEqual({ scaledObjects: [{ name: 'worker', finalizers: ['finalizer.keda.sh'], deleting: false }], orphanHpas: [] });
+      restarts.push({
+        step: index + 1,
+        want: want as number,
+        killAfterMs,
+        downMs: back - down,
+        apiserverBackMs: back - down - readyzWhileDown.length * 1_000,
+        replicasWhenBack,
+        convergeMs,
+        readyzWhileDown,
+      });
+      expect(await leftovers(client, namespace)).toEqual({
+        scaledObjects: [{ name: 'worker', finalizers: ['finalizer.keda.sh'], deleting: false }],
+        orphanHpas: [],
+      });
     }
     expect(restarts).toHaveLength(steps.length);
   });

@@ -79,7 +79,17 @@ const fixedCorpus: [name: string, content: string | Buffer][] = [
   ['a Secret with a duplicate key', `apiVersion: v1\nkind: Secret\nstringData:\n  token: ${secret}\n  token: ${secret}\n`],
   ['a Secret whose value is an undefined alias', `apiVersion: v1\nkind: Secret\nstringData:\n  token: *${secret}\n`],
   ['a Secret in JSON with a syntax error', `{"apiVersion": "v1", "kind": "Secret", "stringData": {"token": "${secret}"},, }`],
-  ['a Secret in a List beside an invalid ScaledObject', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Secret', stringData: { token: secret } }, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'x' }, spec: 5 }] })],
+  [
+    'a Secret in a List beside an invalid ScaledObject',
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Secret', stringData: { token: secret } },
+        { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'x' }, spec: 5 },
+      ],
+    }),
+  ],
   ['a Secret with a misspelt apiVersion key', `apiversion: v1\nkind: Secret\nstringData: {token: ${secret}}\n`],
   ['a KEDA object with a YAML error beside its credentials', `${triggerAuth}  oops: [\n`],
   ['an alias bomb carrying a secret', billionLaughs(9, 9, secret)],
@@ -90,7 +100,13 @@ const fixedCorpus: [name: string, content: string | Buffer][] = [
   ['mapping nesting inside a ScaledObject', `${scaledObject}  advanced: ${'{a: '.repeat(5000)}${secret}${'}'.repeat(5000)}\n`],
   ['a dedent of 3000 levels', `${secretDoc}---\n${Array.from({ length: 6000 }, (_, i) => `${' '.repeat(i % 3000)}k${i}:`).join('\n')} ${secret}\n`],
   ['a 4 MiB Secret', `apiVersion: v1\nkind: Secret\nstringData:\n  token: "${secret}${'x'.repeat(4 * 1024 * 1024)}"\n`],
-  ['a 1 MiB annotation on a ScaledObject', scaledObject.replace('metadata: {name: orders, namespace: shop}', `metadata: {name: orders, namespace: shop, annotations: {big: "${'y'.repeat(1024 * 1024)}"}}`)],
+  [
+    'a 1 MiB annotation on a ScaledObject',
+    scaledObject.replace(
+      'metadata: {name: orders, namespace: shop}',
+      `metadata: {name: orders, namespace: shop, annotations: {big: "${'y'.repeat(1024 * 1024)}"}}`,
+    ),
+  ],
   ['20000 tiny documents', `${secretDoc}${'---\nkind: ConfigMap\n'.repeat(20_000)}`],
   ['a 2 MiB line of garbage', `${secretDoc}---\n${'@'.repeat(2 * 1024 * 1024)}\n`],
   ['a key over 1024 characters', `${'k'.repeat(3000)}: ${secret}\n`],
@@ -98,13 +114,31 @@ const fixedCorpus: [name: string, content: string | Buffer][] = [
   ['invalid UTF-8', Buffer.concat([Buffer.from(`${secretDoc}---\nkind: `), Buffer.from([0xc3, 0x28, 0xff, 0xfe]), Buffer.from(` ${secret}\n`)])],
   ['UTF-16 with a BOM', Buffer.from(`\ufeff${secretDoc}`, 'utf16le')],
   ['control characters', `${secretDoc}---\nkind: \u0007\u001b[31m${secret}\u0008\n`],
-  ['prototype keys everywhere', `apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: p, namespace: shop, __proto__: {polluted: yes}, annotations: {__proto__: x, constructor: y}, labels: {__proto__: {polluted: yes}}}\nspec:\n  __proto__: {polluted: yes}\n  constructor: {prototype: {polluted: yes}}\n  scaleTargetRef: {name: w, __proto__: {polluted: yes}}\n  triggers: [{type: redis, __proto__: {polluted: yes}, metadata: {__proto__: x, constructor: y, toString: z, address: "r:1", listName: l, password: ${secret}}}]\n`],
-  ['a JSON object with __proto__ keys', `{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "__proto__": {"polluted": "yes"}, "metadata": {"name": "j", "__proto__": {"polluted": "yes"}}, "spec": {"__proto__": {"polluted": "yes"}, "scaleTargetRef": {"name": "w"}, "triggers": [{"type": "cron", "metadata": {"__proto__": "${secret}"}}]}}`],
-  ['wrong types in every KEDA field', `apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: 123, namespace: [a], annotations: {a: 1, b: [x]}, labels: 7}\nspec: {scaleTargetRef: 5, minReplicaCount: "x", triggers: [7, null, {type: [], metadata: [${secret}]}, {type: redis, metadata: {listLength: {a: 1}, password: ${secret}}}]}\n`],
-  ['a TriggerAuthentication of wrong types', `apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: t}\nspec: {secretTargetRef: {parameter: 1}, hashiCorpVault: {credential: {token: [${secret}]}}, oauth2: 7, env: "${secret}"}\n`],
-  ['a kind: List of junk', `apiVersion: v1\nkind: List\nitems: [1, "${secret}", null, [], {kind: Secret, data: {a: ${b64}}}, {apiVersion: keda.sh/v1alpha1, kind: ScaledJob}]\n`],
+  [
+    'prototype keys everywhere',
+    `apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: p, namespace: shop, __proto__: {polluted: yes}, annotations: {__proto__: x, constructor: y}, labels: {__proto__: {polluted: yes}}}\nspec:\n  __proto__: {polluted: yes}\n  constructor: {prototype: {polluted: yes}}\n  scaleTargetRef: {name: w, __proto__: {polluted: yes}}\n  triggers: [{type: redis, __proto__: {polluted: yes}, metadata: {__proto__: x, constructor: y, toString: z, address: "r:1", listName: l, password: ${secret}}}]\n`,
+  ],
+  [
+    'a JSON object with __proto__ keys',
+    `{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "__proto__": {"polluted": "yes"}, "metadata": {"name": "j", "__proto__": {"polluted": "yes"}}, "spec": {"__proto__": {"polluted": "yes"}, "scaleTargetRef": {"name": "w"}, "triggers": [{"type": "cron", "metadata": {"__proto__": "${secret}"}}]}}`,
+  ],
+  [
+    'wrong types in every KEDA field',
+    `apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: 123, namespace: [a], annotations: {a: 1, b: [x]}, labels: 7}\nspec: {scaleTargetRef: 5, minReplicaCount: "x", triggers: [7, null, {type: [], metadata: [${secret}]}, {type: redis, metadata: {listLength: {a: 1}, password: ${secret}}}]}\n`,
+  ],
+  [
+    'a TriggerAuthentication of wrong types',
+    `apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: t}\nspec: {secretTargetRef: {parameter: 1}, hashiCorpVault: {credential: {token: [${secret}]}}, oauth2: 7, env: "${secret}"}\n`,
+  ],
+  [
+    'a kind: List of junk',
+    `apiVersion: v1\nkind: List\nitems: [1, "${secret}", null, [], {kind: Secret, data: {a: ${b64}}}, {apiVersion: keda.sh/v1alpha1, kind: ScaledJob}]\n`,
+  ],
   ['a keda.sh apiVersion of another version', `apiVersion: keda.sh/v2\nkind: ScaledObject\nmetadata: {name: v}\nspec: {token: ${secret}}\n`],
-  ['tags and merge keys', `base: &b {token: ${secret}}\nobj: !!map {<<: *b, kind: !!binary aGVsbG8=}\nx: !custom ${secret}\n---\n%YAML 9.9\n--- !!str\n${secret}\n`],
+  [
+    'tags and merge keys',
+    `base: &b {token: ${secret}}\nobj: !!map {<<: *b, kind: !!binary aGVsbG8=}\nx: !custom ${secret}\n---\n%YAML 9.9\n--- !!str\n${secret}\n`,
+  ],
   ['a directive without a document', `%TAG ! tag:${secret}:\n`],
   ['only document markers', '---\n...\n---\n...\n'],
   ['empty', ''],
@@ -173,12 +207,15 @@ const emptyCluster: KubeClient = { request: <T>() => Promise.resolve({ items: []
 
 function post(path: string, body: string | Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path, method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port: server.port, path, method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -188,8 +225,22 @@ function post(path: string, body: string | Buffer): Promise<{ status: number; bo
 async function throughWebhook(name: string, objects: readonly unknown[]): Promise<void> {
   for (const object of objects.slice(0, 20)) {
     for (const operation of ['CREATE', 'UPDATE'] as const) {
-      const kind = typeof object === 'object' && object !== null && typeof (object as { kind?: unknown }).kind === 'string' ? (object as { kind: string }).kind : 'ScaledObject';
-      const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `u${figures.admissionReviews}`, kind: { group: 'keda.sh', version: 'v1alpha1', kind }, operation, namespace: 'shop', object, ...(operation === 'UPDATE' ? { oldObject: {} } : {}) } };
+      const kind =
+        typeof object === 'object' && object !== null && typeof (object as { kind?: unknown }).kind === 'string'
+          ? (object as { kind: string }).kind
+          : 'ScaledObject';
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: `u${figures.admissionReviews}`,
+          kind: { group: 'keda.sh', version: 'v1alpha1', kind },
+          operation,
+          namespace: 'shop',
+          object,
+          ...(operation === 'UPDATE' ? { oldObject: {} } : {}),
+        },
+      };
       const response = await guard(`webhook ${name}`, post(kedaWebhookPaths.scaledObject, JSON.stringify(review)));
       figures.admissionReviews += 1;
       checkNoSecret(`webhook ${operation} on ${name}`, response.body);
@@ -239,32 +290,43 @@ afterAll(async () => {
 });
 
 describe('hostile input', () => {
-  it.each(fixedCorpus)('%s', async (name, content) => {
-    await tryInput(name, content);
-    expect(leaks).toEqual([]);
-  }, 120_000);
+  it.each(fixedCorpus)(
+    '%s',
+    async (name, content) => {
+      await tryInput(name, content);
+      expect(leaks).toEqual([]);
+    },
+    120_000,
+  );
 
   // The apiserver decodes objects up to 10000 levels deep; the webhook must answer for those and deeper ones.
-  it.each([100, 10_000, 100_000])('admission reviews of objects nested %i levels deep', async (depth) => {
-    for (const operation of ['CREATE', 'UPDATE']) {
-      const nested = `${'{"a":'.repeat(depth)}"${secret}"${'}'.repeat(depth)}`;
-      const object = `{"apiVersion":"keda.sh/v1alpha1","kind":"ScaledObject","metadata":{"name":"deep","namespace":"shop"},"spec":{"scaleTargetRef":{"name":"w"},"triggers":[{"type":"redis","metadata":{"address":"r:1","listName":"l","password":"${secret}"}}],"advanced":${nested}}}`;
-      const body = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","kind":{"group":"keda.sh","version":"v1alpha1","kind":"ScaledObject"},"operation":"${operation}","namespace":"shop","object":${object}${operation === 'UPDATE' ? `,"oldObject":${object.replace('{"name":"w"}', '{"name":"old"}')}` : ''}}}`;
-      figures.inputs += 1;
-      const response = await guard(`deep review ${depth}`, post(kedaWebhookPaths.scaledObject, body));
-      figures.rawBodies += 1;
-      checkNoSecret(`deep review ${depth} ${operation}`, response.body);
-      expect(response.status).toBe(200);
-      const answer = JSON.parse(response.body) as { response: { allowed: boolean; status?: { message: string }; warnings?: string[] } };
-      expect(answer.response.allowed, `${operation} ${depth}: ${JSON.stringify(answer.response)}`).toBe(false);
-      expect(answer.response.status?.message).toMatch(/spec\.advanced\.a: unknown field/);
-    }
-    expect(leaks).toEqual([]);
-  }, 120_000);
+  it.each([100, 10_000, 100_000])(
+    'admission reviews of objects nested %i levels deep',
+    async (depth) => {
+      for (const operation of ['CREATE', 'UPDATE']) {
+        const nested = `${'{"a":'.repeat(depth)}"${secret}"${'}'.repeat(depth)}`;
+        const object = `{"apiVersion":"keda.sh/v1alpha1","kind":"ScaledObject","metadata":{"name":"deep","namespace":"shop"},"spec":{"scaleTargetRef":{"name":"w"},"triggers":[{"type":"redis","metadata":{"address":"r:1","listName":"l","password":"${secret}"}}],"advanced":${nested}}}`;
+        const body = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"deep","kind":{"group":"keda.sh","version":"v1alpha1","kind":"ScaledObject"},"operation":"${operation}","namespace":"shop","object":${object}${operation === 'UPDATE' ? `,"oldObject":${object.replace('{"name":"w"}', '{"name":"old"}')}` : ''}}}`;
+        figures.inputs += 1;
+        const response = await guard(`deep review ${depth}`, post(kedaWebhookPaths.scaledObject, body));
+        figures.rawBodies += 1;
+        checkNoSecret(`deep review ${depth} ${operation}`, response.body);
+        expect(response.status).toBe(200);
+        const answer = JSON.parse(response.body) as { response: { allowed: boolean; status?: { message: string }; warnings?: string[] } };
+        expect(answer.response.allowed, `${operation} ${depth}: ${JSON.stringify(answer.response)}`).toBe(false);
+        expect(answer.response.status?.message).toMatch(/spec\.advanced\.a: unknown field/);
+      }
+      expect(leaks).toEqual([]);
+    },
+    120_000,
+  );
 
   // Property-based: random values (prototype keys among them) in every position of a KEDA object, beside a Secret.
   it('random values in every field of KEDA objects', async () => {
-    const key = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'type', 'metadata', 'name', 'spec', 'triggers'), fc.string({ maxLength: 12 }));
+    const key = fc.oneof(
+      fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'type', 'metadata', 'name', 'spec', 'triggers'),
+      fc.string({ maxLength: 12 }),
+    );
     const { value } = fc.letrec((tie) => ({
       value: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
@@ -275,11 +337,36 @@ describe('hostile input', () => {
     }));
     const positions: ((v: unknown) => unknown)[] = [
       (v) => ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'r', namespace: 'shop' }, spec: v }),
-      (v) => ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: v, spec: { scaleTargetRef: { name: 'w' }, triggers: [{ type: 'cron', metadata: {} }] } }),
+      (v) => ({
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: v,
+        spec: { scaleTargetRef: { name: 'w' }, triggers: [{ type: 'cron', metadata: {} }] },
+      }),
       (v) => ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'r' }, spec: { scaleTargetRef: { name: 'w' }, triggers: [v] } }),
-      (v) => ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', metadata: { name: 'r' }, spec: { jobTargetRef: v, triggers: [{ type: 'redis', metadata: { password: secret, listLength: v } }] } }),
-      (v) => ({ apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'r' }, spec: { hashiCorpVault: { credential: { token: secret } }, podIdentity: v } }),
-      (v) => ({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'r', annotations: v }, spec: { scaleTargetRef: { name: 'w' }, advanced: { scalingModifiers: v }, fallback: v, triggers: [{ type: 'prometheus', metadata: { serverAddress: 'http://p:9090', query: 'up', threshold: '1', bearerToken: secret } }] } }),
+      (v) => ({
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledJob',
+        metadata: { name: 'r' },
+        spec: { jobTargetRef: v, triggers: [{ type: 'redis', metadata: { password: secret, listLength: v } }] },
+      }),
+      (v) => ({
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'TriggerAuthentication',
+        metadata: { name: 'r' },
+        spec: { hashiCorpVault: { credential: { token: secret } }, podIdentity: v },
+      }),
+      (v) => ({
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 'r', annotations: v },
+        spec: {
+          scaleTargetRef: { name: 'w' },
+          advanced: { scalingModifiers: v },
+          fallback: v,
+          triggers: [{ type: 'prometheus', metadata: { serverAddress: 'http://p:9090', query: 'up', threshold: '1', bearerToken: secret } }],
+        },
+      }),
       (v) => ({ apiVersion: 'v1', kind: 'List', items: [v, { apiVersion: 'v1', kind: 'Secret', stringData: { token: secret } }] }),
     ];
     await fc.assert(
@@ -294,7 +381,11 @@ describe('hostile input', () => {
 
   // Property-based: sound manifests corrupted at random places (deletions, insertions, cuts), the Secret among them.
   it('randomly corrupted manifests', async () => {
-    const edit = fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), remove: fc.integer({ min: 0, max: 8 }), insert: fc.constantFrom('', '[', ']', '{', '}', ':', '- ', '"', "'", '\n', '\t', '&a ', '*a', '---\n', '#', '|', '>', '!!', '%', '\u0000', '\ufffd') });
+    const edit = fc.record({
+      at: fc.double({ min: 0, max: 1, noNaN: true }),
+      remove: fc.integer({ min: 0, max: 8 }),
+      insert: fc.constantFrom('', '[', ']', '{', '}', ':', '- ', '"', "'", '\n', '\t', '&a ', '*a', '---\n', '#', '|', '>', '!!', '%', '\u0000', '\ufffd'),
+    });
     await fc.assert(
       fc.asyncProperty(fc.array(edit, { minLength: 1, maxLength: 6 }), async (edits) => {
         let text = sound;
@@ -327,7 +418,10 @@ describe('the compiled swell validate', () => {
 
   beforeAll(async () => {
     app = mkdtempSync(join(tmpdir(), 'swell-cli-'));
-    await run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], { cwd: repo, timeout: 600_000 });
+    await run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.build.json'), '--outDir', join(app, 'dist')], {
+      cwd: repo,
+      timeout: 600_000,
+    });
     cpSync(join(repo, 'bin'), join(app, 'bin'), { recursive: true });
     cpSync(join(repo, 'package.json'), join(app, 'package.json'));
     symlinkSync(join(repo, 'node_modules'), join(app, 'node_modules'), 'dir');
@@ -340,7 +434,11 @@ describe('the compiled swell validate', () => {
   async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     figures.compiledCliRuns += 1;
     try {
-      const { stdout, stderr } = await run(process.execPath, [join(app, 'bin', 'swell.js'), 'validate', ...args], { cwd: repo, timeout: hangGuardMs, maxBuffer: 64 * 1024 * 1024 });
+      const { stdout, stderr } = await run(process.execPath, [join(app, 'bin', 'swell.js'), 'validate', ...args], {
+        cwd: repo,
+        timeout: hangGuardMs,
+        maxBuffer: 64 * 1024 * 1024,
+      });
       return { code: 0, stdout, stderr };
     } catch (error) {
       const failed = error as { code?: unknown; stdout?: string; stderr?: string };
@@ -358,19 +456,26 @@ describe('the compiled swell validate', () => {
     ['an empty file', '', 2],
     ['a misspelt apiVersion key', `apiversion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {}\n`, 1],
     ['only a ConfigMap', 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n', 2],
-  ])('exits as documented for %s, with JSON and no stack trace', async (name, content, expected) => {
-    const path = name === 'a README example' ? join(repo, 'examples', 'redis-list.yaml') : writeInput(content);
-    for (const output of ['json', 'text']) {
-      const { code, stdout, stderr } = await cli(['-f', path, '-o', output]);
-      checkNoSecret(`compiled validate ${output} on ${name}`, stdout + stderr);
-      expect(code, name).toBe(expected);
-      expect(stderr, name).not.toMatch(/\n\s+at /);
-      if (output === 'json') expect((JSON.parse(stdout) as JsonReport).summary.exitCode).toBe(expected);
-    }
-  }, 120_000);
+  ])(
+    'exits as documented for %s, with JSON and no stack trace',
+    async (name, content, expected) => {
+      const path = name === 'a README example' ? join(repo, 'examples', 'redis-list.yaml') : writeInput(content);
+      for (const output of ['json', 'text']) {
+        const { code, stdout, stderr } = await cli(['-f', path, '-o', output]);
+        checkNoSecret(`compiled validate ${output} on ${name}`, stdout + stderr);
+        expect(code, name).toBe(expected);
+        expect(stderr, name).not.toMatch(/\n\s+at /);
+        if (output === 'json') expect((JSON.parse(stdout) as JsonReport).summary.exitCode).toBe(expected);
+      }
+    },
+    120_000,
+  );
 
   it('exits quietly when its reader stops early (| head)', async () => {
-    const docs = Array.from({ length: 3000 }, (_, i) => `apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: t${i}, namespace: shop}\nspec: {}\n`).join('---\n');
+    const docs = Array.from(
+      { length: 3000 },
+      (_, i) => `apiVersion: keda.sh/v1alpha1\nkind: TriggerAuthentication\nmetadata: {name: t${i}, namespace: shop}\nspec: {}\n`,
+    ).join('---\n');
     const path = writeInput(docs);
     figures.compiledCliRuns += 1;
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {

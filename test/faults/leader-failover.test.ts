@@ -5,7 +5,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwellProcess } from '../../src/demo/processes.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, hpaPath, sandboxClient, waitFor } from '../integration/operator-support.js';
-import { convergeTo, createScaledObject, createWorker, deleteScaledObject, full, killOperator, operatorStarted, recordFigures, startOperator, summary } from './support.js';
+import {
+  convergeTo,
+  createScaledObject,
+  createWorker,
+  deleteScaledObject,
+  full,
+  killOperator,
+  operatorStarted,
+  recordFigures,
+  startOperator,
+  summary,
+} from './support.js';
 
 /*
  * Two replicas with leader election, as the chart runs them (here both with --local, from a workstation). The
@@ -37,7 +48,10 @@ async function holder(): Promise<string> {
 /** Starts one more replica; the first to start leads, later ones are ready once they run. */
 async function startReplica(leads: boolean): Promise<{ process: SwellProcess; identity: string }> {
   started += 1;
-  const process = await startOperator({ namespace, name: `${namespace}-replica-${started}`, leaderElect: true }, leads ? undefined : /"msg":"swell operator started"/);
+  const process = await startOperator(
+    { namespace, name: `${namespace}-replica-${started}`, leaderElect: true },
+    leads ? undefined : /"msg":"swell operator started"/,
+  );
   replicas.add(process);
   return { process, identity: (await operatorStarted(process)).identity };
 }

@@ -40,7 +40,16 @@ let redis: Redis;
 let operator: SwellProcess | undefined;
 let restarts = 0;
 /** One kill: when it came, the replicas then (≠ the goal: it landed mid-transition), and how long until the goal. */
-const kills: { phase: string; round: number; afterMs: number; replicasAtKill: number; want: number; restartMs: number; convergeMs: number; killToGoalMs: number }[] = [];
+const kills: {
+  phase: string;
+  round: number;
+  afterMs: number;
+  replicasAtKill: number;
+  want: number;
+  restartMs: number;
+  convergeMs: number;
+  killToGoalMs: number;
+}[] = [];
 
 const startReplacement = async () => {
   restarts += 1;
@@ -58,7 +67,14 @@ async function setBacklog(n: number): Promise<void> {
  * Kills the operator a random moment into `change` (the Deployment heading for `want` replicas, or the
  * ScaledObject being deleted), starts another, and measures how long until `settled` holds.
  */
-async function killDuring(phase: string, round: number, windowMs: number, want: number, change: () => Promise<void>, settled: () => Promise<void>): Promise<void> {
+async function killDuring(
+  phase: string,
+  round: number,
+  windowMs: number,
+  want: number,
+  change: () => Promise<void>,
+  settled: () => Promise<void>,
+): Promise<void> {
   const afterMs = Math.round(random() * windowMs);
   await change();
   await sleep(afterMs);
@@ -93,7 +109,9 @@ afterAll(async () => {
   await redis.del(listName).catch(() => 0);
   redis.disconnect();
   await deleteNamespace(client, namespace);
-  const byPhase = Object.fromEntries(['activation', 'scale-up', 'scale-down', 'deletion'].map((p) => [p, summary(kills.filter((k) => k.phase === p).map((k) => k.killToGoalMs))]));
+  const byPhase = Object.fromEntries(
+    ['activation', 'scale-up', 'scale-down', 'deletion'].map((p) => [p, summary(kills.filter((k) => k.phase === p).map((k) => k.killToGoalMs))]),
+  );
   await recordFigures('operator-sigkill', {
     seed,
     killsSurvived: kills.length,
@@ -114,30 +132,58 @@ describe('operator SIGKILL at random points of a ScaledObject life', () => {
       await waitFor('the HPA of worker', 30_000, () => client.request('GET', hpaPath(namespace, 'keda-hpa-worker')).then(() => true));
 
       // 3 waiting → 1 replica: swell itself wakes the Deployment.
-      await killDuring('activation', round, 3_000, 1, () => setBacklog(3), async () => {
-        await convergeTo(client, namespace, 'worker', 1);
-      });
+      await killDuring(
+        'activation',
+        round,
+        3_000,
+        1,
+        () => setBacklog(3),
+        async () => {
+          await convergeTo(client, namespace, 'worker', 1);
+        },
+      );
       await exactlyOneHpa();
 
       // 30 waiting → 6 replicas: the HPA scales on the metric the new operator serves.
-      await killDuring('scale-up', round, 6_000, 6, () => setBacklog(30), async () => {
-        await convergeTo(client, namespace, 'worker', 6, 120_000);
-      });
+      await killDuring(
+        'scale-up',
+        round,
+        6_000,
+        6,
+        () => setBacklog(30),
+        async () => {
+          await convergeTo(client, namespace, 'worker', 6, 120_000);
+        },
+      );
       await exactlyOneHpa();
 
       // Nothing waits → the HPA goes to 1, then swell to 0 once the cooldown (5 s) has passed.
-      await killDuring('scale-down', round, 10_000, 0, () => setBacklog(0), async () => {
-        await convergeTo(client, namespace, 'worker', 0, 120_000);
-      });
+      await killDuring(
+        'scale-down',
+        round,
+        10_000,
+        0,
+        () => setBacklog(0),
+        async () => {
+          await convergeTo(client, namespace, 'worker', 0, 120_000);
+        },
+      );
       await exactlyOneHpa();
 
       // Deleted while scaled out: the finalizer is removed and the HPA goes with the ScaledObject.
       await setBacklog(10);
       await convergeTo(client, namespace, 'worker', 2, 120_000);
-      await killDuring('deletion', round, 1_500, 2, () => client.request('DELETE', soPath(namespace, 'worker')).then(() => undefined), async () => {
-        expect(await waitForGone(client, soPath(namespace, 'worker'), 60_000)).toBe(true);
-        expect(await waitForGone(client, hpaPath(namespace, 'keda-hpa-worker'), 30_000)).toBe(true);
-      });
+      await killDuring(
+        'deletion',
+        round,
+        1_500,
+        2,
+        () => client.request('DELETE', soPath(namespace, 'worker')).then(() => undefined),
+        async () => {
+          expect(await waitForGone(client, soPath(namespace, 'worker'), 60_000)).toBe(true);
+          expect(await waitForGone(client, hpaPath(namespace, 'keda-hpa-worker'), 30_000)).toBe(true);
+        },
+      );
       expect(await leftovers(client, namespace)).toEqual({ scaledObjects: [], orphanHpas: [] });
     }
     expect(kills).toHaveLength(rounds * 4);

@@ -5,7 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwellProcess } from '../../src/demo/processes.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { createNamespace, deleteNamespace, replicasOf, sandboxClient, waitFor } from '../integration/operator-support.js';
-import { conditionOf, convergeTo, createScaledObject, createWorker, deleteScaledObject, eventsAbout, full, killDaemon, recordFigures, sandboxOwns, startOperator, testSandbox } from './support.js';
+import {
+  conditionOf,
+  convergeTo,
+  createScaledObject,
+  createWorker,
+  deleteScaledObject,
+  eventsAbout,
+  full,
+  killDaemon,
+  recordFigures,
+  sandboxOwns,
+  startOperator,
+  testSandbox,
+} from './support.js';
 import { kafkaSource, prometheusSource, redisSource, sqsSource, type FaultSource } from './sources.js';
 
 /*
@@ -190,7 +203,10 @@ beforeAll(async () => {
     const source = await makers[kind](namespace);
     sources.set(kind, source);
     const trigger = await source.trigger(client, namespace);
-    for (const [name, options] of [[fb(kind), { fallback }], [hold(kind), {}]] as const) {
+    for (const [name, options] of [
+      [fb(kind), { fallback }],
+      [hold(kind), {}],
+    ] as const) {
       await createWorker(client, namespace, name);
       await createScaledObject(client, namespace, name, trigger, options);
     }
@@ -226,7 +242,10 @@ describe('event source outage and hang', () => {
     it('with fallback: goes to fallback.replicas and sets Fallback=True; an Event says why', () => {
       if (!owned) return;
       for (const o of of()) {
-        expect(o.errors.filter((e) => e.startsWith('fallback') || e.startsWith('event (fallback)')), `${o.mode}`).toEqual([]);
+        expect(
+          o.errors.filter((e) => e.startsWith('fallback') || e.startsWith('event (fallback)')),
+          `${o.mode}`,
+        ).toEqual([]);
         expect(o.fallbackReachedMs, `${o.mode}`).toBeGreaterThan(0);
         expect(o.fallbackCondition, `${o.mode}`).toBe('True');
         expect(o.eventWithFallback, `${o.mode}`).toBeTruthy();
@@ -246,14 +265,20 @@ describe('event source outage and hang', () => {
       const address = (sources.get(kind) as FaultSource).address;
       for (const o of of()) {
         expect(o.failureMessages.length, `${o.mode}`).toBeGreaterThan(0);
-        expect(o.failureMessages.filter((m) => !m.includes(address)), `${o.mode}`).toEqual([]);
+        expect(
+          o.failureMessages.filter((m) => !m.includes(address)),
+          `${o.mode}`,
+        ).toEqual([]);
       }
     });
 
     it('after the source returns: both follow the backlog again and Fallback turns False', () => {
       if (!owned) return;
       for (const o of of()) {
-        expect(o.errors.filter((e) => e.startsWith('recovery')), `${o.mode}`).toEqual([]);
+        expect(
+          o.errors.filter((e) => e.startsWith('recovery')),
+          `${o.mode}`,
+        ).toEqual([]);
         expect(o.recoveryMs, `${o.mode}`).toBeGreaterThan(0);
         expect(o.fallbackConditionAfter, `${o.mode}`).toBe('False');
       }

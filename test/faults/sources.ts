@@ -1,6 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { Gauge, Registry } from 'prom-client';
@@ -84,7 +91,11 @@ export async function kafkaSource(id: string): Promise<FaultSource> {
     kind: 'kafka',
     daemon: 'kafka',
     address: brokers[0] ?? '',
-    trigger: () => Promise.resolve({ type: 'kafka', metadata: { bootstrapServers: brokers.join(','), consumerGroup: groupId, topic, lagThreshold: '5', allowIdleConsumers: 'true' } }),
+    trigger: () =>
+      Promise.resolve({
+        type: 'kafka',
+        metadata: { bootstrapServers: brokers.join(','), consumerGroup: groupId, topic, lagThreshold: '5', allowIdleConsumers: 'true' },
+      }),
     async setBacklog(n) {
       // Lag = end offset − committed offset: produce up to n if needed, then commit as a consumer would.
       if (n > produced) {
@@ -129,7 +140,9 @@ export async function sqsSource(id: string): Promise<FaultSource> {
       if (attempt >= 30) throw new Error(`could not consume ${count} messages from ${queueName}; ${left} left`);
       const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: Math.min(10, left), WaitTimeSeconds: 1 }));
       if (Messages.length === 0) continue;
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle ?? '' })) }));
+      await sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: `d${i}`, ReceiptHandle: m.ReceiptHandle ?? '' })) }),
+      );
       left -= Messages.length;
     }
   };
@@ -144,17 +157,31 @@ export async function sqsSource(id: string): Promise<FaultSource> {
     address: new URL(endpoint).host,
     async trigger(client, namespace) {
       await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
-        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'aws-credentials' }, stringData: { id: credentials.accessKeyId, secret: credentials.secretAccessKey } },
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'aws-credentials' },
+          stringData: { id: credentials.accessKeyId, secret: credentials.secretAccessKey },
+        },
       });
       await client.request('POST', `/apis/keda.sh/v1alpha1/namespaces/${namespace}/triggerauthentications`, {
         body: {
           apiVersion: 'keda.sh/v1alpha1',
           kind: 'TriggerAuthentication',
           metadata: { name: 'aws-credentials' },
-          spec: { secretTargetRef: [{ parameter: 'awsAccessKeyID', name: 'aws-credentials', key: 'id' }, { parameter: 'awsSecretAccessKey', name: 'aws-credentials', key: 'secret' }] },
+          spec: {
+            secretTargetRef: [
+              { parameter: 'awsAccessKeyID', name: 'aws-credentials', key: 'id' },
+              { parameter: 'awsSecretAccessKey', name: 'aws-credentials', key: 'secret' },
+            ],
+          },
         },
       });
-      return { type: 'aws-sqs-queue', authenticationRef: { name: 'aws-credentials' }, metadata: { queueURL: queueUrl, queueLength: '5', awsRegion: SANDBOX_AWS_REGION, awsEndpoint: endpoint } };
+      return {
+        type: 'aws-sqs-queue',
+        authenticationRef: { name: 'aws-credentials' },
+        metadata: { queueURL: queueUrl, queueLength: '5', awsRegion: SANDBOX_AWS_REGION, awsEndpoint: endpoint },
+      };
     },
     setBacklog,
     async afterRestart() {
@@ -185,7 +212,9 @@ export async function prometheusSource(id: string): Promise<FaultSource> {
   await addScrapeTarget(targetsFile, target);
   const query = `sum(faults_backlog_jobs{scenario="${id}"})`;
   const reported = async (): Promise<number | undefined> => {
-    const reply = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`, { signal: AbortSignal.timeout(3000) })).json()) as { data?: { result?: { value: [number, string] }[] } };
+    const reply = (await (await fetch(`${url}/api/v1/query?query=${encodeURIComponent(query)}`, { signal: AbortSignal.timeout(3000) })).json()) as {
+      data?: { result?: { value: [number, string] }[] };
+    };
     const value = reply.data?.result?.[0]?.value[1];
     return value === undefined ? undefined : Number(value);
   };

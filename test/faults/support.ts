@@ -138,7 +138,10 @@ export async function createWorker(client: KubeClient, namespace: string, name: 
       spec: {
         replicas: 0,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'consumer', image: 'registry.invalid/consumer:1', resources: { requests: { cpu: '10m' } } }] } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { containers: [{ name: 'consumer', image: 'registry.invalid/consumer:1', resources: { requests: { cpu: '10m' } } }] },
+        },
       },
     },
   });
@@ -152,7 +155,13 @@ export interface ScaledObjectOptions {
 }
 
 /** A ScaledObject with fast loops: 1 s polls, a short cooldown, the HPA scaling down without a window. */
-export async function createScaledObject(client: KubeClient, namespace: string, name: string, trigger: Record<string, unknown>, options: ScaledObjectOptions = {}): Promise<void> {
+export async function createScaledObject(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  trigger: Record<string, unknown>,
+  options: ScaledObjectOptions = {},
+): Promise<void> {
   await client.request('POST', soPath(namespace), {
     body: {
       apiVersion: 'keda.sh/v1alpha1',
@@ -165,7 +174,11 @@ export async function createScaledObject(client: KubeClient, namespace: string, 
         minReplicaCount: 0,
         maxReplicaCount: options.maxReplicaCount ?? 10,
         ...(options.fallback ? { fallback: options.fallback } : {}),
-        advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } } } },
+        advanced: {
+          horizontalPodAutoscalerConfig: {
+            behavior: { scaleDown: { stabilizationWindowSeconds: 0, policies: [{ type: 'Percent', value: 100, periodSeconds: 1 }] } },
+          },
+        },
         triggers: [trigger],
       },
     },
@@ -212,17 +225,27 @@ export interface KubeEvent {
 
 /** Events about one object of the namespace, newest last. */
 export async function eventsAbout(client: KubeClient, namespace: string, name: string): Promise<KubeEvent[]> {
-  const list = await client.request<{ items: KubeEvent[] }>('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`);
+  const list = await client.request<{ items: KubeEvent[] }>(
+    'GET',
+    `/api/v1/namespaces/${namespace}/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${name}`)}`,
+  );
   return list.items;
 }
 
 /** The ScaledObjects that still exist, and HPAs in the namespace no existing ScaledObject owns (orphans). */
-export async function leftovers(client: KubeClient, namespace: string): Promise<{ scaledObjects: { name: string; finalizers: string[]; deleting: boolean }[]; orphanHpas: string[] }> {
+export async function leftovers(
+  client: KubeClient,
+  namespace: string,
+): Promise<{ scaledObjects: { name: string; finalizers: string[]; deleting: boolean }[]; orphanHpas: string[] }> {
   const sos = await client.request<{ items: { metadata: { name: string; finalizers?: string[]; deletionTimestamp?: string } }[] }>('GET', soPath(namespace));
   const hpas = await client.request<{ items: { metadata: { name: string; ownerReferences?: { kind: string; name: string }[] } }[] }>('GET', hpaPath(namespace));
   const names = new Set(sos.items.map((so) => so.metadata.name));
   return {
-    scaledObjects: sos.items.map((so) => ({ name: so.metadata.name, finalizers: so.metadata.finalizers ?? [], deleting: so.metadata.deletionTimestamp !== undefined })),
+    scaledObjects: sos.items.map((so) => ({
+      name: so.metadata.name,
+      finalizers: so.metadata.finalizers ?? [],
+      deleting: so.metadata.deletionTimestamp !== undefined,
+    })),
     orphanHpas: hpas.items.filter((h) => !h.metadata.ownerReferences?.some((o) => o.kind === 'ScaledObject' && names.has(o.name))).map((h) => h.metadata.name),
   };
 }
@@ -234,7 +257,12 @@ export async function deleteScaledObject(client: KubeClient, namespace: string, 
 }
 
 export async function waitForGone(client: KubeClient, path: string, timeoutMs: number): Promise<boolean> {
-  return waitFor(`${path} gone`, timeoutMs, () => client.request('GET', path).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined))).then(
+  return waitFor(`${path} gone`, timeoutMs, () =>
+    client.request('GET', path).then(
+      () => undefined,
+      (e: unknown) => (isNotFound(e) ? true : undefined),
+    ),
+  ).then(
     () => true,
     () => false,
   );

@@ -80,7 +80,10 @@ async function deployment(name: string, cpu: string): Promise<void> {
         selector: { matchLabels: { app: name } },
         template: {
           metadata: { labels: { app: name } },
-          spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: 'registry.invalid/app:1', resources: { requests: { cpu, memory: '64Mi' } } }] },
+          spec: {
+            terminationGracePeriodSeconds: 0,
+            containers: [{ name: 'app', image: 'registry.invalid/app:1', resources: { requests: { cpu, memory: '64Mi' } } }],
+          },
         },
       },
     },
@@ -96,7 +99,12 @@ async function scale(name: string, replicas: number): Promise<void> {
 
 async function burstPolicy(name: string, spec: Record<string, unknown>): Promise<void> {
   await createHttpKubeClient(kc).request('POST', `/apis/swell.dev/v1alpha1/namespaces/${namespace}/burstpolicies`, {
-    body: { apiVersion: 'swell.dev/v1alpha1', kind: 'BurstPolicy', metadata: { name }, spec: { ...spec, virtualNode: { nodeSelector: { 'kubernetes.io/hostname': virtualNode, type: 'virtual-kubelet' } } } },
+    body: {
+      apiVersion: 'swell.dev/v1alpha1',
+      kind: 'BurstPolicy',
+      metadata: { name },
+      spec: { ...spec, virtualNode: { nodeSelector: { 'kubernetes.io/hostname': virtualNode, type: 'virtual-kubelet' } } },
+    },
   });
 }
 
@@ -112,13 +120,31 @@ beforeAll(async () => {
     if ((error as { code?: number }).code !== 409) throw error;
   }
   await until('BurstPolicy CRD', async () => {
-    const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/burstpolicies.swell.dev');
+    const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      'GET',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/burstpolicies.swell.dev',
+    );
     return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
   });
   const metricsPort = await freePort();
   node = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'virtual-node', '--name', virtualNode, '--port', '0', '--metrics-port', String(metricsPort), '--start-latency', '1s', '--log-level', 'warn'],
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'virtual-node',
+      '--name',
+      virtualNode,
+      '--port',
+      '0',
+      '--metrics-port',
+      String(metricsPort),
+      '--start-latency',
+      '1s',
+      '--log-level',
+      'warn',
+    ],
     { cwd: repo, env: process.env, stdio: 'ignore' },
   );
   await until('the virtual node to be Ready', async () => {
@@ -126,7 +152,12 @@ beforeAll(async () => {
     return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
   });
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  placement = await startBurstPlacement({ client, listWatch: (path) => createKubeListWatchSource(client, path), log, costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+  placement = await startBurstPlacement({
+    client,
+    listWatch: (path) => createKubeListWatchSource(client, path),
+    log,
+    costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+  });
   loop = placement.run(stopLoop.signal);
   webhooks = await startWebhooks({ client, log, host: '127.0.0.1', port: 0, configurationName, validateKeda: false, podMutator: placement.podMutator });
   // The apiserver needs a moment to start calling a newly registered webhook.

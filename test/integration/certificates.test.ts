@@ -29,7 +29,8 @@ const identities: ServingIdentity[] = [
 ];
 
 let admin: KubeClient;
-const validatingPath = (name?: string) => resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', ...(name ? { name } : {}) });
+const validatingPath = (name?: string) =>
+  resourcePath({ group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', ...(name ? { name } : {}) });
 
 async function storedBundle(): Promise<ServingBundle | undefined> {
   return bundleOfSecret(await admin.request('GET', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace, name: secretName })));
@@ -92,7 +93,8 @@ describe('one Secret-held certificate for every server of every replica', () => 
     for (const bundle of served) expect(bundle).toEqual(first);
     expect(first.caPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
     const names = new X509Certificate(first.certificatePem).subjectAltName ?? '';
-    for (const name of [`swell-metrics-apiserver.${namespace}.svc`, `swell-webhooks.${namespace}.svc`, 'localhost', 'IP Address:127.0.0.1']) expect(names).toContain(name);
+    for (const name of [`swell-metrics-apiserver.${namespace}.svc`, `swell-webhooks.${namespace}.svc`, 'localhost', 'IP Address:127.0.0.1'])
+      expect(names).toContain(name);
   });
 
   it('converges managers renewing at once on one new certificate from the same CA', async () => {
@@ -152,13 +154,21 @@ describe('one Secret-held certificate for every server of every replica', () => 
     expect(afterStop.metadata.uid).toBe(created.metadata.uid);
   });
 
-  it("leaves a configuration whose caBundle cert-manager injects exactly as it is", async () => {
+  it('leaves a configuration whose caBundle cert-manager injects exactly as it is', async () => {
     const injected = 'aW5qZWN0ZWQgYnkgY2VydC1tYW5hZ2Vy';
     const path = validatingPath(configurationName);
     const current = await admin.request<{ metadata: { resourceVersion: string }; webhooks: { clientConfig: Record<string, unknown> }[] }>('GET', path);
     const ops = current.webhooks.map((_, i) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/caBundle`, value: injected }));
     const before = await admin.request<{ metadata: { resourceVersion: string } }>('PATCH', path, { body: ops, contentType: 'application/json-patch+json' });
-    const webhooks = await startWebhooks({ client: admin, log, host: '127.0.0.1', port: 0, configurationName, certificate: { kind: 'generated', identity: identities[0] as ServingIdentity, secretName }, configurations: 'injected' });
+    const webhooks = await startWebhooks({
+      client: admin,
+      log,
+      host: '127.0.0.1',
+      port: 0,
+      configurationName,
+      certificate: { kind: 'generated', identity: identities[0] as ServingIdentity, secretName },
+      configurations: 'injected',
+    });
     await webhooks.stop();
     const after = await admin.request<{ metadata: { resourceVersion: string }; webhooks: { clientConfig: { caBundle?: string } }[] }>('GET', path);
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);

@@ -184,9 +184,15 @@ describe('controller runtime against kube-apiserver', () => {
 
     const objects = config.makeApiClient(CustomObjectsApi);
     const ref = { group: 'test.swell.dev', version: 'v1', plural: 'widgets', namespace, name: 'w1' };
-    await objects.createNamespacedCustomObject({ ...ref, body: { apiVersion: 'test.swell.dev/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 1 } } });
+    await objects.createNamespacedCustomObject({
+      ...ref,
+      body: { apiVersion: 'test.swell.dev/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { size: 1 } },
+    });
     await until('the informer to see a Widget created after the relist', () => events.includes('add w1'));
-    await client.request('PATCH', `/apis/test.swell.dev/v1/namespaces/${namespace}/widgets/w1`, { body: { spec: { size: 2 } }, contentType: 'application/merge-patch+json' });
+    await client.request('PATCH', `/apis/test.swell.dev/v1/namespaces/${namespace}/widgets/w1`, {
+      body: { spec: { size: 2 } },
+      contentType: 'application/merge-patch+json',
+    });
     await until('the merge-patched Widget', () => events.includes('update w1 2'));
     expect(informer.get(`${namespace}/w1`)).toMatchObject({ kind: 'Widget', spec: { size: 2 } });
     expect(listedAt).toHaveLength(2);

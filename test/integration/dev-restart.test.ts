@@ -50,12 +50,16 @@ describe('swell dev up after a server of the control plane died', () => {
     if (!owned) return; // KUBECONFIG points at a cluster the user runs: not ours to kill
     const name = `survivor-${daemon}`;
     const value = randomBytes(8).toString('hex');
-    await client.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { value } } });
+    await client.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { value } },
+    });
     const kubeconfig = await readFile(process.env.KUBECONFIG ?? '', 'utf8');
     const envFile = await readFile(join(stateDir, 'env'), 'utf8');
 
     expect(await testSandbox().signalDaemon(daemon, 'SIGKILL')).toBe(true);
-    await waitFor(`${daemon} dead`, 10_000, async () => ((await testSandbox().status()).find((s) => s.name === 'kube')?.dead?.includes(daemon) ? true : undefined));
+    await waitFor(`${daemon} dead`, 10_000, async () =>
+      (await testSandbox().status()).find((s) => s.name === 'kube')?.dead?.includes(daemon) ? true : undefined,
+    );
     expect((await dev('status')).stdout).toMatch(new RegExp(`kube\\s+unhealthy .*not running: ${daemon}`));
 
     const started = Date.now();

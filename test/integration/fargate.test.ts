@@ -9,7 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTaskDefinitionCommand, DescribeTasksCommand, ECSClient, ListTaskDefinitionsCommand, ListTasksCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
+import {
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTaskDefinitionsCommand,
+  ListTasksCommand,
+  StopTaskCommand,
+  type Task,
+} from '@aws-sdk/client-ecs';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBurstPolicyCrd } from '../../src/apis/swell/v1alpha1/crd.js';
@@ -49,7 +57,20 @@ const stopLoop = new AbortController();
 let loop: Promise<void> | undefined;
 
 function startNode(): ChildProcess {
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'virtual-node', '--provider', 'fargate', '--name', nodeName, '--port', '0', '--metrics-port', String(metricsPort)];
+  const args = [
+    '--import',
+    'tsx',
+    'src/cli/main.ts',
+    'virtual-node',
+    '--provider',
+    'fargate',
+    '--name',
+    nodeName,
+    '--port',
+    '0',
+    '--metrics-port',
+    String(metricsPort),
+  ];
   args.push('--region', region, '--cluster', cluster, '--subnets', subnet, '--security-groups', securityGroup, '--log-group', logGroup);
   args.push('--vcpu-quota', '64', '--status-interval', '1s', '--execution-role-arn', 'arn:aws:iam::123456789012:role/swell-task-execution');
   const child = spawn(process.execPath, args, { env: { ...process.env, SWELL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -79,7 +100,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
     }
     await sleep(300);
   }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}\n--- virtual node output ---\n${output.slice(-3000)}`);
+  throw new Error(
+    `timed out after ${timeoutMs / 1000}s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}\n--- virtual node output ---\n${output.slice(-3000)}`,
+  );
 }
 
 async function describeTask(arn: string): Promise<Task> {
@@ -107,7 +130,14 @@ function barePod(name: string, extra: { restartPolicy?: 'Always' | 'Never'; anno
       nodeSelector: { 'kubernetes.io/hostname': nodeName },
       tolerations: [toleration],
       terminationGracePeriodSeconds: 20,
-      containers: [{ name: 'app', image: 'public.ecr.aws/docker/library/busybox:1.36', command: ['sh', '-c', 'sleep 3600'], resources: { requests: { cpu: '1', memory: '3Gi' } } }],
+      containers: [
+        {
+          name: 'app',
+          image: 'public.ecr.aws/docker/library/busybox:1.36',
+          command: ['sh', '-c', 'sleep 3600'],
+          resources: { requests: { cpu: '1', memory: '3Gi' } },
+        },
+      ],
     },
   };
 }
@@ -127,7 +157,10 @@ beforeAll(async () => {
     if ((error as { code?: number }).code !== 409) throw error;
   }
   await until('BurstPolicy CRD', async () => {
-    const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/burstpolicies.swell.dev');
+    const crd = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      'GET',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/burstpolicies.swell.dev',
+    );
     return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
   });
   await core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -136,7 +169,12 @@ beforeAll(async () => {
     const n = await core.readNode({ name: nodeName });
     return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
   });
-  placement = await startBurstPlacement({ client, listWatch: (path) => createKubeListWatchSource(client, path), log, costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+  placement = await startBurstPlacement({
+    client,
+    listWatch: (path) => createKubeListWatchSource(client, path),
+    log,
+    costMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+  });
   loop = placement.run(stopLoop.signal);
   webhooks = await startWebhooks({ client, log, host: '127.0.0.1', port: 0, configurationName, validateKeda: false, podMutator: placement.podMutator });
   // The apiserver needs a moment to start calling a newly registered webhook.
@@ -159,7 +197,10 @@ afterAll(async () => {
   const left = await core.listNamespacedPod({ namespace }).catch(() => ({ items: [] as V1Pod[] }));
   for (const p of left.items) await core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace, gracePeriodSeconds: 0 }).catch(() => undefined);
   await core.deleteNode({ name: nodeName }).catch(() => undefined);
-  await kc.makeApiClient(CoordinationV1Api).deleteNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' }).catch(() => undefined);
+  await kc
+    .makeApiClient(CoordinationV1Api)
+    .deleteNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' })
+    .catch(() => undefined);
   ecs.destroy();
   logs.destroy();
 }, 120_000);
@@ -207,15 +248,28 @@ describe('swell virtual-node --provider fargate against the AWS API emulator', (
         apiVersion: 'swell.dev/v1alpha1',
         kind: 'BurstPolicy',
         metadata: { name: 'web' },
-        spec: { scaleTargetRef: { name: 'web' }, baseReplicas: 1, pendingTimeout: '20s', rebalance: { enabled: false }, virtualNode: { nodeSelector: { 'kubernetes.io/hostname': nodeName, type: 'virtual-kubelet' } } },
+        spec: {
+          scaleTargetRef: { name: 'web' },
+          baseReplicas: 1,
+          pendingTimeout: '20s',
+          rebalance: { enabled: false },
+          virtualNode: { nodeSelector: { 'kubernetes.io/hostname': nodeName, type: 'virtual-kubelet' } },
+        },
       },
     });
-    await createHttpKubeClient(kc).request('PATCH', `/apis/apps/v1/namespaces/${namespace}/deployments/web/scale`, { body: { spec: { replicas: 3 } }, contentType: 'application/merge-patch+json' });
-    webPods = await until('2 web pods Running on the Fargate node', async () => {
-      const list = await core.listNamespacedPod({ namespace, labelSelector: 'app=web' });
-      const burst = list.items.filter((p) => p.spec?.nodeName === nodeName && p.status?.phase === 'Running' && p.status.podIP && taskArnOf(p));
-      return burst.length === 2 ? burst : undefined;
-    }, 90_000);
+    await createHttpKubeClient(kc).request('PATCH', `/apis/apps/v1/namespaces/${namespace}/deployments/web/scale`, {
+      body: { spec: { replicas: 3 } },
+      contentType: 'application/merge-patch+json',
+    });
+    webPods = await until(
+      '2 web pods Running on the Fargate node',
+      async () => {
+        const list = await core.listNamespacedPod({ namespace, labelSelector: 'app=web' });
+        const burst = list.items.filter((p) => p.spec?.nodeName === nodeName && p.status?.phase === 'Running' && p.status.podIP && taskArnOf(p));
+        return burst.length === 2 ? burst : undefined;
+      },
+      90_000,
+    );
 
     const tasks = await Promise.all(webPods.map(async (pod) => ({ pod, task: await describeTask(taskArnOf(pod) ?? '') })));
     for (const { pod, task } of tasks) {
@@ -237,7 +291,13 @@ describe('swell virtual-node --provider fargate against the AWS API emulator', (
     expect(tasks[0]?.task.taskDefinitionArn).toBe(tasks[1]?.task.taskDefinitionArn);
     const definition = (await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: tasks[0]?.task.taskDefinitionArn }))).taskDefinition;
     const replicaSet = webPods[0]?.metadata?.ownerReferences?.[0]?.name ?? '';
-    expect(definition).toMatchObject({ cpu: '512', memory: '1024', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], executionRoleArn: 'arn:aws:iam::123456789012:role/swell-task-execution' });
+    expect(definition).toMatchObject({
+      cpu: '512',
+      memory: '1024',
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      executionRoleArn: 'arn:aws:iam::123456789012:role/swell-task-execution',
+    });
     expect(definition?.family).toMatch(new RegExp(`^swell-${namespace}-${replicaSet}-[0-9a-f]{12}$`));
     expect(definition?.containerDefinitions?.[0]).toMatchObject({
       name: 'app',
@@ -268,7 +328,11 @@ describe('swell virtual-node --provider fargate against the AWS API emulator', (
       const status = current.status?.containerStatuses?.[0];
       return status?.restartCount === 1 && status.state?.running && taskArnOf(current) !== firstTask ? current : undefined;
     });
-    expect(restarted.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed', message: 'Essential container in task exited' });
+    expect(restarted.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({
+      exitCode: 0,
+      reason: 'Completed',
+      message: 'Essential container in task exited',
+    });
     expect((await describeTask(taskArnOf(restarted) ?? '')).lastStatus).toBe('RUNNING');
 
     await core.createNamespacedPod({ namespace, body: barePod('once', { restartPolicy: 'Never' }) });
@@ -307,7 +371,10 @@ describe('swell virtual-node --provider fargate against the AWS API emulator', (
     const stream = `swell/app/${(taskArnOf(pod) ?? '').split('/').pop() ?? ''}`;
     await logs.send(new CreateLogStreamCommand({ logGroupName: logGroup, logStreamName: stream }));
     const now = Date.now();
-    const put = (messages: string[], at: number) => logs.send(new PutLogEventsCommand({ logGroupName: logGroup, logStreamName: stream, logEvents: messages.map((message, i) => ({ message, timestamp: at + i })) }));
+    const put = (messages: string[], at: number) =>
+      logs.send(
+        new PutLogEventsCommand({ logGroupName: logGroup, logStreamName: stream, logEvents: messages.map((message, i) => ({ message, timestamp: at + i })) }),
+      );
     await put(['old line'], now - 3_600_000);
     await put(['one', 'two', 'three'], now);
     const name = pod.metadata?.name ?? '';
@@ -357,7 +424,9 @@ describe('swell virtual-node --provider fargate against the AWS API emulator', (
       return task.lastStatus === 'STOPPED' ? task : undefined;
     });
     expect(stopped.stoppedReason).toContain(`${namespace}/orphan`);
-    await until('the node Ready again', async () => (await core.readNode({ name: nodeName })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    await until('the node Ready again', async () =>
+      (await core.readNode({ name: nodeName })).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
     const after = await readPod('keeper');
     expect(after.status?.phase).toBe('Running');
     expect(taskArnOf(after)).toBe(taskArnOf(keeper));

@@ -15,7 +15,17 @@ import { createHttpKubeClient, resourcePath, type KubeClient } from '../../src/k
 import { defaultCacheDir } from '../../src/sandbox/paths.js';
 import { ensureHelm } from '../../src/sandbox/helm.js';
 import { kedaWebhookPaths } from '../../src/webhooks/keda-validation.js';
-import { createDeployment, createNamespace, deleteNamespace, replicasOf, sandboxClient, setHelmOwnershipOfCrds, soPath, hpaPath, waitFor } from './operator-support.js';
+import {
+  createDeployment,
+  createNamespace,
+  deleteNamespace,
+  replicasOf,
+  sandboxClient,
+  setHelmOwnershipOfCrds,
+  soPath,
+  hpaPath,
+  waitFor,
+} from './operator-support.js';
 
 const repoDir = join(import.meta.dirname, '..', '..');
 const chartDir = join(repoDir, 'charts', 'swell');
@@ -148,7 +158,11 @@ describe('helm template with the default values', () => {
   const operator = `${release}-operator`;
 
   it('renders the CRDs, the operator, its Services, the APIService, the webhooks and the dashboard', () => {
-    expect(find(objects, 'CustomResourceDefinition').map((c) => c.metadata.name).sort()).toEqual([
+    expect(
+      find(objects, 'CustomResourceDefinition')
+        .map((c) => c.metadata.name)
+        .sort(),
+    ).toEqual([
       'burstpolicies.swell.dev',
       'clustertriggerauthentications.keda.sh',
       'scaledjobs.keda.sh',
@@ -156,7 +170,11 @@ describe('helm template with the default values', () => {
       'triggerauthentications.keda.sh',
     ]);
     for (const crd of find(objects, 'CustomResourceDefinition')) expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
-    expect(find(objects, 'Service').map((s) => s.metadata.name).sort()).toEqual([`${release}-metrics-apiserver`, `${release}-operator`, `${release}-webhooks`]);
+    expect(
+      find(objects, 'Service')
+        .map((s) => s.metadata.name)
+        .sort(),
+    ).toEqual([`${release}-metrics-apiserver`, `${release}-operator`, `${release}-webhooks`]);
     expect(one(objects, 'ServiceAccount').metadata.name).toBe(release);
     expect(one(objects, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1 });
     expect(one(objects, 'ConfigMap', `${release}-dashboard`).metadata.labels?.grafana_dashboard).toBe('1');
@@ -191,9 +209,15 @@ describe('helm template with the default values', () => {
       clustertriggerauthentications: kedaWebhookPaths.clusterTriggerAuthentication,
     });
     for (const w of validating.webhooks) expect(w).toMatchObject({ failurePolicy: 'Ignore', clientConfig: { service: { name: `${release}-webhooks` } } });
-    const mutating = one(objects, 'MutatingWebhookConfiguration', `${release}-admission`) as unknown as { webhooks: { name: string; failurePolicy: string; clientConfig: { service: { path: string } } }[] };
+    const mutating = one(objects, 'MutatingWebhookConfiguration', `${release}-admission`) as unknown as {
+      webhooks: { name: string; failurePolicy: string; clientConfig: { service: { path: string } } }[];
+    };
     expect(mutating.webhooks).toHaveLength(1);
-    expect(mutating.webhooks[0]).toMatchObject({ name: burstPodWebhookName, failurePolicy: 'Ignore', clientConfig: { service: { path: burstPodWebhookPath } } });
+    expect(mutating.webhooks[0]).toMatchObject({
+      name: burstPodWebhookName,
+      failurePolicy: 'Ignore',
+      clientConfig: { service: { path: burstPodWebhookPath } },
+    });
   });
 
   it('runs two non-root, read-only replicas with probes and resources, with flags the operator accepts', () => {
@@ -257,8 +281,13 @@ describe('helm template with the default values', () => {
   });
 
   it('lets the metrics server delegate auth and the HPA controller read external metrics', () => {
-    const bindings = find(objects, 'ClusterRoleBinding') as unknown as (KubeObject & { roleRef: { name: string }; subjects: { name: string; namespace: string }[] })[];
-    expect(bindings.find((b) => b.roleRef.name === 'system:auth-delegator')?.subjects).toEqual([{ kind: 'ServiceAccount', name: release, namespace: releaseNamespace }]);
+    const bindings = find(objects, 'ClusterRoleBinding') as unknown as (KubeObject & {
+      roleRef: { name: string };
+      subjects: { name: string; namespace: string }[];
+    })[];
+    expect(bindings.find((b) => b.roleRef.name === 'system:auth-delegator')?.subjects).toEqual([
+      { kind: 'ServiceAccount', name: release, namespace: releaseNamespace },
+    ]);
     const reader = bindings.find((b) => b.roleRef.name === `${release}-external-metrics-reader`);
     expect(reader?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'horizontal-pod-autoscaler', namespace: 'kube-system' }]);
     expect(grants(rulesOf(objects, 'ClusterRole', `${release}-external-metrics-reader`), 'external.metrics.k8s.io', 'externalmetrics', 'get')).toBe(true);
@@ -290,7 +319,9 @@ describe('helm template with the ci values', () => {
   it('cert-manager: a Certificate for both Services, CA injection, and no caBundle rights', async () => {
     const objects = await template(['cert-manager-values.yaml']);
     const certificate = one(objects, 'Certificate', `${release}-serving`) as unknown as { spec: { dnsNames: string[]; secretName: string } };
-    expect(certificate.spec.dnsNames).toEqual(expect.arrayContaining([`${release}-metrics-apiserver.${releaseNamespace}.svc`, `${release}-webhooks.${releaseNamespace}.svc`]));
+    expect(certificate.spec.dnsNames).toEqual(
+      expect.arrayContaining([`${release}-metrics-apiserver.${releaseNamespace}.svc`, `${release}-webhooks.${releaseNamespace}.svc`]),
+    );
     const injection = `${releaseNamespace}/${release}-serving`;
     for (const kind of ['APIService', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
       expect(one(objects, kind).metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(injection);
@@ -313,12 +344,18 @@ describe('helm template with the ci values', () => {
 
   it('minimal: no APIService, webhooks, certificates or auth delegation', async () => {
     const objects = await template(['minimal-values.yaml']);
-    for (const kind of ['APIService', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'ConfigMap']) expect(find(objects, kind)).toEqual([]);
+    for (const kind of ['APIService', 'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'ConfigMap'])
+      expect(find(objects, kind)).toEqual([]);
     expect(find(objects, 'ClusterRoleBinding').map((b) => b.metadata.name)).not.toContain(`${release}:system:auth-delegator`);
     const rules = rulesOf(objects, 'Role', `${release}-operator`, releaseNamespace);
     expect(grants(rules, '', 'secrets', 'create')).toBe(false);
     const container = podSpec(one(objects, 'Deployment', `${release}-operator`)).containers[0] as Container;
-    expect(parseOperatorFlags((container.args ?? []).slice(1))).toMatchObject({ leaderElect: false, burst: true, metricsApi: { enabled: false }, webhooks: { enabled: false } });
+    expect(parseOperatorFlags((container.args ?? []).slice(1))).toMatchObject({
+      leaderElect: false,
+      burst: true,
+      metricsApi: { enabled: false },
+      webhooks: { enabled: false },
+    });
   });
 
   it('full: a virtual node with flags it accepts, a ServiceMonitor, the dashboard elsewhere', async () => {
@@ -328,12 +365,19 @@ describe('helm template with the ci values', () => {
     expect(command).toBe('virtual-node');
     expect(podSpec(node).containers[0]?.env?.find((e) => e.name === 'POD_IP')?.valueFrom?.fieldRef?.fieldPath).toBe('status.podIP');
     // In the pod: the Node advertises the pod IP and its metrics listen on every interface for the probes.
-    expect(parseVirtualNodeFlags(flags, { POD_IP: '10.244.3.4' })).toMatchObject({ name: 'swell-virtual-node', provider: 'process', nodeIP: '10.244.3.4', listenAddress: '0.0.0.0' });
+    expect(parseVirtualNodeFlags(flags, { POD_IP: '10.244.3.4' })).toMatchObject({
+      name: 'swell-virtual-node',
+      provider: 'process',
+      nodeIP: '10.244.3.4',
+      listenAddress: '0.0.0.0',
+    });
     expect(podSpec(node).serviceAccountName).toBe(`${release}-virtual-node`);
     const nodeRules = rulesOf(objects, 'ClusterRole', `${release}-virtual-node`);
     expect(grants(nodeRules, '', 'nodes/status', 'patch')).toBe(true);
     expect(grants(nodeRules, '', 'pods', 'create')).toBe(false);
-    expect(grants(rulesOf(objects, 'Role', `${release}-virtual-node`, 'kube-node-lease'), 'coordination.k8s.io', 'leases', 'update', 'swell-virtual-node')).toBe(true);
+    expect(
+      grants(rulesOf(objects, 'Role', `${release}-virtual-node`, 'kube-node-lease'), 'coordination.k8s.io', 'leases', 'update', 'swell-virtual-node'),
+    ).toBe(true);
     expect(one(objects, 'ServiceMonitor').metadata.labels?.release).toBe('prometheus');
     expect(one(objects, 'ConfigMap', `${release}-dashboard`).metadata.namespace).toBe('monitoring');
     const operatorArgs = podSpec(one(objects, 'Deployment', `${release}-operator`)).containers[0]?.args ?? [];
@@ -353,9 +397,13 @@ async function saCan(client: KubeClient, attributes: Record<string, string>): Pr
 async function serviceAccountKubeconfig(dir: string, serviceAccount: string): Promise<string> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error('the sandbox kubeconfig has no current cluster');
-  const requested = await admin.request<{ status: { token: string } }>('POST', resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace: releaseNamespace, name: serviceAccount, subresource: 'token' }), {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
+  const requested = await admin.request<{ status: { token: string } }>(
+    'POST',
+    resourcePath({ group: '', version: 'v1', resource: 'serviceaccounts', namespace: releaseNamespace, name: serviceAccount, subresource: 'token' }),
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+    },
+  );
   const caData = cluster.caData ?? (cluster.caFile ? (await readFile(cluster.caFile)).toString('base64') : undefined);
   const file = join(dir, 'serviceaccount.kubeconfig');
   await writeFile(
@@ -433,14 +481,21 @@ describe('helm install into the sandbox, then the operator with the chart Servic
         if (isNotFound(error)) return true;
         throw error;
       }
-    }).catch(() => admin.request('PATCH', soPath(appNamespace, 'shop'), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined));
+    }).catch(() =>
+      admin
+        .request('PATCH', soPath(appNamespace, 'shop'), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' })
+        .catch(() => undefined),
+    );
     if (operatorProcess && operatorProcess.exitCode === null) {
       const exited = new Promise((resolve) => operatorProcess?.once('exit', resolve));
       operatorProcess.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
       if (operatorProcess.exitCode === null) operatorProcess.kill('SIGKILL');
     }
-    if (installed) await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '60s']).catch((error: unknown) => process.stderr.write(`${String(error)}\n`));
+    if (installed)
+      await run(helm, ['uninstall', release, '--namespace', releaseNamespace, '--wait', '--timeout', '60s']).catch((error: unknown) =>
+        process.stderr.write(`${String(error)}\n`),
+      );
     await setHelmOwnershipOfCrds(admin, undefined, [upgradeMark]);
     await deleteNamespace(admin, appNamespace);
     await deleteNamespace(admin, releaseNamespace);
@@ -449,14 +504,24 @@ describe('helm install into the sandbox, then the operator with the chart Servic
 
   it('creates every object the chart renders', async () => {
     await createNamespace(admin, appNamespace);
-    await run(helm, ['install', release, chartDir, '--namespace', releaseNamespace, '--create-namespace', '--set', scoped, '--wait=false', '--timeout', '90s'], 150_000);
+    await run(
+      helm,
+      ['install', release, chartDir, '--namespace', releaseNamespace, '--create-namespace', '--set', scoped, '--wait=false', '--timeout', '90s'],
+      150_000,
+    );
     installed = true;
     const rendered = await template([], [scoped]);
     const missing: string[] = [];
     for (const object of rendered) {
       const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : ['', object.apiVersion];
       const plural = `${object.kind.toLowerCase()}s`;
-      const path = resourcePath({ group: group ?? '', version: version ?? 'v1', resource: plural, name: object.metadata.name, ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}) });
+      const path = resourcePath({
+        group: group ?? '',
+        version: version ?? 'v1',
+        resource: plural,
+        name: object.metadata.name,
+        ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+      });
       await admin.request('GET', path).catch(() => missing.push(`${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name}`));
     }
     expect(missing).toEqual([]);
@@ -464,10 +529,31 @@ describe('helm install into the sandbox, then the operator with the chart Servic
   }, 180_000);
 
   it('upgrades in place, CRDs included', async () => {
-    await run(helm, ['upgrade', release, chartDir, '--namespace', releaseNamespace, '--set', scoped, '--set', `crds.annotations.${upgradeMark.replace('.', '\\.')}=yes`, '--wait=false'], 150_000);
-    const crd = await admin.request<KubeObject>('GET', resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', name: 'scaledobjects.keda.sh' }));
+    await run(
+      helm,
+      [
+        'upgrade',
+        release,
+        chartDir,
+        '--namespace',
+        releaseNamespace,
+        '--set',
+        scoped,
+        '--set',
+        `crds.annotations.${upgradeMark.replace('.', '\\.')}=yes`,
+        '--wait=false',
+      ],
+      150_000,
+    );
+    const crd = await admin.request<KubeObject>(
+      'GET',
+      resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', name: 'scaledobjects.keda.sh' }),
+    );
     expect(crd.metadata.annotations?.[upgradeMark]).toBe('yes');
-    const status = JSON.parse(await run(helm, ['status', release, '--namespace', releaseNamespace, '--output', 'json'])) as { version: number; info: { status: string } };
+    const status = JSON.parse(await run(helm, ['status', release, '--namespace', releaseNamespace, '--output', 'json'])) as {
+      version: number;
+      info: { status: string };
+    };
     expect(status).toMatchObject({ version: 2, info: { status: 'deployed' } });
   }, 180_000);
 
@@ -480,7 +566,8 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     delete env.KUBECONFIG;
     for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
     const beforeOperator = await readWebhookConfigurations();
-    for (const configuration of beforeOperator) expect(configuration.webhooks.map((w) => w.clientConfig.caBundle)).toEqual(configuration.webhooks.map(() => undefined));
+    for (const configuration of beforeOperator)
+      expect(configuration.webhooks.map((w) => w.clientConfig.caBundle)).toEqual(configuration.webhooks.map(() => undefined));
     // The chart's flags (so it runs as in a pod, --local=false), then free ports: the fixed ones may be taken here.
     const freePorts = ['--metrics-port=0', '--health-port=0', '--metrics-api-port=0', '--webhooks-port=0'];
     const args = ['--import', 'tsx', 'src/cli/main.ts', ...(container.args ?? []), `--kubeconfig=${kubeconfigFile}`, ...freePorts];
@@ -497,7 +584,13 @@ describe('helm install into the sandbox, then the operator with the chart Servic
         apiVersion: 'keda.sh/v1alpha1',
         kind: 'ScaledObject',
         metadata: { name: 'shop', namespace: appNamespace },
-        spec: { scaleTargetRef: { name: 'shop' }, pollingInterval: 1, minReplicaCount: 0, maxReplicaCount: 4, triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: at(-1), end: at(5), desiredReplicas: '2' } }] },
+        spec: {
+          scaleTargetRef: { name: 'shop' },
+          pollingInterval: 1,
+          minReplicaCount: 0,
+          maxReplicaCount: 4,
+          triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: at(-1), end: at(5), desiredReplicas: '2' } }],
+        },
       },
     });
     // A refused request ends the wait at once and fails below, naming it; so does the operator exiting.
@@ -521,8 +614,13 @@ describe('helm install into the sandbox, then the operator with the chart Servic
       return object.spec?.caBundle ?? object.webhooks?.[0]?.clientConfig.caBundle;
     };
     await waitFor('the APIService caBundle', 30_000, () => caBundleOf('/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.external.metrics.k8s.io'));
-    await waitFor('the validating webhooks caBundle', 30_000, () => caBundleOf(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${release}-admission`));
-    const secret = await admin.request<{ data?: Record<string, string> }>('GET', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: releaseNamespace, name: `${release}-certs` }));
+    await waitFor('the validating webhooks caBundle', 30_000, () =>
+      caBundleOf(`/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${release}-admission`),
+    );
+    const secret = await admin.request<{ data?: Record<string, string> }>(
+      'GET',
+      resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: releaseNamespace, name: `${release}-certs` }),
+    );
     expect(Object.keys(secret.data ?? {})).toEqual(expect.arrayContaining(['ca.crt', 'tls.crt', 'tls.key']));
     // The one CA of the Secret, in every webhook of both chart configurations, which are otherwise as Helm made them.
     const published = await waitFor('every webhook caBundle', 30_000, async () => {
@@ -531,7 +629,10 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     });
     expect(published.map(chartOwnedPart)).toEqual(beforeOperator.map(chartOwnedPart));
     expect(published.map((c) => c.metadata.labels?.['app.kubernetes.io/managed-by'])).toEqual(['Helm', 'Helm']);
-    const lease = await admin.request<{ spec?: { holderIdentity?: string } }>('GET', resourcePath({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: releaseNamespace, name: 'swell-operator' }));
+    const lease = await admin.request<{ spec?: { holderIdentity?: string } }>(
+      'GET',
+      resourcePath({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: releaseNamespace, name: 'swell-operator' }),
+    );
     expect(lease.spec?.holderIdentity).toContain(`${release}-operator-local`);
     expect(refusedRequests()).toEqual([]);
   }, 240_000);
@@ -543,7 +644,9 @@ describe('helm install into the sandbox, then the operator with the chart Servic
     expect(await can({ group: 'apps', resource: 'deployments', subresource: 'scale', verb: 'patch', namespace: appNamespace })).toBe(true);
     expect(await can({ group: 'apiregistration.k8s.io', resource: 'apiservices', verb: 'patch', name: 'v1beta1.external.metrics.k8s.io' })).toBe(true);
     expect(await can({ resource: 'secrets', verb: 'update', namespace: releaseNamespace, name: `${release}-certs` })).toBe(true);
-    expect(await can({ group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verb: 'patch', name: `${release}-admission` })).toBe(true);
+    expect(await can({ group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verb: 'patch', name: `${release}-admission` })).toBe(
+      true,
+    );
     expect(await can({ resource: 'secrets', verb: 'list', namespace: appNamespace })).toBe(true);
     // And what it does not need is refused.
     const refused: Record<string, string>[] = [
@@ -572,9 +675,15 @@ describe('helm install into the sandbox, then the operator with the chart Servic
   it('keeps the published caBundles through a helm upgrade, which never renders them', async () => {
     const before = await readWebhookConfigurations();
     expect(before.flatMap((c) => c.webhooks.map((w) => w.clientConfig.caBundle)).every((b) => b !== undefined)).toBe(true);
-    await run(helm, ['upgrade', release, chartDir, '--namespace', releaseNamespace, '--set', scoped, '--set', 'webhooks.timeoutSeconds=7', '--wait=false'], 150_000);
+    await run(
+      helm,
+      ['upgrade', release, chartDir, '--namespace', releaseNamespace, '--set', scoped, '--set', 'webhooks.timeoutSeconds=7', '--wait=false'],
+      150_000,
+    );
     const after = await readWebhookConfigurations();
-    expect(after.flatMap((c) => c.webhooks.map((w) => (w as { timeoutSeconds?: number }).timeoutSeconds))).toEqual(after.flatMap((c) => c.webhooks.map(() => 7)));
+    expect(after.flatMap((c) => c.webhooks.map((w) => (w as { timeoutSeconds?: number }).timeoutSeconds))).toEqual(
+      after.flatMap((c) => c.webhooks.map(() => 7)),
+    );
     expect(after.map((c) => c.webhooks.map((w) => w.clientConfig.caBundle))).toEqual(before.map((c) => c.webhooks.map((w) => w.clientConfig.caBundle)));
   }, 180_000);
 });

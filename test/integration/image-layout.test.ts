@@ -34,7 +34,10 @@ beforeAll(async () => {
   await cp(join(repo, 'package-lock.json'), join(app, 'package-lock.json'));
   await cp(join(repo, 'bin'), join(app, 'bin'), { recursive: true });
   await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, timeout: 600_000 });
-  await run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.image.json'), '--outDir', join(app, 'dist')], { cwd: repo, timeout: 600_000 });
+  await run(join(repo, 'node_modules', '.bin', 'tsc'), ['-p', join(repo, 'tsconfig.image.json'), '--outDir', join(app, 'dist')], {
+    cwd: repo,
+    timeout: 600_000,
+  });
 }, 1_200_000);
 
 afterAll(async () => {
@@ -61,7 +64,10 @@ describe('the image layout', () => {
 
   it('runs the entrypoint: swell validate on a README example, and the operator and virtual node help', async () => {
     const example = join(repo, 'examples', 'cron.yaml');
-    const validated = await run(process.execPath, ['dist/src/cli/main.js', 'validate', '-f', example], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } });
+    const validated = await run(process.execPath, ['dist/src/cli/main.js', 'validate', '-f', example], {
+      cwd: app,
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     expect(validated.stdout).toMatch(/valid/i);
     for (const command of ['operator', 'virtual-node']) {
       const help = await run(process.execPath, ['bin/swell.js', command, '--help'], { cwd: app });
@@ -72,7 +78,9 @@ describe('the image layout', () => {
   it('leaves the workstation commands out, with the PNG renderer they alone use', async () => {
     await expect(access(join(app, 'dist', 'src', 'simulate'))).rejects.toThrow(/ENOENT/);
     await expect(access(join(app, 'node_modules', '@resvg', 'resvg-js'))).rejects.toThrow(/ENOENT/);
-    const simulate = await run(process.execPath, ['bin/swell.js', 'simulate', '--chart', 'x.png'], { cwd: app }).catch((err: unknown) => err as { code: number; stderr: string });
+    const simulate = await run(process.execPath, ['bin/swell.js', 'simulate', '--chart', 'x.png'], { cwd: app }).catch(
+      (err: unknown) => err as { code: number; stderr: string },
+    );
     expect(simulate).toMatchObject({ code: 2, stderr: expect.stringMatching(/swell simulate: not part of this installation/) as unknown });
   }, 60_000);
 });

@@ -79,7 +79,10 @@ beforeAll(async () => {
   // What users run: the compiled CLI. Cold, this builds the base and both images (minutes); warm, it reads the cache.
   const built = await run(process.execPath, ['bin/swell.js', 'dev', 'images'], 60 * 60_000);
   if (built.code !== 0) throw new Error(`swell dev images failed:\n${built.stderr}`);
-  const images = built.stdout.trim().split('\n').map((line) => line.split(' '));
+  const images = built.stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '));
   const [swell, consumer] = images;
   if (!swell?.[0] || !swell[1] || !consumer?.[0] || !consumer[1]) throw new Error(`unexpected output of swell dev images:\n${built.stdout}`);
   swellImage = swell[0];
@@ -140,7 +143,16 @@ describe("swell's image, run as the chart runs it (image user, read-only root fi
         fakes: files.filter((f) => /fake-|\\.test\\.|\\.map$/.test(f)), modules: files.filter((f) => f.endsWith('.js')).length }));`;
     const result = await inImage(swellImage, ['node', '-e', probe]);
     expect(result.code, result.stderr).toBe(0);
-    const facts = JSON.parse(result.stdout) as { uid: number; gid: number; node: string; write: string; sandbox: boolean; demo: boolean; fakes: string[]; modules: number };
+    const facts = JSON.parse(result.stdout) as {
+      uid: number;
+      gid: number;
+      node: string;
+      write: string;
+      sandbox: boolean;
+      demo: boolean;
+      fakes: string[];
+      modules: number;
+    };
     const major = dockerfileNodeMajor(await readFile(join(repo, 'Dockerfile'), 'utf8'));
     expect(facts).toMatchObject({ uid: 10001, gid: 10001, write: 'EROFS', sandbox: false, demo: false, fakes: [] });
     expect(facts.node.split('.')[0]).toBe(major);
@@ -160,7 +172,19 @@ describe('the consumer image', () => {
       await redis.rpush(list, 'a', 'b', 'c', 'd', 'e');
       const env = [`REDIS_ADDRESS=${url.hostname}:${url.port || '6379'}`, `LIST_NAME=${list}`, 'WORK_MS=50'];
       if (url.password) env.push(`REDIS_PASSWORD=${decodeURIComponent(url.password)}`);
-      const args = ['--address', address, '--namespace', namespace, 'run', '--rm', '--read-only', '--net-host', ...env.flatMap((e) => ['--env', e]), consumerImage, id];
+      const args = [
+        '--address',
+        address,
+        '--namespace',
+        namespace,
+        'run',
+        '--rm',
+        '--read-only',
+        '--net-host',
+        ...env.flatMap((e) => ['--env', e]),
+        consumerImage,
+        id,
+      ];
       const consumer = spawn('ctr', args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       consumer.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -175,7 +199,10 @@ describe('the consumer image', () => {
       await ctr(['tasks', 'kill', '--signal', 'SIGTERM', id]);
       const code = await Promise.race([exited, sleep(15_000).then(() => 'still running')]);
       expect(code).toBe(0);
-      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; processed?: number });
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { msg: string; processed?: number });
       expect(lines.filter((l) => l.msg === 'processed').map((l) => l.processed)).toEqual([1, 2, 3, 4, 5]);
       expect(lines.at(-1)).toMatchObject({ msg: 'stopped', processed: 5 });
     } finally {

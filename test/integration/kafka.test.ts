@@ -99,7 +99,11 @@ describe('sandbox kafka', () => {
           await consumer.commitOffsets([{ topic, partition, offset: String(Number(message.offset) + 1) }]);
         },
       });
-      await until('the group to consume every message', () => Promise.resolve(seen.length), (n) => n >= total);
+      await until(
+        'the group to consume every message',
+        () => Promise.resolve(seen.length),
+        (n) => n >= total,
+      );
     } finally {
       await consumer.disconnect();
     }

@@ -207,7 +207,12 @@ describe('aggregation layer', () => {
       res.end(JSON.stringify(body));
     };
     if (path === `/apis/${group}/${version}`) {
-      reply(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${group}/${version}`, resources: [{ name: 'widgets', singularName: 'widget', namespaced: false, kind: 'Widget', verbs: ['get'] }] });
+      reply(200, {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: `${group}/${version}`,
+        resources: [{ name: 'widgets', singularName: 'widget', namespaced: false, kind: 'Widget', verbs: ['get'] }],
+      });
     } else if (path?.startsWith(`/apis/${group}/${version}/widgets/`)) {
       const name = path.split('/').pop() ?? '';
       reply(200, { apiVersion: `${group}/${version}`, kind: 'Widget', metadata: { name }, spec: { requestedBy: header(req, 'x-remote-user') ?? '' } });
@@ -246,7 +251,9 @@ describe('aggregation layer', () => {
     });
 
     const custom = kubeconfig.makeApiClient(CustomObjectsApi);
-    const widget = (await eventually('GET widgets/gear through the apiserver', () => custom.getClusterCustomObject({ group, version, plural: 'widgets', name: 'gear' }))) as {
+    const widget = (await eventually('GET widgets/gear through the apiserver', () =>
+      custom.getClusterCustomObject({ group, version, plural: 'widgets', name: 'gear' }),
+    )) as {
       kind: string;
       metadata: { name: string };
       spec: { requestedBy: string };

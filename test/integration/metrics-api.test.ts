@@ -22,7 +22,8 @@ const suffix = Math.random().toString(36).slice(2, 7);
 const namespace = `metrics-api-it-${suffix}`;
 const registration = { namespace: 'swell-system', serviceName: `swell-metrics-it-${suffix}` };
 const group = '/apis/external.metrics.k8s.io/v1beta1';
-const metricPath = (metric: string, so: string) => `${group}/namespaces/${namespace}/${metric}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${so}`)}`;
+const metricPath = (metric: string, so: string) =>
+  `${group}/namespaces/${namespace}/${metric}?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${so}`)}`;
 
 /** The operator's side, faked: metric values by "<scaledObject>/<metric>", changeable by the tests. */
 const served = new Map<string, number>();
@@ -60,7 +61,13 @@ function send(options: RequestOptions): Promise<Reply> {
 /** GET through kube-apiserver as the sandbox admin, optionally impersonating someone. */
 async function viaApiserver(path: string, impersonate?: string): Promise<Reply> {
   const server = new URL(kubeConfig.getCurrentCluster()?.server ?? '');
-  const options: RequestOptions = { hostname: server.hostname, port: server.port, path, method: 'GET', headers: impersonate ? { 'Impersonate-User': impersonate } : {} };
+  const options: RequestOptions = {
+    hostname: server.hostname,
+    port: server.port,
+    path,
+    method: 'GET',
+    headers: impersonate ? { 'Impersonate-User': impersonate } : {},
+  };
   await kubeConfig.applyToHTTPSOptions(options);
   return send(options);
 }
@@ -78,7 +85,13 @@ function direct(path: string, client?: { certificatePem: string; privateKeyPem: 
   });
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 500, explain: () => string = () => ''): Promise<T> {
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 500,
+  explain: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -145,10 +158,14 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
 
   it('serves the value of the source to a reader, through the apiserver', async () => {
     served.set('orders/s0-queue', 12.5);
-    const reply = await eventually('a metric through the apiserver', async () => {
-      const r = await viaApiserver(metricPath('s0-queue', 'orders'));
-      return r.status === 200 ? r : undefined;
-    }, 30_000);
+    const reply = await eventually(
+      'a metric through the apiserver',
+      async () => {
+        const r = await viaApiserver(metricPath('s0-queue', 'orders'));
+        return r.status === 200 ? r : undefined;
+      },
+      30_000,
+    );
     const list = JSON.parse(reply.body) as { kind: string; items: { metricName: string; value: string }[] };
     expect(list.kind).toBe('ExternalMetricValueList');
     expect(list.items).toMatchObject([{ metricName: 's0-queue', value: '12500m' }]);
@@ -174,7 +191,10 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
 
     // "list" only: the apiserver lets the request through and this server's own SubjectAccessReview ("get") refuses.
     const rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
-    const role = (verbs: string[]) => ({ metadata: { name: `metrics-reader-${suffix}` }, rules: [{ apiGroups: ['external.metrics.k8s.io'], resources: ['*'], verbs }] });
+    const role = (verbs: string[]) => ({
+      metadata: { name: `metrics-reader-${suffix}` },
+      rules: [{ apiGroups: ['external.metrics.k8s.io'], resources: ['*'], verbs }],
+    });
     await rbac.createClusterRole({ body: role(['list']) });
     await rbac.createClusterRoleBinding({
       body: {
@@ -183,18 +203,30 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
         subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
       },
     });
-    const refusedHere = await eventually('the list-only binding to reach this server', async () => {
-      const r = await viaApiserver(metricPath('s0-queue', 'orders'), user);
-      return r.status === 403 && errorOf(r).message.includes('cannot get resource') ? r : undefined;
-    }, 30_000, 1_000);
-    expect(errorOf(refusedHere).message).toMatch(/^externalmetrics\.external\.metrics\.k8s\.io "s0-queue" is forbidden: User "reader-\w+" cannot get resource "s0-queue"/);
+    const refusedHere = await eventually(
+      'the list-only binding to reach this server',
+      async () => {
+        const r = await viaApiserver(metricPath('s0-queue', 'orders'), user);
+        return r.status === 403 && errorOf(r).message.includes('cannot get resource') ? r : undefined;
+      },
+      30_000,
+      1_000,
+    );
+    expect(errorOf(refusedHere).message).toMatch(
+      /^externalmetrics\.external\.metrics\.k8s\.io "s0-queue" is forbidden: User "reader-\w+" cannot get resource "s0-queue"/,
+    );
 
     // get and list: served. The server caches its denial for 10 s, so this may take that long.
     await rbac.replaceClusterRole({ name: `metrics-reader-${suffix}`, body: role(['get', 'list']) });
-    const allowed = await eventually('the get rule to take effect', async () => {
-      const r = await viaApiserver(metricPath('s0-queue', 'orders'), user);
-      return r.status === 200 ? r : undefined;
-    }, 30_000, 1_000);
+    const allowed = await eventually(
+      'the get rule to take effect',
+      async () => {
+        const r = await viaApiserver(metricPath('s0-queue', 'orders'), user);
+        return r.status === 200 ? r : undefined;
+      },
+      30_000,
+      1_000,
+    );
     expect((JSON.parse(allowed.body) as { items: { value: string }[] }).items[0]?.value).toBe('3');
   });
 
@@ -209,7 +241,10 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
     ];
     if (pki) {
       // The cluster's own admin certificate: valid for the apiserver, but not from the front-proxy CA.
-      clients.push(['the cluster admin certificate', { certificatePem: await readFile(join(pki, 'admin.crt'), 'utf8'), privateKeyPem: await readFile(join(pki, 'admin.key'), 'utf8') }]);
+      clients.push([
+        'the cluster admin certificate',
+        { certificatePem: await readFile(join(pki, 'admin.crt'), 'utf8'), privateKeyPem: await readFile(join(pki, 'admin.key'), 'utf8') },
+      ]);
     }
     for (const [what, client] of clients) {
       const reply = await direct(metricPath('s0-queue', 'orders'), client, asAdmin);
@@ -218,7 +253,10 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
     }
     expect((await direct('/healthz')).status).toBe(200);
     if (pki) {
-      const proxy = { certificatePem: await readFile(join(pki, 'front-proxy-client.crt'), 'utf8'), privateKeyPem: await readFile(join(pki, 'front-proxy-client.key'), 'utf8') };
+      const proxy = {
+        certificatePem: await readFile(join(pki, 'front-proxy-client.crt'), 'utf8'),
+        privateKeyPem: await readFile(join(pki, 'front-proxy-client.key'), 'utf8'),
+      };
       expect((await direct(metricPath('s0-queue', 'orders'), proxy, asAdmin)).status).toBe(200);
       expect((await direct(metricPath('s0-queue', 'orders'), proxy, { 'X-Remote-User': `nobody-${suffix}` })).status).toBe(403);
     }
@@ -237,10 +275,23 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
   });
 
   it('lets a second replica reuse the serving certificate from the Secret', async () => {
-    const replica = await startMetricsApi({ client: createHttpKubeClient(kubeConfig), source, log, host: '127.0.0.1', port: 0, certificates: { kind: 'generated', identity: registration } });
+    const replica = await startMetricsApi({
+      client: createHttpKubeClient(kubeConfig),
+      source,
+      log,
+      host: '127.0.0.1',
+      port: 0,
+      certificates: { kind: 'generated', identity: registration },
+    });
     try {
       expect(replica.caPem()).toBe(api.caPem());
-      const health = await send({ host: '127.0.0.1', port: replica.port, path: '/readyz', servername: `${registration.serviceName}.${registration.namespace}.svc`, ca: api.caPem() });
+      const health = await send({
+        host: '127.0.0.1',
+        port: replica.port,
+        path: '/readyz',
+        servername: `${registration.serviceName}.${registration.namespace}.svc`,
+        ca: api.caPem(),
+      });
       expect(health).toEqual({ status: 200, body: 'ok' });
     } finally {
       await replica.stop();
@@ -256,7 +307,11 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
       namespace,
       body: {
         metadata: { name: 'worker', labels },
-        spec: { replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'worker', image: 'registry.invalid/worker:1' }] } } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { containers: [{ name: 'worker', image: 'registry.invalid/worker:1' }] } },
+        },
       },
     });
     await autoscaling.createNamespacedHorizontalPodAutoscaler({
@@ -270,7 +325,10 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
           metrics: [
             {
               type: 'External',
-              external: { metric: { name: 's0-queue', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'worker' } } }, target: { type: 'AverageValue', averageValue: '5' } },
+              external: {
+                metric: { name: 's0-queue', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'worker' } } },
+                target: { type: 'AverageValue', averageValue: '5' },
+              },
             },
           ],
         },
@@ -293,19 +351,33 @@ describe('external.metrics.k8s.io through the aggregation layer', () => {
     // Busy: 24 at 5 per replica → ceil(24 / 5) = 5 replicas, and the status shows 24 / 5 per pod. (24 converges
     // to 5 from any replica count: from 4 it is 20% over target, beyond the HPA's 10% tolerance.)
     served.set('worker/s0-queue', 24);
-    const busy = await eventually('scale-up to 5', async () => {
-      const h = await hpa();
-      return h.status?.currentReplicas === 5 && h.status.desiredReplicas === 5 && observed(h) !== undefined && quantityValue(observed(h) ?? '') === 24 / 5 ? h : undefined;
-    }, 150_000, 500, lastStatus);
+    const busy = await eventually(
+      'scale-up to 5',
+      async () => {
+        const h = await hpa();
+        return h.status?.currentReplicas === 5 && h.status.desiredReplicas === 5 && observed(h) !== undefined && quantityValue(observed(h) ?? '') === 24 / 5
+          ? h
+          : undefined;
+      },
+      150_000,
+      500,
+      lastStatus,
+    );
     expect(quantityValue(observed(busy) ?? '') * (busy.status?.currentReplicas ?? 0)).toBeCloseTo(24, 3);
     expect((await apps.readNamespacedDeployment({ name: 'worker', namespace })).spec?.replicas).toBe(5);
 
     // Quiet again: back to 1 after the sandbox's 10 s downscale stabilization.
     served.set('worker/s0-queue', 1.5);
-    const calm = await eventually('scale-down to 1', async () => {
-      const h = await hpa();
-      return h.status?.currentReplicas === 1 && observed(h) !== undefined && quantityValue(observed(h) ?? '') === 1.5 ? h : undefined;
-    }, 120_000, 1_000, lastStatus);
+    const calm = await eventually(
+      'scale-down to 1',
+      async () => {
+        const h = await hpa();
+        return h.status?.currentReplicas === 1 && observed(h) !== undefined && quantityValue(observed(h) ?? '') === 1.5 ? h : undefined;
+      },
+      120_000,
+      1_000,
+      lastStatus,
+    );
     expect(calm.status?.desiredReplicas).toBe(1);
     expect((await apps.readNamespacedDeployment({ name: 'worker', namespace })).spec?.replicas).toBe(1);
   });

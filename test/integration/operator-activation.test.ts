@@ -11,7 +11,19 @@ import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/i
 import { externalMetricsSourceOf } from '../../src/operator/scaledobject/external-metrics-adapter.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import {
+  createDeployment,
+  createNamespace,
+  deleteNamespace,
+  deleteScaledObjects,
+  hpaPath,
+  inProcessControllerOptions,
+  installCrds,
+  replicasOf,
+  sandboxClient,
+  soPath,
+  waitFor,
+} from './operator-support.js';
 
 /*
  * Activation to demand against the sandbox: the operator and the external metrics API run in this process, a

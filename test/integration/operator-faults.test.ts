@@ -6,7 +6,19 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScaledObject } from '../../src/apis/keda/v1alpha1/scaledobject.js';
 import type { KubeClient } from '../../src/kube/client.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, installCrds, metricSum, sandboxClient, soPath, startInProcessSwell, waitFor, type InProcessSwell } from './operator-support.js';
+import {
+  createDeployment,
+  createNamespace,
+  deleteNamespace,
+  deleteScaledObjects,
+  installCrds,
+  metricSum,
+  sandboxClient,
+  soPath,
+  startInProcessSwell,
+  waitFor,
+  type InProcessSwell,
+} from './operator-support.js';
 
 /*
  * Whatever fails at run time is told on the object: an HPA the apiserver refuses, a source that cannot be
@@ -91,7 +103,10 @@ describe('faults the operator meets at run time', () => {
     const reconciles = async () => metricSum(await swell.metrics(), 'controller_runtime_reconcile_total', { controller: 'scaledobject' });
     for (const touch of ['1', '2']) {
       const before = await reconciles();
-      await client.request('PATCH', soPath(namespace, 'zero-target'), { body: { metadata: { annotations: { 'test.swell.dev/touch': touch } } }, contentType: 'application/merge-patch+json' });
+      await client.request('PATCH', soPath(namespace, 'zero-target'), {
+        body: { metadata: { annotations: { 'test.swell.dev/touch': touch } } },
+        contentType: 'application/merge-patch+json',
+      });
       await waitFor(`a reconcile after touch ${touch}`, 20_000, async () => ((await reconciles()) > before ? true : undefined));
     }
     const again = (await eventsOf('zero-target')).filter((e) => e.reason === 'ScaledObjectCheckFailed');
@@ -104,7 +119,12 @@ describe('faults the operator meets at run time', () => {
       body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis-conn' }, stringData: { address: hiddenAddress } },
     });
     await client.request('POST', `/apis/keda.sh/v1alpha1/namespaces/${namespace}/triggerauthentications`, {
-      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'redis-auth' }, spec: { secretTargetRef: [{ parameter: 'address', name: 'redis-conn', key: 'address' }] } },
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'TriggerAuthentication',
+        metadata: { name: 'redis-auth' },
+        spec: { secretTargetRef: [{ parameter: 'address', name: 'redis-conn', key: 'address' }] },
+      },
     });
     await createDeployment(client, namespace, 'mailer', 1);
     await createScaledObject('mailer', {

@@ -35,11 +35,31 @@ interface Operator {
 }
 
 function startOperator(flags: string[], env: Record<string, string | undefined> = {}): Promise<Operator> {
-  const child = spawn(process.execPath, ['bin/swell.js', 'operator', '--namespace', namespace, '--lease-namespace', namespace, '--cluster-auth-namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--burst', 'false', ...flags], {
-    cwd: repo,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/swell.js',
+      'operator',
+      '--namespace',
+      namespace,
+      '--lease-namespace',
+      namespace,
+      '--cluster-auth-namespace',
+      namespace,
+      '--metrics-port',
+      '0',
+      '--health-port',
+      '0',
+      '--burst',
+      'false',
+      ...flags,
+    ],
+    {
+      cwd: repo,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   children.add(child);
   child.once('exit', () => children.delete(child));
   const log: string[] = [];
@@ -53,7 +73,15 @@ function startOperator(flags: string[], env: Record<string, string | undefined> 
         log.push(line);
         if (!line.includes('"swell operator started"')) continue;
         const started = JSON.parse(line) as { healthPort: number; metricsApiPort?: number; webhooksPort?: number };
-        resolve({ child, log, ports: { health: started.healthPort, ...(started.metricsApiPort ? { metricsApi: started.metricsApiPort } : {}), ...(started.webhooksPort ? { webhooks: started.webhooksPort } : {}) } });
+        resolve({
+          child,
+          log,
+          ports: {
+            health: started.healthPort,
+            ...(started.metricsApiPort ? { metricsApi: started.metricsApiPort } : {}),
+            ...(started.webhooksPort ? { webhooks: started.webhooksPort } : {}),
+          },
+        });
       }
     });
     child.once('exit', (code) => reject(new Error(`operator exited (${code}) before it started:\n${log.join('\n')}`)));
@@ -108,7 +136,10 @@ beforeAll(async () => {
   await createNamespace(client, namespace);
   work = await mkdtemp(join(tmpdir(), 'swell-op-process-'));
   // What users run: the compiled output, rebuilt from these sources.
-  await run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], { cwd: repo, timeout: 300_000 });
+  await run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json')], {
+    cwd: repo,
+    timeout: 300_000,
+  });
 }, 360_000);
 
 afterAll(async () => {
@@ -132,7 +163,17 @@ describe('the compiled operator process', () => {
     const kubeconfigFile = join(work, 'relayed.kubeconfig');
     await writeFile(kubeconfigFile, JSON.stringify(relayed));
     try {
-      const operator = await startOperator(['--install-crds', '--kubeconfig', kubeconfigFile, '--metrics-api', 'false', '--webhooks', 'false', '--leader-elect', 'false']);
+      const operator = await startOperator([
+        '--install-crds',
+        '--kubeconfig',
+        kubeconfigFile,
+        '--metrics-api',
+        'false',
+        '--webhooks',
+        'false',
+        '--leader-elect',
+        'false',
+      ]);
       expect(operator.log.some((l) => l.includes('"installed CRDs"'))).toBe(true);
       await waitFor('/readyz 200', 20_000, async () => ((await readyz(operator.ports.health)).status === 200 ? true : undefined));
       await relay.cut();
@@ -162,17 +203,25 @@ describe('the compiled operator process', () => {
         apiVersion: 'keda.sh/v1alpha1',
         kind: 'ScaledObject',
         metadata: { name: 'worker', namespace },
-        spec: { scaleTargetRef: { name: 'worker' }, minReplicaCount: 1, triggers: [{ type: 'redis', metadata: { address: redis.host, listName: `jobs-${suffix}`, listLength: '5' } }] },
+        spec: {
+          scaleTargetRef: { name: 'worker' },
+          minReplicaCount: 1,
+          triggers: [{ type: 'redis', metadata: { address: redis.host, listName: `jobs-${suffix}`, listLength: '5' } }],
+        },
       },
     });
     const flags = ['--metrics-api-service', `swell-metrics-it-${suffix}`, '--webhooks', 'false', '--local', 'true'];
     const leader = await startOperator([...flags, '--metrics-api', 'false']);
-    const leaseHolder = async () => (await client.request<{ spec?: { holderIdentity?: string } }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/swell-operator`)).spec?.holderIdentity;
+    const leaseHolder = async () =>
+      (await client.request<{ spec?: { holderIdentity?: string } }>('GET', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/swell-operator`)).spec
+        ?.holderIdentity;
     const holder = await waitFor('the first replica leads', 30_000, async () => (await leaseHolder().catch(() => undefined)) || undefined);
     const follower = await startOperator(flags);
     // The follower serves the metric through the aggregator, reading Redis with scalers it built itself.
     const metric = await waitFor('the metric served by the follower', 30_000, () =>
-      client.request<{ items: { value: string }[] }>('GET', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-redis-jobs-${suffix}`, { query: { labelSelector: 'scaledobject.keda.sh/name=worker' } }),
+      client.request<{ items: { value: string }[] }>('GET', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-redis-jobs-${suffix}`, {
+        query: { labelSelector: 'scaledobject.keda.sh/name=worker' },
+      }),
     );
     expect(metric.items[0]?.value).toBe('0');
     expect(await leaseHolder()).toBe(holder);
@@ -183,63 +232,76 @@ describe('the compiled operator process', () => {
     expect((await terminate(leader)).code).toBe(0);
   });
 
-  it('two local replicas: killing the registered one leaves the metrics API and webhooks served; a replica that stops removes no one else’s registration', { timeout: 180_000 }, async () => {
-    const flags = ['--metrics-api-service', `swell-metrics-it-${suffix}`, '--webhook-configuration', webhookConfiguration, '--local', 'true'];
-    const registeredPorts = async () => {
-      const apiService = await client.request<{ spec?: { service?: { port?: number } } }>('GET', apiServicePath).catch(() => undefined);
-      const webhooks = await client.request<{ webhooks?: { clientConfig: { url?: string } }[] }>('GET', `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${webhookConfiguration}`).catch(() => undefined);
-      const url = webhooks?.webhooks?.[0]?.clientConfig.url;
-      return { metricsApi: apiService?.spec?.service?.port, webhooks: url ? Number(new URL(url).port) : undefined };
-    };
-    const first = await startOperator(flags);
-    await waitFor('the first replica registered', 20_000, async () => {
-      const ports = await registeredPorts();
-      return ports.metricsApi === first.ports.metricsApi && ports.webhooks === first.ports.webhooks ? true : undefined;
-    });
-    const second = await startOperator(flags);
-    // The second replica leaves a live replica's registration alone.
-    await new Promise((r) => setTimeout(r, 3_000));
-    expect(await registeredPorts()).toEqual({ metricsApi: first.ports.metricsApi, webhooks: first.ports.webhooks });
+  it(
+    'two local replicas: killing the registered one leaves the metrics API and webhooks served; a replica that stops removes no one else’s registration',
+    { timeout: 180_000 },
+    async () => {
+      const flags = ['--metrics-api-service', `swell-metrics-it-${suffix}`, '--webhook-configuration', webhookConfiguration, '--local', 'true'];
+      const registeredPorts = async () => {
+        const apiService = await client.request<{ spec?: { service?: { port?: number } } }>('GET', apiServicePath).catch(() => undefined);
+        const webhooks = await client
+          .request<{ webhooks?: { clientConfig: { url?: string } }[] }>(
+            'GET',
+            `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${webhookConfiguration}`,
+          )
+          .catch(() => undefined);
+        const url = webhooks?.webhooks?.[0]?.clientConfig.url;
+        return { metricsApi: apiService?.spec?.service?.port, webhooks: url ? Number(new URL(url).port) : undefined };
+      };
+      const first = await startOperator(flags);
+      await waitFor('the first replica registered', 20_000, async () => {
+        const ports = await registeredPorts();
+        return ports.metricsApi === first.ports.metricsApi && ports.webhooks === first.ports.webhooks ? true : undefined;
+      });
+      const second = await startOperator(flags);
+      // The second replica leaves a live replica's registration alone.
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(await registeredPorts()).toEqual({ metricsApi: first.ports.metricsApi, webhooks: first.ports.webhooks });
 
-    first.child.kill('SIGKILL');
-    const killedAt = Date.now();
-    await waitFor('metrics API and webhooks served by the survivor', 20_000, async () => ((await metricsApiServed()) && (await webhookServed()) ? true : undefined));
-    const failoverMs = Date.now() - killedAt;
-    process.stderr.write(`[operator-process] metrics API and webhooks served again ${failoverMs} ms after kill -9 of the registered replica\n`);
-    expect(await registeredPorts()).toEqual({ metricsApi: second.ports.metricsApi, webhooks: second.ports.webhooks });
+      first.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await waitFor('metrics API and webhooks served by the survivor', 20_000, async () =>
+        (await metricsApiServed()) && (await webhookServed()) ? true : undefined,
+      );
+      const failoverMs = Date.now() - killedAt;
+      process.stderr.write(`[operator-process] metrics API and webhooks served again ${failoverMs} ms after kill -9 of the registered replica\n`);
+      expect(await registeredPorts()).toEqual({ metricsApi: second.ports.metricsApi, webhooks: second.ports.webhooks });
 
-    // A third replica starts and stops: the registration stays with the survivor.
-    const third = await startOperator(flags);
-    await new Promise((r) => setTimeout(r, 2_000));
-    const stopped = await terminate(third);
-    expect(stopped.code).toBe(0);
-    expect(await registeredPorts()).toEqual({ metricsApi: second.ports.metricsApi, webhooks: second.ports.webhooks });
-    expect(await metricsApiServed()).toBe(true);
-    expect(await webhookServed()).toBe(true);
+      // A third replica starts and stops: the registration stays with the survivor.
+      const third = await startOperator(flags);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const stopped = await terminate(third);
+      expect(stopped.code).toBe(0);
+      expect(await registeredPorts()).toEqual({ metricsApi: second.ports.metricsApi, webhooks: second.ports.webhooks });
+      expect(await metricsApiServed()).toBe(true);
+      expect(await webhookServed()).toBe(true);
 
-    // The registered replica stops cleanly while another runs: the other takes over within seconds.
-    const fourth = await startOperator(flags);
-    const handover = await terminate(second);
-    expect(handover.code).toBe(0);
-    const stoppedAt = Date.now();
-    await waitFor('metrics API and webhooks served by the remaining replica', 20_000, async () => {
-      const ports = await registeredPorts();
-      const moved = ports.metricsApi === fourth.ports.metricsApi && ports.webhooks === fourth.ports.webhooks;
-      return moved && (await metricsApiServed()) && (await webhookServed()) ? true : undefined;
-    });
-    process.stderr.write(`[operator-process] served by the remaining replica ${Date.now() - stoppedAt} ms after the registered one stopped cleanly\n`);
+      // The registered replica stops cleanly while another runs: the other takes over within seconds.
+      const fourth = await startOperator(flags);
+      const handover = await terminate(second);
+      expect(handover.code).toBe(0);
+      const stoppedAt = Date.now();
+      await waitFor('metrics API and webhooks served by the remaining replica', 20_000, async () => {
+        const ports = await registeredPorts();
+        const moved = ports.metricsApi === fourth.ports.metricsApi && ports.webhooks === fourth.ports.webhooks;
+        return moved && (await metricsApiServed()) && (await webhookServed()) ? true : undefined;
+      });
+      process.stderr.write(`[operator-process] served by the remaining replica ${Date.now() - stoppedAt} ms after the registered one stopped cleanly\n`);
 
-    // The last replica stops: it removes what points at itself, so no dead APIService is left behind.
-    const last = await terminate(fourth);
-    expect(last.code).toBe(0);
-    expect(await registeredPorts()).toEqual({ metricsApi: undefined, webhooks: undefined });
-  });
+      // The last replica stops: it removes what points at itself, so no dead APIService is left behind.
+      const last = await terminate(fourth);
+      expect(last.code).toBe(0);
+      expect(await registeredPorts()).toEqual({ metricsApi: undefined, webhooks: undefined });
+    },
+  );
 });
 
 /** The aggregator reaches a swell metrics API: any answer but 503 ServiceUnavailable (here 404, no such object). */
 async function metricsApiServed(): Promise<boolean> {
   try {
-    await client.request('GET', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-none`, { query: { labelSelector: 'scaledobject.keda.sh/name=none' } });
+    await client.request('GET', `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/s0-none`, {
+      query: { labelSelector: 'scaledobject.keda.sh/name=none' },
+    });
     return true;
   } catch (err) {
     return (err as { code?: number }).code === 404;
@@ -252,7 +314,12 @@ async function webhookServed(): Promise<boolean> {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
     metadata: { name: 'probe', namespace },
-    spec: { scaleTargetRef: { name: 'probe' }, minReplicaCount: 2, idleReplicaCount: 3, triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '1' } }] },
+    spec: {
+      scaleTargetRef: { name: 'probe' },
+      minReplicaCount: 2,
+      idleReplicaCount: 3,
+      triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '1' } }],
+    },
   };
   try {
     await client.request('POST', soPath(namespace), { body, query: { dryRun: 'All' } });

@@ -19,11 +19,15 @@ let client: KubeClient;
 const children = new Set<ChildProcess>();
 
 function startOperator(...flags: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'operator', '--namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--log-level', 'info', ...flags], {
-    cwd: repo,
-    env: { ...process.env, POD_NAMESPACE: namespace },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'operator', '--namespace', namespace, '--metrics-port', '0', '--health-port', '0', '--log-level', 'info', ...flags],
+    {
+      cwd: repo,
+      env: { ...process.env, POD_NAMESPACE: namespace },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   // Its log (on stderr) is read for `started`; warnings and errors still reach the test's output.
   child.stderr?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (/"level":[4-6]\d/.test(line)) process.stderr.write(`${line}\n`);
@@ -62,7 +66,9 @@ beforeAll(async () => {
 afterAll(async () => {
   const survivor = startOperator('--leader-elect', 'false');
   await client.request('DELETE', soPath(namespace, 'cart')).catch(() => undefined);
-  await waitFor('ScaledObjects deleted', 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined)).catch(() => undefined);
+  await waitFor('ScaledObjects deleted', 20_000, async () =>
+    (await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined,
+  ).catch(() => undefined);
   for (const child of [...children, survivor]) child.kill('SIGKILL');
   await deleteNamespace(client, namespace);
 });
@@ -76,16 +82,28 @@ describe('swell operator as a process', () => {
     const minute = new Date().getUTCMinutes();
     const window = (open: boolean) => ({
       type: 'cron',
-      metadata: { timezone: 'Etc/UTC', start: `${(minute + (open ? 59 : 20)) % 60} * * * *`, end: `${(minute + (open ? 3 : 30)) % 60} * * * *`, desiredReplicas: '2' },
+      metadata: {
+        timezone: 'Etc/UTC',
+        start: `${(minute + (open ? 59 : 20)) % 60} * * * *`,
+        end: `${(minute + (open ? 3 : 30)) % 60} * * * *`,
+        desiredReplicas: '2',
+      },
     });
     await client.request('POST', soPath(namespace), {
-      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'cart' }, spec: { scaleTargetRef: { name: 'cart' }, pollingInterval: 1, cooldownPeriod: 15, triggers: [window(true)] } },
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'ScaledObject',
+        metadata: { name: 'cart' },
+        spec: { scaleTargetRef: { name: 'cart' }, pollingInterval: 1, cooldownPeriod: 15, triggers: [window(true)] },
+      },
     });
     const first = startOperator('--leader-elect', 'false');
     await waitFor('cart woken', 30_000, async () => ((await replicasOf(client, namespace, 'cart')) === 1 ? true : undefined));
     // The window closes while the first operator still polls: lastActiveTime stops moving.
     await client.request('PATCH', soPath(namespace, 'cart'), { body: { spec: { triggers: [window(false)] } }, contentType: 'application/merge-patch+json' });
-    await waitFor('cart inactive', 20_000, async () => ((await getSo('cart')).status?.conditions?.find((c) => c.type === 'Active')?.status === 'False' ? true : undefined));
+    await waitFor('cart inactive', 20_000, async () =>
+      (await getSo('cart')).status?.conditions?.find((c) => c.type === 'Active')?.status === 'False' ? true : undefined,
+    );
     first.kill('SIGKILL');
     await exited(first);
     const stored = await getSo('cart');

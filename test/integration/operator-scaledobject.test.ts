@@ -11,7 +11,20 @@ import { Operator } from '../../src/operator/operator.js';
 import { MetricsSourceError } from '../../src/operator/scaledobject/metrics-source.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { freePort } from '../../src/sandbox/net.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, pollRounds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import {
+  createDeployment,
+  createNamespace,
+  deleteNamespace,
+  deleteScaledObjects,
+  hpaPath,
+  inProcessControllerOptions,
+  installCrds,
+  pollRounds,
+  replicasOf,
+  sandboxClient,
+  soPath,
+  waitFor,
+} from './operator-support.js';
 
 /*
  * A user's stories with the operator running in this process against the sandbox's real control plane
@@ -86,14 +99,23 @@ const hpaGone = (name: string) =>
   });
 
 async function eventReasons(name: string): Promise<string[]> {
-  const events = await client.request<{ items: { involvedObject: { name: string; kind: string }; reason: string }[] }>('GET', `/api/v1/namespaces/${namespace}/events`);
+  const events = await client.request<{ items: { involvedObject: { name: string; kind: string }; reason: string }[] }>(
+    'GET',
+    `/api/v1/namespaces/${namespace}/events`,
+  );
   return events.items.filter((e) => e.involvedObject.kind === 'ScaledObject' && e.involvedObject.name === name).map((e) => e.reason);
 }
 
 describe('a cron ScaledObject on a Deployment', () => {
   it('becomes Ready and owns an HPA with exactly KEDA shape', async () => {
     await createDeployment(client, namespace, 'shop', 0);
-    await createScaledObject('shop', { scaleTargetRef: { name: 'shop' }, pollingInterval: 1, cooldownPeriod: 3, maxReplicaCount: 5, triggers: [cronTrigger(false)] });
+    await createScaledObject('shop', {
+      scaleTargetRef: { name: 'shop' },
+      pollingInterval: 1,
+      cooldownPeriod: 3,
+      maxReplicaCount: 5,
+      triggers: [cronTrigger(false)],
+    });
     const so = await conditionIs('shop', 'Ready', 'True', 'ScaledObjectReady');
     expect(so.metadata.finalizers).toContain('finalizer.keda.sh');
     expect(so.metadata.labels?.['scaledobject.keda.sh/name']).toBe('shop');
@@ -107,12 +129,22 @@ describe('a cron ScaledObject on a Deployment', () => {
       'app.kubernetes.io/managed-by': 'keda-operator',
       'scaledobject.keda.sh/name': 'shop',
     });
-    expect(hpa.metadata?.ownerReferences).toEqual([expect.objectContaining({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', name: 'shop', controller: true, blockOwnerDeletion: true })]);
+    expect(hpa.metadata?.ownerReferences).toEqual([
+      expect.objectContaining({ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', name: 'shop', controller: true, blockOwnerDeletion: true }),
+    ]);
     expect(hpa.spec).toMatchObject({
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'shop' },
       minReplicas: 1,
       maxReplicas: 5,
-      metrics: [{ type: 'External', external: { metric: { name: metricName, selector: { matchLabels: { 'scaledobject.keda.sh/name': 'shop' } } }, target: { type: 'AverageValue', averageValue: '1' } } }],
+      metrics: [
+        {
+          type: 'External',
+          external: {
+            metric: { name: metricName, selector: { matchLabels: { 'scaledobject.keda.sh/name': 'shop' } } },
+            target: { type: 'AverageValue', averageValue: '1' },
+          },
+        },
+      ],
     });
     expect(hpa.spec?.behavior?.scaleUp?.selectPolicy).not.toBe('Disabled');
   });
@@ -138,14 +170,27 @@ describe('a cron ScaledObject on a Deployment', () => {
 
   it('keeps minReplicaCount while inactive and wakes to it', async () => {
     await createDeployment(client, namespace, 'floor', 1);
-    await createScaledObject('floor', { scaleTargetRef: { name: 'floor' }, pollingInterval: 1, cooldownPeriod: 2, minReplicaCount: 2, triggers: [cronTrigger(false)] });
+    await createScaledObject('floor', {
+      scaleTargetRef: { name: 'floor' },
+      pollingInterval: 1,
+      cooldownPeriod: 2,
+      minReplicaCount: 2,
+      triggers: [cronTrigger(false)],
+    });
     await replicasBecome('floor', 2);
     expect((await getHpa('keda-hpa-floor')).spec?.minReplicas).toBe(2);
   });
 
   it('rests at idleReplicaCount after the cooldown and wakes straight to minReplicaCount', async () => {
     await createDeployment(client, namespace, 'idle', 3);
-    await createScaledObject('idle', { scaleTargetRef: { name: 'idle' }, pollingInterval: 1, cooldownPeriod: 2, idleReplicaCount: 0, minReplicaCount: 2, triggers: [cronTrigger(false)] });
+    await createScaledObject('idle', {
+      scaleTargetRef: { name: 'idle' },
+      pollingInterval: 1,
+      cooldownPeriod: 2,
+      idleReplicaCount: 0,
+      minReplicaCount: 2,
+      triggers: [cronTrigger(false)],
+    });
     await replicasBecome('idle', 0);
     await patchScaledObject('idle', { spec: { triggers: [cronTrigger(true)] } });
     await replicasBecome('idle', 2);
@@ -171,7 +216,11 @@ describe('pausing a ScaledObject', () => {
 
   it('paused freezes the replicas where they are even when the trigger says otherwise', async () => {
     await createDeployment(client, namespace, 'freeze', 3);
-    await createScaledObject('freeze', { scaleTargetRef: { name: 'freeze' }, pollingInterval: 1, cooldownPeriod: 0, triggers: [cronTrigger(false)] }, { 'autoscaling.keda.sh/paused': 'true' });
+    await createScaledObject(
+      'freeze',
+      { scaleTargetRef: { name: 'freeze' }, pollingInterval: 1, cooldownPeriod: 0, triggers: [cronTrigger(false)] },
+      { 'autoscaling.keda.sh/paused': 'true' },
+    );
     await conditionIs('freeze', 'Paused', 'True');
     // A twin without the annotation, created after it, is taken to zero by the same trigger: by then the
     // paused one had every chance to move too.
@@ -186,14 +235,22 @@ describe('pausing a ScaledObject', () => {
 
   it('paused-scale-in disables HPA scale-down and blocks the drop to zero; paused-scale-out disables scale-up', async () => {
     await createDeployment(client, namespace, 'ratchet', 2);
-    await createScaledObject('ratchet', { scaleTargetRef: { name: 'ratchet' }, pollingInterval: 1, cooldownPeriod: 0, triggers: [cronTrigger(false)] }, { 'autoscaling.keda.sh/paused-scale-in': 'true' });
-    const hpa = await waitFor('HPA with scale-down disabled', 20_000, async () => ((await getHpa('keda-hpa-ratchet')).spec?.behavior?.scaleDown?.selectPolicy === 'Disabled' ? true : undefined));
+    await createScaledObject(
+      'ratchet',
+      { scaleTargetRef: { name: 'ratchet' }, pollingInterval: 1, cooldownPeriod: 0, triggers: [cronTrigger(false)] },
+      { 'autoscaling.keda.sh/paused-scale-in': 'true' },
+    );
+    const hpa = await waitFor('HPA with scale-down disabled', 20_000, async () =>
+      (await getHpa('keda-hpa-ratchet')).spec?.behavior?.scaleDown?.selectPolicy === 'Disabled' ? true : undefined,
+    );
     expect(hpa).toBe(true);
     await conditionIs('ratchet', 'Paused', 'True');
     // Two polling rounds of every ScaledObject later the inactive trigger still has not taken it down.
     await pollRounds(() => registry.metrics(), 2);
     expect(await replicasOf(client, namespace, 'ratchet')).toBe(2);
-    await patchScaledObject('ratchet', { metadata: { annotations: { 'autoscaling.keda.sh/paused-scale-in': null, 'autoscaling.keda.sh/paused-scale-out': 'true' } } });
+    await patchScaledObject('ratchet', {
+      metadata: { annotations: { 'autoscaling.keda.sh/paused-scale-in': null, 'autoscaling.keda.sh/paused-scale-out': 'true' } },
+    });
     await waitFor('HPA with scale-up disabled', 20_000, async () => {
       const behavior = (await getHpa('keda-hpa-ratchet')).spec?.behavior;
       return behavior?.scaleUp?.selectPolicy === 'Disabled' && behavior.scaleDown?.selectPolicy !== 'Disabled' ? true : undefined;
@@ -211,7 +268,9 @@ describe('a trigger whose source is down', () => {
       pollingInterval: 1,
       cooldownPeriod: 2,
       fallback: { failureThreshold: 2, replicas: 3 },
-      triggers: [{ type: 'prometheus', metadata: { serverAddress: `http://127.0.0.1:${closedPort}`, query: 'sum(rate(http_requests_total[1m]))', threshold: '10' } }],
+      triggers: [
+        { type: 'prometheus', metadata: { serverAddress: `http://127.0.0.1:${closedPort}`, query: 'sum(rate(http_requests_total[1m]))', threshold: '10' } },
+      ],
     });
     const so = await conditionIs('fragile', 'Fallback', 'True', 'FallbackExists', 30_000);
     expect(so.status?.health?.['s0-prometheus']).toMatchObject({ status: 'Failing' });
@@ -248,7 +307,13 @@ describe('a trigger whose source is down', () => {
 describe('deleting a ScaledObject', () => {
   it('with restoreToOriginalReplicaCount puts the original count back and lets the object go', async () => {
     await createDeployment(client, namespace, 'restore', 2);
-    await createScaledObject('restore', { scaleTargetRef: { name: 'restore' }, pollingInterval: 1, cooldownPeriod: 0, advanced: { restoreToOriginalReplicaCount: true }, triggers: [cronTrigger(false)] });
+    await createScaledObject('restore', {
+      scaleTargetRef: { name: 'restore' },
+      pollingInterval: 1,
+      cooldownPeriod: 0,
+      advanced: { restoreToOriginalReplicaCount: true },
+      triggers: [cronTrigger(false)],
+    });
     await replicasBecome('restore', 0);
     expect((await getSo('restore')).status?.originalReplicaCount).toBe(2);
     await client.request('DELETE', soPath(namespace, 'restore'));
@@ -266,7 +331,12 @@ describe('deleting a ScaledObject', () => {
 
 describe('invalid ScaledObjects', () => {
   it('min above max is refused by the CRD schema', async () => {
-    const attempt = createScaledObject('upside-down', { scaleTargetRef: { name: 'x' }, minReplicaCount: 5, maxReplicaCount: 2, triggers: [cronTrigger(false)] });
+    const attempt = createScaledObject('upside-down', {
+      scaleTargetRef: { name: 'x' },
+      minReplicaCount: 5,
+      maxReplicaCount: 2,
+      triggers: [cronTrigger(false)],
+    });
     await expect(attempt).rejects.toMatchObject({ code: 422 });
     await expect(attempt).rejects.toThrow(/minReplicaCount must be less than or equal to maxReplicaCount/);
   });
@@ -306,25 +376,43 @@ describe('trigger authentication', () => {
     const tokens: string[] = [];
     const server = http.createServer((req, res) => {
       tokens.push(req.headers.authorization ?? '');
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [Date.now() / 1000, '7'] }] } }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [Date.now() / 1000, '7'] }] } }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const port = (server.address() as AddressInfo).port;
-      await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'prom-token' }, stringData: { token: 'first-token' } } });
+      await client.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
+        body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'prom-token' }, stringData: { token: 'first-token' } },
+      });
       await client.request('POST', `/apis/keda.sh/v1alpha1/namespaces/${namespace}/triggerauthentications`, {
-        body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'prom-auth' }, spec: { secretTargetRef: [{ parameter: 'bearerToken', name: 'prom-token', key: 'token' }] } },
+        body: {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'TriggerAuthentication',
+          metadata: { name: 'prom-auth' },
+          spec: { secretTargetRef: [{ parameter: 'bearerToken', name: 'prom-token', key: 'token' }] },
+        },
       });
       await createDeployment(client, namespace, 'secured', 1);
       await createScaledObject('secured', {
         scaleTargetRef: { name: 'secured' },
         pollingInterval: 1,
-        triggers: [{ type: 'prometheus', metadata: { serverAddress: `http://127.0.0.1:${port}`, query: 'up', threshold: '5', authModes: 'bearer' }, authenticationRef: { name: 'prom-auth' } }],
+        triggers: [
+          {
+            type: 'prometheus',
+            metadata: { serverAddress: `http://127.0.0.1:${port}`, query: 'up', threshold: '5', authModes: 'bearer' },
+            authenticationRef: { name: 'prom-auth' },
+          },
+        ],
       });
       await waitFor('a query with the first token', 20_000, () => Promise.resolve(tokens.includes('Bearer first-token') ? true : undefined));
       const so = await conditionIs('secured', 'Active', 'True');
       expect(so.status?.authenticationsTypes).toBe('prom-auth');
-      await client.request('PATCH', `/api/v1/namespaces/${namespace}/secrets/prom-token`, { body: { stringData: { token: 'second-token' } }, contentType: 'application/merge-patch+json' });
+      await client.request('PATCH', `/api/v1/namespaces/${namespace}/secrets/prom-token`, {
+        body: { stringData: { token: 'second-token' } },
+        contentType: 'application/merge-patch+json',
+      });
       await waitFor('a query with the rotated token', 20_000, () => Promise.resolve(tokens.includes('Bearer second-token') ? true : undefined));
       const rotatedAt = tokens.indexOf('Bearer second-token');
       // Two more queries after the first with the new token: the old one must not come back.

@@ -10,7 +10,20 @@ import { startMetricsApi, type RunningMetricsApi } from '../../src/metrics-api/i
 import { externalMetricsSourceOf } from '../../src/operator/scaledobject/external-metrics-adapter.js';
 import type { KubeWatchClient } from '../../src/kube/client.js';
 import { Operator } from '../../src/operator/operator.js';
-import { createDeployment, createNamespace, deleteNamespace, deleteScaledObjects, hpaPath, inProcessControllerOptions, installCrds, pollRounds, replicasOf, sandboxClient, soPath, waitFor } from './operator-support.js';
+import {
+  createDeployment,
+  createNamespace,
+  deleteNamespace,
+  deleteScaledObjects,
+  hpaPath,
+  inProcessControllerOptions,
+  installCrds,
+  pollRounds,
+  replicasOf,
+  sandboxClient,
+  soPath,
+  waitFor,
+} from './operator-support.js';
 
 /*
  * scalingModifiers end to end: the operator and the external metrics API run in this process against the
@@ -91,7 +104,8 @@ async function viaApiserver(path: string): Promise<{ status: number; body: strin
   });
 }
 
-const compositePath = (so: string) => `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/composite-metric?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${so}`)}`;
+const compositePath = (so: string) =>
+  `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/composite-metric?labelSelector=${encodeURIComponent(`scaledobject.keda.sh/name=${so}`)}`;
 
 /** The composite value kube-apiserver serves, once it equals `expected` (the APIService may take a moment to be Available). */
 function compositeServed(so: string, expected: string, timeoutMs = 60_000): Promise<string> {
@@ -108,60 +122,77 @@ const getSo = (name: string) => client.request<ScaledObject>('GET', soPath(names
 const getHpa = (name: string) => client.request<V2HorizontalPodAutoscaler>('GET', hpaPath(namespace, name));
 
 describe('a ScaledObject whose two Redis lists are combined by scalingModifiers', () => {
-  it('scales on the formula: one composite-metric on the HPA, served through the apiserver, 0 → 1 on activation, then further by the HPA', { timeout: 300_000 }, async () => {
-    await fillList(lists.a, 2);
-    await fillList(lists.b, 1);
-    await createDeployment(client, namespace, 'mixer', 0);
-    await client.request('POST', soPath(namespace), {
-      body: {
-        apiVersion: 'keda.sh/v1alpha1',
-        kind: 'ScaledObject',
-        metadata: { name: 'mixer', namespace },
-        spec: {
-          scaleTargetRef: { name: 'mixer' },
-          pollingInterval: 1,
-          cooldownPeriod: 300,
-          maxReplicaCount: 6,
-          advanced: { scalingModifiers: { formula: '(a + b) / 2', target: '5', activationTarget: '2' } },
-          triggers: [redisTrigger('a', lists.a), redisTrigger('b', lists.b)],
+  it(
+    'scales on the formula: one composite-metric on the HPA, served through the apiserver, 0 → 1 on activation, then further by the HPA',
+    { timeout: 300_000 },
+    async () => {
+      await fillList(lists.a, 2);
+      await fillList(lists.b, 1);
+      await createDeployment(client, namespace, 'mixer', 0);
+      await client.request('POST', soPath(namespace), {
+        body: {
+          apiVersion: 'keda.sh/v1alpha1',
+          kind: 'ScaledObject',
+          metadata: { name: 'mixer', namespace },
+          spec: {
+            scaleTargetRef: { name: 'mixer' },
+            pollingInterval: 1,
+            cooldownPeriod: 300,
+            maxReplicaCount: 6,
+            advanced: { scalingModifiers: { formula: '(a + b) / 2', target: '5', activationTarget: '2' } },
+            triggers: [redisTrigger('a', lists.a), redisTrigger('b', lists.b)],
+          },
         },
-      },
-    });
-    await waitFor('mixer Ready', 30_000, async () => ((await getSo('mixer')).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined));
+      });
+      await waitFor('mixer Ready', 30_000, async () =>
+        (await getSo('mixer')).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined,
+      );
 
-    expect((await getSo('mixer')).status).toMatchObject({ compositeScalerName: 'composite-metric', externalMetricNames: [expect.stringMatching(/^s0-redis-/), expect.stringMatching(/^s1-redis-/)] });
-    const hpa = await getHpa('keda-hpa-mixer');
-    expect(hpa.spec?.metrics).toEqual([
-      { type: 'External', external: { metric: { name: 'composite-metric', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'mixer' } } }, target: { type: 'AverageValue', averageValue: '5' } } },
-    ]);
+      expect((await getSo('mixer')).status).toMatchObject({
+        compositeScalerName: 'composite-metric',
+        externalMetricNames: [expect.stringMatching(/^s0-redis-/), expect.stringMatching(/^s1-redis-/)],
+      });
+      const hpa = await getHpa('keda-hpa-mixer');
+      expect(hpa.spec?.metrics).toEqual([
+        {
+          type: 'External',
+          external: {
+            metric: { name: 'composite-metric', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'mixer' } } },
+            target: { type: 'AverageValue', averageValue: '5' },
+          },
+        },
+      ]);
 
-    // (2 + 1) / 2 = 1.5 is below the activation target 2: the lists are not empty, yet the target stays at zero.
-    expect(await compositeServed('mixer', '1500m')).toBe('1500m');
-    // Two polling rounds of every ScaledObject later, the composite below activation has woken nothing.
-    await pollRounds(() => registry.metrics(), 2);
-    expect(await replicasOf(client, namespace, 'mixer')).toBe(0);
-    expect((await getSo('mixer')).status?.conditions?.find((c) => c.type === 'Active')?.status).toBe('False');
+      // (2 + 1) / 2 = 1.5 is below the activation target 2: the lists are not empty, yet the target stays at zero.
+      expect(await compositeServed('mixer', '1500m')).toBe('1500m');
+      // Two polling rounds of every ScaledObject later, the composite below activation has woken nothing.
+      await pollRounds(() => registry.metrics(), 2);
+      expect(await replicasOf(client, namespace, 'mixer')).toBe(0);
+      expect((await getSo('mixer')).status?.conditions?.find((c) => c.type === 'Active')?.status).toBe('False');
 
-    // (4 + 2) / 2 = 3 passes it: swell wakes the target to 1, and the composite is what the apiserver serves.
-    await fillList(lists.a, 4);
-    await fillList(lists.b, 2);
-    await waitFor('mixer at 1 replica', 20_000, async () => ((await replicasOf(client, namespace, 'mixer')) === 1 ? true : undefined));
-    expect(await compositeServed('mixer', '3')).toBe('3');
-    expect(await registry.getSingleMetricAsString('keda_scaler_active')).toMatch(/keda_scaler_active\{[^}]*scaledObject="mixer",scaler="composite-metric"[^}]*\} 1/);
+      // (4 + 2) / 2 = 3 passes it: swell wakes the target to 1, and the composite is what the apiserver serves.
+      await fillList(lists.a, 4);
+      await fillList(lists.b, 2);
+      await waitFor('mixer at 1 replica', 20_000, async () => ((await replicasOf(client, namespace, 'mixer')) === 1 ? true : undefined));
+      expect(await compositeServed('mixer', '3')).toBe('3');
+      expect(await registry.getSingleMetricAsString('keda_scaler_active')).toMatch(
+        /keda_scaler_active\{[^}]*scaledObject="mixer",scaler="composite-metric"[^}]*\} 1/,
+      );
 
-    // (30 + 16) / 2 = 23 at 5 per replica: the HPA controller takes it to ceil(23 / 5) = 5 on composite-metric.
-    await fillList(lists.a, 30);
-    await fillList(lists.b, 16);
-    expect(await compositeServed('mixer', '23')).toBe('23');
-    let last: V2HorizontalPodAutoscaler | undefined;
-    await waitFor('HPA scales mixer to 5 on the composite', 200_000, async () => {
-      last = await getHpa('keda-hpa-mixer');
-      return last.status?.desiredReplicas === 5 && (await replicasOf(client, namespace, 'mixer')) === 5 ? true : undefined;
-    }).catch((err: unknown) => {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}; last HPA status: ${JSON.stringify(last?.status)}`);
-    });
-    expect(last?.status?.currentMetrics?.[0]?.external?.metric.name).toBe('composite-metric');
-  });
+      // (30 + 16) / 2 = 23 at 5 per replica: the HPA controller takes it to ceil(23 / 5) = 5 on composite-metric.
+      await fillList(lists.a, 30);
+      await fillList(lists.b, 16);
+      expect(await compositeServed('mixer', '23')).toBe('23');
+      let last: V2HorizontalPodAutoscaler | undefined;
+      await waitFor('HPA scales mixer to 5 on the composite', 200_000, async () => {
+        last = await getHpa('keda-hpa-mixer');
+        return last.status?.desiredReplicas === 5 && (await replicasOf(client, namespace, 'mixer')) === 5 ? true : undefined;
+      }).catch((err: unknown) => {
+        throw new Error(`${err instanceof Error ? err.message : String(err)}; last HPA status: ${JSON.stringify(last?.status)}`);
+      });
+      expect(last?.status?.currentMetrics?.[0]?.external?.metric.name).toBe('composite-metric');
+    },
+  );
 
   it('an invalid formula is reported as Ready=False naming the field, and no HPA is made', async () => {
     await createDeployment(client, namespace, 'typo', 1);

@@ -28,7 +28,8 @@ export function sandboxClient(): { kubeConfig: KubeConfig; client: KubeWatchClie
   return { kubeConfig, client: createHttpKubeClient(kubeConfig) };
 }
 
-const crdPath = (name?: string) => resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', ...(name ? { name } : {}) });
+const crdPath = (name?: string) =>
+  resourcePath({ group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions', ...(name ? { name } : {}) });
 
 /**
  * Creates or replaces every CRD in crds/ through the apiextensions API as raw JSON (client-node's typed
@@ -43,7 +44,9 @@ export async function installCrds(client: KubeClient, dir = join(import.meta.dir
       names.push(crd.metadata.name);
       try {
         const existing = await client.request<{ metadata: { resourceVersion: string } }>('GET', crdPath(crd.metadata.name));
-        await client.request('PUT', crdPath(crd.metadata.name), { body: { ...crd, metadata: { ...crd.metadata, resourceVersion: existing.metadata.resourceVersion } } });
+        await client.request('PUT', crdPath(crd.metadata.name), {
+          body: { ...crd, metadata: { ...crd.metadata, resourceVersion: existing.metadata.resourceVersion } },
+        });
       } catch (err) {
         if (!isNotFound(err)) throw err;
         await client.request('POST', crdPath(), { body: crd });
@@ -70,7 +73,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -94,14 +98,20 @@ export async function createDeployment(client: KubeClient, namespace: string, na
       spec: {
         replicas,
         selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1', env: [{ name: 'GREETING', value: 'hello' }] }] } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: { containers: [{ name: 'main', image: 'registry.invalid/app:1', env: [{ name: 'GREETING', value: 'hello' }] }] },
+        },
       },
     },
   });
 }
 
 export async function replicasOf(client: KubeClient, namespace: string, name: string): Promise<number> {
-  const scale = await client.request<{ spec: { replicas?: number } }>('GET', resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace, name, subresource: 'scale' }));
+  const scale = await client.request<{ spec: { replicas?: number } }>(
+    'GET',
+    resourcePath({ group: 'apps', version: 'v1', resource: 'deployments', namespace, name, subresource: 'scale' }),
+  );
   return scale.spec.replicas ?? 0;
 }
 
@@ -109,7 +119,9 @@ export async function replicasOf(client: KubeClient, namespace: string, name: st
 export async function deleteScaledObjects(client: KubeClient, namespace: string): Promise<void> {
   const list = await client.request<{ items: { metadata: { name: string } }[] }>('GET', soPath(namespace)).catch(() => ({ items: [] }));
   for (const so of list.items) await client.request('DELETE', soPath(namespace, so.metadata.name)).catch(() => undefined);
-  await waitFor('ScaledObjects deleted', 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined)).catch(() => undefined);
+  await waitFor('ScaledObjects deleted', 20_000, async () =>
+    (await client.request<{ items: unknown[] }>('GET', soPath(namespace))).items.length === 0 ? true : undefined,
+  ).catch(() => undefined);
 }
 
 /**
@@ -147,7 +159,11 @@ export interface InProcessSwell {
  * ports of its own, no Lease, and the parts that would register cluster-wide (metrics API, webhooks) and burst
  * placement off unless `settings` turns them on. Resolves once it is ready.
  */
-export async function startInProcessSwell(sandbox: { client: KubeWatchClient }, namespace: string, options: { log?: Logger; settings?: Partial<SwellSettings> } = {}): Promise<InProcessSwell> {
+export async function startInProcessSwell(
+  sandbox: { client: KubeWatchClient },
+  namespace: string,
+  options: { log?: Logger; settings?: Partial<SwellSettings> } = {},
+): Promise<InProcessSwell> {
   const settings: SwellSettings = {
     namespace,
     metricsPort: 0,
@@ -210,21 +226,35 @@ export async function pollRounds(metrics: () => Promise<string>, rounds: number,
   const scheduler = { scheduler: 'scaledobject' };
   const start = metricSum(before, 'swell_poll_runs_total', scheduler);
   const keys = Math.max(1, metricSum(before, 'swell_poll_scheduled_keys', scheduler));
-  await waitFor(`${rounds} polling rounds of ${keys} ScaledObjects`, timeoutMs, async () => (metricSum(await metrics(), 'swell_poll_runs_total', scheduler) - start >= rounds * keys ? true : undefined));
+  await waitFor(`${rounds} polling rounds of ${keys} ScaledObjects`, timeoutMs, async () =>
+    metricSum(await metrics(), 'swell_poll_runs_total', scheduler) - start >= rounds * keys ? true : undefined,
+  );
 }
 
-export const soPath = (namespace: string, name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });
-export const hpaPath = (namespace: string, name?: string) => resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(name ? { name } : {}) });
+export const soPath = (namespace: string, name?: string) =>
+  resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledobjects', namespace, ...(name ? { name } : {}) });
+export const hpaPath = (namespace: string, name?: string) =>
+  resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(name ? { name } : {}) });
 
 /** The CRDs the chart installs (crds.install=true). */
-export const chartCrds = ['scaledobjects.keda.sh', 'scaledjobs.keda.sh', 'triggerauthentications.keda.sh', 'clustertriggerauthentications.keda.sh', 'burstpolicies.swell.dev'];
+export const chartCrds = [
+  'scaledobjects.keda.sh',
+  'scaledjobs.keda.sh',
+  'triggerauthentications.keda.sh',
+  'clustertriggerauthentications.keda.sh',
+  'burstpolicies.swell.dev',
+];
 
 /**
  * The sandbox may already hold the CRDs, installed by other suites without Helm or kept by an earlier release:
  * mark them as `owner`'s so Helm adopts them instead of refusing to install, or (owner undefined) unmark the ones
  * a release kept after uninstalling. `clearAnnotations` are removed either way.
  */
-export async function setHelmOwnershipOfCrds(client: KubeClient, owner: { release: string; namespace: string } | undefined, clearAnnotations: string[] = []): Promise<void> {
+export async function setHelmOwnershipOfCrds(
+  client: KubeClient,
+  owner: { release: string; namespace: string } | undefined,
+  clearAnnotations: string[] = [],
+): Promise<void> {
   const body = {
     metadata: {
       labels: { 'app.kubernetes.io/managed-by': owner ? 'Helm' : null },

@@ -5,7 +5,11 @@ import { AckPolicy, connect as natsConnect } from 'nats';
 /** What the broker examples name as in-cluster addresses and accounts, and what stands in for each on the sandbox. */
 export function brokerSubstitutions(env: (name: string) => string): { what: string; pattern: RegExp; replacement: string }[] {
   return [
-    { what: 'the RabbitMQ AMQP URL', pattern: /amqp:\/\/orders-scaler:orders-scaler-password@rabbitmq\.messaging\.svc:5672\//g, replacement: env('RABBITMQ_AMQP_URL') },
+    {
+      what: 'the RabbitMQ AMQP URL',
+      pattern: /amqp:\/\/orders-scaler:orders-scaler-password@rabbitmq\.messaging\.svc:5672\//g,
+      replacement: env('RABBITMQ_AMQP_URL'),
+    },
     { what: 'the NATS monitoring endpoint', pattern: /nats\.messaging\.svc:8222/g, replacement: env('NATS_MONITORING_ENDPOINT') },
     {
       what: 'the Azure Storage connection string',
@@ -30,7 +34,10 @@ export async function prepareBrokerSources(env: (name: string) => string): Promi
   await jsm.consumers.add('invoices', { durable_name: 'invoice-worker', ack_policy: AckPolicy.Explicit });
   const azure = QueueServiceClient.fromConnectionString(env('AZURE_STORAGE_CONNECTION_STRING')).getQueueClient('thumbnails');
   await azure.createIfNotExists();
-  await artemis(env, 'createQueue(java.lang.String,boolean)', [JSON.stringify({ name: 'shipments', address: 'shipments', 'routing-type': 'ANYCAST', durable: false }), true]);
+  await artemis(env, 'createQueue(java.lang.String,boolean)', [
+    JSON.stringify({ name: 'shipments', address: 'shipments', 'routing-type': 'ANYCAST', durable: false }),
+    true,
+  ]);
   return async () => {
     await channel.deleteQueue('orders').catch(() => undefined);
     await rabbit.close();

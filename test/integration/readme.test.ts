@@ -101,7 +101,10 @@ async function ensureDeployment(client: KubeClient, namespace: string, name: str
         spec: {
           replicas: 0,
           selector: { matchLabels: { app: name } },
-          template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image: 'registry.invalid/app:1', resources: { requests: { cpu: '250m', memory: '512Mi' } } }] } },
+          template: {
+            metadata: { labels: { app: name } },
+            spec: { containers: [{ name, image: 'registry.invalid/app:1', resources: { requests: { cpu: '250m', memory: '512Mi' } } }] },
+          },
         },
       },
     })
@@ -175,7 +178,9 @@ describe('README examples applied to the sandbox', () => {
     });
     await onDatabases(postgresTable, mysqlTable);
     // The service the metrics-api example asks for its backlog.
-    statsServer = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ queues: [{ name: 'reports', waiting: 42 }] })));
+    statsServer = http.createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ queues: [{ name: 'reports', waiting: 42 }] })),
+    );
     await new Promise<void>((resolve) => statsServer?.listen(0, '127.0.0.1', resolve));
     statsUrl = `http://127.0.0.1:${(statsServer.address() as AddressInfo).port}`;
     removeBrokerSources = await prepareBrokerSources(env);
@@ -199,7 +204,10 @@ describe('README examples applied to the sandbox', () => {
       for (const item of list.items) {
         await client.request('DELETE', pathOf(kind, namespace, item.metadata.name)).catch(() => undefined);
         await waitFor(`${kind} ${item.metadata.name} deleted`, 30_000, () =>
-          client.request('GET', pathOf(kind, namespace, item.metadata.name)).then(() => undefined, (e: unknown) => (isNotFound(e) ? true : undefined)),
+          client.request('GET', pathOf(kind, namespace, item.metadata.name)).then(
+            () => undefined,
+            (e: unknown) => (isNotFound(e) ? true : undefined),
+          ),
         ).catch(() => undefined);
       }
     }
@@ -219,42 +227,54 @@ describe('README examples applied to the sandbox', () => {
     expect(code).toBe(0);
   }, 120_000);
 
-  it.each(examples)('$file is applied and becomes Ready', async ({ text }) => {
-    let substituted = text;
-    for (const s of substitutions(sqsQueueUrl, statsUrl)) {
-      if (s.pattern.test(substituted)) matched.add(s.what);
-      s.pattern.lastIndex = 0;
-      substituted = substituted.replace(s.pattern, s.replacement);
-    }
-    const objects = parseAllDocuments(substituted).map((d) => d.toJS() as KubeObject);
-    for (const object of objects) await client.request('POST', pathOf(object.kind, namespace), { body: { ...object, metadata: { ...object.metadata, namespace } } });
-
-    for (const object of objects.filter((o) => ['ScaledObject', 'ScaledJob', 'BurstPolicy'].includes(o.kind))) {
-      const what = `${object.kind} ${object.metadata.name}`;
-      const read = () => client.request<KubeObject>('GET', pathOf(object.kind, namespace, object.metadata.name));
-      const ready = await waitFor(`${what} Ready=True`, 60_000, async () => {
-        const current = await read();
-        const state = condition(current, 'Ready');
-        if (state?.status === 'False') return { failed: `${what} Ready=False: ${state.reason ?? ''} ${state.message ?? ''}` };
-        return state?.status === 'True' ? { object: current } : undefined;
-      });
-      expect(ready.failed).toBeUndefined();
-      if (object.kind === 'BurstPolicy') continue;
-      // After a poll of the real server (Active decided), it is still Ready: the trigger could read its source.
-      const polled = await waitFor(`${what} polled (Active True or False)`, 60_000, async () => {
-        const current = await read();
-        return ['True', 'False'].includes(condition(current, 'Active')?.status ?? '') ? current : undefined;
-      });
-      expect(condition(polled, 'Ready'), `${what} after its first poll`).toMatchObject({ status: 'True' });
-      if (object.kind === 'ScaledObject') {
-        expect(polled.status?.hpaName).toBe(`keda-hpa-${object.metadata.name}`);
-        await client.request('GET', resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, name: polled.status?.hpaName ?? '' }));
+  it.each(examples)(
+    '$file is applied and becomes Ready',
+    async ({ text }) => {
+      let substituted = text;
+      for (const s of substitutions(sqsQueueUrl, statsUrl)) {
+        if (s.pattern.test(substituted)) matched.add(s.what);
+        s.pattern.lastIndex = 0;
+        substituted = substituted.replace(s.pattern, s.replacement);
       }
-    }
-  }, 180_000);
+      const objects = parseAllDocuments(substituted).map((d) => d.toJS() as KubeObject);
+      for (const object of objects)
+        await client.request('POST', pathOf(object.kind, namespace), { body: { ...object, metadata: { ...object.metadata, namespace } } });
+
+      for (const object of objects.filter((o) => ['ScaledObject', 'ScaledJob', 'BurstPolicy'].includes(o.kind))) {
+        const what = `${object.kind} ${object.metadata.name}`;
+        const read = () => client.request<KubeObject>('GET', pathOf(object.kind, namespace, object.metadata.name));
+        const ready = await waitFor(`${what} Ready=True`, 60_000, async () => {
+          const current = await read();
+          const state = condition(current, 'Ready');
+          if (state?.status === 'False') return { failed: `${what} Ready=False: ${state.reason ?? ''} ${state.message ?? ''}` };
+          return state?.status === 'True' ? { object: current } : undefined;
+        });
+        expect(ready.failed).toBeUndefined();
+        if (object.kind === 'BurstPolicy') continue;
+        // After a poll of the real server (Active decided), it is still Ready: the trigger could read its source.
+        const polled = await waitFor(`${what} polled (Active True or False)`, 60_000, async () => {
+          const current = await read();
+          return ['True', 'False'].includes(condition(current, 'Active')?.status ?? '') ? current : undefined;
+        });
+        expect(condition(polled, 'Ready'), `${what} after its first poll`).toMatchObject({ status: 'True' });
+        if (object.kind === 'ScaledObject') {
+          expect(polled.status?.hpaName).toBe(`keda-hpa-${object.metadata.name}`);
+          await client.request(
+            'GET',
+            resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, name: polled.status?.hpaName ?? '' }),
+          );
+        }
+      }
+    },
+    180_000,
+  );
 
   it('used every substitution (the table matches the examples)', () => {
-    expect([...matched].sort()).toEqual(substitutions(sqsQueueUrl).map((s) => s.what).sort());
+    expect([...matched].sort()).toEqual(
+      substitutions(sqsQueueUrl)
+        .map((s) => s.what)
+        .sort(),
+    );
   });
 
   it('serves on /metrics exactly the operator metric families the README lists, with their types', async () => {
@@ -270,9 +290,16 @@ describe('README examples applied to the sandbox', () => {
         .map((cells) => [codeSpans(cells[1] ?? '')[0] ?? '', cells[2] ?? '']),
     );
     expect(documented.size).toBeGreaterThan(20);
-    expect([...documented].filter(([name, type]) => served.get(name) !== type).map(([name, type]) => `${name} (${type}): served as ${served.get(name) ?? 'nothing'}`)).toEqual([]);
+    expect(
+      [...documented]
+        .filter(([name, type]) => served.get(name) !== type)
+        .map(([name, type]) => `${name} (${type}): served as ${served.get(name) ?? 'nothing'}`),
+    ).toEqual([]);
     const ours = [...served.keys()].filter((name) => /^(keda|swell|controller_runtime|workqueue)_/.test(name));
-    expect(ours.filter((name) => !documented.has(name)), 'served but not in the README').toEqual([]);
+    expect(
+      ours.filter((name) => !documented.has(name)),
+      'served but not in the README',
+    ).toEqual([]);
   });
 });
 
@@ -293,25 +320,33 @@ describe('README commands that are cheap to run', () => {
     expect(helmRuns.length).toBeGreaterThan(1);
   });
 
-  it.each(swellRuns)('`$command` exits 0 and says what the README promises', async ({ argv }) => {
-    const result = await swell(argv);
-    expect(result.stderr).not.toMatch(/error/i);
-    expect(result.code).toBe(0);
-    if (argv[0] === 'validate') expect(result.stdout).toMatch(/KEDA object\(s\) checked, 0 invalid/);
-    if (argv[0] === 'dev') expect(result.stdout).toMatch(/^kube\s/m);
-  }, 60_000);
+  it.each(swellRuns)(
+    '`$command` exits 0 and says what the README promises',
+    async ({ argv }) => {
+      const result = await swell(argv);
+      expect(result.stderr).not.toMatch(/error/i);
+      expect(result.code).toBe(0);
+      if (argv[0] === 'validate') expect(result.stdout).toMatch(/KEDA object\(s\) checked, 0 invalid/);
+      if (argv[0] === 'dev') expect(result.stdout).toMatch(/^kube\s/m);
+    },
+    60_000,
+  );
 
-  it.each(helmRuns)('`$command` renders with helm template', async ({ argv }) => {
-    const helm = await ensureHelm(defaultCacheDir(), (message) => process.stderr.write(`[helm] ${message}\n`));
-    const result = await run(helm, argv);
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    const kinds = parseAllDocuments(result.stdout).map((d) => (d.toJS() as { kind?: string } | null)?.kind);
-    expect(kinds).toContain('Deployment');
-    for (const set of argv.filter((_w, i) => argv[i - 1] === '--set')) {
-      if (set === 'virtualNode.enabled=true') expect(result.stdout).toContain('- virtual-node');
-      if (set === 'certificates.certManager.enabled=true') expect(kinds).toContain('Certificate');
-      if (set.startsWith('image.repository=')) expect(result.stdout).toContain(`${set.split('=')[1] ?? ''}:`);
-    }
-  }, 600_000);
+  it.each(helmRuns)(
+    '`$command` renders with helm template',
+    async ({ argv }) => {
+      const helm = await ensureHelm(defaultCacheDir(), (message) => process.stderr.write(`[helm] ${message}\n`));
+      const result = await run(helm, argv);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const kinds = parseAllDocuments(result.stdout).map((d) => (d.toJS() as { kind?: string } | null)?.kind);
+      expect(kinds).toContain('Deployment');
+      for (const set of argv.filter((_w, i) => argv[i - 1] === '--set')) {
+        if (set === 'virtualNode.enabled=true') expect(result.stdout).toContain('- virtual-node');
+        if (set === 'certificates.certManager.enabled=true') expect(kinds).toContain('Certificate');
+        if (set.startsWith('image.repository=')) expect(result.stdout).toContain(`${set.split('=')[1] ?? ''}:`);
+      }
+    },
+    600_000,
+  );
 });

@@ -85,7 +85,12 @@ async function jobsOf(name: string): Promise<JobObject[]> {
 
 interface ScaledJobObject {
   metadata: { generation?: number; finalizers?: string[] };
-  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[]; triggersTypes?: string; authenticationsTypes?: string; externalMetricNames?: string[] };
+  status?: {
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    triggersTypes?: string;
+    authenticationsTypes?: string;
+    externalMetricNames?: string[];
+  };
 }
 
 async function getScaledJob(name: string): Promise<ScaledJobObject> {
@@ -147,7 +152,9 @@ afterAll(async () => {
   // ScaledJobs carry the finalizer: drop it so the namespace can go once the controller has stopped.
   const list = await client.request<{ items: { metadata: { name: string } }[] }>('GET', sjPath()).catch(() => ({ items: [] }));
   for (const sj of list.items) {
-    await client.request('PATCH', sjPath(sj.metadata.name), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined);
+    await client
+      .request('PATCH', sjPath(sj.metadata.name), { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' })
+      .catch(() => undefined);
   }
   await deleteNamespace(client, namespace);
 });
@@ -163,8 +170,20 @@ describe('ScaledJob strategies on 20 messages, one message per Job', () => {
       expected: 10,
       why: 'custom: 20 - 10 deducted - 1.0 x running, so 10 then 20 - 10 - 10 = 0',
     },
-    { name: 'accurate', spec: { scalingStrategy: { strategy: 'accurate' } }, unschedulable: true, expected: 20, why: 'accurate: maxScale - pending = 20, then 20 - 20 = 0' },
-    { name: 'eager', spec: { maxReplicaCount: 10, scalingStrategy: { strategy: 'eager' } }, unschedulable: true, expected: 10, why: 'eager: min(10 - 0 - 0, 20) = 10, then min(10 - 10 - 10, 20) < 0' },
+    {
+      name: 'accurate',
+      spec: { scalingStrategy: { strategy: 'accurate' } },
+      unschedulable: true,
+      expected: 20,
+      why: 'accurate: maxScale - pending = 20, then 20 - 20 = 0',
+    },
+    {
+      name: 'eager',
+      spec: { maxReplicaCount: 10, scalingStrategy: { strategy: 'eager' } },
+      unschedulable: true,
+      expected: 10,
+      why: 'eager: min(10 - 0 - 0, 20) = 10, then min(10 - 10 - 10, 20) < 0',
+    },
   ];
 
   it.each(cases)('$name creates $expected Jobs and no more ($why)', async ({ name, spec, unschedulable, expected }) => {
@@ -175,7 +194,12 @@ describe('ScaledJob strategies on 20 messages, one message per Job', () => {
     const jobs = await jobsOf(name);
     const sample = jobs[0]!;
     expect(sample.metadata.generateName).toBe(`${name}-`);
-    expect(sample.metadata.labels).toMatchObject({ 'scaledjob.keda.sh/name': name, 'app.kubernetes.io/managed-by': 'keda-operator', 'app.kubernetes.io/version': '0.1.0-test', team: 'media' });
+    expect(sample.metadata.labels).toMatchObject({
+      'scaledjob.keda.sh/name': name,
+      'app.kubernetes.io/managed-by': 'keda-operator',
+      'app.kubernetes.io/version': '0.1.0-test',
+      team: 'media',
+    });
     expect(sample.metadata.annotations?.['scaledjob.keda.sh/generation']).toBe('1');
     expect(sample.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ScaledJob', name, controller: true });
     expect(sample.spec?.template.spec?.restartPolicy).toBe('OnFailure');
@@ -195,7 +219,10 @@ describe('ScaledJob strategies on 20 messages, one message per Job', () => {
   });
 
   it('records a KEDAJobsCreated event', async () => {
-    const events = await client.request<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>('GET', resourcePath({ group: '', version: 'v1', resource: 'events', namespace }));
+    const events = await client.request<{ items: { reason: string; message: string; involvedObject: { name: string } }[] }>(
+      'GET',
+      resourcePath({ group: '', version: 'v1', resource: 'events', namespace }),
+    );
     const created = events.items.filter((e) => e.involvedObject.name === 'default-capped' && e.reason === 'KEDAJobsCreated');
     expect(created.length).toBeGreaterThan(0);
     expect(created[0]?.message).toMatch(/^Created \d+ jobs$/);
@@ -215,7 +242,10 @@ describe('ScaledJob lifecycle', () => {
     await create('paused-twin', { list: twinList });
     await waitFor('the twin creates Jobs', 30_000, async () => ((await jobsOf('paused-twin')).length > 0 ? true : undefined));
     expect(await jobsOf('paused')).toHaveLength(0);
-    await client.request('PATCH', sjPath('paused'), { body: { metadata: { annotations: { 'autoscaling.keda.sh/paused': null } } }, contentType: 'application/merge-patch+json' });
+    await client.request('PATCH', sjPath('paused'), {
+      body: { metadata: { annotations: { 'autoscaling.keda.sh/paused': null } } },
+      contentType: 'application/merge-patch+json',
+    });
     await settlesAt('paused', 5);
     expect(condition(await getScaledJob('paused'), 'Paused')).toMatchObject({ status: 'False', reason: 'ScaledJobUnpaused' });
   });
@@ -268,10 +298,15 @@ describe('ScaledJob lifecycle', () => {
       const done = jobs.filter((j) => j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True'));
       return jobs.length === 2 && done.length === 2 ? jobs : undefined;
     });
-    const newest = [...seen].sort(([an, at], [bn, bt]) => Date.parse(at) - Date.parse(bt) || an.localeCompare(bn)).slice(-2).map(([n]) => n);
+    const newest = [...seen]
+      .sort(([an, at], [bn, bt]) => Date.parse(at) - Date.parse(bt) || an.localeCompare(bn))
+      .slice(-2)
+      .map(([n]) => n);
     expect(seen.size).toBeGreaterThanOrEqual(5);
     expect(kept.map((j) => j.metadata.name).sort()).toEqual(newest.sort());
-    await waitFor('Active=False once the queue is empty', 10_000, async () => (condition(await getScaledJob(name), 'Active')?.status === 'False' ? true : undefined));
+    await waitFor('Active=False once the queue is empty', 10_000, async () =>
+      condition(await getScaledJob(name), 'Active')?.status === 'False' ? true : undefined,
+    );
     expect(condition(await getScaledJob(name), 'Ready')?.status).toBe('True');
   });
 
@@ -282,7 +317,12 @@ describe('ScaledJob lifecycle', () => {
       body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis-address', namespace }, stringData: { address } },
     });
     await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace }), {
-      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'redis-auth', namespace }, spec: { secretTargetRef: [{ parameter: 'address', name: 'redis-address', key: 'address' }] } },
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'TriggerAuthentication',
+        metadata: { name: 'redis-auth', namespace },
+        spec: { secretTargetRef: [{ parameter: 'address', name: 'redis-address', key: 'address' }] },
+      },
     });
     await fill(list, 2);
     await create(name, { list, authenticationRef: { name: 'redis-auth' } });
@@ -348,7 +388,12 @@ describe('a rotated credential reaches the next poll', () => {
       body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'api-token', namespace }, stringData: { token: 'old-token' } },
     });
     await client.request('POST', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace }), {
-      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'api-auth', namespace }, spec: { secretTargetRef: [{ parameter: 'token', name: 'api-token', key: 'token' }] } },
+      body: {
+        apiVersion: 'keda.sh/v1alpha1',
+        kind: 'TriggerAuthentication',
+        metadata: { name: 'api-auth', namespace },
+        spec: { secretTargetRef: [{ parameter: 'token', name: 'api-token', key: 'token' }] },
+      },
     });
     const { port } = server.address() as AddressInfo;
     const trigger = {
@@ -370,7 +415,10 @@ describe('a rotated credential reaches the next poll', () => {
 
     // Neither token is told anywhere: status, or the ScaledJob's events.
     const sj = await getScaledJob(name);
-    const events = await client.request<{ items: { involvedObject: { name: string } }[] }>('GET', resourcePath({ group: '', version: 'v1', resource: 'events', namespace }));
+    const events = await client.request<{ items: { involvedObject: { name: string } }[] }>(
+      'GET',
+      resourcePath({ group: '', version: 'v1', resource: 'events', namespace }),
+    );
     const told = JSON.stringify([sj, events.items.filter((e) => e.involvedObject.name === name)]);
     expect(told).not.toContain('old-token');
     expect(told).not.toContain('new-token');

@@ -33,7 +33,12 @@ export interface ReadsPerInterval {
  * `count` scalers (one per ScaledObject) on one source, each polled once per interval as the operator polls:
  * all read at the same moment with the interval as the max age. Returns how many requests reached the server.
  */
-export async function measureReadsPerInterval(contexts: (index: number) => ScalerContext, count = 100, intervals = 3, intervalMs = 30_000): Promise<ReadsPerInterval> {
+export async function measureReadsPerInterval(
+  contexts: (index: number) => ScalerContext,
+  count = 100,
+  intervals = 3,
+  intervalMs = 30_000,
+): Promise<ReadsPerInterval> {
   const clock = new FakeClock(testEpochMs);
   const connections = new CountingConnectionPool({ clock });
   const deps = testDeps(clock, { connections });
@@ -42,7 +47,9 @@ export async function measureReadsPerInterval(contexts: (index: number) => Scale
   let openConnections = 0;
   try {
     for (let interval = 0; interval < intervals; interval++) {
-      const readings = await Promise.all(scalers.map((s) => s.read(s.metricSpecs[0]?.kind === 'External' ? s.metricSpecs[0].metricName : '', { maxAgeMs: intervalMs })));
+      const readings = await Promise.all(
+        scalers.map((s) => s.read(s.metricSpecs[0]?.kind === 'External' ? s.metricSpecs[0].metricName : '', { maxAgeMs: intervalMs })),
+      );
       values.push(...new Set(readings.map((r) => r.value)));
       openConnections = connections.size;
       await clock.advance(intervalMs + 1);

@@ -43,7 +43,14 @@ beforeAll(async () => {
   const config = JSON.stringify({ name: queueName, address: queueName, 'routing-type': 'ANYCAST', durable: false });
   await jolokia(`org.apache.activemq.artemis:broker="${brokerName}"`, 'createQueue(java.lang.String)', [config]);
   for (let i = 0; i < 4; i++) {
-    await jolokia(queueMBean, 'sendMessage(java.util.Map,int,java.lang.String,boolean,java.lang.String,java.lang.String)', [{}, 3, `job-${i}`, false, account.username, account.password]);
+    await jolokia(queueMBean, 'sendMessage(java.util.Map,int,java.lang.String,boolean,java.lang.String,java.lang.String)', [
+      {},
+      3,
+      `job-${i}`,
+      false,
+      account.username,
+      account.password,
+    ]);
   }
 });
 

@@ -62,7 +62,12 @@ describe('kafka scaler on a real KRaft broker', () => {
     ['uncommitted group, earliest: whole log', { consumerGroup: `${topic}-none`, offsetResetPolicy: 'earliest', lagThreshold: '100' }, 60, true],
     ['uncommitted group, earliest: capped', { consumerGroup: `${topic}-none`, offsetResetPolicy: 'earliest', lagThreshold: '10' }, 30, true],
     ['partly committed group, latest', { consumerGroup: `${topic}-part` }, 2, true],
-    ['partly committed group, limitToPartitionsWithLag', { consumerGroup: `${topic}-part`, offsetResetPolicy: 'earliest', lagThreshold: '1', limitToPartitionsWithLag: 'true' }, 2, true],
+    [
+      'partly committed group, limitToPartitionsWithLag',
+      { consumerGroup: `${topic}-part`, offsetResetPolicy: 'earliest', lagThreshold: '1', limitToPartitionsWithLag: 'true' },
+      2,
+      true,
+    ],
   ])('%s', async (_title, metadata, value, active) => {
     await expect(readOnce({ topic, ...metadata })).resolves.toEqual({ value, active });
   });

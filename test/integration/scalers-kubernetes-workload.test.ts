@@ -72,7 +72,10 @@ describe('kubernetes-workload scaler on the sandbox apiserver', () => {
     const pods = new NamespacePodInformers({ listWatch: source, log: createLogger({ name: 'test', level: 'silent' }) });
     const clock = new FakeClock(testEpochMs);
     const deps = testDeps(clock, { pods });
-    const trigger: TriggerSpec = { type: 'kubernetes-workload', metadata: { podSelector: 'app=backend, deploy notin (critical, monolith)', value: '2', activationValue: '3' } };
+    const trigger: TriggerSpec = {
+      type: 'kubernetes-workload',
+      metadata: { podSelector: 'app=backend, deploy notin (critical, monolith)', value: '2', activationValue: '3' },
+    };
     const scaler = createScaler(context(trigger, namespace), deps);
     expect(metricOf(scaler)).toBe(`s0-workload-${namespace}`);
     const read = async (): Promise<{ value: number; active: boolean }> => {
@@ -97,7 +100,12 @@ describe('kubernetes-workload scaler on the sandbox apiserver', () => {
     const deps = testDeps(clock, { pods });
     const before = { ...calls };
     const scalers = Array.from({ length: 100 }, (_, i) =>
-      createScaler(context({ type: 'kubernetes-workload', metadata: { podSelector: i % 2 === 0 ? 'app=frontend' : 'app in (frontend)', value: '1' } }, namespace, { triggerIndex: i % 3 }), deps),
+      createScaler(
+        context({ type: 'kubernetes-workload', metadata: { podSelector: i % 2 === 0 ? 'app=frontend' : 'app in (frontend)', value: '1' } }, namespace, {
+          triggerIndex: i % 3,
+        }),
+        deps,
+      ),
     );
     const intervalMs = 30_000;
     for (let interval = 0; interval < 3; interval++) {
@@ -110,7 +118,9 @@ describe('kubernetes-workload scaler on the sandbox apiserver', () => {
     }
     const lists = calls.lists - before.lists;
     const watches = calls.watches - before.watches;
-    process.stdout.write(`[kubernetes-workload] 100 ScaledObjects, 12 polls each: ${lists} pod list, ${watches} watch, ${pods.size} informer; 0 apiserver requests per polling interval\n`);
+    process.stdout.write(
+      `[kubernetes-workload] 100 ScaledObjects, 12 polls each: ${lists} pod list, ${watches} watch, ${pods.size} informer; 0 apiserver requests per polling interval\n`,
+    );
     expect(lists).toBe(1);
     expect(watches).toBe(1);
     expect(pods.size).toBe(1);

@@ -22,7 +22,13 @@ function metricOf(scaler: Scaler): string {
   return spec.metricName;
 }
 
-const stats = { components: { worker: { tasks: 12, queued: '1500m' } }, queues: [{ name: 'mail', depth: 3 }, { name: 'video', depth: 40 }] };
+const stats = {
+  components: { worker: { tasks: 12, queued: '1500m' } },
+  queues: [
+    { name: 'mail', depth: 3 },
+    { name: 'video', depth: 40 },
+  ],
+};
 const bodies: Record<string, { type: string; body: string }> = {
   '/stats.json': { type: 'application/json', body: JSON.stringify(stats) },
   '/stats.yaml': { type: 'application/x-yaml', body: 'components:\n  worker:\n    tasks: 12\n' },
@@ -38,7 +44,11 @@ describe('metrics-api scaler on real HTTP servers', () => {
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      requests.push({ path: url.pathname, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), ...(url.searchParams.get('api_key') ? { apiKey: url.searchParams.get('api_key') ?? '' } : {}) });
+      requests.push({
+        path: url.pathname,
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+        ...(url.searchParams.get('api_key') ? { apiKey: url.searchParams.get('api_key') ?? '' } : {}),
+      });
       if (url.pathname === '/private.json' && req.headers.authorization !== 'Bearer let-me-in') {
         res.writeHead(401).end();
         return;
@@ -78,8 +88,13 @@ describe('metrics-api scaler on real HTTP servers', () => {
   it('sends bearer and apiKey credentials from the TriggerAuthentication, and tells a refusal by its status', async () => {
     const url = `${base}/private.json`;
     await expect(read({ url, valueLocation: 'components.worker.tasks', authMode: 'bearer' }, { authParams: { token: 'let-me-in' } })).resolves.toBe(12);
-    await expect(read({ url, valueLocation: 'components.worker.tasks', authMode: 'bearer' }, { authParams: { token: 'wrong' } })).rejects.toThrow(`metrics API ${base} returned 401`);
-    await read({ url: `${base}/stats.json`, valueLocation: 'components.worker.tasks', authMode: 'apiKey' }, { authParams: { apiKey: 'k-123', method: 'query' } });
+    await expect(read({ url, valueLocation: 'components.worker.tasks', authMode: 'bearer' }, { authParams: { token: 'wrong' } })).rejects.toThrow(
+      `metrics API ${base} returned 401`,
+    );
+    await read(
+      { url: `${base}/stats.json`, valueLocation: 'components.worker.tasks', authMode: 'apiKey' },
+      { authParams: { apiKey: 'k-123', method: 'query' } },
+    );
     expect(requests.at(-1)).toEqual({ path: '/stats.json', apiKey: 'k-123' });
   });
 
@@ -88,7 +103,13 @@ describe('metrics-api scaler on real HTTP servers', () => {
     const deps = testDeps(clock);
     const locations = ['components.worker.tasks', 'queues.1.depth', 'queues.#(name=="mail").depth'];
     const scalers = Array.from({ length: 100 }, (_, i) =>
-      createScaler(context({ type: 'metrics-api', metadata: { url: `${base}/stats.json`, valueLocation: locations[i % 3] ?? '', targetValue: '5' } }, { triggerIndex: i % 3 }), deps),
+      createScaler(
+        context(
+          { type: 'metrics-api', metadata: { url: `${base}/stats.json`, valueLocation: locations[i % 3] ?? '', targetValue: '5' } },
+          { triggerIndex: i % 3 },
+        ),
+        deps,
+      ),
     );
     const intervalMs = 30_000;
     const before = requests.length;

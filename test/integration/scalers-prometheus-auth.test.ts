@@ -24,12 +24,16 @@ beforeAll(async () => {
   serverAddress = `http://127.0.0.1:${port}`;
   await writeFile(join(dir, 'web.yml'), `basic_auth_users:\n  ${username}: '${passwordHash}'\n`);
   await writeFile(join(dir, 'prometheus.yml'), 'global: {scrape_interval: 1s, evaluation_interval: 1s}\n');
-  server = spawn('prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`,
-    `--web.config.file=${join(dir, 'web.yml')}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-  ], { stdio: 'ignore' });
+  server = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--web.config.file=${join(dir, 'web.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ],
+    { stdio: 'ignore' },
+  );
   const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
   await waitUntil(async () => (await fetch(`${serverAddress}/-/ready`, { headers: { authorization } })).ok, {
     component: 'prometheus (basic auth)',

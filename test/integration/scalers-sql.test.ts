@@ -36,7 +36,12 @@ const failureOf = (promise: Promise<unknown>): Promise<string> =>
   );
 
 /** 100 scalers on one query, polled 4 times per interval for 3 intervals: how many queries reached the server. */
-async function queriesFor100Scalers(trigger: TriggerSpec, extra: Partial<ScalerContext>, counter: () => Promise<number>, expected: number): Promise<{ queries: number; pools: number }> {
+async function queriesFor100Scalers(
+  trigger: TriggerSpec,
+  extra: Partial<ScalerContext>,
+  counter: () => Promise<number>,
+  expected: number,
+): Promise<{ queries: number; pools: number }> {
   const clock = new FakeClock(testEpochMs);
   const deps = testDeps(clock);
   const scalers = Array.from({ length: 100 }, (_, i) => createScaler(context(trigger, { ...extra, triggerIndex: i % 3 }), deps));
@@ -78,10 +83,17 @@ describe('postgresql scaler on a real server', () => {
     await admin.end();
   });
 
-  const readings = (): Promise<number> => admin.query<{ last_value: string; is_called: boolean }>(`SELECT last_value, is_called FROM ${sequence}`).then((r) => (r.rows[0]?.is_called ? Number(r.rows[0].last_value) : 0));
+  const readings = (): Promise<number> =>
+    admin
+      .query<{ last_value: string; is_called: boolean }>(`SELECT last_value, is_called FROM ${sequence}`)
+      .then((r) => (r.rows[0]?.is_called ? Number(r.rows[0].last_value) : 0));
 
   it('reads the query with the parts and a password from the TriggerAuthentication, and judges activity', async () => {
-    const trigger: TriggerSpec = { type: 'postgresql', metadata: { ...parts, query, targetQueryValue: '2', activationTargetQueryValue: '7' }, authenticationRef: { name: 'pg' } };
+    const trigger: TriggerSpec = {
+      type: 'postgresql',
+      metadata: { ...parts, query, targetQueryValue: '2', activationTargetQueryValue: '7' },
+      authenticationRef: { name: 'pg' },
+    };
     const clock = new FakeClock(testEpochMs);
     const scaler = createScaler(context(trigger, { authParams: { password } }), testDeps(clock));
     await expect(scaler.read(metricOf(scaler))).resolves.toEqual({ value: 7, active: false });
@@ -93,7 +105,10 @@ describe('postgresql scaler on a real server', () => {
 
   it('connects with a connection string from the target env, as a URL or keyword=value pairs', async () => {
     const count = `SELECT count(*) FROM ${table}`;
-    for (const connection of [url.href, `host=${parts.host} port=${parts.port} user=${parts.userName} password='${password}' dbname=${parts.dbName} sslmode=disable`]) {
+    for (const connection of [
+      url.href,
+      `host=${parts.host} port=${parts.port} user=${parts.userName} password='${password}' dbname=${parts.dbName} sslmode=disable`,
+    ]) {
       const trigger: TriggerSpec = { type: 'postgresql', metadata: { query: count, targetQueryValue: '1', connectionFromEnv: 'PG_CONNECTION' } };
       const scaler = createScaler(context(trigger, { resolvedEnv: { PG_CONNECTION: connection } }), testDeps());
       const { value } = await scaler.read(metricOf(scaler));
@@ -103,15 +118,27 @@ describe('postgresql scaler on a real server', () => {
   });
 
   it('tells a wrong password, a bad query and NULL in plain words, never showing the password', async () => {
-    const wrong = createScaler(context({ type: 'postgresql', metadata: { ...parts, query, targetQueryValue: '1' } }, { authParams: { password: 'not-the-password' } }), testDeps());
+    const wrong = createScaler(
+      context({ type: 'postgresql', metadata: { ...parts, query, targetQueryValue: '1' } }, { authParams: { password: 'not-the-password' } }),
+      testDeps(),
+    );
     const message = await failureOf(wrong.read(metricOf(wrong)));
     expect(message).toMatch(/password authentication failed/);
     expect(message).not.toContain('not-the-password');
     await wrong.close();
-    const broken = createScaler(context({ type: 'postgresql', metadata: { ...parts, query: 'SELECT no_such_column FROM pg_class', targetQueryValue: '1' } }, { authParams: { password } }), testDeps());
+    const broken = createScaler(
+      context(
+        { type: 'postgresql', metadata: { ...parts, query: 'SELECT no_such_column FROM pg_class', targetQueryValue: '1' } },
+        { authParams: { password } },
+      ),
+      testDeps(),
+    );
     expect(await failureOf(broken.read(metricOf(broken)))).toMatch(/no_such_column/);
     await broken.close();
-    const empty = createScaler(context({ type: 'postgresql', metadata: { ...parts, query: 'SELECT NULL', targetQueryValue: '1' } }, { authParams: { password } }), testDeps());
+    const empty = createScaler(
+      context({ type: 'postgresql', metadata: { ...parts, query: 'SELECT NULL', targetQueryValue: '1' } }, { authParams: { password } }),
+      testDeps(),
+    );
     expect(await failureOf(empty.read(metricOf(empty)))).toBe('could not query postgreSQL: the query returned NULL (use COALESCE to give it a default)');
     await empty.close();
   });
@@ -152,7 +179,11 @@ describe('mysql scaler on a real MariaDB', () => {
   };
 
   it('reads the query with the parts and a password from the TriggerAuthentication', async () => {
-    const trigger: TriggerSpec = { type: 'mysql', metadata: { ...parts, query, queryValue: '2', activationQueryValue: '6' }, authenticationRef: { name: 'my' } };
+    const trigger: TriggerSpec = {
+      type: 'mysql',
+      metadata: { ...parts, query, queryValue: '2', activationQueryValue: '6' },
+      authenticationRef: { name: 'my' },
+    };
     const clock = new FakeClock(testEpochMs);
     const scaler = createScaler(context(trigger, { authParams: { password } }), testDeps(clock));
     await expect(scaler.read(metricOf(scaler))).resolves.toEqual({ value: 6, active: false });
@@ -172,7 +203,10 @@ describe('mysql scaler on a real MariaDB', () => {
   });
 
   it('tells a wrong password in plain words without showing it', async () => {
-    const wrong = createScaler(context({ type: 'mysql', metadata: { ...parts, query, queryValue: '1' } }, { authParams: { password: 'not-the-password' } }), testDeps());
+    const wrong = createScaler(
+      context({ type: 'mysql', metadata: { ...parts, query, queryValue: '1' } }, { authParams: { password: 'not-the-password' } }),
+      testDeps(),
+    );
     const message = await failureOf(wrong.read(metricOf(wrong)));
     expect(message).toMatch(/Access denied/);
     expect(message).not.toContain('not-the-password');

@@ -52,7 +52,23 @@ describe('traces from Prometheus', () => {
   it('runs `swell simulate --from-prometheus` on it', async () => {
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    const code = await main(['simulate', '-f', join(repo, 'examples', 'prometheus.yaml'), '--from-prometheus', url, '--query', 'max(up{job="prometheus"})', '--range', '30s', '--step', '1s', '--bases', '1', '--output', 'json']);
+    const code = await main([
+      'simulate',
+      '-f',
+      join(repo, 'examples', 'prometheus.yaml'),
+      '--from-prometheus',
+      url,
+      '--query',
+      'max(up{job="prometheus"})',
+      '--range',
+      '30s',
+      '--step',
+      '1s',
+      '--bases',
+      '1',
+      '--output',
+      'json',
+    ]);
     const out = stdout.mock.calls.map((c) => String(c[0])).join('');
     const err = stderr.mock.calls.map((c) => String(c[0])).join('');
     expect(err).toBe('');

@@ -72,7 +72,9 @@ describe('sandbox sqs', () => {
   });
 
   it('moves received messages to ApproximateNumberOfMessagesNotVisible', async () => {
-    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 2, VisibilityTimeout: 60, WaitTimeSeconds: 0 }));
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 2, VisibilityTimeout: 60, WaitTimeSeconds: 0 }),
+    );
     expect(Messages.length).toBeGreaterThan(0);
     await expectCounts({ visible: sent - Messages.length, notVisible: Messages.length, delayed: 0 });
   });

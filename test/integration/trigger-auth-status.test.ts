@@ -3,7 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerAuthenticationStatus } from '../../src/apis/keda/v1alpha1/triggerauthentication.js';
 import { resourcePath, type KubeClient } from '../../src/kube/client.js';
-import { createDeployment, createNamespace, deleteNamespace, installCrds, sandboxClient, soPath, startInProcessSwell, waitFor, type InProcessSwell } from './operator-support.js';
+import {
+  createDeployment,
+  createNamespace,
+  deleteNamespace,
+  installCrds,
+  sandboxClient,
+  soPath,
+  startInProcessSwell,
+  waitFor,
+  type InProcessSwell,
+} from './operator-support.js';
 
 /*
  * KEDA's `status.scaledobjects` / `status.scaledjobs` on (Cluster)TriggerAuthentications, kept by the
@@ -16,8 +26,10 @@ const clusterAuth = `shared-${namespace}`;
 let client: KubeClient;
 let swell: InProcessSwell;
 
-const taPath = (name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace, ...(name ? { name } : {}) });
-const ctaPath = (name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications', ...(name ? { name } : {}) });
+const taPath = (name?: string) =>
+  resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace, ...(name ? { name } : {}) });
+const ctaPath = (name?: string) =>
+  resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications', ...(name ? { name } : {}) });
 const sjPath = (name?: string) => resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledjobs', namespace, ...(name ? { name } : {}) });
 
 beforeAll(async () => {
@@ -33,7 +45,9 @@ afterAll(async () => {
   for (const path of [soPath(namespace), sjPath()]) {
     const list = await client.request<{ items: { metadata: { name: string } }[] }>('GET', path).catch(() => ({ items: [] }));
     for (const o of list.items) await client.request('DELETE', `${path}/${o.metadata.name}`).catch(() => undefined);
-    await waitFor(`${path} emptied`, 20_000, async () => ((await client.request<{ items: unknown[] }>('GET', path)).items.length === 0 ? true : undefined)).catch(() => undefined);
+    await waitFor(`${path} emptied`, 20_000, async () =>
+      (await client.request<{ items: unknown[] }>('GET', path)).items.length === 0 ? true : undefined,
+    ).catch(() => undefined);
   }
   await swell?.stop();
   await client.request('DELETE', ctaPath(clusterAuth)).catch(() => undefined);
@@ -43,13 +57,22 @@ afterAll(async () => {
 /** A cron window that opens twenty minutes from now: valid, never active during the test. */
 function closedCron(authenticationRef: { name: string; kind?: string }): Record<string, unknown> {
   const minute = new Date().getUTCMinutes();
-  return { type: 'cron', metadata: { timezone: 'Etc/UTC', start: `${(minute + 20) % 60} * * * *`, end: `${(minute + 30) % 60} * * * *`, desiredReplicas: '2' }, authenticationRef };
+  return {
+    type: 'cron',
+    metadata: { timezone: 'Etc/UTC', start: `${(minute + 20) % 60} * * * *`, end: `${(minute + 30) % 60} * * * *`, desiredReplicas: '2' },
+    authenticationRef,
+  };
 }
 
 async function createScaledObject(name: string, authenticationRef: { name: string; kind?: string }): Promise<void> {
   await createDeployment(client, namespace, name, 0);
   await client.request('POST', soPath(namespace), {
-    body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name, namespace }, spec: { scaleTargetRef: { name }, pollingInterval: 5, triggers: [closedCron(authenticationRef)] } },
+    body: {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name, namespace },
+      spec: { scaleTargetRef: { name }, pollingInterval: 5, triggers: [closedCron(authenticationRef)] },
+    },
   });
 }
 
@@ -84,7 +107,9 @@ async function statusIs(path: string, expected: TriggerAuthenticationStatus): Pr
 
 describe('TriggerAuthentication status', () => {
   it('lists the ScaledObjects referring to it, and drops one when it is deleted', async () => {
-    await client.request('POST', taPath(), { body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'creds', namespace }, spec: {} } });
+    await client.request('POST', taPath(), {
+      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', metadata: { name: 'creds', namespace }, spec: {} },
+    });
     await createScaledObject('web', { name: 'creds' });
     await createScaledObject('api', { name: 'creds', kind: 'TriggerAuthentication' });
     expect(await statusIs(taPath('creds'), { scaledobjects: 'api,web' })).toEqual({ scaledobjects: 'api,web' });
@@ -101,7 +126,9 @@ describe('TriggerAuthentication status', () => {
   });
 
   it('follows a ScaledObject moving to a ClusterTriggerAuthentication, which lists namespace/name', async () => {
-    await client.request('POST', ctaPath(), { body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name: clusterAuth }, spec: {} } });
+    await client.request('POST', ctaPath(), {
+      body: { apiVersion: 'keda.sh/v1alpha1', kind: 'ClusterTriggerAuthentication', metadata: { name: clusterAuth }, spec: {} },
+    });
     await client.request('PATCH', soPath(namespace, 'api'), {
       body: { spec: { triggers: [closedCron({ name: clusterAuth, kind: 'ClusterTriggerAuthentication' })] } },
       contentType: 'application/merge-patch+json',

@@ -38,7 +38,22 @@ function startNode(): ChildProcess {
   // node itself, not npx: signals must reach the program, and it must die with them.
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'virtual-node', '--name', nodeName, '--provider', 'process', '--state-dir', stateDir, '--port', String(kubeletPort), '--metrics-port', String(metricsPort)],
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'virtual-node',
+      '--name',
+      nodeName,
+      '--provider',
+      'process',
+      '--state-dir',
+      stateDir,
+      '--port',
+      String(kubeletPort),
+      '--metrics-port',
+      String(metricsPort),
+    ],
     { env: { ...process.env, SWELL_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -71,7 +86,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
     }
     await sleep(250);
   }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}\n--- virtual node output ---\n${output.slice(-3000)}`);
+  throw new Error(
+    `timed out after ${timeoutMs / 1000}s waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}\n--- virtual node output ---\n${output.slice(-3000)}`,
+  );
 }
 
 const toleration = { key: 'virtual-kubelet.io/provider', operator: 'Exists', effect: 'NoSchedule' };
@@ -106,9 +123,18 @@ afterAll(async () => {
   await stopNode();
   // The process provider leaves its pods running when the program stops (it re-adopts them on start); stop
   // the ones this test left behind through the provider itself.
-  const leftovers = ProcessProvider.open({ stateDir: join(stateDir, nodeName), clock: createSystemClock(), log: pino({ level: 'silent' }), capacity: { cpu: '1', memory: '1Gi', pods: '1' } });
+  const leftovers = ProcessProvider.open({
+    stateDir: join(stateDir, nodeName),
+    clock: createSystemClock(),
+    log: pino({ level: 'silent' }),
+    capacity: { cpu: '1', memory: '1Gi', pods: '1' },
+  });
   for (const p of await leftovers.listPods()) await leftovers.deletePod({ metadata: { namespace: p.namespace, name: p.name, uid: p.uid } }, 0);
-  await until('leftover processes to stop', async () => (await leftovers.listPods()).every((p) => p.containers.every((c) => c.state.kind !== 'running')), 10_000);
+  await until(
+    'leftover processes to stop',
+    async () => (await leftovers.listPods()).every((p) => p.containers.every((c) => c.state.kind !== 'running')),
+    10_000,
+  );
   await leftovers.close();
   await core.deleteNamespace({ name: namespace }).catch(() => undefined);
   // Pods still bound to the stopped node would never be confirmed deleted: remove them outright.
@@ -124,7 +150,12 @@ afterAll(async () => {
 describe('virtual node', () => {
   it('registers with the virtual-kubelet labels, taint, kubelet port and a renewed Lease', async () => {
     const n = await core.readNode({ name: nodeName });
-    expect(n.metadata?.labels).toMatchObject({ type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux' });
+    expect(n.metadata?.labels).toMatchObject({
+      type: 'virtual-kubelet',
+      'kubernetes.io/role': 'agent',
+      'kubernetes.io/hostname': nodeName,
+      'kubernetes.io/os': 'linux',
+    });
     expect(n.metadata?.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
     expect(n.spec?.taints).toContainEqual({ key: 'virtual-kubelet.io/provider', value: 'process', effect: 'NoSchedule' });
     expect(n.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(kubeletPort);
@@ -132,10 +163,14 @@ describe('virtual node', () => {
     expect(n.status?.allocatable).toMatchObject({ cpu: '1k', pods: '5k' });
     const first = await coordination.readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' });
     expect(first.spec?.holderIdentity).toBe(nodeName);
-    const renewed = await until('the Lease to be renewed', async () => {
-      const lease = await coordination.readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' });
-      return String(lease.spec?.renewTime) !== String(first.spec?.renewTime) && lease;
-    }, 25_000);
+    const renewed = await until(
+      'the Lease to be renewed',
+      async () => {
+        const lease = await coordination.readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' });
+        return String(lease.spec?.renewTime) !== String(first.spec?.renewTime) && lease;
+      },
+      25_000,
+    );
     expect(new Date(renewed.spec?.renewTime ?? 0).getTime()).toBeGreaterThan(new Date(first.spec?.renewTime ?? 0).getTime());
   }, 40_000);
 
@@ -159,7 +194,13 @@ describe('virtual node', () => {
   });
 
   it('fails a pod whose command does not exist, saying so', async () => {
-    await core.createNamespacedPod({ namespace, body: { ...podSpec('missing', ''), spec: { ...podSpec('missing', '').spec!, containers: [{ name: 'main', image: 'x', command: ['no-such-command-xyz'] }] } } });
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        ...podSpec('missing', ''),
+        spec: { ...podSpec('missing', '').spec!, containers: [{ name: 'main', image: 'x', command: ['no-such-command-xyz'] }] },
+      },
+    });
     const failed = await until('the pod to fail', async () => {
       const p = await readPod('missing');
       return p.status?.phase === 'Failed' && p;
@@ -196,7 +237,9 @@ describe('virtual node', () => {
 
   it('lets a service account token read logs only with nodes/proxy permission (TokenReview + SubjectAccessReview)', async () => {
     for (const name of ['reader', 'nobody']) await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
-    await rbac.createClusterRole({ body: { metadata: { name: `${namespace}-node-proxy` }, rules: [{ apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'] }] } });
+    await rbac.createClusterRole({
+      body: { metadata: { name: `${namespace}-node-proxy` }, rules: [{ apiGroups: [''], resources: ['nodes/proxy'], verbs: ['get'] }] },
+    });
     await rbac.createClusterRoleBinding({
       body: {
         metadata: { name: `${namespace}-node-proxy` },
@@ -213,7 +256,10 @@ describe('virtual node', () => {
   });
 
   it('deletes a running pod gracefully: stops the process, then removes the object', async () => {
-    await core.createNamespacedPod({ namespace, body: podSpec('long', 'trap "echo stopping; exit 0" TERM; while true; do sleep 0.2; done', { restartPolicy: 'Always', grace: 10 }) });
+    await core.createNamespacedPod({
+      namespace,
+      body: podSpec('long', 'trap "echo stopping; exit 0" TERM; while true; do sleep 0.2; done', { restartPolicy: 'Always', grace: 10 }),
+    });
     await until('the pod to run', async () => (await readPod('long')).status?.phase === 'Running');
     const started = Date.now();
     await core.deleteNamespacedPod({ name: 'long', namespace });
@@ -243,7 +289,9 @@ describe('virtual node', () => {
     expect(after.status?.phase).toBe('Running');
     expect(after.status?.containerStatuses?.[0]?.containerID).toBe(before.status?.containerStatuses?.[0]?.containerID);
     expect(after.status?.containerStatuses?.[0]?.restartCount).toBe(0);
-    expect(String(after.status?.containerStatuses?.[0]?.state?.running?.startedAt)).toBe(String(before.status?.containerStatuses?.[0]?.state?.running?.startedAt));
+    expect(String(after.status?.containerStatuses?.[0]?.state?.running?.startedAt)).toBe(
+      String(before.status?.containerStatuses?.[0]?.state?.running?.startedAt),
+    );
     expect((await kubeletGetAsAdmin(`/containerLogs/${namespace}/survivor/main`)).body).toBe('started\n');
   }, 60_000);
 
@@ -290,12 +338,15 @@ function kubeletGetAsAdmin(path: string): Promise<{ status: number; body: string
   const user = kubeConfig.getCurrentUser();
   const decode = (data: string | undefined) => (data ? Buffer.from(data, 'base64').toString('utf8') : undefined);
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: kubeletPort, path, rejectUnauthorized: false, cert: decode(user?.certData), key: decode(user?.keyData) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port: kubeletPort, path, rejectUnauthorized: false, cert: decode(user?.certData), key: decode(user?.keyData) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -316,16 +367,36 @@ describe('virtual node health', () => {
   it('reports NotReady while the provider health check fails, and Ready again once it passes', async () => {
     const name = `vk-health-${suffix}`;
     const clock = createSystemClock();
-    const provider = new SimulatedProvider({ clock, startLatencyMs: 0, failureRate: 0, random: Math.random, capacity: { cpu: '1k', memory: '4Ti', pods: '5k' } });
-    const running = await startVirtualNode({ client: createHttpKubeClient(kubeConfig), name, provider, regular: false, nodeIP: '127.0.0.1', kubeletPort: 0, rates: fargatePricing, clock, log: pino({ level: 'silent' }) });
+    const provider = new SimulatedProvider({
+      clock,
+      startLatencyMs: 0,
+      failureRate: 0,
+      random: Math.random,
+      capacity: { cpu: '1k', memory: '4Ti', pods: '5k' },
+    });
+    const running = await startVirtualNode({
+      client: createHttpKubeClient(kubeConfig),
+      name,
+      provider,
+      regular: false,
+      nodeIP: '127.0.0.1',
+      kubeletPort: 0,
+      rates: fargatePricing,
+      clock,
+      log: pino({ level: 'silent' }),
+    });
     const ready = async () => (await core.readNode({ name })).status?.conditions?.find((c) => c.type === 'Ready');
     try {
       expect((await ready())?.status).toBe('True');
       provider.setHealthProblem('backend quota exhausted');
-      const notReady = await until('Ready=False', async () => {
-        const condition = await ready();
-        return condition?.status === 'False' && condition;
-      }, 25_000);
+      const notReady = await until(
+        'Ready=False',
+        async () => {
+          const condition = await ready();
+          return condition?.status === 'False' && condition;
+        },
+        25_000,
+      );
       expect(notReady.reason).toBe('ProviderUnhealthy');
       expect(notReady.message).toContain('backend quota exhausted');
       provider.setHealthProblem(undefined);

@@ -41,7 +41,11 @@ function scaledObject(name: string, target: string, spec: Record<string, unknown
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
     metadata: { name, namespace },
-    spec: { scaleTargetRef: { name: target }, triggers: [{ type: 'cron', metadata: { timezone: 'UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '2' } }], ...spec },
+    spec: {
+      scaleTargetRef: { name: target },
+      triggers: [{ type: 'cron', metadata: { timezone: 'UTC', start: '0 8 * * *', end: '0 18 * * *', desiredReplicas: '2' } }],
+      ...spec,
+    },
   };
 }
 
@@ -91,7 +95,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await webhooks?.stop();
   await unregisterWebhooks(createHttpKubeClient(kc), configurationName, log);
-  await kc.makeApiClient(CoreV1Api).deleteNamespace({ name: namespace }).catch(() => undefined);
+  await kc
+    .makeApiClient(CoreV1Api)
+    .deleteNamespace({ name: namespace })
+    .catch(() => undefined);
 });
 
 describe('KEDA validating webhook on a real apiserver', () => {

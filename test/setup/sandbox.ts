@@ -33,11 +33,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
 async function declaredComponents(file: string): Promise<ComponentName[]> {
   const header = /^\/\/ @sandbox ([a-z,\s-]+)$/m.exec(await readFile(file, 'utf8'));
   if (!header?.[1]) return [];
-  return header[1].split(',').map((s) => s.trim()).filter((s): s is ComponentName => (componentNames as readonly string[]).includes(s));
+  return header[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s): s is ComponentName => (componentNames as readonly string[]).includes(s));
 }
 
 /** Positional words on the vitest command line are file filters; flags and their values are not. */
-const flagsWithValues = new Set(['--project', '-t', '--testNamePattern', '--reporter', '-c', '--config', '--root', '--dir', '--shard', '--pool', '--maxWorkers']);
+const flagsWithValues = new Set([
+  '--project',
+  '-t',
+  '--testNamePattern',
+  '--reporter',
+  '-c',
+  '--config',
+  '--root',
+  '--dir',
+  '--shard',
+  '--pool',
+  '--maxWorkers',
+]);
 export function cliFileFilters(): string[] {
   const args = process.argv.slice(2);
   return args.filter((word, i) => word !== 'run' && !word.startsWith('-') && !flagsWithValues.has(args[i - 1] ?? ''));

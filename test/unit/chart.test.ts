@@ -123,8 +123,16 @@ describe('chart CRD templates', () => {
   });
 
   it.each([
-    ['a template action in a description', '---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  labels: {}\n  name: x\nspec:\n  d: "{{ x }}"\n', /template action/],
-    ['a document without metadata.labels', '---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x\nspec: {}\n', /metadata\.labels/],
+    [
+      'a template action in a description',
+      '---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  labels: {}\n  name: x\nspec:\n  d: "{{ x }}"\n',
+      /template action/,
+    ],
+    [
+      'a document without metadata.labels',
+      '---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x\nspec: {}\n',
+      /metadata\.labels/,
+    ],
     ['another kind of document', '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {}\n', /apiextensions/],
   ])('refuse %s', (_name, yaml, message) => {
     expect(() => renderChartCrdTemplate('bad.yaml', yaml)).toThrow(message);

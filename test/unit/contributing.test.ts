@@ -18,9 +18,11 @@ function sources(dir: string): string[] {
   });
 }
 const exported = new Set(
-  ['src', 'scalers'].flatMap((dir) => sources(join(repoDir, dir))).flatMap((file) => [
-    ...readFileSync(file, 'utf8').matchAll(/^export (?:async )?(?:const|function|class|interface|type|abstract class) (\w+)/gm),
-  ].map((m) => m[1])),
+  ['src', 'scalers']
+    .flatMap((dir) => sources(join(repoDir, dir)))
+    .flatMap((file) =>
+      [...readFileSync(file, 'utf8').matchAll(/^export (?:async )?(?:const|function|class|interface|type|abstract class) (\w+)/gm)].map((m) => m[1]),
+    ),
 );
 
 /** Names the guide quotes that belong to libraries, not to this project. */

@@ -83,9 +83,7 @@ export function section(markdown: string, heading: string): string {
 /** The first cell of every row of the markdown tables in `text` (header and separator rows left out). */
 export function firstCells(text: string): string[] {
   const rows = text.split('\n').filter((l) => l.startsWith('|'));
-  return rows
-    .filter((row, i) => !/^\|[\s|:-]+\|?$/.test(row) && !/^\|[\s|:-]+\|?$/.test(rows[i + 1] ?? ''))
-    .map((row) => row.split('|')[1]?.trim() ?? '');
+  return rows.filter((row, i) => !/^\|[\s|:-]+\|?$/.test(row) && !/^\|[\s|:-]+\|?$/.test(rows[i + 1] ?? '')).map((row) => row.split('|')[1]?.trim() ?? '');
 }
 
 /** The `code` spans of a piece of markdown. */
@@ -115,43 +113,70 @@ export type Coverage =
 export const exercisedElsewhere: Record<string, { file: string; evidence: string; how: string }> = {
   'npm ci': { file: '.ci/run', evidence: 'npm ci', how: 'CI installs the dependencies with it before every run' },
   'npm test': { file: '.ci/run', evidence: 'npm test', how: 'CI runs it' },
-  'npx swell demo': { file: 'test/e2e/demo.test.ts', evidence: "'demo'", how: 'runs the compiled `swell demo` on the sandbox with its real node and checks its output, chart and the items its pods popped' },
-  'npx swell dev up': { file: 'src/sandbox/sandbox.test.ts', evidence: 'sandbox.up', how: 'Sandbox.up, which the command calls, starting, reusing and writing the env file; every integration run starts its servers with it' },
-  'source .swell/dev/env': { file: 'src/sandbox/sandbox.test.ts', evidence: 'parseEnvFile', how: 'the env file `up` writes is read back as a shell would source it' },
+  'npx swell demo': {
+    file: 'test/e2e/demo.test.ts',
+    evidence: "'demo'",
+    how: 'runs the compiled `swell demo` on the sandbox with its real node and checks its output, chart and the items its pods popped',
+  },
+  'npx swell dev up': {
+    file: 'src/sandbox/sandbox.test.ts',
+    evidence: 'sandbox.up',
+    how: 'Sandbox.up, which the command calls, starting, reusing and writing the env file; every integration run starts its servers with it',
+  },
+  'source .swell/dev/env': {
+    file: 'src/sandbox/sandbox.test.ts',
+    evidence: 'parseEnvFile',
+    how: 'the env file `up` writes is read back as a shell would source it',
+  },
   'npx swell dev down': { file: 'src/sandbox/sandbox.test.ts', evidence: 'sandbox.down', how: 'Sandbox.down, which the command calls' },
-  'npx swell operator --install-crds': { file: 'test/integration/operator-process.test.ts', evidence: "['--install-crds'", how: 'runs the compiled CLI (bin/swell.js, rebuilt first) with --install-crds against the sandbox; every end-to-end story starts `swell operator --install-crds` from the sources' },
+  'npx swell operator --install-crds': {
+    file: 'test/integration/operator-process.test.ts',
+    evidence: "['--install-crds'",
+    how: 'runs the compiled CLI (bin/swell.js, rebuilt first) with --install-crds against the sandbox; every end-to-end story starts `swell operator --install-crds` from the sources',
+  },
   'helm install swell charts/swell -n swell-system --create-namespace --set image.repository=registry.example.com/swell': {
     file: 'test/integration/helm.test.ts',
     evidence: "'install', release, chartDir",
     how: 'installs the chart into the sandbox (watching one namespace) and runs the operator with its ServiceAccount; the readme test renders this exact command with helm template',
   },
-  'helm install swell charts/swell -n swell-system --create-namespace --set image.repository=registry.example.com/swell --set certificates.certManager.enabled=true': {
-    file: 'test/integration/helm.test.ts',
-    evidence: 'cert-manager-values.yaml',
-    how: 'renders the chart with cert-manager on and checks the Certificate and CA injection (the sandbox has no cert-manager to install against); the readme test renders this exact command',
-  },
-  'helm install swell charts/swell -n swell-system --create-namespace --take-ownership --set image.repository=registry.example.com/swell --set metricsApi.apiService.handOver=true --set metricsApi.upstream.service=monitoring/prometheus-adapter': {
-    file: 'test/e2e/shared-metrics.test.ts',
-    evidence: "'apiservice', 'hand-over'",
-    how: 'runs what the pre-install hook runs (`swell apiservice hand-over`) against a sandbox where prometheus-adapter owns the APIService, then swell with the upstream flags the chart sets; both HPAs scale through the one APIService. The readme test renders this exact command with helm template (the hook Jobs need the image, which the kwok nodes do not run)',
-  },
+  'helm install swell charts/swell -n swell-system --create-namespace --set image.repository=registry.example.com/swell --set certificates.certManager.enabled=true':
+    {
+      file: 'test/integration/helm.test.ts',
+      evidence: 'cert-manager-values.yaml',
+      how: 'renders the chart with cert-manager on and checks the Certificate and CA injection (the sandbox has no cert-manager to install against); the readme test renders this exact command',
+    },
+  'helm install swell charts/swell -n swell-system --create-namespace --take-ownership --set image.repository=registry.example.com/swell --set metricsApi.apiService.handOver=true --set metricsApi.upstream.service=monitoring/prometheus-adapter':
+    {
+      file: 'test/e2e/shared-metrics.test.ts',
+      evidence: "'apiservice', 'hand-over'",
+      how: 'runs what the pre-install hook runs (`swell apiservice hand-over`) against a sandbox where prometheus-adapter owns the APIService, then swell with the upstream flags the chart sets; both HPAs scale through the one APIService. The readme test renders this exact command with helm template (the hook Jobs need the image, which the kwok nodes do not run)',
+    },
   'helm uninstall swell -n swell-system': {
     file: 'test/e2e/shared-metrics.test.ts',
     evidence: "'apiservice', 'hand-back'",
     how: "runs what the post-delete hook runs (`swell apiservice hand-back`) after swell stopped, and checks the adapter's APIService is back",
   },
-  'npx swell virtual-node --provider process --name burst-1': { file: 'test/integration/virtual-node.test.ts', evidence: "'--provider', 'process'", how: 'runs a process-provider virtual node against the sandbox' },
+  'npx swell virtual-node --provider process --name burst-1': {
+    file: 'test/integration/virtual-node.test.ts',
+    evidence: "'--provider', 'process'",
+    how: 'runs a process-provider virtual node against the sandbox',
+  },
   'npx swell dev images': {
     file: 'test/integration/image.test.ts',
     evidence: "'dev', 'images'",
     how: 'runs the compiled `swell dev images`, imports both archives into a containerd of its own and runs them as non-root on a read-only root filesystem',
   },
-  'npx swell virtual-node --provider fargate --region eu-west-1 --cluster burst --subnets subnet-0a1b2c,subnet-3d4e5f --security-groups sg-0a1b2c --execution-role-arn arn:aws:iam::123456789012:role/swell-task-execution': {
-    file: 'test/integration/fargate.test.ts',
-    evidence: "'--provider', 'fargate'",
-    how: 'runs a fargate virtual node with these flags against the sandbox AWS API emulator, with a BurstPolicy bursting onto it',
+  'npx swell virtual-node --provider fargate --region eu-west-1 --cluster burst --subnets subnet-0a1b2c,subnet-3d4e5f --security-groups sg-0a1b2c --execution-role-arn arn:aws:iam::123456789012:role/swell-task-execution':
+    {
+      file: 'test/integration/fargate.test.ts',
+      evidence: "'--provider', 'fargate'",
+      how: 'runs a fargate virtual node with these flags against the sandbox AWS API emulator, with a BurstPolicy bursting onto it',
+    },
+  'npx swell virtual-node cost': {
+    file: 'test/integration/virtual-node.test.ts',
+    evidence: "'virtual-node', 'cost'",
+    how: 'prints the cost table of a running node and checks its figures',
   },
-  'npx swell virtual-node cost': { file: 'test/integration/virtual-node.test.ts', evidence: "'virtual-node', 'cost'", how: 'prints the cost table of a running node and checks its figures' },
   'npx swell simulate -f examples/traces/worker.yaml --trace examples/traces/bursts.csv --slo-wait 2m --bases 2,4,8,16 --chart docs/simulate-bursts.svg': {
     file: 'src/cli/simulate.test.ts',
     evidence: "'--bases', '2,4,8,16'",
@@ -167,12 +192,17 @@ export const exercisedElsewhere: Record<string, { file: string; evidence: string
     evidence: "'--from-prometheus', url",
     how: "runs `swell simulate --from-prometheus` against the sandbox's Prometheus (its own `up` series, as no service there serves http_requests_total)",
   },
-  'npx swell operator --virtual-node-metrics-url http://127.0.0.1:10255/metrics': { file: 'test/e2e/burst.test.ts', evidence: "'--virtual-node-metrics-url'", how: 'runs the operator with the virtual node metrics URL and reads the cost in the BurstPolicy status' },
+  'npx swell operator --virtual-node-metrics-url http://127.0.0.1:10255/metrics': {
+    file: 'test/e2e/burst.test.ts',
+    evidence: "'--virtual-node-metrics-url'",
+    how: 'runs the operator with the virtual node metrics URL and reads the cost in the BurstPolicy status',
+  },
 };
 
 /** Commands nothing on this machine can run, with the reason; keep this list short and honest. */
 export const notRunHere: Record<string, string> = {
-  'docker build -t registry.example.com/swell:0.1.0 .': 'no Docker engine on the test machines; `npx swell dev images` builds the same Dockerfile with buildah, run by test/integration/image.test.ts',
+  'docker build -t registry.example.com/swell:0.1.0 .':
+    'no Docker engine on the test machines; `npx swell dev images` builds the same Dockerfile with buildah, run by test/integration/image.test.ts',
   'docker push registry.example.com/swell:0.1.0': 'no container runtime or registry on the test machines',
 };
 
@@ -186,7 +216,8 @@ export function coverageOf(command: string): Coverage | undefined {
   const words = command.split(' ');
   if (runnable && words[0] === 'npx' && words[1] === 'swell') {
     const args = words.slice(2);
-    if (args[0] === 'validate' || args.includes('--help') || (args[0] === 'dev' && args[1] === 'status' && args.length === 2)) return { kind: 'run', program: 'swell', argv: args };
+    if (args[0] === 'validate' || args.includes('--help') || (args[0] === 'dev' && args[1] === 'status' && args.length === 2))
+      return { kind: 'run', program: 'swell', argv: args };
   }
   if (runnable && words[0] === 'helm' && words[1] === 'template') return { kind: 'run', program: 'helm', argv: words.slice(1) };
   const elsewhere = exercisedElsewhere[command];

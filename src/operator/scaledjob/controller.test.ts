@@ -83,7 +83,11 @@ async function setup() {
   const built: ScalerContext[] = [];
   const scalerFactory = (context: ScalerContext) => {
     built.push(context);
-    return { metricSpecs: [{ kind: 'External' as const, metricName: 's0-redis-q', targetType: 'AverageValue' as const, target: 5 }], read: () => Promise.resolve({ value: 0, active: false }), close: () => Promise.resolve() };
+    return {
+      metricSpecs: [{ kind: 'External' as const, metricName: 's0-redis-q', targetType: 'AverageValue' as const, target: 5 }],
+      read: () => Promise.resolve({ value: 0, active: false }),
+      close: () => Promise.resolve(),
+    };
   };
   const settings = { listWatch, log, namespace: 'app', clusterAuthNamespace: 'app' };
   // As the process wires it: one set of Secret and ConfigMap caches, started by its owner, read by the controller.
@@ -147,7 +151,10 @@ describe('ScaledJob controller: trigger auth from the shared Secret caches', () 
     source('/api/v1/namespaces/app/secrets').send('ADDED', secret('redis-pass-2', 'rotated'));
     await clock.advance(1_000);
     expect(passwords()).toEqual(['old-pass']);
-    const repointed: KubernetesObject & { spec: unknown } = { ...triggerAuth, spec: { secretTargetRef: [{ parameter: 'password', name: 'redis-pass-2', key: 'password' }] } };
+    const repointed: KubernetesObject & { spec: unknown } = {
+      ...triggerAuth,
+      spec: { secretTargetRef: [{ parameter: 'password', name: 'redis-pass-2', key: 'password' }] },
+    };
     source('/apis/keda.sh/v1alpha1/namespaces/app/triggerauthentications').send('MODIFIED', repointed);
     await clock.advance(1_000);
     expect(passwords()).toEqual(['old-pass', 'rotated']);

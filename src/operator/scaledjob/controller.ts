@@ -146,8 +146,14 @@ class ScaledJobParts {
     const informers: Informers = {
       scaledJobs: make('scaledjobs', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'scaledjobs', namespace })),
       jobs: make('scaledjob-jobs', resourcePath({ group: 'batch', version: 'v1', resource: 'jobs', namespace }), KedaLabels.scaledJobName),
-      triggerAuths: make('scaledjob-triggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace })),
-      clusterTriggerAuths: make('scaledjob-clustertriggerauthentications', resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications' })),
+      triggerAuths: make(
+        'scaledjob-triggerauthentications',
+        resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'triggerauthentications', namespace }),
+      ),
+      clusterTriggerAuths: make(
+        'scaledjob-clustertriggerauthentications',
+        resourcePath({ group: 'keda.sh', version: 'v1alpha1', resource: 'clustertriggerauthentications' }),
+      ),
     };
     const enqueue = (key: string): void => this.runner.enqueue(key);
     informers.scaledJobs.addHandler(reconcileOnChange(enqueue));

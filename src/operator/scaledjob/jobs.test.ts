@@ -2,15 +2,32 @@ import { describe, expect, it } from 'vitest';
 import type { ScaledJob } from '../../apis/keda/v1alpha1/scaledjob.js';
 import { buildJob, countJobs, isJobPending, jobPhase, jobsBeyondHistory, jobsOfOtherGenerations, rolloutOf, type JobObject, type PodObject } from './jobs.js';
 
-function scaledJob(overrides: { labels?: Record<string, string>; annotations?: Record<string, string>; restartPolicy?: string; generation?: number; spec?: Partial<ScaledJob['spec']> } = {}): ScaledJob {
+function scaledJob(
+  overrides: {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    restartPolicy?: string;
+    generation?: number;
+    spec?: Partial<ScaledJob['spec']>;
+  } = {},
+): ScaledJob {
   return {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledJob',
-    metadata: { name: 'encode', namespace: 'media', uid: 'uid-1', generation: overrides.generation ?? 3, labels: overrides.labels, annotations: overrides.annotations },
+    metadata: {
+      name: 'encode',
+      namespace: 'media',
+      uid: 'uid-1',
+      generation: overrides.generation ?? 3,
+      labels: overrides.labels,
+      annotations: overrides.annotations,
+    },
     spec: {
       jobTargetRef: {
         backoffLimit: 2,
-        template: { spec: { containers: [{ name: 'worker', image: 'worker:1' }], ...(overrides.restartPolicy ? { restartPolicy: overrides.restartPolicy } : {}) } },
+        template: {
+          spec: { containers: [{ name: 'worker', image: 'worker:1' }], ...(overrides.restartPolicy ? { restartPolicy: overrides.restartPolicy } : {}) },
+        },
       },
       triggers: [{ type: 'redis', metadata: { listName: 'q' } }],
       ...overrides.spec,
@@ -32,7 +49,9 @@ describe('buildJob', () => {
       team: 'video',
     });
     expect(job.metadata.annotations).toEqual({ 'scaledjob.keda.sh/generation': '3', note: 'x' });
-    expect(job.metadata.ownerReferences).toEqual([{ apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', name: 'encode', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    expect(job.metadata.ownerReferences).toEqual([
+      { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', name: 'encode', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+    ]);
     expect(job.spec?.backoffLimit).toBe(2);
     expect(job.spec?.template.spec?.restartPolicy).toBe('OnFailure');
   });
@@ -60,7 +79,12 @@ describe('buildJob', () => {
   });
 });
 
-const job = (name: string, conditions: { type: string; status: string }[] = [], created = '2025-01-01T00:00:00Z', extra: Partial<JobObject['metadata']> = {}): JobObject => ({
+const job = (
+  name: string,
+  conditions: { type: string; status: string }[] = [],
+  created = '2025-01-01T00:00:00Z',
+  extra: Partial<JobObject['metadata']> = {},
+): JobObject => ({
   metadata: { name, creationTimestamp: created, ...extra },
   status: { conditions },
 });
@@ -94,8 +118,18 @@ describe('isJobPending', () => {
     { what: 'a failed pod only', pods: [pod('Failed')], conditions: undefined, pending: true },
     { what: 'a running pod being deleted', pods: [pod('Running', [], true)], conditions: undefined, pending: true },
     { what: 'running but not all conditions', pods: [pod('Running', ['PodScheduled'])], conditions: ['PodScheduled', 'Ready'], pending: true },
-    { what: 'one pod with all conditions', pods: [pod('Pending', ['PodScheduled']), pod('Running', ['PodScheduled', 'Ready'])], conditions: ['PodScheduled', 'Ready'], pending: false },
-    { what: 'conditions split across pods', pods: [pod('Running', ['PodScheduled']), pod('Running', ['Ready'])], conditions: ['PodScheduled', 'Ready'], pending: true },
+    {
+      what: 'one pod with all conditions',
+      pods: [pod('Pending', ['PodScheduled']), pod('Running', ['PodScheduled', 'Ready'])],
+      conditions: ['PodScheduled', 'Ready'],
+      pending: false,
+    },
+    {
+      what: 'conditions split across pods',
+      pods: [pod('Running', ['PodScheduled']), pod('Running', ['Ready'])],
+      conditions: ['PodScheduled', 'Ready'],
+      pending: true,
+    },
     { what: 'empty condition list falls back to phases', pods: [pod('Running')], conditions: [], pending: false },
   ])('$what → pending=$pending', ({ pods, conditions, pending }) => {
     expect(isJobPending(pods, conditions)).toBe(pending);
@@ -151,7 +185,13 @@ describe('rollout', () => {
   it('selects the live Jobs recorded under another generation', () => {
     const gen = (name: string, generation: string | undefined, extra: Partial<JobObject['metadata']> = {}) =>
       job(name, [], undefined, { annotations: generation === undefined ? {} : { 'scaledjob.keda.sh/generation': generation }, ...extra });
-    const jobs = [gen('old', '1'), gen('current', '2'), gen('untracked', undefined), gen('old-deleting', '1', { deletionTimestamp: '2025-01-01T00:00:00Z' }), { ...gen('old-done', '1'), status: { conditions: complete } }];
+    const jobs = [
+      gen('old', '1'),
+      gen('current', '2'),
+      gen('untracked', undefined),
+      gen('old-deleting', '1', { deletionTimestamp: '2025-01-01T00:00:00Z' }),
+      { ...gen('old-done', '1'), status: { conditions: complete } },
+    ];
     expect(jobsOfOtherGenerations(jobs, 2).map((j) => j.metadata.name)).toEqual(['old', 'old-done']);
   });
 });

@@ -140,8 +140,7 @@ export interface HistoryLimits {
  */
 export function jobsBeyondHistory<J extends JobObject>(jobs: readonly J[], limits: HistoryLimits): J[] {
   const live = liveJobs(jobs);
-  const oldestFirst = (phase: JobPhase): J[] =>
-    live.filter((job) => jobPhase(job) === phase).sort((a, b) => creationOrder(a, b));
+  const oldestFirst = (phase: JobPhase): J[] => live.filter((job) => jobPhase(job) === phase).sort((a, b) => creationOrder(a, b));
   const excess = (list: J[], limit: number): J[] => list.slice(0, Math.max(0, list.length - limit));
   return [
     ...excess(oldestFirst('succeeded'), limits.successfulJobsHistoryLimit ?? ScaledJobDefaults.successfulJobsHistoryLimit),

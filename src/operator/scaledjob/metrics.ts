@@ -33,10 +33,26 @@ export class ScaledJobMetrics {
     this.scalerValue = scaler('keda_scaler_metrics_value', 'The current value for each scaler metric');
     this.scalerLatency = scaler('keda_scaler_metrics_latency_seconds', 'The latency of retrieving the current metric from each scaler');
     this.scalerActive = scaler('keda_scaler_active', 'Activity of a scaler metric (1 active, 0 inactive)');
-    this.scalerErrors = registeredCounter(registry, { name: 'keda_scaler_detail_errors_total', help: 'The total number of errors encountered for each scaler', labelNames: scalerLabelNames });
-    this.jobErrors = registeredCounter(registry, { name: 'keda_scaled_job_errors_total', help: 'The number of errors per ScaledJob', labelNames: ['namespace', 'scaledJob'] });
-    this.loopLatency = registeredGauge(registry, { name: 'keda_internal_scale_loop_latency_seconds', help: 'Deviation of a scale loop run from its schedule', labelNames: ['namespace', 'type', 'resource'] });
-    this.jobsCreated = registeredCounter(registry, { name: 'swell_scaledjob_jobs_created_total', help: 'Jobs created for each ScaledJob', labelNames: ['namespace', 'scaledJob'] });
+    this.scalerErrors = registeredCounter(registry, {
+      name: 'keda_scaler_detail_errors_total',
+      help: 'The total number of errors encountered for each scaler',
+      labelNames: scalerLabelNames,
+    });
+    this.jobErrors = registeredCounter(registry, {
+      name: 'keda_scaled_job_errors_total',
+      help: 'The number of errors per ScaledJob',
+      labelNames: ['namespace', 'scaledJob'],
+    });
+    this.loopLatency = registeredGauge(registry, {
+      name: 'keda_internal_scale_loop_latency_seconds',
+      help: 'Deviation of a scale loop run from its schedule',
+      labelNames: ['namespace', 'type', 'resource'],
+    });
+    this.jobsCreated = registeredCounter(registry, {
+      name: 'swell_scaledjob_jobs_created_total',
+      help: 'Jobs created for each ScaledJob',
+      labelNames: ['namespace', 'scaledJob'],
+    });
   }
 
   scalerReading(labels: ScaledJobScalerLabels, reading: { value: number; active: boolean; latencySeconds: number }): void {

@@ -22,7 +22,11 @@ function scaledJob(spec: Partial<ScaledJob['spec']> = {}, annotations?: Record<s
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledJob',
     metadata: { name: 'sj', namespace: ns, uid: 'sj-uid', generation: 1, ...(annotations ? { annotations } : {}) },
-    spec: { jobTargetRef: { template: { spec: { containers: [{ name: 'c', image: 'worker' }] } } }, triggers: [{ type: 'redis', metadata: { listName: 'q' } }], ...spec },
+    spec: {
+      jobTargetRef: { template: { spec: { containers: [{ name: 'c', image: 'worker' }] } } },
+      triggers: [{ type: 'redis', metadata: { listName: 'q' } }],
+      ...spec,
+    },
   };
 }
 
@@ -45,7 +49,10 @@ async function setup(sj: ScaledJob, jobs: TestJob[], readings: Reading[]) {
     });
     if (!job.pod) continue;
     const pod = `${job.name}-pod`;
-    client.put(`/api/v1/namespaces/${ns}/pods/${pod}`, { metadata: { name: pod, namespace: ns, labels: { [JobNameLabel]: job.name } }, status: { phase: job.pod } });
+    client.put(`/api/v1/namespaces/${ns}/pods/${pod}`, {
+      metadata: { name: pod, namespace: ns, labels: { [JobNameLabel]: job.name } },
+      status: { phase: job.pod },
+    });
   }
   const lines: Record<string, unknown>[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
@@ -64,7 +71,12 @@ async function setup(sj: ScaledJob, jobs: TestJob[], readings: Reading[]) {
     },
     log,
   });
-  await scalers.ensure(key, { namespace: ns, triggers: sj.spec.triggers ?? [], auth: (sj.spec.triggers ?? []).map(() => ({ params: {}, warnings: [] })), env: {} });
+  await scalers.ensure(key, {
+    namespace: ns,
+    triggers: sj.spec.triggers ?? [],
+    auth: (sj.spec.triggers ?? []).map(() => ({ params: {}, warnings: [] })),
+    env: {},
+  });
   const events: string[] = [];
   const registry = new Registry();
   const jobsOf = () => [...client.objects].filter(([path]) => path.startsWith(`${jobsPath}/`)).map(([, job]) => job as unknown as JobObject);
@@ -137,10 +149,24 @@ describe('ScaledJobPoller: Jobs created per poll', () => {
       { type: 'redis', metadata: { listName: 'a' } },
       { type: 'redis', metadata: { listName: 'b' } },
     ];
-    const sum = await setup(scaledJob({ triggers, scalingStrategy: { multipleScalersCalculation: 'sum' } }), [], [{ value: 2, active: true }, { value: 3, active: true }]);
+    const sum = await setup(
+      scaledJob({ triggers, scalingStrategy: { multipleScalersCalculation: 'sum' } }),
+      [],
+      [
+        { value: 2, active: true },
+        { value: 3, active: true },
+      ],
+    );
     await sum.poller.poll(key);
     expect(sum.created()).toBe(5);
-    const max = await setup(scaledJob({ triggers }), [], [{ value: 2, active: true }, { value: 3, active: true }]);
+    const max = await setup(
+      scaledJob({ triggers }),
+      [],
+      [
+        { value: 2, active: true },
+        { value: 3, active: true },
+      ],
+    );
     await max.poller.poll(key);
     expect(max.created()).toBe(3);
   });
@@ -181,7 +207,10 @@ describe('ScaledJobPoller: history and failures', () => {
     ];
     const t = await setup(scaledJob({ successfulJobsHistoryLimit: 1, failedJobsHistoryLimit: 1 }), finished, [{ value: 0, active: false }]);
     await t.poller.poll(key);
-    const left = t.jobsOf().map((j) => j.metadata.name).sort();
+    const left = t
+      .jobsOf()
+      .map((j) => j.metadata.name)
+      .sort();
     expect(left).toEqual(['bad-2', 'ok-3']);
   });
 

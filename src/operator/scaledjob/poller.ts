@@ -122,7 +122,10 @@ export class ScaledJobPoller {
 
   private async countJobs(key: string, namespace: string, jobs: readonly JobObject[], pendingPodConditions: readonly string[] | undefined) {
     const running = liveJobs(jobs).filter((job) => jobPhase(job) === 'running');
-    const pods = await this.podsOf(namespace, running.map((job) => job.metadata.name ?? ''));
+    const pods = await this.podsOf(
+      namespace,
+      running.map((job) => job.metadata.name ?? ''),
+    );
     const counts = countJobs(jobs, (jobName) => pods.get(jobName) ?? [], pendingPodConditions);
     const unseen = this.unseenCreations(key, jobs);
     return { running: counts.running + unseen, pending: counts.pending + unseen };

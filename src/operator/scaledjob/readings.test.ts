@@ -22,7 +22,12 @@ describe('triggerQueues', () => {
       queues: [{ queueLength: 7, targetAverageValue: 3, active: true }],
       isError: false,
     },
-    { what: 'a Value target counts as 0', reads: [read(0, 5, { targetType: 'Value', target: 5 })], queues: [{ queueLength: 5, targetAverageValue: 0, active: true }], isError: false },
+    {
+      what: 'a Value target counts as 0',
+      reads: [read(0, 5, { targetType: 'Value', target: 5 })],
+      queues: [{ queueLength: 5, targetAverageValue: 0, active: true }],
+      isError: false,
+    },
     { what: 'an empty queue is inactive', reads: [read(0, 0)], queues: [{ queueLength: 0, targetAverageValue: 1, active: false }], isError: false },
     {
       what: 'a failed trigger is skipped and flagged',

@@ -13,11 +13,20 @@ import { scaledJobPath, ScaledJobStatusWriter } from './status.js';
 
 const log = createLogger({ level: 'silent' });
 
-function scaledJob(overrides: { annotations?: Record<string, string>; finalizers?: string[]; generation?: number; spec?: Partial<ScaledJob['spec']> } = {}): ScaledJob {
+function scaledJob(
+  overrides: { annotations?: Record<string, string>; finalizers?: string[]; generation?: number; spec?: Partial<ScaledJob['spec']> } = {},
+): ScaledJob {
   return {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledJob',
-    metadata: { name: 'sj', namespace: 'ns', uid: 'u1', generation: overrides.generation ?? 2, finalizers: overrides.finalizers ?? ['finalizer.keda.sh'], annotations: overrides.annotations },
+    metadata: {
+      name: 'sj',
+      namespace: 'ns',
+      uid: 'u1',
+      generation: overrides.generation ?? 2,
+      finalizers: overrides.finalizers ?? ['finalizer.keda.sh'],
+      annotations: overrides.annotations,
+    },
     spec: {
       jobTargetRef: { template: { spec: { containers: [{ name: 'c', image: 'i' }] } } },
       triggers: [{ type: 'redis', metadata: { address: '127.0.0.1:1', listName: 'q' } }],
@@ -47,7 +56,11 @@ function setup(sj: ScaledJob, jobs: JobObject[] = []) {
     scalers: new ScalersCache({
       factory: (context) => {
         if (!context.trigger.metadata.listName) throw new Error('missing listName');
-        return { metricSpecs: [{ kind: 'External', metricName: 's0-redis-q', targetType: 'AverageValue', target: 5 }], read: () => Promise.resolve({ value: 0, active: false }), close: () => Promise.resolve() };
+        return {
+          metricSpecs: [{ kind: 'External', metricName: 's0-redis-q', targetType: 'AverageValue', target: 5 }],
+          read: () => Promise.resolve({ value: 0, active: false }),
+          close: () => Promise.resolve(),
+        };
       },
       log,
     }),
@@ -62,7 +75,9 @@ function setup(sj: ScaledJob, jobs: JobObject[] = []) {
   return { client, reconciler, scheduled, events, stored, condition };
 }
 
-const jobOf = (name: string, generation: string): JobObject => ({ metadata: { name, namespace: 'ns', annotations: { 'scaledjob.keda.sh/generation': generation } } });
+const jobOf = (name: string, generation: string): JobObject => ({
+  metadata: { name, namespace: 'ns', annotations: { 'scaledjob.keda.sh/generation': generation } },
+});
 
 describe('ScaledJobReconciler', () => {
   it('adds the finalizer first and does nothing else in that round', async () => {

@@ -179,7 +179,8 @@ export class ScaledJobReconciler {
       await this.deps.client.request('PATCH', scaledJobPath(sj), { body: { metadata }, contentType: 'application/merge-patch+json' });
     } catch (err) {
       if (isNotFound(err)) return;
-      if (isConflict(err)) throw new Error(`ScaledJob ${sj.metadata.namespace}/${sj.metadata.name} changed meanwhile: ${describeApiError(err)}`, { cause: err });
+      if (isConflict(err))
+        throw new Error(`ScaledJob ${sj.metadata.namespace}/${sj.metadata.name} changed meanwhile: ${describeApiError(err)}`, { cause: err });
       throw err;
     }
   }

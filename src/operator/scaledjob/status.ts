@@ -51,7 +51,13 @@ export function scaledJobPath(sj: Pick<ScaledJob, 'metadata'>, subresource?: 'st
 }
 
 export function involvedScaledJob(sj: Pick<ScaledJob, 'metadata'>): InvolvedObject {
-  return { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledJob', namespace: sj.metadata.namespace ?? '', name: sj.metadata.name ?? '', ...(sj.metadata.uid ? { uid: sj.metadata.uid } : {}) };
+  return {
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledJob',
+    namespace: sj.metadata.namespace ?? '',
+    name: sj.metadata.name ?? '',
+    ...(sj.metadata.uid ? { uid: sj.metadata.uid } : {}),
+  };
 }
 
 /** ScaledJob status, written as the ScaledObject's is. */

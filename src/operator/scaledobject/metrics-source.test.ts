@@ -83,7 +83,11 @@ describe('ScaledObjectMetricsSource', () => {
 
   it.each([
     { name: 'no fallback: the error', so: scaledObject(), expected: 'metric:s0-fake encountered error: down' },
-    { name: 'below the threshold: the error', so: scaledObject({ fallback: { failureThreshold: 3, replicas: 4 } }, 2), expected: 'metric:s0-fake encountered error: down' },
+    {
+      name: 'below the threshold: the error',
+      so: scaledObject({ fallback: { failureThreshold: 3, replicas: 4 } }, 2),
+      expected: 'metric:s0-fake encountered error: down',
+    },
     { name: 'past the threshold: target x fallback replicas', so: scaledObject({ fallback: { failureThreshold: 3, replicas: 4 } }, 4), expected: 20 },
   ])('when the source fails, $name', async ({ so, expected }) => {
     const { source } = await setup(so, () => Promise.reject(new Error('down')));
@@ -133,7 +137,12 @@ describe('ScaledObjectMetricsSource on a replica that does not lead', () => {
     const source = new ScaledObjectMetricsSource({
       now: () => 1_000,
       scaledObjects: { get: () => so, list: () => [so] },
-      scalers: new ScalersCache({ factory: () => { throw new Error('unused'); }, log: createLogger({ level: 'silent' }) }),
+      scalers: new ScalersCache({
+        factory: () => {
+          throw new Error('unused');
+        },
+        log: createLogger({ level: 'silent' }),
+      }),
       readings: new LastReadings(),
       targets: new ScaleTargets(client),
       readyPods: new ReadyPods(client),
@@ -148,7 +157,11 @@ describe('ScaledObjectMetricsSource composite-metric', () => {
 
   async function compositeSource(spec: Partial<ScaledObject['spec']>, values: (() => Promise<number>)[], health?: Record<string, number>) {
     const so = scaledObject(spec);
-    if (health) so.status = { ...so.status, health: Object.fromEntries(Object.entries(health).map(([m, n]) => [m, { numberOfFailures: n, status: 'Failing' as const }])) };
+    if (health)
+      so.status = {
+        ...so.status,
+        health: Object.fromEntries(Object.entries(health).map(([m, n]) => [m, { numberOfFailures: n, status: 'Failing' as const }])),
+      };
     const client = new FakeKubeClient();
     client.put('/apis/apps/v1/namespaces/app/deployments/web', { metadata: { name: 'web' }, spec: { replicas: 2 } });
     const reads: string[] = [];
@@ -163,7 +176,12 @@ describe('ScaledObjectMetricsSource composite-metric', () => {
         close: () => Promise.resolve(),
       }),
     });
-    await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: so.spec.triggers.map(() => ({ params: {}, warnings: [] })), env: {} });
+    await scalers.ensure('app/orders', {
+      namespace: 'app',
+      triggers: so.spec.triggers,
+      auth: so.spec.triggers.map(() => ({ params: {}, warnings: [] })),
+      env: {},
+    });
     const readings = new LastReadings();
     const source = new ScaledObjectMetricsSource({
       now: () => 1_000,
@@ -195,16 +213,25 @@ describe('ScaledObjectMetricsSource composite-metric', () => {
     { name: 'NaN', values: [ok(0), ok(0)] },
   ])('refuses to serve a composite of $name without fallback, as the scale loop counts it inactive', async ({ name, values }) => {
     const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a / b') }, values);
-    await expect(source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({ reason: 'Unavailable', message: expect.stringContaining(`formula produced ${name}`) as unknown });
+    await expect(source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({
+      reason: 'Unavailable',
+      message: expect.stringContaining(`formula produced ${name}`) as unknown,
+    });
   });
 
   it('serves fallback.replicas x target for a composite of Infinity when a fallback is set', async () => {
-    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a / b'), fallback: { failureThreshold: 3, replicas: 4 } }, [ok(1), ok(0)]);
+    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a / b'), fallback: { failureThreshold: 3, replicas: 4 } }, [
+      ok(1),
+      ok(0),
+    ]);
     expect((await source.getMetric('app', 'orders', 'composite-metric')).value).toBe(20);
   });
 
   it('answers useCachedMetrics triggers from the last poll and reads the others live', async () => {
-    const { source, readings, reads } = await compositeSource({ triggers: [named('a', { useCachedMetrics: true }), named('b')], ...modifiers('a + b') }, [ok(100), ok(2)]);
+    const { source, readings, reads } = await compositeSource({ triggers: [named('a', { useCachedMetrics: true }), named('b')], ...modifiers('a + b') }, [
+      ok(100),
+      ok(2),
+    ]);
     readings.record('app/orders', 's0-fake', 7, true, 500);
     expect((await source.getMetric('app', 'orders', 'composite-metric')).value).toBe(9);
     expect(reads).toEqual(['s1-fake']);
@@ -212,7 +239,12 @@ describe('ScaledObjectMetricsSource composite-metric', () => {
 
   it.each([
     { name: 'a failing trigger without fallback', spec: {}, health: undefined, message: 'metric:s1-fake encountered error: down' },
-    { name: 'a failing trigger below the threshold', spec: { fallback: { failureThreshold: 3, replicas: 4 } }, health: { 's1-fake': 2 }, message: 'metric:s1-fake encountered error: down' },
+    {
+      name: 'a failing trigger below the threshold',
+      spec: { fallback: { failureThreshold: 3, replicas: 4 } },
+      health: { 's1-fake': 2 },
+      message: 'metric:s1-fake encountered error: down',
+    },
   ])('fails with $name', async ({ spec, health, message }) => {
     const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers('a + b'), ...spec }, [ok(1), down], health);
     await expect(source.getMetric('app', 'orders', 'composite-metric')).rejects.toMatchObject({ reason: 'Unavailable', message });
@@ -223,7 +255,11 @@ describe('ScaledObjectMetricsSource composite-metric', () => {
     { name: 'scalingModifiers: the failing trigger is nil in the formula', behavior: 'scalingModifiers' as const, formula: 'a + (b ?? 10)', expected: 11 },
     { name: 'scalingModifiers: a nil result serves fallback.replicas x target', behavior: 'scalingModifiers' as const, formula: 'b ?? nil', expected: 20 },
   ])('past the fallback threshold, $name', async ({ behavior, formula, expected }) => {
-    const { source } = await compositeSource({ triggers: [named('a'), named('b')], ...modifiers(formula), fallback: { failureThreshold: 1, replicas: 4, behavior } }, [ok(1), down], { 's1-fake': 5 });
+    const { source } = await compositeSource(
+      { triggers: [named('a'), named('b')], ...modifiers(formula), fallback: { failureThreshold: 1, replicas: 4, behavior } },
+      [ok(1), down],
+      { 's1-fake': 5 },
+    );
     expect((await source.getMetric('app', 'orders', 'composite-metric')).value).toBe(expected);
   });
 

@@ -102,7 +102,13 @@ export class ScaledObjectMetricsSource implements MetricsSource {
   }
 
   /** One metric by KEDA's rules: from the last poll with useCachedMetrics, else live; a failure goes through fallback. */
-  private async read(key: string, so: ScaledObject, trigger: TriggerScaler, spec: ExternalMetricSpec, caller: Abandonable): Promise<MetricValue & { fallbackApplied: boolean }> {
+  private async read(
+    key: string,
+    so: ScaledObject,
+    trigger: TriggerScaler,
+    spec: ExternalMetricSpec,
+    caller: Abandonable,
+  ): Promise<MetricValue & { fallbackApplied: boolean }> {
     if (trigger.trigger.useCachedMetrics) {
       const cached = this.deps.readings.get(key, spec.metricName);
       if (cached) return { value: servableMetricValue(cached.value), timestamp: cached.at, fallbackApplied: false };
@@ -139,7 +145,11 @@ export class ScaledObjectMetricsSource implements MetricsSource {
       triggers: set.triggers.map((t) => ({ trigger: t.trigger, metricNames: externalMetricNames(t) })),
       metrics,
     });
-    if ('error' in result) throw new MetricsSourceError('Unavailable', result.error.startsWith('metric:') ? result.error : `metric:${CompositeMetricName} encountered error: ${result.error}`);
+    if ('error' in result)
+      throw new MetricsSourceError(
+        'Unavailable',
+        result.error.startsWith('metric:') ? result.error : `metric:${CompositeMetricName} encountered error: ${result.error}`,
+      );
     return { value: servableMetricValue(result.value), timestamp: this.deps.now() };
   }
 

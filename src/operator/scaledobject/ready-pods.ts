@@ -10,7 +10,9 @@ export class ReadyPods {
 
   async count(namespace: string, selector: string | undefined): Promise<number> {
     if (!selector) return 0;
-    const pods = await this.client.request<PodList>('GET', resourcePath({ group: '', version: 'v1', resource: 'pods', namespace }), { query: { labelSelector: selector } });
+    const pods = await this.client.request<PodList>('GET', resourcePath({ group: '', version: 'v1', resource: 'pods', namespace }), {
+      query: { labelSelector: selector },
+    });
     return pods.items.filter((p) => p.status?.phase === 'Running' && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length;
   }
 }

@@ -55,29 +55,46 @@ function setup(so: Partial<ScaledObject['spec']> & { annotations?: Record<string
   const events: string[] = [];
   const targets = new ScaleTargets(client);
   const stale = new Map<string, unknown>();
-  const newReconciler = () => new ScaledObjectReconciler({
-    log,
-    client,
-    scaledObjects: cache<ScaledObject>(client, soBase, scaledObjectTargetKeys, stale),
-    hpas: cache<V2HorizontalPodAutoscaler>(client, hpaBase, (h) => hpaTargetKeys({ ...h, metadata: h.metadata ?? {} }), stale),
-    sources: { triggerAuthentication: () => undefined, clusterTriggerAuthentication: () => undefined, lookup: { secret: () => undefined, configMap: () => undefined, secretData: () => undefined, configMapData: () => undefined }, clusterAuthNamespace: 'swell-system', targets },
-    targets,
-    scalers: new ScalersCache({ factory: (ctx) => createScaler(ctx, deps), log }),
-    hpaPlanner: createHpaPlanner('0.1.0'),
-    events: { emit: (_o, _t, reason) => void events.push(reason) },
-    metrics: new OperatorMetrics(new Registry(), '0.1.0', () => []),
-    polling: { schedule: (key, ms) => void scheduled.set(key, ms), unschedule: (key) => void scheduled.delete(key) },
-    dependencies: new DependencyIndex(),
-    status: new StatusWriter(client),
-    readings: new LastReadings(),
-    validate: (o) => validateScaledObject(o).errors.map((e) => `${e.path}: ${e.message}`),
-  });
+  const newReconciler = () =>
+    new ScaledObjectReconciler({
+      log,
+      client,
+      scaledObjects: cache<ScaledObject>(client, soBase, scaledObjectTargetKeys, stale),
+      hpas: cache<V2HorizontalPodAutoscaler>(client, hpaBase, (h) => hpaTargetKeys({ ...h, metadata: h.metadata ?? {} }), stale),
+      sources: {
+        triggerAuthentication: () => undefined,
+        clusterTriggerAuthentication: () => undefined,
+        lookup: { secret: () => undefined, configMap: () => undefined, secretData: () => undefined, configMapData: () => undefined },
+        clusterAuthNamespace: 'swell-system',
+        targets,
+      },
+      targets,
+      scalers: new ScalersCache({ factory: (ctx) => createScaler(ctx, deps), log }),
+      hpaPlanner: createHpaPlanner('0.1.0'),
+      events: { emit: (_o, _t, reason) => void events.push(reason) },
+      metrics: new OperatorMetrics(new Registry(), '0.1.0', () => []),
+      polling: { schedule: (key, ms) => void scheduled.set(key, ms), unschedule: (key) => void scheduled.delete(key) },
+      dependencies: new DependencyIndex(),
+      status: new StatusWriter(client),
+      readings: new LastReadings(),
+      validate: (o) => validateScaledObject(o).errors.map((e) => `${e.path}: ${e.message}`),
+    });
   const reconciler = newReconciler();
   const so$ = () => client.get(`${soBase}/${name}`) as unknown as ScaledObject;
   const reconcile = async (times = 2) => {
     for (let i = 0; i < times; i++) await reconciler.reconcile(`app/${name}`);
   };
-  return { client, reconciler, restart: newReconciler, reconcile, so: so$, scheduled, events, stale, hpa: () => client.get(`${hpaBase}/keda-hpa-${name}`) as V2HorizontalPodAutoscaler | undefined };
+  return {
+    client,
+    reconciler,
+    restart: newReconciler,
+    reconcile,
+    so: so$,
+    scheduled,
+    events,
+    stale,
+    hpa: () => client.get(`${hpaBase}/keda-hpa-${name}`) as V2HorizontalPodAutoscaler | undefined,
+  };
 }
 
 const ready = (so: ScaledObject) => so.status?.conditions?.find((c) => c.type === 'Ready');
@@ -91,11 +108,7 @@ describe('ScaledObjectReconciler', () => {
     expect(ready(t.so())).toMatchObject({ status: 'True', reason: 'ScaledObjectReady' });
     expect(t.hpa()).toBeDefined();
     expect(t.scheduled.get('app/orders')).toBe(30_000);
-    expect(t.client.writes().map((c) => `${c.method} ${c.path}`)).toEqual([
-      `PATCH ${soBase}/orders`,
-      `POST ${hpaBase}`,
-      `PATCH ${soBase}/orders/status`,
-    ]);
+    expect(t.client.writes().map((c) => `${c.method} ${c.path}`)).toEqual([`PATCH ${soBase}/orders`, `POST ${hpaBase}`, `PATCH ${soBase}/orders/status`]);
   });
 
   it('writes nothing more on the watch events its own writes bring, even before the cache has seen them', async () => {
@@ -143,7 +156,15 @@ describe('ScaledObjectReconciler', () => {
       minReplicas: 1,
       maxReplicas: 7,
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' },
-      metrics: [{ type: 'External', external: { metric: { name: 's0-cron-Etc-UTC-08xxx-018xxx', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'orders' } } }, target: { type: 'AverageValue', averageValue: '1' } } }],
+      metrics: [
+        {
+          type: 'External',
+          external: {
+            metric: { name: 's0-cron-Etc-UTC-08xxx-018xxx', selector: { matchLabels: { 'scaledobject.keda.sh/name': 'orders' } } },
+            target: { type: 'AverageValue', averageValue: '1' },
+          },
+        },
+      ],
     });
     expect(t.hpa()?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'ScaledObject', name: 'orders', uid: 'uid-orders', controller: true });
     const writes = t.client.writes().length;
@@ -160,10 +181,27 @@ describe('ScaledObjectReconciler', () => {
   });
 
   it.each([
-    { name: 'duplicate trigger names', spec: { triggers: [{ ...cronTrigger, name: 'a' }, { ...cronTrigger, name: 'a' }] }, field: 'spec.triggers[1].name' },
-    { name: 'bad trigger metadata', spec: { triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 8 * * *', desiredReplicas: '1' } }] }, field: 'spec.triggers[0]' },
+    {
+      name: 'duplicate trigger names',
+      spec: {
+        triggers: [
+          { ...cronTrigger, name: 'a' },
+          { ...cronTrigger, name: 'a' },
+        ],
+      },
+      field: 'spec.triggers[1].name',
+    },
+    {
+      name: 'bad trigger metadata',
+      spec: { triggers: [{ type: 'cron', metadata: { timezone: 'Etc/UTC', start: '0 8 * * *', end: '0 8 * * *', desiredReplicas: '1' } }] },
+      field: 'spec.triggers[0]',
+    },
     { name: 'unknown trigger type', spec: { triggers: [{ type: 'nope', metadata: {} }] }, field: 'spec.triggers[0] (nope)' },
-    { name: 'a target the HPA would refuse', spec: { triggers: [{ type: 'redis', metadata: { address: 'r:6379', listName: 'jobs', listLength: '0' } }] }, field: 'spec.triggers[0] (redis): error parsing redis metadata: "listLength" must be greater than 0' },
+    {
+      name: 'a target the HPA would refuse',
+      spec: { triggers: [{ type: 'redis', metadata: { address: 'r:6379', listName: 'jobs', listLength: '0' } }] },
+      field: 'spec.triggers[0] (redis): error parsing redis metadata: "listLength" must be greater than 0',
+    },
   ])('refuses $name with Ready=False naming the field, without an HPA', async ({ spec, field }) => {
     const t = setup(spec);
     await t.reconcile();
@@ -176,7 +214,12 @@ describe('ScaledObjectReconciler', () => {
 
   it('refuses a target already scaled by an older ScaledObject', async () => {
     const t = setup({ name: 'second' });
-    t.client.put(`${soBase}/first`, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'first', namespace: 'app', uid: 'uid-first', creationTimestamp: '2026-01-01T00:00:00Z' }, spec: { scaleTargetRef: { name: 'web' }, triggers: [cronTrigger] } });
+    t.client.put(`${soBase}/first`, {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'first', namespace: 'app', uid: 'uid-first', creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { scaleTargetRef: { name: 'web' }, triggers: [cronTrigger] },
+    });
     await t.reconciler.reconcile('app/second');
     await t.reconciler.reconcile('app/second');
     expect(ready(t.so())?.message).toContain("already managed by the ScaledObject 'first'");
@@ -184,7 +227,10 @@ describe('ScaledObjectReconciler', () => {
 
   it('refuses a target scaled by a foreign HPA', async () => {
     const t = setup();
-    t.client.put(`${hpaBase}/legacy`, { metadata: { name: 'legacy', namespace: 'app' }, spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }, maxReplicas: 3 } });
+    t.client.put(`${hpaBase}/legacy`, {
+      metadata: { name: 'legacy', namespace: 'app' },
+      spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web' }, maxReplicas: 3 },
+    });
     await t.reconcile();
     expect(ready(t.so())?.message).toContain("is already managed by the hpa 'legacy'");
   });
@@ -219,7 +265,8 @@ describe('ScaledObjectReconciler', () => {
 
   it('reports an HPA the apiserver refuses (422) on the object, naming the field, once, without retrying', async () => {
     const t = setup();
-    const invalid = 'HorizontalPodAutoscaler.autoscaling "keda-hpa-orders" is invalid: spec.metrics[0].external.target.averageValue: Invalid value: "0": must be positive';
+    const invalid =
+      'HorizontalPodAutoscaler.autoscaling "keda-hpa-orders" is invalid: spec.metrics[0].external.target.averageValue: Invalid value: "0": must be positive';
     t.client.fail('POST', hpaBase, KubeApiError.fromResponse('POST', '/', 422, { reason: 'Invalid', message: invalid }, ''));
     await t.reconcile(1);
     const outcome = await t.reconciler.reconcile('app/orders');
@@ -252,7 +299,12 @@ describe('ScaledObjectReconciler', () => {
     expect(isConflict((error as Error).cause)).toBe(true);
     expect(t.so().metadata.finalizers).toBeUndefined();
     expect(t.so().status).toBeUndefined();
-    expect(t.client.writes().slice(writes).map((c) => c.method)).toEqual(['PATCH']);
+    expect(
+      t.client
+        .writes()
+        .slice(writes)
+        .map((c) => c.method),
+    ).toEqual(['PATCH']);
     expect(t.events).toEqual([]);
 
     t.stale.clear();
@@ -285,7 +337,9 @@ describe('ScaledObjectReconciler', () => {
     t.client.fail('POST', hpaBase, KubeApiError.fromResponse('POST', '/', 503, { reason: 'ServiceUnavailable', message: 'etcdserver: request timed out' }, ''));
     await expect(t.reconciler.reconcile('app/orders')).rejects.toThrow('request timed out');
     expect(ready(t.so())).toMatchObject({ status: 'False', reason: 'ScaledObjectCheckFailed' });
-    expect(ready(t.so())?.message).toMatch(/^Failed to ensure HPA is correctly created for ScaledObject: creating HPA 'keda-hpa-orders' failed: etcdserver: request timed out$/);
+    expect(ready(t.so())?.message).toMatch(
+      /^Failed to ensure HPA is correctly created for ScaledObject: creating HPA 'keda-hpa-orders' failed: etcdserver: request timed out$/,
+    );
     expect(t.events).toContain('ScaledObjectCheckFailed');
   });
 });

@@ -52,7 +52,10 @@ const readyReasonsOwnedByLoop = new Set(['PartialTriggerError', 'TriggerError', 
 
 /** Refusal the user must fix; reported on the object, not retried with backoff. */
 class CheckFailed extends Error {
-  constructor(message: string, readonly prefix = 'ScaledObject check failed') {
+  constructor(
+    message: string,
+    readonly prefix = 'ScaledObject check failed',
+  ) {
     super(message);
   }
 }
@@ -267,7 +270,8 @@ export class ScaledObjectReconciler {
     } catch (err) {
       if (isNotFound(err)) return undefined;
       // A stale cache copy: the watch delivers the newer object and the key is reconciled again.
-      if (isConflict(err)) throw new Error(`ScaledObject ${so.metadata.namespace}/${so.metadata.name} changed meanwhile: ${describeApiError(err)}`, { cause: err });
+      if (isConflict(err))
+        throw new Error(`ScaledObject ${so.metadata.namespace}/${so.metadata.name} changed meanwhile: ${describeApiError(err)}`, { cause: err });
       throw err;
     }
   }
@@ -281,13 +285,17 @@ export class ScaledObjectReconciler {
     const desired = this.deps.hpaPlanner.build(so, gvkr, specs);
     const observed = this.deps.hpas.get(`${namespace}/${name}`);
     if (observed && ownedBy(observed, so)) {
-      if (this.deps.hpaPlanner.needsUpdate(desired, observed)) await this.writeHpa('PUT', so, { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.metadata?.resourceVersion } });
+      if (this.deps.hpaPlanner.needsUpdate(desired, observed))
+        await this.writeHpa('PUT', so, { ...desired, metadata: { ...desired.metadata, resourceVersion: observed.metadata?.resourceVersion } });
       return name;
     }
     // From the cache's index of every HPA in scope: neither a list call nor a scan per new ScaledObject, which
     // would make creating N objects O(N²).
     const sameTarget = this.sameTarget(this.deps.hpas, so);
-    const ownership = hpaOwnership(so, sameTarget.map((h) => ({ metadata: { ...h.metadata, name: h.metadata?.name }, spec: h.spec })));
+    const ownership = hpaOwnership(
+      so,
+      sameTarget.map((h) => ({ metadata: { ...h.metadata, name: h.metadata?.name }, spec: h.spec })),
+    );
     if (ownership.kind === 'refuse') throw new CheckFailed(ownership.message);
     if (observed) {
       if (ownership.kind !== 'adopt') throw new CheckFailed(`the HPA '${name}' exists and is not owned by this ScaledObject`);
@@ -309,7 +317,13 @@ export class ScaledObjectReconciler {
    */
   private async writeHpa(method: 'POST' | 'PUT', so: ScaledObject, hpa: HorizontalPodAutoscaler): Promise<void> {
     const namespace = so.metadata.namespace ?? '';
-    const path = resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, ...(method === 'PUT' ? { name: hpa.metadata?.name } : {}) });
+    const path = resourcePath({
+      group: 'autoscaling',
+      version: 'v2',
+      resource: 'horizontalpodautoscalers',
+      namespace,
+      ...(method === 'PUT' ? { name: hpa.metadata?.name } : {}),
+    });
     try {
       await this.deps.client.request(method, path, { body: hpa });
     } catch (err) {
@@ -327,7 +341,10 @@ export class ScaledObjectReconciler {
     const observed = this.deps.hpas.get(`${namespace}/${hpaName}`);
     if (observed && !ownedBy(observed, so)) return;
     try {
-      await this.deps.client.request('DELETE', resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, name: hpaName }));
+      await this.deps.client.request(
+        'DELETE',
+        resourcePath({ group: 'autoscaling', version: 'v2', resource: 'horizontalpodautoscalers', namespace, name: hpaName }),
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

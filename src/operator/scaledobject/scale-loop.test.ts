@@ -93,13 +93,76 @@ describe('ScaleLoop.poll', () => {
   let h: Harness;
 
   describe.each([
-    { name: 'activates from zero', so: scaledObject({}), replicas: 0, source: active, expectReplicas: 1, active: 'True/ScalerActive', event: 'KEDAScaleTargetActivated', lastActive: iso(now) },
-    { name: 'activates to minReplicaCount with idle mode', so: scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), replicas: 0, source: active, expectReplicas: 3, active: 'True/ScalerActive', event: 'KEDAScaleTargetActivated', lastActive: iso(now) },
-    { name: 'leaves a running target to the HPA', so: scaledObject({}), replicas: 4, source: active, expectReplicas: 4, active: 'True/ScalerActive', event: undefined, lastActive: iso(now) },
-    { name: 'scales to zero after the cooldown', so: scaledObject({}, { lastActiveTime: iso(now - 301_000) }), replicas: 3, source: idle, expectReplicas: 0, active: 'False/ScalerNotActive', event: 'KEDAScaleTargetDeactivated', lastActive: iso(now - 301_000) },
-    { name: 'scales to idle, not to zero', so: scaledObject({ minReplicaCount: 2, idleReplicaCount: 1 }, { lastActiveTime: iso(now - 301_000) }), replicas: 2, source: idle, expectReplicas: 1, active: 'False/ScalerNotActive', event: 'KEDAScaleTargetDeactivated', lastActive: iso(now - 301_000) },
-    { name: 'waits out the cooldown', so: scaledObject({}, { lastActiveTime: iso(now - 10_000) }), replicas: 3, source: idle, expectReplicas: 3, active: 'False/ScalerCooldown', event: undefined, lastActive: iso(now - 10_000) },
-    { name: 'never scales down because a trigger errs', so: scaledObject({}, { lastActiveTime: iso(now - 999_000) }), replicas: 3, source: failing, expectReplicas: 3, active: 'False/ScalerNotActive', event: 'KEDAScalerFailed', lastActive: iso(now - 999_000) },
+    {
+      name: 'activates from zero',
+      so: scaledObject({}),
+      replicas: 0,
+      source: active,
+      expectReplicas: 1,
+      active: 'True/ScalerActive',
+      event: 'KEDAScaleTargetActivated',
+      lastActive: iso(now),
+    },
+    {
+      name: 'activates to minReplicaCount with idle mode',
+      so: scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }),
+      replicas: 0,
+      source: active,
+      expectReplicas: 3,
+      active: 'True/ScalerActive',
+      event: 'KEDAScaleTargetActivated',
+      lastActive: iso(now),
+    },
+    {
+      name: 'leaves a running target to the HPA',
+      so: scaledObject({}),
+      replicas: 4,
+      source: active,
+      expectReplicas: 4,
+      active: 'True/ScalerActive',
+      event: undefined,
+      lastActive: iso(now),
+    },
+    {
+      name: 'scales to zero after the cooldown',
+      so: scaledObject({}, { lastActiveTime: iso(now - 301_000) }),
+      replicas: 3,
+      source: idle,
+      expectReplicas: 0,
+      active: 'False/ScalerNotActive',
+      event: 'KEDAScaleTargetDeactivated',
+      lastActive: iso(now - 301_000),
+    },
+    {
+      name: 'scales to idle, not to zero',
+      so: scaledObject({ minReplicaCount: 2, idleReplicaCount: 1 }, { lastActiveTime: iso(now - 301_000) }),
+      replicas: 2,
+      source: idle,
+      expectReplicas: 1,
+      active: 'False/ScalerNotActive',
+      event: 'KEDAScaleTargetDeactivated',
+      lastActive: iso(now - 301_000),
+    },
+    {
+      name: 'waits out the cooldown',
+      so: scaledObject({}, { lastActiveTime: iso(now - 10_000) }),
+      replicas: 3,
+      source: idle,
+      expectReplicas: 3,
+      active: 'False/ScalerCooldown',
+      event: undefined,
+      lastActive: iso(now - 10_000),
+    },
+    {
+      name: 'never scales down because a trigger errs',
+      so: scaledObject({}, { lastActiveTime: iso(now - 999_000) }),
+      replicas: 3,
+      source: failing,
+      expectReplicas: 3,
+      active: 'False/ScalerNotActive',
+      event: 'KEDAScalerFailed',
+      lastActive: iso(now - 999_000),
+    },
   ])('$name', ({ so, replicas, source, expectReplicas, active: activeCondition, event, lastActive }) => {
     beforeEach(async () => {
       h = await harness(so, replicas, source);
@@ -125,14 +188,22 @@ describe('ScaleLoop.poll', () => {
       ...so,
       metadata: { ...so.metadata, annotations: { 'scaledobject.swell.dev/activation-replicas': 'demand', ...extra } },
     });
-    const backlog = (value: number): Source => () => ({ value, active: true });
+    const backlog =
+      (value: number): Source =>
+      () => ({ value, active: true });
     it.each([
       ['activates from zero to the count the backlog needs', scaledObject({}), 0, 50, 50],
       ['never beyond maxReplicaCount', scaledObject({ maxReplicaCount: 30 }), 0, 50, 30],
       ['from idle, to the larger of the backlog and minReplicaCount', scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), 0, 50, 50],
       ['a small backlog still gets minReplicaCount', scaledObject({ minReplicaCount: 3, idleReplicaCount: 0 }), 0, 2, 3],
       ['leaves a running target to the HPA', scaledObject({}), 4, 50, 4],
-      ['holds the first step to a scale-up policy the user wrote', scaledObject({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 9, periodSeconds: 15 }] } } } } }), 0, 50, 10],
+      [
+        'holds the first step to a scale-up policy the user wrote',
+        scaledObject({ advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleUp: { policies: [{ type: 'Pods', value: 9, periodSeconds: 15 }] } } } } }),
+        0,
+        50,
+        10,
+      ],
     ])('%s', async (_name, so, replicas, value, expected) => {
       h = await harness(annotated(so), replicas, backlog(value));
       await h.poll();
@@ -147,7 +218,7 @@ describe('ScaleLoop.poll', () => {
       expect(h.replicas()).toBe(0);
     });
 
-    it('activates to KEDA\'s count when the annotation holds an unknown value', async () => {
+    it("activates to KEDA's count when the annotation holds an unknown value", async () => {
       h = await harness(annotated(scaledObject({}), { 'scaledobject.swell.dev/activation-replicas': 'everything' }), 0, backlog(50));
       await h.poll();
       expect(h.replicas()).toBe(1);
@@ -176,7 +247,11 @@ describe('ScaleLoop.poll', () => {
   });
 
   it('resets health when the source recovers', async () => {
-    h = await harness(scaledObject({ fallback: { failureThreshold: 1, replicas: 2 } }, { health: { 's0-fake': { numberOfFailures: 4, status: 'Failing' } } }), 2, active);
+    h = await harness(
+      scaledObject({ fallback: { failureThreshold: 1, replicas: 2 } }, { health: { 's0-fake': { numberOfFailures: 4, status: 'Failing' } } }),
+      2,
+      active,
+    );
     await h.poll();
     expect(h.status().health).toEqual({ 's0-fake': { numberOfFailures: 0, status: 'Happy' } });
     expect(condition(h.status(), 'Fallback')).toBe('False/NoFallbackFound');
@@ -193,7 +268,12 @@ describe('ScaleLoop.poll', () => {
   it('while active, writes lastActiveTime once per step (a tenth of the cooldown), and exactly when the object turns inactive', async () => {
     let t = now;
     let source = active;
-    h = await harness(scaledObject({ cooldownPeriod: 300 }), 4, () => source(), () => t);
+    h = await harness(
+      scaledObject({ cooldownPeriod: 300 }),
+      4,
+      () => source(),
+      () => t,
+    );
     const statusWrites = () => h.client.writes().filter((w) => w.path.endsWith('/status')).length;
     for (; t <= now + 29_000; t += 1_000) await h.poll();
     expect(statusWrites()).toBe(1);
@@ -209,13 +289,23 @@ describe('ScaleLoop.poll', () => {
 
   it('after a restart, cooldown from a lastActiveTime stored while active counts a step later, never earlier than KEDA', async () => {
     // The operator stopped while the object was active; its last write was up to a step before its last active poll.
-    const so = scaledObject({ cooldownPeriod: 300 }, { lastActiveTime: iso(now - 310_000), conditions: [{ type: 'Active', status: 'True', reason: 'ScalerActive', message: '' }] });
+    const so = scaledObject(
+      { cooldownPeriod: 300 },
+      { lastActiveTime: iso(now - 310_000), conditions: [{ type: 'Active', status: 'True', reason: 'ScalerActive', message: '' }] },
+    );
     h = await harness(so, 3, idle);
     await h.poll();
     expect(h.replicas()).toBe(3);
     expect(condition(h.status(), 'Active')).toBe('False/ScalerCooldown');
     expect(h.status().lastActiveTime).toBe(iso(now - 280_000));
-    const later = await harness(scaledObject({ cooldownPeriod: 300 }, { lastActiveTime: iso(now - 331_000), conditions: [{ type: 'Active', status: 'True', reason: 'ScalerActive', message: '' }] }), 3, idle);
+    const later = await harness(
+      scaledObject(
+        { cooldownPeriod: 300 },
+        { lastActiveTime: iso(now - 331_000), conditions: [{ type: 'Active', status: 'True', reason: 'ScalerActive', message: '' }] },
+      ),
+      3,
+      idle,
+    );
     await later.poll();
     expect(later.replicas()).toBe(0);
   });
@@ -244,7 +334,9 @@ describe('hpaActiveCondition', () => {
 
 describe('ScaleLoop.poll with scalingModifiers', () => {
   const named = (name: string) => ({ type: 'fake', name, metadata: {} });
-  const value = (v: number): Source => () => ({ value: v, active: v > 0 });
+  const value =
+    (v: number): Source =>
+    () => ({ value: v, active: v > 0 });
 
   /** Two (or more) triggers, each publishing s<index>-fake and read from its own source. */
   async function composite(spec: Partial<ScaledObject['spec']>, replicas: number, sources: Source[], status: ScaledObject['status'] = {}) {
@@ -261,7 +353,12 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
         close: () => Promise.resolve(),
       }),
     });
-    await scalers.ensure('app/orders', { namespace: 'app', triggers: so.spec.triggers, auth: so.spec.triggers.map(() => ({ params: {}, warnings: [] })), env: {} });
+    await scalers.ensure('app/orders', {
+      namespace: 'app',
+      triggers: so.spec.triggers,
+      auth: so.spec.triggers.map(() => ({ params: {}, warnings: [] })),
+      env: {},
+    });
     const events: string[] = [];
     const registry = new Registry();
     const loop = new ScaleLoop({
@@ -289,10 +386,39 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
   const modifiers = (formula: string, activationTarget = '5') => ({ advanced: { scalingModifiers: { formula, target: '5', activationTarget } } });
 
   it.each([
-    { name: 'activates on the composite above the activation target', sources: [value(3), value(8)], formula: '(a + b) / 2', replicas: 0, expectReplicas: 1, active: 'True/ScalerActive' },
-    { name: 'stays at zero below it although every trigger is active', sources: [value(3), value(4)], formula: '(a + b) / 2', replicas: 0, expectReplicas: 0, active: 'False/ScalerNotActive' },
-    { name: 'uses a ternary over both triggers', sources: [value(1), value(40)], formula: 'a > 2 ? a : b / 4', replicas: 0, expectReplicas: 1, active: 'True/ScalerActive' },
-    { name: 'ignores an unnamed trigger', sources: [value(1), value(1), value(100)], formula: 'a + b', replicas: 0, expectReplicas: 0, active: 'False/ScalerNotActive', extra: true },
+    {
+      name: 'activates on the composite above the activation target',
+      sources: [value(3), value(8)],
+      formula: '(a + b) / 2',
+      replicas: 0,
+      expectReplicas: 1,
+      active: 'True/ScalerActive',
+    },
+    {
+      name: 'stays at zero below it although every trigger is active',
+      sources: [value(3), value(4)],
+      formula: '(a + b) / 2',
+      replicas: 0,
+      expectReplicas: 0,
+      active: 'False/ScalerNotActive',
+    },
+    {
+      name: 'uses a ternary over both triggers',
+      sources: [value(1), value(40)],
+      formula: 'a > 2 ? a : b / 4',
+      replicas: 0,
+      expectReplicas: 1,
+      active: 'True/ScalerActive',
+    },
+    {
+      name: 'ignores an unnamed trigger',
+      sources: [value(1), value(1), value(100)],
+      formula: 'a + b',
+      replicas: 0,
+      expectReplicas: 0,
+      active: 'False/ScalerNotActive',
+      extra: true,
+    },
   ])('$name', async ({ sources, formula, replicas, expectReplicas, active: activeCondition, extra }) => {
     const triggers = [named('a'), named('b'), ...(extra ? [{ type: 'fake', metadata: {} }] : [])];
     const h = await composite({ triggers, ...modifiers(formula) }, replicas, sources);
@@ -314,7 +440,9 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
   });
 
   it('holds the replicas and reports the formula when it fails on the values', async () => {
-    const h = await composite({ triggers: [named('a'), named('b')], ...modifiers('a > 2 ? a : nil') }, 3, [value(1), value(1)], { lastActiveTime: iso(now - 999_000) });
+    const h = await composite({ triggers: [named('a'), named('b')], ...modifiers('a > 2 ? a : nil') }, 3, [value(1), value(1)], {
+      lastActiveTime: iso(now - 999_000),
+    });
     expect(h.replicas()).toBe(3);
     expect(condition(h.status(), 'Ready')).toBe('False/TriggerError');
     expect(h.events).toContain('KEDAScalerFailed: composite-metric: spec.advanced.scalingModifiers.formula: formula produced nil; use ?? to give a default');
@@ -339,7 +467,11 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
   });
 
   it('with fallback behavior scalingModifiers passes a failing trigger as nil past the threshold', async () => {
-    const spec = { triggers: [named('a'), named('b')], fallback: { failureThreshold: 1, replicas: 4, behavior: 'scalingModifiers' as const }, ...modifiers('a + (b ?? 100)') };
+    const spec = {
+      triggers: [named('a'), named('b')],
+      fallback: { failureThreshold: 1, replicas: 4, behavior: 'scalingModifiers' as const },
+      ...modifiers('a + (b ?? 100)'),
+    };
     const h = await composite(spec, 0, [value(1), failing], { health: { 's1-fake': { numberOfFailures: 1, status: 'Failing' } } });
     expect(h.status().health?.['s1-fake']).toEqual({ numberOfFailures: 2, status: 'Failing' });
     expect(await h.series('keda_scaler_metrics_value')).toContainEqual({ scaler: 'composite-metric', value: 101 });
@@ -355,12 +487,23 @@ describe('ScaleLoop.poll with scalingModifiers', () => {
 });
 
 describe('loopConditions', () => {
-  const partial = { type: 'Ready', status: 'Unknown', reason: 'PartialTriggerError', message: 'Some triggers defined in ScaledObject are not working correctly' };
+  const partial = {
+    type: 'Ready',
+    status: 'Unknown',
+    reason: 'PartialTriggerError',
+    message: 'Some triggers defined in ScaledObject are not working correctly',
+  };
   const readyTrue = { type: 'Ready', status: 'True', reason: 'ScaledObjectReady', message: 'ok' };
   const active = { type: 'Active', status: 'True', reason: 'ScalerActive', message: 'active' };
   const checkFailed = [{ type: 'Ready', status: 'False', reason: 'ScaledObjectCheckFailed', message: 'HPA invalid' }];
   it.each([
-    { name: 'a trigger error says which trigger failed and how', decided: [active, partial], current: undefined, failed: ['spec.triggers[1] (redis): connection refused to 127.0.0.1:1'], ready: { ...partial, message: `${partial.message}: spec.triggers[1] (redis): connection refused to 127.0.0.1:1` } },
+    {
+      name: 'a trigger error says which trigger failed and how',
+      decided: [active, partial],
+      current: undefined,
+      failed: ['spec.triggers[1] (redis): connection refused to 127.0.0.1:1'],
+      ready: { ...partial, message: `${partial.message}: spec.triggers[1] (redis): connection refused to 127.0.0.1:1` },
+    },
     { name: 'a healthy poll keeps the decision as it is', decided: [active, readyTrue], current: undefined, failed: [], ready: readyTrue },
     { name: "the reconciler's check failure is not overwritten by a poll", decided: [active, readyTrue], current: checkFailed, failed: [], ready: undefined },
   ])('$name', ({ decided, current, failed, ready }) => {

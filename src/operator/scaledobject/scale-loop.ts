@@ -87,7 +87,11 @@ export class ScaleLoop {
     const served: ServedRead[] = [];
     for (const read of reads) served.push(await this.withFallback(so, read, current, health));
     const composite = modifiers ? this.composite(so, set.triggers, modifiers, served) : undefined;
-    const activity = evaluateActivity({ triggerTypes: so.spec.triggers.map((t) => t.type), readings: served.map((s) => s.reading), ...(composite ? { composite } : {}) });
+    const activity = evaluateActivity({
+      triggerTypes: so.spec.triggers.map((t) => t.type),
+      readings: served.map((s) => s.reading),
+      ...(composite ? { composite } : {}),
+    });
     if (composite) {
       const value = composite.value !== undefined ? servableMetricValue(composite.value) : undefined;
       this.deps.metrics.compositeReading(namespace, so.metadata.name ?? '', { ...(value !== undefined ? { value } : {}), active: activity.isActive });
@@ -110,7 +114,8 @@ export class ScaleLoop {
       now,
       activationReplicas: activation.replicas,
     });
-    if (decision.action === 'activate' && activation.problem) this.deps.log.warn({ scaledObject: key, err: activation.problem }, 'activation annotation ignored');
+    if (decision.action === 'activate' && activation.problem)
+      this.deps.log.warn({ scaledObject: key, err: activation.problem }, 'activation annotation ignored');
     const scaled = await this.applyReplicas(so, gvkr, decision.replicas, current.replicas, decision.action, activation.basis);
     const conditions = loopConditions(decision.conditions, so.status?.conditions, failures(reads, composite));
     const fallback = so.spec.fallback;
@@ -122,7 +127,13 @@ export class ScaleLoop {
     const transition = fallbackState && fallbackTransitionEvent(findCondition(so.status?.conditions, 'Fallback')?.status, fallbackState);
     if (transition) events.push(transition);
     const active = decision.conditions.some((c) => c.type === 'Active' && c.status === 'True');
-    const lastActiveTime = lastActiveToStore({ ...(stored !== undefined ? { stored } : {}), ...(decision.lastActiveTime !== undefined ? { decided: decision.lastActiveTime } : {}), storedActive, active, stepMs });
+    const lastActiveTime = lastActiveToStore({
+      ...(stored !== undefined ? { stored } : {}),
+      ...(decision.lastActiveTime !== undefined ? { decided: decision.lastActiveTime } : {}),
+      storedActive,
+      active,
+      stepMs,
+    });
     await this.deps.status.patch(key, so, {
       conditions: setConditions(so.status?.conditions, conditions),
       ...(lastActiveTime !== undefined ? { lastActiveTime: new Date(lastActiveTime).toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
@@ -140,9 +151,7 @@ export class ScaleLoop {
   private async readAll(so: ScaledObject, triggers: readonly TriggerScaler[], intervalMs: number, composite: boolean): Promise<MetricRead[]> {
     const namespace = so.metadata.namespace ?? '';
     const name = so.metadata.name ?? '';
-    const jobs = triggers.flatMap((trigger) =>
-      trigger.scaler.metricSpecs.flatMap((spec) => (spec.kind === 'External' ? [{ trigger, spec }] : [])),
-    );
+    const jobs = triggers.flatMap((trigger) => trigger.scaler.metricSpecs.flatMap((spec) => (spec.kind === 'External' ? [{ trigger, spec }] : [])));
     return Promise.all(
       jobs.map(async ({ trigger, spec }): Promise<MetricRead> => {
         const labels = { namespace, scaledObject: name, scaler: trigger.label, triggerIndex: trigger.index, metric: spec.metricName };
@@ -166,7 +175,12 @@ export class ScaleLoop {
   }
 
   /** The scalingModifiers composite of this poll; a formula that fails on these values counts as a failing trigger. */
-  private composite(so: ScaledObject, triggers: readonly TriggerScaler[], modifiers: ActiveScalingModifiers, served: readonly ServedRead[]): NonNullable<ActivityInput['composite']> {
+  private composite(
+    so: ScaledObject,
+    triggers: readonly TriggerScaler[],
+    modifiers: ActiveScalingModifiers,
+    served: readonly ServedRead[],
+  ): NonNullable<ActivityInput['composite']> {
     const result = evaluateComposite({
       formulas: this.formulas,
       modifiers,
@@ -189,7 +203,12 @@ export class ScaleLoop {
   }
 
   /** KEDA's fallback on a poll: counts the failure in status.health and, past the threshold, counts it as active. */
-  private async withFallback(so: ScaledObject, read: MetricRead, current: { replicas: number; selector?: string }, health: Record<string, MetricHealth>): Promise<ServedRead> {
+  private async withFallback(
+    so: ScaledObject,
+    read: MetricRead,
+    current: { replicas: number; selector?: string },
+    health: Record<string, MetricHealth>,
+  ): Promise<ServedRead> {
     const previous = so.status?.health?.[read.spec.metricName];
     const needsReady = read.error !== undefined && read.spec.targetType === 'Value' && so.spec.fallback !== undefined;
     const readyReplicas = needsReady ? await this.deps.readyPods.count(so.metadata.namespace ?? '', current.selector) : undefined;
@@ -204,16 +223,30 @@ export class ScaleLoop {
     if (result.health) health[read.spec.metricName] = result.health;
     const outcome = 'value' in result.outcome ? { value: servableMetricValue(result.outcome.value) } : result.outcome;
     if (result.fallbackApplied) return { reading: { metricName: read.spec.metricName, active: true, fallbackApplied: true }, outcome, fallbackApplied: true };
-    return { reading: { metricName: read.spec.metricName, active: read.active, ...(read.error !== undefined ? { error: read.error } : {}) }, outcome, fallbackApplied: false };
+    return {
+      reading: { metricName: read.spec.metricName, active: read.active, ...(read.error !== undefined ? { error: read.error } : {}) },
+      outcome,
+      fallbackApplied: false,
+    };
   }
 
   /** Writes /scale when the decision asks for a different count; false when the write failed. */
-  private async applyReplicas(so: ScaledObject, gvkr: NonNullable<NonNullable<ScaledObject['status']>['scaleTargetGVKR']>, replicas: number | undefined, current: number, action: string, basis: ActivationCount['basis']): Promise<boolean> {
+  private async applyReplicas(
+    so: ScaledObject,
+    gvkr: NonNullable<NonNullable<ScaledObject['status']>['scaleTargetGVKR']>,
+    replicas: number | undefined,
+    current: number,
+    action: string,
+    basis: ActivationCount['basis'],
+  ): Promise<boolean> {
     if (replicas === undefined || replicas === current) return true;
     const namespace = so.metadata.namespace ?? '';
     try {
       await this.deps.targets.setReplicas(gvkr, namespace, so.spec.scaleTargetRef.name, replicas);
-      this.deps.log.info({ scaledObject: `${namespace}/${so.metadata.name}`, from: current, to: replicas, action, ...(action === 'activate' ? { basis } : {}) }, 'scaled target');
+      this.deps.log.info(
+        { scaledObject: `${namespace}/${so.metadata.name}`, from: current, to: replicas, action, ...(action === 'activate' ? { basis } : {}) },
+        'scaled target',
+      );
       return true;
     } catch (err) {
       const reason = action === 'activate' ? 'KEDAScaleTargetActivationFailed' : 'KEDAScaleTargetDeactivationFailed';
@@ -278,7 +311,13 @@ export function reuseWindowMs(intervalMs: number, lastReadEndedAt: number | unde
  * The count this poll would activate to: the metrics as the HPA will see them (the composite metric when a
  * scalingModifiers formula replaces the triggers' own, else each external metric after fallback).
  */
-function activationCount(so: ScaledObject, modifiers: ActiveScalingModifiers | undefined, composite: ActivityInput['composite'], reads: readonly MetricRead[], served: readonly ServedRead[]): ActivationCount {
+function activationCount(
+  so: ScaledObject,
+  modifiers: ActiveScalingModifiers | undefined,
+  composite: ActivityInput['composite'],
+  reads: readonly MetricRead[],
+  served: readonly ServedRead[],
+): ActivationCount {
   const metrics: ActivationMetric[] = modifiers
     ? [{ targetType: modifiers.metricType, target: modifiers.target, ...(composite?.value !== undefined ? { value: composite.value } : {}) }]
     : reads.map((read, i) => {
@@ -304,6 +343,12 @@ export function hpaActiveCondition(hpa: HorizontalPodAutoscaler | undefined): Co
   const scaling = hpa?.status?.conditions?.find((c) => c.type === 'ScalingActive');
   if (!scaling) return undefined;
   if (scaling.status === 'True') return { type: 'HPAActive', status: 'True', reason: 'HPAActive', message: 'HPA is actively scaling' };
-  if (scaling.reason === 'ScalingDisabled') return { type: 'HPAActive', status: 'True', reason: 'ScalingDisabled', message: 'HPA scaling is disabled because the target is at zero replicas' };
-  return { type: 'HPAActive', status: 'False', reason: scaling.reason || 'HPAMetricsUnavailable', message: `HPA is not actively scaling: ${scaling.message ?? ''}` };
+  if (scaling.reason === 'ScalingDisabled')
+    return { type: 'HPAActive', status: 'True', reason: 'ScalingDisabled', message: 'HPA scaling is disabled because the target is at zero replicas' };
+  return {
+    type: 'HPAActive',
+    status: 'False',
+    reason: scaling.reason || 'HPAMetricsUnavailable',
+    message: `HPA is not actively scaling: ${scaling.message ?? ''}`,
+  };
 }

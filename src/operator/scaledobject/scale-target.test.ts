@@ -8,7 +8,13 @@ const path = '/apis/apps/v1/namespaces/app/deployments/web';
 function setup(cached: CachedWorkload | undefined) {
   const client = new FakeKubeClient();
   client.put(path, { metadata: { name: 'web' }, spec: { replicas: 3 } });
-  client.put('/apis/example.com/v1', { resources: [{ name: 'widgets', kind: 'Widget' }, { name: 'widgets/scale', kind: 'Scale' }, { name: 'gadgets', kind: 'Gadget' }] });
+  client.put('/apis/example.com/v1', {
+    resources: [
+      { name: 'widgets', kind: 'Widget' },
+      { name: 'widgets/scale', kind: 'Scale' },
+      { name: 'gadgets', kind: 'Gadget' },
+    ],
+  });
   const cache = new Map<string, CachedWorkload>(cached ? [['app/web', cached]] : []);
   const targets = new ScaleTargets(client, (gvkr) => (gvkr.resource === 'deployments' ? { get: (key) => cache.get(key) } : undefined));
   return { client, targets, cache };

@@ -97,10 +97,14 @@ export class ScaleTargets {
   }
 
   async setReplicas(gvkr: Gvkr, namespace: string, name: string, replicas: number): Promise<void> {
-    const scale = await this.client.request<ScaleObject & { metadata?: { resourceVersion?: string } }>('PATCH', resourcePath({ ...gvkr, namespace, name, subresource: 'scale' }), {
-      body: { spec: { replicas } },
-      contentType: 'application/merge-patch+json',
-    });
+    const scale = await this.client.request<ScaleObject & { metadata?: { resourceVersion?: string } }>(
+      'PATCH',
+      resourcePath({ ...gvkr, namespace, name, subresource: 'scale' }),
+      {
+        body: { spec: { replicas } },
+        contentType: 'application/merge-patch+json',
+      },
+    );
     const resourceVersion = scale.metadata?.resourceVersion;
     if (resourceVersion && this.workloads(gvkr)) this.written.set(workloadKey(gvkr, namespace, name), { resourceVersion, replicas });
   }

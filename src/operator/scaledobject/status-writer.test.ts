@@ -12,7 +12,12 @@ function stored(client: FakeKubeClient): ScaledObject {
 describe('StatusWriter', () => {
   it('prefers its own last write while the cache lags, and lets it go once the cache has caught up', async () => {
     const client = new FakeKubeClient();
-    client.put(path, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'orders', namespace: 'app', uid: 'u1' }, spec: { scaleTargetRef: { name: 'web' }, triggers: [] } });
+    client.put(path, {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'orders', namespace: 'app', uid: 'u1' },
+      spec: { scaleTargetRef: { name: 'web' }, triggers: [] },
+    });
     const writer = new StatusWriter(client);
     const stale = stored(client);
     const written = await writer.patch('app/orders', stale, { lastActiveTime: '2026-01-01T00:00:00Z' });
@@ -26,7 +31,12 @@ describe('StatusWriter', () => {
 
   it('keeps its copy when handed that copy back, and takes a remembered metadata write as its own', async () => {
     const client = new FakeKubeClient();
-    client.put(path, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'orders', namespace: 'app', uid: 'u1' }, spec: { scaleTargetRef: { name: 'web' }, triggers: [] } });
+    client.put(path, {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'orders', namespace: 'app', uid: 'u1' },
+      spec: { scaleTargetRef: { name: 'web' }, triggers: [] },
+    });
     const writer = new StatusWriter(client);
     const stale = stored(client);
     const finalized = await client.request<ScaledObject>('PATCH', path, { body: { metadata: { finalizers: ['finalizer.keda.sh'] } } });
@@ -41,7 +51,12 @@ describe('StatusWriter', () => {
 
   it('does not take a copy of another object of the same name for its own', async () => {
     const client = new FakeKubeClient();
-    client.put(path, { apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'orders', namespace: 'app', uid: 'u1' }, spec: { scaleTargetRef: { name: 'web' }, triggers: [] } });
+    client.put(path, {
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'ScaledObject',
+      metadata: { name: 'orders', namespace: 'app', uid: 'u1' },
+      spec: { scaleTargetRef: { name: 'web' }, triggers: [] },
+    });
     const writer = new StatusWriter(client);
     await writer.patch('app/orders', stored(client), { lastActiveTime: '2026-01-01T00:00:00Z' });
     const recreated = { ...stored(client), metadata: { ...stored(client).metadata, uid: 'u2', resourceVersion: '1' } };

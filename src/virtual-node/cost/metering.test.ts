@@ -49,7 +49,14 @@ function pod(containers: { cpu?: string; memory?: string; limitCpu?: string }[],
 
 describe('podResources', () => {
   it.each([
-    ['sums containers', pod([{ cpu: '500m', memory: '1Gi' }, { cpu: '250m', memory: '512Mi' }]), { vcpu: 0.75, memoryGiB: 1.5 }],
+    [
+      'sums containers',
+      pod([
+        { cpu: '500m', memory: '1Gi' },
+        { cpu: '250m', memory: '512Mi' },
+      ]),
+      { vcpu: 0.75, memoryGiB: 1.5 },
+    ],
     ['takes the larger init container', pod([{ cpu: '500m', memory: '1Gi' }], [{ cpu: '2', memory: '256Mi' }]), { vcpu: 2, memoryGiB: 1 }],
     ['falls back to limits', pod([{ limitCpu: '1', memory: '2Gi' }]), { vcpu: 1, memoryGiB: 2 }],
     ['bills a pod without requests at the smallest size', pod([{}]), { vcpu: 0.25, memoryGiB: 0.5 }],

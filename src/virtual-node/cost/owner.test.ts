@@ -23,7 +23,10 @@ describe('resolveWorkload', () => {
   });
 
   it('falls back to the ReplicaSet when it cannot be read', async () => {
-    expect(await resolveWorkload(pod([ref('ReplicaSet', 'web-abc')]), () => Promise.reject(new Error('forbidden')))).toEqual({ kind: 'ReplicaSet', name: 'web-abc' });
+    expect(await resolveWorkload(pod([ref('ReplicaSet', 'web-abc')]), () => Promise.reject(new Error('forbidden')))).toEqual({
+      kind: 'ReplicaSet',
+      name: 'web-abc',
+    });
   });
 
   it('reads each owner once, but retries failed reads', async () => {

@@ -10,7 +10,14 @@ describe('cost metrics and report', () => {
     const clock = new FakeClock(0);
     const meter = new CostMeter(fargatePricing, clock);
     meter.observe({ uid: 'a', namespace: 'shop', workload: { kind: 'Deployment', name: 'web' }, resources: { vcpu: 2, memoryGiB: 8 }, start: new Date(0) });
-    meter.observe({ uid: 'b', namespace: 'batch', workload: { kind: 'Job', name: 'nightly "x"' }, resources: { vcpu: 1, memoryGiB: 2 }, start: new Date(0), end: new Date(90_000) });
+    meter.observe({
+      uid: 'b',
+      namespace: 'batch',
+      workload: { kind: 'Job', name: 'nightly "x"' },
+      resources: { vcpu: 1, memoryGiB: 2 },
+      start: new Date(0),
+      end: new Date(90_000),
+    });
     await clock.advance(3_600_000);
     const registry = new Registry();
     registerCostMetrics(registry, new Map([['vk-0', meter]]));

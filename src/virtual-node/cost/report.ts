@@ -60,19 +60,46 @@ function unescape(value: string): string {
 /** A fixed-width table with a total line; dollars to 6 decimals (one vCPU-second costs about $0.0000112). */
 export function formatCostTable(rows: readonly ReportRow[]): string {
   const header = ['NODE', 'NAMESPACE', 'WORKLOAD', 'RUNNING', 'PODS', 'VCPU-S', 'GIB-S', 'COST ($)'];
-  const total = rows.reduce((t, r) => ({ vcpu: t.vcpu + r.vcpuSeconds, gib: t.gib + r.gibSeconds, dollars: t.dollars + r.dollars, running: t.running + r.running, pods: t.pods + r.pods }), {
-    vcpu: 0,
-    gib: 0,
-    dollars: 0,
-    running: 0,
-    pods: 0,
-  });
+  const total = rows.reduce(
+    (t, r) => ({
+      vcpu: t.vcpu + r.vcpuSeconds,
+      gib: t.gib + r.gibSeconds,
+      dollars: t.dollars + r.dollars,
+      running: t.running + r.running,
+      pods: t.pods + r.pods,
+    }),
+    {
+      vcpu: 0,
+      gib: 0,
+      dollars: 0,
+      running: 0,
+      pods: 0,
+    },
+  );
   const body = [...rows]
     .sort((a, b) => b.dollars - a.dollars || a.namespace.localeCompare(b.namespace))
-    .map((r) => [r.node, r.namespace, `${r.workloadKind}/${r.workload}`, String(r.running), String(r.pods), r.vcpuSeconds.toFixed(1), r.gibSeconds.toFixed(1), r.dollars.toFixed(6)]);
+    .map((r) => [
+      r.node,
+      r.namespace,
+      `${r.workloadKind}/${r.workload}`,
+      String(r.running),
+      String(r.pods),
+      r.vcpuSeconds.toFixed(1),
+      r.gibSeconds.toFixed(1),
+      r.dollars.toFixed(6),
+    ]);
   const footer = ['TOTAL', '', '', String(total.running), String(total.pods), total.vcpu.toFixed(1), total.gib.toFixed(1), total.dollars.toFixed(6)];
   const table = [header, ...body, footer];
   const widths = header.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
   const numeric = (i: number) => i >= 3;
-  return table.map((row) => row.map((cell, i) => (numeric(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    table
+      .map((row) =>
+        row
+          .map((cell, i) => (numeric(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }

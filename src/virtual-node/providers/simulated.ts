@@ -214,7 +214,13 @@ export class SimulatedProvider implements Provider {
       if (now >= end) return { kind: 'terminated', exitCode: 0, reason: 'Completed', startedAt, finishedAt: new Date(end) };
       return { kind: 'running', startedAt };
     };
-    const initDone: ContainerState = { kind: 'terminated', exitCode: 0, reason: 'Completed', startedAt: new Date(pod.acceptedAt), finishedAt: new Date(pod.startAt) };
+    const initDone: ContainerState = {
+      kind: 'terminated',
+      exitCode: 0,
+      reason: 'Completed',
+      startedAt: new Date(pod.acceptedAt),
+      finishedAt: new Date(pod.startAt),
+    };
     const status = (c: SimulatedPod['images'][number]): ProviderContainerStatus => {
       const state = c.init ? (started ? initDone : { kind: 'waiting' as const, reason: 'PodInitializing' }) : containerState();
       return { name: c.name, image: c.image, ...(started ? { containerId: `${pod.uid}-${c.name}` } : {}), state, restartCount: 0 };

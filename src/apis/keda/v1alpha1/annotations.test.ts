@@ -12,9 +12,17 @@ describe('readPauseState', () => {
     ['paused false', { 'autoscaling.keda.sh/paused': 'false' }, none],
     ['paused 0', { 'autoscaling.keda.sh/paused': '0' }, none],
     ['paused-replicas alone', { 'autoscaling.keda.sh/paused-replicas': '3' }, { ...none, paused: true, pausedReplicas: 3 }],
-    ['paused-replicas beats paused=false', { 'autoscaling.keda.sh/paused-replicas': '0', 'autoscaling.keda.sh/paused': 'false' }, { ...none, paused: true, pausedReplicas: 0 }],
+    [
+      'paused-replicas beats paused=false',
+      { 'autoscaling.keda.sh/paused-replicas': '0', 'autoscaling.keda.sh/paused': 'false' },
+      { ...none, paused: true, pausedReplicas: 0 },
+    ],
     ['unparsable paused-replicas still pauses', { 'autoscaling.keda.sh/paused-replicas': 'two' }, { ...none, paused: true, invalidPausedReplicas: 'two' }],
-    ['scale-in and scale-out', { 'autoscaling.keda.sh/paused-scale-in': 'true', 'autoscaling.keda.sh/paused-scale-out': '1' }, { ...none, pausedScaleIn: true, pausedScaleOut: true }],
+    [
+      'scale-in and scale-out',
+      { 'autoscaling.keda.sh/paused-scale-in': 'true', 'autoscaling.keda.sh/paused-scale-out': '1' },
+      { ...none, pausedScaleIn: true, pausedScaleOut: true },
+    ],
     ['unparsable scale-in is ignored', { 'autoscaling.keda.sh/paused-scale-in': 'sure' }, none],
     ['force-activation', { 'autoscaling.keda.sh/force-activation': 'TRUE' }, { ...none, forceActivation: true }],
   ])('%s', (_n, annotations, expected) => {
@@ -24,13 +32,27 @@ describe('readPauseState', () => {
 
 describe('Go parsers', () => {
   it.each<[string, boolean | undefined]>([
-    ['1', true], ['t', true], ['True', true], ['0', false], ['F', false], ['FALSE', false], ['yes', undefined], ['tRUE', undefined], ['', undefined],
+    ['1', true],
+    ['t', true],
+    ['True', true],
+    ['0', false],
+    ['F', false],
+    ['FALSE', false],
+    ['yes', undefined],
+    ['tRUE', undefined],
+    ['', undefined],
   ])('ParseBool(%j) = %s', (text, expected) => {
     expect(parseGoBool(text)).toBe(expected);
   });
 
   it.each<[string, number | undefined]>([
-    ['3', 3], ['+3', 3], ['-2', -2], ['2147483647', 2147483647], ['2147483648', undefined], ['1.5', undefined], [' 3', undefined],
+    ['3', 3],
+    ['+3', 3],
+    ['-2', -2],
+    ['2147483647', 2147483647],
+    ['2147483648', undefined],
+    ['1.5', undefined],
+    [' 3', undefined],
   ])('ParseInt(%j, 10, 32) = %s', (text, expected) => {
     expect(parseGoInt32(text)).toBe(expected);
   });

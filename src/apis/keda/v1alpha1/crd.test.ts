@@ -41,7 +41,10 @@ describe('generated CRDs', () => {
 
   it('carries KEDA names, short names, scope and the status subresource', () => {
     const summary = kedaCrdDefinitions.map((def) => {
-      const crd = buildCustomResourceDefinition(def) as { metadata: { name: string }; spec: { scope: string; names: { shortNames: string[] }; versions: { subresources: unknown }[] } };
+      const crd = buildCustomResourceDefinition(def) as {
+        metadata: { name: string };
+        spec: { scope: string; names: { shortNames: string[] }; versions: { subresources: unknown }[] };
+      };
       return [crd.metadata.name, crd.spec.scope, crd.spec.names.shortNames.join(','), JSON.stringify(crd.spec.versions[0]?.subresources)];
     });
     expect(summary).toEqual([
@@ -63,7 +66,11 @@ describe('toStructuralSchema', () => {
     ['literal union', StringEnum(['a', 'b'] as const, { default: 'a' }), { type: 'string', enum: ['a', 'b'], default: 'a' }],
     ['string map', StringMap(), { type: 'object', additionalProperties: { type: 'string' } }],
     ['closed object', Struct({ x: Type.Optional(Type.String()) }), { type: 'object', properties: { x: { type: 'string' } } }],
-    ['int-or-string', Quantity(), { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: expect.any(String) as string }],
+    [
+      'int-or-string',
+      Quantity(),
+      { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: expect.any(String) as string },
+    ],
     ['preserved object', Type.Object({}, { 'x-kubernetes-preserve-unknown-fields': true }), { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }],
   ])('serialises a %s', (_name, schema, expected) => {
     expect(toStructuralSchema(schema)).toEqual(expected);

@@ -34,7 +34,8 @@ export function objectMetaErrors(metadata: unknown, rules: ObjectMetaRules): Fie
   const errors: FieldError[] = [];
   const { name, generateName, namespace } = meta;
   if (typeof name === 'string' && name !== '') errors.push(...nameErrors('metadata.name', name, rules));
-  else if (name === undefined && (typeof generateName !== 'string' || generateName === '')) errors.push({ path: 'metadata.name', message: 'name or generateName is required' });
+  else if (name === undefined && (typeof generateName !== 'string' || generateName === ''))
+    errors.push({ path: 'metadata.name', message: 'name or generateName is required' });
   if (rules.namespaced && typeof namespace === 'string' && namespace !== '' && !isDns1123Label(namespace)) {
     errors.push({ path: 'metadata.namespace', message: `must be a lowercase RFC 1123 label of at most ${maxLabelLength} characters (is ${namespace.length})` });
   }
@@ -44,7 +45,12 @@ export function objectMetaErrors(metadata: unknown, rules: ObjectMetaRules): Fie
 
 function nameErrors(path: string, name: string, rules: ObjectMetaRules): FieldError[] {
   if (name.length > maxSubdomainLength || !dns1123Subdomain.test(name)) {
-    return [{ path, message: `must be a lowercase RFC 1123 subdomain of at most ${maxSubdomainLength} characters (is ${name.length}): a-z, 0-9, '-' and '.', starting and ending alphanumeric` }];
+    return [
+      {
+        path,
+        message: `must be a lowercase RFC 1123 subdomain of at most ${maxSubdomainLength} characters (is ${name.length}): a-z, 0-9, '-' and '.', starting and ending alphanumeric`,
+      },
+    ];
   }
   const max = rules.maxNameLength;
   return max && name.length > max.limit ? [{ path, message: `must be no more than ${max.limit} characters (is ${name.length}): ${max.why}` }] : [];
@@ -59,7 +65,8 @@ function qualifiedNameProblem(key: string): string | undefined {
   const slash = key.indexOf('/');
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length > maxSubdomainLength || !dns1123Subdomain.test(prefix))) return 'the prefix before "/" must be a lowercase RFC 1123 subdomain';
+  if (prefix !== undefined && (prefix.length > maxSubdomainLength || !dns1123Subdomain.test(prefix)))
+    return 'the prefix before "/" must be a lowercase RFC 1123 subdomain';
   if (name.length === 0 || name.length > maxLabelLength || !qualifiedNamePart.test(name)) {
     return `the name must be 1 to ${maxLabelLength} characters of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending alphanumeric`;
   }
@@ -77,7 +84,12 @@ function labelErrors(labels: Record<string, unknown> | undefined): FieldError[] 
     const keyProblem = qualifiedNameProblem(key);
     if (keyProblem) return [{ path: keyPath('labels', key, index), message: `invalid label key: ${keyProblem}` }];
     if (typeof value === 'string' && (value.length > maxLabelLength || !labelValue.test(value))) {
-      return [{ path: keyPath('labels', key, index), message: `invalid label value (${value.length} characters): at most ${maxLabelLength} of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending alphanumeric` }];
+      return [
+        {
+          path: keyPath('labels', key, index),
+          message: `invalid label value (${value.length} characters): at most ${maxLabelLength} of A-Z, a-z, 0-9, '-', '_' and '.', starting and ending alphanumeric`,
+        },
+      ];
     }
     return [];
   });
@@ -92,6 +104,7 @@ function annotationErrors(annotations: Record<string, unknown> | undefined): Fie
     const keyProblem = qualifiedNameProblem(key);
     if (keyProblem) errors.push({ path: keyPath('annotations', key, index), message: `invalid annotation key: ${keyProblem}` });
   });
-  if (size > totalAnnotationSizeLimit) errors.push({ path: 'metadata.annotations', message: `may not be more than ${totalAnnotationSizeLimit} bytes in total (is ${size})` });
+  if (size > totalAnnotationSizeLimit)
+    errors.push({ path: 'metadata.annotations', message: `may not be more than ${totalAnnotationSizeLimit} bytes in total (is ${size})` });
   return errors;
 }

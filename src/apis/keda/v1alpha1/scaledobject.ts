@@ -101,9 +101,7 @@ export const HealthStatusSchema = Struct({
 export const ScaledObjectStatusSchema = Struct(
   {
     scaleTargetKind: Type.Optional(Type.String()),
-    scaleTargetGVKR: Type.Optional(
-      Struct({ group: Type.String(), version: Type.String(), kind: Type.String(), resource: Type.String() }),
-    ),
+    scaleTargetGVKR: Type.Optional(Struct({ group: Type.String(), version: Type.String(), kind: Type.String(), resource: Type.String() })),
     originalReplicaCount: Type.Optional(Int32()),
     lastActiveTime: Type.Optional(Type.String({ format: 'date-time' })),
     externalMetricNames: Type.Optional(Type.Array(Type.String())),

@@ -76,9 +76,7 @@ const GcpSecretManagerSchema = Struct({
 });
 
 const AwsSecretManagerSchema = Struct({
-  credentials: Type.Optional(
-    Struct({ accessKey: SecretValueSchema, accessSecretKey: SecretValueSchema, accessToken: Type.Optional(SecretValueSchema) }),
-  ),
+  credentials: Type.Optional(Struct({ accessKey: SecretValueSchema, accessSecretKey: SecretValueSchema, accessToken: Type.Optional(SecretValueSchema) })),
   podIdentity: Type.Optional(PodIdentitySchema),
   region: Type.Optional(Type.String()),
   secrets: Type.Array(

@@ -58,7 +58,8 @@ export function validateScaledJob(sj: ScaledJob): SemanticResult {
   const findings = new Findings();
   checkTriggers(sj.spec.triggers, 'ScaledJob', findings);
   sj.spec.triggers.forEach((trigger, index) => {
-    if (isResourceTrigger(trigger.type)) findings.error(triggerPath(index, 'type'), `the ${trigger.type} scaler only applies to ScaledObjects, not to ScaledJobs`);
+    if (isResourceTrigger(trigger.type))
+      findings.error(triggerPath(index, 'type'), `the ${trigger.type} scaler only applies to ScaledObjects, not to ScaledJobs`);
   });
   checkPauseAnnotations(sj.metadata.annotations, 'ScaledJob', findings);
   const strategy = sj.spec.scalingStrategy;
@@ -138,10 +139,16 @@ function checkTriggers(triggers: TriggerSpec[], kind: 'ScaledObject' | 'ScaledJo
     }
     if (isResourceTrigger(trigger.type)) {
       if (trigger.metricType === 'Value') {
-        findings.error(triggerPath(index, 'metricType'), `metricType "Value" is not supported for the ${trigger.type} scaler, allowed values are 'Utilization' or 'AverageValue'`);
+        findings.error(
+          triggerPath(index, 'metricType'),
+          `metricType "Value" is not supported for the ${trigger.type} scaler, allowed values are 'Utilization' or 'AverageValue'`,
+        );
       }
     } else if (trigger.metricType === 'Utilization') {
-      findings.error(triggerPath(index, 'metricType'), "'Utilization' metric type is unsupported for external metrics, allowed values are 'Value' or 'AverageValue'");
+      findings.error(
+        triggerPath(index, 'metricType'),
+        "'Utilization' metric type is unsupported for external metrics, allowed values are 'Value' or 'AverageValue'",
+      );
     }
   });
 }
@@ -210,7 +217,10 @@ function checkBehavior(so: ScaledObject, findings: Findings): void {
     const tolerance = behavior?.[direction]?.tolerance;
     if (tolerance === undefined) continue;
     if ((quantityValue(tolerance) ?? 0) < 0) {
-      findings.error(`spec.advanced.horizontalPodAutoscalerConfig.behavior.${direction}.tolerance`, `must be greater than or equal to 0 (is ${String(tolerance)})`);
+      findings.error(
+        `spec.advanced.horizontalPodAutoscalerConfig.behavior.${direction}.tolerance`,
+        `must be greater than or equal to 0 (is ${String(tolerance)})`,
+      );
     }
   }
 }
@@ -251,7 +261,8 @@ function checkPodIdentity(path: string, identity: PodIdentity, findings: Finding
     }
   }
   if (identity.provider === 'aws' || identity.provider === 'aws-eks') {
-    if (identity.roleArn && identity.identityOwner === 'workload') findings.error(`${path}.roleArn`, 'roleArn cannot be used together with identityOwner "workload"');
+    if (identity.roleArn && identity.identityOwner === 'workload')
+      findings.error(`${path}.roleArn`, 'roleArn cannot be used together with identityOwner "workload"');
     if (identity.externalID && !identity.roleArn) findings.error(`${path}.externalID`, 'externalID requires roleArn');
   }
 }

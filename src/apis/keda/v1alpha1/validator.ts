@@ -37,7 +37,10 @@ function asString(value: unknown): string | undefined {
 
 const metaRules: Record<KedaKind, ObjectMetaRules> = {
   ScaledObject: { namespaced: true },
-  ScaledJob: { namespaced: true, maxNameLength: { limit: 63, why: 'each Job carries it in the label scaledjob.keda.sh/name, and label values are at most 63 characters' } },
+  ScaledJob: {
+    namespaced: true,
+    maxNameLength: { limit: 63, why: 'each Job carries it in the label scaledjob.keda.sh/name, and label values are at most 63 characters' },
+  },
   TriggerAuthentication: { namespaced: true },
   ClusterTriggerAuthentication: { namespaced: false },
 };
@@ -112,7 +115,11 @@ function withoutRepeats(errors: FieldError[], already: FieldError[]): FieldError
   return errors.filter((e) => !already.some((a) => a.message === e.message && (a.path === e.path || a.path.startsWith(`${e.path}.`))));
 }
 
-function triggerErrors(kind: KedaKind, triggers: readonly { trigger: TriggerSpec; index: number }[], validateTrigger: KedaValidatorOptions['validateTrigger']): FieldError[] {
+function triggerErrors(
+  kind: KedaKind,
+  triggers: readonly { trigger: TriggerSpec; index: number }[],
+  validateTrigger: KedaValidatorOptions['validateTrigger'],
+): FieldError[] {
   if (!validateTrigger || (kind !== 'ScaledObject' && kind !== 'ScaledJob')) return [];
   return triggers.flatMap(({ trigger, index }) => {
     const path = `spec.triggers[${index}]`;

@@ -23,7 +23,11 @@ describe('BurstPolicy validation', () => {
     { name: 'negative base', spec: { scaleTargetRef: { name: 'web' }, baseReplicas: -1 }, path: 'spec.baseReplicas' },
     { name: 'bad duration', spec: { scaleTargetRef: { name: 'web' }, pendingTimeout: 'soon' }, path: 'spec.pendingTimeout' },
     { name: 'unknown kind', spec: { scaleTargetRef: { name: 'web', kind: 'Job' } }, path: 'spec.scaleTargetRef.kind' },
-    { name: 'empty virtual node selector', spec: { scaleTargetRef: { name: 'web' }, virtualNode: { nodeSelector: {} } }, path: 'spec.virtualNode.nodeSelector' },
+    {
+      name: 'empty virtual node selector',
+      spec: { scaleTargetRef: { name: 'web' }, virtualNode: { nodeSelector: {} } },
+      path: 'spec.virtualNode.nodeSelector',
+    },
     { name: 'unknown field', spec: { scaleTargetRef: { name: 'web' }, burstReplicas: 3 }, path: 'spec.burstReplicas' },
   ])('refuses $name, naming $path', ({ spec, path }) => {
     const result = validate(policy(spec));
@@ -42,7 +46,14 @@ describe('BurstPolicy validation', () => {
 
 describe('BurstPolicy CRD', () => {
   it('is in swell.dev with a status subresource, short name bp and the printer columns', () => {
-    const crd = buildBurstPolicyCrd() as { metadata: { name: string }; spec: { group: string; names: { shortNames: string[] }; versions: { name: string; subresources: unknown; additionalPrinterColumns: { name: string }[] }[] } };
+    const crd = buildBurstPolicyCrd() as {
+      metadata: { name: string };
+      spec: {
+        group: string;
+        names: { shortNames: string[] };
+        versions: { name: string; subresources: unknown; additionalPrinterColumns: { name: string }[] }[];
+      };
+    };
     expect(crd.metadata.name).toBe('burstpolicies.swell.dev');
     expect(crd.spec.group).toBe('swell.dev');
     expect(crd.spec.names.shortNames).toEqual(['bp']);

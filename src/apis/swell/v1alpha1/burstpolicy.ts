@@ -55,9 +55,7 @@ export const BurstPolicySpecSchema = Struct(
     baseReplicas: Type.Optional(Int32({ minimum: 0, description: 'Pods allowed on regular nodes; unset means as many as fit' })),
     maxBurstReplicas: Type.Optional(Int32({ minimum: 0, description: 'Most pods on the virtual node at once; unset means no limit' })),
     virtualNode: Type.Optional(VirtualNodeSchema),
-    pendingTimeout: Type.Optional(
-      Type.String({ pattern: durationPattern, description: 'A regular pod unschedulable this long bursts instead (default 60s)' }),
-    ),
+    pendingTimeout: Type.Optional(Type.String({ pattern: durationPattern, description: 'A regular pod unschedulable this long bursts instead (default 60s)' })),
     rebalance: Type.Optional(RebalanceSchema),
   },
   { description: 'BurstPolicySpec says where the replicas of one workload run: base on regular nodes, burst on the virtual node' },

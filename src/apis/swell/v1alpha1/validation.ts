@@ -40,9 +40,11 @@ export function createBurstPolicyValidator(): (document: unknown) => BurstPolicy
     const pendingTimeoutMs = duration(spec.pendingTimeout ?? BurstPolicyDefaults.pendingTimeout, 'spec.pendingTimeout', errors);
     const rebalanceIntervalMs = duration(spec.rebalance?.interval ?? BurstPolicyDefaults.rebalanceInterval, 'spec.rebalance.interval', errors);
     const apiVersion = spec.scaleTargetRef.apiVersion ?? 'apps/v1';
-    if (apiVersion !== 'apps/v1') errors.push({ path: 'spec.scaleTargetRef.apiVersion', message: `unsupported apiVersion "${apiVersion}", expected "apps/v1"` });
+    if (apiVersion !== 'apps/v1')
+      errors.push({ path: 'spec.scaleTargetRef.apiVersion', message: `unsupported apiVersion "${apiVersion}", expected "apps/v1"` });
     const selector = spec.virtualNode?.nodeSelector ?? BurstPolicyDefaults.virtualNodeSelector;
-    if (Object.keys(selector).length === 0) errors.push({ path: 'spec.virtualNode.nodeSelector', message: 'must name at least one label, or burst pods could land anywhere' });
+    if (Object.keys(selector).length === 0)
+      errors.push({ path: 'spec.virtualNode.nodeSelector', message: 'must name at least one label, or burst pods could land anywhere' });
     if (errors.length > 0) return { ok: false, errors };
     const effective: EffectiveBurstPolicy = {
       targetKind: spec.scaleTargetRef.kind ?? 'Deployment',

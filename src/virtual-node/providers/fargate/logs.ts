@@ -86,7 +86,9 @@ async function readTail(source: LogStreamSource, count: number, since: Date | un
 /** One GetLogEvents; undefined while the stream does not exist yet (the container has not written). */
 async function get(source: LogStreamSource, params: { startFromHead: boolean; limit?: number; startTime?: number; nextToken?: string }) {
   try {
-    return await source.pacer.run(() => source.logs.send(new GetLogEventsCommand({ logGroupName: source.logGroup, logStreamName: source.logStream, ...params })));
+    return await source.pacer.run(() =>
+      source.logs.send(new GetLogEventsCommand({ logGroupName: source.logGroup, logStreamName: source.logStream, ...params })),
+    );
   } catch (error) {
     if ((error as { name?: string }).name === 'ResourceNotFoundException') return undefined;
     throw error;

@@ -179,7 +179,10 @@ export class FargateProvider implements Provider {
     const need = podNeed(pod);
     const size = roundToFargateSize(need);
     if (!size) {
-      throw new PodSpecError('TooLargeForFargate', `${where} needs ${need.vcpu} vCPU and ${Math.ceil(need.memoryMiB)} MiB; the largest Fargate task has 16 vCPU and 120 GiB`);
+      throw new PodSpecError(
+        'TooLargeForFargate',
+        `${where} needs ${need.vcpu} vCPU and ${Math.ceil(need.memoryMiB)} MiB; the largest Fargate task has 16 vCPU and 120 GiB`,
+      );
     }
     const placement = podPlacement(pod, this.options.placement);
     const rendered = renderTaskDefinition(pod, {
@@ -208,9 +211,15 @@ export class FargateProvider implements Provider {
       family,
       launch: {
         cluster: this.options.cluster,
-        ...(placement.capacityProvider ? { capacityProviderStrategy: [{ capacityProvider: placement.capacityProvider, weight: 1 }] } : { launchType: 'FARGATE' as const }),
+        ...(placement.capacityProvider
+          ? { capacityProviderStrategy: [{ capacityProvider: placement.capacityProvider, weight: 1 }] }
+          : { launchType: 'FARGATE' as const }),
         networkConfiguration: {
-          awsvpcConfiguration: { subnets: [...placement.subnets], securityGroups: [...placement.securityGroups], assignPublicIp: placement.assignPublicIp ? 'ENABLED' : 'DISABLED' },
+          awsvpcConfiguration: {
+            subnets: [...placement.subnets],
+            securityGroups: [...placement.securityGroups],
+            assignPublicIp: placement.assignPublicIp ? 'ENABLED' : 'DISABLED',
+          },
         },
         ...(overrides.length > 0 ? { overrides: { containerOverrides: overrides } } : {}),
         startedBy: startedBy(this.options.nodeName),
@@ -420,7 +429,12 @@ export class FargateProvider implements Provider {
     const status = (spec: ContainerSpec): ProviderContainerStatus => {
       let state: ContainerState;
       if (!task) {
-        state = pod.launchError && !pod.stopping ? { kind: 'waiting', ...pod.launchError } : pod.stopping ? { kind: 'terminated', exitCode: 0, reason: 'Completed', finishedAt: now } : { kind: 'waiting', reason: 'ContainerCreating' };
+        state =
+          pod.launchError && !pod.stopping
+            ? { kind: 'waiting', ...pod.launchError }
+            : pod.stopping
+              ? { kind: 'terminated', exitCode: 0, reason: 'Completed', finishedAt: now }
+              : { kind: 'waiting', reason: 'ContainerCreating' };
       } else if (backingOff && !pod.stopping) {
         const seconds = Math.ceil((pod.retryDelayMs ?? 0) / 1000);
         state = { kind: 'waiting', reason: 'CrashLoopBackOff', message: `back-off ${seconds}s restarting the task of container ${spec.name}` };
@@ -476,13 +490,21 @@ export class FargateProvider implements Provider {
       }
       for (const arn of result.missing) {
         const pod = byArn.get(arn);
-        if (pod?.task) this.observe(pod, { ...pod.task, lastStatus: 'STOPPED', stoppedReason: 'the task is no longer known to ECS', stoppedAt: new Date(this.options.clock.now()) });
+        if (pod?.task)
+          this.observe(pod, {
+            ...pod.task,
+            lastStatus: 'STOPPED',
+            stoppedReason: 'the task is no longer known to ECS',
+            stoppedAt: new Date(this.options.clock.now()),
+          });
       }
     }
   }
 
   private async describe(arns: string[]): Promise<{ tasks: Task[]; missing: string[] }> {
-    const result = await this.call('DescribeTasks', () => this.options.ecs.send(new DescribeTasksCommand({ cluster: this.options.cluster, tasks: arns, include: ['TAGS'] })));
+    const result = await this.call('DescribeTasks', () =>
+      this.options.ecs.send(new DescribeTasksCommand({ cluster: this.options.cluster, tasks: arns, include: ['TAGS'] })),
+    );
     return { tasks: result.tasks ?? [], missing: (result.failures ?? []).filter((f) => f.reason === 'MISSING' && f.arn).map((f) => f.arn ?? '') };
   }
 
@@ -528,7 +550,14 @@ export class FargateProvider implements Provider {
       let nextToken: string | undefined;
       do {
         const page = await this.call('ListTasks', () =>
-          this.options.ecs.send(new ListTasksCommand({ cluster: this.options.cluster, startedBy: startedBy(this.options.nodeName), desiredStatus, ...(nextToken ? { nextToken } : {}) })),
+          this.options.ecs.send(
+            new ListTasksCommand({
+              cluster: this.options.cluster,
+              startedBy: startedBy(this.options.nodeName),
+              desiredStatus,
+              ...(nextToken ? { nextToken } : {}),
+            }),
+          ),
         );
         arns.push(...(page.taskArns ?? []));
         nextToken = page.nextToken;
@@ -574,7 +603,11 @@ export class FargateProvider implements Provider {
     const spec = (c: { name?: string; image?: string }) => ({ name: c.name ?? '', image: c.image ?? '' });
     const previous = tasks.length > 1 ? tasks[tasks.length - 2] : undefined;
     const restartPolicy = (tags.get(taskTagKeys.restartPolicy) ?? 'Always') as RestartPolicy;
-    const subnetTasks = task.attachments?.flatMap((a) => a.details ?? []).filter((d) => d.name === 'subnetId' && d.value).map((d) => d.value ?? '') ?? [];
+    const subnetTasks =
+      task.attachments
+        ?.flatMap((a) => a.details ?? [])
+        .filter((d) => d.name === 'subnetId' && d.value)
+        .map((d) => d.value ?? '') ?? [];
     const pod: FargatePod = {
       namespace: tags.get(taskTagKeys.namespace) ?? 'default',
       name: tags.get(taskTagKeys.name) ?? '',
@@ -589,7 +622,9 @@ export class FargateProvider implements Provider {
       taskDefinition: task.taskDefinitionArn,
       launch: {
         cluster: this.options.cluster,
-        ...(task.capacityProviderName ? { capacityProviderStrategy: [{ capacityProvider: task.capacityProviderName, weight: 1 }] } : { launchType: 'FARGATE' as const }),
+        ...(task.capacityProviderName
+          ? { capacityProviderStrategy: [{ capacityProvider: task.capacityProviderName, weight: 1 }] }
+          : { launchType: 'FARGATE' as const }),
         networkConfiguration: {
           awsvpcConfiguration: {
             subnets: subnetTasks.length > 0 ? subnetTasks : [...this.options.placement.subnets],
@@ -620,7 +655,9 @@ export class FargateProvider implements Provider {
   private describeDefinition(arn: string): Promise<TaskDefinition | undefined> {
     let pending = this.describedDefinitions.get(arn);
     if (!pending) {
-      pending = this.call('DescribeTaskDefinition', () => this.options.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn }))).then((r) => r.taskDefinition);
+      pending = this.call('DescribeTaskDefinition', () => this.options.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn }))).then(
+        (r) => r.taskDefinition,
+      );
       this.describedDefinitions.set(arn, pending);
     }
     return pending;
@@ -653,7 +690,13 @@ class RunTaskFailure extends Error {
 /** What about a task matters for the pod; equal fingerprints mean nothing to publish. */
 function fingerprint(task: Task | undefined): string {
   if (!task) return '';
-  return JSON.stringify([task.lastStatus, task.desiredStatus, task.stoppedReason, taskPrivateIp(task), task.containers?.map((c) => [c.name, c.lastStatus, c.exitCode, c.reason])]);
+  return JSON.stringify([
+    task.lastStatus,
+    task.desiredStatus,
+    task.stoppedReason,
+    taskPrivateIp(task),
+    task.containers?.map((c) => [c.name, c.lastStatus, c.exitCode, c.reason]),
+  ]);
 }
 
 function taskId(arn: string): string {

@@ -2,7 +2,13 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { podPlacement, type TaskPlacement } from './settings.js';
 
-const defaults: TaskPlacement = { subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'], assignPublicIp: false, architecture: 'X86_64', executionRoleArn: 'arn:exec' };
+const defaults: TaskPlacement = {
+  subnets: ['subnet-a', 'subnet-b'],
+  securityGroups: ['sg-1'],
+  assignPublicIp: false,
+  architecture: 'X86_64',
+  executionRoleArn: 'arn:exec',
+};
 
 function pod(annotations: Record<string, string> = {}, nodeSelector?: Record<string, string>): V1Pod {
   return { metadata: { namespace: 'ns', name: 'p', annotations }, spec: { containers: [], ...(nodeSelector ? { nodeSelector } : {}) } };
@@ -11,12 +17,20 @@ function pod(annotations: Record<string, string> = {}, nodeSelector?: Record<str
 describe('podPlacement', () => {
   it.each<[string, V1Pod, Partial<TaskPlacement>]>([
     ['the node defaults', pod(), defaults],
-    ['subnets and security groups from annotations', pod({ 'swell.dev/fargate-subnets': 'subnet-x, subnet-y', 'swell.dev/fargate-security-groups': 'sg-9' }), { subnets: ['subnet-x', 'subnet-y'], securityGroups: ['sg-9'] }],
+    [
+      'subnets and security groups from annotations',
+      pod({ 'swell.dev/fargate-subnets': 'subnet-x, subnet-y', 'swell.dev/fargate-security-groups': 'sg-9' }),
+      { subnets: ['subnet-x', 'subnet-y'], securityGroups: ['sg-9'] },
+    ],
     ['a public IP', pod({ 'swell.dev/fargate-assign-public-ip': 'true' }), { assignPublicIp: true }],
     ['spot capacity', pod({ 'swell.dev/fargate-capacity-provider': 'FARGATE_SPOT' }), { capacityProvider: 'FARGATE_SPOT' }],
     ['ARM from the arch node selector', pod({}, { 'kubernetes.io/arch': 'arm64' }), { architecture: 'ARM64' }],
     ['ARM from the annotation', pod({ 'swell.dev/fargate-architecture': 'ARM64' }), { architecture: 'ARM64' }],
-    ['roles from annotations', pod({ 'swell.dev/fargate-execution-role-arn': 'arn:e2', 'swell.dev/fargate-task-role-arn': 'arn:t2' }), { executionRoleArn: 'arn:e2', taskRoleArn: 'arn:t2' }],
+    [
+      'roles from annotations',
+      pod({ 'swell.dev/fargate-execution-role-arn': 'arn:e2', 'swell.dev/fargate-task-role-arn': 'arn:t2' }),
+      { executionRoleArn: 'arn:e2', taskRoleArn: 'arn:t2' },
+    ],
   ])('%s', (_, p, expected) => {
     expect(podPlacement(p, defaults)).toMatchObject(expected);
   });

@@ -42,12 +42,18 @@ export function podPlacement(pod: V1Pod, defaults: TaskPlacement): TaskPlacement
   }
   const capacityProvider = annotations[fargateAnnotations.capacityProvider] ?? defaults.capacityProvider;
   if (capacityProvider !== undefined && capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
-    throw new PodSpecError('InvalidAnnotation', `${where}: annotation ${fargateAnnotations.capacityProvider} is "${capacityProvider}"; use FARGATE or FARGATE_SPOT`);
+    throw new PodSpecError(
+      'InvalidAnnotation',
+      `${where}: annotation ${fargateAnnotations.capacityProvider} is "${capacityProvider}"; use FARGATE or FARGATE_SPOT`,
+    );
   }
   const executionRoleArn = annotations[fargateAnnotations.executionRoleArn] ?? defaults.executionRoleArn;
   const taskRoleArn = annotations[fargateAnnotations.taskRoleArn] ?? defaults.taskRoleArn;
   if (subnets.length === 0) {
-    throw new PodSpecError('NoSubnets', `${where}: no subnets to run the task in; set --subnets on the virtual node or the ${fargateAnnotations.subnets} annotation`);
+    throw new PodSpecError(
+      'NoSubnets',
+      `${where}: no subnets to run the task in; set --subnets on the virtual node or the ${fargateAnnotations.subnets} annotation`,
+    );
   }
   return {
     subnets,

@@ -3,13 +3,34 @@ import { describe, expect, it } from 'vitest';
 import { PodSpecError } from '../../provider.js';
 import { containerOverrides, familyName, logStreamName, renderTaskDefinition, type TaskDefinitionSettings } from './task-definition.js';
 
-const settings: TaskDefinitionSettings = { size: { cpuUnits: 512, memoryMiB: 1024 }, architecture: 'X86_64', logGroup: '/swell/vn', region: 'eu-west-1', executionRoleArn: 'arn:aws:iam::1:role/exec' };
+const settings: TaskDefinitionSettings = {
+  size: { cpuUnits: 512, memoryMiB: 1024 },
+  architecture: 'X86_64',
+  logGroup: '/swell/vn',
+  region: 'eu-west-1',
+  executionRoleArn: 'arn:aws:iam::1:role/exec',
+};
 
 function pod(name: string, spec: Partial<NonNullable<V1Pod['spec']>> = {}, owner = 'web-5d9c'): V1Pod {
   return {
-    metadata: { namespace: 'shop', name, uid: `uid-${name}`, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner, uid: 'rs', controller: true }] },
+    metadata: {
+      namespace: 'shop',
+      name,
+      uid: `uid-${name}`,
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: owner, uid: 'rs', controller: true }],
+    },
     spec: {
-      containers: [{ name: 'app', image: 'ghcr.io/shop/web:1', command: ['node'], args: ['server.js'], ports: [{ containerPort: 8080 }], env: [{ name: 'POD', value: name }], resources: { requests: { cpu: '300m', memory: '600Mi' } } }],
+      containers: [
+        {
+          name: 'app',
+          image: 'ghcr.io/shop/web:1',
+          command: ['node'],
+          args: ['server.js'],
+          ports: [{ containerPort: 8080 }],
+          env: [{ name: 'POD', value: name }],
+          resources: { requests: { cpu: '300m', memory: '600Mi' } },
+        },
+      ],
       terminationGracePeriodSeconds: 45,
       ...spec,
     },
@@ -63,11 +84,26 @@ describe('renderTaskDefinition', () => {
   });
 
   it('runs init containers first, one after another, and the app containers once all succeeded', () => {
-    const { input } = renderTaskDefinition(pod('p', { initContainers: [{ name: 'migrate', image: 'm' }, { name: 'warm', image: 'w' }] }), settings);
+    const { input } = renderTaskDefinition(
+      pod('p', {
+        initContainers: [
+          { name: 'migrate', image: 'm' },
+          { name: 'warm', image: 'w' },
+        ],
+      }),
+      settings,
+    );
     expect(input.containerDefinitions?.map((c) => [c.name, c.essential, c.dependsOn])).toEqual([
       ['migrate', false, undefined],
       ['warm', false, [{ containerName: 'migrate', condition: 'SUCCESS' }]],
-      ['app', true, [{ containerName: 'migrate', condition: 'SUCCESS' }, { containerName: 'warm', condition: 'SUCCESS' }]],
+      [
+        'app',
+        true,
+        [
+          { containerName: 'migrate', condition: 'SUCCESS' },
+          { containerName: 'warm', condition: 'SUCCESS' },
+        ],
+      ],
     ]);
   });
 
@@ -88,8 +124,20 @@ describe('renderTaskDefinition', () => {
 
   it('turns emptyDir volumes into task volumes and drops the service account token volume', () => {
     const withVolumes = pod('p', {
-      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'kube-root-ca.crt' } }] } }],
-      containers: [{ name: 'app', image: 'a', volumeMounts: [{ name: 'scratch', mountPath: '/tmp/s' }, { name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }] }],
+      volumes: [
+        { name: 'scratch', emptyDir: {} },
+        { name: 'kube-api-access-x', projected: { sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'kube-root-ca.crt' } }] } },
+      ],
+      containers: [
+        {
+          name: 'app',
+          image: 'a',
+          volumeMounts: [
+            { name: 'scratch', mountPath: '/tmp/s' },
+            { name: 'kube-api-access-x', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+          ],
+        },
+      ],
     });
     const { input } = renderTaskDefinition(withVolumes, settings);
     expect(input.volumes).toEqual([{ name: 'scratch' }]);

@@ -88,7 +88,13 @@ export function familyName(pod: V1Pod, specHash: string): string {
   return `swell-${clean(pod.metadata?.namespace ?? 'default')}-${clean(owner)}`.slice(0, 255 - specHash.length - 1) + `-${specHash}`;
 }
 
-function containerDefinition(c: V1Container, settings: TaskDefinitionSettings, volumes: ReadonlySet<string>, stopTimeout: number, share: { cpu: number; memoryMiB: number }): ContainerDefinition {
+function containerDefinition(
+  c: V1Container,
+  settings: TaskDefinitionSettings,
+  volumes: ReadonlySet<string>,
+  stopTimeout: number,
+  share: { cpu: number; memoryMiB: number },
+): ContainerDefinition {
   return {
     name: c.name,
     image: c.image ?? '',
@@ -99,7 +105,9 @@ function containerDefinition(c: V1Container, settings: TaskDefinitionSettings, v
     // A soft reservation: containers share the task's memory; the task size is the hard ceiling.
     memoryReservation: Math.max(6, share.memoryMiB),
     portMappings: (c.ports ?? []).map((p) => ({ containerPort: p.containerPort, protocol: p.protocol === 'UDP' ? ('udp' as const) : ('tcp' as const) })),
-    mountPoints: (c.volumeMounts ?? []).filter((m) => volumes.has(m.name)).map((m) => ({ sourceVolume: m.name, containerPath: m.mountPath, readOnly: m.readOnly ?? false })),
+    mountPoints: (c.volumeMounts ?? [])
+      .filter((m) => volumes.has(m.name))
+      .map((m) => ({ sourceVolume: m.name, containerPath: m.mountPath, readOnly: m.readOnly ?? false })),
     stopTimeout,
     logConfiguration: {
       logDriver: 'awslogs',
@@ -110,7 +118,10 @@ function containerDefinition(c: V1Container, settings: TaskDefinitionSettings, v
 
 /** Splits the task's CPU and memory among the app containers in proportion to what each asks for. */
 function shares(containers: readonly V1Container[], size: FargateSize): { cpu: number; memoryMiB: number }[] {
-  const asked = containers.map((c) => ({ cpu: c.resources?.requests?.cpu ?? c.resources?.limits?.cpu, memory: c.resources?.requests?.memory ?? c.resources?.limits?.memory }));
+  const asked = containers.map((c) => ({
+    cpu: c.resources?.requests?.cpu ?? c.resources?.limits?.cpu,
+    memory: c.resources?.requests?.memory ?? c.resources?.limits?.memory,
+  }));
   const even = 1 / containers.length;
   const weight = (key: 'cpu' | 'memory') => {
     const present = asked.map((a): number => (a[key] === undefined ? 0 : 1));
@@ -139,10 +150,14 @@ function checkSupported(pod: V1Pod, where: string): void {
     throw new PodSpecError('UnsupportedVolume', `${where}: volume "${volume.name}" is not an emptyDir; Fargate tasks here get emptyDir volumes only`);
   }
   for (const c of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) {
-    if (c.securityContext?.privileged) throw new PodSpecError('UnsupportedPodSpec', `${where}: container "${c.name}" is privileged, which Fargate does not allow`);
+    if (c.securityContext?.privileged)
+      throw new PodSpecError('UnsupportedPodSpec', `${where}: container "${c.name}" is privileged, which Fargate does not allow`);
     for (const port of c.ports ?? []) {
       if (port.hostPort !== undefined && port.hostPort !== port.containerPort) {
-        throw new PodSpecError('UnsupportedPodSpec', `${where}: container "${c.name}" maps hostPort ${port.hostPort} to ${port.containerPort}; Fargate tasks own their network interface, so only equal ports work`);
+        throw new PodSpecError(
+          'UnsupportedPodSpec',
+          `${where}: container "${c.name}" maps hostPort ${port.hostPort} to ${port.containerPort}; Fargate tasks own their network interface, so only equal ports work`,
+        );
       }
     }
   }
@@ -156,6 +171,8 @@ function isServiceAccountToken(sources: readonly { serviceAccountToken?: unknown
 /** JSON with object keys sorted, so equal content always hashes the same. */
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   );
 }

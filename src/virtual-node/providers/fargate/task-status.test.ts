@@ -10,7 +10,11 @@ const stopped = new Date('2026-03-01T11:59:55Z');
 describe('containerState', () => {
   it.each<[string, Task, ReturnType<typeof containerState>]>([
     ['PROVISIONING', { lastStatus: 'PROVISIONING', createdAt: created }, { kind: 'waiting', reason: 'ContainerCreating' }],
-    ['PENDING while the image is pulled', { lastStatus: 'PENDING', pullStartedAt: created }, { kind: 'waiting', reason: 'ContainerCreating', message: 'pulling image' }],
+    [
+      'PENDING while the image is pulled',
+      { lastStatus: 'PENDING', pullStartedAt: created },
+      { kind: 'waiting', reason: 'ContainerCreating', message: 'pulling image' },
+    ],
     ['ACTIVATING', { lastStatus: 'ACTIVATING' }, { kind: 'waiting', reason: 'ContainerCreating' }],
     ['RUNNING', { lastStatus: 'RUNNING', startedAt: started, containers: [{ name: 'app', lastStatus: 'RUNNING' }] }, { kind: 'running', startedAt: started }],
     ['RUNNING, the container not listed (the emulator lists one)', { lastStatus: 'RUNNING', createdAt: created }, { kind: 'running', startedAt: created }],
@@ -18,7 +22,13 @@ describe('containerState', () => {
     ['DEACTIVATING: still running until stopped', { lastStatus: 'DEACTIVATING', startedAt: started }, { kind: 'running', startedAt: started }],
     [
       'STOPPED with exit code 0',
-      { lastStatus: 'STOPPED', startedAt: started, stoppedAt: stopped, stoppedReason: 'Essential container in task exited', containers: [{ name: 'app', lastStatus: 'STOPPED', exitCode: 0 }] },
+      {
+        lastStatus: 'STOPPED',
+        startedAt: started,
+        stoppedAt: stopped,
+        stoppedReason: 'Essential container in task exited',
+        containers: [{ name: 'app', lastStatus: 'STOPPED', exitCode: 0 }],
+      },
       { kind: 'terminated', exitCode: 0, reason: 'Completed', message: 'Essential container in task exited', startedAt: started, finishedAt: stopped },
     ],
     [
@@ -28,13 +38,36 @@ describe('containerState', () => {
     ],
     [
       'a container killed for memory',
-      { lastStatus: 'RUNNING', startedAt: started, containers: [{ name: 'app', lastStatus: 'STOPPED', exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' }] },
-      { kind: 'terminated', exitCode: 137, reason: 'OOMKilled', message: 'OutOfMemoryError: Container killed due to memory usage', startedAt: started, finishedAt: now },
+      {
+        lastStatus: 'RUNNING',
+        startedAt: started,
+        containers: [{ name: 'app', lastStatus: 'STOPPED', exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' }],
+      },
+      {
+        kind: 'terminated',
+        exitCode: 137,
+        reason: 'OOMKilled',
+        message: 'OutOfMemoryError: Container killed due to memory usage',
+        startedAt: started,
+        finishedAt: now,
+      },
     ],
     [
       'an image that could not be pulled',
-      { lastStatus: 'STOPPED', stoppedAt: stopped, stopCode: 'TaskFailedToStart', stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)', containers: [{ name: 'app', lastStatus: 'STOPPED' }] },
-      { kind: 'terminated', exitCode: 128, reason: 'ErrImagePull', message: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)', finishedAt: stopped },
+      {
+        lastStatus: 'STOPPED',
+        stoppedAt: stopped,
+        stopCode: 'TaskFailedToStart',
+        stoppedReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)',
+        containers: [{ name: 'app', lastStatus: 'STOPPED' }],
+      },
+      {
+        kind: 'terminated',
+        exitCode: 128,
+        reason: 'ErrImagePull',
+        message: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)',
+        finishedAt: stopped,
+      },
     ],
     [
       'stopped by the user before it started',
@@ -53,7 +86,19 @@ describe('containerState', () => {
 
 describe('task facts', () => {
   it('reads the private IP from the network interface attachment, else from the containers', () => {
-    expect(taskPrivateIp({ attachments: [{ type: 'ElasticNetworkInterface', details: [{ name: 'subnetId', value: 's' }, { name: 'privateIPv4Address', value: '10.0.1.7' }] }] })).toBe('10.0.1.7');
+    expect(
+      taskPrivateIp({
+        attachments: [
+          {
+            type: 'ElasticNetworkInterface',
+            details: [
+              { name: 'subnetId', value: 's' },
+              { name: 'privateIPv4Address', value: '10.0.1.7' },
+            ],
+          },
+        ],
+      }),
+    ).toBe('10.0.1.7');
     expect(taskPrivateIp({ containers: [{ networkInterfaces: [{ privateIpv4Address: '10.0.1.8' }] }] })).toBe('10.0.1.8');
     expect(taskPrivateIp({ lastStatus: 'PROVISIONING' })).toBeUndefined();
   });

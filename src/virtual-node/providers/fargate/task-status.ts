@@ -30,7 +30,14 @@ export function terminatedState(task: Task, name: string, now: Date): Terminated
   const exitCode = container?.exitCode;
   const message = [container?.reason, task.stoppedReason].filter((m): m is string => Boolean(m)).join('; ');
   if (exitCode === undefined) {
-    return { kind: 'terminated', exitCode: 128, reason: startFailureReason(task), ...(message ? { message } : {}), ...(startedAt ? { startedAt } : {}), finishedAt };
+    return {
+      kind: 'terminated',
+      exitCode: 128,
+      reason: startFailureReason(task),
+      ...(message ? { message } : {}),
+      ...(startedAt ? { startedAt } : {}),
+      finishedAt,
+    };
   }
   const oom = /OutOfMemory/i.test(container?.reason ?? '');
   return {

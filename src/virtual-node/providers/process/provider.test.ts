@@ -37,11 +37,23 @@ function sh(name: string, script: string, env: Record<string, string> = {}): V1C
   return { name, image: 'ignored:latest', command: ['sh', '-c'], args: [script], env: Object.entries(env).map(([n, value]) => ({ name: n, value })) };
 }
 
-function pod(name: string, containers: V1Container[], restartPolicy: 'Always' | 'OnFailure' | 'Never' = 'Never', uid = `uid-${name}`, initContainers: V1Container[] = []): V1Pod {
+function pod(
+  name: string,
+  containers: V1Container[],
+  restartPolicy: 'Always' | 'OnFailure' | 'Never' = 'Never',
+  uid = `uid-${name}`,
+  initContainers: V1Container[] = [],
+): V1Pod {
   return { metadata: { namespace: 'ns', name, uid }, spec: { restartPolicy, containers, initContainers } };
 }
 
-const logOptions = (extra: Partial<LogOptions> = {}): LogOptions => ({ follow: false, timestamps: false, previous: false, signal: new AbortController().signal, ...extra });
+const logOptions = (extra: Partial<LogOptions> = {}): LogOptions => ({
+  follow: false,
+  timestamps: false,
+  previous: false,
+  signal: new AbortController().signal,
+  ...extra,
+});
 /** Polls the pod until `done`; with a fake clock, moves it 20 ms per look so the provider's own retries run. */
 async function waitFor(provider: ProcessProvider, name: string, done: (p: ProviderPod) => boolean, clock?: FakeClock, timeoutMs = 5000): Promise<ProviderPod> {
   const deadline = Date.now() + timeoutMs;
@@ -102,10 +114,18 @@ describe('ProcessProvider', () => {
   });
 
   it.each([
-    ['a missing command', { name: 'main', command: ['definitely-not-a-command-xyz'] }, /CommandNotFound|executable "definitely-not-a-command-xyz" not found in PATH/],
+    [
+      'a missing command',
+      { name: 'main', command: ['definitely-not-a-command-xyz'] },
+      /CommandNotFound|executable "definitely-not-a-command-xyz" not found in PATH/,
+    ],
     ['no command at all', { name: 'main', image: 'nginx' }, /has no command/],
     ['a missing working directory', { name: 'main', command: ['true'], workingDir: '/nonexistent/dir' }, /workingDir "\/nonexistent\/dir" does not exist/],
-    ['an unresolved valueFrom', { name: 'main', command: ['true'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }, /env X uses valueFrom/],
+    [
+      'an unresolved valueFrom',
+      { name: 'main', command: ['true'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] },
+      /env X uses valueFrom/,
+    ],
   ])('rejects a pod with %s, naming the pod and container', async (_what, container, message) => {
     const provider = openProvider();
     await expect(provider.createPod(pod('nope', [container]))).rejects.toThrow(message);

@@ -3,9 +3,29 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { Clock, Timer } from '../../../controller/clock.js';
 import type { Logger } from '../../../log.js';
 import { settle } from '../../settle.js';
-import { podKey, PodNotFoundError, PodSpecError, type LogOptions, type NodeResources, type PodChangeListener, type Provider, type ProviderPod } from '../../provider.js';
+import {
+  podKey,
+  PodNotFoundError,
+  PodSpecError,
+  type LogOptions,
+  type NodeResources,
+  type PodChangeListener,
+  type Provider,
+  type ProviderPod,
+} from '../../provider.js';
 import { readLogFile } from '../log-files.js';
-import { beginStop, describePod, exitOf, nextSteps, runSettled, runsOf, type ContainerRun, type ContainerSpec, type PodRecord, type RestartPolicy } from './restart-policy.js';
+import {
+  beginStop,
+  describePod,
+  exitOf,
+  nextSteps,
+  runSettled,
+  runsOf,
+  type ContainerRun,
+  type ContainerSpec,
+  type PodRecord,
+  type RestartPolicy,
+} from './restart-policy.js';
 import { PodStateStore } from './state-store.js';
 import { commandPid, findExecutable, isAlive, isDirectory, launch, recordedExitCode, signal } from './supervisor.js';
 
@@ -269,7 +289,10 @@ function checkRunnable(spec: ContainerSpec, where: string): void {
   }
   const command = spec.argv[0] ?? '';
   if (!findExecutable(command, spec.env.PATH)) {
-    throw new PodSpecError('CommandNotFound', `${where}: container "${spec.name}": executable "${command}" not found in PATH (images are not pulled; the command must exist on the node)`);
+    throw new PodSpecError(
+      'CommandNotFound',
+      `${where}: container "${spec.name}": executable "${command}" not found in PATH (images are not pulled; the command must exist on the node)`,
+    );
   }
   if (spec.workingDir !== undefined && !isDirectory(spec.workingDir)) {
     throw new PodSpecError('WorkingDirNotFound', `${where}: container "${spec.name}": workingDir "${spec.workingDir}" does not exist on the node`);

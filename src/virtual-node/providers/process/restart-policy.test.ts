@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { beginStop, containerState, describePod, exitOf, nextSteps, restartBackoffMs, type ContainerRun, type Exit, type PodRecord, type RestartPolicy } from './restart-policy.js';
+import {
+  beginStop,
+  containerState,
+  describePod,
+  exitOf,
+  nextSteps,
+  restartBackoffMs,
+  type ContainerRun,
+  type Exit,
+  type PodRecord,
+  type RestartPolicy,
+} from './restart-policy.js';
 
 const now = 1_000_000;
 const backoff = 100;
@@ -22,12 +33,22 @@ describe('nextSteps', () => {
     ['a new container starts under Never', 'Never', {}, { start: true, restartCount: 0, changed: true }],
     ['a running container is left alone', 'Always', running, { start: false, restartCount: 0, changed: false }],
     ['Always restarts exit 0 after the first back-off', 'Always', { exit: exited(0) }, { start: false, wakeAt: now + backoff, restartCount: 0, changed: true }],
-    ['Always restarts a failure after the first back-off', 'Always', { exit: exited(1) }, { start: false, wakeAt: now + backoff, restartCount: 0, changed: true }],
+    [
+      'Always restarts a failure after the first back-off',
+      'Always',
+      { exit: exited(1) },
+      { start: false, wakeAt: now + backoff, restartCount: 0, changed: true },
+    ],
     ['OnFailure restarts a failure', 'OnFailure', { exit: exited(2) }, { start: false, wakeAt: now + backoff, restartCount: 0, changed: true }],
     ['OnFailure keeps exit 0 ended', 'OnFailure', { exit: exited(0) }, { start: false, restartCount: 0, changed: false }],
     ['Never keeps a failure ended', 'Never', { exit: exited(3) }, { start: false, restartCount: 0, changed: false }],
     ['Never keeps exit 0 ended', 'Never', { exit: exited(0) }, { start: false, restartCount: 0, changed: false }],
-    ['the back-off doubles with each restart', 'Always', { exit: exited(1), restartCount: 3 }, { start: false, wakeAt: now + 8 * backoff, restartCount: 3, changed: true }],
+    [
+      'the back-off doubles with each restart',
+      'Always',
+      { exit: exited(1), restartCount: 3 },
+      { start: false, wakeAt: now + 8 * backoff, restartCount: 3, changed: true },
+    ],
     ['a back-off not yet over keeps waiting', 'Always', { restartAt: now + 1 }, { start: false, wakeAt: now + 1, restartCount: 0, changed: false }],
     ['a back-off that is over starts the next attempt', 'Always', { restartAt: now, restartCount: 1 }, { start: true, restartCount: 2, changed: true }],
   ])('%s', (_name, policy, state, expected) => {
@@ -52,7 +73,11 @@ describe('nextSteps', () => {
     ['a failed init container under Never stops the pod', 'Never', [{ exit: exited(1) }, {}], []],
     ['the app containers start once every init container succeeded', 'Never', [{ exit: exited(0) }, { exit: exited(0) }], ['a', 'b']],
   ])('%s', (_name, policy, init, started) => {
-    const record = pod(policy, [run('a'), run('b')], init.map((state, i) => run(`init-${i}`, state)));
+    const record = pod(
+      policy,
+      [run('a'), run('b')],
+      init.map((state, i) => run(`init-${i}`, state)),
+    );
     expect(nextSteps(record, now, backoff).start.map((r) => r.spec.name)).toEqual(started);
   });
 
@@ -108,7 +133,12 @@ describe('exitOf', () => {
     ['the recorded code wins over the signal sent', { signalled: 'SIGTERM' }, 0, { code: 0, reason: 'Completed' }],
     ['no record after SIGTERM is 143', { signalled: 'SIGTERM' }, undefined, { code: 143, reason: 'Error', message: 'stopped by SIGTERM' }],
     ['no record after SIGKILL is 137', { signalled: 'SIGKILL' }, undefined, { code: 137, reason: 'Error', message: 'stopped by SIGKILL' }],
-    ['no record and no signal is unknown', {}, undefined, { code: 137, reason: 'ContainerStatusUnknown', message: 'the process ended without recording its exit status' }],
+    [
+      'no record and no signal is unknown',
+      {},
+      undefined,
+      { code: 137, reason: 'ContainerStatusUnknown', message: 'the process ended without recording its exit status' },
+    ],
   ])('%s', (_name, state, recorded, expected) => {
     expect(exitOf(run('main', { startedAt: now - 100, ...state }), recorded, now)).toEqual({ startedAt: now - 100, finishedAt: now, ...expected });
   });
@@ -118,7 +148,13 @@ describe('containerState', () => {
   it.each<[string, Partial<ContainerRun>, boolean, boolean, object]>([
     ['running', running, true, false, { kind: 'running', startedAt: new Date(now - 1000) }],
     ['ended', { exit: exited(2) }, true, false, { kind: 'terminated', exitCode: 2, reason: 'Error' }],
-    ['backing off', { restartAt: now + 20_000, lastTermination: exited(1, now) }, true, false, { kind: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 20s restarting container main' }],
+    [
+      'backing off',
+      { restartAt: now + 20_000, lastTermination: exited(1, now) },
+      true,
+      false,
+      { kind: 'waiting', reason: 'CrashLoopBackOff', message: 'back-off 20s restarting container main' },
+    ],
     ['not started yet', {}, true, false, { kind: 'waiting', reason: 'ContainerCreating' }],
     ['waiting for init containers', {}, false, false, { kind: 'waiting', reason: 'PodInitializing' }],
     ['stopping after an earlier run', { lastTermination: exited(1) }, true, true, { kind: 'terminated', exitCode: 1 }],

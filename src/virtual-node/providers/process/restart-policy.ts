@@ -152,7 +152,9 @@ export function describePod(pod: PodRecord): ProviderPod {
     podIP: '127.0.0.1',
     initContainers: pod.initContainers.map((r) => status(r, true)),
     containers: pod.containers.map((r) => status(r, false)),
-    ...(commandMissing ? { failure: { reason: 'CommandNotFound', message: `container "${commandMissing.spec.name}": ${commandMissing.exit?.message ?? ''}` } } : {}),
+    ...(commandMissing
+      ? { failure: { reason: 'CommandNotFound', message: `container "${commandMissing.spec.name}": ${commandMissing.exit?.message ?? ''}` } }
+      : {}),
     stopping: pod.stopping !== undefined,
   };
 }

@@ -95,7 +95,12 @@ export function signal(pid: number, name: NodeJS.Signals): void {
 /** Resolves a command the way execvp does: a path containing "/" as is, a bare name through PATH. */
 export function findExecutable(command: string, pathVariable: string | undefined): string | undefined {
   if (command === '') return undefined;
-  const candidates = command.includes('/') ? [command] : (pathVariable ?? '').split(delimiter).filter(isAbsolute).map((dir) => join(dir, command));
+  const candidates = command.includes('/')
+    ? [command]
+    : (pathVariable ?? '')
+        .split(delimiter)
+        .filter(isAbsolute)
+        .map((dir) => join(dir, command));
   return candidates.find((file) => {
     try {
       accessSync(file, constants.X_OK);
