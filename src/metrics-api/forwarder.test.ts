@@ -55,18 +55,16 @@ describe('forwarding to an upstream metrics server', () => {
     serving = await generateServingBundle({ serviceName: 'adapter', namespace: 'monitoring' }, new Date());
     adapter = await startAdapter(serving, (req, res) => {
       if (req.url === base) {
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              kind: 'APIResourceList',
-              resources: [
-                { name: 'queue_depth', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] },
-                { name: 's0-redis-orders', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] },
-                { bogus: true },
-              ],
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            kind: 'APIResourceList',
+            resources: [
+              { name: 'queue_depth', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] },
+              { name: 's0-redis-orders', namespaced: true, kind: 'ExternalMetricValueList', verbs: ['get'] },
+              { bogus: true },
+            ],
+          }),
+        );
         return;
       }
       if (req.url?.includes('/missing')) {
