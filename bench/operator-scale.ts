@@ -250,6 +250,21 @@ export async function readyCount(client: KubeClient, namespace: string): Promise
 }
 
 /** Least-squares slope of y over x. */
+/** Deletes the bench's namespace and waits (up to 20 min) until it is gone; run it while operators still run. */
+export async function deleteNamespace(client: KubeClient, namespace: string, progress: (line: string) => void): Promise<void> {
+  progress(`deleting ${namespace}`);
+  await client.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
+  await waitFor('bench namespace gone', 20 * 60_000, async () => {
+    const gone = await client.request('GET', `/api/v1/namespaces/${namespace}`).then(
+      () => false,
+      () => true,
+    );
+    if (gone) return true;
+    await sleep(2_000);
+    return undefined;
+  }).catch((err: unknown) => progress(String(err)));
+}
+
 function slope(points: readonly { x: number; y: number }[]): number {
   const n = points.length;
   const mx = points.reduce((s, p) => s + p.x, 0) / n;
@@ -431,17 +446,7 @@ async function main(): Promise<void> {
     clearInterval(loadSampler);
     if (!opts.keep) {
       // Deleted while the operator still runs, so that it takes its finalizers off.
-      progress(`deleting ${namespace}`);
-      await client.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
-      await waitFor('bench namespace gone', 20 * 60_000, async () => {
-        const gone = await client.request('GET', `/api/v1/namespaces/${namespace}`).then(
-          () => false,
-          () => true,
-        );
-        if (gone) return true;
-        await sleep(2_000);
-        return undefined;
-      }).catch((err: unknown) => progress(String(err)));
+      await deleteNamespace(client, namespace, progress);
     }
     if (operator.child.exitCode === null) await operator.stop();
     await rm(probeFile, { force: true });

@@ -21,7 +21,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createHttpKubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 import { pollRuns, samples, scheduledKeys } from './operator-metrics.js';
-import { createObjects, mib, OperatorProcess, readyCount, sleep } from './operator-scale.js';
+import { createObjects, deleteNamespace, mib, OperatorProcess, readyCount, sleep } from './operator-scale.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -177,17 +177,7 @@ async function main(): Promise<void> {
     clearInterval(loadSampler);
     if (!opts.keep) {
       // Deleted while operators still run, so that they take their finalizers off.
-      progress(`deleting ${namespace}`);
-      await client.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
-      await waitFor('bench namespace gone', 20 * 60_000, async () => {
-        const gone = await client.request('GET', `/api/v1/namespaces/${namespace}`).then(
-          () => false,
-          () => true,
-        );
-        if (gone) return true;
-        await sleep(2_000);
-        return undefined;
-      }).catch((err: unknown) => progress(String(err)));
+      await deleteNamespace(client, namespace, progress);
     }
     await Promise.all(replicas.filter((r) => r.child.exitCode === null && r.child.signalCode === null).map((r) => r.stop()));
     await client.request('DELETE', `/api/v1/namespaces/${leaseNamespace}`).catch(() => undefined);
