@@ -1,28 +1,9 @@
 import type { Logger } from '../log.js';
-import type { MetricsRequest, MetricsResponse } from './handler.js';
+import type { ApiResource, MetricsRequest, MetricsResponse, UpstreamRouting } from './handler.js';
 import type { MetricOwnership, MetricQuestion } from './ownership.js';
 import { metricsGroupVersion } from './routes.js';
 import { failureStatus } from './status.js';
 import { readText, UpstreamUnavailableError, type UpstreamClient } from './upstream.js';
-
-/** One entry of an APIResourceList, as discovery lists it. */
-export interface ApiResource {
-  readonly name: string;
-  readonly singularName: string;
-  readonly namespaced: boolean;
-  readonly kind: string;
-  readonly verbs: readonly string[];
-}
-
-/** What the handler needs to share the API with another adapter. */
-export interface UpstreamRouting {
-  /** True when swell answers the metric itself. */
-  owns(question: MetricQuestion): boolean;
-  /** Sends an already authorised metric request on and streams the adapter's answer back. */
-  forward(request: MetricsRequest, metricName: string): Promise<MetricsResponse>;
-  /** swell's own resources plus swell's metric names and the adapter's resources, each name once. */
-  discoveryResources(own: readonly ApiResource[]): Promise<ApiResource[]>;
-}
 
 export interface ForwarderOptions {
   readonly client: Pick<UpstreamClient, 'get' | 'description'>;

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { CredentialsView } from './authenticator.js';
 import type { AccessDecision, ResourceAttributes } from './authorizer.js';
 import { apiGroup, apiGroupList, apiResourceList, openApiV2, openApiV3GroupVersion, openApiV3Index } from './documents.js';
-import type { UpstreamRouting } from './forwarder.js';
+import type { MetricQuestion } from './ownership.js';
 import { LabelSelectorError, equalityRequirements, scaledObjectLabel } from './label-selector.js';
 import { PendingReads, type ReadContext, type ReadOutcome } from './pending-reads.js';
 import { formatQuantity } from '../kube/quantity.js';
@@ -13,6 +13,25 @@ import { metricsGroup, metricsGroupVersion, metricsVersion, routeRequest, type R
 import type { ExternalMetricRequest, ExternalMetricResult, ExternalMetricsSource } from './source.js';
 import { failureStatus, type StatusReason } from './status.js';
 import type { AuthenticationResult, UserInfo } from './user.js';
+
+/** One entry of an APIResourceList, as discovery lists it. */
+export interface ApiResource {
+  readonly name: string;
+  readonly singularName: string;
+  readonly namespaced: boolean;
+  readonly kind: string;
+  readonly verbs: readonly string[];
+}
+
+/** What the handler needs to share the API with another adapter. */
+export interface UpstreamRouting {
+  /** True when swell answers the metric itself. */
+  owns(question: MetricQuestion): boolean;
+  /** Sends an already authorised metric request on and streams the adapter's answer back. */
+  forward(request: MetricsRequest, metricName: string): Promise<MetricsResponse>;
+  /** swell's own resources plus swell's metric names and the adapter's resources, each name once. */
+  discoveryResources(own: readonly ApiResource[]): Promise<ApiResource[]>;
+}
 
 export interface MetricsRequest extends CredentialsView {
   readonly method: string;

@@ -20,5 +20,5 @@ export type { UpstreamOptions } from './upstream-routing.js';
 export { UpstreamClient, UpstreamUnavailableError, serviceUrl, tokenFromFile } from './upstream.js';
 export type { UpstreamTarget } from './upstream.js';
 export { UpstreamForwarder, mergeResources } from './forwarder.js';
-export type { ApiResource, UpstreamRouting } from './forwarder.js';
+export type { ApiResource, UpstreamRouting } from './handler.js';
 export { MetricOwnership } from './ownership.js';

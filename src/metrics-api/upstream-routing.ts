@@ -2,7 +2,8 @@ import type { KubeWatchClient } from '../kube/client.js';
 import { Informer } from '../controller/informer.js';
 import { createKubeListWatchSource } from '../kube/list-watch.js';
 import type { Logger } from '../log.js';
-import { UpstreamForwarder, type UpstreamRouting } from './forwarder.js';
+import { UpstreamForwarder } from './forwarder.js';
+import type { UpstreamRouting } from './handler.js';
 import { MetricOwnership, type ScaledObjectMetrics } from './ownership.js';
 import { UpstreamClient, type UpstreamTarget } from './upstream.js';
 
