@@ -1,6 +1,5 @@
 import type { Clock } from '../src/controller/clock.js';
-import { ScalerReadError } from './scaler.js';
-import { describeSourceError, redactor } from './source-errors.js';
+import { describeSourceError, redactor, ScalerReadError } from './source-errors.js';
 
 /** Anything the pool can hand out: a client for one server with one set of credentials. */
 export interface Closeable {

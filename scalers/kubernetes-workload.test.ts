@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countPods, type NamespacePods, type PodSource, type PodSummary } from './kubernetes-workload.js';
+import { countPods } from './kubernetes-workload.js';
+import type { NamespacePods, PodSource, PodSummary } from './pod-source.js';
 import { matchesLabels, parseLabelSelector } from './label-selector.js';
 import { createScaler, validateTriggerMetadata } from './registry.js';
 import { FakeClock } from '../src/controller/fake-clock.js';

@@ -1,7 +1,8 @@
 import type { Clock } from '../src/controller/clock.js';
 import type { Logger } from '../src/log.js';
 import type { ConnectionPool } from './connection-pool.js';
-import type { PodSource } from './kubernetes-workload.js';
+import type { PodSource } from './pod-source.js';
+import { ScalerReadError } from './source-errors.js';
 import type { SharedReads } from './shared-reads.js';
 
 export type MetricTargetType = 'AverageValue' | 'Value' | 'Utilization';
@@ -86,13 +87,8 @@ export class ScalerConfigError extends Error {
   }
 }
 
-/** A read that failed at the source (server down, bad reply); the message never carries credentials. */
-export class ScalerReadError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ScalerReadError';
-  }
-}
+// Defined beside the error helpers so the connection pool can throw it without importing this module.
+export { ScalerReadError };
 
 /** KEDA's util.NormalizeString: characters the metrics API cannot carry in a name become '-'. */
 export function normalizeMetricName(name: string): string {

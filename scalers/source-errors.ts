@@ -1,5 +1,13 @@
 import type { Source } from './metadata.js';
 
+/** A read that failed at the source (server down, bad reply); the message never carries credentials. */
+export class ScalerReadError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ScalerReadError';
+  }
+}
+
 /**
  * Plain words for why a source could not be read. Client libraries report a dead server in their own terms
  * ("Reached the max retries per request limit", "KafkaJSNumberOfRetriesExceeded"); the operating system's

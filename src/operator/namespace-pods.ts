@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { Informer } from '../controller/informer.js';
 import type { ListWatchSource } from '../controller/list-watch-source.js';
 import type { Logger } from '../log.js';
-import type { NamespacePods, PodSource } from '../../scalers/kubernetes-workload.js';
+import type { NamespacePods, PodSource } from '../../scalers/pod-source.js';
 
 interface Watched {
   readonly informer: Informer<V1Pod>;
