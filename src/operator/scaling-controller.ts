@@ -3,6 +3,7 @@ import type { Clock } from '../controller/clock.js';
 import { runController, type ReconcileResult } from '../controller/controller.js';
 import { Informer, type InformerHandler } from '../controller/informer.js';
 import { Leadership } from '../controller/leadership.js';
+import type { Gauge } from 'prom-client';
 import { registeredGauge } from '../controller/metrics.js';
 import { PollScheduler } from '../controller/poll-scheduler.js';
 import type { ShardWork } from '../controller/shard-claims.js';
@@ -85,11 +86,18 @@ export class ScalingControllerRunner {
   readonly #stop = new AbortController();
   /** The shards this process holds, when sharded. */
   readonly #held = new Set<number>();
+  /** Registered up front so /metrics lists the family in every mode; it has a sample only when sharded. */
+  readonly #heldGauge: Gauge;
   #term: Term | undefined;
   #running: Promise<void> | undefined;
 
   constructor(options: ScalingControllerRunnerOptions) {
     this.#options = options;
+    this.#heldGauge = registeredGauge(options.settings.registry, {
+      name: 'swell_shards_held',
+      help: 'Shards of the scalable objects this replica holds',
+      labelNames: ['controller'],
+    });
   }
 
   /** Starts watching and campaigning; the returned promise settles when the controller has stopped. */
@@ -242,11 +250,7 @@ export class ScalingControllerRunner {
   async #hold(sharding: Sharding, shard: number, term: AbortSignal): Promise<void> {
     const o = this.#options;
     const inShard = (key: string): boolean => shardOf(key, sharding.shards) === shard;
-    const held = registeredGauge(o.settings.registry, {
-      name: 'swell_shards_held',
-      help: 'Shards of the scalable objects this replica holds',
-      labelNames: ['controller'],
-    }).labels({ controller: o.name });
+    const held = this.#heldGauge.labels({ controller: o.name });
     this.#held.add(shard);
     held.set(this.#held.size);
     const current = this.#term;
