@@ -95,6 +95,12 @@ function describeUnion(schema: TSchema): string {
 }
 
 /** JSON pointer → `a.b[0]["x/y"]`, using the value itself to tell array indexes from map keys. */
+/**
+ * A key printed in a path must look like a field name. Anything else is described, not echoed: a damaged
+ * manifest can turn a value into a key (`token: s3cret` cut into one key), and a path must never carry a secret.
+ */
+const fieldName = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
+
 export function fieldPath(root: unknown, pointer: string): string {
   if (pointer === '') return '(root)';
   let path = '';
@@ -105,7 +111,7 @@ export function fieldPath(root: unknown, pointer: string): string {
       path += `[${segment}]`;
       node = node[Number(segment)] as unknown;
     } else {
-      path += /^[A-Za-z_][A-Za-z0-9_]*$/.test(segment) ? `${path === '' ? '' : '.'}${segment}` : `[${JSON.stringify(segment)}]`;
+      path += fieldName.test(segment) ? `${path === '' ? '' : '.'}${segment}` : `[a key of ${segment.length} characters]`;
       node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[segment] : undefined;
     }
   }

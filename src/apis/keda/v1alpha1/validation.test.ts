@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKedaValidator } from './validator.js';
+import { compileKedaSchemas } from './schema-validation.js';
 
 type Doc = Record<string, unknown>;
 
@@ -368,5 +369,36 @@ describe('ScaledJob and TriggerAuthentication validation', () => {
     );
     expect(result?.valid).toBe(false);
     expect(result?.errors).toEqual([{ path: 'spec.triggers[1]', message: 'missing required parameter "listName"' }]);
+  });
+});
+
+describe('field paths never echo a key that is not a field name', () => {
+  const schemas = compileKedaSchemas();
+  const secret = 'planted-7f3a9c2e1b';
+  it.each([
+    ['a value merged into its key', `to"${secret}`],
+    ['a key that is one long token', 'ghp' + '0123456789abcdefghij'.repeat(3)],
+    ['a key with spaces', `token ${secret}`],
+  ])('%s', (_case, key) => {
+    const result = schemas.TriggerAuthentication({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'TriggerAuthentication',
+      metadata: { name: 'creds', namespace: 'shop' },
+      spec: { hashiCorpVault: { address: 'http://vault:8200', authentication: 'token', credential: { [key]: 'x' }, secrets: [] } },
+    });
+    expect(result.ok).toBe(false);
+    const paths = result.ok ? [] : result.errors.map((e) => e.path);
+    expect(paths).toContain(`spec.hashiCorpVault.credential[a key of ${key.length} characters]`);
+    expect(JSON.stringify(result)).not.toContain(key.slice(3, 20));
+  });
+
+  it('still names a misspelt field', () => {
+    const result = schemas.TriggerAuthentication({
+      apiVersion: 'keda.sh/v1alpha1',
+      kind: 'TriggerAuthentication',
+      metadata: { name: 'creds', namespace: 'shop' },
+      spec: { hashiCorpVault: { address: 'http://vault:8200', authentication: 'token', credential: { tokn: 'x' }, secrets: [] } },
+    });
+    expect(result.ok ? [] : result.errors.map((e) => e.path)).toContain('spec.hashiCorpVault.credential.tokn');
   });
 });
