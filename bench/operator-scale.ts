@@ -250,6 +250,17 @@ export async function readyCount(client: KubeClient, namespace: string): Promise
 }
 
 /** Least-squares slope of y over x. */
+/** Waits (up to an hour) until `count` ScaledObjects in the namespace are Ready, printing progress. */
+export async function waitAllReady(client: KubeClient, namespace: string, count: number, progress: (line: string) => void): Promise<void> {
+  await waitFor(`${count} Ready`, 60 * 60_000, async () => {
+    const ready = await readyCount(client, namespace);
+    progress(`${ready}/${count} Ready`);
+    if (ready >= count) return true;
+    await sleep(Math.max(2_000, count / 2));
+    return undefined;
+  });
+}
+
 /** Deletes the bench's namespace and waits (up to 20 min) until it is gone; run it while operators still run. */
 export async function deleteNamespace(client: KubeClient, namespace: string, progress: (line: string) => void): Promise<void> {
   progress(`deleting ${namespace}`);
@@ -301,13 +312,7 @@ async function main(): Promise<void> {
     await createObjects(client, namespace, opts.count, opts.pollingIntervalS, opts.active);
     const created = Date.now();
     progress(`created in ${((created - createStarted) / 1000).toFixed(1)} s; waiting until all are Ready`);
-    await waitFor(`${opts.count} Ready`, 60 * 60_000, async () => {
-      const ready = await readyCount(client, namespace);
-      progress(`${ready}/${opts.count} Ready`);
-      if (ready >= opts.count) return true;
-      await sleep(Math.max(2_000, opts.count / 2));
-      return undefined;
-    });
+    await waitAllReady(client, namespace, opts.count, progress);
     const allReady = Date.now();
     // The first polls write Active, then HPAActive once the HPA controller has seen each HPA (15 s sync).
     const settleS = Math.max(45, opts.pollingIntervalS * 3);

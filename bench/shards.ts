@@ -21,7 +21,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createHttpKubeClient } from '../src/kube/client.js';
 import { installCrds, waitFor } from '../test/integration/operator-support.js';
 import { pollRuns, samples, scheduledKeys } from './operator-metrics.js';
-import { createObjects, deleteNamespace, mib, OperatorProcess, readyCount, sleep } from './operator-scale.js';
+import { createObjects, deleteNamespace, mib, OperatorProcess, sleep, waitAllReady } from './operator-scale.js';
 import { sandboxKubeconfig } from './sandbox-kubeconfig.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -85,13 +85,7 @@ async function main(): Promise<void> {
     const createStarted = Date.now();
     await createObjects(client, namespace, opts.count, opts.pollingIntervalS, false);
     progress(`created in ${((Date.now() - createStarted) / 1000).toFixed(1)} s; waiting until all are Ready`);
-    await waitFor(`${opts.count} Ready`, 60 * 60_000, async () => {
-      const ready = await readyCount(client, namespace);
-      progress(`${ready}/${opts.count} Ready`);
-      if (ready >= opts.count) return true;
-      await sleep(Math.max(2_000, opts.count / 2));
-      return undefined;
-    });
+    await waitAllReady(client, namespace, opts.count, progress);
     const allReady = Date.now();
     const settleS = Math.max(30, opts.pollingIntervalS * 3);
     progress(`all Ready ${((allReady - createStarted) / 1000).toFixed(1)} s after the first create; settling ${settleS} s`);
