@@ -150,4 +150,36 @@ describe('runController', () => {
     expect(started).toEqual(['a']);
     expect(queue.delayed).toBe(0);
   });
+
+  it('lets I/O and timers run between reconciles that settle at once, instead of draining a backlog in one turn', async () => {
+    // Each reconcile "takes" 1 ms of clock time and settles in microtasks, as one with nothing to write does.
+    const timers = new FakeClock();
+    let spentMs = 0;
+    const clock = { now: () => spentMs, setTimeout: timers.setTimeout.bind(timers) };
+    const registry = new Registry();
+    const queue = new WorkQueue({ name: 'backlog', clock, registry, rateLimiter: new ExponentialFailureRateLimiter(5, 1_000_000) });
+    const abort = new AbortController();
+    const reconciled: string[] = [];
+    const done = runController({
+      name: 'backlog',
+      queue,
+      workers: 1,
+      log,
+      signal: abort.signal,
+      clock,
+      reconcile: (key) => {
+        reconciled.push(key);
+        spentMs += 1;
+        return Promise.resolve();
+      },
+    });
+    for (let i = 0; i < 1_000; i++) queue.add(`ns/object-${i}`);
+    const reconciledAtNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(reconciled.length)));
+    expect(reconciledAtNextTurn).toBeGreaterThan(0);
+    expect(reconciledAtNextTurn).toBeLessThanOrEqual(20);
+    await queue.idle();
+    expect(reconciled).toHaveLength(1_000);
+    abort.abort();
+    await done;
+  });
 });

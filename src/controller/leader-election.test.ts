@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
 import { FakeClock, flushMicrotasks } from './fake-clock.js';
@@ -5,6 +7,15 @@ import { LeaderElector, type LeaderElectionOptions, type LeaseStore } from './le
 import { MemoryLeaseStore } from './memory-lease-store.js';
 
 const log = createLogger({ level: 'silent' });
+
+/** A logger whose warnings the test reads: a lost lease must be explained, not only ended. */
+function warningsLog() {
+  const messages: string[] = [];
+  const sink = new Writable({
+    write: (chunk: Buffer, _encoding, done) => (messages.push((JSON.parse(chunk.toString('utf8')) as { msg: string }).msg), done()),
+  });
+  return { log: pino({ level: 'warn' }, sink), messages };
+}
 
 interface Candidate {
   elector: LeaderElector;
@@ -138,7 +149,8 @@ describe('LeaderElector', () => {
   ])('stops leading within the renew deadline when %s', async (_name, breakStore) => {
     const clock = new FakeClock();
     const store = new MemoryLeaseStore();
-    const a = candidate('a', store, clock);
+    const warnings = warningsLog();
+    const a = candidate('a', store, clock, { log: warnings.log });
     await flushMicrotasks();
     const lastRenew = clock.now();
     breakStore(store);
@@ -151,17 +163,20 @@ describe('LeaderElector', () => {
     expect(clock.now() - lastRenew).toBeLessThan(15_000);
     expect(a.workSignal?.aborted).toBe(true);
     expect(a.events.at(-1)).toBe('stopped');
+    expect(warnings.messages).toContain('lost leadership: the lease was not renewed within the renew deadline');
   });
 
   it('stops leading as soon as it sees another holder in the lease', async () => {
     const clock = new FakeClock();
     const store = new MemoryLeaseStore();
-    const a = candidate('a', store, clock);
+    const warnings = warningsLog();
+    const a = candidate('a', store, clock, { log: warnings.log });
     await flushMicrotasks();
     await store.update({ ...store.lease!.record, holderIdentity: 'usurper' }, store.lease!.resourceVersion);
     await clock.advance(2_000);
     expect(await a.result).toBe('lost');
     expect(store.lease?.record.holderIdentity).toBe('usurper');
+    expect(warnings.messages).toEqual(['lost leadership: another candidate holds the lease']);
   });
 
   it('waits for the leader work to stop before releasing the lease', async () => {

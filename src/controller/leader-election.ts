@@ -142,8 +142,13 @@ export class LeaderElector {
       if (!(await sleep(this.#clock, this.#retryPeriodMs, signal))) return 'cancelled';
       const result = await this.#attempt(log, renewedAt + this.#renewDeadlineMs);
       if (result === 'held') renewedAt = this.#clock.now();
-      else if (result === 'taken') return 'lost';
-      else if (this.#clock.now() - renewedAt >= this.#renewDeadlineMs) return 'lost';
+      else if (result === 'taken') {
+        log.warn({ holder: this.leader }, 'lost leadership: another candidate holds the lease');
+        return 'lost';
+      } else if (this.#clock.now() - renewedAt >= this.#renewDeadlineMs) {
+        log.warn({ renewDeadlineMs: this.#renewDeadlineMs }, 'lost leadership: the lease was not renewed within the renew deadline');
+        return 'lost';
+      }
     }
   }
 
