@@ -4,7 +4,8 @@ import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createScaler } from '../../scalers/registry.js';
 import type { ScalerContext } from '../../scalers/scaler.js';
-import { testDeps } from '../../scalers/testing.js';
+import { testDeps, testEpochMs } from '../../scalers/testing.js';
+import { FakeClock } from '../../src/controller/fake-clock.js';
 import { measureReadsPerInterval } from './scaler-reads.js';
 
 const amqpUrl = process.env.RABBITMQ_AMQP_URL ?? '';
@@ -14,6 +15,8 @@ const queue = `swell-jobs-${run}`;
 const others = [`swell-batch-${run}-a`, `swell-batch-${run}-b`];
 let model: ChannelModel;
 let channel: ConfirmChannel;
+/** Between one read of a scaler and its next, as the ScaledObjects here would poll. */
+const pollingIntervalMs = 1_000;
 
 async function fill(name: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) channel.sendToQueue(name, Buffer.from(`job-${i}`));
@@ -21,15 +24,22 @@ async function fill(name: string, count: number): Promise<void> {
 }
 
 /**
- * The management API's counts follow the queue by its statistics interval (1 s in the sandbox), and by many
- * seconds on a busy machine; until a new queue has statistics the scaler reports a failed read.
+ * The management API's counts trail the queue: a queue writes its counts into the broker's statistics while it
+ * is busy (every 1 s in the sandbox) and once more as it goes idle, and the management collector copies them
+ * every 5 s (its smallest sample interval). So a new queue first has no counts (a failed read), then may show the
+ * 0 it was created with, then the messages published into it; on a busy machine for many seconds.
+ * Every attempt is a new poll: the scaler's clock moves on by a polling interval, as the operator's does.
+ * With the clock standing still the scaler's shared reads would answer every attempt with the first value
+ * read, which is how a 0 read in that window once stayed 0 for the whole minute.
  */
-async function settled(read: () => Promise<number>, expected: number): Promise<number | undefined> {
+async function settled(clock: FakeClock, read: () => Promise<number>, expected: number): Promise<number | undefined> {
   const deadline = Date.now() + 60_000;
   let value: number | undefined;
   while (value !== expected && Date.now() < deadline) {
     value = await read().catch(() => undefined);
-    if (value !== expected) await new Promise((resolve) => setTimeout(resolve, 250));
+    if (value === expected) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await clock.advance(pollingIntervalMs);
   }
   return value;
 }
@@ -56,10 +66,11 @@ afterAll(async () => {
 describe('rabbitmq scaler on the sandbox broker', () => {
   it('counts a queue over AMQP and over the management API, with activation', { timeout: 90_000 }, async () => {
     for (const host of [amqpUrl, managementUrl]) {
-      const scaler = createScaler(context({ host, queueName: queue, mode: 'QueueLength', value: '5', activationValue: '6' }), testDeps());
+      const clock = new FakeClock(testEpochMs);
+      const scaler = createScaler(context({ host, queueName: queue, mode: 'QueueLength', value: '5', activationValue: '6' }), testDeps(clock));
       const name = `s0-rabbitmq-${queue}`;
       expect(scaler.metricSpecs[0]).toMatchObject({ metricName: name, target: 5 });
-      const value = await settled(async () => (await scaler.read(name)).value, 7);
+      const value = await settled(clock, async () => (await scaler.read(name)).value, 7);
       expect(value).toBe(7);
       await expect(scaler.read(name)).resolves.toEqual({ value: 7, active: true });
       await scaler.close();
@@ -82,9 +93,10 @@ describe('rabbitmq scaler on the sandbox broker', () => {
   it('sums, averages or takes the largest of the queues a regex matches', { timeout: 90_000 }, async () => {
     const expected = { sum: 8, avg: 4, max: 5 };
     for (const [operation, value] of Object.entries(expected)) {
-      const scaler = createScaler(context({ host: managementUrl, queueName: `^swell-batch-${run}-.*$`, useRegex: 'true', operation }), testDeps());
+      const clock = new FakeClock(testEpochMs);
+      const scaler = createScaler(context({ host: managementUrl, queueName: `^swell-batch-${run}-.*$`, useRegex: 'true', operation }), testDeps(clock));
       const name = scaler.metricSpecs[0]?.kind === 'External' ? scaler.metricSpecs[0].metricName : '';
-      expect(await settled(async () => (await scaler.read(name)).value, value)).toBe(value);
+      expect(await settled(clock, async () => (await scaler.read(name)).value, value)).toBe(value);
       await scaler.close();
     }
   });
@@ -107,7 +119,10 @@ describe('rabbitmq scaler on the sandbox broker', () => {
     ['AMQP', () => amqpUrl],
     ['HTTP', () => managementUrl],
   ])('100 ScaledObjects on one queue over %s: one request per interval, one connection', async (protocol, host) => {
-    await settled(async () => (await createScaler(context({ host: host(), queueName: queue }), testDeps()).read(`s0-rabbitmq-${queue}`)).value, 7);
+    const clock = new FakeClock(testEpochMs);
+    const probe = createScaler(context({ host: host(), queueName: queue }), testDeps(clock));
+    await settled(clock, async () => (await probe.read(`s0-rabbitmq-${queue}`)).value, 7);
+    await probe.close();
     const measured = await measureReadsPerInterval((i) => context({ host: host(), queueName: queue }, {}, i % 3));
     process.stdout.write(`rabbitmq ${protocol}: ${JSON.stringify(measured)}\n`);
     expect(measured.requestsPerInterval).toBe(1);
