@@ -186,7 +186,8 @@ describe('ScaledJob strategies on 20 messages, one message per Job', () => {
     },
   ];
 
-  it.each(cases)('$name creates $expected Jobs and no more ($why)', async ({ name, spec, unschedulable, expected }) => {
+  // The cases share nothing (each its own ScaledJob and list) and wait on polls, so they run at the same time.
+  it.concurrent.for(cases)('$name creates $expected Jobs and no more ($why)', async ({ name, spec, unschedulable, expected }, { expect }) => {
     const list = `${namespace}-${name}`;
     await fill(list, 20);
     await create(name, { list, spec, unschedulable });
@@ -250,10 +251,10 @@ describe('ScaledJob lifecycle', () => {
     expect(condition(await getScaledJob('paused'), 'Paused')).toMatchObject({ status: 'False', reason: 'ScaledJobUnpaused' });
   });
 
-  it.each([
+  it.concurrent.for([
     { strategy: 'immediate', oldJobsRemain: false },
     { strategy: 'gradual', oldJobsRemain: true },
-  ])('a changed spec with the $strategy rollout (old Jobs remain: $oldJobsRemain)', async ({ strategy, oldJobsRemain }) => {
+  ])('a changed spec with the $strategy rollout (old Jobs remain: $oldJobsRemain)', async ({ strategy, oldJobsRemain }, { expect }) => {
     const name = `rollout-${strategy}`;
     const list = `${namespace}-${name}`;
     await fill(list, 3);
