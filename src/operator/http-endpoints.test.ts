@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { metricsText } from './http-endpoints.js';
+import { metricsText, serveMetrics } from './http-endpoints.js';
 
 function registryWith(familySize: number) {
   const registry = new Registry();
@@ -27,5 +27,19 @@ describe('metricsText', () => {
     const doneAtNextTurn = await new Promise<boolean>((resolve) => setImmediate(() => resolve(formatted)));
     expect(doneAtNextTurn).toBe(false);
     expect((await text).split('\n').filter((line) => line.startsWith('big_'))).toHaveLength(15_000);
+  });
+
+  it('serves only the named families when asked by ?name=, and every family otherwise', async () => {
+    const registry = registryWith(2);
+    const endpoint = await serveMetrics(registry, 0, '127.0.0.1');
+    try {
+      const get = async (query: string) => (await fetch(`http://127.0.0.1:${endpoint.port}/metrics${query}`)).text();
+      const familiesIn = (text: string) => text.split('\n').flatMap((line) => /^# TYPE (\S+)/.exec(line)?.[1] ?? []);
+      expect(familiesIn(await get('?name=big_second&name=small_total'))).toEqual(['big_second', 'small_total']);
+      expect(await get('?name=big_second')).toBe(`${await registry.getSingleMetricAsString('big_second')}\n`);
+      expect(await get('')).toBe(await registry.metrics());
+    } finally {
+      await endpoint.close();
+    }
   });
 });
