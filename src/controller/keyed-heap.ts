@@ -3,6 +3,8 @@ interface Slot<K> {
   priority: number;
   /** Insertion counter: equal priorities come out first-in first-out. */
   order: number;
+  /** Where the slot sits in the heap array, kept on the slot so moving it costs no lookup by key. */
+  at: number;
 }
 
 /**
@@ -11,7 +13,7 @@ interface Slot<K> {
  */
 export class KeyedMinHeap<K> {
   #slots: Slot<K>[] = [];
-  #index = new Map<K, number>();
+  #index = new Map<K, Slot<K>>();
   #order = 0;
 
   get size(): number {
@@ -19,29 +21,28 @@ export class KeyedMinHeap<K> {
   }
 
   priorityOf(key: K): number | undefined {
-    const at = this.#index.get(key);
-    return at === undefined ? undefined : this.#slots[at]?.priority;
+    return this.#index.get(key)?.priority;
   }
 
   /** Inserts `key`, or moves it to `priority` if it is already present. */
   set(key: K, priority: number): void {
-    const at = this.#index.get(key);
-    if (at === undefined) {
-      this.#slots.push({ key, priority, order: this.#order++ });
-      this.#index.set(key, this.#slots.length - 1);
-      this.#up(this.#slots.length - 1);
+    const slot = this.#index.get(key);
+    if (slot === undefined) {
+      const added = { key, priority, order: this.#order++, at: this.#slots.length };
+      this.#slots.push(added);
+      this.#index.set(key, added);
+      this.#up(added.at);
       return;
     }
-    const slot = this.#slots[at]!;
     slot.priority = priority;
     slot.order = this.#order++;
-    this.#down(this.#up(at));
+    this.#down(this.#up(slot.at));
   }
 
   delete(key: K): boolean {
-    const at = this.#index.get(key);
-    if (at === undefined) return false;
-    this.#removeAt(at);
+    const slot = this.#index.get(key);
+    if (slot === undefined) return false;
+    this.#removeAt(slot.at);
     return true;
   }
 
@@ -68,7 +69,7 @@ export class KeyedMinHeap<K> {
     this.#index.delete(removed.key);
     if (at === this.#slots.length) return;
     this.#slots[at] = last;
-    this.#index.set(last.key, at);
+    last.at = at;
     this.#down(this.#up(at));
   }
 
@@ -83,8 +84,8 @@ export class KeyedMinHeap<K> {
     const y = this.#slots[b]!;
     this.#slots[a] = y;
     this.#slots[b] = x;
-    this.#index.set(y.key, a);
-    this.#index.set(x.key, b);
+    y.at = a;
+    x.at = b;
   }
 
   #up(at: number): number {

@@ -37,6 +37,19 @@ const scalerLabelNames = ['namespace', 'metric', 'scaledObject', 'scaler', 'trig
 
 type ScalerSeriesLabels = Readonly<Record<(typeof scalerLabelNames)[number], string>>;
 
+/** The last reading of one scaler series; exported to Prometheus when it scrapes, not on every poll. */
+interface ScalerSeries {
+  readonly labels: ScalerSeriesLabels;
+  value?: number;
+  active?: 0 | 1;
+  latencySeconds?: number;
+}
+
+interface LoopSeries {
+  readonly labels: Readonly<Record<'namespace' | 'type' | 'resource', string>>;
+  seconds: number;
+}
+
 /** KEDA names scalers after their Go type; dashboards group by it, so swell derives the same names. */
 export function scalerTypeName(triggerType: string): string {
   return `${triggerType.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase())}Scaler`;
@@ -47,15 +60,16 @@ export function scalerTypeName(triggerType: string): string {
  * registered on the registry passed in. Series of a deleted ScaledObject are removed with it.
  */
 export class OperatorMetrics {
-  private readonly scalerValue: Gauge<(typeof scalerLabelNames)[number]>;
-  private readonly scalerLatency: Gauge<(typeof scalerLabelNames)[number]>;
-  private readonly scalerActive: Gauge<(typeof scalerLabelNames)[number]>;
   private readonly scalerErrors: Counter<(typeof scalerLabelNames)[number]>;
   private readonly objectErrors: Counter<'namespace' | 'scaledObject'>;
   private readonly objectPaused: Gauge<'namespace' | 'scaledObject'>;
-  private readonly loopLatency: Gauge<'namespace' | 'type' | 'resource'>;
-  /** Each object's scaler series by metric, trigger and scaler label: label sets built once, not on every poll. */
-  private readonly seriesByObject = new Map<string, Map<string, ScalerSeriesLabels>>();
+  /**
+   * Each object's scaler series by metric, trigger and scaler label, holding the last reading. A poll only
+   * stores numbers here; the gauges copy them out when scraped. Setting prom-client gauges on every poll
+   * hashed the label set and allocated a sample each time: about a tenth of the CPU at 10,000 polls/s.
+   */
+  private readonly seriesByObject = new Map<string, Map<string, ScalerSeries>>();
+  private readonly loopByObject = new Map<string, LoopSeries>();
 
   /** `registered` lists the observed ScaledObjects; it is read at scrape time, so the counts are never stale. */
   constructor(registry: Registry, version: string, registered: () => Iterable<RegisteredObject>) {
@@ -64,23 +78,37 @@ export class OperatorMetrics {
       { version, git_commit: '', goversion: `node${process.versions.node}`, goos: process.platform, goarch: process.arch },
       1,
     );
-    this.scalerValue = new Gauge({
+    const series = this.seriesByObject;
+    const collectFrom = (pick: (s: ScalerSeries) => number | undefined) =>
+      function collect(this: Gauge<(typeof scalerLabelNames)[number]>): void {
+        this.reset();
+        for (const object of series.values()) {
+          for (const s of object.values()) {
+            const value = pick(s);
+            if (value !== undefined) this.set(s.labels, value);
+          }
+        }
+      };
+    new Gauge({
       name: 'keda_scaler_metrics_value',
       help: 'The current value for each scaler metric',
       labelNames: scalerLabelNames,
       registers,
+      collect: collectFrom((s) => s.value),
     });
-    this.scalerLatency = new Gauge({
+    new Gauge({
       name: 'keda_scaler_metrics_latency_seconds',
       help: 'The latency of retrieving the current metric from each scaler',
       labelNames: scalerLabelNames,
       registers,
+      collect: collectFrom((s) => s.latencySeconds),
     });
-    this.scalerActive = new Gauge({
+    new Gauge({
       name: 'keda_scaler_active',
       help: 'Activity of a scaler metric (1 active, 0 inactive)',
       labelNames: scalerLabelNames,
       registers,
+      collect: collectFrom((s) => s.active),
     });
     this.scalerErrors = new Counter({
       name: 'keda_scaler_detail_errors_total',
@@ -121,32 +149,36 @@ export class OperatorMetrics {
         for (const [namespace, count] of counts().perNamespace) this.set({ type: 'scaled_object', namespace }, count);
       },
     });
-    this.loopLatency = new Gauge({
+    const loops = this.loopByObject;
+    new Gauge({
       name: 'keda_internal_scale_loop_latency_seconds',
       help: 'Deviation of a scale loop run from its schedule',
       labelNames: ['namespace', 'type', 'resource'],
       registers,
+      collect() {
+        this.reset();
+        for (const loop of loops.values()) this.set(loop.labels, loop.seconds);
+      },
     });
   }
 
   /** `active` is left out for triggers of a scalingModifiers object: KEDA reports activity once, for the composite. */
   scalerReading(labels: ScalerLabels, reading: { value: number; active?: boolean; latencySeconds: number }): void {
-    const l = this.labels(labels);
-    this.scalerValue.set(l, reading.value);
-    if (reading.active !== undefined) this.scalerActive.set(l, reading.active ? 1 : 0);
-    this.scalerLatency.set(l, reading.latencySeconds);
+    const s = this.series(labels);
+    s.value = reading.value;
+    if (reading.active !== undefined) s.active = reading.active ? 1 : 0;
+    s.latencySeconds = reading.latencySeconds;
   }
 
   /** The scalingModifiers composite under scaler="composite-metric"; no value series while the formula fails. */
   compositeReading(namespace: string, scaledObject: string, reading: { value?: number; active: boolean }): void {
-    const l = this.labels({ namespace, scaledObject, scaler: CompositeMetricName, triggerIndex: 0, metric: CompositeMetricName });
-    if (reading.value !== undefined) this.scalerValue.set(l, reading.value);
-    else this.scalerValue.remove(l);
-    this.scalerActive.set(l, reading.active ? 1 : 0);
+    const s = this.series({ namespace, scaledObject, scaler: CompositeMetricName, triggerIndex: 0, metric: CompositeMetricName });
+    s.value = reading.value;
+    s.active = reading.active ? 1 : 0;
   }
 
   scalerError(labels: ScalerLabels): void {
-    this.scalerErrors.inc(this.labels(labels));
+    this.scalerErrors.inc(this.series(labels).labels);
   }
 
   objectError(namespace: string, scaledObject: string): void {
@@ -160,39 +192,41 @@ export class OperatorMetrics {
   }
 
   scaleLoopLatency(namespace: string, scaledObject: string, seconds: number): void {
-    this.loopLatency.set({ namespace, type: 'scaledobject', resource: scaledObject }, seconds);
+    const key = `${namespace}/${scaledObject}`;
+    const loop = this.loopByObject.get(key);
+    if (loop) loop.seconds = seconds;
+    else this.loopByObject.set(key, { labels: Object.freeze({ namespace, type: 'scaledobject', resource: scaledObject }), seconds });
   }
 
   /** Drops every series of a ScaledObject that no longer exists. */
   forget(namespace: string, scaledObject: string): void {
     const key = `${namespace}/${scaledObject}`;
-    for (const labels of this.seriesByObject.get(key)?.values() ?? []) {
-      for (const metric of [this.scalerValue, this.scalerActive, this.scalerLatency]) metric.remove(labels);
-      this.scalerErrors.remove(labels);
-    }
+    for (const s of this.seriesByObject.get(key)?.values() ?? []) this.scalerErrors.remove(s.labels);
     this.seriesByObject.delete(key);
+    this.loopByObject.delete(key);
     this.objectErrors.remove({ namespace, scaledObject });
     this.objectPaused.remove({ namespace, scaledObject });
-    this.loopLatency.remove({ namespace, type: 'scaledobject', resource: scaledObject });
   }
 
-  private labels(labels: ScalerLabels): ScalerSeriesLabels {
+  private series(labels: ScalerLabels): ScalerSeries {
     const key = `${labels.namespace}/${labels.scaledObject}`;
-    let series = this.seriesByObject.get(key);
-    if (!series) this.seriesByObject.set(key, (series = new Map<string, ScalerSeriesLabels>()));
+    let object = this.seriesByObject.get(key);
+    if (!object) this.seriesByObject.set(key, (object = new Map<string, ScalerSeries>()));
     const seriesKey = `${labels.metric}\u0000${labels.triggerIndex}\u0000${labels.scaler}`;
-    let l = series.get(seriesKey);
-    if (!l) {
-      l = Object.freeze({
-        namespace: labels.namespace,
-        metric: labels.metric,
-        scaledObject: labels.scaledObject,
-        scaler: labels.scaler,
-        triggerIndex: String(labels.triggerIndex),
-        type: 'scaledobject',
-      });
-      series.set(seriesKey, l);
+    let s = object.get(seriesKey);
+    if (!s) {
+      s = {
+        labels: Object.freeze({
+          namespace: labels.namespace,
+          metric: labels.metric,
+          scaledObject: labels.scaledObject,
+          scaler: labels.scaler,
+          triggerIndex: String(labels.triggerIndex),
+          type: 'scaledobject',
+        }),
+      };
+      object.set(seriesKey, s);
     }
-    return l;
+    return s;
   }
 }
