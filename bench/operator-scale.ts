@@ -251,7 +251,6 @@ export async function readyCount(client: KubeClient, namespace: string): Promise
   return ready;
 }
 
-/** Least-squares slope of y over x. */
 /** Waits (up to an hour) until `count` ScaledObjects in the namespace are Ready, printing progress. */
 export async function waitAllReady(client: KubeClient, namespace: string, count: number, progress: (line: string) => void): Promise<void> {
   await waitFor(`${count} Ready`, 60 * 60_000, async () => {
@@ -278,6 +277,7 @@ export async function deleteNamespace(client: KubeClient, namespace: string, pro
   }).catch((err: unknown) => progress(String(err)));
 }
 
+/** Least-squares slope of y over x. */
 function slope(points: readonly { x: number; y: number }[]): number {
   const n = points.length;
   const mx = points.reduce((s, p) => s + p.x, 0) / n;

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import { createSystemClock, type Clock } from './clock.js';
@@ -52,8 +53,6 @@ type Outcome = 'success' | 'requeue_after' | 'error' | 'terminal_error';
  * next term began the same backlog again.
  */
 const YIELD_AFTER_MS = 10;
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function controllerMetrics(registry: Registry, controller: string) {
   const labels = { controller };

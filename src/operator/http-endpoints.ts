@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -55,8 +56,6 @@ export function serveMetrics(registry: Registry, port: number, host = '0.0.0.0')
     },
   });
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The registry's text exposition, the same as `registry.metrics()`, formatted one family at a time with a

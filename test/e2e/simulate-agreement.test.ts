@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { isNotFound } from '../../src/kube/errors.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { simulateStrategy } from '../../src/simulate/engine.js';
 import { defaultParameters, engineSettings } from '../../src/simulate/simulation.js';
@@ -13,7 +12,7 @@ import { parseTraceCsv } from '../../src/simulate/trace.js';
 import { loadWorkload } from '../../src/simulate/workload.js';
 import { freePort } from '../../src/demo/processes.js';
 import { fargatePricing } from '../../src/virtual-node/cost/metering.js';
-import { createNamespace, deleteNamespace, sandboxClient, soPath } from '../integration/operator-support.js';
+import { createNamespace, deleteNamespace, deleteScaledObjects, sandboxClient, soPath } from '../integration/operator-support.js';
 import { arrivalsCsv, createConsumer, createScaledObject, redisWorkerManifest, repoDir, startSwell, waitFor, type RunningProcess } from './support.js';
 
 /*
@@ -54,6 +53,28 @@ function startOperatorForAllNamespaces(namespace: string): Promise<RunningProces
   );
 }
 
+/** The sandbox's Redis, connected, and its address as a trigger names it. */
+async function connectRedis(): Promise<{ redis: Redis; address: string }> {
+  const url = process.env.REDIS_URL;
+  if (!url) throw new Error('REDIS_URL is not set');
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  await redis.connect();
+  const { hostname, port } = new URL(url);
+  return { redis, address: `${hostname}:${port}` };
+}
+
+interface WorkerPod {
+  metadata: { deletionTimestamp?: string };
+  spec: { nodeName?: string };
+  status?: { phase?: string };
+}
+
+/** The worker's pods that are Running and not on their way out: the replicas doing the trace's work. */
+async function runningWorkers(client: KubeClient, namespace: string): Promise<WorkerPod[]> {
+  const pods = await client.request<{ items: WorkerPod[] }>('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`);
+  return pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running');
+}
+
 /*
  * The three stories are independent (each its own namespace, Deployment, ScaledObject and Redis list) and
  * spend their time waiting on the wall clock, so they replay at the same time. One operator watches every
@@ -84,12 +105,7 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
     let address = '';
 
     beforeAll(async () => {
-      const url = process.env.REDIS_URL;
-      if (!url) throw new Error('REDIS_URL is not set');
-      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      await redis.connect();
-      const { hostname, port } = new URL(url);
-      address = `${hostname}:${port}`;
+      ({ redis, address } = await connectRedis());
       ({ client } = sandboxClient());
       await createNamespace(client, namespace);
       await createConsumer(client, namespace, 'worker');
@@ -103,25 +119,11 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
     }, 180_000);
 
     afterAll(async () => {
-      await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-      await waitFor('the ScaledObject to be deleted', 30_000, () =>
-        client.request('GET', soPath(namespace, 'worker')).then(
-          () => undefined,
-          (e: unknown) => (isNotFound(e) ? true : undefined),
-        ),
-      );
+      await deleteScaledObjects(client, namespace);
       await deleteNamespace(client, namespace);
       await redis.del(listName);
       redis.disconnect();
     }, 120_000);
-
-    async function runningPods(): Promise<number> {
-      const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>(
-        'GET',
-        `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
-      );
-      return list.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
-    }
 
     it('runs the same number of replicas, second by second, as the simulation says', async ({ expect }) => {
       const observed: number[] = [];
@@ -129,7 +131,7 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
       for (let t = 0; t < seconds; t += 1) {
         await sleep(Math.max(0, start + t * 1000 - Date.now()));
         for (const [at, count] of arrivals) if (at === t) await redis.rpush(listName, ...Array.from({ length: count }, (_, i) => `job-${t}-${i}`));
-        const running = await runningPods();
+        const running = (await runningWorkers(client, namespace)).length;
         observed.push(running);
         for (let i = 0; i < running; i += 1) if ((await redis.lpop(listName)) === null) break;
       }
@@ -178,12 +180,7 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
     let address = '';
 
     beforeAll(async () => {
-      const url = process.env.REDIS_URL;
-      if (!url) throw new Error('REDIS_URL is not set');
-      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      await redis.connect();
-      const { hostname, port } = new URL(url);
-      address = `${hostname}:${port}`;
+      ({ redis, address } = await connectRedis());
       ({ client } = sandboxClient());
       metricsPort = await freePort();
       node = await startSwell(
@@ -230,13 +227,7 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
     }, 180_000);
 
     afterAll(async () => {
-      await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-      await waitFor('the ScaledObject to be deleted', 30_000, () =>
-        client.request('GET', soPath(namespace, 'worker')).then(
-          () => undefined,
-          (e: unknown) => (isNotFound(e) ? true : undefined),
-        ),
-      );
+      await deleteScaledObjects(client, namespace);
       await deleteNamespace(client, namespace);
       const nodeCode = await node?.stop();
       await client.request('DELETE', `/api/v1/nodes/${virtualNode}`).catch(() => undefined);
@@ -246,11 +237,7 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
     }, 120_000);
 
     async function tiers(): Promise<{ regular: number; burst: number }> {
-      const pods = await client.request<{ items: { metadata: { deletionTimestamp?: string }; spec: { nodeName?: string }; status?: { phase?: string } }[] }>(
-        'GET',
-        `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
-      );
-      const running = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running');
+      const running = await runningWorkers(client, namespace);
       const burst = running.filter((p) => p.spec.nodeName === virtualNode).length;
       return { regular: running.length - burst, burst };
     }
@@ -340,11 +327,8 @@ describe.concurrent('swell simulate against the sandbox, three stories at once',
     let manifest = '';
 
     beforeAll(async () => {
-      const url = process.env.REDIS_URL;
-      if (!url) throw new Error('REDIS_URL is not set');
-      redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      await redis.connect();
-      const { hostname, port } = new URL(url);
+      let address: string;
+      ({ redis, address } = await connectRedis());
       manifest = `apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata:
@@ -376,7 +360,7 @@ spec:
     - type: redis
       name: jobs
       metadata:
-        address: ${hostname}:${port}
+        address: ${address}
         listName: ${listName}
         listLength: "10"
 `;
@@ -387,25 +371,11 @@ spec:
     }, 180_000);
 
     afterAll(async () => {
-      await client.request('DELETE', soPath(namespace, 'worker')).catch(() => undefined);
-      await waitFor('the ScaledObject to be deleted', 30_000, () =>
-        client.request('GET', soPath(namespace, 'worker')).then(
-          () => undefined,
-          (e: unknown) => (isNotFound(e) ? true : undefined),
-        ),
-      );
+      await deleteScaledObjects(client, namespace);
       await deleteNamespace(client, namespace);
       await redis.del(listName);
       redis.disconnect();
     }, 120_000);
-
-    async function runningPods(): Promise<number> {
-      const list = await client.request<{ items: { status?: { phase?: string }; metadata?: { deletionTimestamp?: string } }[] }>(
-        'GET',
-        `/api/v1/namespaces/${namespace}/pods?labelSelector=app%3Dworker`,
-      );
-      return list.items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
-    }
 
     /** The list holds the backlog while the source is up; while it is down the key is a string and every read fails. */
     async function publish(backlog: number, source: 'up' | 'down'): Promise<void> {
@@ -428,7 +398,7 @@ spec:
           source = row.source;
         }
         await publish(backlog, source);
-        const running = await runningPods();
+        const running = (await runningWorkers(client, namespace)).length;
         observed.push(running);
         backlog = Math.max(0, backlog - running);
       }

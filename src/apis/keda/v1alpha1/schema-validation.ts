@@ -94,13 +94,13 @@ function describeUnion(schema: TSchema): string {
   return 'does not match any allowed form';
 }
 
-/** JSON pointer → `a.b[0]["x/y"]`, using the value itself to tell array indexes from map keys. */
 /**
  * A key printed in a path must look like a field name. Anything else is described, not echoed: a damaged
  * manifest can turn a value into a key (`token: s3cret` cut into one key), and a path must never carry a secret.
  */
 const fieldName = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 
+/** JSON pointer → `a.b[0][a key of 9 characters]`, using the value itself to tell array indexes from map keys. */
 export function fieldPath(root: unknown, pointer: string): string {
   if (pointer === '') return '(root)';
   let path = '';
